@@ -1,0 +1,248 @@
+"""The assistant's custom actions. Each reads the turn, calls the desk and returns events."""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from rasa_sdk import Action, FormValidationAction, Tracker
+from rasa_sdk.events import EventType, FollowupAction, SessionStarted, SlotSet, ActionExecuted
+from rasa_sdk.executor import CollectingDispatcher
+
+from bot.actions.services import desk
+from insights.nps import parse_nps_score
+from kb_index import Decision, Hit
+
+logger = logging.getLogger(__name__)
+
+LANGUAGES = ("pt-BR", "pt-PT", "en")
+NO_VALUE = "-"  # what the survey slots hold when the customer gave no usable answer
+MAX_ARTICLES_BEFORE_HANDOFF = 2  # "no" to the best two answers → a person
+MAX_MISSES_BEFORE_HANDOFF = 2  # the knowledge base did not know twice in a row → a person
+TEAM_NAMES = {
+    "tecnico": {"en": "technical support", "pt": "suporte técnico"},
+    "financeiro": {"en": "billing", "pt": "financeiro"},
+    "logistica": {"en": "delivery", "pt": "logística"},
+    "geral": {"en": "customer care", "pt": "atendimento"},
+}
+
+
+def language(tracker: Tracker) -> str:
+    """The customer's language: the slot, else this message's metadata, else Portuguese."""
+    lang = tracker.get_slot("language") or (tracker.latest_message.get("metadata") or {}).get("language")
+    return lang if lang in LANGUAGES else "pt-BR"
+
+
+def team_name(team: str, lang: str) -> str:
+    return TEAM_NAMES.get(team, TEAM_NAMES["geral"])["en" if lang == "en" else "pt"]
+
+
+def _reset_kb() -> list[EventType]:
+    return [SlotSet("kb_question", None), SlotSet("kb_tried", None), SlotSet("kb_misses", 0.0), SlotSet("awaiting", None)]
+
+
+def show_article(dispatcher: CollectingDispatcher, hit: Hit, tried: list[str], question: str) -> list[EventType]:
+    """Send the article and ask whether it solved the question."""
+    dispatcher.utter_message(text=f"**{hit.title}**\n\n{hit.body}")
+    dispatcher.utter_message(json_message={"article": hit.article_id, "lang": hit.lang, "score": hit.score})
+    dispatcher.utter_message(response="utter_ask_resolved")
+    return [
+        SlotSet("kb_question", question),
+        SlotSet("kb_tried", tried + [hit.article_id]),
+        SlotSet("kb_misses", 0.0),
+        SlotSet("awaiting", "resolution"),
+    ]
+
+
+async def hand_over(dispatcher: CollectingDispatcher, tracker: Tracker, *, team: str, reason: str) -> list[EventType]:
+    """Queue the conversation and tell the customer which team will answer."""
+    lang = language(tracker)
+    await desk().escalate(tracker.sender_id, team=team, reason=reason)
+    if reason == "complaint":
+        dispatcher.utter_message(response="utter_complaint")
+    else:
+        dispatcher.utter_message(response="utter_handoff", team=team_name(team, lang))
+    return _reset_kb()
+
+
+class ActionSessionStart(Action):
+    """Starts a session with the customer's language taken from the channel's metadata."""
+
+    def name(self) -> str:
+        return "action_session_start"
+
+    async def run(self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: dict[str, Any]) -> list[EventType]:
+        metadata = tracker.get_slot("session_started_metadata") or {}
+        events: list[EventType] = [SessionStarted()]
+        # Slots carried over from the previous session survive; the language follows the channel.
+        for slot in ("language", "kb_question", "kb_tried", "kb_misses", "awaiting"):
+            value = tracker.get_slot(slot)
+            if value is not None:
+                events.append(SlotSet(slot, value))
+        lang = metadata.get("language")
+        if lang in LANGUAGES:
+            events.append(SlotSet("language", lang))
+        events.append(ActionExecuted("action_listen"))
+        return events
+
+
+class ActionKbAnswer(Action):
+    """Any question: answer from the best article, offer choices, or hand over after two misses."""
+
+    def name(self) -> str:
+        return "action_kb_answer"
+
+    async def run(self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: dict[str, Any]) -> list[EventType]:
+        question = (tracker.latest_message.get("text") or "").strip()
+        lang = language(tracker)
+        result = await desk().search(question, lang)
+        if result.decision is Decision.ANSWER and result.best:
+            return show_article(dispatcher, result.best, [], question)
+        if result.decision is Decision.CLARIFY:
+            buttons = [
+                {"title": hit.title, "payload": f'/choose_article{{"article": "{hit.article_id}"}}'} for hit in result.hits
+            ]
+            none_title = {"en": "None of these", "pt-PT": "Nenhum destes"}.get(lang, "Nenhum desses")
+            buttons.append({"title": none_title, "payload": "/deny"})
+            dispatcher.utter_message(response="utter_clarify", buttons=buttons)
+            return [SlotSet("kb_question", question), SlotSet("kb_tried", []), SlotSet("awaiting", "choice")]
+        misses = int(tracker.get_slot("kb_misses") or 0) + 1
+        if misses >= MAX_MISSES_BEFORE_HANDOFF:
+            team = result.best.team if result.best else "geral"
+            return await hand_over(dispatcher, tracker, team=team, reason="kb_unanswered")
+        dispatcher.utter_message(response="utter_rephrase")
+        return [SlotSet("kb_misses", float(misses)), SlotSet("awaiting", None), SlotSet("kb_question", question)]
+
+
+class ActionShowArticle(Action):
+    """The customer tapped one of the offered articles."""
+
+    def name(self) -> str:
+        return "action_show_article"
+
+    async def run(self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: dict[str, Any]) -> list[EventType]:
+        article_id = next(tracker.get_latest_entity_values("article"), None) or tracker.get_slot("article")
+        hit = desk().article(str(article_id), language(tracker)) if article_id else None
+        if hit is None:
+            dispatcher.utter_message(response="utter_how_can_help")
+            return []
+        return show_article(dispatcher, hit, list(tracker.get_slot("kb_tried") or []), tracker.get_slot("kb_question") or "")
+
+
+class ActionFeedbackYes(Action):
+    """"Yes": after an answer, it solved the question, so the conversation ends with the survey."""
+
+    def name(self) -> str:
+        return "action_feedback_yes"
+
+    async def run(self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: dict[str, Any]) -> list[EventType]:
+        if tracker.get_slot("awaiting") == "resolution":
+            return await ActionEndConversation.end(dispatcher, tracker, ending="resolved")
+        dispatcher.utter_message(response="utter_how_can_help")
+        return []
+
+
+class ActionFeedbackNo(Action):
+    """"No": show the next best article; after the best two, hand over to the article's team."""
+
+    def name(self) -> str:
+        return "action_feedback_no"
+
+    async def run(self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: dict[str, Any]) -> list[EventType]:
+        awaiting = tracker.get_slot("awaiting")
+        question = tracker.get_slot("kb_question")
+        if awaiting not in ("resolution", "choice") or not question:
+            dispatcher.utter_message(response="utter_how_can_help")
+            return []
+        tried = list(tracker.get_slot("kb_tried") or [])
+        result = await desk().search(question, language(tracker))
+        first_team = next((h.team for h in result.hits if h.article_id in tried), result.best.team if result.best else "geral")
+        remaining = [h for h in result.hits if h.article_id not in tried]
+        if awaiting == "choice" or len(tried) >= MAX_ARTICLES_BEFORE_HANDOFF or not remaining:
+            return await hand_over(dispatcher, tracker, team=first_team, reason="not_resolved")
+        return show_article(dispatcher, remaining[0], tried, question)
+
+
+class ActionRequestHuman(Action):
+    """The customer asked for a person, in any wording."""
+
+    def name(self) -> str:
+        return "action_request_human"
+
+    async def run(self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: dict[str, Any]) -> list[EventType]:
+        return await hand_over(dispatcher, tracker, team="geral", reason="customer_request")
+
+
+class ActionComplaint(Action):
+    """A complaint goes to a person first in line; the team is the subject's when the KB recognises it."""
+
+    def name(self) -> str:
+        return "action_complaint"
+
+    async def run(self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: dict[str, Any]) -> list[EventType]:
+        result = await desk().search(tracker.latest_message.get("text") or "", language(tracker))
+        team = result.best.team if result.best and result.decision is not Decision.ESCALATE else "geral"
+        return await hand_over(dispatcher, tracker, team=team, reason="complaint")
+
+
+class ActionEndConversation(Action):
+    """Every ending (resolved, goodbye, agent closed, inactivity) asks the NPS question, once."""
+
+    def name(self) -> str:
+        return "action_end_conversation"
+
+    @staticmethod
+    async def end(dispatcher: CollectingDispatcher, tracker: Tracker, *, ending: str) -> list[EventType]:
+        reset = _reset_kb() + [SlotSet("nps_score", None), SlotSet("nps_reason", None), SlotSet("nps_attempts", 0.0)]
+        if await desk().begin_ending(tracker.sender_id, ending=ending):
+            return reset + [FollowupAction("nps_form")]
+        dispatcher.utter_message(response="utter_goodbye")
+        await desk().end(tracker.sender_id, reason=ending)
+        return reset
+
+    async def run(self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: dict[str, Any]) -> list[EventType]:
+        ending = next(tracker.get_latest_entity_values("ending"), None) or "goodbye"
+        return await self.end(dispatcher, tracker, ending=str(ending))
+
+
+class ValidateNpsForm(FormValidationAction):
+    """Reads the 0–10 answer; an unusable one is asked again once, then the survey moves on."""
+
+    def name(self) -> str:
+        return "validate_nps_form"
+
+    def validate_nps_score(
+        self, slot_value: Any, dispatcher: CollectingDispatcher, tracker: Tracker, domain: dict[str, Any]
+    ) -> dict[str, Any]:
+        parsed = parse_nps_score(str(slot_value or ""))
+        if parsed.score is not None:
+            return {"nps_score": str(parsed.score)}
+        attempts = int(tracker.get_slot("nps_attempts") or 0) + 1
+        if attempts >= 2:
+            return {"nps_score": NO_VALUE, "nps_reason": NO_VALUE, "nps_attempts": float(attempts)}
+        dispatcher.utter_message(response="utter_nps_invalid")
+        return {"nps_score": None, "nps_attempts": float(attempts)}
+
+    def validate_nps_reason(
+        self, slot_value: Any, dispatcher: CollectingDispatcher, tracker: Tracker, domain: dict[str, Any]
+    ) -> dict[str, Any]:
+        text = str(slot_value or "").strip()
+        # A tapped "skip" arrives as an intent payload ("/deny"): no reason given.
+        return {"nps_reason": NO_VALUE if not text or text.startswith("/") else text}
+
+
+class ActionNpsSubmit(Action):
+    """Stores the survey, thanks the customer and ends the conversation."""
+
+    def name(self) -> str:
+        return "action_nps_submit"
+
+    async def run(self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: dict[str, Any]) -> list[EventType]:
+        score_text = tracker.get_slot("nps_score")
+        reason = tracker.get_slot("nps_reason")
+        score = int(score_text) if score_text not in (None, NO_VALUE) else None
+        await desk().finish_survey(
+            tracker.sender_id, score=score, reason=None if reason in (None, NO_VALUE) else str(reason)
+        )
+        dispatcher.utter_message(response="utter_nps_thanks" if score is not None else "utter_nps_no_answer")
+        return [SlotSet("nps_score", None), SlotSet("nps_reason", None), SlotSet("nps_attempts", 0.0)]

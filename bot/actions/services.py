@@ -1,0 +1,44 @@
+"""What the actions need from the desk. The hub provides the implementation at start-up, so the
+actions stay thin: they call these and return events."""
+
+from __future__ import annotations
+
+from typing import Protocol
+
+from kb_index import Hit, SearchResult
+
+
+class DeskServices(Protocol):
+    async def search(self, question: str, lang: str) -> SearchResult:
+        """Knowledge-base search with the answer / clarify / escalate decision."""
+
+    def article(self, article_id: str, lang: str) -> Hit | None:
+        """One published article, in the customer's language when it exists."""
+
+    async def escalate(self, conversation_id: str, *, team: str, reason: str) -> None:
+        """Queue the conversation for a team (the reason sets the priority)."""
+
+    async def begin_ending(self, conversation_id: str, *, ending: str) -> bool:
+        """Start the ending. True when the NPS question should be asked (never twice)."""
+
+    async def finish_survey(self, conversation_id: str, *, score: int | None, reason: str | None) -> None:
+        """Store the survey answer and end the conversation."""
+
+    async def end(self, conversation_id: str, *, reason: str) -> None:
+        """End the conversation without a survey."""
+
+
+_services: DeskServices | None = None
+
+
+def configure(services: DeskServices) -> None:
+    """Called once by the hub before Rasa can call any action."""
+    global _services
+    _services = services
+
+
+def desk() -> DeskServices:
+    """The configured services; actions fail loudly if the hub did not configure them."""
+    if _services is None:
+        raise RuntimeError("bot.actions: the hub has not configured the desk services")
+    return _services

@@ -1,0 +1,178 @@
+/* Balcão chat widget. Embed with one tag:
+ *   <script src="https://HUB/widget.js" data-title="Ajuda" data-color="#0b6e4f" data-lang="pt-BR" defer></script>
+ * Everything lives in a shadow root, so the host page's CSS cannot restyle it and it restyles nothing.
+ * Customer and agent text is always inserted as text (textContent), never as HTML. */
+(function () {
+  "use strict";
+  var script = document.currentScript;
+  var data = (script && script.dataset) || {};
+  var hub = (data.hub || (script ? new URL(script.src).origin : location.origin)).replace(/\/$/, "");
+  var pageLang = data.lang || document.documentElement.lang || navigator.language || "pt-BR";
+  var lang = /^en/i.test(pageLang) ? "en" : /^pt-PT$/i.test(pageLang) ? "pt-PT" : "pt-BR";
+  var T = {
+    "pt-BR": { title: "Atendimento", open: "Abrir o chat", close: "Fechar o chat", placeholder: "Escreva sua mensagem",
+      send: "Enviar", queued: "Aguardando uma pessoa do atendimento…", human: "{name} entrou na conversa.",
+      ended: "Conversa encerrada.", offline: "Reconectando…", log: "Mensagens" },
+    "pt-PT": { title: "Apoio ao cliente", open: "Abrir o chat", close: "Fechar o chat", placeholder: "Escreva a sua mensagem",
+      send: "Enviar", queued: "A aguardar uma pessoa do apoio…", human: "{name} entrou na conversa.",
+      ended: "Conversa terminada.", offline: "A religar…", log: "Mensagens" },
+    "en": { title: "Support", open: "Open chat", close: "Close chat", placeholder: "Type your message",
+      send: "Send", queued: "Waiting for a person from our team…", human: "{name} joined the conversation.",
+      ended: "Conversation closed.", offline: "Reconnecting…", log: "Messages" }
+  }[lang];
+  var color = /^#[0-9a-f]{3,8}$/i.test(data.color || "") ? data.color : "#0b6e4f";
+  var side = data.position === "left" ? "left" : "right";
+  var storageKey = "balcao-token:" + hub;
+
+  var host = document.createElement("div");
+  host.setAttribute("data-balcao-widget", "");
+  var root = host.attachShadow({ mode: "open" });
+  root.innerHTML =
+    "<style>" +
+    ":host{all:initial}" +
+    "*{box-sizing:border-box;font-family:system-ui,-apple-system,'Segoe UI',Roboto,sans-serif;font-size:15px;line-height:1.4}" +
+    ".launcher{position:fixed;bottom:20px;" + side + ":20px;width:60px;height:60px;border-radius:50%;border:0;background:" + color + ";color:#fff;cursor:pointer;box-shadow:0 4px 14px rgba(0,0,0,.3);z-index:2147483646;font-size:26px}" +
+    ".panel{position:fixed;bottom:92px;" + side + ":20px;width:360px;max-width:calc(100vw - 24px);height:520px;max-height:calc(100vh - 110px);background:#fff;color:#1b1b1b;border-radius:12px;box-shadow:0 8px 30px rgba(0,0,0,.3);display:flex;flex-direction:column;overflow:hidden;z-index:2147483647}" +
+    ".panel[hidden]{display:none}" +
+    "header{background:" + color + ";color:#fff;padding:12px 14px;font-weight:600;display:flex;justify-content:space-between;align-items:center}" +
+    "header button{background:transparent;border:0;color:#fff;font-size:20px;cursor:pointer}" +
+    ".log{flex:1;overflow-y:auto;padding:12px;background:#f6f7f8}" +
+    ".msg{max-width:85%;margin:6px 0;padding:8px 11px;border-radius:10px;white-space:pre-wrap;word-wrap:break-word}" +
+    ".customer{margin-left:auto;background:" + color + ";color:#fff}" +
+    ".bot,.agent,.system{background:#fff;border:1px solid #dcdfe3}" +
+    ".who{display:block;font-size:12px;color:#555;margin-bottom:2px}" +
+    ".buttons{display:flex;flex-wrap:wrap;gap:6px;margin:4px 0 8px}" +
+    ".buttons button{border:1px solid " + color + ";background:#fff;color:" + color + ";border-radius:16px;padding:5px 11px;cursor:pointer}" +
+    ".buttons button:focus,.launcher:focus,form button:focus,textarea:focus{outline:3px solid #ffbf47;outline-offset:1px}" +
+    ".status{font-size:13px;color:#333;background:#fff6d6;padding:6px 12px}" +
+    ".status:empty{display:none}" +
+    "form{display:flex;border-top:1px solid #dcdfe3;background:#fff}" +
+    "textarea{flex:1;border:0;padding:10px;resize:none;height:48px;color:#1b1b1b;background:#fff}" +
+    "form button{border:0;background:" + color + ";color:#fff;padding:0 16px;cursor:pointer}" +
+    "</style>" +
+    "<button class='launcher' type='button' aria-expanded='false'>&#128172;</button>" +
+    "<section class='panel' role='dialog' hidden>" +
+    "<header><span class='title'></span><button class='close' type='button'>&times;</button></header>" +
+    "<div class='status' role='status'></div>" +
+    "<div class='log' role='log' aria-live='polite'></div>" +
+    "<form><textarea rows='1' maxlength='4000'></textarea><button type='submit'></button></form>" +
+    "</section>";
+  var $ = function (s) { return root.querySelector(s); };
+  var launcher = $(".launcher"), panel = $(".panel"), log = $(".log"), status = $(".status");
+  var form = $("form"), input = $("textarea");
+  $(".title").textContent = data.title || T.title;
+  launcher.setAttribute("aria-label", T.open);
+  $(".close").setAttribute("aria-label", T.close);
+  panel.setAttribute("aria-label", data.title || T.title);
+  log.setAttribute("aria-label", T.log);
+  input.setAttribute("aria-label", T.placeholder);
+  input.placeholder = T.placeholder;
+  form.querySelector("button").textContent = T.send;
+
+  var socket = null, token = null, retry = 0, seen = {}, opened = false;
+
+  /* Bold (**text**) is the only formatting the bot uses; everything is still inserted as text. */
+  function renderText(el, text) {
+    String(text).split("**").forEach(function (part, i) {
+      if (!part) return;
+      if (i % 2) { var b = document.createElement("strong"); b.textContent = part; el.appendChild(b); }
+      else el.appendChild(document.createTextNode(part));
+    });
+  }
+  function clearButtons() { root.querySelectorAll(".buttons").forEach(function (b) { b.remove(); }); }
+  function addMessage(m, live) {
+    if (m.id && seen[m.id]) return;
+    if (m.id) seen[m.id] = true;
+    var div = document.createElement("div");
+    div.className = "msg " + m.sender;
+    div.setAttribute("data-sender", m.sender);
+    if (m.sender === "agent" && m.agent_name) {
+      var who = document.createElement("span"); who.className = "who"; who.textContent = m.agent_name; div.appendChild(who);
+    }
+    renderText(div, m.text);
+    log.appendChild(div);
+    if (m.sender !== "customer") {
+      clearButtons();
+      if (m.buttons && m.buttons.length) {
+        var row = document.createElement("div"); row.className = "buttons";
+        m.buttons.forEach(function (b) {
+          var btn = document.createElement("button"); btn.type = "button"; btn.textContent = b.title;
+          btn.addEventListener("click", function () { send(b.title, b.payload); });
+          row.appendChild(btn);
+        });
+        log.appendChild(row);
+      }
+    }
+    log.scrollTop = log.scrollHeight;
+  }
+  function showState(state, agentName) {
+    if (state === "queued") status.textContent = T.queued;
+    else if (state === "human") status.textContent = T.human.replace("{name}", agentName || "");
+    else status.textContent = "";
+  }
+  function send(text, payload) {
+    text = String(text || "");
+    if (!text.trim() || !socket || socket.readyState !== 1) return;
+    var id = (crypto.randomUUID && crypto.randomUUID()) || String(Date.now()) + Math.random();
+    var frame = { type: "message", id: id, text: text };
+    if (payload) frame.payload = payload;
+    socket.send(JSON.stringify(frame));
+    clearButtons();
+    addMessage({ sender: "customer", text: text }, true);
+  }
+  function getToken() {
+    var stored = null;
+    try { stored = localStorage.getItem(storageKey); } catch (e) { /* storage blocked: session only */ }
+    return fetch(hub + "/widget/session", { method: "POST", headers: { "Content-Type": "application/json" },
+      body: JSON.stringify({ token: stored }) })
+      .then(function (r) {
+        if (r.status === 403 && stored) { try { localStorage.removeItem(storageKey); } catch (e) {} return getToken(); }
+        if (!r.ok) throw new Error("session " + r.status);
+        return r.json().then(function (j) { try { localStorage.setItem(storageKey, j.token); } catch (e) {} return j.token; });
+      });
+  }
+  function connect() {
+    (token ? Promise.resolve(token) : getToken()).then(function (t) {
+      token = t;
+      socket = new WebSocket(hub.replace(/^http/, "ws") + "/widget/ws?token=" + encodeURIComponent(t) + "&lang=" + lang);
+      socket.onopen = function () { retry = 0; if (status.textContent === T.offline) status.textContent = ""; };
+      socket.onmessage = function (ev) {
+        var m = JSON.parse(ev.data);
+        if (m.type === "history") {
+          log.textContent = ""; seen = {};
+          (m.messages || []).forEach(function (x) { addMessage(x, false); });
+          showState(m.state, m.agent_name);
+        } else if (m.type === "message") {
+          if (m.sender === "agent") showState("human", m.agent_name);
+          addMessage(m, true);
+        } else if (m.type === "state") showState(m.state, m.agent_name);
+        else if (m.type === "error") addMessage({ sender: "system", text: m.message }, true);
+      };
+      socket.onclose = function (ev) {
+        if (ev.code === 4403 || ev.code === 1008) { token = null; try { localStorage.removeItem(storageKey); } catch (e) {} }
+        status.textContent = T.offline;
+        setTimeout(connect, Math.min(10000, 500 * Math.pow(2, retry++)));
+      };
+    }).catch(function () { status.textContent = T.offline; setTimeout(connect, Math.min(10000, 500 * Math.pow(2, retry++))); });
+  }
+  function toggle(open) {
+    opened = open;
+    panel.hidden = !open;
+    launcher.setAttribute("aria-expanded", String(open));
+    if (open) { if (!socket) connect(); input.focus(); } else launcher.focus();
+  }
+  launcher.addEventListener("click", function () { toggle(!opened); });
+  $(".close").addEventListener("click", function () { toggle(false); });
+  form.addEventListener("submit", function (ev) { ev.preventDefault(); send(input.value); input.value = ""; });
+  input.addEventListener("keydown", function (ev) {
+    if (ev.key === "Enter" && !ev.shiftKey) { ev.preventDefault(); form.requestSubmit(); }
+  });
+  root.addEventListener("keydown", function (ev) { if (ev.key === "Escape" && opened) toggle(false); });
+  (document.body ? Promise.resolve() : new Promise(function (r) { document.addEventListener("DOMContentLoaded", r); }))
+    .then(function () {
+      document.body.appendChild(host);
+      var stored = null; try { stored = localStorage.getItem(storageKey); } catch (e) {}
+      if (stored) toggle(true); /* a returning customer finds the conversation where they left it */
+    });
+  window.Balcao = { open: function () { toggle(true); }, close: function () { toggle(false); } };
+})();

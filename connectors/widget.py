@@ -1,0 +1,175 @@
+"""The website widget: a signed token per customer, a WebSocket per open page, and delivery of the
+bot's and agents' messages to every page the customer has open."""
+
+from __future__ import annotations
+
+import json
+import logging
+import uuid
+from collections import defaultdict
+from collections.abc import Awaitable, Callable
+from pathlib import Path
+
+from fastapi import APIRouter, HTTPException, WebSocket, WebSocketDisconnect
+from fastapi.responses import FileResponse
+from itsdangerous import BadSignature, URLSafeSerializer
+from pydantic import BaseModel, Field
+
+from connectors.base import Channel, InboundMessage
+from handoff.events import Event, MessageAdded, OwnerChanged
+
+logger = logging.getLogger(__name__)
+
+CHANNEL = "widget"
+LANGUAGES = ("pt-BR", "pt-PT", "en")
+MAX_FRAME_CHARS = 64_000  # a frame larger than this is refused before it is parsed
+STATIC = Path(__file__).parent / "static"
+
+HandleInbound = Callable[[InboundMessage], Awaitable[tuple[str, str] | None]]
+CustomerView = Callable[[str], Awaitable[dict]]
+
+
+class InvalidToken(Exception):
+    def __init__(self) -> None:
+        super().__init__("this widget token is not valid: start a new chat")
+
+
+class WidgetTokens:
+    """Signed customer tokens: unguessable, and a changed token does not verify."""
+
+    def __init__(self, secret: str) -> None:
+        self._serializer = URLSafeSerializer(secret, salt="balcao-widget")
+
+    def issue(self) -> tuple[str, str]:
+        """A new customer id and its token."""
+        customer_id = f"w-{uuid.uuid4().hex}"
+        return customer_id, self._serializer.dumps({"c": customer_id})
+
+    def verify(self, token: str) -> str:
+        """The customer id in ``token``, or ``InvalidToken``."""
+        try:
+            data = self._serializer.loads(token)
+        except BadSignature as exc:
+            raise InvalidToken() from exc
+        if not isinstance(data, dict) or not str(data.get("c", "")).startswith("w-"):
+            raise InvalidToken()
+        return data["c"]
+
+
+def message_json(event: MessageAdded) -> dict:
+    """What a widget shows of a message (its text is shown as text, never as markup)."""
+    return {
+        "type": "message",
+        "id": event.message_id,
+        "sender": event.sender,
+        "text": event.text,
+        "buttons": event.buttons or [],
+        "agent_name": event.agent_name,
+        "created_at": event.created_at.isoformat(),
+    }
+
+
+class WidgetChannel(Channel):
+    """Delivers to every open page of the customer."""
+
+    name = CHANNEL
+
+    def __init__(self) -> None:
+        self._sockets: dict[str, set[WebSocket]] = defaultdict(set)
+
+    def attach(self, customer_id: str, websocket: WebSocket) -> None:
+        self._sockets[customer_id].add(websocket)
+
+    def detach(self, customer_id: str, websocket: WebSocket) -> None:
+        self._sockets[customer_id].discard(websocket)
+        if not self._sockets[customer_id]:
+            self._sockets.pop(customer_id, None)
+
+    def is_connected(self, customer_id: str) -> bool:
+        return bool(self._sockets.get(customer_id))
+
+    async def deliver(self, event: Event) -> None:
+        if isinstance(event, MessageAdded):
+            payload = message_json(event)
+        elif isinstance(event, OwnerChanged):
+            payload = {"type": "state", "state": event.to_state, "agent_name": event.agent_name}
+        else:
+            return
+        for websocket in list(self._sockets.get(event.customer_id, ())):
+            try:
+                await websocket.send_json(payload)
+            except Exception:  # the page closed between our check and the send
+                self.detach(event.customer_id, websocket)
+
+
+class SessionRequest(BaseModel):
+    token: str | None = Field(None, max_length=400)
+
+
+class SessionResponse(BaseModel):
+    token: str
+
+
+def widget_router(tokens: WidgetTokens, channel: WidgetChannel, handle: HandleInbound, view: CustomerView) -> APIRouter:
+    """Routes of the widget: its script, a token for a new or returning customer, the WebSocket."""
+    router = APIRouter(tags=["widget"])
+
+    @router.get("/widget.js", include_in_schema=False)
+    async def widget_script() -> FileResponse:
+        return FileResponse(STATIC / "widget.js", media_type="text/javascript")
+
+    @router.post("/widget/session", response_model=SessionResponse)
+    async def widget_session(request: SessionRequest) -> SessionResponse:
+        """A token for a new customer, or the same token back for a returning one (403 if forged)."""
+        if request.token:
+            try:
+                tokens.verify(request.token)
+            except InvalidToken as exc:
+                raise HTTPException(status_code=403, detail=str(exc)) from exc
+            return SessionResponse(token=request.token)
+        _, token = tokens.issue()
+        return SessionResponse(token=token)
+
+    @router.websocket("/widget/ws")
+    async def widget_socket(websocket: WebSocket, token: str = "", lang: str = "pt-BR") -> None:
+        try:
+            customer_id = tokens.verify(token)
+        except InvalidToken:
+            await websocket.close(code=4403, reason="invalid token")  # before accept: HTTP 403
+            return
+        language = lang if lang in LANGUAGES else "pt-BR"
+        await websocket.accept()
+        channel.attach(customer_id, websocket)
+        try:
+            await websocket.send_json({"type": "history", **await view(customer_id)})
+            while True:
+                raw = await websocket.receive_text()
+                if len(raw) > MAX_FRAME_CHARS:
+                    await websocket.send_json({"type": "error", "code": "too_long", "message": "message too large"})
+                    continue
+                try:
+                    frame = json.loads(raw)
+                    if not isinstance(frame, dict) or frame.get("type") != "message":
+                        raise ValueError("expected {\"type\": \"message\", \"text\": ...}")
+                    text = str(frame.get("text", ""))
+                except ValueError as exc:
+                    await websocket.send_json({"type": "error", "code": "bad_frame", "message": str(exc)})
+                    continue
+                client_id = str(frame.get("id") or "")[:100] or None
+                inbound = InboundMessage(
+                    channel=CHANNEL,
+                    customer_id=customer_id,
+                    text=text,
+                    language=language,
+                    channel_message_id=f"{customer_id}:{client_id}" if client_id else None,
+                    payload=str(frame["payload"])[:500] if frame.get("payload") else None,
+                )
+                refusal = await handle(inbound)
+                if refusal and refusal[1]:
+                    await websocket.send_json({"type": "error", "code": refusal[0], "message": refusal[1]})
+        except WebSocketDisconnect:
+            pass
+        finally:
+            channel.detach(customer_id, websocket)
+
+    return router

@@ -1,0 +1,350 @@
+"""Conversation lifecycle: every ownership change is one function here, done by compare-and-set
+on the conversation's version so two agents or two hub replicas can never both win."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Iterable, Sequence
+from datetime import datetime
+
+from sqlalchemy import select, update
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from handoff.events import MessageAdded, OwnerChanged, queue_event
+from handoff.models import Conversation, Message, OwnershipEvent, Priority, State, User, utcnow
+
+OPEN_STATES = (State.BOT.value, State.QUEUED.value, State.HUMAN.value, State.CLOSING.value)
+
+
+class HandoffError(Exception):
+    """Base of handoff's errors; the message says what happened in words an agent understands."""
+
+
+class ConversationNotFound(HandoffError):
+    def __init__(self, conversation_id: str) -> None:
+        super().__init__(f"conversation {conversation_id} does not exist")
+
+
+class InvalidTransition(HandoffError):
+    """The conversation is not in a state that allows the change (or someone else changed it first)."""
+
+
+class AlreadyClaimed(InvalidTransition):
+    def __init__(self) -> None:
+        super().__init__("another agent has already taken this conversation")
+
+
+class DuplicateMessage(HandoffError):
+    def __init__(self, channel: str, channel_message_id: str) -> None:
+        super().__init__(f"message {channel_message_id} from {channel} was already received")
+
+
+class NotYourConversation(HandoffError):
+    def __init__(self) -> None:
+        super().__init__("this conversation is handled by another agent")
+
+
+async def start_conversation(
+    session: AsyncSession,
+    *,
+    channel: str,
+    customer_id: str,
+    language: str,
+    customer_name: str | None = None,
+) -> Conversation:
+    """Open a new conversation owned by the bot."""
+    conversation = Conversation(
+        id=uuid.uuid4().hex,
+        channel=channel,
+        customer_id=customer_id,
+        customer_name=customer_name,
+        language=language,
+        state=State.BOT.value,
+        version=0,
+        created_at=utcnow(),
+    )
+    session.add(conversation)
+    await session.flush()
+    return conversation
+
+
+async def get_conversation(session: AsyncSession, conversation_id: str, *, for_update: bool = False) -> Conversation:
+    """The conversation, freshly read from the database."""
+    stmt = select(Conversation).where(Conversation.id == conversation_id).execution_options(populate_existing=True)
+    if for_update:
+        stmt = stmt.with_for_update()
+    conversation = (await session.execute(stmt)).scalar_one_or_none()
+    if conversation is None:
+        raise ConversationNotFound(conversation_id)
+    return conversation
+
+
+async def find_open_conversation(session: AsyncSession, *, channel: str, customer_id: str) -> Conversation | None:
+    """The customer's conversation on this channel that has not ended, if any."""
+    stmt = (
+        select(Conversation)
+        .where(
+            Conversation.channel == channel,
+            Conversation.customer_id == customer_id,
+            Conversation.state.in_(OPEN_STATES),
+        )
+        .order_by(Conversation.created_at.desc())
+        .limit(1)
+        .execution_options(populate_existing=True)
+    )
+    return (await session.execute(stmt)).scalar_one_or_none()
+
+
+async def record_message(
+    session: AsyncSession,
+    conversation: Conversation,
+    *,
+    sender: str,
+    text: str,
+    buttons: list[dict] | None = None,
+    data: dict | None = None,
+    channel_message_id: str | None = None,
+    agent: User | None = None,
+) -> Message:
+    """Store one message of the conversation and queue its real-time event.
+
+    Raises ``DuplicateMessage`` when the channel already delivered this message id.
+    """
+    message = Message(
+        conversation_id=conversation.id,
+        sender=sender,
+        agent_id=agent.id if agent else None,
+        text=text,
+        buttons=buttons or None,
+        data=data or None,
+        channel=conversation.channel,
+        channel_message_id=channel_message_id,
+        created_at=utcnow(),
+    )
+    try:
+        async with session.begin_nested():
+            session.add(message)
+            await session.flush()
+    except IntegrityError as exc:
+        raise DuplicateMessage(conversation.channel, channel_message_id or "?") from exc
+    activity = {"last_message_at": message.created_at}
+    if sender == "customer":
+        activity["last_customer_at"] = message.created_at
+    await session.execute(update(Conversation).where(Conversation.id == conversation.id).values(**activity))
+    queue_event(
+        session,
+        MessageAdded(
+            conversation_id=conversation.id,
+            channel=conversation.channel,
+            customer_id=conversation.customer_id,
+            team_id=conversation.team_id,
+            agent_id=conversation.agent_id,
+            message_id=message.id,
+            sender=sender,  # type: ignore[arg-type]
+            text=text,
+            buttons=buttons or None,
+            agent_name=agent.name if agent else None,
+            created_at=message.created_at,
+        ),
+    )
+    return message
+
+
+async def _transition(
+    session: AsyncSession,
+    conversation_id: str,
+    *,
+    allowed_from: Iterable[State],
+    to: State,
+    actor: str,
+    reason: str | None = None,
+    agent: User | None = None,
+    conflict: type[InvalidTransition] | None = None,
+    **values: object,
+) -> Conversation:
+    """Move the conversation to ``to`` if it is in one of ``allowed_from``, by compare-and-set."""
+    conversation = await get_conversation(session, conversation_id)
+    allowed = {s.value for s in allowed_from}
+    from_state = conversation.state
+    if from_state not in allowed:
+        if conflict is not None:
+            raise conflict()
+        raise InvalidTransition(f"a conversation that is {from_state} cannot become {to.value}")
+    result = await session.execute(
+        update(Conversation)
+        .where(Conversation.id == conversation_id, Conversation.version == conversation.version)
+        .values(state=to.value, version=conversation.version + 1, **values)
+    )
+    if result.rowcount != 1:
+        # Someone else changed it between our read and our write: they won.
+        if conflict is not None:
+            raise conflict()
+        raise InvalidTransition("the conversation was changed by someone else; reload it")
+    conversation = await get_conversation(session, conversation_id)
+    session.add(
+        OwnershipEvent(
+            conversation_id=conversation_id,
+            at=utcnow(),
+            actor=actor,
+            from_state=from_state,
+            to_state=to.value,
+            team_id=conversation.team_id,
+            agent_id=conversation.agent_id,
+            reason=reason,
+        )
+    )
+    queue_event(
+        session,
+        OwnerChanged(
+            conversation_id=conversation_id,
+            channel=conversation.channel,
+            customer_id=conversation.customer_id,
+            team_id=conversation.team_id,
+            agent_id=conversation.agent_id,
+            from_state=from_state,
+            to_state=to.value,
+            reason=reason,
+            agent_name=agent.name if agent else None,
+        ),
+    )
+    return conversation
+
+
+async def escalate_conversation(
+    session: AsyncSession,
+    conversation_id: str,
+    *,
+    team_id: str,
+    priority: Priority,
+    reason: str,
+    actor: str = "bot",
+) -> Conversation:
+    """Hand the conversation from the bot to the team's queue. From then on Rasa is not asked."""
+    return await _transition(
+        session,
+        conversation_id,
+        allowed_from=(State.BOT, State.CLOSING),
+        to=State.QUEUED,
+        actor=actor,
+        reason=reason,
+        team_id=team_id,
+        priority=int(priority),
+        escalation_reason=reason,
+        queued_at=utcnow(),
+        agent_id=None,
+    )
+
+
+async def claim_conversation(session: AsyncSession, conversation_id: str, agent: User) -> Conversation:
+    """The agent takes a queued conversation. Of two concurrent claims exactly one wins; the other
+    raises ``AlreadyClaimed``."""
+    return await _transition(
+        session,
+        conversation_id,
+        allowed_from=(State.QUEUED,),
+        to=State.HUMAN,
+        actor=f"agent:{agent.id}",
+        agent=agent,
+        conflict=AlreadyClaimed,
+        agent_id=agent.id,
+    )
+
+
+async def close_conversation(session: AsyncSession, conversation_id: str, agent: User, *, reason: str = "resolved") -> Conversation:
+    """The agent ends their part; the bot owns the chat again to run the ending (NPS)."""
+    conversation = await get_conversation(session, conversation_id)
+    if conversation.agent_id != agent.id:
+        raise NotYourConversation()
+    return await _transition(
+        session,
+        conversation_id,
+        allowed_from=(State.HUMAN,),
+        to=State.CLOSING,
+        actor=f"agent:{agent.id}",
+        reason=reason,
+        agent=agent,
+    )
+
+
+async def begin_closing(session: AsyncSession, conversation_id: str, *, actor: str, reason: str) -> Conversation:
+    """The bot starts the ending (customer said yes/bye, or went quiet): NPS comes next."""
+    return await _transition(
+        session, conversation_id, allowed_from=(State.BOT,), to=State.CLOSING, actor=actor, reason=reason
+    )
+
+
+async def end_conversation(session: AsyncSession, conversation_id: str, *, actor: str, reason: str) -> Conversation:
+    """The conversation is over; a new message from the customer starts a new one."""
+    return await _transition(
+        session,
+        conversation_id,
+        allowed_from=(State.BOT, State.CLOSING),
+        to=State.ENDED,
+        actor=actor,
+        reason=reason,
+        ended_at=utcnow(),
+    )
+
+
+async def conversation_history(session: AsyncSession, conversation_id: str) -> Sequence[Message]:
+    """Every message of the conversation, bot part included, oldest first."""
+    stmt = select(Message).where(Message.conversation_id == conversation_id).order_by(Message.id)
+    return (await session.execute(stmt)).scalars().all()
+
+
+async def list_queue(session: AsyncSession, team_ids: Sequence[str] | None) -> Sequence[Conversation]:
+    """Queued conversations of these teams (all teams when ``None``): highest priority, then oldest first."""
+    stmt = select(Conversation).where(Conversation.state == State.QUEUED.value)
+    if team_ids is not None:
+        stmt = stmt.where(Conversation.team_id.in_(team_ids))
+    stmt = stmt.order_by(Conversation.priority.desc(), Conversation.queued_at)
+    return (await session.execute(stmt)).scalars().all()
+
+
+async def list_agent_conversations(session: AsyncSession, agent_id: int) -> Sequence[Conversation]:
+    """The conversations this agent is handling now."""
+    stmt = (
+        select(Conversation)
+        .where(Conversation.state == State.HUMAN.value, Conversation.agent_id == agent_id)
+        .order_by(Conversation.queued_at)
+    )
+    return (await session.execute(stmt)).scalars().all()
+
+
+async def quiet_conversations(session: AsyncSession, *, silent_since: datetime) -> Sequence[Conversation]:
+    """Bot-owned or closing conversations in which nobody has written since ``silent_since``
+    (and the customer wrote at least once)."""
+    stmt = select(Conversation).where(
+        Conversation.state.in_((State.BOT.value, State.CLOSING.value)),
+        Conversation.last_customer_at.is_not(None),
+        Conversation.last_message_at < silent_since,
+    )
+    return (await session.execute(stmt)).scalars().all()
+
+
+async def latest_conversation(session: AsyncSession, *, channel: str, customer_id: str) -> Conversation | None:
+    """The customer's most recent conversation on this channel, ended or not."""
+    stmt = (
+        select(Conversation)
+        .where(Conversation.channel == channel, Conversation.customer_id == customer_id)
+        .order_by(Conversation.created_at.desc())
+        .limit(1)
+        .execution_options(populate_existing=True)
+    )
+    return (await session.execute(stmt)).scalar_one_or_none()
+
+
+async def agent_reply(session: AsyncSession, conversation_id: str, agent: User, text: str) -> Message:
+    """The agent who holds the conversation writes to the customer."""
+    conversation = await get_conversation(session, conversation_id)
+    if conversation.state != State.HUMAN.value:
+        raise InvalidTransition("take the conversation before replying to it")
+    if conversation.agent_id != agent.id:
+        raise NotYourConversation()
+    return await record_message(session, conversation, sender="agent", text=text, agent=agent)
+
+
+def can_access(conversation: Conversation, user: User, team_ids: Sequence[str] | None) -> bool:
+    """Whether ``user`` (in ``team_ids``; ``None`` for every team) may read this conversation."""
+    return team_ids is None or conversation.agent_id == user.id or conversation.team_id in team_ids

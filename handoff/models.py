@@ -1,0 +1,130 @@
+"""Tables owned by handoff: staff users and teams, conversations, their messages and ownership events."""
+
+from __future__ import annotations
+
+import enum
+from datetime import datetime, timezone
+
+from sqlalchemy import JSON, Boolean, DateTime, ForeignKey, Index, Integer, MetaData, String, Text, UniqueConstraint
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+
+
+def utcnow() -> datetime:
+    """Aware UTC now; every timestamp in the database is UTC."""
+    return datetime.now(timezone.utc)
+
+
+class Base(DeclarativeBase):
+    metadata = MetaData(
+        naming_convention={
+            "ix": "ix_%(column_0_label)s",
+            "uq": "uq_%(table_name)s_%(column_0_name)s",
+            "ck": "ck_%(table_name)s_%(constraint_name)s",
+            "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+            "pk": "pk_%(table_name)s",
+        }
+    )
+    type_annotation_map = {datetime: DateTime(timezone=True)}
+
+
+class State(str, enum.Enum):
+    """Who owns a conversation. Only the functions in ``handoff.conversations`` change it."""
+
+    BOT = "bot"
+    QUEUED = "queued"
+    HUMAN = "human"
+    CLOSING = "closing"  # the ending (NPS) runs in Rasa; the bot owns the chat again
+    ENDED = "ended"
+    ABANDONED = "abandoned"
+
+
+class Role(str, enum.Enum):
+    AGENT = "agent"
+    EDITOR = "editor"
+    SUPERVISOR = "supervisor"
+    ADMIN = "admin"
+
+
+class Priority(int, enum.Enum):
+    """Higher is served first."""
+
+    LOW_CONFIDENCE = 10
+    REQUEST = 20
+    FAILURE = 30
+    COMPLAINT = 40
+
+
+class Team(Base):
+    __tablename__ = "teams"
+    id: Mapped[str] = mapped_column(String(40), primary_key=True)
+    name: Mapped[str] = mapped_column(String(120))
+
+
+class User(Base):
+    __tablename__ = "users"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    email: Mapped[str] = mapped_column(String(254), unique=True)
+    name: Mapped[str] = mapped_column(String(120))
+    password_hash: Mapped[str] = mapped_column(String(255))
+    role: Mapped[str] = mapped_column(String(20), default=Role.AGENT.value)
+    active: Mapped[bool] = mapped_column(Boolean, default=True)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class TeamMember(Base):
+    __tablename__ = "team_members"
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), primary_key=True)
+    team_id: Mapped[str] = mapped_column(ForeignKey("teams.id", ondelete="CASCADE"), primary_key=True)
+
+
+class Conversation(Base):
+    __tablename__ = "conversations"
+    id: Mapped[str] = mapped_column(String(36), primary_key=True)
+    channel: Mapped[str] = mapped_column(String(20))
+    customer_id: Mapped[str] = mapped_column(String(64), index=True)
+    customer_name: Mapped[str | None] = mapped_column(String(120), default=None)
+    language: Mapped[str] = mapped_column(String(8))
+    state: Mapped[str] = mapped_column(String(12), default=State.BOT.value)
+    team_id: Mapped[str | None] = mapped_column(String(40), default=None)
+    agent_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"), default=None)
+    priority: Mapped[int] = mapped_column(Integer, default=0)
+    escalation_reason: Mapped[str | None] = mapped_column(String(40), default=None)
+    queued_at: Mapped[datetime | None] = mapped_column(default=None)
+    version: Mapped[int] = mapped_column(Integer, default=0)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    last_customer_at: Mapped[datetime | None] = mapped_column(default=None)
+    last_message_at: Mapped[datetime | None] = mapped_column(default=None)
+    ended_at: Mapped[datetime | None] = mapped_column(default=None)
+
+    __table_args__ = (Index("ix_conversations_queue", "state", "team_id", "priority", "queued_at"),)
+
+
+class Message(Base):
+    __tablename__ = "messages"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    conversation_id: Mapped[str] = mapped_column(ForeignKey("conversations.id", ondelete="CASCADE"), index=True)
+    sender: Mapped[str] = mapped_column(String(10))  # customer | bot | agent | system
+    agent_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"), default=None)
+    text: Mapped[str] = mapped_column(Text)
+    buttons: Mapped[list | None] = mapped_column(JSON, default=None)
+    data: Mapped[dict | None] = mapped_column(JSON, default=None)  # e.g. the article the bot used
+    channel: Mapped[str] = mapped_column(String(20))
+    channel_message_id: Mapped[str | None] = mapped_column(String(128), default=None)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+    __table_args__ = (UniqueConstraint("channel", "channel_message_id", name="uq_messages_channel_message_id"),)
+
+
+class OwnershipEvent(Base):
+    """Appended on every ownership change: the KPIs are computed from these rows."""
+
+    __tablename__ = "ownership_events"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    conversation_id: Mapped[str] = mapped_column(ForeignKey("conversations.id", ondelete="CASCADE"), index=True)
+    at: Mapped[datetime] = mapped_column(default=utcnow)
+    actor: Mapped[str] = mapped_column(String(40))  # "bot", "customer", "system" or "agent:<id>"
+    from_state: Mapped[str] = mapped_column(String(12))
+    to_state: Mapped[str] = mapped_column(String(12))
+    team_id: Mapped[str | None] = mapped_column(String(40), default=None)
+    agent_id: Mapped[int | None] = mapped_column(Integer, default=None)
+    reason: Mapped[str | None] = mapped_column(String(40), default=None)

@@ -1,0 +1,1 @@
+"""The hub: the ASGI app that wires the packages, its settings, database and CLI."""

@@ -1,0 +1,207 @@
+"""The hub's ASGI app: wires kb_index, handoff, connectors and insights, and the Rasa actions."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+from fastapi import FastAPI, Form, HTTPException, Request
+from fastapi.responses import HTMLResponse, RedirectResponse, Response
+from fastapi.staticfiles import StaticFiles
+from fastapi.templating import Jinja2Templates
+from jinja2 import ChoiceLoader, Environment, FileSystemLoader, select_autoescape
+from pydantic import BaseModel
+from rasa_sdk.executor import ActionExecutor
+from starlette.middleware.sessions import SessionMiddleware
+
+import bot.actions
+import handoff
+import kb_index
+from connectors.widget import WidgetChannel, WidgetTokens, widget_router
+from hub import agents_api
+from hub.actions_endpoint import actions_router
+from hub.auth import CurrentUser, DbSession, check_csrf, csrf_token, login_session
+from hub.db import make_engine, make_sessionmaker
+from hub.desk import Desk
+from hub.rasa_client import RasaClient
+from hub.realtime import EventBus
+from hub.settings import Settings, get_settings
+
+logger = logging.getLogger(__name__)
+HERE = Path(__file__).parent
+HANDOFF_DIR = Path(handoff.__file__).parent
+LANGUAGES = ("pt-BR", "pt-PT", "en")
+
+
+async def _inactivity_loop(desk: Desk) -> None:
+    """Ends conversations whose customer went quiet (the NPS question is the ending)."""
+    while True:
+        await asyncio.sleep(desk.settings.inactivity_check_seconds)
+        try:
+            await desk.end_quiet_conversations()
+        except Exception:  # keep checking; one bad conversation must not stop the loop
+            logger.exception("inactivity check failed")
+
+
+async def customer_view(desk: Desk, channel: str, customer_id: str) -> dict:
+    """What a returning customer's page shows: their latest conversation and its state."""
+    async with desk.sessions() as session:
+        conversation = await handoff.latest_conversation(session, channel=channel, customer_id=customer_id)
+        if conversation is None:
+            return {"messages": [], "state": None}
+        messages = await handoff.conversation_history(session, conversation.id)
+        agent = await handoff.get_user(session, conversation.agent_id) if conversation.agent_id else None
+    return {
+        "state": conversation.state,
+        "agent_name": agent.name if agent else None,
+        "messages": [
+            {
+                "id": m.id,
+                "sender": m.sender,
+                "text": m.text,
+                "buttons": m.buttons or [],
+                "agent_name": agent.name if (agent and m.sender == "agent") else None,
+                "created_at": m.created_at.isoformat(),
+            }
+            for m in messages
+        ],
+    }
+
+
+def create_app(settings: Settings | None = None) -> FastAPI:
+    """Build the hub. The index is loaded and the services started in the lifespan."""
+    settings = settings or get_settings()
+    engine = make_engine(settings.database_url)
+    sessions = make_sessionmaker(engine)
+    bus = EventBus()
+    widget = WidgetChannel()
+    bus.add_channel(widget)
+    rasa = RasaClient(settings.rasa_url, settings.rasa_token, timeout_s=settings.rasa_timeout_s, attempts=settings.rasa_attempts)
+    index = kb_index.open_index(settings.encoder, calibration_file=settings.calibration_file, cache_dir=settings.index_dir)
+    desk = Desk(settings, sessions, index, bus, rasa)
+    bot.actions.configure(desk)
+    executor = ActionExecutor()
+    executor.register_package("bot.actions")
+
+    @contextlib.asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        async with sessions() as session:
+            count = await kb_index.refresh_index(session, index)
+        if index.calibration is None:
+            logger.warning("the knowledge base has no calibration for %s: run `balcao kb calibrate`", index.encoder_name)
+        logger.info("knowledge base: %d articles, %d passages", count, index.passage_count)
+        task = asyncio.create_task(_inactivity_loop(desk))
+        try:
+            yield
+        finally:
+            task.cancel()
+            await rasa.aclose()
+            await engine.dispose()
+
+    app = FastAPI(title="Balcão", version="0.1.0", lifespan=lifespan)
+    app.state.desk = desk
+    app.state.settings = settings
+    app.add_middleware(
+        SessionMiddleware,
+        secret_key=settings.secret_key,
+        session_cookie="balcao_session",
+        max_age=settings.session_max_age_s,
+        same_site="lax",
+        https_only=settings.public_url.startswith("https"),
+    )
+    env = Environment(
+        loader=ChoiceLoader([FileSystemLoader(HERE / "templates"), FileSystemLoader(HANDOFF_DIR / "templates")]),
+        autoescape=select_autoescape(["html"]),
+    )
+    templates = Jinja2Templates(env=env)
+
+    async def handle(inbound):  # noqa: ANN001, ANN202 - see connectors.widget.HandleInbound
+        refusal = await desk.handle_inbound(inbound)
+        return (refusal[0].value, refusal[1]) if refusal else None
+
+    app.include_router(
+        widget_router(WidgetTokens(settings.secret_key), widget, handle, lambda cid: customer_view(desk, "widget", cid))
+    )
+    app.include_router(agents_api.router)
+    app.include_router(actions_router(executor, settings.rasa_token))
+    app.mount("/console/static", StaticFiles(directory=HANDOFF_DIR / "static"), name="console-static")
+
+    @app.get("/", response_class=HTMLResponse, include_in_schema=False)
+    async def demo(request: Request, lang: str = "pt-BR") -> Response:
+        return templates.TemplateResponse(request, "demo.html", {"lang": lang if lang in LANGUAGES else "pt-BR"})
+
+    @app.get("/healthz", tags=["ops"])
+    async def healthz() -> dict:
+        """Liveness, and whether Rasa answers."""
+        return {"ok": True, "articles": len(index), "rasa": await rasa.is_ready()}
+
+    @app.get("/login", response_class=HTMLResponse, include_in_schema=False)
+    async def login_page(request: Request, next: str = "/console") -> Response:
+        return templates.TemplateResponse(request, "login.html", {"csrf": csrf_token(request), "next": next, "error": None})
+
+    @app.post("/login", include_in_schema=False)
+    async def login_form(
+        request: Request,
+        session: DbSession,
+        email: str = Form(..., max_length=254),
+        password: str = Form(..., max_length=200),
+        csrf_token_field: str = Form("", alias="csrf_token"),
+        next: str = Form("/console"),
+    ) -> Response:
+        check_csrf(request, csrf_token_field)
+        try:
+            user = await handoff.authenticate(session, email, password)
+        except handoff.InvalidCredentials as exc:
+            context = {"csrf": csrf_token(request), "next": next, "error": str(exc), "email": email}
+            return templates.TemplateResponse(request, "login.html", context, status_code=401)
+        login_session(request, user)
+        target = next if next.startswith("/") and not next.startswith("//") else "/console"
+        return RedirectResponse(target, status_code=303)
+
+    class LoginIn(BaseModel):
+        email: str
+        password: str
+
+    @app.post("/api/auth/login", tags=["auth"])
+    async def login_api(body: LoginIn, request: Request, session: DbSession) -> dict:
+        """Log in for API use; returns the CSRF token to send as X-CSRF-Token on changes."""
+        try:
+            user = await handoff.authenticate(session, body.email, body.password)
+        except handoff.InvalidCredentials as exc:
+            raise HTTPException(401, str(exc)) from exc
+        return {"csrf_token": login_session(request, user), "user": {"id": user.id, "name": user.name, "role": user.role}}
+
+    @app.get("/logout", include_in_schema=False)
+    async def logout(request: Request) -> Response:
+        request.session.clear()
+        return RedirectResponse("/login", status_code=303)
+
+    @app.get("/api/me", tags=["auth"])
+    async def me(user: CurrentUser) -> dict:
+        """The logged-in user."""
+        return {"id": user.id, "name": user.name, "email": user.email, "role": user.role}
+
+    @app.get("/console", response_class=HTMLResponse, include_in_schema=False)
+    async def console(request: Request, session: DbSession) -> Response:
+        user_id = request.session.get("uid")
+        user = await handoff.get_user(session, int(user_id)) if user_id else None
+        if user is None:
+            return RedirectResponse("/login?next=/console", status_code=303)
+        return templates.TemplateResponse(request, "console.html", {"csrf": csrf_token(request), "user": user})
+
+    @app.get("/api/kb/search", tags=["knowledge base"])
+    async def kb_search(q: str, lang: str = "pt-BR") -> dict:
+        """What the bot would do with a question: ranked articles, confidence and decision."""
+        if not q.strip() or len(q) > settings.max_message_chars:
+            raise HTTPException(422, f"give a question of 1 to {settings.max_message_chars} characters")
+        result = await desk.search(q, lang if lang in LANGUAGES else "pt-BR")
+        return {
+            "decision": result.decision.value,
+            "confidence": result.confidence,
+            "hits": [{"id": h.article_id, "lang": h.lang, "title": h.title, "team": h.team, "score": h.score} for h in result.hits],
+        }
+
+    return app

@@ -1,0 +1,79 @@
+"""Staff login: argon2-checked passwords, a signed HttpOnly session cookie, CSRF on every change,
+and role checks as FastAPI dependencies."""
+
+from __future__ import annotations
+
+import secrets
+from typing import Annotated
+
+from fastapi import Depends, HTTPException, Request
+from sqlalchemy.ext.asyncio import AsyncSession
+
+import handoff
+from handoff import Role, User
+
+CSRF_HEADER = "X-CSRF-Token"
+STAFF_ROLES = {r.value for r in Role}
+
+
+def csrf_token(request: Request) -> str:
+    """The session's CSRF token (created on first use)."""
+    token = request.session.get("csrf")
+    if not token:
+        token = secrets.token_urlsafe(32)
+        request.session["csrf"] = token
+    return token
+
+
+def check_csrf(request: Request, supplied: str | None) -> None:
+    """Refuse a state-changing request whose CSRF token does not match the session's."""
+    expected = request.session.get("csrf")
+    if not expected or not supplied or not secrets.compare_digest(expected, supplied):
+        raise HTTPException(status_code=403, detail="missing or wrong CSRF token; reload the page")
+
+
+def login_session(request: Request, user: User) -> str:
+    """Start a fresh session for ``user``; returns its CSRF token."""
+    request.session.clear()
+    request.session["uid"] = user.id
+    return csrf_token(request)
+
+
+async def _session(request: Request):  # noqa: ANN202 - an async generator dependency
+    async with request.app.state.desk.sessions() as session:
+        yield session
+
+
+DbSession = Annotated[AsyncSession, Depends(_session)]
+
+
+async def current_user(request: Request, session: DbSession) -> User:
+    """The logged-in staff user, or 401."""
+    user_id = request.session.get("uid")
+    user = await handoff.get_user(session, int(user_id)) if user_id else None
+    if user is None:
+        raise HTTPException(status_code=401, detail="log in first")
+    return user
+
+
+CurrentUser = Annotated[User, Depends(current_user)]
+
+
+async def csrf_protected(request: Request) -> None:
+    """Dependency for state-changing API routes: the X-CSRF-Token header must match."""
+    check_csrf(request, request.headers.get(CSRF_HEADER))
+
+
+def require_roles(*roles: Role):  # noqa: ANN201 - returns a dependency
+    """Dependency: the user must have one of ``roles``."""
+    allowed = {r.value for r in roles}
+
+    async def _check(user: CurrentUser) -> User:
+        if user.role not in allowed:
+            raise HTTPException(status_code=403, detail=f"this needs the role {' or '.join(sorted(allowed))}")
+        return user
+
+    return _check
+
+
+Agent = Annotated[User, Depends(require_roles(Role.AGENT, Role.SUPERVISOR, Role.ADMIN))]

@@ -1,0 +1,213 @@
+"""``balcao``: the command line of the desk (database, knowledge base, users, running it all)."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import secrets
+import sys
+from pathlib import Path
+
+from hub.settings import ROOT, Settings, get_settings
+
+EVAL_DIR = ROOT / "data" / "eval"
+
+
+def _sessions(settings: Settings):  # noqa: ANN202
+    from hub.db import make_engine, make_sessionmaker
+
+    engine = make_engine(settings.database_url)
+    return engine, make_sessionmaker(engine)
+
+
+async def import_kb(settings: Settings, folder: Path, *, author: str = "import") -> int:
+    """Publish the articles of ``folder``; print each bad file with its field. Returns the error count."""
+    import kb_index
+    from hub.db import unit_of_work
+
+    engine, sessions = _sessions(settings)
+    try:
+        async with unit_of_work(sessions) as session:
+            read, changed, errors = await kb_index.import_kb_dir(session, folder, author=author)
+    finally:
+        await engine.dispose()
+    for error in errors:
+        print(f"skipped: {error}", file=sys.stderr)
+    print(f"knowledge base: {read} articles read from {folder}, {changed} new or changed, {len(errors)} skipped")
+    return len(errors)
+
+
+async def _loaded_index(settings: Settings):  # noqa: ANN202
+    import kb_index
+
+    index = kb_index.open_index(settings.encoder, calibration_file=settings.calibration_file, cache_dir=settings.index_dir)
+    engine, sessions = _sessions(settings)
+    try:
+        async with sessions() as session:
+            await kb_index.refresh_index(session, index)
+    finally:
+        await engine.dispose()
+    return index
+
+
+def _validation_sets() -> list[Path]:
+    return sorted(EVAL_DIR.glob("*.val.jsonl"))
+
+
+async def calibrate(settings: Settings) -> dict:
+    """Fit the thresholds of the configured encoder on ``data/eval/*.val.jsonl`` and store them."""
+    from kb_index.evaluation import calibrate as fit, read_jsonl
+
+    index = await _loaded_index(settings)
+    validation = [q for path in _validation_sets() for q in read_jsonl(path)]
+    if not validation:
+        raise SystemExit(f"no validation questions in {EVAL_DIR} (*.val.jsonl)")
+    calibration = fit(index, validation)
+    calibration.save(settings.calibration_file)
+    return {"encoder": calibration.encoder, "t_answer": calibration.t_answer, "t_clarify": calibration.t_clarify,
+            "beta": calibration.beta, "kappa": calibration.kappa, **calibration.metrics}
+
+
+async def search(settings: Settings, question: str, lang: str) -> dict:
+    """What the bot would do with ``question``."""
+    index = await _loaded_index(settings)
+    result = index.search(question, lang)
+    return {
+        "decision": result.decision.value,
+        "confidence": result.confidence,
+        "hits": [{"id": h.article_id, "lang": h.lang, "title": h.title, "team": h.team, "score": h.score} for h in result.hits],
+    }
+
+
+async def add_user(settings: Settings, *, email: str, name: str, role: str, teams: list[str], password: str | None) -> str:
+    """Create a staff user; returns the password (generated when not given)."""
+    import handoff
+    from hub.db import unit_of_work
+
+    password = password or secrets.token_urlsafe(12)
+    engine, sessions = _sessions(settings)
+    try:
+        async with unit_of_work(sessions) as session:
+            await handoff.add_user(session, email=email, name=name, password=password, role=handoff.Role(role), teams=teams)
+    finally:
+        await engine.dispose()
+    return password
+
+
+async def ensure_demo_admin(settings: Settings) -> tuple[str, str] | None:
+    """On a desk with no users, create an admin in every team; returns (e-mail, one-time password)."""
+    from sqlalchemy import func, select
+
+    import handoff
+    from handoff.models import User
+
+    engine, sessions = _sessions(settings)
+    try:
+        async with sessions() as session:
+            count = (await session.execute(select(func.count()).select_from(User))).scalar_one()
+    finally:
+        await engine.dispose()
+    if count:
+        return None
+    email = "admin@balcao.local"
+    password = await add_user(settings, email=email, name="Admin", role="admin", teams=list(handoff.DEFAULT_TEAMS), password=None)
+    return email, password
+
+
+def prepare(settings: Settings) -> None:
+    """Schema, starter articles, thresholds: everything the hub needs before it starts."""
+    from hub.db import run_migrations
+    from kb_index import Calibration, NotCalibrated, get_encoder
+
+    run_migrations(settings.database_url)
+    asyncio.run(import_kb(settings, settings.kb_dir))
+    encoder = get_encoder(settings.encoder)
+    try:
+        Calibration.load(settings.calibration_file, encoder.name if encoder else "bm25")
+    except NotCalibrated:
+        print(f"calibrating the knowledge-base thresholds for {settings.encoder}…")
+        asyncio.run(calibrate(settings))
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Entry point of the ``balcao`` command."""
+    parser = argparse.ArgumentParser(prog="balcao", description="Balcão customer service desk")
+    sub = parser.add_subparsers(dest="command", required=True)
+    sub.add_parser("run", help="prepare everything and start Rasa and the hub (what `make run` does)")
+    sub.add_parser("serve", help="start only the hub (Rasa must run elsewhere)")
+    sub.add_parser("prepare", help="migrate the database, import the starter articles, calibrate if needed")
+    db = sub.add_parser("db", help="database").add_subparsers(dest="db_command", required=True)
+    db.add_parser("upgrade", help="apply the migrations")
+    kb = sub.add_parser("kb", help="knowledge base").add_subparsers(dest="kb_command", required=True)
+    kb_import = kb.add_parser("import", help="publish the articles of a folder of Markdown files")
+    kb_import.add_argument("--dir", type=Path, default=None)
+    kb_search = kb.add_parser("search", help="what the bot would answer")
+    kb_search.add_argument("question")
+    kb_search.add_argument("--lang", default="pt-BR", choices=["pt-BR", "pt-PT", "en"])
+    kb.add_parser("calibrate", help="fit the answer/clarify/escalate thresholds on data/eval/*.val.jsonl")
+    user = sub.add_parser("user", help="staff users").add_subparsers(dest="user_command", required=True)
+    user_add = user.add_parser("add", help="create a staff user")
+    user_add.add_argument("--email", required=True)
+    user_add.add_argument("--name", required=True)
+    user_add.add_argument("--role", default="agent", choices=["agent", "editor", "supervisor", "admin"])
+    user_add.add_argument("--team", action="append", default=[], help="repeat for several teams")
+    user_add.add_argument("--password", default=None, help="generated and printed when omitted")
+    rasa = sub.add_parser("rasa", help="the Rasa model").add_subparsers(dest="rasa_command", required=True)
+    rasa.add_parser("train", help="train the model if the training data changed; print its path")
+    args = parser.parse_args(argv)
+    settings = get_settings()
+
+    if args.command == "run":
+        from hub.runner import run_all
+
+        prepare(settings)
+        return run_all(settings)
+    if args.command == "serve":
+        import uvicorn
+
+        from hub.app import create_app
+
+        uvicorn.run(create_app(settings), host=settings.host, port=settings.port)
+        return 0
+    if args.command == "prepare":
+        prepare(settings)
+        return 0
+    if args.command == "db":
+        from hub.db import run_migrations
+
+        run_migrations(settings.database_url)
+        print("database is up to date")
+        return 0
+    if args.command == "kb":
+        if args.kb_command == "import":
+            errors = asyncio.run(import_kb(settings, args.dir or settings.kb_dir, author="cli"))
+            return 1 if errors else 0
+        if args.kb_command == "search":
+            if not args.question.strip():
+                parser.error("give a question")
+            print(json.dumps(asyncio.run(search(settings, args.question, args.lang)), ensure_ascii=False, indent=2))
+            return 0
+        if args.kb_command == "calibrate":
+            print(json.dumps(asyncio.run(calibrate(settings)), indent=2))
+            return 0
+    if args.command == "user":
+        try:
+            password = asyncio.run(
+                add_user(settings, email=args.email, name=args.name, role=args.role, teams=args.team, password=args.password)
+            )
+        except ValueError as exc:
+            print(f"error: {exc}", file=sys.stderr)
+            return 1
+        print(f"created {args.email} ({args.role}); password: {password}" if not args.password else f"created {args.email}")
+        return 0
+    if args.command == "rasa":
+        from hub.rasa_model import ensure_model
+
+        print(ensure_model())
+        return 0
+    return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,247 @@
+"""The switchboard: stores each inbound message, routes it by the conversation's owner (Rasa while
+the bot owns it, the agents otherwise), and provides the services the Rasa actions call."""
+
+from __future__ import annotations
+
+import asyncio
+import enum
+import logging
+from collections import defaultdict
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from datetime import timedelta
+
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+import handoff
+import insights
+from connectors.base import InboundMessage
+from handoff import Conversation, Priority, State
+from handoff.models import utcnow
+from hub.rasa_client import BotReply, RasaClient, RasaUnavailable
+from hub.realtime import EventBus
+from hub.settings import Settings
+from hub.texts import say
+from kb_index import Hit, KnowledgeIndex, SearchResult
+
+logger = logging.getLogger(__name__)
+
+PRIORITY_BY_REASON = {
+    "complaint": Priority.COMPLAINT,
+    "bot_failure": Priority.FAILURE,
+    "customer_request": Priority.REQUEST,
+    "not_resolved": Priority.REQUEST,
+    "kb_unanswered": Priority.LOW_CONFIDENCE,
+}
+
+
+class Refused(str, enum.Enum):
+    """Why an inbound message was not accepted (the customer is told; nothing is stored)."""
+
+    EMPTY = "empty"
+    TOO_LONG = "too_long"
+    DUPLICATE = "duplicate"
+
+
+class Desk:
+    """One per hub process. Every public method is one unit of work (or a sequence of them)."""
+
+    def __init__(
+        self,
+        settings: Settings,
+        sessions: async_sessionmaker[AsyncSession],
+        index: KnowledgeIndex,
+        bus: EventBus,
+        rasa: RasaClient,
+    ) -> None:
+        self.settings = settings
+        self.sessions = sessions
+        self.index = index
+        self.bus = bus
+        self.rasa = rasa
+        # Turns of one customer are handled one after the other, so replies keep their order.
+        self._turn_locks: dict[tuple[str, str], asyncio.Lock] = defaultdict(asyncio.Lock)
+
+    @asynccontextmanager
+    async def unit_of_work(self) -> AsyncIterator[AsyncSession]:
+        """A transaction whose real-time events are sent once it has committed."""
+        async with self.sessions() as session:
+            async with session.begin():
+                yield session
+            events = handoff.take_pending_events(session)
+        if events:
+            await self.bus.publish(events)
+
+    # -- customers' messages ----------------------------------------------------------------
+
+    def check_inbound(self, inbound: InboundMessage) -> tuple[Refused, str] | None:
+        """A refusal and the polite sentence for it, or ``None`` when the message is acceptable."""
+        if not inbound.text.strip():
+            return Refused.EMPTY, say("empty", inbound.language)
+        if len(inbound.text) > self.settings.max_message_chars:
+            return Refused.TOO_LONG, say("too_long", inbound.language, limit=self.settings.max_message_chars)
+        return None
+
+    async def handle_inbound(self, inbound: InboundMessage) -> tuple[Refused, str] | None:
+        """Store the customer's message, then let the owner of the conversation answer it.
+
+        Returns a refusal (and its sentence) for a message that was not accepted.
+        """
+        refusal = self.check_inbound(inbound)
+        if refusal:
+            return refusal
+        async with self._turn_locks[(inbound.channel, inbound.customer_id)]:
+            async with self.unit_of_work() as session:
+                conversation = await handoff.find_open_conversation(
+                    session, channel=inbound.channel, customer_id=inbound.customer_id
+                )
+                if conversation is None:
+                    conversation = await handoff.start_conversation(
+                        session,
+                        channel=inbound.channel,
+                        customer_id=inbound.customer_id,
+                        language=inbound.language,
+                        customer_name=inbound.customer_name,
+                    )
+                payload = await self._allowed_payload(session, conversation, inbound.payload)
+                try:
+                    await handoff.record_message(
+                        session,
+                        conversation,
+                        sender="customer",
+                        text=inbound.text,
+                        data={"payload": payload} if payload else None,
+                        channel_message_id=inbound.channel_message_id,
+                    )
+                except handoff.DuplicateMessage:
+                    return Refused.DUPLICATE, ""
+                state = conversation.state
+            if state in (State.BOT.value, State.CLOSING.value):
+                # Typed text never reaches Rasa as an intent payload ("/..."): only offered buttons do.
+                text = payload or inbound.text.lstrip("/").strip() or inbound.text
+                await self._ask_rasa(conversation, text)
+            # queued or human: the agents already received the message; Rasa is not asked.
+        return None
+
+    async def _allowed_payload(self, session: AsyncSession, conversation: Conversation, payload: str | None) -> str | None:
+        """A button payload is used only if the bot's last message offered that button."""
+        if not payload:
+            return None
+        for message in reversed(await handoff.conversation_history(session, conversation.id)):
+            if message.sender == "customer":
+                continue
+            offered = {b.get("payload") for b in (message.buttons or [])}
+            return payload if payload in offered else None
+        return None
+
+    async def _ask_rasa(self, conversation: Conversation, text: str) -> None:
+        metadata = {"language": conversation.language, "channel": conversation.channel}
+        try:
+            replies = await self.rasa.send_message(conversation.id, text, metadata)
+        except RasaUnavailable:
+            await self._bot_failed(conversation.id)
+            return
+        await self._store_replies(conversation.id, replies)
+
+    async def _store_replies(self, conversation_id: str, replies: list[BotReply]) -> None:
+        async with self.unit_of_work() as session:
+            conversation = await handoff.get_conversation(session, conversation_id)
+            last = None
+            for reply in replies:
+                if reply.text:
+                    last = await handoff.record_message(
+                        session, conversation, sender="bot", text=reply.text, buttons=reply.buttons or None
+                    )
+                elif reply.custom is not None and last is not None:
+                    # Data about the previous message (e.g. the article the bot used) for agents.
+                    last.data = {**(last.data or {}), **reply.custom}
+
+    async def _bot_failed(self, conversation_id: str) -> None:
+        """Rasa did not answer: tell the customer and queue the chat for a person."""
+        async with self.unit_of_work() as session:
+            conversation = await handoff.get_conversation(session, conversation_id)
+            await handoff.record_message(session, conversation, sender="system", text=say("bot_failure", conversation.language))
+            if conversation.state == State.BOT.value:
+                await handoff.escalate_conversation(
+                    session, conversation_id, team_id="geral", priority=Priority.FAILURE, reason="bot_failure", actor="system"
+                )
+            elif conversation.state == State.CLOSING.value:
+                await handoff.end_conversation(session, conversation_id, actor="system", reason="bot_failure")
+
+    # -- endings ----------------------------------------------------------------------------
+
+    async def run_ending(self, conversation_id: str, *, ending: str) -> None:
+        """Ask Rasa to run the ending (the NPS question) of a conversation the hub ended."""
+        try:
+            replies = await self.rasa.trigger_intent(conversation_id, "end_conversation", {"ending": ending})
+        except RasaUnavailable:
+            async with self.unit_of_work() as session:
+                await handoff.end_conversation(session, conversation_id, actor="system", reason=ending)
+            return
+        await self._store_replies(conversation_id, replies)
+
+    async def end_quiet_conversations(self) -> int:
+        """Customers who went quiet: bot-owned chats get the ending (NPS); a survey nobody answered
+        ends the chat. Returns how many conversations were touched."""
+        cutoff = utcnow() - timedelta(seconds=self.settings.inactivity_seconds)
+        async with self.sessions() as session:
+            quiet = [(c.id, c.state) for c in await handoff.quiet_conversations(session, silent_since=cutoff)]
+        for conversation_id, state in quiet:
+            try:
+                if state == State.BOT.value:
+                    await self.run_ending(conversation_id, ending="inactivity")
+                else:
+                    async with self.unit_of_work() as session:
+                        await handoff.end_conversation(session, conversation_id, actor="system", reason="no_answer")
+            except handoff.InvalidTransition:
+                continue  # the customer came back, or someone else ended it first
+        return len(quiet)
+
+    # -- services for the Rasa actions (bot.actions.services.DeskServices) --------------------
+
+    async def search(self, question: str, lang: str) -> SearchResult:
+        return await asyncio.to_thread(self.index.search, question, lang)
+
+    def article(self, article_id: str, lang: str) -> Hit | None:
+        candidates = [a for a in self.index.articles() if a.id == article_id]
+        if not candidates:
+            return None
+        article = next((a for a in candidates if a.lang == lang), None) or next(
+            (a for a in candidates if a.lang.split("-")[0] == lang.split("-")[0]), candidates[0]
+        )
+        return Hit(article.id, article.lang, article.title, article.team, 1.0, article.body)
+
+    async def escalate(self, conversation_id: str, *, team: str, reason: str) -> None:
+        async with self.unit_of_work() as session:
+            await handoff.escalate_conversation(
+                session, conversation_id, team_id=team, priority=PRIORITY_BY_REASON.get(reason, Priority.REQUEST), reason=reason
+            )
+
+    async def begin_ending(self, conversation_id: str, *, ending: str) -> bool:
+        async with self.unit_of_work() as session:
+            conversation = await handoff.get_conversation(session, conversation_id)
+            survey = await insights.open_survey(
+                session,
+                conversation_id,
+                channel=conversation.channel,
+                language=conversation.language,
+                ending=ending,
+                team_id=conversation.team_id,
+                agent_id=conversation.agent_id,
+            )
+            if survey is not None and conversation.state == State.BOT.value:
+                await handoff.begin_closing(session, conversation_id, actor="bot", reason=ending)
+            return survey is not None
+
+    async def finish_survey(self, conversation_id: str, *, score: int | None, reason: str | None) -> None:
+        async with self.unit_of_work() as session:
+            await insights.answer_survey(session, conversation_id, score)
+            if reason:
+                await insights.record_reason(session, conversation_id, reason)
+            await handoff.end_conversation(session, conversation_id, actor="customer", reason="survey_done")
+
+    async def end(self, conversation_id: str, *, reason: str) -> None:
+        async with self.unit_of_work() as session:
+            conversation = await handoff.get_conversation(session, conversation_id)
+            if conversation.state in (State.BOT.value, State.CLOSING.value):
+                await handoff.end_conversation(session, conversation_id, actor="bot", reason=reason)

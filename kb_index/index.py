@@ -1,0 +1,363 @@
+"""The hybrid index: BM25 over stemmed, accent-folded passages plus dense vectors in FAISS, fused
+per article, and the answer / clarify / escalate decision on calibrated thresholds."""
+
+from __future__ import annotations
+
+import enum
+import hashlib
+import json
+import re
+import threading
+from collections.abc import Iterable, Sequence
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import bm25s
+import faiss
+import numpy as np
+
+from kb_index.encoders import Encoder
+from kb_index.text import language_family, tokens
+
+faiss.omp_set_num_threads(1)
+
+ArticleKey = tuple[str, str]  # (article id, language)
+_CHUNK_CHARS = 500
+_DENSE_CANDIDATES = 256
+
+
+class Decision(str, enum.Enum):
+    ANSWER = "answer"
+    CLARIFY = "clarify"
+    ESCALATE = "escalate"
+
+
+class NotCalibrated(Exception):
+    """The index has no thresholds for this encoder; run ``balcao kb calibrate``."""
+
+
+@dataclass(frozen=True)
+class IndexedArticle:
+    """What the index needs of a published article."""
+
+    id: str
+    lang: str
+    title: str
+    body: str
+    questions: tuple[str, ...] = ()
+    team: str = "geral"
+
+    @property
+    def key(self) -> ArticleKey:
+        return (self.id, self.lang)
+
+
+@dataclass(frozen=True)
+class Hit:
+    """One article found for a question, with its fused score."""
+
+    article_id: str
+    lang: str
+    title: str
+    team: str
+    score: float
+    body: str
+
+
+@dataclass(frozen=True)
+class SearchResult:
+    """The ranked articles for a question and what the bot should do with them."""
+
+    question: str
+    lang: str
+    hits: list[Hit]
+    decision: Decision
+    confidence: float
+
+    @property
+    def best(self) -> Hit | None:
+        return self.hits[0] if self.hits else None
+
+
+@dataclass
+class Calibration:
+    """Fusion weights and decision thresholds, fitted on validation questions for one encoder."""
+
+    encoder: str
+    beta: float  # weight of the lexical score beside the dense cosine
+    kappa: float  # BM25 saturation: lexical = bm25 / (bm25 + kappa)
+    t_answer: float  # answer at or above
+    t_clarify: float  # offer choices at or above, escalate below
+    metrics: dict = field(default_factory=dict)
+
+    @classmethod
+    def load(cls, path: Path, encoder: str) -> "Calibration":
+        """Read this encoder's calibration from the JSON file that holds one per encoder."""
+        try:
+            data = json.loads(path.read_text())[encoder]
+        except (FileNotFoundError, KeyError) as exc:
+            raise NotCalibrated(
+                f"no calibration for encoder {encoder!r} in {path}; run `balcao kb calibrate`"
+            ) from exc
+        return cls(**data)
+
+    def save(self, path: Path) -> None:
+        """Write (or replace) this encoder's entry in the JSON file."""
+        data = json.loads(path.read_text()) if path.exists() else {}
+        data[self.encoder] = asdict(self)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(json.dumps(data, indent=2, sort_keys=True) + "\n")
+
+
+@dataclass(frozen=True)
+class _Passage:
+    key: ArticleKey
+    text: str
+    kind: str  # title | question | body
+
+
+def _chunks(body: str) -> list[str]:
+    """Body split at paragraphs into pieces of at most about 500 characters."""
+    out: list[str] = []
+    current = ""
+    for para in re.split(r"\n\s*\n", body):
+        para = para.strip()
+        if not para:
+            continue
+        if current and len(current) + len(para) > _CHUNK_CHARS:
+            out.append(current)
+            current = para
+        else:
+            current = f"{current}\n\n{para}" if current else para
+    if current:
+        out.append(current)
+    return out
+
+
+def _passages(article: IndexedArticle) -> list[_Passage]:
+    items = [_Passage(article.key, article.title, "title")]
+    items += [_Passage(article.key, q, "question") for q in article.questions if q.strip()]
+    items += [_Passage(article.key, c, "body") for c in _chunks(article.body)]
+    return items
+
+
+class EmbeddingCache:
+    """Vectors of texts already encoded, on disk, so restarts and benchmarks do not re-encode."""
+
+    def __init__(self, path: Path | None) -> None:
+        self._path = path
+        self._vectors: dict[str, np.ndarray] = {}
+        if path and path.exists():
+            data = np.load(path)
+            self._vectors = dict(zip(data["keys"].tolist(), data["vectors"]))
+        self._dirty = False
+
+    @staticmethod
+    def _key(kind: str, text: str) -> str:
+        return hashlib.sha1(f"{kind}\x00{text}".encode()).hexdigest()
+
+    def encode(self, encoder: Encoder, texts: Sequence[str], *, passages: bool) -> np.ndarray:
+        kind = "p" if passages else "q"
+        keys = [self._key(kind, t) for t in texts]
+        missing = sorted({(k, t) for k, t in zip(keys, texts) if k not in self._vectors})
+        if missing:
+            fn = encoder.encode_passages if passages else encoder.encode_queries
+            vectors = fn([t for _, t in missing])
+            for (k, _), v in zip(missing, vectors):
+                self._vectors[k] = v
+            self._dirty = True
+        if not texts:
+            return np.zeros((0, encoder.dim), dtype=np.float32)
+        return np.stack([self._vectors[k] for k in keys]).astype(np.float32)
+
+    def save(self) -> None:
+        if self._path and self._dirty:
+            self._path.parent.mkdir(parents=True, exist_ok=True)
+            keys = np.array(list(self._vectors.keys()))
+            vectors = np.stack(list(self._vectors.values())) if self._vectors else np.zeros((0, 1))
+            tmp = self._path.with_name(self._path.name + ".tmp.npz")
+            np.savez(tmp, keys=keys, vectors=vectors)
+            tmp.replace(self._path)
+            self._dirty = False
+
+
+class KnowledgeIndex:
+    """Articles made searchable. Thread-safe: editors' updates and customers' searches interleave."""
+
+    def __init__(
+        self,
+        encoder: Encoder | None,
+        calibration: Calibration | None = None,
+        *,
+        cache: EmbeddingCache | None = None,
+    ) -> None:
+        self.encoder = encoder
+        self.encoder_name = encoder.name if encoder else "bm25"
+        self.calibration = calibration
+        self._cache = cache or EmbeddingCache(None)
+        self._lock = threading.RLock()
+        self._articles: dict[ArticleKey, IndexedArticle] = {}
+        self._passages: dict[int, _Passage] = {}
+        self._by_article: dict[ArticleKey, list[int]] = {}
+        self._next_id = 0
+        self._dense = faiss.IndexIDMap2(faiss.IndexFlatIP(encoder.dim)) if encoder else None
+        self._bm25: bm25s.BM25 | None = None
+        self._bm25_ids: np.ndarray = np.zeros(0, dtype=np.int64)
+
+    # -- writing -----------------------------------------------------------------------------
+
+    def upsert(self, articles: Iterable[IndexedArticle]) -> None:
+        """Add articles, or replace them if their (id, language) is already indexed."""
+        articles = list(articles)
+        new_passages: list[tuple[int, _Passage]] = []
+        with self._lock:
+            for article in articles:
+                self._drop(article.key)
+                self._articles[article.key] = article
+                ids = []
+                for passage in _passages(article):
+                    pid = self._next_id
+                    self._next_id += 1
+                    self._passages[pid] = passage
+                    ids.append(pid)
+                    new_passages.append((pid, passage))
+                self._by_article[article.key] = ids
+            if self.encoder and new_passages:
+                texts_q = [(pid, p.text) for pid, p in new_passages if p.kind != "body"]
+                texts_p = [(pid, p.text) for pid, p in new_passages if p.kind == "body"]
+                for group, is_passage in ((texts_q, False), (texts_p, True)):
+                    if not group:
+                        continue
+                    vectors = self._cache.encode(self.encoder, [t for _, t in group], passages=is_passage)
+                    self._dense.add_with_ids(vectors, np.array([pid for pid, _ in group], dtype=np.int64))
+                self._cache.save()
+            self._bm25 = None  # rebuilt on the next search: cheap next to encoding
+
+    def remove(self, article_id: str, lang: str) -> None:
+        """Forget an article (unpublished or deleted)."""
+        with self._lock:
+            self._drop((article_id, lang))
+            self._articles.pop((article_id, lang), None)
+            self._bm25 = None
+
+    def _drop(self, key: ArticleKey) -> None:
+        ids = self._by_article.pop(key, [])
+        for pid in ids:
+            self._passages.pop(pid, None)
+        if ids and self._dense is not None:
+            self._dense.remove_ids(np.array(ids, dtype=np.int64))
+
+    def _lexical(self) -> tuple[bm25s.BM25 | None, np.ndarray]:
+        if self._bm25 is None and self._passages:
+            ids = np.array(sorted(self._passages), dtype=np.int64)
+            corpus = [tokens(self._passages[i].text, self._passages[i].key[1]) or ["\u2205"] for i in ids]
+            model = bm25s.BM25()
+            model.index(corpus, show_progress=False)
+            self._bm25, self._bm25_ids = model, ids
+        return self._bm25, self._bm25_ids
+
+    # -- reading -----------------------------------------------------------------------------
+
+    def __len__(self) -> int:
+        return len(self._articles)
+
+    @property
+    def passage_count(self) -> int:
+        return len(self._passages)
+
+    def articles(self) -> list[IndexedArticle]:
+        with self._lock:
+            return list(self._articles.values())
+
+    def raw_scores(self, questions: Sequence[str], langs: Sequence[str]) -> list[dict[ArticleKey, tuple[float, float]]]:
+        """Per question: (dense cosine, BM25) of each candidate article, best passage of each."""
+        with self._lock:
+            if not self._articles:
+                return [{} for _ in questions]
+            dense_rows: list[dict[ArticleKey, float]] = [{} for _ in questions]
+            if self.encoder and self._dense.ntotal:
+                vectors = self.encoder.encode_queries(list(questions))
+                k = min(_DENSE_CANDIDATES, self._dense.ntotal)
+                scores, ids = self._dense.search(vectors, k)
+                for row, (srow, irow) in enumerate(zip(scores, ids)):
+                    best = dense_rows[row]
+                    for s, pid in zip(srow, irow):
+                        if pid < 0:
+                            continue
+                        key = self._passages[int(pid)].key
+                        if s > best.get(key, -1.0):
+                            best[key] = float(s)
+            bm25, bm25_ids = self._lexical()
+            out = []
+            for row, (question, lang) in enumerate(zip(questions, langs)):
+                lexical: dict[ArticleKey, float] = {}
+                query = tokens(question, lang)
+                if bm25 is not None and query:
+                    passage_scores = bm25.get_scores(query)
+                    for idx in np.nonzero(passage_scores > 0)[0]:
+                        key = self._passages[int(bm25_ids[idx])].key
+                        lexical[key] = max(lexical.get(key, 0.0), float(passage_scores[idx]))
+                dense = dense_rows[row]
+                floor = min(dense.values()) if dense else 0.0
+                keys = set(dense) | set(lexical)
+                out.append({key: (dense.get(key, floor), lexical.get(key, 0.0)) for key in keys})
+            return out
+
+    @staticmethod
+    def fuse(dense: float, lexical: float, *, beta: float, kappa: float, dense_available: bool) -> float:
+        """One confidence from both signals: the cosine plus a saturated BM25 bonus."""
+        lexical_sat = lexical / (lexical + kappa) if lexical > 0 else 0.0
+        return (dense if dense_available else 0.0) + beta * lexical_sat
+
+    def rank(
+        self,
+        scores: dict[ArticleKey, tuple[float, float]],
+        lang: str,
+        *,
+        beta: float,
+        kappa: float,
+    ) -> list[tuple[ArticleKey, float]]:
+        """Articles in the question's language family (all languages if it has none), best first."""
+        family = language_family(lang)
+        keys = [k for k in scores if language_family(k[1]) == family] or list(scores)
+        # One entry per article id: prefer the version in the customer's exact language.
+        best: dict[str, tuple[ArticleKey, float]] = {}
+        for key in keys:
+            dense, lexical = scores[key]
+            value = self.fuse(dense, lexical, beta=beta, kappa=kappa, dense_available=self.encoder is not None)
+            current = best.get(key[0])
+            if current is None or value > current[1] or (value == current[1] and key[1] == lang):
+                best[key[0]] = (key, value)
+        return sorted(best.values(), key=lambda kv: kv[1], reverse=True)
+
+    def decide(self, confidence: float) -> Decision:
+        """Answer, clarify or escalate, by the calibrated thresholds."""
+        if self.calibration is None:
+            raise NotCalibrated(f"the index for encoder {self.encoder_name!r} has no thresholds")
+        if confidence >= self.calibration.t_answer:
+            return Decision.ANSWER
+        if confidence >= self.calibration.t_clarify:
+            return Decision.CLARIFY
+        return Decision.ESCALATE
+
+    def search_many(self, questions: Sequence[str], langs: Sequence[str], *, k: int = 3) -> list[SearchResult]:
+        """Search several questions at once (encoded in one batch)."""
+        if self.calibration is None:
+            raise NotCalibrated(f"the index for encoder {self.encoder_name!r} has no thresholds")
+        cal = self.calibration
+        results = []
+        for question, lang, scores in zip(questions, langs, self.raw_scores(questions, langs)):
+            ranked = self.rank(scores, lang, beta=cal.beta, kappa=cal.kappa)[:k]
+            hits = []
+            for key, value in ranked:
+                article = self._articles.get(key)
+                if article is not None:
+                    hits.append(Hit(article.id, article.lang, article.title, article.team, round(value, 4), article.body))
+            confidence = hits[0].score if hits else 0.0
+            decision = self.decide(confidence) if hits else Decision.ESCALATE
+            results.append(SearchResult(question, lang, hits, decision, confidence))
+        return results
+
+    def search(self, question: str, lang: str, *, k: int = 3) -> SearchResult:
+        """The best articles for one customer question and the decision on them."""
+        return self.search_many([question], [lang], k=k)[0]

@@ -1,0 +1,123 @@
+"""``data/kb/*.md``: YAML front matter (id, lang, title, questions, team, tags) and a Markdown body."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import frontmatter
+import yaml
+
+LANGUAGES = ("pt-BR", "pt-PT", "en")
+TEAMS = ("tecnico", "financeiro", "logistica", "geral")
+MAX_BODY_CHARS = 20_000
+_ID = re.compile(r"^[a-z0-9][a-z0-9-]{1,79}$")
+
+
+class ArticleFileError(ValueError):
+    """A file in the knowledge-base folder is not a valid article; names the file and the field."""
+
+    def __init__(self, path: Path, field_name: str, problem: str) -> None:
+        super().__init__(f"{path}: field '{field_name}': {problem}")
+        self.path, self.field, self.problem = path, field_name, problem
+
+
+@dataclass
+class ArticleDraft:
+    """An article as written in a file or a form, checked but not stored."""
+
+    id: str
+    lang: str
+    title: str
+    body: str
+    team: str
+    questions: list[str] = field(default_factory=list)
+    tags: list[str] = field(default_factory=list)
+    status: str = "published"
+
+
+def check_article(values: dict, where: Path | str = "<article>") -> ArticleDraft:
+    """Validate article fields; raises ``ArticleFileError`` naming the first bad field."""
+    path = Path(str(where))
+
+    def text(name: str, limit: int) -> str:
+        value = values.get(name)
+        if not isinstance(value, str) or not value.strip():
+            raise ArticleFileError(path, name, "is missing or empty")
+        if len(value) > limit:
+            raise ArticleFileError(path, name, f"is longer than {limit} characters")
+        return value.strip()
+
+    article_id = text("id", 80)
+    if not _ID.match(article_id):
+        raise ArticleFileError(path, "id", "use lowercase letters, digits and dashes (e.g. prazo-de-entrega)")
+    lang = text("lang", 8)
+    if lang not in LANGUAGES:
+        raise ArticleFileError(path, "lang", f"{lang!r} is not one of {', '.join(LANGUAGES)}")
+    team = text("team", 40)
+    if team not in TEAMS:
+        raise ArticleFileError(path, "team", f"{team!r} is not one of {', '.join(TEAMS)}")
+    questions = values.get("questions") or []
+    if not isinstance(questions, list) or not all(isinstance(q, str) and q.strip() for q in questions):
+        raise ArticleFileError(path, "questions", "must be a list of non-empty texts")
+    tags = values.get("tags") or []
+    if not isinstance(tags, list):
+        raise ArticleFileError(path, "tags", "must be a list")
+    status = values.get("status", "published")
+    if status not in ("draft", "published"):
+        raise ArticleFileError(path, "status", "must be draft or published")
+    return ArticleDraft(
+        id=article_id,
+        lang=lang,
+        title=text("title", 200),
+        body=text("body", MAX_BODY_CHARS),
+        team=team,
+        questions=[q.strip() for q in questions],
+        tags=[str(t) for t in tags],
+        status=status,
+    )
+
+
+def parse_article_file(path: Path) -> ArticleDraft:
+    """Read one article file; raises ``ArticleFileError`` with the file and the field at fault."""
+    try:
+        post = frontmatter.loads(path.read_text(encoding="utf-8"))
+    except (yaml.YAMLError, UnicodeDecodeError, ValueError) as exc:
+        raise ArticleFileError(path, "front matter", f"is not valid YAML ({exc.__class__.__name__})") from exc
+    values = dict(post.metadata)
+    values["body"] = post.content
+    return check_article(values, path)
+
+
+def load_kb_dir(folder: Path) -> tuple[list[ArticleDraft], list[ArticleFileError]]:
+    """Every article under ``folder`` (recursively), and the errors of the files that are not valid.
+    One bad file never stops the others from loading; a repeated (id, lang) is an error too."""
+    drafts: list[ArticleDraft] = []
+    errors: list[ArticleFileError] = []
+    seen: dict[tuple[str, str], Path] = {}
+    for path in sorted(folder.rglob("*.md")):
+        if path.name.lower() == "readme.md":
+            continue
+        try:
+            draft = parse_article_file(path)
+        except ArticleFileError as exc:
+            errors.append(exc)
+            continue
+        key = (draft.id, draft.lang)
+        if key in seen:
+            errors.append(ArticleFileError(path, "id", f"{draft.id} ({draft.lang}) is already used by {seen[key]}"))
+            continue
+        seen[key] = path
+        drafts.append(draft)
+    return drafts, errors
+
+
+def render_article_file(draft: ArticleDraft) -> str:
+    """The file text of an article (the export format; ``parse_article_file`` reads it back)."""
+    meta = {"id": draft.id, "lang": draft.lang, "title": draft.title, "questions": draft.questions,
+            "team": draft.team, "tags": draft.tags}
+    if draft.status != "published":
+        meta["status"] = draft.status
+    head = yaml.safe_dump(meta, allow_unicode=True, sort_keys=False, width=1000)
+    return f"---\n{head}---\n{draft.body.strip()}\n"
