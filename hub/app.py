@@ -13,7 +13,7 @@ from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from fastapi.staticfiles import StaticFiles
 from fastapi.templating import Jinja2Templates
 from jinja2 import ChoiceLoader, Environment, FileSystemLoader, select_autoescape
-from pydantic import BaseModel
+from pydantic import BaseModel, Field
 from rasa_sdk.executor import ActionExecutor
 from starlette.middleware.sessions import SessionMiddleware
 
@@ -69,6 +69,11 @@ async def customer_view(desk: Desk, channel: str, customer_id: str) -> dict:
             for m in messages
         ],
     }
+
+
+class LoginIn(BaseModel):
+    email: str = Field(max_length=254)
+    password: str = Field(max_length=200)
 
 
 def create_app(settings: Settings | None = None) -> FastAPI:
@@ -160,10 +165,6 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         login_session(request, user)
         target = next if next.startswith("/") and not next.startswith("//") else "/console"
         return RedirectResponse(target, status_code=303)
-
-    class LoginIn(BaseModel):
-        email: str
-        password: str
 
     @app.post("/api/auth/login", tags=["auth"])
     async def login_api(body: LoginIn, request: Request, session: DbSession) -> dict:

@@ -148,13 +148,15 @@ class Desk:
             conversation = await handoff.get_conversation(session, conversation_id)
             last = None
             for reply in replies:
-                if reply.text:
+                custom = dict(reply.custom or {})
+                text = reply.text or custom.pop("text", None)
+                if text:
+                    # Custom data (e.g. the article the bot used) is kept with the message for agents.
                     last = await handoff.record_message(
-                        session, conversation, sender="bot", text=reply.text, buttons=reply.buttons or None
+                        session, conversation, sender="bot", text=str(text), buttons=reply.buttons or None, data=custom or None
                     )
-                elif reply.custom is not None and last is not None:
-                    # Data about the previous message (e.g. the article the bot used) for agents.
-                    last.data = {**(last.data or {}), **reply.custom}
+                elif custom and last is not None:
+                    last.data = {**(last.data or {}), **custom}
 
     async def _bot_failed(self, conversation_id: str) -> None:
         """Rasa did not answer: tell the customer and queue the chat for a person."""

@@ -81,4 +81,5 @@ def server_env(*, actions_url: str, token: str, tracker_db: Path) -> dict[str, s
         "OMP_NUM_THREADS": "1",
         "TF_CPP_MIN_LOG_LEVEL": "2",
         "SQLALCHEMY_SILENCE_UBER_WARNING": "1",
+        "PYTHONWARNINGS": "ignore",  # Rasa 3.6's dependencies print pages of deprecation warnings
     }

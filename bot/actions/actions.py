@@ -43,8 +43,10 @@ def _reset_kb() -> list[EventType]:
 
 def show_article(dispatcher: CollectingDispatcher, hit: Hit, tried: list[str], question: str) -> list[EventType]:
     """Send the article and ask whether it solved the question."""
-    dispatcher.utter_message(text=f"**{hit.title}**\n\n{hit.body}")
-    dispatcher.utter_message(json_message={"article": hit.article_id, "lang": hit.lang, "score": hit.score})
+    # Sent as one custom message: Rasa's REST channel would split a text at every blank line.
+    dispatcher.utter_message(
+        json_message={"text": f"**{hit.title}**\n\n{hit.body}", "article": hit.article_id, "lang": hit.lang, "score": hit.score}
+    )
     dispatcher.utter_message(response="utter_ask_resolved")
     return [
         SlotSet("kb_question", question),
@@ -193,7 +195,9 @@ class ActionEndConversation(Action):
 
     @staticmethod
     async def end(dispatcher: CollectingDispatcher, tracker: Tracker, *, ending: str) -> list[EventType]:
-        reset = _reset_kb() + [SlotSet("nps_score", None), SlotSet("nps_reason", None), SlotSet("nps_attempts", 0.0)]
+        # The survey slots were cleared when the last survey was submitted; setting them here
+        # would make the form validate them as if the customer had answered.
+        reset = _reset_kb() + [SlotSet("nps_attempts", 0.0)]
         if await desk().begin_ending(tracker.sender_id, ending=ending):
             return reset + [FollowupAction("nps_form")]
         dispatcher.utter_message(response="utter_goodbye")
@@ -214,7 +218,9 @@ class ValidateNpsForm(FormValidationAction):
     def validate_nps_score(
         self, slot_value: Any, dispatcher: CollectingDispatcher, tracker: Tracker, domain: dict[str, Any]
     ) -> dict[str, Any]:
-        parsed = parse_nps_score(str(slot_value or ""))
+        if slot_value is None:  # a reset, not an answer
+            return {}
+        parsed = parse_nps_score(str(slot_value))
         if parsed.score is not None:
             return {"nps_score": str(parsed.score)}
         attempts = int(tracker.get_slot("nps_attempts") or 0) + 1
@@ -226,7 +232,9 @@ class ValidateNpsForm(FormValidationAction):
     def validate_nps_reason(
         self, slot_value: Any, dispatcher: CollectingDispatcher, tracker: Tracker, domain: dict[str, Any]
     ) -> dict[str, Any]:
-        text = str(slot_value or "").strip()
+        if slot_value is None:  # a reset, not an answer
+            return {}
+        text = str(slot_value).strip()
         # A tapped "skip" arrives as an intent payload ("/deny"): no reason given.
         return {"nps_reason": NO_VALUE if not text or text.startswith("/") else text}
 
