@@ -166,7 +166,10 @@ def widget_router(tokens: WidgetTokens, channel: WidgetChannel, handle: HandleIn
                 )
                 refusal = await handle(inbound)
                 if refusal and refusal[1]:
-                    await websocket.send_json({"type": "error", "code": refusal[0], "message": refusal[1]})
+                    await websocket.send_json({"type": "error", "code": refusal[0], "message": refusal[1], "id": client_id})
+                else:
+                    # Stored and answered: the replies of this turn were sent before this ack.
+                    await websocket.send_json({"type": "ack", "id": client_id})
         except WebSocketDisconnect:
             pass
         finally:

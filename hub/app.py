@@ -93,6 +93,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
     @contextlib.asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        app.state.loop = asyncio.get_running_loop()
         async with sessions() as session:
             count = await kb_index.refresh_index(session, index)
         if index.calibration is None:

@@ -182,10 +182,13 @@ class Desk:
             return
         await self._store_replies(conversation_id, replies)
 
-    async def end_quiet_conversations(self) -> int:
-        """Customers who went quiet: bot-owned chats get the ending (NPS); a survey nobody answered
-        ends the chat. Returns how many conversations were touched."""
-        cutoff = utcnow() - timedelta(seconds=self.settings.inactivity_seconds)
+    async def end_quiet_conversations(self, *, silent_for: timedelta | None = None) -> int:
+        """Customers who went quiet (for the configured inactivity time unless ``silent_for`` is
+        given): bot-owned chats get the ending (NPS); a survey nobody answered ends the chat.
+        Returns how many conversations were touched."""
+        if silent_for is None:
+            silent_for = timedelta(seconds=self.settings.inactivity_seconds)
+        cutoff = utcnow() - silent_for
         async with self.sessions() as session:
             quiet = [(c.id, c.state) for c in await handoff.quiet_conversations(session, silent_since=cutoff)]
         for conversation_id, state in quiet:

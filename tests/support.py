@@ -1,0 +1,257 @@
+"""Real servers and clients for the tests: the hub in a thread, Rasa as a process, a widget
+customer over a WebSocket, an agent over the JSON API."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import socket
+import subprocess
+import threading
+import time
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import httpx
+import uvicorn
+import websockets
+
+from hub.settings import ROOT, Settings
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def wait_until(check: Callable[[], bool], timeout_s: float, what: str) -> None:
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        if check():
+            return
+        time.sleep(0.3)
+    raise TimeoutError(f"{what} not ready after {timeout_s} s")
+
+
+def test_settings(tmp: Path, *, cache_dir: Path, rasa_url: str = "http://127.0.0.1:1", **overrides: object) -> Settings:
+    """Settings of a hub with its own SQLite file, on a free port."""
+    values = dict(
+        environment="test",
+        database_url=f"sqlite+aiosqlite:///{tmp / 'balcao.db'}",
+        port=free_port(),
+        rasa_url=rasa_url,
+        index_dir=cache_dir,
+        calibration_file=ROOT / "data" / "kb" / "calibration.json",
+        kb_dir=ROOT / "data" / "kb",
+        inactivity_seconds=3600,
+        rasa_timeout_s=3.0,
+    )
+    values.update(overrides)
+    settings = Settings(**values)
+    settings.public_url = f"http://127.0.0.1:{settings.port}"
+    return settings
+
+
+@dataclass
+class RunningHub:
+    settings: Settings
+    server: uvicorn.Server
+    thread: threading.Thread
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.settings.port}"
+
+    @property
+    def app(self):  # noqa: ANN201
+        return self.server.config.app
+
+    def call(self, coro_factory: Callable, timeout_s: float = 60):  # noqa: ANN201
+        """Run a coroutine on the hub's own event loop (where its database engine lives)."""
+        future = asyncio.run_coroutine_threadsafe(coro_factory(), self.app.state.loop)
+        return future.result(timeout_s)
+
+    def stop(self) -> None:
+        self.server.should_exit = True
+        self.thread.join(20)
+
+
+def start_hub(settings: Settings) -> RunningHub:
+    """Migrate and fill the database like `make run` does, then serve the hub in a thread."""
+    import asyncio as _asyncio
+
+    from hub.app import create_app
+    from hub.cli import import_kb
+    from hub.db import run_migrations
+
+    run_migrations(settings.database_url)
+    _asyncio.run(import_kb(settings, settings.kb_dir))
+    server = uvicorn.Server(uvicorn.Config(create_app(settings), host="127.0.0.1", port=settings.port, log_level="warning"))
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    wait_until(lambda: server.started, 120, "hub")
+    return RunningHub(settings, server, thread)
+
+
+@dataclass
+class RunningRasa:
+    url: str
+    token: str
+    process: subprocess.Popen
+    log: Path
+
+    def tracker(self, sender: str) -> dict:
+        r = httpx.get(f"{self.url}/conversations/{sender}/tracker", params={"token": self.token}, timeout=10)
+        r.raise_for_status()
+        return r.json()
+
+    def user_texts(self, sender: str) -> list[str]:
+        """Every text Rasa received from this conversation's customer."""
+        return [e.get("text") for e in self.tracker(sender)["events"] if e.get("event") == "user"]
+
+    def stop(self) -> None:
+        self.process.terminate()
+        try:
+            self.process.wait(20)
+        except subprocess.TimeoutExpired:
+            self.process.kill()
+
+
+def start_rasa(model: Path, *, actions_url: str, token: str, tmp: Path, port: int) -> RunningRasa:
+    """The real Rasa server with the project's trained model, its actions served by the hub."""
+    from hub.rasa_model import server_command, server_env
+
+    log = tmp / "rasa.log"
+    env = server_env(actions_url=actions_url, token=token, tracker_db=tmp / "tracker.db")
+    process = subprocess.Popen(
+        server_command(model, port=port, token=token), cwd=ROOT, env=env, stdout=log.open("w"), stderr=subprocess.STDOUT
+    )
+    url = f"http://127.0.0.1:{port}"
+
+    def ready() -> bool:
+        if process.poll() is not None:
+            raise RuntimeError(f"Rasa exited: {log.read_text()[-3000:]}")
+        try:
+            r = httpx.get(f"{url}/status", params={"token": token}, timeout=2)
+            return r.status_code == 200 and bool(r.json().get("model_file"))
+        except (httpx.HTTPError, ValueError):
+            return False
+
+    wait_until(ready, 240, "Rasa")
+    return RunningRasa(url, token, process, log)
+
+
+@dataclass
+class WidgetCustomer:
+    """A customer in the website widget, speaking the widget's WebSocket protocol."""
+
+    hub_url: str
+    lang: str = "pt-BR"
+    token: str | None = None
+    frames: list[dict] = field(default_factory=list)
+    history: dict | None = None
+
+    @property
+    def customer_id(self) -> str:
+        """The customer id inside the signed token (what agents see in the queue)."""
+        import base64
+
+        payload = self.token.split(".")[0]
+        return json.loads(base64.urlsafe_b64decode(payload + "=" * (-len(payload) % 4)))["c"]
+
+    async def connect(self) -> "WidgetCustomer":
+        async with httpx.AsyncClient() as client:
+            r = await client.post(f"{self.hub_url}/widget/session", json={"token": self.token})
+            r.raise_for_status()
+            self.token = r.json()["token"]
+        ws_url = self.hub_url.replace("http", "ws") + f"/widget/ws?token={self.token}&lang={self.lang}"
+        self.ws = await websockets.connect(ws_url)
+        self.history = json.loads(await asyncio.wait_for(self.ws.recv(), 10))
+        return self
+
+    async def close(self) -> None:
+        await self.ws.close()
+
+    async def _recv(self, timeout_s: float) -> dict:
+        frame = json.loads(await asyncio.wait_for(self.ws.recv(), timeout_s))
+        self.frames.append(frame)
+        return frame
+
+    async def say(self, text: str, *, payload: str | None = None, timeout_s: float = 30) -> list[dict]:
+        """Send a message; return every frame of the turn (up to the hub's ack or error)."""
+        message_id = uuid.uuid4().hex
+        frame = {"type": "message", "text": text, "id": message_id}
+        if payload:
+            frame["payload"] = payload
+        await self.ws.send(json.dumps(frame))
+        turn = []
+        while True:
+            got = await self._recv(timeout_s)
+            turn.append(got)
+            if got.get("type") in ("ack", "error") and got.get("id") == message_id:
+                return turn
+
+    async def tap(self, title: str, turn: list[dict]) -> list[dict]:
+        """Tap the button titled ``title`` offered in ``turn``."""
+        for frame in reversed(turn):
+            for button in frame.get("buttons") or []:
+                if button["title"] == title:
+                    return await self.say(title, payload=button["payload"])
+        raise AssertionError(f"no button {title!r} in {bot_texts(turn)}")
+
+    async def wait_for(self, predicate: Callable[[dict], bool], timeout_s: float = 30) -> dict:
+        """The next frame (not yet seen) that satisfies ``predicate``."""
+        deadline = time.monotonic() + timeout_s
+        while True:
+            got = await self._recv(max(0.1, deadline - time.monotonic()))
+            if predicate(got):
+                return got
+
+
+def bot_texts(frames: list[dict]) -> list[str]:
+    return [f["text"] for f in frames if f.get("type") == "message" and f.get("sender") in ("bot", "system")]
+
+
+def buttons(frames: list[dict]) -> list[str]:
+    return [b["title"] for f in frames if f.get("type") == "message" for b in (f.get("buttons") or [])]
+
+
+@dataclass
+class AgentClient:
+    """An agent using the console's JSON API."""
+
+    hub_url: str
+    email: str
+    password: str
+
+    async def login(self) -> "AgentClient":
+        self.http = httpx.AsyncClient(base_url=self.hub_url, timeout=30)
+        r = await self.http.post("/api/auth/login", json={"email": self.email, "password": self.password})
+        r.raise_for_status()
+        self.http.headers["X-CSRF-Token"] = r.json()["csrf_token"]
+        return self
+
+    async def queue(self) -> list[dict]:
+        r = await self.http.get("/api/agent/queue")
+        r.raise_for_status()
+        return r.json()
+
+    async def claim(self, conversation_id: str) -> httpx.Response:
+        return await self.http.post(f"/api/agent/conversations/{conversation_id}/claim")
+
+    async def reply(self, conversation_id: str, text: str) -> httpx.Response:
+        return await self.http.post(f"/api/agent/conversations/{conversation_id}/messages", json={"text": text})
+
+    async def close(self, conversation_id: str) -> httpx.Response:
+        return await self.http.post(f"/api/agent/conversations/{conversation_id}/close", json={"reason": "resolved"})
+
+    async def detail(self, conversation_id: str) -> dict:
+        r = await self.http.get(f"/api/agent/conversations/{conversation_id}")
+        r.raise_for_status()
+        return r.json()
+
+    async def aclose(self) -> None:
+        await self.http.aclose()
