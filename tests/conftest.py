@@ -12,7 +12,7 @@ import pytest
 
 os.environ.setdefault("OMP_NUM_THREADS", "1")
 
-from tests.support import AgentClient, RunningHub, RunningRasa, start_hub, start_rasa, test_settings  # noqa: E402
+from tests.support import AgentClient, RunningHub, RunningRasa, start_hub, start_rasa, hub_settings  # noqa: E402
 
 
 @pytest.fixture(scope="session")
@@ -37,7 +37,7 @@ def desk(tmp_path_factory: pytest.TempPathFactory, index_cache: Path, rasa_model
     from tests.support import free_port
 
     rasa_port = free_port()
-    settings = test_settings(tmp, cache_dir=index_cache, rasa_url=f"http://127.0.0.1:{rasa_port}", rasa_token=token)
+    settings = hub_settings(tmp, cache_dir=index_cache, rasa_url=f"http://127.0.0.1:{rasa_port}", rasa_token=token)
     hub = start_hub(settings)
     rasa = start_rasa(rasa_model, actions_url=f"{hub.url}/actions/webhook", token=token, tmp=tmp, port=rasa_port)
     yield hub, rasa

@@ -36,7 +36,7 @@ def wait_until(check: Callable[[], bool], timeout_s: float, what: str) -> None:
     raise TimeoutError(f"{what} not ready after {timeout_s} s")
 
 
-def test_settings(tmp: Path, *, cache_dir: Path, rasa_url: str = "http://127.0.0.1:1", **overrides: object) -> Settings:
+def hub_settings(tmp: Path, *, cache_dir: Path, rasa_url: str = "http://127.0.0.1:1", **overrides: object) -> Settings:
     """Settings of a hub with its own SQLite file, on a free port."""
     values = dict(
         environment="test",

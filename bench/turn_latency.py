@@ -1,0 +1,502 @@
+"""Turn-latency benchmark: a Balcão FAQ turn beside a minimal reference Rasa project, in one run.
+
+* **balcao** — a customer's knowledge-base question through the whole desk: widget WebSocket →
+  hub (store, route) → Rasa REST channel → custom action ``action_kb_answer`` served by the hub
+  (knowledge-base search) → hub (store the replies) → widget. A turn is timed from sending the
+  frame to receiving the last reply of a FAQ answer, the "did that solve it?" message (a bot
+  message offering the ``/affirm`` button).
+* **reference** — ``bench/reference/``: one intent, one rule, one custom action with a fixed text
+  in a rasa-sdk action server; a turn is one ``POST /webhooks/rest/webhook``.
+
+Both are measured on this machine in the same run, at 1 and at 10 simultaneous conversations,
+and the result is the ratio balcao / reference of the p50 and p95 latencies (absolute numbers
+move with the machine and its load; the ratio is what a change is judged by).
+
+Run ``.venv/bin/python bench/turn_latency.py``; it writes ``bench/results/turn_latency.json``.
+It starts its own hub (port 8100, SQLite in a temporary directory), Rasa (5105), reference Rasa
+(5205) and reference action server (5255), all on 127.0.0.1, and stops every one of them at the
+end, also on errors. A ``balcao run`` on the default ports is left alone.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import hashlib
+import itertools
+import json
+import os
+import secrets
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+import uuid
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Protocol
+
+import httpx
+import numpy as np
+from websockets.asyncio.client import ClientConnection, connect
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))  # run as a script from anywhere: import the project's packages
+
+from hub.rasa_model import ensure_model, rasa_executable, server_command, server_env  # noqa: E402
+
+HUB_PORT = 8100
+RASA_PORT = 5105
+REF_RASA_PORT = 5205
+REF_ACTIONS_PORT = 5255
+HOST = "127.0.0.1"
+
+REFERENCE_DIR = ROOT / "bench" / "reference"
+REFERENCE_INPUTS = ("config.yml", "domain.yml", "data")
+CACHE_DIR = ROOT / "bench" / ".cache"
+RESULTS = ROOT / "bench" / "results" / "turn_latency.json"
+BALCAO_BIN = ROOT / ".venv" / "bin" / "balcao"
+PYTHON = ROOT / ".venv" / "bin" / "python"
+sys.path.insert(0, str(REFERENCE_DIR))
+from actions.actions import FIXED_TEXT  # noqa: E402  - the reference's reply, to check each turn
+
+# Questions the starter knowledge base answers outright (decision "answer", right article, checked
+# with `balcao kb search`) and that the Rasa NLU sends to the FAQ action: no complaint words such
+# as "cancelar", which would hand the chat to a person and end the bot's turns.
+QUESTIONS = (
+    "qual o prazo de entrega?",
+    "como rastrear meu pedido?",
+    "esqueci minha senha",
+    "posso parcelar no cartão de crédito?",
+    "quanto tempo demora o estorno?",
+    "como faço para trocar um produto?",
+    "o frete é grátis?",
+    "qual a garantia dos produtos?",
+    "posso retirar na loja?",
+    "como pagar com boleto?",
+)
+WARMUP_TURNS = 5
+TURNS = {1: 60, 10: 200}  # measured turns per concurrency level
+QUICK_TURNS = {1: 10, 10: 30}  # --quick: a smoke test of the whole set-up
+TURNS_PER_CONVERSATION = 10  # then a fresh customer: real chats are short, and trackers stay short
+PHASE_LIMIT_S = 150.0  # no new turns after this, whatever is left of the count
+TURN_TIMEOUT_S = 30.0
+STOP_GRACE_S = 15.0
+
+
+class TurnFailed(Exception):
+    """A turn did not end with the expected reply (error frame, escalation, timeout, wrong text)."""
+
+
+class Conversation(Protocol):
+    """One customer talking to one of the systems."""
+
+    async def ask(self, text: str) -> float:
+        """Send one question; return the seconds until its (last) reply arrived."""
+
+    async def close(self) -> None: ...
+
+
+# -- processes ------------------------------------------------------------------------------
+
+
+@dataclass
+class Service:
+    """A server this benchmark started, with its log file and the signal that stops it cleanly."""
+
+    name: str
+    process: subprocess.Popen
+    log: Path
+    stop_signal: int = signal.SIGTERM
+
+    def tail(self, chars: int = 3000) -> str:
+        try:
+            return self.log.read_text(errors="replace")[-chars:]
+        except FileNotFoundError:
+            return ""
+
+
+@dataclass
+class Services:
+    """Starts servers and stops them all, newest first, even when the benchmark fails."""
+
+    logs: Path
+    started: list[Service] = field(default_factory=list)
+    # What to wait for before measuring: servers start in parallel, then all are awaited.
+    readiness: list[tuple[Service, Callable[[], bool]]] = field(default_factory=list)
+
+    def start(self, name: str, command: list[str], *, cwd: Path, env: dict[str, str], stop_signal: int = signal.SIGTERM) -> Service:
+        log = self.logs / f"{name}.log"
+        with log.open("wb") as out:
+            process = subprocess.Popen(command, cwd=cwd, env=env, stdout=out, stderr=subprocess.STDOUT)
+        service = Service(name, process, log, stop_signal)
+        self.started.append(service)
+        return service
+
+    def stop_all(self) -> None:
+        # Signal every server first, then wait: the 15 s graces overlap instead of adding up.
+        for service in reversed(self.started):
+            if service.process.poll() is None:
+                with contextlib.suppress(ProcessLookupError):
+                    service.process.send_signal(service.stop_signal)
+        deadline = time.monotonic() + STOP_GRACE_S
+        for service in reversed(self.started):
+            with contextlib.suppress(subprocess.TimeoutExpired):
+                service.process.wait(max(0.0, deadline - time.monotonic()))
+            if service.process.poll() is None:
+                print(f"  {service.name} did not stop within {STOP_GRACE_S:.0f} s: killing it", file=sys.stderr)
+                service.process.kill()
+                service.process.wait()
+        self.started.clear()
+
+
+def wait_ready(service: Service, check: Callable[[], bool], timeout_s: float) -> None:
+    """Poll ``check`` until it is true; fail early, with the log, if the server exits."""
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        if service.process.poll() is not None:
+            raise RuntimeError(f"{service.name} exited with {service.process.returncode}:\n{service.tail()}")
+        if check():
+            return
+        time.sleep(0.5)
+    raise RuntimeError(f"{service.name} not ready after {timeout_s:.0f} s:\n{service.tail()}")
+
+
+def http_ok(url: str, params: dict | None = None, *, key: str | None = None) -> bool:
+    """True when ``url`` answers 200 (and, if ``key`` is given, its JSON has a truthy ``key``)."""
+    try:
+        response = httpx.get(url, params=params, timeout=2, trust_env=False)
+        return response.status_code == 200 and (key is None or bool(response.json().get(key)))
+    except (httpx.HTTPError, ValueError):
+        return False
+
+
+def quiet_env(**extra: str) -> dict[str, str]:
+    """The environment of a started server: one thread per process, as the hub and Rasa run in
+    production (two OpenMP threads on this 2-core box make things far slower), no telemetry."""
+    return {
+        **os.environ,
+        "OMP_NUM_THREADS": "1",
+        "TF_CPP_MIN_LOG_LEVEL": "2",
+        "RASA_TELEMETRY_ENABLED": "false",
+        "PYTHONWARNINGS": "ignore",
+        **extra,
+    }
+
+
+def start_balcao(services: Services, tmp: Path) -> None:
+    """The hub (``balcao serve``) on a fresh SQLite database, then its Rasa server."""
+    token = secrets.token_urlsafe(24)
+    # A copy of the shipped thresholds, so `balcao prepare` can never rewrite the repository's file,
+    # and of the hub's embedding cache, so start-up does not re-encode every article.
+    calibration = tmp / "calibration.json"
+    shutil.copy(ROOT / "data" / "kb" / "calibration.json", calibration)
+    index_dir = tmp / "index"
+    if (ROOT / "var" / "index").is_dir():
+        shutil.copytree(ROOT / "var" / "index", index_dir)
+    env = quiet_env(
+        BALCAO_DATABASE_URL=f"sqlite+aiosqlite:///{tmp / 'b.db'}",
+        BALCAO_HOST=HOST,
+        BALCAO_PORT=str(HUB_PORT),
+        BALCAO_RASA_URL=f"http://{HOST}:{RASA_PORT}",
+        BALCAO_RASA_TOKEN=token,
+        BALCAO_INACTIVITY_SECONDS="3600",  # no endings (NPS) in the middle of the measurement
+        BALCAO_CALIBRATION_FILE=str(calibration),
+        BALCAO_INDEX_DIR=str(index_dir),
+    )
+    print("balcao: prepare (migrations, starter articles)…", file=sys.stderr, flush=True)
+    prepared = subprocess.run([str(BALCAO_BIN), "prepare"], cwd=ROOT, env=env, capture_output=True, text=True)
+    if prepared.returncode != 0:
+        raise RuntimeError(f"balcao prepare failed:\n{prepared.stdout[-2000:]}\n{prepared.stderr[-3000:]}")
+    hub = services.start("hub", [str(BALCAO_BIN), "serve"], cwd=ROOT, env=env)
+    model = ensure_model(quiet=True)
+    rasa_env = server_env(actions_url=f"http://{HOST}:{HUB_PORT}/actions/webhook", token=token, tracker_db=tmp / "tracker.db")
+    rasa_env.update(RASA_TELEMETRY_ENABLED="false")
+    rasa = services.start("balcao-rasa", server_command(model, port=RASA_PORT, token=token), cwd=ROOT, env=rasa_env,
+                          stop_signal=signal.SIGINT)
+    services.readiness += [
+        (hub, lambda: http_ok(f"http://{HOST}:{HUB_PORT}/healthz")),
+        (rasa, lambda: http_ok(f"http://{HOST}:{RASA_PORT}/status", {"token": token}, key="model_file")),
+    ]
+
+
+def reference_model() -> Path:
+    """The reference model, trained once per content of its inputs (like hub.rasa_model does)."""
+    digest = hashlib.sha256()
+    for name in REFERENCE_INPUTS:
+        path = REFERENCE_DIR / name
+        for file in sorted(p for p in path.rglob("*") if p.is_file()) if path.is_dir() else [path]:
+            digest.update(str(file.relative_to(REFERENCE_DIR)).encode() + b"\0" + file.read_bytes())
+    name = f"reference-{digest.hexdigest()[:16]}"
+    out = CACHE_DIR / "reference-models"
+    model = out / f"{name}.tar.gz"
+    if model.exists():
+        return model
+    print("reference: training its Rasa model (once; about a minute)…", file=sys.stderr, flush=True)
+    command = [
+        str(rasa_executable()), "train", "--config", "config.yml", "--domain", "domain.yml", "--data", "data",
+        "--out", str(out), "--fixed-model-name", name,
+    ]
+    # Rasa's training cache goes under bench/.cache, not into a .rasa/ folder in the source tree.
+    env = quiet_env(OMP_NUM_THREADS="2", RASA_CACHE_DIRECTORY=str(CACHE_DIR / "rasa-train-cache"))
+    result = subprocess.run(command, cwd=REFERENCE_DIR, env=env, capture_output=True, text=True)
+    if result.returncode != 0 or not model.exists():
+        raise RuntimeError(f"training the reference model failed:\n{result.stdout[-2000:]}\n{result.stderr[-3000:]}")
+    return model
+
+
+def start_reference(services: Services) -> None:
+    """The reference action server (rasa-sdk, Python 3.11 venv) and the reference Rasa server."""
+    model = reference_model()
+    actions = services.start(
+        "reference-actions",
+        [str(PYTHON), "-m", "rasa_sdk", "--actions", "actions", "--port", str(REF_ACTIONS_PORT), "--quiet"],
+        cwd=REFERENCE_DIR,
+        env=quiet_env(PYTHONPATH=str(REFERENCE_DIR)),
+        stop_signal=signal.SIGINT,  # rasa-sdk 3.21's server ignores SIGTERM (FIELD-NOTES)
+    )
+    rasa = services.start(
+        "reference-rasa",
+        [
+            str(rasa_executable()), "run", "--enable-api", "--interface", HOST, "--port", str(REF_RASA_PORT),
+            "--model", str(model), "--endpoints", "endpoints.yml", "--credentials", "credentials.yml", "--quiet",
+        ],
+        cwd=REFERENCE_DIR,
+        env=quiet_env(BENCH_ACTIONS_URL=f"http://{HOST}:{REF_ACTIONS_PORT}/webhook", SQLALCHEMY_SILENCE_UBER_WARNING="1"),
+        stop_signal=signal.SIGINT,
+    )
+    services.readiness += [
+        (actions, lambda: http_ok(f"http://{HOST}:{REF_ACTIONS_PORT}/health")),
+        (rasa, lambda: http_ok(f"http://{HOST}:{REF_RASA_PORT}/status", key="model_file")),
+    ]
+
+
+# -- the two kinds of conversation ------------------------------------------------------------
+
+
+class WidgetConversation:
+    """A new website-widget customer: a token, a WebSocket, and FAQ questions typed into it."""
+
+    def __init__(self, ws: ClientConnection) -> None:
+        self.ws = ws
+
+    @classmethod
+    async def open(cls, http: httpx.AsyncClient) -> "WidgetConversation":
+        response = await http.post(f"http://{HOST}:{HUB_PORT}/widget/session", json={})
+        response.raise_for_status()
+        token = response.json()["token"]
+        ws = await connect(f"ws://{HOST}:{HUB_PORT}/widget/ws?token={token}&lang=pt-BR", proxy=None, max_size=None)
+        first = json.loads(await asyncio.wait_for(ws.recv(), TURN_TIMEOUT_S))
+        if first.get("type") != "history":
+            raise TurnFailed(f"expected the history frame first, got {first!r}")
+        return cls(ws)
+
+    async def ask(self, text: str) -> float:
+        frame_id = uuid.uuid4().hex
+        started = time.perf_counter()
+        await self.ws.send(json.dumps({"type": "message", "text": text, "id": frame_id}))
+        deadline = started + TURN_TIMEOUT_S
+        while True:
+            remaining = deadline - time.perf_counter()
+            if remaining <= 0:
+                raise TurnFailed("timeout")
+            try:
+                frame = json.loads(await asyncio.wait_for(self.ws.recv(), remaining))
+            except TimeoutError as exc:
+                raise TurnFailed("timeout") from exc
+            kind = frame.get("type")
+            if kind == "message" and frame.get("sender") == "bot":
+                if any(b.get("payload") == "/affirm" for b in frame.get("buttons") or []):
+                    return time.perf_counter() - started
+            elif kind == "error":
+                raise TurnFailed(f"error frame: {frame.get('code')}: {frame.get('message')}")
+            elif kind == "state" and frame.get("state") != "bot":
+                raise TurnFailed(f"the conversation left the bot: {frame.get('state')}")
+            elif kind == "ack" and frame.get("id") == frame_id:
+                # The hub acknowledges a turn after sending its replies: no "/affirm" came.
+                raise TurnFailed("the turn ended without a FAQ answer")
+            # anything else: our own message echoed, the article text, an older turn's ack
+
+    async def close(self) -> None:
+        await self.ws.close()
+
+
+class RestConversation:
+    """A sender of the reference Rasa's REST channel."""
+
+    def __init__(self, http: httpx.AsyncClient) -> None:
+        self.http = http
+        self.sender = f"bench-{uuid.uuid4().hex}"
+
+    async def ask(self, text: str) -> float:
+        started = time.perf_counter()
+        response = await self.http.post(
+            f"http://{HOST}:{REF_RASA_PORT}/webhooks/rest/webhook", json={"sender": self.sender, "message": text}
+        )
+        elapsed = time.perf_counter() - started
+        if response.status_code != 200 or not any(m.get("text") == FIXED_TEXT for m in response.json()):
+            raise TurnFailed(f"unexpected reply {response.status_code}: {response.text[:200]}")
+        return elapsed
+
+    async def close(self) -> None:
+        pass
+
+
+# -- measuring --------------------------------------------------------------------------------
+
+
+@dataclass
+class Phase:
+    latencies: list[float] = field(default_factory=list)
+    errors: list[str] = field(default_factory=list)
+    seconds: float = 0.0
+
+    def summary(self) -> dict:
+        ms = np.array(self.latencies) * 1000
+        return {
+            "p50_ms": round(float(np.percentile(ms, 50)), 1) if len(ms) else None,
+            "p95_ms": round(float(np.percentile(ms, 95)), 1) if len(ms) else None,
+            "n": len(ms),
+            "mean_ms": round(float(ms.mean()), 1) if len(ms) else None,
+            "max_ms": round(float(ms.max()), 1) if len(ms) else None,
+            "turns_per_s": round(len(ms) / self.seconds, 2) if self.seconds else None,
+            "errors": len(self.errors),
+            "error_examples": sorted(set(self.errors))[:3],
+        }
+
+
+async def run_phase(new_conversation: Callable[[], Awaitable[Conversation]], concurrency: int, turns: int) -> Phase:
+    """``turns`` questions shared among ``concurrency`` customers asking one after the other,
+    each customer replaced by a new one every TURNS_PER_CONVERSATION questions."""
+    phase = Phase()
+    numbers = itertools.count()
+    started = time.monotonic()
+
+    async def customer() -> None:
+        conversation: Conversation | None = None
+        asked = 0
+        try:
+            while (n := next(numbers)) < turns and time.monotonic() - started < PHASE_LIMIT_S:
+                if conversation is None or asked >= TURNS_PER_CONVERSATION:
+                    if conversation is not None:
+                        await conversation.close()
+                    conversation, asked = await new_conversation(), 0
+                asked += 1
+                try:
+                    phase.latencies.append(await conversation.ask(QUESTIONS[n % len(QUESTIONS)]))
+                except TurnFailed as exc:
+                    # A failed chat may be stuck (escalated, half-answered): the next turn starts anew.
+                    phase.errors.append(str(exc))
+                    await conversation.close()
+                    conversation = None
+        finally:
+            if conversation is not None:
+                await conversation.close()
+
+    await asyncio.gather(*(customer() for _ in range(concurrency)))
+    phase.seconds = time.monotonic() - started
+    return phase
+
+
+async def measure(turns_by_level: dict[int, int]) -> dict[str, dict[str, dict]]:
+    """Warm both systems up, then each concurrency level, the two systems one after the other."""
+    limits = httpx.Limits(max_connections=50, max_keepalive_connections=50)
+    async with httpx.AsyncClient(timeout=TURN_TIMEOUT_S, limits=limits, trust_env=False) as http:
+        async def new_rest_sender() -> Conversation:
+            return RestConversation(http)
+
+        systems: dict[str, Callable[[], Awaitable[Conversation]]] = {
+            "balcao": lambda: WidgetConversation.open(http),
+            "reference": new_rest_sender,
+        }
+        for name, new in systems.items():
+            warm = await run_phase(new, 1, WARMUP_TURNS)
+            if warm.errors:
+                raise RuntimeError(f"{name}: warm-up turns failed: {warm.errors[:3]}")
+        results: dict[str, dict[str, dict]] = {name: {} for name in systems}
+        for concurrency, turns in turns_by_level.items():
+            for name, new in systems.items():
+                print(f"{name}: {turns} turns at concurrency {concurrency}…", file=sys.stderr, flush=True)
+                summary = (await run_phase(new, concurrency, turns)).summary()
+                results[name][str(concurrency)] = summary
+                print(f"  p50 {summary['p50_ms']} ms, p95 {summary['p95_ms']} ms, n {summary['n']}, "
+                      f"errors {summary['errors']}", file=sys.stderr, flush=True)
+        return results
+
+
+def ratios(results: dict[str, dict[str, dict]], key: str) -> dict[str, float | None]:
+    out = {}
+    for level, balcao in results["balcao"].items():
+        reference = results["reference"][level]
+        ok = balcao[key] is not None and reference[key]
+        out[level] = round(balcao[key] / reference[key], 2) if ok else None
+    return out
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--keep-logs", action="store_true", help="keep the servers' logs and databases")
+    parser.add_argument("--quick", action="store_true", help="few turns, written to turn_latency.quick.json")
+    args = parser.parse_args(argv)
+    turns_by_level = QUICK_TURNS if args.quick else TURNS
+    results_file = RESULTS.with_name("turn_latency.quick.json") if args.quick else RESULTS
+
+    started = time.monotonic()
+    load_before = os.getloadavg()
+    tmp = Path(tempfile.mkdtemp(prefix="balcao-bench-"))
+    services = Services(tmp)
+    failed = True
+    try:
+        start_balcao(services, tmp)
+        start_reference(services)
+        print("waiting for the servers (Rasa takes about 30 s)…", file=sys.stderr, flush=True)
+        for service, check in services.readiness:
+            wait_ready(service, check, 300)
+        results = asyncio.run(measure(turns_by_level))
+        failed = False
+    finally:
+        services.stop_all()
+        if failed or args.keep_logs:
+            print(f"servers' logs kept in {tmp}", file=sys.stderr)
+        else:
+            shutil.rmtree(tmp, ignore_errors=True)
+
+    output = {
+        **results,
+        "ratio_p50": ratios(results, "p50_ms"),
+        "ratio_p95": ratios(results, "p95_ms"),
+        "timestamp": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        "seconds": round(time.monotonic() - started, 1),
+        "notes": (
+            f"127.0.0.1 only, {os.cpu_count()} CPUs, load average before the run {load_before[0]:.2f}. "
+            f"balcao: widget WebSocket -> hub -> Rasa REST -> action_kb_answer in the hub -> widget, "
+            f"timed to the bot frame with the /affirm button; hub on SQLite, Rasa trackers in SQLite. "
+            f"reference: bench/reference (DIET 20 epochs, no transformer layers, RulePolicy, one "
+            f"custom action with a fixed text in a rasa-sdk {REF_ACTIONS_PORT} server, in-memory "
+            f"tracker store), POST /webhooks/rest/webhook. {WARMUP_TURNS} warm-up turns each; "
+            f"customers ask {TURNS_PER_CONVERSATION} questions then a new customer starts (its first "
+            f"turn includes the session start); {len(QUESTIONS)} FAQ questions in turn; phases "
+            f"bounded to {PHASE_LIMIT_S:.0f} s; ratio = balcao / reference."
+        ),
+    }
+    results_file.parent.mkdir(parents=True, exist_ok=True)
+    results_file.write_text(json.dumps(output, indent=2, ensure_ascii=False) + "\n")
+
+    print(f"\n{'':<11}{'conc.':>6}{'p50 ms':>10}{'p95 ms':>10}{'n':>6}{'turns/s':>9}{'errors':>8}")
+    for name in ("balcao", "reference"):
+        for level, s in output[name].items():
+            print(f"{name:<11}{level:>6}{s['p50_ms']:>10}{s['p95_ms']:>10}{s['n']:>6}{s['turns_per_s']:>9}{s['errors']:>8}")
+    for level in output["ratio_p50"]:
+        print(f"ratio balcao/reference at concurrency {level}: "
+              f"p50 {output['ratio_p50'][level]}×, p95 {output['ratio_p95'][level]}×")
+    print(f"\nwritten to {results_file.relative_to(ROOT)} in {output['seconds']:.0f} s")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,85 @@
+"""Search over the starter knowledge base with the shipped offline encoder and calibration."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+import kb_index
+from hub.settings import ROOT, Settings
+from kb_index import Decision, IndexedArticle, KnowledgeIndex
+from kb_index.evaluation import calibrate, evaluate, read_jsonl
+
+
+@pytest.fixture(scope="module")
+def index(index_cache: Path) -> KnowledgeIndex:
+    settings = Settings(environment="test")
+    idx = kb_index.open_index(settings.encoder, calibration_file=ROOT / "data" / "kb" / "calibration.json", cache_dir=index_cache)
+    drafts, errors = kb_index.load_kb_dir(ROOT / "data" / "kb")
+    assert not errors
+    idx.upsert(
+        IndexedArticle(d.id, d.lang, d.title, d.body, tuple(d.questions), d.team) for d in drafts
+    )
+    return idx
+
+
+@pytest.mark.parametrize(
+    ("question", "lang", "article"),
+    [
+        ("qual o prazo de entrega pra minha cidade?", "pt-BR", "prazo-de-entrega"),
+        ("como faço pra pagar com pix?", "pt-BR", "pagamento-pix"),
+        ("esqueci minha senha, e agora", "pt-BR", "esqueci-senha"),
+        ("como acompanho a minha encomenda?", "pt-PT", "rastrear-pedido"),
+        ("how can I track my order?", "en", "rastrear-pedido"),
+    ],
+)
+def test_clear_questions_are_answered_from_the_right_article(index: KnowledgeIndex, question: str, lang: str, article: str) -> None:
+    result = index.search(question, lang)
+    assert result.decision is Decision.ANSWER
+    assert result.best.article_id == article
+
+
+def test_english_questions_get_the_english_version(index: KnowledgeIndex) -> None:
+    assert index.search("how can I track my order?", "en").best.lang == "en"
+    assert index.search("como rastrear meu pedido?", "pt-BR").best.lang == "pt-BR"
+
+
+@pytest.mark.parametrize("question", ["qual a previsão do tempo amanhã?", "quem ganhou o jogo do flamengo ontem?", "posso pagar com bitcoin?"])
+def test_questions_the_knowledge_base_does_not_cover_are_escalated(index: KnowledgeIndex, question: str) -> None:
+    assert index.search(question, "pt-BR").decision is Decision.ESCALATE
+
+
+def test_the_decision_follows_the_calibrated_thresholds(index: KnowledgeIndex) -> None:
+    cal = index.calibration
+    assert cal.t_clarify <= cal.t_answer
+    assert index.decide(cal.t_answer) is Decision.ANSWER
+    assert index.decide((cal.t_answer + cal.t_clarify) / 2) in (Decision.CLARIFY, Decision.ANSWER)
+    assert index.decide(cal.t_clarify - 1e-6) is Decision.ESCALATE
+
+
+def test_the_shipped_thresholds_hold_on_the_held_out_questions(index: KnowledgeIndex) -> None:
+    test_set = read_jsonl(ROOT / "data" / "eval" / "pt.test.jsonl")
+    metrics = evaluate(index, test_set)
+    # Measured when the calibration was made (see data/kb/calibration.json); a drop means the
+    # articles or the search changed without recalibrating.
+    assert metrics["top3_recall"] >= 0.85
+    assert metrics["confidently_wrong"] <= 0.06
+    assert metrics["oos_recall"] >= 0.7
+
+
+def test_calibration_needs_both_kinds_of_questions(index: KnowledgeIndex) -> None:
+    only_in_scope = [q for q in read_jsonl(ROOT / "data" / "eval" / "pt.val.jsonl") if q.article][:20]
+    with pytest.raises(ValueError, match="out-of-scope"):
+        calibrate(index, only_in_scope)
+
+
+def test_edits_are_searchable_at_once_and_removals_disappear(index_cache: Path) -> None:
+    settings = Settings(environment="test")
+    idx = kb_index.open_index(settings.encoder, calibration_file=ROOT / "data" / "kb" / "calibration.json", cache_dir=index_cache)
+    idx.upsert([IndexedArticle("presentes", "pt-BR", "Embrulho para presente", "Embrulhamos por R$ 9.", ("vocês embrulham para presente?",), "geral")])
+    assert idx.search("vocês embrulham presente?", "pt-BR").best.article_id == "presentes"
+    idx.upsert([IndexedArticle("presentes", "pt-BR", "Embrulho para presente", "Agora é grátis.", ("vocês embrulham para presente?",), "geral")])
+    assert idx.search("vocês embrulham presente?", "pt-BR").best.body == "Agora é grátis."
+    idx.remove("presentes", "pt-BR")
+    assert idx.search("vocês embrulham presente?", "pt-BR").hits == []
