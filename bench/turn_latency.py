@@ -311,7 +311,7 @@ class WidgetConversation:
                 raise TurnFailed("timeout") from exc
             kind = frame.get("type")
             if kind == "message" and frame.get("sender") == "bot":
-                if any(b.get("payload") == "/affirm" for b in frame.get("buttons") or []):
+                if is_faq_answer_end(frame):
                     return time.perf_counter() - started
             elif kind == "error":
                 raise TurnFailed(f"error frame: {frame.get('code')}: {frame.get('message')}")
@@ -326,20 +326,30 @@ class WidgetConversation:
         await self.ws.close()
 
 
-class RestConversation:
-    """A sender of the reference Rasa's REST channel."""
+def is_reference_answer(message: dict) -> bool:
+    return message.get("text") == FIXED_TEXT
 
-    def __init__(self, http: httpx.AsyncClient) -> None:
+
+def is_faq_answer_end(message: dict) -> bool:
+    """The last reply of a Balcão FAQ answer: "did that solve it?" with the /affirm button."""
+    return any(b.get("payload") == "/affirm" for b in message.get("buttons") or [])
+
+
+class RestConversation:
+    """A sender of a Rasa server's REST channel; a turn is one webhook call."""
+
+    def __init__(self, http: httpx.AsyncClient, port: int, expected: Callable[[dict], bool], metadata: dict | None = None) -> None:
         self.http = http
+        self.url = f"http://{HOST}:{port}/webhooks/rest/webhook"
+        self.expected = expected
+        self.metadata = metadata or {}
         self.sender = f"bench-{uuid.uuid4().hex}"
 
     async def ask(self, text: str) -> float:
         started = time.perf_counter()
-        response = await self.http.post(
-            f"http://{HOST}:{REF_RASA_PORT}/webhooks/rest/webhook", json={"sender": self.sender, "message": text}
-        )
+        response = await self.http.post(self.url, json={"sender": self.sender, "message": text, "metadata": self.metadata})
         elapsed = time.perf_counter() - started
-        if response.status_code != 200 or not any(m.get("text") == FIXED_TEXT for m in response.json()):
+        if response.status_code != 200 or not any(self.expected(m) for m in response.json()):
             raise TurnFailed(f"unexpected reply {response.status_code}: {response.text[:200]}")
         return elapsed
 
@@ -407,12 +417,18 @@ async def measure(turns_by_level: dict[int, int]) -> dict[str, dict[str, dict]]:
     """Warm both systems up, then each concurrency level, the two systems one after the other."""
     limits = httpx.Limits(max_connections=50, max_keepalive_connections=50)
     async with httpx.AsyncClient(timeout=TURN_TIMEOUT_S, limits=limits, trust_env=False) as http:
-        async def new_rest_sender() -> Conversation:
-            return RestConversation(http)
+        async def reference_sender() -> Conversation:
+            return RestConversation(http, REF_RASA_PORT, is_reference_answer)
+
+        async def balcao_rasa_sender() -> Conversation:
+            # Balcão's own Rasa without the hub in front (the action still runs in the hub): splits
+            # a balcao turn into "Rasa + knowledge-base action" and "what the hub adds around it".
+            return RestConversation(http, RASA_PORT, is_faq_answer_end, {"language": "pt-BR", "channel": "bench"})
 
         systems: dict[str, Callable[[], Awaitable[Conversation]]] = {
             "balcao": lambda: WidgetConversation.open(http),
-            "reference": new_rest_sender,
+            "reference": reference_sender,
+            "balcao_rasa_only": balcao_rasa_sender,
         }
         for name, new in systems.items():
             warm = await run_phase(new, 1, WARMUP_TURNS)
@@ -441,10 +457,11 @@ def ratios(results: dict[str, dict[str, dict]], key: str) -> dict[str, float | N
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--keep-logs", action="store_true", help="keep the servers' logs and databases")
-    parser.add_argument("--quick", action="store_true", help="few turns, written to turn_latency.quick.json")
+    parser.add_argument("--quick", action="store_true", help="few turns, written to bench/.cache/turn_latency.quick.json")
     args = parser.parse_args(argv)
     turns_by_level = QUICK_TURNS if args.quick else TURNS
-    results_file = RESULTS.with_name("turn_latency.quick.json") if args.quick else RESULTS
+    # A smoke test is not a result: it goes to the (ignored) cache folder.
+    results_file = CACHE_DIR / "turn_latency.quick.json" if args.quick else RESULTS
 
     started = time.monotonic()
     load_before = os.getloadavg()
@@ -481,14 +498,17 @@ def main(argv: list[str] | None = None) -> int:
             f"tracker store), POST /webhooks/rest/webhook. {WARMUP_TURNS} warm-up turns each; "
             f"customers ask {TURNS_PER_CONVERSATION} questions then a new customer starts (its first "
             f"turn includes the session start); {len(QUESTIONS)} FAQ questions in turn; phases "
-            f"bounded to {PHASE_LIMIT_S:.0f} s; ratio = balcao / reference."
+            f"bounded to {PHASE_LIMIT_S:.0f} s; ratio = balcao / reference. balcao_rasa_only "
+            f"(diagnostic, not in the ratios): the same questions sent straight to Balcão's Rasa "
+            f"REST channel, the action still served by the hub, so balcao minus balcao_rasa_only "
+            f"is what the hub adds around Rasa (widget, storage, delivery)."
         ),
     }
     results_file.parent.mkdir(parents=True, exist_ok=True)
     results_file.write_text(json.dumps(output, indent=2, ensure_ascii=False) + "\n")
 
     print(f"\n{'':<11}{'conc.':>6}{'p50 ms':>10}{'p95 ms':>10}{'n':>6}{'turns/s':>9}{'errors':>8}")
-    for name in ("balcao", "reference"):
+    for name in ("balcao", "reference", "balcao_rasa_only"):
         for level, s in output[name].items():
             print(f"{name:<11}{level:>6}{s['p50_ms']:>10}{s['p95_ms']:>10}{s['n']:>6}{s['turns_per_s']:>9}{s['errors']:>8}")
     for level in output["ratio_p50"]:

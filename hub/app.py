@@ -87,9 +87,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     rasa = RasaClient(settings.rasa_url, settings.rasa_token, timeout_s=settings.rasa_timeout_s, attempts=settings.rasa_attempts)
     index = kb_index.open_index(settings.encoder, calibration_file=settings.calibration_file, cache_dir=settings.index_dir)
     desk = Desk(settings, sessions, index, bus, rasa)
-    bot.actions.configure(desk)
     executor = ActionExecutor()
-    executor.register_package("bot.actions")
+    for action in bot.actions.build_actions(desk):
+        executor.register_action(action)
 
     @contextlib.asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:

@@ -47,10 +47,14 @@ async def _session(request: Request):  # noqa: ANN202 - an async generator depen
 DbSession = Annotated[AsyncSession, Depends(_session)]
 
 
-async def current_user(request: Request, session: DbSession) -> User:
-    """The logged-in staff user, or 401."""
+async def current_user(request: Request) -> User:
+    """The logged-in staff user, or 401. Read in a session of its own that is closed at once, so
+    no transaction stays open while the route runs its own unit of work."""
     user_id = request.session.get("uid")
-    user = await handoff.get_user(session, int(user_id)) if user_id else None
+    user = None
+    if user_id:
+        async with request.app.state.desk.sessions() as session:
+            user = await handoff.get_user(session, int(user_id))
     if user is None:
         raise HTTPException(status_code=401, detail="log in first")
     return user

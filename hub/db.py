@@ -27,9 +27,16 @@ def make_engine(url: str) -> AsyncEngine:
             cur.execute("PRAGMA foreign_keys=ON")
             cur.execute("PRAGMA busy_timeout=30000")
             cur.close()
+            # We emit BEGIN ourselves (below): the driver's lazy BEGIN breaks savepoints.
+            dbapi_conn.isolation_level = None
 
-        # aiosqlite opens its own transaction lazily; BEGIN IMMEDIATE on write paths is not
-        # needed because every state change is a conditional UPDATE checked by rowcount.
+        @event.listens_for(engine.sync_engine, "begin")
+        def _begin_immediate(conn) -> None:  # noqa: ANN001
+            # A deferred transaction that read a row and then writes it fails with "database is
+            # locked" when another writer committed in between; IMMEDIATE makes writers queue
+            # (busy_timeout) so a compare-and-set loser sees the winner's row, as on PostgreSQL.
+            conn.exec_driver_sql("BEGIN IMMEDIATE")
+
         return engine
     return create_async_engine(url, pool_size=10, max_overflow=20, pool_pre_ping=True)
 

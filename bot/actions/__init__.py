@@ -1,5 +1,6 @@
 """Custom actions of the Balcão assistant, run in the hub by rasa-sdk's executor."""
 
-from bot.actions.services import DeskServices, configure
+from bot.actions.actions import build_actions
+from bot.actions.services import DeskServices
 
-__all__ = ["DeskServices", "configure"]
+__all__ = ["DeskServices", "build_actions"]

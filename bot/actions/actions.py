@@ -9,7 +9,7 @@ from rasa_sdk import Action, FormValidationAction, Tracker
 from rasa_sdk.events import EventType, FollowupAction, SessionStarted, SlotSet, ActionExecuted
 from rasa_sdk.executor import CollectingDispatcher
 
-from bot.actions.services import desk
+from bot.actions.services import DeskServices
 from insights.nps import parse_nps_score
 from kb_index import Decision, Hit
 
@@ -56,15 +56,34 @@ def show_article(dispatcher: CollectingDispatcher, hit: Hit, tried: list[str], q
     ]
 
 
-async def hand_over(dispatcher: CollectingDispatcher, tracker: Tracker, *, team: str, reason: str) -> list[EventType]:
+async def hand_over(desk: DeskServices, dispatcher: CollectingDispatcher, tracker: Tracker, *, team: str, reason: str) -> list[EventType]:
     """Queue the conversation and tell the customer which team will answer."""
     lang = language(tracker)
-    await desk().escalate(tracker.sender_id, team=team, reason=reason)
+    await desk.escalate(tracker.sender_id, team=team, reason=reason)
     if reason == "complaint":
         dispatcher.utter_message(response="utter_complaint")
     else:
         dispatcher.utter_message(response="utter_handoff", team=team_name(team, lang))
     return _reset_kb()
+
+
+async def end_conversation(desk: DeskServices, dispatcher: CollectingDispatcher, tracker: Tracker, *, ending: str) -> list[EventType]:
+    """Every ending asks the NPS question, once per conversation; after that it only says goodbye."""
+    # The survey slots were cleared when the last survey was submitted; setting them here
+    # would make the form validate them as if the customer had answered.
+    reset = _reset_kb() + [SlotSet("nps_attempts", 0.0)]
+    if await desk.begin_ending(tracker.sender_id, ending=ending):
+        return reset + [FollowupAction("nps_form")]
+    dispatcher.utter_message(response="utter_goodbye")
+    await desk.end(tracker.sender_id, reason=ending)
+    return reset
+
+
+class DeskAction(Action):
+    """An action that needs the desk (knowledge base, queues, survey), given by the hub."""
+
+    def __init__(self, desk: DeskServices) -> None:
+        self.desk = desk
 
 
 class ActionSessionStart(Action):
@@ -88,7 +107,7 @@ class ActionSessionStart(Action):
         return events
 
 
-class ActionKbAnswer(Action):
+class ActionKbAnswer(DeskAction):
     """Any question: answer from the best article, offer choices, or hand over after two misses."""
 
     def name(self) -> str:
@@ -97,7 +116,7 @@ class ActionKbAnswer(Action):
     async def run(self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: dict[str, Any]) -> list[EventType]:
         question = (tracker.latest_message.get("text") or "").strip()
         lang = language(tracker)
-        result = await desk().search(question, lang)
+        result = await self.desk.search(question, lang)
         if result.decision is Decision.ANSWER and result.best:
             return show_article(dispatcher, result.best, [], question)
         if result.decision is Decision.CLARIFY:
@@ -111,12 +130,12 @@ class ActionKbAnswer(Action):
         misses = int(tracker.get_slot("kb_misses") or 0) + 1
         if misses >= MAX_MISSES_BEFORE_HANDOFF:
             team = result.best.team if result.best else "geral"
-            return await hand_over(dispatcher, tracker, team=team, reason="kb_unanswered")
+            return await hand_over(self.desk, dispatcher, tracker, team=team, reason="kb_unanswered")
         dispatcher.utter_message(response="utter_rephrase")
         return [SlotSet("kb_misses", float(misses)), SlotSet("awaiting", None), SlotSet("kb_question", question)]
 
 
-class ActionShowArticle(Action):
+class ActionShowArticle(DeskAction):
     """The customer tapped one of the offered articles."""
 
     def name(self) -> str:
@@ -124,14 +143,14 @@ class ActionShowArticle(Action):
 
     async def run(self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: dict[str, Any]) -> list[EventType]:
         article_id = next(tracker.get_latest_entity_values("article"), None) or tracker.get_slot("article")
-        hit = desk().article(str(article_id), language(tracker)) if article_id else None
+        hit = self.desk.article(str(article_id), language(tracker)) if article_id else None
         if hit is None:
             dispatcher.utter_message(response="utter_how_can_help")
             return []
         return show_article(dispatcher, hit, list(tracker.get_slot("kb_tried") or []), tracker.get_slot("kb_question") or "")
 
 
-class ActionFeedbackYes(Action):
+class ActionFeedbackYes(DeskAction):
     """"Yes": after an answer, it solved the question, so the conversation ends with the survey."""
 
     def name(self) -> str:
@@ -139,12 +158,12 @@ class ActionFeedbackYes(Action):
 
     async def run(self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: dict[str, Any]) -> list[EventType]:
         if tracker.get_slot("awaiting") == "resolution":
-            return await ActionEndConversation.end(dispatcher, tracker, ending="resolved")
+            return await end_conversation(self.desk, dispatcher, tracker, ending="resolved")
         dispatcher.utter_message(response="utter_how_can_help")
         return []
 
 
-class ActionFeedbackNo(Action):
+class ActionFeedbackNo(DeskAction):
     """"No": show the next best article; after the best two, hand over to the article's team."""
 
     def name(self) -> str:
@@ -157,56 +176,45 @@ class ActionFeedbackNo(Action):
             dispatcher.utter_message(response="utter_how_can_help")
             return []
         tried = list(tracker.get_slot("kb_tried") or [])
-        result = await desk().search(question, language(tracker))
+        result = await self.desk.search(question, language(tracker))
         first_team = next((h.team for h in result.hits if h.article_id in tried), result.best.team if result.best else "geral")
         remaining = [h for h in result.hits if h.article_id not in tried]
         if awaiting == "choice" or len(tried) >= MAX_ARTICLES_BEFORE_HANDOFF or not remaining:
-            return await hand_over(dispatcher, tracker, team=first_team, reason="not_resolved")
+            return await hand_over(self.desk, dispatcher, tracker, team=first_team, reason="not_resolved")
         return show_article(dispatcher, remaining[0], tried, question)
 
 
-class ActionRequestHuman(Action):
+class ActionRequestHuman(DeskAction):
     """The customer asked for a person, in any wording."""
 
     def name(self) -> str:
         return "action_request_human"
 
     async def run(self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: dict[str, Any]) -> list[EventType]:
-        return await hand_over(dispatcher, tracker, team="geral", reason="customer_request")
+        return await hand_over(self.desk, dispatcher, tracker, team="geral", reason="customer_request")
 
 
-class ActionComplaint(Action):
+class ActionComplaint(DeskAction):
     """A complaint goes to a person first in line; the team is the subject's when the KB recognises it."""
 
     def name(self) -> str:
         return "action_complaint"
 
     async def run(self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: dict[str, Any]) -> list[EventType]:
-        result = await desk().search(tracker.latest_message.get("text") or "", language(tracker))
+        result = await self.desk.search(tracker.latest_message.get("text") or "", language(tracker))
         team = result.best.team if result.best and result.decision is not Decision.ESCALATE else "geral"
-        return await hand_over(dispatcher, tracker, team=team, reason="complaint")
+        return await hand_over(self.desk, dispatcher, tracker, team=team, reason="complaint")
 
 
-class ActionEndConversation(Action):
+class ActionEndConversation(DeskAction):
     """Every ending (resolved, goodbye, agent closed, inactivity) asks the NPS question, once."""
 
     def name(self) -> str:
         return "action_end_conversation"
 
-    @staticmethod
-    async def end(dispatcher: CollectingDispatcher, tracker: Tracker, *, ending: str) -> list[EventType]:
-        # The survey slots were cleared when the last survey was submitted; setting them here
-        # would make the form validate them as if the customer had answered.
-        reset = _reset_kb() + [SlotSet("nps_attempts", 0.0)]
-        if await desk().begin_ending(tracker.sender_id, ending=ending):
-            return reset + [FollowupAction("nps_form")]
-        dispatcher.utter_message(response="utter_goodbye")
-        await desk().end(tracker.sender_id, reason=ending)
-        return reset
-
     async def run(self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: dict[str, Any]) -> list[EventType]:
         ending = next(tracker.get_latest_entity_values("ending"), None) or "goodbye"
-        return await self.end(dispatcher, tracker, ending=str(ending))
+        return await end_conversation(self.desk, dispatcher, tracker, ending=str(ending))
 
 
 class ValidateNpsForm(FormValidationAction):
@@ -239,7 +247,7 @@ class ValidateNpsForm(FormValidationAction):
         return {"nps_reason": NO_VALUE if not text or text.startswith("/") else text}
 
 
-class ActionNpsSubmit(Action):
+class ActionNpsSubmit(DeskAction):
     """Stores the survey, thanks the customer and ends the conversation."""
 
     def name(self) -> str:
@@ -249,8 +257,15 @@ class ActionNpsSubmit(Action):
         score_text = tracker.get_slot("nps_score")
         reason = tracker.get_slot("nps_reason")
         score = int(score_text) if score_text not in (None, NO_VALUE) else None
-        await desk().finish_survey(
+        await self.desk.finish_survey(
             tracker.sender_id, score=score, reason=None if reason in (None, NO_VALUE) else str(reason)
         )
         dispatcher.utter_message(response="utter_nps_thanks" if score is not None else "utter_nps_no_answer")
         return [SlotSet("nps_score", None), SlotSet("nps_reason", None), SlotSet("nps_attempts", 0.0)]
+
+
+def build_actions(desk: DeskServices) -> list[Action]:
+    """The assistant's actions, bound to this hub's desk (register them with rasa-sdk's executor)."""
+    with_desk = (ActionKbAnswer, ActionShowArticle, ActionFeedbackYes, ActionFeedbackNo, ActionRequestHuman,
+                 ActionComplaint, ActionEndConversation, ActionNpsSubmit)
+    return [ActionSessionStart(), ValidateNpsForm(), *(cls(desk) for cls in with_desk)]

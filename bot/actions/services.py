@@ -1,5 +1,5 @@
-"""What the actions need from the desk. The hub provides the implementation at start-up, so the
-actions stay thin: they call these and return events."""
+"""What the actions need from the desk. The hub passes its implementation to ``build_actions``,
+so the actions stay thin: they call these and return events."""
 
 from __future__ import annotations
 
@@ -26,19 +26,3 @@ class DeskServices(Protocol):
 
     async def end(self, conversation_id: str, *, reason: str) -> None:
         """End the conversation without a survey."""
-
-
-_services: DeskServices | None = None
-
-
-def configure(services: DeskServices) -> None:
-    """Called once by the hub before Rasa can call any action."""
-    global _services
-    _services = services
-
-
-def desk() -> DeskServices:
-    """The configured services; actions fail loudly if the hub did not configure them."""
-    if _services is None:
-        raise RuntimeError("bot.actions: the hub has not configured the desk services")
-    return _services
