@@ -73,3 +73,45 @@ async def test_markup_typed_by_a_customer_is_shown_as_text_and_survives_a_reload
     await expect(log.locator(".msg.customer").first).to_have_text(payload, timeout=20_000)
     assert await log.locator("img, b").count() == 0
     assert await page.title() != "hacked"
+
+
+async def test_an_agent_takes_a_chat_in_the_console_while_the_customer_watches(
+    hub: RunningHub, browser: Browser, agent_accounts: dict[str, tuple[str, str]]
+) -> None:
+    customer_ctx, agent_ctx = await browser.new_context(), await browser.new_context()
+    try:
+        shop = await customer_ctx.new_page()
+        await shop.goto(f"{hub.url}/?lang=pt-BR")
+        widget = shop.locator("[data-balcao-widget]")
+        await widget.get_by_role("button", name="Abrir o chat").click()
+        box = widget.get_by_role("textbox", name="Escreva sua mensagem")
+        await box.fill("<i>socorro</i> quero falar com um atendente")
+        await box.press("Enter")
+        await expect(widget.get_by_role("status")).to_have_text("Aguardando uma pessoa do atendimento…", timeout=20_000)
+
+        console = await agent_ctx.new_page()
+        await console.goto(f"{hub.url}/console")
+        email, password = agent_accounts["geral"]
+        await console.get_by_label("E-mail").fill(email)
+        await console.get_by_label("Senha / Password").fill(password)
+        await console.get_by_role("button", name="Entrar / Log in").click()
+        queue = console.get_by_role("list", name="Fila / Queue")
+        await queue.get_by_role("button").last.click()
+        history = console.get_by_role("log")
+        await expect(history.locator(".msg.customer").first).to_contain_text("<i>socorro</i> quero falar com um atendente")
+        assert await history.locator("i").count() == 0
+
+        await console.get_by_role("button", name="Atender / Claim").click()
+        await expect(widget.get_by_role("status")).to_have_text("Ana entrou na conversa.", timeout=10_000)
+        reply = console.get_by_label("Resposta / Reply")
+        await reply.fill("Oi! Sou a Ana, em que posso ajudar?")
+        await reply.press("Enter")
+        await expect(widget.locator(".msg.agent").last).to_contain_text("Oi! Sou a Ana, em que posso ajudar?", timeout=10_000)
+
+        await console.get_by_role("button", name="Encerrar / Close").click()
+        await expect(widget.locator(".msg.bot").last).to_have_text(
+            "De 0 a 10, qual a chance de você nos recomendar para um amigo?", timeout=20_000
+        )
+    finally:
+        await customer_ctx.close()
+        await agent_ctx.close()

@@ -167,3 +167,25 @@ async def test_a_customer_who_goes_quiet_gets_the_survey(hub: RunningHub) -> Non
     assert survey["text"] == "De 0 a 10, qual a chance de você nos recomendar para um amigo?"
     assert (await stored_survey(hub, await conversation_id_of(hub, eva))).ending == "inactivity"
     await eva.close()
+
+
+async def test_no_twice_shows_the_next_best_article_then_hands_over(hub: RunningHub) -> None:
+    tito = await customer(hub)
+    first = await tito.say("quero devolver um produto que comprei")
+    first_title = bot_texts(first)[0]
+    second = await tito.tap("Não", first)
+    assert bot_texts(second)[0] != first_title and bot_texts(second)[-1] == "Isso resolveu sua dúvida?"
+    handed = await tito.tap("Não", second)
+    assert any(f.get("state") == "queued" for f in handed)
+    conversation_id = await conversation_id_of(hub, tito)
+
+    async def queued_for() -> tuple:
+        import handoff
+
+        async with hub.app.state.desk.sessions() as session:
+            c = await handoff.get_conversation(session, conversation_id)
+            return c.team_id, c.escalation_reason
+
+    # The first article was about returns, so the delivery team gets the chat.
+    assert hub.call(queued_for) == ("logistica", "not_resolved")
+    await tito.close()
