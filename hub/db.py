@@ -63,4 +63,4 @@ def run_migrations(url: str) -> None:
     cfg.set_main_option("script_location", str(ROOT / "hub" / "migrations"))
     cfg.set_main_option("sqlalchemy.url", url)
     cfg.attributes["configure_logger"] = False
-    command.upgrade(cfg, "head")
+    command.upgrade(cfg, "heads")  # packages may add migrations in parallel branches
