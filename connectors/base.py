@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from abc import ABC, abstractmethod
 from dataclasses import dataclass, field
+from datetime import datetime
 
 from handoff.events import Event
 
@@ -30,3 +31,8 @@ class Channel(ABC):
     @abstractmethod
     async def deliver(self, event: Event) -> None:
         """Send what the customer should see of ``event``; the hub already decided they should."""
+
+    def disconnected_since(self, customer_id: str) -> datetime | None:
+        """When the customer closed their last connection, for channels that keep one open
+        (the widget); ``None`` when connected or when the channel cannot tell."""
+        return None

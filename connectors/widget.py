@@ -8,6 +8,7 @@ import logging
 import uuid
 from collections import defaultdict
 from collections.abc import Awaitable, Callable
+from datetime import datetime, timezone
 from pathlib import Path
 
 from fastapi import APIRouter, HTTPException, WebSocket, WebSocketDisconnect
@@ -16,7 +17,7 @@ from itsdangerous import BadSignature, URLSafeSerializer
 from pydantic import BaseModel, Field
 
 from connectors.base import Channel, InboundMessage
-from handoff.events import Event, MessageAdded, OwnerChanged
+from handoff.events import Event, MessageAdded, OwnerChanged, QueueUpdate, Typing
 
 logger = logging.getLogger(__name__)
 
@@ -27,6 +28,7 @@ STATIC = Path(__file__).parent / "static"
 
 HandleInbound = Callable[[InboundMessage], Awaitable[tuple[str, str] | None]]
 CustomerView = Callable[[str], Awaitable[dict]]
+CustomerTyping = Callable[[str], Awaitable[None]]
 
 
 class InvalidToken(Exception):
@@ -76,14 +78,20 @@ class WidgetChannel(Channel):
 
     def __init__(self) -> None:
         self._sockets: dict[str, set[WebSocket]] = defaultdict(set)
+        self._left: dict[str, datetime] = {}
 
     def attach(self, customer_id: str, websocket: WebSocket) -> None:
         self._sockets[customer_id].add(websocket)
+        self._left.pop(customer_id, None)
 
     def detach(self, customer_id: str, websocket: WebSocket) -> None:
         self._sockets[customer_id].discard(websocket)
         if not self._sockets[customer_id]:
             self._sockets.pop(customer_id, None)
+            self._left[customer_id] = datetime.now(timezone.utc)
+
+    def disconnected_since(self, customer_id: str) -> datetime | None:
+        return None if self._sockets.get(customer_id) else self._left.get(customer_id)
 
     def is_connected(self, customer_id: str) -> bool:
         return bool(self._sockets.get(customer_id))
@@ -93,6 +101,10 @@ class WidgetChannel(Channel):
             payload = message_json(event)
         elif isinstance(event, OwnerChanged):
             payload = {"type": "state", "state": event.to_state, "agent_name": event.agent_name}
+        elif isinstance(event, QueueUpdate):
+            payload = {"type": "queue", "position": event.position, "wait_seconds": event.wait_seconds}
+        elif isinstance(event, Typing):
+            payload = {"type": "typing", "agent_name": event.agent_name}
         else:
             return
         for websocket in list(self._sockets.get(event.customer_id, ())):
@@ -110,7 +122,9 @@ class SessionResponse(BaseModel):
     token: str
 
 
-def widget_router(tokens: WidgetTokens, channel: WidgetChannel, handle: HandleInbound, view: CustomerView) -> APIRouter:
+def widget_router(
+    tokens: WidgetTokens, channel: WidgetChannel, handle: HandleInbound, view: CustomerView, typing: CustomerTyping
+) -> APIRouter:
     """Routes of the widget: its script, a token for a new or returning customer, the WebSocket."""
     router = APIRouter(tags=["widget"])
 
@@ -149,6 +163,9 @@ def widget_router(tokens: WidgetTokens, channel: WidgetChannel, handle: HandleIn
                     continue
                 try:
                     frame = json.loads(raw)
+                    if isinstance(frame, dict) and frame.get("type") == "typing":
+                        await typing(customer_id)
+                        continue
                     if not isinstance(frame, dict) or frame.get("type") != "message":
                         raise ValueError("expected {\"type\": \"message\", \"text\": ...}")
                     text = str(frame.get("text", ""))

@@ -106,8 +106,10 @@ async def record_message(
     data: dict | None = None,
     channel_message_id: str | None = None,
     agent: User | None = None,
+    internal: bool = False,
 ) -> Message:
-    """Store one message of the conversation and queue its real-time event.
+    """Store one message of the conversation and queue its real-time event. An ``internal``
+    message is an agents' private note: it never reaches the customer.
 
     Raises ``DuplicateMessage`` when the channel already delivered this message id.
     """
@@ -120,6 +122,7 @@ async def record_message(
         data=data or None,
         channel=conversation.channel,
         channel_message_id=channel_message_id,
+        internal=internal,
         created_at=utcnow(),
     )
     try:
@@ -128,10 +131,11 @@ async def record_message(
             await session.flush()
     except IntegrityError as exc:
         raise DuplicateMessage(conversation.channel, channel_message_id or "?") from exc
-    activity = {"last_message_at": message.created_at}
+    activity = {"last_message_at": message.created_at} if not internal else {}
     if sender == "customer":
         activity["last_customer_at"] = message.created_at
-    await session.execute(update(Conversation).where(Conversation.id == conversation.id).values(**activity))
+    if activity:
+        await session.execute(update(Conversation).where(Conversation.id == conversation.id).values(**activity))
     queue_event(
         session,
         MessageAdded(
@@ -145,6 +149,7 @@ async def record_message(
             text=text,
             buttons=buttons or None,
             agent_name=agent.name if agent else None,
+            internal=internal,
             created_at=message.created_at,
         ),
     )
@@ -166,7 +171,7 @@ async def _transition(
     """Move the conversation to ``to`` if it is in one of ``allowed_from``, by compare-and-set."""
     conversation = await get_conversation(session, conversation_id)
     allowed = {s.value for s in allowed_from}
-    from_state = conversation.state
+    from_state, from_team = conversation.state, conversation.team_id
     if from_state not in allowed:
         if conflict is not None:
             raise conflict()
@@ -204,6 +209,7 @@ async def _transition(
             agent_id=conversation.agent_id,
             from_state=from_state,
             to_state=to.value,
+            previous_team_id=from_team,
             reason=reason,
             agent_name=agent.name if agent else None,
         ),
@@ -287,9 +293,14 @@ async def end_conversation(session: AsyncSession, conversation_id: str, *, actor
     )
 
 
-async def conversation_history(session: AsyncSession, conversation_id: str) -> Sequence[Message]:
-    """Every message of the conversation, bot part included, oldest first."""
+async def conversation_history(
+    session: AsyncSession, conversation_id: str, *, include_notes: bool = True
+) -> Sequence[Message]:
+    """Every message of the conversation, bot part included, oldest first. Customers' views pass
+    ``include_notes=False``: agents' private notes are not theirs to see."""
     stmt = select(Message).where(Message.conversation_id == conversation_id).order_by(Message.id)
+    if not include_notes:
+        stmt = stmt.where(Message.internal.is_(False))
     return (await session.execute(stmt)).scalars().all()
 
 
@@ -348,3 +359,87 @@ async def agent_reply(session: AsyncSession, conversation_id: str, agent: User, 
 def can_access(conversation: Conversation, user: User, team_ids: Sequence[str] | None) -> bool:
     """Whether ``user`` (in ``team_ids``; ``None`` for every team) may read this conversation."""
     return team_ids is None or conversation.agent_id == user.id or conversation.team_id in team_ids
+
+
+async def add_note(session: AsyncSession, conversation_id: str, agent: User, text: str) -> Message:
+    """A private note for the agents on the conversation; the customer never sees it."""
+    conversation = await get_conversation(session, conversation_id)
+    return await record_message(session, conversation, sender="agent", text=text, agent=agent, internal=True)
+
+
+async def transfer_conversation(
+    session: AsyncSession,
+    conversation_id: str,
+    by: User,
+    *,
+    team_id: str | None = None,
+    to_agent: User | None = None,
+    note: str = "",
+) -> Conversation:
+    """Send the conversation to another team's queue, or straight to another agent, with a note.
+
+    The agent who holds it may transfer it; a supervisor or admin may move any open handoff.
+    """
+    conversation = await get_conversation(session, conversation_id)
+    supervising = by.role in ("supervisor", "admin")
+    if conversation.state == State.HUMAN.value and conversation.agent_id != by.id and not supervising:
+        raise NotYourConversation()
+    if not team_id and to_agent is None:
+        raise InvalidTransition("choose a team or an agent to transfer to")
+    if note.strip():
+        await record_message(session, conversation, sender="agent", text=note.strip(), agent=by, internal=True)
+    actor = f"agent:{by.id}"
+    if to_agent is not None:
+        return await _transition(
+            session, conversation_id, allowed_from=(State.QUEUED, State.HUMAN), to=State.HUMAN, actor=actor,
+            reason="transfer", agent=to_agent, agent_id=to_agent.id, team_id=team_id or conversation.team_id,
+        )
+    return await _transition(
+        session, conversation_id, allowed_from=(State.QUEUED, State.HUMAN), to=State.QUEUED, actor=actor,
+        reason="transfer", team_id=team_id, agent_id=None, queued_at=utcnow(),
+    )
+
+
+async def unassign_conversation(session: AsyncSession, conversation_id: str, by: User) -> Conversation:
+    """Put the conversation back in its team's queue (keeping its place by priority, not its age)."""
+    conversation = await get_conversation(session, conversation_id)
+    if conversation.agent_id != by.id and by.role not in ("supervisor", "admin"):
+        raise NotYourConversation()
+    return await _transition(
+        session, conversation_id, allowed_from=(State.HUMAN,), to=State.QUEUED, actor=f"agent:{by.id}",
+        reason="unassigned", agent_id=None,
+    )
+
+
+async def assign_conversation(session: AsyncSession, conversation_id: str, agent: User, *, actor: str = "system") -> Conversation:
+    """Give a queued conversation to an agent (automatic assignment, or a supervisor's choice)."""
+    conversation = await _transition(
+        session, conversation_id, allowed_from=(State.QUEUED,), to=State.HUMAN, actor=actor, reason="assigned",
+        agent=agent, conflict=AlreadyClaimed, agent_id=agent.id,
+    )
+    await session.execute(update(User).where(User.id == agent.id).values(last_assigned_at=utcnow()))
+    return conversation
+
+
+async def abandon_conversation(session: AsyncSession, conversation_id: str, *, reason: str) -> Conversation:
+    """The customer left while waiting in the queue."""
+    return await _transition(
+        session, conversation_id, allowed_from=(State.QUEUED,), to=State.ABANDONED, actor="customer",
+        reason=reason, ended_at=utcnow(),
+    )
+
+
+async def queued_conversations(session: AsyncSession) -> Sequence[Conversation]:
+    """Every waiting conversation (for the abandonment check)."""
+    return (await session.execute(select(Conversation).where(Conversation.state == State.QUEUED.value))).scalars().all()
+
+
+async def customer_conversations(session: AsyncSession, *, channel: str, customer_id: str, limit: int = 10) -> Sequence[Conversation]:
+    """The customer's latest conversations on this channel, newest first (their profile's history)."""
+    stmt = (
+        select(Conversation)
+        .where(Conversation.channel == channel, Conversation.customer_id == customer_id)
+        .order_by(Conversation.created_at.desc())
+        .limit(limit)
+    )
+    return (await session.execute(stmt)).scalars().all()

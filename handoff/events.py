@@ -30,6 +30,7 @@ class MessageAdded(Event):
     text: str
     buttons: list[dict] | None = None
     agent_name: str | None = None
+    internal: bool = False  # a private note: agents only
     created_at: datetime
 
 
@@ -39,11 +40,38 @@ class OwnerChanged(Event):
     type: Literal["owner"] = "owner"
     from_state: str
     to_state: str
+    previous_team_id: str | None = None
     reason: str | None = None
     agent_name: str | None = None
 
 
-def queue_event(session: AsyncSession, event: Event) -> None:
+class QueueUpdate(Event):
+    """The customer's place in the queue changed."""
+
+    type: Literal["queue"] = "queue"
+    position: int
+    wait_seconds: int
+
+
+class Typing(Event):
+    """Someone is typing: shown to the other side, never stored."""
+
+    type: Literal["typing"] = "typing"
+    who: Literal["customer", "agent"]
+    agent_name: str | None = None
+
+
+class AgentStatusChanged(BaseModel):
+    """An agent went online, away or offline (for supervisors and the assignment)."""
+
+    type: Literal["agent_status"] = "agent_status"
+    user_id: int
+    name: str
+    status: str
+    team_ids: list[str]
+
+
+def queue_event(session: AsyncSession, event: Event | AgentStatusChanged) -> None:
     """Keep ``event`` with the session until its transaction commits (then the hub sends it)."""
     session.info.setdefault(PENDING_KEY, []).append(event)
 

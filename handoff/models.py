@@ -5,7 +5,7 @@ from __future__ import annotations
 import enum
 from datetime import datetime, timezone
 
-from sqlalchemy import JSON, Boolean, DateTime, ForeignKey, Index, Integer, MetaData, String, Text, UniqueConstraint
+from sqlalchemy import JSON, Boolean, DateTime, Float, ForeignKey, Index, Integer, MetaData, String, Text, UniqueConstraint
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 
@@ -58,6 +58,13 @@ class Team(Base):
     __tablename__ = "teams"
     id: Mapped[str] = mapped_column(String(40), primary_key=True)
     name: Mapped[str] = mapped_column(String(120))
+    timezone: Mapped[str] = mapped_column(String(60), default="America/Sao_Paulo")
+    # {"mon": ["08:00", "20:00"], ...}; a missing day is closed; None means always open.
+    hours: Mapped[dict | None] = mapped_column(JSON, default=None)
+    holidays: Mapped[list] = mapped_column(JSON, default=list)  # ["2026-12-25", ...], closed all day
+    sla_seconds: Mapped[int] = mapped_column(Integer, default=60)  # pick-up target...
+    sla_target: Mapped[float] = mapped_column(Float, default=0.8)  # ...for this share of chats
+    assignment: Mapped[str] = mapped_column(String(10), default="pick")  # pick | auto
 
 
 class User(Base):
@@ -68,6 +75,9 @@ class User(Base):
     password_hash: Mapped[str] = mapped_column(String(255))
     role: Mapped[str] = mapped_column(String(20), default=Role.AGENT.value)
     active: Mapped[bool] = mapped_column(Boolean, default=True)
+    status: Mapped[str] = mapped_column(String(10), default="offline")  # online | away | offline
+    capacity: Mapped[int] = mapped_column(Integer, default=3)  # chats at once
+    last_assigned_at: Mapped[datetime | None] = mapped_column(default=None)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
 
 
@@ -110,9 +120,23 @@ class Message(Base):
     data: Mapped[dict | None] = mapped_column(JSON, default=None)  # e.g. the article the bot used
     channel: Mapped[str] = mapped_column(String(20))
     channel_message_id: Mapped[str | None] = mapped_column(String(128), default=None)
+    internal: Mapped[bool] = mapped_column(Boolean, default=False)  # a private note: never shown to the customer
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
 
     __table_args__ = (UniqueConstraint("channel", "channel_message_id", name="uq_messages_channel_message_id"),)
+
+
+class CannedResponse(Base):
+    """A reply an agent inserts with ``/shortcut``; ``{customer_name}`` and ``{agent_name}`` are filled in."""
+
+    __tablename__ = "canned_responses"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    shortcut: Mapped[str] = mapped_column(String(40))
+    lang: Mapped[str] = mapped_column(String(8))
+    text: Mapped[str] = mapped_column(Text)
+    team_id: Mapped[str | None] = mapped_column(String(40), default=None)  # None: every team
+
+    __table_args__ = (UniqueConstraint("shortcut", "lang", name="uq_canned_responses_shortcut_lang"),)
 
 
 class OwnershipEvent(Base):

@@ -9,6 +9,7 @@ from argon2.exceptions import InvalidHashError, VerifyMismatchError
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from handoff.hours import DEFAULT_HOURS
 from handoff.models import Role, Team, TeamMember, User, utcnow
 
 DEFAULT_TEAMS = {"tecnico": "Técnico", "financeiro": "Financeiro", "logistica": "Logística", "geral": "Geral"}
@@ -26,11 +27,11 @@ class InvalidCredentials(Exception):
 
 
 async def ensure_default_teams(session: AsyncSession) -> None:
-    """Create the four default teams if they are missing."""
+    """Create the four default teams if they are missing (open Monday to Saturday, 8h to 20h)."""
     existing = set((await session.execute(select(Team.id))).scalars())
     for team_id, name in DEFAULT_TEAMS.items():
         if team_id not in existing:
-            session.add(Team(id=team_id, name=name))
+            session.add(Team(id=team_id, name=name, hours=DEFAULT_HOURS, holidays=[]))
     await session.flush()
 
 

@@ -1,19 +1,23 @@
-"""The agents' JSON API and live WebSocket (the console page uses both)."""
+"""The agents' JSON API and live WebSocket (the console page uses both). Routes parse the request
+and check access; every change is one handoff function inside one unit of work."""
 
 from __future__ import annotations
 
+import json
 from datetime import datetime
 
 from fastapi import APIRouter, Depends, HTTPException, Request, WebSocket, WebSocketDisconnect
 from pydantic import BaseModel, Field
 
 import handoff
-from handoff import Conversation, Message, User
-from hub.auth import Agent, DbSession, csrf_protected
+import insights
+from handoff import Conversation, Message, Role, User
+from hub.auth import Agent, DbSession, csrf_protected, require_roles
 from hub.realtime import AgentConnection
 
 router = APIRouter(prefix="/api/agent", tags=["agents"])
 MAX_REPLY_CHARS = 4000
+Supervisor = Depends(require_roles(Role.SUPERVISOR, Role.ADMIN))
 
 
 class ConversationOut(BaseModel):
@@ -29,6 +33,7 @@ class ConversationOut(BaseModel):
     escalation_reason: str | None
     queued_at: datetime | None
     created_at: datetime
+    last_customer_at: datetime | None
 
     @classmethod
     def of(cls, c: Conversation) -> "ConversationOut":
@@ -42,6 +47,7 @@ class MessageOut(BaseModel):
     text: str
     buttons: list[dict] | None
     data: dict | None
+    internal: bool
     created_at: datetime
 
     @classmethod
@@ -49,9 +55,26 @@ class MessageOut(BaseModel):
         return cls.model_validate(m, from_attributes=True)
 
 
+class PastConversation(BaseModel):
+    id: str
+    state: str
+    created_at: datetime
+    team_id: str | None
+    nps: int | None
+
+
+class CustomerProfile(BaseModel):
+    channel: str
+    customer_id: str
+    name: str | None
+    language: str
+    conversations: list[PastConversation]
+
+
 class ConversationDetail(BaseModel):
     conversation: ConversationOut
     messages: list[MessageOut]
+    profile: CustomerProfile
 
 
 class ReplyIn(BaseModel):
@@ -62,6 +85,38 @@ class CloseIn(BaseModel):
     reason: str = Field("resolved", pattern="^(resolved|no_response|spam)$")
 
 
+class TransferIn(BaseModel):
+    team_id: str | None = None
+    agent_id: int | None = None
+    note: str = Field("", max_length=MAX_REPLY_CHARS)
+
+
+class StatusIn(BaseModel):
+    status: str = Field(pattern="^(online|away|offline)$")
+
+
+class CannedOut(BaseModel):
+    shortcut: str
+    text: str
+
+
+class AgentOut(BaseModel):
+    id: int
+    name: str
+    status: str
+    capacity: int
+    open_chats: int
+
+
+class TeamOverview(BaseModel):
+    id: str
+    name: str
+    open_now: bool
+    assignment: str
+    queue: list[ConversationOut]
+    agents: list[AgentOut]
+
+
 async def _accessible(session: DbSession, conversation_id: str, user: User) -> Conversation:
     try:
         conversation = await handoff.get_conversation(session, conversation_id)
@@ -70,6 +125,18 @@ async def _accessible(session: DbSession, conversation_id: str, user: User) -> C
     if not handoff.can_access(conversation, user, await handoff.user_team_ids(session, user)):
         raise HTTPException(403, "this conversation belongs to a team you are not in")
     return conversation
+
+
+async def _profile(session: DbSession, conversation: Conversation) -> CustomerProfile:
+    past = await handoff.customer_conversations(session, channel=conversation.channel, customer_id=conversation.customer_id)
+    rows = []
+    for c in past:
+        survey = await insights.get_survey(session, c.id)
+        rows.append(PastConversation(id=c.id, state=c.state, created_at=c.created_at, team_id=c.team_id, nps=survey.score if survey else None))
+    return CustomerProfile(
+        channel=conversation.channel, customer_id=conversation.customer_id, name=conversation.customer_name,
+        language=conversation.language, conversations=rows,
+    )
 
 
 @router.get("/queue", response_model=list[ConversationOut])
@@ -87,22 +154,31 @@ async def my_conversations(user: Agent, session: DbSession) -> list[Conversation
 
 @router.get("/conversations/{conversation_id}", response_model=ConversationDetail)
 async def conversation_detail(conversation_id: str, user: Agent, session: DbSession) -> ConversationDetail:
-    """The whole history, bot part included."""
+    """The whole history (bot part, the article it used, why it escalated, private notes) and who
+    the customer is, with their previous conversations and NPS."""
     conversation = await _accessible(session, conversation_id, user)
     messages = await handoff.conversation_history(session, conversation_id)
-    return ConversationDetail(conversation=ConversationOut.of(conversation), messages=[MessageOut.of(m) for m in messages])
+    return ConversationDetail(
+        conversation=ConversationOut.of(conversation),
+        messages=[MessageOut.of(m) for m in messages],
+        profile=await _profile(session, conversation),
+    )
+
+
+async def _change(request: Request, user: User, conversation_id: str, change) -> object:  # noqa: ANN001
+    """Run ``change(session)`` in one unit of work after the access check; handoff errors → 409."""
+    async with request.app.state.desk.unit_of_work() as session:
+        await _accessible(session, conversation_id, user)
+        try:
+            return await change(session)
+        except (handoff.HandoffError, handoff.UnknownTeam) as exc:
+            raise HTTPException(409, str(exc)) from exc
 
 
 @router.post("/conversations/{conversation_id}/claim", response_model=ConversationOut, dependencies=[Depends(csrf_protected)])
 async def claim(conversation_id: str, user: Agent, request: Request) -> ConversationOut:
     """Take a queued conversation. 409 when another agent was first."""
-    desk = request.app.state.desk
-    async with desk.unit_of_work() as session:
-        await _accessible(session, conversation_id, user)
-        try:
-            conversation = await handoff.claim_conversation(session, conversation_id, user)
-        except handoff.InvalidTransition as exc:
-            raise HTTPException(409, str(exc)) from exc
+    conversation = await _change(request, user, conversation_id, lambda s: handoff.claim_conversation(s, conversation_id, user))
     return ConversationOut.of(conversation)
 
 
@@ -111,47 +187,115 @@ async def reply(conversation_id: str, body: ReplyIn, user: Agent, request: Reque
     """Write to the customer (the conversation must be yours)."""
     if not body.text.strip():
         raise HTTPException(422, "the reply is empty")
-    async with request.app.state.desk.unit_of_work() as session:
-        await _accessible(session, conversation_id, user)
-        try:
-            message = await handoff.agent_reply(session, conversation_id, user, body.text)
-        except handoff.HandoffError as exc:
-            raise HTTPException(409, str(exc)) from exc
+    message = await _change(request, user, conversation_id, lambda s: handoff.agent_reply(s, conversation_id, user, body.text))
     return MessageOut.of(message)
+
+
+@router.post("/conversations/{conversation_id}/notes", response_model=MessageOut, status_code=201, dependencies=[Depends(csrf_protected)])
+async def note(conversation_id: str, body: ReplyIn, user: Agent, request: Request) -> MessageOut:
+    """A private note for the agents; the customer never sees it."""
+    if not body.text.strip():
+        raise HTTPException(422, "the note is empty")
+    message = await _change(request, user, conversation_id, lambda s: handoff.add_note(s, conversation_id, user, body.text))
+    return MessageOut.of(message)
+
+
+@router.post("/conversations/{conversation_id}/transfer", response_model=ConversationOut, dependencies=[Depends(csrf_protected)])
+async def transfer(conversation_id: str, body: TransferIn, user: Agent, request: Request) -> ConversationOut:
+    """Send the chat to another team's queue or to another agent, with a note for them."""
+
+    async def change(session):  # noqa: ANN001, ANN202
+        target = None
+        if body.agent_id is not None:
+            target = await handoff.get_user(session, body.agent_id)
+            if target is None:
+                raise HTTPException(404, f"there is no active user {body.agent_id}")
+        if body.team_id is not None:
+            await handoff.get_team(session, body.team_id)
+        return await handoff.transfer_conversation(session, conversation_id, user, team_id=body.team_id, to_agent=target, note=body.note)
+
+    return ConversationOut.of(await _change(request, user, conversation_id, change))
+
+
+@router.post("/conversations/{conversation_id}/unassign", response_model=ConversationOut, dependencies=[Depends(csrf_protected)])
+async def unassign(conversation_id: str, user: Agent, request: Request) -> ConversationOut:
+    """Put the chat back in its team's queue."""
+    return ConversationOut.of(await _change(request, user, conversation_id, lambda s: handoff.unassign_conversation(s, conversation_id, user)))
 
 
 @router.post("/conversations/{conversation_id}/close", response_model=ConversationOut, dependencies=[Depends(csrf_protected)])
 async def close(conversation_id: str, body: CloseIn, user: Agent, request: Request) -> ConversationOut:
     """End the agent's part; the customer then gets the NPS question from the bot."""
-    desk = request.app.state.desk
-    async with desk.unit_of_work() as session:
-        await _accessible(session, conversation_id, user)
-        try:
-            conversation = await handoff.close_conversation(session, conversation_id, user, reason=body.reason)
-        except handoff.HandoffError as exc:
-            raise HTTPException(409, str(exc)) from exc
-    await desk.run_ending(conversation_id, ending="agent_closed")
+    conversation = await _change(
+        request, user, conversation_id, lambda s: handoff.close_conversation(s, conversation_id, user, reason=body.reason)
+    )
+    await request.app.state.desk.run_ending(conversation_id, ending="agent_closed")
     return ConversationOut.of(conversation)
+
+
+@router.post("/status", dependencies=[Depends(csrf_protected)])
+async def set_status(body: StatusIn, user: Agent, request: Request) -> dict:
+    """Online, away or offline: only online agents are assigned chats automatically."""
+    async with request.app.state.desk.unit_of_work() as session:
+        fresh = await handoff.get_user(session, user.id)
+        await handoff.set_agent_status(session, fresh, body.status)
+    return {"status": body.status}
+
+
+@router.get("/canned", response_model=list[CannedOut])
+async def canned(user: Agent, session: DbSession, lang: str = "pt-BR") -> list[CannedOut]:
+    """Canned responses for ``/shortcut`` in the customer's language."""
+    teams = await handoff.user_team_ids(session, user)
+    return [CannedOut(shortcut=c.shortcut, text=c.text) for c in await handoff.list_canned(session, lang=lang, team_ids=teams)]
+
+
+@router.get("/overview", response_model=list[TeamOverview], dependencies=[Supervisor])
+async def overview(session: DbSession) -> list[TeamOverview]:
+    """Supervisors: every team's queue and agents (status and load)."""
+    from handoff.models import utcnow
+
+    out = []
+    for team in await handoff.list_teams(session):
+        loads = await handoff.team_loads(session, team.id)
+        out.append(
+            TeamOverview(
+                id=team.id, name=team.name, open_now=handoff.is_open(team, utcnow()), assignment=team.assignment,
+                queue=[ConversationOut.of(c) for c in await handoff.list_queue(session, [team.id])],
+                agents=[AgentOut(id=l.user.id, name=l.user.name, status=l.user.status, capacity=l.user.capacity, open_chats=l.open_chats) for l in loads],
+            )
+        )
+    return out
 
 
 @router.websocket("/ws")
 async def live(websocket: WebSocket) -> None:
-    """Live events for the console: new and changed conversations, messages of the agent's teams."""
+    """Live events for the console; the console sends {"type": "typing", "conversation_id"}."""
     desk = websocket.app.state.desk
     user_id = websocket.session.get("uid") if "session" in websocket.scope else None
     async with desk.sessions() as session:
         user = await handoff.get_user(session, int(user_id)) if user_id else None
         teams = await handoff.user_team_ids(session, user) if user else None
-    if user is None:
-        await websocket.close(code=4401, reason="log in first")
+    if user is None or user.role not in (Role.AGENT.value, Role.SUPERVISOR.value, Role.ADMIN.value):
+        await websocket.close(code=4401, reason="log in as an agent first")
         return
     await websocket.accept()
     connection = AgentConnection(user.id, frozenset(teams) if teams is not None else None, websocket.send_json)
     desk.bus.connect_agent(connection)
+    await desk.agent_connected(user)
     try:
         while True:
-            await websocket.receive_text()  # the console only listens; this notices the close
+            raw = await websocket.receive_text()
+            try:
+                frame = json.loads(raw)
+            except ValueError:
+                continue
+            if isinstance(frame, dict) and frame.get("type") == "typing" and isinstance(frame.get("conversation_id"), str):
+                try:
+                    await desk.agent_typing(user, frame["conversation_id"])
+                except handoff.ConversationNotFound:
+                    continue
     except WebSocketDisconnect:
         pass
     finally:
         desk.bus.disconnect_agent(connection)
+        await desk.agent_disconnected(user)

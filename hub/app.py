@@ -21,7 +21,7 @@ import bot.actions
 import handoff
 import kb_index
 from connectors.widget import WidgetChannel, WidgetTokens, widget_router
-from hub import agents_api
+from hub import admin_api, agents_api
 from hub.actions_endpoint import actions_router
 from hub.auth import CurrentUser, DbSession, check_csrf, csrf_token, login_session
 from hub.db import make_engine, make_sessionmaker
@@ -37,11 +37,13 @@ LANGUAGES = ("pt-BR", "pt-PT", "en")
 
 
 async def _inactivity_loop(desk: Desk) -> None:
-    """Ends conversations whose customer went quiet (the NPS question is the ending)."""
+    """Ends conversations whose customer went quiet (the NPS question is the ending), and marks
+    waiting customers who left as abandoned."""
     while True:
         await asyncio.sleep(desk.settings.inactivity_check_seconds)
         try:
             await desk.end_quiet_conversations()
+            await desk.abandon_departed()
         except Exception:  # keep checking; one bad conversation must not stop the loop
             logger.exception("inactivity check failed")
 
@@ -52,11 +54,13 @@ async def customer_view(desk: Desk, channel: str, customer_id: str) -> dict:
         conversation = await handoff.latest_conversation(session, channel=channel, customer_id=customer_id)
         if conversation is None:
             return {"messages": [], "state": None}
-        messages = await handoff.conversation_history(session, conversation.id)
+        messages = await handoff.conversation_history(session, conversation.id, include_notes=False)
+        standing = await handoff.queue_standing(session, conversation.id)
         agent = await handoff.get_user(session, conversation.agent_id) if conversation.agent_id else None
     return {
         "state": conversation.state,
         "agent_name": agent.name if agent else None,
+        "queue": {"position": standing.position, "wait_seconds": standing.wait_seconds} if standing else None,
         "messages": [
             {
                 "id": m.id,
@@ -129,9 +133,13 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         return (refusal[0].value, refusal[1]) if refusal else None
 
     app.include_router(
-        widget_router(WidgetTokens(settings.secret_key), widget, handle, lambda cid: customer_view(desk, "widget", cid))
+        widget_router(
+            WidgetTokens(settings.secret_key), widget, handle,
+            lambda cid: customer_view(desk, "widget", cid), lambda cid: desk.customer_typing("widget", cid),
+        )
     )
     app.include_router(agents_api.router)
+    app.include_router(admin_api.router)
     app.include_router(actions_router(executor, settings.rasa_token))
     app.mount("/console/static", StaticFiles(directory=HANDOFF_DIR / "static"), name="console-static")
 

@@ -115,12 +115,27 @@ async def ensure_demo_admin(settings: Settings) -> tuple[str, str] | None:
     return email, password
 
 
+async def seed_desk(settings: Settings) -> None:
+    """The default teams and canned responses, on a new database."""
+    import handoff
+    from hub.db import unit_of_work
+
+    engine, sessions = _sessions(settings)
+    try:
+        async with unit_of_work(sessions) as session:
+            await handoff.ensure_default_teams(session)
+            await handoff.ensure_default_canned(session)
+    finally:
+        await engine.dispose()
+
+
 def prepare(settings: Settings) -> None:
     """Schema, starter articles, thresholds: everything the hub needs before it starts."""
     from hub.db import run_migrations
     from kb_index import Calibration, NotCalibrated, get_encoder
 
     run_migrations(settings.database_url)
+    asyncio.run(seed_desk(settings))
     asyncio.run(import_kb(settings, settings.kb_dir))
     encoder = get_encoder(settings.encoder)
     try:

@@ -9,22 +9,28 @@ import logging
 from collections import defaultdict
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from datetime import timedelta
+from datetime import datetime, timedelta, timezone
 
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 import handoff
 import insights
 from connectors.base import InboundMessage
-from handoff import Conversation, Priority, State
+from handoff import AgentStatusChanged, Conversation, OwnerChanged, Priority, QueueUpdate, State, Typing, User
+from handoff.events import queue_event
 from handoff.models import utcnow
 from hub.rasa_client import BotReply, RasaClient, RasaUnavailable
 from hub.realtime import EventBus
 from hub.settings import Settings
-from hub.texts import say
+from hub.texts import say, when
 from kb_index import Hit, KnowledgeIndex, SearchResult
 
 logger = logging.getLogger(__name__)
+
+def _aware(moment: datetime) -> datetime:
+    """SQLite returns naive datetimes for what was stored as UTC."""
+    return moment if moment.tzinfo else moment.replace(tzinfo=timezone.utc)
+
 
 PRIORITY_BY_REASON = {
     "complaint": Priority.COMPLAINT,
@@ -61,16 +67,60 @@ class Desk:
         self.rasa = rasa
         # Turns of one customer are handled one after the other, so replies keep their order.
         self._turn_locks: dict[tuple[str, str], asyncio.Lock] = defaultdict(asyncio.Lock)
+        self._standings: dict[str, tuple[int, int]] = {}  # last place told to each waiting customer
+        self._away_timers: dict[int, asyncio.Task] = {}
 
     @asynccontextmanager
     async def unit_of_work(self) -> AsyncIterator[AsyncSession]:
-        """A transaction whose real-time events are sent once it has committed."""
+        """A transaction whose real-time events are sent once it has committed; queues it changed
+        are then re-assigned (teams that assign automatically) and their customers told their place."""
         async with self.sessions() as session:
             async with session.begin():
                 yield session
             events = handoff.take_pending_events(session)
         if events:
             await self.bus.publish(events)
+            teams = self._queues_touched(events)
+            if teams:
+                await self.refresh_queues(teams)
+
+    @staticmethod
+    def _queues_touched(events: list) -> set[str]:
+        teams: set[str] = set()
+        for event in events:
+            if isinstance(event, OwnerChanged) and State.QUEUED.value in (event.from_state, event.to_state):
+                teams.update(t for t in (event.team_id, event.previous_team_id) if t)
+            elif isinstance(event, OwnerChanged) and event.from_state == State.HUMAN.value and event.team_id:
+                teams.add(event.team_id)  # an agent has room again
+            elif isinstance(event, AgentStatusChanged) and event.status == "online":
+                teams.update(event.team_ids)
+        return teams
+
+    async def refresh_queues(self, team_ids: set[str]) -> None:
+        """Assign waiting chats where the team does it automatically, then tell every waiting
+        customer of these teams their new place (only when it changed)."""
+        async with self.sessions() as session:
+            async with session.begin():
+                for team_id in sorted(team_ids):
+                    await handoff.assign_waiting(session, team_id)
+                for team_id in sorted(team_ids):
+                    for standing in await handoff.queue_standings(session, team_id):
+                        place = (standing.position, standing.wait_seconds)
+                        if self._standings.get(standing.conversation_id) == place:
+                            continue
+                        self._standings[standing.conversation_id] = place
+                        conversation = await handoff.get_conversation(session, standing.conversation_id)
+                        queue_event(
+                            session,
+                            QueueUpdate(
+                                conversation_id=conversation.id, channel=conversation.channel,
+                                customer_id=conversation.customer_id, team_id=team_id,
+                                position=standing.position, wait_seconds=standing.wait_seconds,
+                            ),
+                        )
+            events = handoff.take_pending_events(session)
+        # Published directly: assignments made here must not start another refresh.
+        await self.bus.publish(events)
 
     # -- customers' messages ----------------------------------------------------------------
 
@@ -140,8 +190,33 @@ class Desk:
             replies = await self.rasa.send_message(conversation.id, text, metadata)
         except RasaUnavailable:
             await self._bot_failed(conversation.id)
-            return
-        await self._store_replies(conversation.id, replies)
+        else:
+            await self._store_replies(conversation.id, replies)
+        await self._announce_queue(conversation.id)
+
+    async def _announce_queue(self, conversation_id: str) -> None:
+        """After the turn that queued the chat: the customer's place and wait, or when the team opens."""
+        async with self.unit_of_work() as session:
+            conversation = await handoff.get_conversation(session, conversation_id)
+            if conversation.state != State.QUEUED.value or conversation.team_id is None:
+                return
+            history = await handoff.conversation_history(session, conversation_id, include_notes=False)
+            if any(m.sender == "system" and (m.data or {}).get("queue_notice") == str(conversation.queued_at) for m in history):
+                return  # already told since it was queued
+            team = await handoff.get_team(session, conversation.team_id)
+            lang = conversation.language
+            now = utcnow()
+            if not handoff.is_open(team, now):
+                opening = handoff.next_opening(team, now)
+                text = say("team_closed", lang, when=when(opening, lang) if opening else "—")
+            else:
+                standing = await handoff.queue_standing(session, conversation_id)
+                position = standing.position if standing else 1
+                minutes = max(1, round((standing.wait_seconds if standing else 0) / 60))
+                text = say("queued", lang, position=position, minutes=minutes)
+            await handoff.record_message(
+                session, conversation, sender="system", text=text, data={"queue_notice": str(conversation.queued_at)}
+            )
 
     async def _store_replies(self, conversation_id: str, replies: list[BotReply]) -> None:
         async with self.unit_of_work() as session:
@@ -201,6 +276,75 @@ class Desk:
             except handoff.InvalidTransition:
                 continue  # the customer came back, or someone else ended it first
         return len(quiet)
+
+    async def abandon_departed(self) -> int:
+        """Waiting customers who left: the widget closed for a while, or silent for too long."""
+        now = utcnow()
+        gone_for = timedelta(seconds=self.settings.abandon_after_disconnect_seconds)
+        silent_for = timedelta(seconds=self.settings.abandon_after_silence_seconds)
+        async with self.sessions() as session:
+            waiting = [(c.id, c.channel, c.customer_id, c.last_customer_at or c.queued_at) for c in await handoff.queued_conversations(session)]
+        abandoned = 0
+        for conversation_id, channel, customer_id, last_heard in waiting:
+            channel_adapter = self.bus.channels.get(channel)
+            left = channel_adapter.disconnected_since(customer_id) if channel_adapter else None
+            reason = None
+            if left is not None and now - left >= gone_for:
+                reason = "left"
+            elif last_heard is not None and now - _aware(last_heard) >= silent_for:
+                reason = "silent"
+            if reason:
+                try:
+                    async with self.unit_of_work() as session:
+                        await handoff.abandon_conversation(session, conversation_id, reason=reason)
+                    abandoned += 1
+                except handoff.InvalidTransition:
+                    continue  # an agent took it meanwhile
+        return abandoned
+
+    # -- agents' presence and typing -------------------------------------------------------
+
+    async def agent_connected(self, user: User) -> None:
+        """A console opened: an offline agent comes online (an agent who chose "away" stays away)."""
+        timer = self._away_timers.pop(user.id, None)
+        if timer:
+            timer.cancel()
+        if user.status == "offline":
+            async with self.unit_of_work() as session:
+                await handoff.set_agent_status(session, user, "online")
+
+    async def agent_disconnected(self, user: User) -> None:
+        """The last console closed: the agent is away after the grace period, unless they return."""
+        if self.bus.agent_online(user.id):
+            return
+
+        async def later() -> None:
+            await asyncio.sleep(self.settings.presence_grace_seconds)
+            if not self.bus.agent_online(user.id):
+                async with self.unit_of_work() as session:
+                    fresh = await handoff.get_user(session, user.id)
+                    if fresh and fresh.status == "online":
+                        await handoff.set_agent_status(session, fresh, "away")
+            self._away_timers.pop(user.id, None)
+
+        self._away_timers[user.id] = asyncio.create_task(later())
+
+    async def customer_typing(self, channel: str, customer_id: str) -> None:
+        """Tell the agent holding the chat that the customer is typing (nothing is stored)."""
+        async with self.sessions() as session:
+            conversation = await handoff.find_open_conversation(session, channel=channel, customer_id=customer_id)
+        if conversation is not None and conversation.state in (State.HUMAN.value, State.QUEUED.value):
+            await self.bus.publish([Typing(conversation_id=conversation.id, channel=channel, customer_id=customer_id,
+                                           team_id=conversation.team_id, agent_id=conversation.agent_id, who="customer")])
+
+    async def agent_typing(self, user: User, conversation_id: str) -> None:
+        """Tell the customer the agent who holds their chat is typing."""
+        async with self.sessions() as session:
+            conversation = await handoff.get_conversation(session, conversation_id)
+        if conversation.state == State.HUMAN.value and conversation.agent_id == user.id:
+            await self.bus.publish([Typing(conversation_id=conversation.id, channel=conversation.channel,
+                                           customer_id=conversation.customer_id, team_id=conversation.team_id,
+                                           agent_id=user.id, who="agent", agent_name=user.name)])
 
     # -- services for the Rasa actions (bot.actions.services.DeskServices) --------------------
 

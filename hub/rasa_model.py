@@ -66,7 +66,7 @@ def server_command(model: Path, *, port: int, token: str) -> list[str]:
     """The Rasa server: REST channel and HTTP API on loopback only, with the auth token."""
     return rasa_command(
         "run", "--model", str(model), "--endpoints", "bot/endpoints.yml", "--credentials", "bot/credentials.yml",
-        "--enable-api", "--auth-token", token, "--interface", "127.0.0.1", "--port", str(port), "--quiet",
+        "--enable-api", f"--auth-token={token}", "--interface", "127.0.0.1", "--port", str(port), "--quiet",
     )
 
 

@@ -9,7 +9,7 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
 from connectors.base import Channel
-from handoff.events import Event, MessageAdded, OwnerChanged
+from handoff.events import AgentStatusChanged, Event, MessageAdded, OwnerChanged, QueueUpdate, Typing
 
 logger = logging.getLogger(__name__)
 
@@ -42,21 +42,33 @@ class EventBus:
         self._agents[connection.user_id].discard(connection)
 
     @staticmethod
-    def customer_sees(event: Event) -> bool:
-        """Customers see what the bot, agents and the system say to them, and owner changes;
-        never their own echo."""
+    def customer_sees(event: Event | AgentStatusChanged) -> bool:
+        """Customers see what the bot, agents and the system say to them (never private notes nor
+        their own echo), owner changes, their place in the queue, and an agent typing."""
         if isinstance(event, MessageAdded):
-            return event.sender != "customer"
-        return isinstance(event, OwnerChanged)
+            return event.sender != "customer" and not event.internal
+        if isinstance(event, Typing):
+            return event.who == "agent"
+        return isinstance(event, (OwnerChanged, QueueUpdate))
 
     @staticmethod
-    def agent_sees(connection: AgentConnection, event: Event) -> bool:
-        """Agents see events of their teams' conversations and of the conversations they hold."""
+    def agent_sees(connection: AgentConnection, event: Event | AgentStatusChanged) -> bool:
+        """Agents see events of their teams' conversations and of the conversations they hold;
+        supervisors see everything, including agents' availability."""
+        if isinstance(event, QueueUpdate) or (isinstance(event, Typing) and event.who == "agent"):
+            return False
+        if isinstance(event, AgentStatusChanged):
+            return connection.team_ids is None or connection.user_id == event.user_id
         if connection.team_ids is None or event.agent_id == connection.user_id:
             return True
-        return event.team_id is not None and event.team_id in connection.team_ids
+        teams = {event.team_id, getattr(event, "previous_team_id", None)} - {None}
+        return bool(teams & connection.team_ids)
 
-    async def publish(self, events: list[Event]) -> None:
+    def agent_online(self, user_id: int) -> bool:
+        """Whether the agent has a console open in this process."""
+        return bool(self._agents.get(user_id))
+
+    async def publish(self, events: list[Event | AgentStatusChanged]) -> None:
         """Deliver committed events, in order. A failing recipient never blocks the others."""
         for event in events:
             if self.customer_sees(event):

@@ -40,6 +40,9 @@ class Settings(BaseSettings):
     max_message_chars: int = 4000
     inactivity_seconds: int = 600
     inactivity_check_seconds: float = 30.0
+    abandon_after_disconnect_seconds: int = 120  # widget closed this long while queued → abandoned
+    abandon_after_silence_seconds: int = 1800  # no message this long while queued → abandoned
+    presence_grace_seconds: float = 60.0  # console closed this long → the agent is away
     session_max_age_s: int = 12 * 3600
 
     @model_validator(mode="after")

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from datetime import datetime
+
 _TEXTS = {
     "bot_failure": {
         "pt-BR": "Desculpe, nosso assistente está com problemas agora. Vou te passar para uma pessoa.",
@@ -12,6 +14,19 @@ _TEXTS = {
         "pt-BR": "Sua mensagem passou de {limit} caracteres e não foi enviada. Pode dividir em partes menores?",
         "pt-PT": "A sua mensagem tem mais de {limit} caracteres e não foi enviada. Pode dividi-la em partes?",
         "en": "Your message is longer than {limit} characters and was not sent. Could you split it up?",
+    },
+    "queued": {
+        "pt-BR": "Você é o {position}º da fila. Espera estimada: cerca de {minutes} min.",
+        "pt-PT": "É o {position}.º na fila. Espera estimada: cerca de {minutes} min.",
+        "en": "You are number {position} in the queue. Estimated wait: about {minutes} min.",
+    },
+    "team_closed": {
+        "pt-BR": "Nosso atendimento humano está fechado agora. Uma pessoa responde a partir de {when}; "
+        "sua conversa fica na fila e você pode deixar sua mensagem aqui.",
+        "pt-PT": "O nosso atendimento está fechado neste momento. Uma pessoa responde a partir de {when}; "
+        "a sua conversa fica na fila e pode deixar a sua mensagem aqui.",
+        "en": "Our team is closed right now. A person will answer from {when}; your chat stays in the queue "
+        "and you can leave your message here.",
     },
     "empty": {
         "pt-BR": "Sua mensagem está vazia. Escreva sua pergunta, por favor.",
@@ -25,3 +40,18 @@ def say(key: str, lang: str, **values: object) -> str:
     """The sentence ``key`` in ``lang`` (Portuguese when the language is unknown)."""
     texts = _TEXTS[key]
     return texts.get(lang, texts["pt-BR"]).format(**values)
+
+
+_WEEKDAYS = {
+    "pt-BR": ("segunda-feira", "terça-feira", "quarta-feira", "quinta-feira", "sexta-feira", "sábado", "domingo"),
+    "pt-PT": ("segunda-feira", "terça-feira", "quarta-feira", "quinta-feira", "sexta-feira", "sábado", "domingo"),
+    "en": ("Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday", "Sunday"),
+}
+
+
+def when(moment: datetime, lang: str) -> str:
+    """A local opening time as a customer reads it: "segunda-feira, 30/11, às 08:00"."""
+    day = _WEEKDAYS.get(lang, _WEEKDAYS["pt-BR"])[moment.weekday()]
+    if lang == "en":
+        return f"{day} {moment:%d %b} at {moment:%H:%M}"
+    return f"{day}, {moment:%d/%m}, às {moment:%H:%M}"

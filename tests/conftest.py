@@ -33,7 +33,7 @@ def rasa_model() -> Path:
 def desk(tmp_path_factory: pytest.TempPathFactory, index_cache: Path, rasa_model: Path) -> Iterator[tuple[RunningHub, RunningRasa]]:
     """A hub on SQLite and the real Rasa server, wired together as `make run` wires them."""
     tmp = tmp_path_factory.mktemp("desk")
-    token = secrets.token_urlsafe(16)
+    token = secrets.token_hex(16)
     from tests.support import free_port
 
     rasa_port = free_port()

@@ -79,15 +79,31 @@ class RunningHub:
         self.thread.join(20)
 
 
+async def open_all_teams_always(settings: Settings) -> None:
+    """Tests must not depend on the clock: every team answers 24/7 unless a test says otherwise."""
+    import handoff
+    from hub.db import make_engine, make_sessionmaker, unit_of_work
+
+    engine = make_engine(settings.database_url)
+    try:
+        async with unit_of_work(make_sessionmaker(engine)) as session:
+            for team in await handoff.list_teams(session):
+                await handoff.update_team(session, team.id, always_open=True)
+    finally:
+        await engine.dispose()
+
+
 def start_hub(settings: Settings) -> RunningHub:
     """Migrate and fill the database like `make run` does, then serve the hub in a thread."""
     import asyncio as _asyncio
 
     from hub.app import create_app
-    from hub.cli import import_kb
+    from hub.cli import import_kb, seed_desk
     from hub.db import run_migrations
 
     run_migrations(settings.database_url)
+    _asyncio.run(seed_desk(settings))
+    _asyncio.run(open_all_teams_always(settings))
     _asyncio.run(import_kb(settings, settings.kb_dir))
     server = uvicorn.Server(uvicorn.Config(create_app(settings), host="127.0.0.1", port=settings.port, log_level="warning"))
     thread = threading.Thread(target=server.run, daemon=True)

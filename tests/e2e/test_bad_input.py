@@ -118,10 +118,13 @@ async def test_when_rasa_does_not_answer_the_customer_is_told_and_queued(hub_wit
     hub = hub_with_silent_rasa
     gil = await WidgetCustomer(hub.url).connect()
     turn = await asyncio.wait_for(gil.say("qual o prazo de entrega?"), 10)
-    assert bot_texts(turn) == ["Desculpe, nosso assistente está com problemas agora. Vou te passar para uma pessoa."]
+    assert bot_texts(turn) == [
+        "Desculpe, nosso assistente está com problemas agora. Vou te passar para uma pessoa.",
+        "Você é o 1º da fila. Espera estimada: cerca de 5 min.",
+    ]
     assert any(f.get("state") == "queued" for f in turn)
     stored = await messages_of(hub, gil.customer_id)
-    assert [m.sender for m in stored] == ["customer", "system"]
+    assert [m.sender for m in stored] == ["customer", "system", "system"]
 
     async def reason() -> tuple:
         async with hub.app.state.desk.sessions() as session:

@@ -49,7 +49,9 @@ async def test_asking_for_a_person_queues_the_chat_for_the_general_team(hub: Run
     paulo = await customer(hub)
     turn = await paulo.say("quero falar com um atendente")
     assert {"type": "state", "state": "queued", "agent_name": None} in turn
-    assert "time atendimento" in bot_texts(turn)[-1]
+    told = bot_texts(turn)
+    assert "time atendimento" in told[-2]
+    assert told[-1].startswith("Você é o ") and "Espera estimada" in told[-1]
     waiting = await queued_conversation(agent, paulo)
     assert (waiting["team_id"], waiting["escalation_reason"]) == ("geral", "customer_request")
     await paulo.close()
@@ -64,7 +66,7 @@ async def test_a_payment_question_the_kb_cannot_answer_goes_to_billing_after_the
     assert not any(f.get("type") == "state" for f in first)
     second = await rita.say("aceitam pagamento em bitcoin ou ethereum?")
     assert any(f.get("state") == "queued" for f in second)
-    assert "time financeiro" in bot_texts(second)[-1]
+    assert "time financeiro" in bot_texts(second)[-2]
     waiting = await queued_conversation(billing_agent, rita)
     assert (waiting["team_id"], waiting["escalation_reason"]) == ("financeiro", "kb_unanswered")
     await rita.close()
@@ -89,7 +91,7 @@ async def test_an_agent_takes_over_and_the_bot_stays_silent_until_the_survey(
     assert bot_texts(turn) == []  # nobody but the agent answers now
     assert "meu pedido chegou quebrado" not in rasa.user_texts(conversation_id)
     history = await agent.detail(conversation_id)
-    assert [m["sender"] for m in history["messages"]] == ["customer", "bot", "agent", "customer"]
+    assert [m["sender"] for m in history["messages"]] == ["customer", "bot", "system", "agent", "customer"]
 
     assert (await agent.close(conversation_id)).status_code == 200
     survey = await lucas.wait_for(lambda f: f.get("type") == "message" and f.get("buttons"))
