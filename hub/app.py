@@ -25,6 +25,7 @@ from hub import admin_api, agents_api
 from hub.actions_endpoint import actions_router
 from hub.auth import CurrentUser, DbSession, check_csrf, csrf_token, login_session
 from hub.db import make_engine, make_sessionmaker
+from handoff.console_texts import console_texts
 from hub.desk import Desk
 from hub.rasa_client import RasaClient
 from hub.realtime import EventBus
@@ -195,12 +196,18 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         return {"id": user.id, "name": user.name, "email": user.email, "role": user.role}
 
     @app.get("/console", response_class=HTMLResponse, include_in_schema=False)
-    async def console(request: Request, session: DbSession) -> Response:
+    async def console(request: Request, session: DbSession, lang: str | None = None) -> Response:
         user_id = request.session.get("uid")
         user = await handoff.get_user(session, int(user_id)) if user_id else None
         if user is None:
             return RedirectResponse("/login?next=/console", status_code=303)
-        return templates.TemplateResponse(request, "console.html", {"csrf": csrf_token(request), "user": user})
+        if user.role not in ("agent", "supervisor", "admin"):
+            raise HTTPException(403, "the console is for agents and supervisors")
+        chosen, texts = console_texts(lang or request.headers.get("accept-language", "pt-BR"))
+        teams = await handoff.list_teams(session)
+        agents = sorted({load.user.id: load.user for t in teams for load in await handoff.team_loads(session, t.id)}.values(), key=lambda u: u.name)
+        context = {"csrf": csrf_token(request), "user": user, "lang": chosen, "t": texts, "teams": teams, "agents": agents}
+        return templates.TemplateResponse(request, "console.html", context)
 
     @app.get("/api/kb/search", tags=["knowledge base"])
     async def kb_search(q: str, lang: str = "pt-BR") -> dict:

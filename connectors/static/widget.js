@@ -12,13 +12,16 @@
   var T = {
     "pt-BR": { title: "Atendimento", open: "Abrir o chat", close: "Fechar o chat", placeholder: "Escreva sua mensagem",
       send: "Enviar", queued: "Aguardando uma pessoa do atendimento…", human: "{name} entrou na conversa.",
-      ended: "Conversa encerrada.", offline: "Reconectando…", log: "Mensagens" },
+      ended: "Conversa encerrada.", offline: "Reconectando…", log: "Mensagens",
+      place: "Você é o {n}º da fila · espera de cerca de {m} min", typing: "{name} está digitando…" },
     "pt-PT": { title: "Apoio ao cliente", open: "Abrir o chat", close: "Fechar o chat", placeholder: "Escreva a sua mensagem",
       send: "Enviar", queued: "A aguardar uma pessoa do apoio…", human: "{name} entrou na conversa.",
-      ended: "Conversa terminada.", offline: "A religar…", log: "Mensagens" },
+      ended: "Conversa terminada.", offline: "A religar…", log: "Mensagens",
+      place: "É o {n}.º na fila · espera de cerca de {m} min", typing: "{name} está a escrever…" },
     "en": { title: "Support", open: "Open chat", close: "Close chat", placeholder: "Type your message",
       send: "Send", queued: "Waiting for a person from our team…", human: "{name} joined the conversation.",
-      ended: "Conversation closed.", offline: "Reconnecting…", log: "Messages" }
+      ended: "Conversation closed.", offline: "Reconnecting…", log: "Messages",
+      place: "You are number {n} in the queue · about {m} min wait", typing: "{name} is typing…" }
   }[lang];
   var color = /^#[0-9a-f]{3,8}$/i.test(data.color || "") ? data.color : "#0b6e4f";
   var side = data.position === "left" ? "left" : "right";
@@ -46,6 +49,8 @@
     ".buttons button:focus,.launcher:focus,form button:focus,textarea:focus{outline:3px solid #ffbf47;outline-offset:1px}" +
     ".status{font-size:13px;color:#333;background:#fff6d6;padding:6px 12px}" +
     ".status:empty{display:none}" +
+    ".typing{font-size:13px;color:#333;padding:2px 12px;min-height:0}" +
+    ".typing:empty{display:none}" +
     "form{display:flex;border-top:1px solid #dcdfe3;background:#fff}" +
     "textarea{flex:1;border:0;padding:10px;resize:none;height:48px;color:#1b1b1b;background:#fff}" +
     "form button{border:0;background:" + color + ";color:#fff;padding:0 16px;cursor:pointer}" +
@@ -55,10 +60,12 @@
     "<header><span class='title'></span><button class='close' type='button'>&times;</button></header>" +
     "<div class='status' role='status'></div>" +
     "<div class='log' role='log' aria-live='polite'></div>" +
+    "<div class='typing' aria-live='polite'></div>" +
     "<form><textarea rows='1' maxlength='4000'></textarea><button type='submit'></button></form>" +
     "</section>";
   var $ = function (s) { return root.querySelector(s); };
-  var launcher = $(".launcher"), panel = $(".panel"), log = $(".log"), status = $(".status");
+  var launcher = $(".launcher"), panel = $(".panel"), log = $(".log"), status = $(".status"), typing = $(".typing");
+  var typingTimer = null, lastTyping = 0, state = null;
   var form = $("form"), input = $("textarea");
   $(".title").textContent = data.title || T.title;
   launcher.setAttribute("aria-label", T.open);
@@ -105,10 +112,15 @@
     }
     log.scrollTop = log.scrollHeight;
   }
-  function showState(state, agentName) {
-    if (state === "queued") status.textContent = T.queued;
-    else if (state === "human") status.textContent = T.human.replace("{name}", agentName || "");
+  function showState(newState, agentName) {
+    state = newState;
+    if (newState === "queued") status.textContent = T.queued;
+    else if (newState === "human") status.textContent = T.human.replace("{name}", agentName || "");
     else status.textContent = "";
+  }
+  function showPlace(q) {
+    if (state !== "queued" || !q) return;
+    status.textContent = T.place.replace("{n}", q.position).replace("{m}", Math.max(1, Math.round(q.wait_seconds / 60)));
   }
   function send(text, payload) {
     text = String(text || "");
@@ -142,10 +154,16 @@
           log.textContent = ""; seen = {};
           (m.messages || []).forEach(function (x) { addMessage(x, false); });
           showState(m.state, m.agent_name);
+          showPlace(m.queue);
         } else if (m.type === "message") {
-          if (m.sender === "agent") showState("human", m.agent_name);
+          if (m.sender === "agent") { showState("human", m.agent_name); typing.textContent = ""; }
           addMessage(m, true);
         } else if (m.type === "state") showState(m.state, m.agent_name);
+        else if (m.type === "queue") { if (state !== "queued") showState("queued"); showPlace(m); }
+        else if (m.type === "typing") {
+          typing.textContent = T.typing.replace("{name}", m.agent_name || "");
+          clearTimeout(typingTimer); typingTimer = setTimeout(function () { typing.textContent = ""; }, 4000);
+        }
         else if (m.type === "error") addMessage({ sender: "system", text: m.message }, true);
       };
       socket.onclose = function (ev) {
@@ -165,7 +183,11 @@
   $(".close").addEventListener("click", function () { toggle(false); });
   form.addEventListener("submit", function (ev) { ev.preventDefault(); send(input.value); input.value = ""; });
   input.addEventListener("keydown", function (ev) {
-    if (ev.key === "Enter" && !ev.shiftKey) { ev.preventDefault(); form.requestSubmit(); }
+    if (ev.key === "Enter" && !ev.shiftKey) { ev.preventDefault(); form.requestSubmit(); return; }
+    /* Tell a person who is answering that the customer is typing (at most every 2 s). */
+    if ((state === "human" || state === "queued") && socket && socket.readyState === 1 && Date.now() - lastTyping > 2000) {
+      lastTyping = Date.now(); socket.send(JSON.stringify({ type: "typing" }));
+    }
   });
   root.addEventListener("keydown", function (ev) { if (ev.key === "Escape" && opened) toggle(false); });
   (document.body ? Promise.resolve() : new Promise(function (r) { document.addEventListener("DOMContentLoaded", r); }))

@@ -1,86 +1,208 @@
-/* Agent console. All customer text is inserted with textContent: never interpreted as HTML. */
+/* Agent console. Everything a customer wrote is inserted with textContent, never as HTML. */
 (function () {
   "use strict";
+  var body = document.body;
+  var me = { id: Number(body.dataset.userId), name: body.dataset.userName, role: body.dataset.role };
+  var T = JSON.parse(document.getElementById("texts").textContent);
   var csrf = document.querySelector("meta[name=csrf-token]").content;
-  var current = null;
   var $ = function (id) { return document.getElementById(id); };
+  var current = null, canned = {}, unread = {}, knownQueue = null, typingTimer = null, lastTypingSent = 0, socket = null;
 
   function api(path, options) {
     options = options || {};
     options.headers = Object.assign({ "Content-Type": "application/json", "X-CSRF-Token": csrf }, options.headers || {});
     return fetch("/api/agent" + path, options).then(function (r) {
-      return r.json().then(function (body) { if (!r.ok) throw new Error(body.detail || r.status); return body; });
+      return r.json().then(function (data) {
+        if (!r.ok) throw new Error(typeof data.detail === "string" ? data.detail : "HTTP " + r.status);
+        return data;
+      });
     });
   }
+  function notice(text) { $("notice").textContent = text || ""; }
+  function minutesSince(iso) { return iso ? Math.max(0, Math.round((Date.now() - Date.parse(iso)) / 60000)) : 0; }
   function label(c) {
-    var who = c.customer_name || c.customer_id.slice(0, 10);
-    return who + " · " + c.channel + " · " + (c.team_id || "") + (c.escalation_reason ? " · " + c.escalation_reason : "");
+    var who = c.customer_name || c.customer_id.slice(0, 12);
+    return who + " · " + c.channel + " · " + (c.team_id || "-") + (c.escalation_reason ? " · " + c.escalation_reason : "");
   }
-  function renderList(id, items) {
+
+  /* A short beep and a browser notification: agents must never miss a waiting customer. */
+  function alertAgent(title, text) {
+    try {
+      var ctx = new (window.AudioContext || window.webkitAudioContext)();
+      var osc = ctx.createOscillator(); osc.frequency.value = 880; osc.connect(ctx.destination);
+      osc.start(); osc.stop(ctx.currentTime + 0.15);
+    } catch (e) { /* no audio available */ }
+    if (window.Notification && Notification.permission === "granted" && document.hidden) new Notification(title, { body: text });
+  }
+  document.addEventListener("click", function () {
+    if (window.Notification && Notification.permission === "default") Notification.requestPermission();
+  }, { once: true });
+
+  function renderList(id, items, isQueue) {
     var ul = $(id); ul.textContent = "";
     items.forEach(function (c) {
       var li = document.createElement("li"), b = document.createElement("button");
-      b.type = "button"; b.textContent = label(c); b.dataset.id = c.id;
+      b.type = "button"; b.dataset.id = c.id; b.className = "prio-" + c.priority;
+      b.textContent = label(c);
+      var extra = document.createElement("span"); extra.className = "meta";
+      extra.textContent = isQueue ? " · " + T.waiting + " " + minutesSince(c.queued_at) + " min" : "";
+      b.appendChild(extra);
+      if (!isQueue && unread[c.id]) {
+        var badge = document.createElement("span"); badge.className = "badge"; badge.textContent = unread[c.id];
+        badge.setAttribute("aria-label", unread[c.id] + " new"); b.appendChild(document.createTextNode(" ")); b.appendChild(badge);
+      }
+      if (current && current.id === c.id) b.setAttribute("aria-current", "true");
       b.addEventListener("click", function () { open(c.id); });
       li.appendChild(b); ul.appendChild(li);
     });
   }
   function refreshLists() {
-    api("/queue").then(function (q) { renderList("queue", q); });
-    api("/conversations").then(function (m) { renderList("mine", m); });
+    api("/queue").then(function (q) {
+      if (knownQueue !== null && q.some(function (c) { return knownQueue.indexOf(c.id) < 0; })) alertAgent(T.new_chat, label(q[q.length - 1]));
+      knownQueue = q.map(function (c) { return c.id; });
+      $("queue-count").textContent = q.length;
+      renderList("queue", q, true);
+    });
+    api("/conversations").then(function (m) { renderList("mine", m, false); });
+    if ($("overview")) api("/overview").then(renderOverview);
+  }
+  function renderOverview(teams) {
+    var box = $("overview"); box.textContent = "";
+    teams.forEach(function (t) {
+      var div = document.createElement("div"); div.className = "team";
+      var head = document.createElement("strong");
+      head.textContent = t.name + " · " + (t.open_now ? T.open : T.closed) + " · " + T.queue + ": " + t.queue.length;
+      div.appendChild(head);
+      var ul = document.createElement("ul");
+      t.agents.forEach(function (a) {
+        var li = document.createElement("li"); li.className = "meta";
+        li.textContent = a.name + " — " + (T[a.status] || a.status) + " · " + a.open_chats + "/" + a.capacity + " " + T.chats;
+        ul.appendChild(li);
+      });
+      div.appendChild(ul);
+      t.queue.forEach(function (c) {
+        var b = document.createElement("button"); b.type = "button"; b.textContent = label(c);
+        b.addEventListener("click", function () { open(c.id); });
+        div.appendChild(b);
+      });
+      box.appendChild(div);
+    });
   }
   function addMessage(m) {
     var div = document.createElement("div");
-    div.className = "msg " + m.sender;
+    div.className = "msg " + (m.internal ? "note" : m.sender);
     var who = document.createElement("span"); who.className = "who";
-    who.textContent = m.sender + (m.data && m.data.article ? " · artigo " + m.data.article : "");
+    var parts = [m.internal ? T.note_label : m.sender];
+    if (m.data && m.data.article) parts.push(T.article + " " + m.data.article + (m.data.score ? " (" + m.data.score + ")" : ""));
+    who.textContent = parts.join(" · ");
     div.appendChild(who);
     div.appendChild(document.createTextNode(m.text));
     $("history").appendChild(div);
     $("history").scrollTop = $("history").scrollHeight;
   }
+  function renderProfile(p) {
+    var dl = $("profile-facts"); dl.textContent = "";
+    [[T.name, p.name || "—"], [T.channel, p.channel], [T.language, p.language], ["ID", p.customer_id]].forEach(function (row) {
+      var dt = document.createElement("dt"); dt.textContent = row[0];
+      var dd = document.createElement("dd"); dd.textContent = row[1];
+      dl.appendChild(dt); dl.appendChild(dd);
+    });
+    var ul = $("profile-history"); ul.textContent = "";
+    p.conversations.forEach(function (c) {
+      var li = document.createElement("li"); li.className = "meta";
+      li.textContent = new Date(c.created_at).toLocaleString() + " · " + c.state + (c.team_id ? " · " + c.team_id : "") + (c.nps !== null ? " · NPS " + c.nps : "");
+      ul.appendChild(li);
+    });
+  }
   function show(detail) {
     var c = detail.conversation; current = c;
+    delete unread[c.id];
     $("title").textContent = label(c) + " · " + c.state;
-    $("history").textContent = "";
+    $("history").textContent = ""; $("typing").textContent = "";
     detail.messages.forEach(addMessage);
+    renderProfile(detail.profile);
+    var mine = c.state === "human" && c.agent_id === me.id;
+    var supervising = me.role === "supervisor" || me.role === "admin";
     $("claim").hidden = c.state !== "queued";
-    var mine = c.state === "human" && c.agent_id === window.BALCAO_USER;
-    $("close").hidden = !mine; $("reply").hidden = !mine;
-    if (mine) $("text").focus();
+    $("close").hidden = !mine; $("close-box").hidden = !mine;
+    $("unassign").hidden = !(mine || (supervising && c.state === "human"));
+    $("transfer").hidden = !(mine || (supervising && (c.state === "human" || c.state === "queued")));
+    $("composer").hidden = !(mine || c.state === "queued" || c.state === "human");
+    $("as-note").checked = !mine; $("as-note").disabled = !mine;
+    $("composer").classList.toggle("noting", $("as-note").checked);
+    api("/canned?lang=" + encodeURIComponent(c.language)).then(function (list) {
+      canned = {}; list.forEach(function (x) { canned[x.shortcut] = x.text; });
+    });
+    refreshLists();
   }
-  function open(id) { api("/conversations/" + id).then(show).catch(function (e) { $("notice").textContent = e.message; }); }
-  $("claim").addEventListener("click", function () {
-    api("/conversations/" + current.id + "/claim", { method: "POST" })
-      .then(function () { open(current.id); refreshLists(); })
-      .catch(function (e) { $("notice").textContent = e.message; refreshLists(); });
-  });
-  $("close").addEventListener("click", function () {
-    api("/conversations/" + current.id + "/close", { method: "POST", body: JSON.stringify({ reason: "resolved" }) })
-      .then(function () { open(current.id); refreshLists(); })
-      .catch(function (e) { $("notice").textContent = e.message; });
-  });
-  $("reply").addEventListener("submit", function (ev) {
+  function open(id) { notice(""); return api("/conversations/" + id).then(show).catch(function (e) { notice(e.message); }); }
+  function act(path, payload) {
+    return api("/conversations/" + current.id + path, { method: "POST", body: payload ? JSON.stringify(payload) : undefined })
+      .then(function () { return open(current.id); })
+      .catch(function (e) { notice(e.message); refreshLists(); });
+  }
+  $("claim").addEventListener("click", function () { act("/claim"); });
+  $("unassign").addEventListener("click", function () { act("/unassign"); });
+  $("close").addEventListener("click", function () { act("/close", { reason: $("close-reason").value }); });
+  $("transfer").addEventListener("click", function () { $("transfer-form").hidden = !$("transfer-form").hidden; $("transfer-team").focus(); });
+  $("transfer-form").addEventListener("submit", function (ev) {
     ev.preventDefault();
-    var text = $("text").value; if (!text.trim()) return;
-    api("/conversations/" + current.id + "/messages", { method: "POST", body: JSON.stringify({ text: text }) })
-      .then(function () { $("text").value = ""; })
-      .catch(function (e) { $("notice").textContent = e.message; });
+    var payload = { team_id: $("transfer-team").value || null, agent_id: $("transfer-agent").value ? Number($("transfer-agent").value) : null, note: $("transfer-note").value };
+    $("transfer-form").hidden = true; $("transfer-note").value = "";
+    act("/transfer", payload);
   });
-  $("text").addEventListener("keydown", function (ev) {
-    if (ev.key === "Enter" && !ev.shiftKey) { ev.preventDefault(); $("reply").requestSubmit(); }
+  $("status").addEventListener("change", function () {
+    api("/status", { method: "POST", body: JSON.stringify({ status: $("status").value }) }).catch(function (e) { notice(e.message); });
   });
-  function connect() {
-    var ws = new WebSocket(location.origin.replace(/^http/, "ws") + "/api/agent/ws");
-    ws.onmessage = function (ev) {
-      var e = JSON.parse(ev.data);
-      if (e.type === "owner") refreshLists();
-      if (current && e.conversation_id === current.id) {
-        if (e.type === "message") addMessage({ sender: e.sender, text: e.text, data: null });
-        else open(current.id);
-      }
-    };
-    ws.onclose = function () { setTimeout(connect, 2000); };
+  $("as-note").addEventListener("change", function () { $("composer").classList.toggle("noting", $("as-note").checked); });
+
+  /* "/shortcut" + Tab (or Enter) becomes the canned text with the customer's and agent's names. */
+  function expandCanned() {
+    var text = $("text").value, m = /^\/([a-z0-9_-]+)$/.exec(text.trim());
+    if (!m || !canned[m[1]]) return false;
+    $("text").value = canned[m[1]].replace(/\{customer_name\}/g, (current && current.customer_name) || "").replace(/\{agent_name\}/g, me.name)
+      .replace(/ ,/g, ",").replace(/, !/g, "!");
+    return true;
   }
-  fetch("/api/me").then(function (r) { return r.json(); }).then(function (me) { window.BALCAO_USER = me.id; refreshLists(); connect(); });
+  $("text").addEventListener("keydown", function (ev) {
+    if ((ev.key === "Tab" || ev.key === "Enter") && !ev.shiftKey && expandCanned()) { ev.preventDefault(); return; }
+    if (ev.key === "Enter" && !ev.shiftKey) { ev.preventDefault(); $("composer").requestSubmit(); return; }
+    if (current && socket && socket.readyState === 1 && Date.now() - lastTypingSent > 2000 && !$("as-note").checked) {
+      lastTypingSent = Date.now();
+      socket.send(JSON.stringify({ type: "typing", conversation_id: current.id }));
+    }
+  });
+  $("composer").addEventListener("submit", function (ev) {
+    ev.preventDefault();
+    var text = $("text").value; if (!text.trim() || !current) return;
+    var path = $("as-note").checked ? "/notes" : "/messages";
+    api("/conversations/" + current.id + path, { method: "POST", body: JSON.stringify({ text: text }) })
+      .then(function () { $("text").value = ""; })
+      .catch(function (e) { notice(e.message); });
+  });
+
+  function connect() {
+    socket = new WebSocket(location.origin.replace(/^http/, "ws") + "/api/agent/ws");
+    socket.onmessage = function (ev) {
+      var e = JSON.parse(ev.data);
+      if (e.type === "owner" || e.type === "agent_status") refreshLists();
+      if (e.type === "message" && e.sender === "customer" && (!current || e.conversation_id !== current.id)) {
+        unread[e.conversation_id] = (unread[e.conversation_id] || 0) + 1;
+        if (e.agent_id === me.id) alertAgent(T.new_message, e.text.slice(0, 80));
+        refreshLists();
+      }
+      if (!current || e.conversation_id !== current.id) return;
+      if (e.type === "message") {
+        addMessage({ sender: e.sender, text: e.text, internal: e.internal, data: null });
+        if (e.sender === "customer") $("typing").textContent = "";
+      } else if (e.type === "typing" && e.who === "customer") {
+        $("typing").textContent = T.customer_typing;
+        clearTimeout(typingTimer); typingTimer = setTimeout(function () { $("typing").textContent = ""; }, 4000);
+      } else if (e.type === "owner") open(current.id);
+    };
+    socket.onclose = function () { setTimeout(connect, 2000); };
+  }
+  refreshLists();
+  connect();
+  setInterval(refreshLists, 30000); /* waiting times tick even when nothing happens */
 })();
