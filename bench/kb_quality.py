@@ -77,12 +77,14 @@ class CachedEncoder(Encoder):
         self.label = label
         self.name = inner.name  # calibrations are stored under the real encoder's name
         self.dim = inner.dim
+        self.encoded = 0  # texts actually encoded (cache misses): says whether a timing was cold
 
     def _batched(self, fn: Callable[[Sequence[str]], np.ndarray], texts: Sequence[str]) -> np.ndarray:
         """Encode ``texts`` (the ones the cache misses) in batches, printing progress on big jobs."""
         if not texts:
             return np.zeros((0, self.dim), dtype=np.float32)
         started = time.monotonic()
+        self.encoded += len(texts)
         parts = []
         for start in range(0, len(texts), BATCH):
             parts.append(fn(texts[start : start + BATCH]))
@@ -180,9 +182,9 @@ def safe_name(spec: str) -> str:
 
 def run_dataset(
     spec: str, inner: Encoder | None, name: str, dataset: Dataset
-) -> tuple[dict[str, dict], dict[str, float]]:
+) -> tuple[dict[str, dict], dict[str, float], int]:
     """Index, calibrate and evaluate one data set with one encoder (``None``: BM25 only).
-    Returns (metrics by test set, the fitted thresholds)."""
+    Returns (metrics by test set, the fitted thresholds, how many texts had to be encoded)."""
     articles, validation, tests = dataset
     cache = EmbeddingCache(CACHE_DIR / f"{safe_name(spec)}-{name}.npz")
     encoder = CachedEncoder(inner, cache, f"{spec}/{name}") if inner is not None else None
@@ -199,19 +201,20 @@ def run_dataset(
         "beta": calibration.beta,
         "kappa": calibration.kappa,
     }
-    return results, thresholds
+    return results, thresholds, encoder.encoded if encoder else 0
 
 
 def run_encoder(spec: str, quick: bool, datasets: dict[str, Callable[[bool], Dataset]]) -> dict:
     """Every data set with one encoder, timed."""
     print(f"== {spec}", file=sys.stderr, flush=True)
     started = time.monotonic()
-    entry: dict = {"thresholds": {}, "seconds_by_dataset": {}}
+    entry: dict = {"thresholds": {}, "seconds_by_dataset": {}, "encoded_texts": {}}
     inner = get_encoder(spec)  # loaded once: a model load is seconds, not worth timing per data set
     for name, load in datasets.items():
         t0 = time.monotonic()
-        results, thresholds = run_dataset(spec, inner, name, load(quick))
+        results, thresholds, encoded = run_dataset(spec, inner, name, load(quick))
         entry.update(results)
+        entry["encoded_texts"][name] = encoded  # 0: every vector came from bench/.cache
         entry["thresholds"][name] = thresholds
         entry["seconds_by_dataset"][name] = round(time.monotonic() - t0, 1)
         print(f"  {name}: {entry['seconds_by_dataset'][name]} s", file=sys.stderr, flush=True)

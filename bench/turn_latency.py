@@ -7,12 +7,16 @@
   message offering the ``/affirm`` button).
 * **reference** — ``bench/reference/``: one intent, one rule, one custom action with a fixed text
   in a rasa-sdk action server; a turn is one ``POST /webhooks/rest/webhook``.
+* **balcao_rasa_only** (diagnostic) — the same questions sent straight to Balcão's Rasa, the
+  action still served by the hub: balcao minus this is what the hub adds around Rasa.
 
-Both are measured on this machine in the same run, at 1 and at 10 simultaneous conversations,
-and the result is the ratio balcao / reference of the p50 and p95 latencies (absolute numbers
-move with the machine and its load; the ratio is what a change is judged by).
+All are measured on this machine in the same run, taking turns in rounds, at 1 and at 10
+simultaneous conversations, and the result is the ratio balcao / reference of the p50 and p95
+latencies (absolute numbers move with the machine and its load; the ratio is what a change is
+judged by).
 
-Run ``.venv/bin/python bench/turn_latency.py``; it writes ``bench/results/turn_latency.json``.
+Run ``.venv/bin/python bench/turn_latency.py``; it writes ``bench/results/turn_latency.json``
+(``--quick``: a smoke test with a few turns, written under ``bench/.cache/``).
 It starts its own hub (port 8100, SQLite in a temporary directory), Rasa (5105), reference Rasa
 (5205) and reference action server (5255), all on 127.0.0.1, and stops every one of them at the
 end, also on errors. A ``balcao run`` on the default ports is left alone.
@@ -62,8 +66,8 @@ CACHE_DIR = ROOT / "bench" / ".cache"
 RESULTS = ROOT / "bench" / "results" / "turn_latency.json"
 BALCAO_BIN = ROOT / ".venv" / "bin" / "balcao"
 PYTHON = ROOT / ".venv" / "bin" / "python"
-sys.path.insert(0, str(REFERENCE_DIR))
-from actions.actions import FIXED_TEXT  # noqa: E402  - the reference's reply, to check each turn
+sys.path.insert(0, str(REFERENCE_DIR))  # its actions package: each reply is checked against it
+from actions.actions import FIXED_TEXT  # noqa: E402
 
 # Questions the starter knowledge base answers outright (decision "answer", right article, checked
 # with `balcao kb search`) and that the Rasa NLU sends to the FAQ action: no complaint words such
@@ -84,7 +88,7 @@ WARMUP_TURNS = 5
 TURNS = {1: 60, 10: 200}  # measured turns per concurrency level
 QUICK_TURNS = {1: 10, 10: 30}  # --quick: a smoke test of the whole set-up
 TURNS_PER_CONVERSATION = 10  # then a fresh customer: real chats are short, and trackers stay short
-PHASE_LIMIT_S = 150.0  # no new turns after this, whatever is left of the count
+PHASE_LIMIT_S = 60.0  # per round and system: no new turns after this, whatever is left of the count
 TURN_TIMEOUT_S = 30.0
 STOP_GRACE_S = 15.0
 
@@ -362,12 +366,27 @@ class RestConversation:
 
 @dataclass
 class Phase:
+    """What one measured phase collected."""
+
     latencies: list[float] = field(default_factory=list)
+    first_turn: list[bool] = field(default_factory=list)  # did this turn open a conversation?
     errors: list[str] = field(default_factory=list)
     seconds: float = 0.0
 
+    def add(self, other: "Phase") -> None:
+        """Merge a round into this phase."""
+        self.latencies += other.latencies
+        self.first_turn += other.first_turn
+        self.errors += other.errors
+        self.seconds += other.seconds
+
     def summary(self) -> dict:
         ms = np.array(self.latencies) * 1000
+        first = np.array(self.first_turn, dtype=bool)
+
+        def p50(values: np.ndarray) -> float | None:
+            return round(float(np.percentile(values, 50)), 1) if len(values) else None
+
         return {
             "p50_ms": round(float(np.percentile(ms, 50)), 1) if len(ms) else None,
             "p95_ms": round(float(np.percentile(ms, 95)), 1) if len(ms) else None,
@@ -377,6 +396,11 @@ class Phase:
             "turns_per_s": round(len(ms) / self.seconds, 2) if self.seconds else None,
             "errors": len(self.errors),
             "error_examples": sorted(set(self.errors))[:3],
+            # A conversation's first turn also starts the chat and Rasa's session (one more action
+            # call): shown apart, because one turn in TURNS_PER_CONVERSATION is one, and at that
+            # share it is what the p95 of a single customer measures.
+            "p50_first_turn_ms": p50(ms[first]),
+            "p50_later_turns_ms": p50(ms[~first]),
         }
 
 
@@ -398,7 +422,9 @@ async def run_phase(new_conversation: Callable[[], Awaitable[Conversation]], con
                     conversation, asked = await new_conversation(), 0
                 asked += 1
                 try:
-                    phase.latencies.append(await conversation.ask(QUESTIONS[n % len(QUESTIONS)]))
+                    latency = await conversation.ask(QUESTIONS[n % len(QUESTIONS)])
+                    phase.latencies.append(latency)
+                    phase.first_turn.append(asked == 1)
                 except TurnFailed as exc:
                     # A failed chat may be stuck (escalated, half-answered): the next turn starts anew.
                     phase.errors.append(str(exc))
@@ -414,7 +440,7 @@ async def run_phase(new_conversation: Callable[[], Awaitable[Conversation]], con
 
 
 async def measure(turns_by_level: dict[int, int]) -> dict[str, dict[str, dict]]:
-    """Warm both systems up, then each concurrency level, the two systems one after the other."""
+    """Warm every system up, then measure each concurrency level."""
     limits = httpx.Limits(max_connections=50, max_keepalive_connections=50)
     async with httpx.AsyncClient(timeout=TURN_TIMEOUT_S, limits=limits, trust_env=False) as http:
         async def reference_sender() -> Conversation:
@@ -436,11 +462,18 @@ async def measure(turns_by_level: dict[int, int]) -> dict[str, dict[str, dict]]:
                 raise RuntimeError(f"{name}: warm-up turns failed: {warm.errors[:3]}")
         results: dict[str, dict[str, dict]] = {name: {} for name in systems}
         for concurrency, turns in turns_by_level.items():
-            for name, new in systems.items():
-                print(f"{name}: {turns} turns at concurrency {concurrency}…", file=sys.stderr, flush=True)
-                summary = (await run_phase(new, concurrency, turns)).summary()
-                results[name][str(concurrency)] = summary
-                print(f"  p50 {summary['p50_ms']} ms, p95 {summary['p95_ms']} ms, n {summary['n']}, "
+            # In rounds of one whole conversation per customer, the systems taking turns: the
+            # machine is shared (other test suites, other Rasa servers), and interleaving spreads
+            # whatever else it does over every system alike instead of skewing one of them.
+            per_round = concurrency * TURNS_PER_CONVERSATION
+            phases = {name: Phase() for name in systems}
+            print(f"{turns} turns each at concurrency {concurrency}, in rounds of {per_round}…", file=sys.stderr, flush=True)
+            for done in range(0, turns, per_round):
+                for name, new in systems.items():
+                    phases[name].add(await run_phase(new, concurrency, min(per_round, turns - done)))
+            for name, phase in phases.items():
+                summary = results[name][str(concurrency)] = phase.summary()
+                print(f"  {name}: p50 {summary['p50_ms']} ms, p95 {summary['p95_ms']} ms, n {summary['n']}, "
                       f"errors {summary['errors']}", file=sys.stderr, flush=True)
         return results
 
@@ -463,6 +496,8 @@ def main(argv: list[str] | None = None) -> int:
     # A smoke test is not a result: it goes to the (ignored) cache folder.
     results_file = CACHE_DIR / "turn_latency.quick.json" if args.quick else RESULTS
 
+    # `kill <pid>` must stop our servers too: turn SIGTERM into an exception so `finally` runs.
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
     started = time.monotonic()
     load_before = os.getloadavg()
     tmp = Path(tempfile.mkdtemp(prefix="balcao-bench-"))
@@ -483,6 +518,7 @@ def main(argv: list[str] | None = None) -> int:
         else:
             shutil.rmtree(tmp, ignore_errors=True)
 
+    load_after = os.getloadavg()
     output = {
         **results,
         "ratio_p50": ratios(results, "p50_ms"),
@@ -490,15 +526,18 @@ def main(argv: list[str] | None = None) -> int:
         "timestamp": datetime.now(timezone.utc).isoformat(timespec="seconds"),
         "seconds": round(time.monotonic() - started, 1),
         "notes": (
-            f"127.0.0.1 only, {os.cpu_count()} CPUs, load average before the run {load_before[0]:.2f}. "
+            f"127.0.0.1 only, {os.cpu_count()} CPUs shared with whatever else runs here (1-minute "
+            f"load average {load_before[0]:.2f} before the run, {load_after[0]:.2f} after it). "
             f"balcao: widget WebSocket -> hub -> Rasa REST -> action_kb_answer in the hub -> widget, "
             f"timed to the bot frame with the /affirm button; hub on SQLite, Rasa trackers in SQLite. "
             f"reference: bench/reference (DIET 20 epochs, no transformer layers, RulePolicy, one "
-            f"custom action with a fixed text in a rasa-sdk {REF_ACTIONS_PORT} server, in-memory "
+            f"custom action with a fixed text in a rasa-sdk action server, in-memory "
             f"tracker store), POST /webhooks/rest/webhook. {WARMUP_TURNS} warm-up turns each; "
             f"customers ask {TURNS_PER_CONVERSATION} questions then a new customer starts (its first "
-            f"turn includes the session start); {len(QUESTIONS)} FAQ questions in turn; phases "
-            f"bounded to {PHASE_LIMIT_S:.0f} s; ratio = balcao / reference. balcao_rasa_only "
+            f"turn includes the session start); {len(QUESTIONS)} FAQ questions in turn; the systems "
+            f"take turns in rounds of one conversation per customer (each round bounded to "
+            f"{PHASE_LIMIT_S:.0f} s), so load from other processes on this shared machine falls on "
+            f"all of them alike; ratio = balcao / reference. balcao_rasa_only "
             f"(diagnostic, not in the ratios): the same questions sent straight to Balcão's Rasa "
             f"REST channel, the action still served by the hub, so balcao minus balcao_rasa_only "
             f"is what the hub adds around Rasa (widget, storage, delivery)."
@@ -507,10 +546,13 @@ def main(argv: list[str] | None = None) -> int:
     results_file.parent.mkdir(parents=True, exist_ok=True)
     results_file.write_text(json.dumps(output, indent=2, ensure_ascii=False) + "\n")
 
-    print(f"\n{'':<11}{'conc.':>6}{'p50 ms':>10}{'p95 ms':>10}{'n':>6}{'turns/s':>9}{'errors':>8}")
+    heads = ("conc.", "p50 ms", "p95 ms", "n", "turns/s", "errors", "p50 1st", "p50 rest")
+    print(f"\n{'':<17}" + "".join(f"{h:>9}" for h in heads))
     for name in ("balcao", "reference", "balcao_rasa_only"):
         for level, s in output[name].items():
-            print(f"{name:<11}{level:>6}{s['p50_ms']:>10}{s['p95_ms']:>10}{s['n']:>6}{s['turns_per_s']:>9}{s['errors']:>8}")
+            cells = (level, s["p50_ms"], s["p95_ms"], s["n"], s["turns_per_s"], s["errors"],
+                     s["p50_first_turn_ms"], s["p50_later_turns_ms"])
+            print(f"{name:<17}" + "".join(f"{c!s:>9}" for c in cells))
     for level in output["ratio_p50"]:
         print(f"ratio balcao/reference at concurrency {level}: "
               f"p50 {output['ratio_p50'][level]}×, p95 {output['ratio_p95'][level]}×")

@@ -6,7 +6,7 @@ from pathlib import Path
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from kb_index.articles import publish_article, published_articles, to_indexed
+from kb_index.articles import publish_article, published_articles, save_draft, to_indexed
 from kb_index.encoders import Encoder, EncoderNotAvailable, get_encoder
 from kb_index.index import (
     Calibration,
@@ -38,6 +38,7 @@ __all__ = [
     "open_index",
     "publish_article",
     "published_articles",
+    "save_draft",
     "refresh_index",
 ]
 
@@ -58,12 +59,14 @@ def open_index(encoder_spec: str, *, calibration_file: Path | None, cache_dir: P
 
 
 async def import_kb_dir(session: AsyncSession, folder: Path, *, author: str) -> tuple[int, int, list[ArticleFileError]]:
-    """Publish every valid article file under ``folder``. Returns (articles read, changed, errors):
-    a malformed file is reported and skipped, the others still load."""
+    """Store every valid article file under ``folder``: published, or a draft when the file says
+    ``status: draft``. Returns (articles read, changed, errors): a malformed file is reported and
+    skipped, the others still load."""
     drafts, errors = load_kb_dir(folder)
     changed = 0
     for draft in drafts:
-        _, did_change = await publish_article(session, draft, author=author)
+        save = save_draft if draft.status == "draft" else publish_article
+        _, did_change = await save(session, draft, author=author)
         changed += did_change
     return len(drafts), changed, errors
 

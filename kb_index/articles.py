@@ -26,14 +26,21 @@ def to_indexed(article: Article) -> IndexedArticle:
 
 
 async def publish_article(session: AsyncSession, draft: ArticleDraft, *, author: str) -> tuple[Article, bool]:
-    """Create or update the article (id, lang) as published, keeping a version snapshot.
+    """Create or update the article (id, lang) as published (the bot answers with it), keeping a
+    version snapshot. Returns the article and whether anything changed."""
+    return await _save(session, draft, author=author, status="published")
 
-    Returns the article and whether anything changed (importing the same file twice changes nothing).
-    """
+
+async def save_draft(session: AsyncSession, draft: ArticleDraft, *, author: str) -> tuple[Article, bool]:
+    """Create or update the article as a draft: stored and versioned, not answered with."""
+    return await _save(session, draft, author=author, status="draft")
+
+
+async def _save(session: AsyncSession, draft: ArticleDraft, *, author: str, status: str) -> tuple[Article, bool]:
     stmt = select(Article).where(Article.id == draft.id, Article.lang == draft.lang)
     article = (await session.execute(stmt)).scalar_one_or_none()
     fields = asdict(draft)
-    fields["status"] = "published"
+    fields["status"] = status
     if article is None:
         article = Article(**fields, author=author, version=1, updated_at=utcnow())
         session.add(article)

@@ -78,7 +78,9 @@ class SentenceTransformerEncoder(Encoder):
                 "give a local path or an installed model"
             ) from exc
         self.name = label or f"st:{name_or_path}"
-        self.dim = int(self._model.get_sentence_embedding_dimension())
+        # sentence-transformers 6 renamed the method; 5 only has the old name.
+        dimension = getattr(self._model, "get_embedding_dimension", None) or self._model.get_sentence_embedding_dimension
+        self.dim = int(dimension())
         self._batch_size = batch_size
 
     def _encode(self, texts: Sequence[str]) -> np.ndarray:

@@ -6,7 +6,9 @@ from __future__ import annotations
 import enum
 import hashlib
 import json
+import os
 import re
+import tempfile
 import threading
 from collections.abc import Iterable, Sequence
 from dataclasses import asdict, dataclass, field
@@ -175,9 +177,12 @@ class EmbeddingCache:
             self._path.parent.mkdir(parents=True, exist_ok=True)
             keys = np.array(list(self._vectors.keys()))
             vectors = np.stack(list(self._vectors.values())) if self._vectors else np.zeros((0, 1))
-            tmp = self._path.with_name(self._path.name + ".tmp.npz")
-            np.savez(tmp, keys=keys, vectors=vectors)
-            tmp.replace(self._path)
+            # A temporary file of our own, then an atomic rename: another process writing the same
+            # cache (a replica, a `balcao kb` command) never sees a half-written file.
+            fd, tmp_name = tempfile.mkstemp(dir=self._path.parent, suffix=".npz")
+            with os.fdopen(fd, "wb") as tmp:
+                np.savez(tmp, keys=keys, vectors=vectors)
+            Path(tmp_name).replace(self._path)
             self._dirty = False
 
 
@@ -319,7 +324,8 @@ class KnowledgeIndex:
     ) -> list[tuple[ArticleKey, float]]:
         """Articles in the question's language family (all languages if it has none), best first."""
         family = language_family(lang)
-        keys = [k for k in scores if language_family(k[1]) == family] or list(scores)
+        # Sorted, so ties are broken the same way in every process (set order depends on the hash seed).
+        keys = sorted(k for k in scores if language_family(k[1]) == family) or sorted(scores)
         # One entry per article id: prefer the version in the customer's exact language.
         best: dict[str, tuple[ArticleKey, float]] = {}
         for key in keys:
@@ -328,7 +334,7 @@ class KnowledgeIndex:
             current = best.get(key[0])
             if current is None or value > current[1] or (value == current[1] and key[1] == lang):
                 best[key[0]] = (key, value)
-        return sorted(best.values(), key=lambda kv: kv[1], reverse=True)
+        return sorted(best.values(), key=lambda kv: (-kv[1], kv[0]))
 
     def decide(self, confidence: float) -> Decision:
         """Answer, clarify or escalate, by the calibrated thresholds."""
