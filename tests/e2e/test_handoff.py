@@ -124,3 +124,39 @@ async def test_a_customer_who_leaves_the_queue_is_counted_as_abandoned(hub: Runn
             return (await handoff.get_conversation(session, conversation_id)).state
 
     assert hub.call(state) == "abandoned"
+
+
+async def test_presence_and_typing_travel_between_the_console_and_the_widget(hub: RunningHub, agent: AgentClient) -> None:
+    import json
+
+    import websockets
+
+    who, conversation_id = await escalated(hub)
+    await agent.claim(conversation_id)
+    await who.wait_for(lambda f: f.get("type") == "state" and f.get("state") == "human")
+    cookie = "; ".join(f"{k}={v}" for k, v in agent.http.cookies.items())
+    desk: Desk = hub.app.state.desk
+    original = desk.settings.presence_grace_seconds
+    desk.settings.presence_grace_seconds = 0.2
+    try:
+        async with websockets.connect(hub.url.replace("http", "ws") + "/api/agent/ws", additional_headers={"Cookie": cookie}) as console:
+            me = (await agent.http.get("/api/me")).json()
+
+            async def status() -> str:
+                async with desk.sessions() as session:
+                    return (await handoff.get_user(session, me["id"])).status
+
+            assert hub.call(status) == "online"  # opening the console
+            await console.send(json.dumps({"type": "typing", "conversation_id": conversation_id}))
+            typing = await who.wait_for(lambda f: f.get("type") == "typing")
+            assert typing["agent_name"] == "Ana"
+            await who.ws.send(json.dumps({"type": "typing"}))
+            seen = json.loads(await asyncio.wait_for(console.recv(), 10))
+            while seen.get("type") != "typing":
+                seen = json.loads(await asyncio.wait_for(console.recv(), 10))
+            assert (seen["who"], seen["conversation_id"]) == ("customer", conversation_id)
+        await asyncio.sleep(1.0)
+        assert hub.call(status) == "away"  # the console closed, the grace period passed
+    finally:
+        desk.settings.presence_grace_seconds = original
+    await who.close()
