@@ -80,17 +80,21 @@ async def login(base: str, email: str) -> httpx.AsyncClient:
 
 
 async def race_for_claims(base: str, emails: list[str], deadline: float) -> tuple[list[float], dict[str, list[str]]]:
-    """Every agent repeatedly takes the head of the queue, so all of them collide on the same chats."""
+    """Every agent keeps taking from the top of the queue, so all of them collide on the same chats."""
     clients = [await login(base, e) for e in emails]
     latencies: list[float] = []
     winners: dict[str, list[str]] = {}
 
     async def agent_loop(client: httpx.AsyncClient, email: str) -> None:
+        # Like a person at the console: take the chats at the top of the list they see, and look
+        # at the queue again only when everything they saw was taken by others.
+        seen: list[str] = []
         while time.monotonic() < deadline:
-            queue = (await client.get("/api/agent/queue")).json()
-            if not queue:
-                return
-            target = queue[0]["id"]
+            if not seen:
+                seen = [c["id"] for c in (await client.get("/api/agent/queue")).json()][:5]
+                if not seen:
+                    return
+            target = seen.pop(0)
             start = time.perf_counter()
             r = await client.post(f"/api/agent/conversations/{target}/claim")
             latencies.append((time.perf_counter() - start) * 1000)

@@ -21,6 +21,8 @@ class QueueStanding:
     team_id: str
     position: int
     wait_seconds: int
+    channel: str = ""
+    customer_id: str = ""
 
 
 async def recent_handle_seconds(session: AsyncSession, team_id: str) -> float:
@@ -56,15 +58,18 @@ async def agents_available(session: AsyncSession, team_id: str) -> int:
 async def queue_standings(session: AsyncSession, team_id: str) -> list[QueueStanding]:
     """Every waiting conversation of the team, in the order agents will take them."""
     stmt = (
-        select(Conversation.id)
+        select(Conversation.id, Conversation.channel, Conversation.customer_id)
         .where(Conversation.state == State.QUEUED.value, Conversation.team_id == team_id)
         .order_by(Conversation.priority.desc(), Conversation.queued_at)
     )
-    ids = list((await session.execute(stmt)).scalars())
-    if not ids:
+    rows = (await session.execute(stmt)).all()
+    if not rows:
         return []
     per_chat = await recent_handle_seconds(session, team_id) / max(1, await agents_available(session, team_id))
-    return [QueueStanding(cid, team_id, n, int(round(n * per_chat))) for n, cid in enumerate(ids, 1)]
+    return [
+        QueueStanding(cid, team_id, n, int(round(n * per_chat)), channel, customer_id)
+        for n, (cid, channel, customer_id) in enumerate(rows, 1)
+    ]
 
 
 async def queue_standing(session: AsyncSession, conversation_id: str) -> QueueStanding | None:

@@ -67,7 +67,9 @@ class Desk:
         self.rasa = rasa
         # Turns of one customer are handled one after the other, so replies keep their order.
         self._turn_locks: dict[tuple[str, str], asyncio.Lock] = defaultdict(asyncio.Lock)
-        self._standings: dict[str, tuple[int, int]] = {}  # last place told to each waiting customer
+        self._standings: dict[str, dict[str, tuple[int, int]]] = {}  # team → chat → last place told
+        self._dirty_queues: set[str] = set()
+        self._refreshing = False
         self._away_timers: dict[int, asyncio.Task] = {}
 
     @asynccontextmanager
@@ -98,26 +100,42 @@ class Desk:
 
     async def refresh_queues(self, team_ids: set[str]) -> None:
         """Assign waiting chats where the team does it automatically, then tell every waiting
-        customer of these teams their new place (only when it changed)."""
+        customer of these teams their new place (only when it changed).
+
+        Changes that arrive while a refresh runs are folded into one more pass, so a burst of
+        claims costs a few queue reads, not one per claim."""
+        self._dirty_queues.update(team_ids)
+        if self._refreshing:
+            return
+        self._refreshing = True
+        try:
+            while self._dirty_queues:
+                teams = sorted(self._dirty_queues)
+                self._dirty_queues.clear()
+                await self._refresh(teams)
+        finally:
+            self._refreshing = False
+
+    async def _refresh(self, team_ids: list[str]) -> None:
         async with self.sessions() as session:
             async with session.begin():
-                for team_id in sorted(team_ids):
+                for team_id in team_ids:
                     await handoff.assign_waiting(session, team_id)
-                for team_id in sorted(team_ids):
+                for team_id in team_ids:
+                    told = self._standings.get(team_id, {})
+                    now: dict[str, tuple[int, int]] = {}
                     for standing in await handoff.queue_standings(session, team_id):
-                        place = (standing.position, standing.wait_seconds)
-                        if self._standings.get(standing.conversation_id) == place:
-                            continue
-                        self._standings[standing.conversation_id] = place
-                        conversation = await handoff.get_conversation(session, standing.conversation_id)
-                        queue_event(
-                            session,
-                            QueueUpdate(
-                                conversation_id=conversation.id, channel=conversation.channel,
-                                customer_id=conversation.customer_id, team_id=team_id,
-                                position=standing.position, wait_seconds=standing.wait_seconds,
-                            ),
-                        )
+                        place = now[standing.conversation_id] = (standing.position, standing.wait_seconds)
+                        if told.get(standing.conversation_id) != place:
+                            queue_event(
+                                session,
+                                QueueUpdate(
+                                    conversation_id=standing.conversation_id, channel=standing.channel,
+                                    customer_id=standing.customer_id, team_id=team_id,
+                                    position=standing.position, wait_seconds=standing.wait_seconds,
+                                ),
+                            )
+                    self._standings[team_id] = now  # chats that left the queue are forgotten
             events = handoff.take_pending_events(session)
         # Published directly: assignments made here must not start another refresh.
         await self.bus.publish(events)
