@@ -8,6 +8,7 @@ from fastapi import APIRouter, Depends, HTTPException, Request, WebSocket, WebSo
 from pydantic import BaseModel, Field
 
 import handoff
+from connectors import customers, outbox
 from handoff import Conversation, Message, User
 from hub.auth import Agent, DbSession, csrf_protected
 from hub.realtime import AgentConnection
@@ -43,14 +44,32 @@ class MessageOut(BaseModel):
     buttons: list[dict] | None
     data: dict | None
     created_at: datetime
+    delivery: dict | None = None  # Telegram/WhatsApp: sent, delivered, read, failed (with why), not_sent
 
     @classmethod
-    def of(cls, m: Message) -> "MessageOut":
-        return cls.model_validate(m, from_attributes=True)
+    def of(cls, m: Message, delivery: dict | None = None) -> "MessageOut":
+        out = cls.model_validate(m, from_attributes=True)
+        out.delivery = delivery
+        return out
+
+
+class CustomerOut(BaseModel):
+    """Who the customer is on their channel."""
+
+    channel: str
+    customer_id: str
+    name: str | None
+    username: str | None
+    language: str | None
+    first_seen_at: datetime
+    last_seen_at: datetime
+    unreachable_at: datetime | None
+    unreachable_reason: str | None
 
 
 class ConversationDetail(BaseModel):
     conversation: ConversationOut
+    customer: CustomerOut | None = None
     messages: list[MessageOut]
 
 
@@ -87,10 +106,17 @@ async def my_conversations(user: Agent, session: DbSession) -> list[Conversation
 
 @router.get("/conversations/{conversation_id}", response_model=ConversationDetail)
 async def conversation_detail(conversation_id: str, user: Agent, session: DbSession) -> ConversationDetail:
-    """The whole history, bot part included."""
+    """The whole history, bot part included, with how each message fared on its way to the
+    customer, and the customer's record."""
     conversation = await _accessible(session, conversation_id, user)
     messages = await handoff.conversation_history(session, conversation_id)
-    return ConversationDetail(conversation=ConversationOut.of(conversation), messages=[MessageOut.of(m) for m in messages])
+    delivery = await outbox.delivery_of_messages(session, [m.id for m in messages if m.sender != "customer"])
+    customer = await customers.get_customer(session, channel=conversation.channel, customer_id=conversation.customer_id)
+    return ConversationDetail(
+        conversation=ConversationOut.of(conversation),
+        customer=CustomerOut.model_validate(customer, from_attributes=True) if customer else None,
+        messages=[MessageOut.of(m, delivery.get(m.id)) for m in messages],
+    )
 
 
 @router.post("/conversations/{conversation_id}/claim", response_model=ConversationOut, dependencies=[Depends(csrf_protected)])

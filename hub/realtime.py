@@ -8,8 +8,12 @@ from collections import defaultdict
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
-from connectors.base import Channel
-from handoff.events import Event, MessageAdded, OwnerChanged
+from sqlalchemy.ext.asyncio import AsyncSession
+
+import handoff
+from connectors import outbox
+from connectors.base import Channel, OutboxChannel
+from handoff.events import Event, MessageAdded, OwnerChanged, pending_events
 
 logger = logging.getLogger(__name__)
 
@@ -55,6 +59,15 @@ class EventBus:
         if connection.team_ids is None or event.agent_id == connection.user_id:
             return True
         return event.team_id is not None and event.team_id in connection.team_ids
+
+    async def stage(self, session: AsyncSession) -> None:
+        """Before commit: write an outbox row for every event a Telegram or WhatsApp customer
+        should see, in the same transaction as the change itself (so none is ever lost)."""
+        for event in pending_events(session):
+            channel = self.channels.get(event.channel)
+            if isinstance(channel, OutboxChannel) and self.customer_sees(event):
+                conversation = await handoff.get_conversation(session, event.conversation_id)
+                await outbox.stage_event(session, channel, event, conversation)
 
     async def publish(self, events: list[Event]) -> None:
         """Deliver committed events, in order. A failing recipient never blocks the others."""
