@@ -68,6 +68,8 @@ async def customer_view(desk: Desk, channel: str, customer_id: str) -> dict:
                 "buttons": m.buttons or [],
                 "agent_name": agent.name if (agent and m.sender == "agent") else None,
                 "created_at": m.created_at.isoformat(),
+                # the widget's own id of a message it sent, so it knows which ones were stored
+                "client_id": m.channel_message_id.split(":", 1)[1] if m.sender == "customer" and m.channel_message_id else None,
             }
             for m in messages
         ],
