@@ -22,6 +22,7 @@ bench: venvs
 	$(VENV)/bin/python bench/kb_quality.py
 	$(VENV)/bin/python bench/turn_latency.py
 	$(VENV)/bin/python bench/handoff.py
+	$(VENV)/bin/python bench/channels.py
 
 venvs: $(VENV)/.installed $(RASA_VENV)/.installed
 

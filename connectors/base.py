@@ -1,12 +1,36 @@
-"""What every channel adapter has in common: an inbound message, and delivery to the customer."""
+"""What every channel adapter has in common: an inbound message, delivery to the customer, and for
+channels behind a platform API (Telegram, WhatsApp) the outbox contract."""
 
 from __future__ import annotations
 
+import re
 from abc import ABC, abstractmethod
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timezone
+from typing import TYPE_CHECKING
 
 from handoff.events import Event
+
+if TYPE_CHECKING:
+    from sqlalchemy.ext.asyncio import AsyncSession
+
+    from connectors.models import ChannelCustomer, OutboxMessage
+    from handoff.models import Conversation
+
+LANGUAGES = ("pt-BR", "pt-PT", "en")
+
+
+@dataclass(frozen=True)
+class Attachment:
+    """A file the customer sent: a photo, a document, a voice note, a sticker."""
+
+    kind: str  # photo | document | voice | audio | video | sticker | image
+    ref: str  # Telegram's file_id, or the media URL Twilio gave
+    mime: str | None = None
+    name: str | None = None
+
+    def as_dict(self) -> dict:
+        return {"kind": self.kind, "ref": self.ref, "mime": self.mime, "name": self.name}
 
 
 @dataclass(frozen=True)
@@ -21,6 +45,15 @@ class InboundMessage:
     customer_name: str | None = None
     payload: str | None = None  # a tapped button's payload, sent to Rasa instead of the text
     metadata: dict = field(default_factory=dict)
+    # An intent the channel itself recognised (Telegram's /start → "greet"), sent to Rasa as "/greet".
+    intent: str | None = None
+    # The n-th (1-based) option the bot offered, for channels that show buttons as a numbered list
+    # or by position (Telegram's callback data); ``option_of`` is the bot message that offered it.
+    option: int | None = None
+    option_of: int | None = None
+    attachments: tuple[Attachment, ...] = ()
+    address: str | None = None  # where replies go: a Telegram chat id, a whatsapp:+E.164 number
+    username: str | None = None
 
 
 class Channel(ABC):
@@ -36,3 +69,133 @@ class Channel(ABC):
         """When the customer closed their last connection, for channels that keep one open
         (the widget); ``None`` when connected or when the channel cannot tell."""
         return None
+
+class RetryLater(Exception):
+    """The platform could not take the message now (rate limit, 5xx, network): try again."""
+
+    def __init__(self, reason: str, *, after_s: float | None = None) -> None:
+        super().__init__(reason)
+        self.after_s = after_s
+
+
+class Unreachable(Exception):
+    """The customer cannot be reached on this channel any more (e.g. they blocked the bot)."""
+
+
+class SendFailed(Exception):
+    """The platform refused the message for good (bad request, invalid number)."""
+
+
+@dataclass
+class Plan:
+    """What the outbox will send for one event: a body, or why nothing is sent."""
+
+    body: dict | None
+    not_sent_reason: str | None = None
+
+
+class OutboxChannel(Channel):
+    """A channel whose messages go through the durable outbox: ``plan`` decides what to send when
+    the message is stored (same transaction); a worker calls ``send`` later, with retries."""
+
+    max_chars: int = 4000
+
+    def __init__(self) -> None:
+        self.wake = lambda: None  # set by the outbox worker
+
+    async def deliver(self, event: Event) -> None:
+        """The outbox row was written with the message: only wake the worker."""
+        self.wake()
+
+    async def plan(
+        self, session: "AsyncSession", event: Event, conversation: "Conversation", customer: "ChannelCustomer | None", now: datetime
+    ) -> Plan | None:
+        """The body to send for ``event`` (``None``: nothing for this customer to see), decided
+        in the transaction that stores the message."""
+        from handoff.events import MessageAdded, OwnerChanged
+
+        if customer is not None and customer.unreachable_at is not None:
+            return Plan(None, f"customer unreachable: {customer.unreachable_reason}")
+        if isinstance(event, MessageAdded):
+            return Plan({"text": event.text, "buttons": event.buttons or [], "sender": event.sender, "language": conversation.language})
+        if isinstance(event, OwnerChanged) and event.to_state == "human" and event.agent_name:
+            text = JOINED.get(conversation.language, JOINED["pt-BR"]).format(name=event.agent_name)
+            return Plan({"text": text, "buttons": [], "sender": "system", "language": conversation.language})
+        return None
+
+    @abstractmethod
+    async def send(self, row: "OutboxMessage", address: str) -> str | None:
+        """Send ``row.body`` to ``address``; returns the platform's message id.
+
+        Raises ``RetryLater``, ``Unreachable`` or ``SendFailed``. A body sent in several parts
+        advances ``row.parts_sent`` as each part is accepted, so a retry never repeats one.
+        """
+
+
+JOINED = {
+    "pt-BR": "{name} entrou na conversa.",
+    "pt-PT": "{name} entrou na conversa.",
+    "en": "{name} joined the conversation.",
+}
+
+
+def aware(moment: datetime | None) -> datetime | None:
+    """SQLite gives naive datetimes back; every timestamp we store is UTC."""
+    if moment is not None and moment.tzinfo is None:
+        return moment.replace(tzinfo=timezone.utc)
+    return moment
+
+
+def language_of(code: str | None, default: str) -> str:
+    """A platform's language code ("pt-br", "pt", "en-US", "pt-PT") as one of ours."""
+    if not code:
+        return default
+    code = code.replace("_", "-").lower()
+    if code == "pt-pt":
+        return "pt-PT"
+    if code.startswith("pt"):
+        return "pt-BR"
+    if code.startswith("en"):
+        return "en"
+    return default
+
+
+def numbered(buttons: list[dict] | None) -> bool:
+    """Whether a text channel lists these buttons by number. Buttons whose titles are numbers
+    already (the 0–10 survey) are not numbered: the customer types the number itself."""
+    return bool(buttons) and not all(str(b.get("title", "")).strip().isdigit() for b in buttons)
+
+
+def pick_option(buttons: list[dict] | None, option: int | None) -> dict | None:
+    """The ``option``-th (1-based) of ``buttons``, or ``None``."""
+    if not buttons or option is None or not 1 <= option <= len(buttons):
+        return None
+    return buttons[option - 1]
+
+
+_BOLD = re.compile(r"\*\*(.+?)\*\*", re.S)
+
+
+def plain_text(text: str) -> str:
+    """The bot's only formatting is **bold**: drop the markers for a plain-text channel."""
+    return _BOLD.sub(r"\1", text)
+
+
+def split_text(text: str, limit: int) -> list[str]:
+    """Parts of at most ``limit`` characters, cut at a paragraph, a line or a space when possible."""
+    parts: list[str] = []
+    rest = text.strip()
+    while len(rest) > limit:
+        window = rest[:limit]
+        cut = max(window.rfind("\n\n"), -1)
+        if cut < limit // 2:
+            cut = window.rfind("\n")
+        if cut < limit // 2:
+            cut = window.rfind(" ")
+        if cut <= 0:
+            cut = limit
+        parts.append(rest[:cut].rstrip())
+        rest = rest[cut:].lstrip()
+    if rest:
+        parts.append(rest)
+    return parts or [""]

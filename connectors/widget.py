@@ -12,7 +12,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 
 from fastapi import APIRouter, HTTPException, WebSocket, WebSocketDisconnect
-from fastapi.responses import FileResponse
+from fastapi.responses import FileResponse, Response
 from itsdangerous import BadSignature, URLSafeSerializer
 from pydantic import BaseModel, Field
 
@@ -132,14 +132,24 @@ def widget_router(
     async def widget_script() -> FileResponse:
         return FileResponse(STATIC / "widget.js", media_type="text/javascript")
 
+    # The widget is embedded on the shop's own site: its session call is cross-origin. It carries
+    # no cookie (the token is in the body), so any origin may make it.
+    cors = {"Access-Control-Allow-Origin": "*", "Access-Control-Allow-Methods": "POST", "Access-Control-Allow-Headers": "Content-Type",
+            "Access-Control-Max-Age": "86400"}
+
+    @router.options("/widget/session", include_in_schema=False)
+    async def widget_session_preflight() -> Response:
+        return Response(status_code=204, headers=cors)
+
     @router.post("/widget/session", response_model=SessionResponse)
-    async def widget_session(request: SessionRequest) -> SessionResponse:
+    async def widget_session(request: SessionRequest, response: Response) -> SessionResponse:
         """A token for a new customer, or the same token back for a returning one (403 if forged)."""
+        response.headers.update(cors)
         if request.token:
             try:
                 tokens.verify(request.token)
             except InvalidToken as exc:
-                raise HTTPException(status_code=403, detail=str(exc)) from exc
+                raise HTTPException(status_code=403, detail=str(exc), headers=cors) from exc
             return SessionResponse(token=request.token)
         _, token = tokens.issue()
         return SessionResponse(token=token)

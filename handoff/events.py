@@ -76,6 +76,12 @@ def queue_event(session: AsyncSession, event: Event | AgentStatusChanged) -> Non
     session.info.setdefault(PENDING_KEY, []).append(event)
 
 
+def pending_events(session: AsyncSession) -> list[Event]:
+    """The events queued on ``session`` so far, left in place (e.g. to write an outbox row for
+    each in the same transaction)."""
+    return list(session.info.get(PENDING_KEY, []))
+
+
 def take_pending_events(session: AsyncSession) -> list[Event]:
     """Remove and return the events queued on ``session`` (called by the hub after commit)."""
     return session.info.pop(PENDING_KEY, [])

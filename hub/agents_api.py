@@ -11,6 +11,7 @@ from pydantic import BaseModel, Field
 
 import handoff
 import insights
+from connectors import customers, outbox
 from handoff import Conversation, Message, Role, User
 from hub.auth import Agent, DbSession, csrf_protected, require_roles
 from hub.realtime import AgentConnection
@@ -49,10 +50,27 @@ class MessageOut(BaseModel):
     data: dict | None
     internal: bool
     created_at: datetime
+    delivery: dict | None = None  # Telegram/WhatsApp: sent, delivered, read, failed (with why), not_sent
 
     @classmethod
-    def of(cls, m: Message) -> "MessageOut":
-        return cls.model_validate(m, from_attributes=True)
+    def of(cls, m: Message, delivery: dict | None = None) -> "MessageOut":
+        out = cls.model_validate(m, from_attributes=True)
+        out.delivery = delivery
+        return out
+
+
+class CustomerOut(BaseModel):
+    """Who the customer is on their channel."""
+
+    channel: str
+    customer_id: str
+    name: str | None
+    username: str | None
+    language: str | None
+    first_seen_at: datetime
+    last_seen_at: datetime
+    unreachable_at: datetime | None
+    unreachable_reason: str | None
 
 
 class PastConversation(BaseModel):
@@ -73,6 +91,7 @@ class CustomerProfile(BaseModel):
 
 class ConversationDetail(BaseModel):
     conversation: ConversationOut
+    customer: CustomerOut | None = None
     messages: list[MessageOut]
     profile: CustomerProfile
 
@@ -154,13 +173,17 @@ async def my_conversations(user: Agent, session: DbSession) -> list[Conversation
 
 @router.get("/conversations/{conversation_id}", response_model=ConversationDetail)
 async def conversation_detail(conversation_id: str, user: Agent, session: DbSession) -> ConversationDetail:
-    """The whole history (bot part, the article it used, why it escalated, private notes) and who
-    the customer is, with their previous conversations and NPS."""
+    """The whole history (bot part, the article it used, why it escalated, private notes), how each
+    message fared on its way to the customer, and who the customer is, with their previous
+    conversations and NPS."""
     conversation = await _accessible(session, conversation_id, user)
     messages = await handoff.conversation_history(session, conversation_id)
+    delivery = await outbox.delivery_of_messages(session, [m.id for m in messages if m.sender != "customer"])
+    customer = await customers.get_customer(session, channel=conversation.channel, customer_id=conversation.customer_id)
     return ConversationDetail(
         conversation=ConversationOut.of(conversation),
-        messages=[MessageOut.of(m) for m in messages],
+        customer=CustomerOut.model_validate(customer, from_attributes=True) if customer else None,
+        messages=[MessageOut.of(m, delivery.get(m.id)) for m in messages],
         profile=await _profile(session, conversation),
     )
 

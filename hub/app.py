@@ -20,6 +20,9 @@ from starlette.middleware.sessions import SessionMiddleware
 import bot.actions
 import handoff
 import kb_index
+from connectors import outbox
+from connectors.base import OutboxChannel
+from connectors.outbox import DeliveryChange, OutboxWorker
 from connectors.widget import WidgetChannel, WidgetTokens, widget_router
 from hub import admin_api, agents_api
 from hub.actions_endpoint import actions_router
@@ -70,6 +73,8 @@ async def customer_view(desk: Desk, channel: str, customer_id: str) -> dict:
                 "buttons": m.buttons or [],
                 "agent_name": agent.name if (agent and m.sender == "agent") else None,
                 "created_at": m.created_at.isoformat(),
+                # the widget's own id of a message it sent, so it knows which ones were stored
+                "client_id": m.channel_message_id.split(":", 1)[1] if m.sender == "customer" and m.channel_message_id else None,
             }
             for m in messages
         ],
@@ -96,6 +101,56 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     for action in bot.actions.build_actions(desk):
         executor.register_action(action)
 
+    async def handle(inbound):  # noqa: ANN001, ANN202 - see connectors.widget.HandleInbound
+        refusal = await desk.handle_inbound(inbound)
+        return (refusal[0].value, refusal[1]) if refusal else None
+
+    routers = []
+    telegram = whatsapp = None
+    if settings.telegram_enabled:
+        from connectors.telegram import TelegramChannel, build_application, telegram_router
+
+        application = build_application(
+            settings.telegram_bot_token, api_url=settings.telegram_api_url, polling=settings.telegram_mode == "polling"
+        )
+        telegram = TelegramChannel(application, handle, desk.tell, default_language=settings.default_language)
+        bus.add_channel(telegram)
+        if settings.telegram_mode == "webhook":
+            routers.append(telegram_router(telegram, settings.telegram_webhook_secret))
+    if settings.whatsapp_enabled:
+        from datetime import timedelta
+
+        from connectors.whatsapp import WhatsAppChannel, whatsapp_router
+
+        whatsapp = WhatsAppChannel(
+            account_sid=settings.twilio_account_sid,
+            auth_token=settings.twilio_auth_token,
+            from_number=settings.twilio_whatsapp_from,
+            status_callback_url=f"{settings.public_url.rstrip('/')}/webhooks/whatsapp/status",
+            api_url=settings.twilio_api_url or None,
+            window=timedelta(hours=settings.whatsapp_window_hours),
+            followup_content_sid=settings.whatsapp_followup_content_sid or None,
+        )
+        bus.add_channel(whatsapp)
+
+        async def whatsapp_status(sid: str, status: str, error: str | None) -> None:
+            async with desk.unit_of_work() as session:
+                row = await outbox.record_status(session, provider_message_id=sid, status=status, error=error)
+            if row is not None:
+                await desk.delivery_changed([DeliveryChange(row.conversation_id, row.message_id, row.status, row.error)])
+
+        routers.append(
+            whatsapp_router(
+                whatsapp, handle, desk.tell, whatsapp_status, public_url=settings.public_url,
+                language=settings.whatsapp_language, trust_proxy_headers=settings.trust_proxy_headers,
+            )
+        )
+    outbox_channels: list[OutboxChannel] = [c for c in (telegram, whatsapp) if c is not None]
+    worker = OutboxWorker(
+        sessions, outbox_channels, backoff_s=settings.outbox_backoff_s, max_attempts=settings.outbox_max_attempts,
+        on_change=desk.delivery_changed,
+    )
+
     @contextlib.asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         app.state.loop = asyncio.get_running_loop()
@@ -104,17 +159,29 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         if index.calibration is None:
             logger.warning("the knowledge base has no calibration for %s: run `balcao kb calibrate`", index.encoder_name)
         logger.info("knowledge base: %d articles, %d passages", count, index.passage_count)
-        task = asyncio.create_task(_inactivity_loop(desk))
+        if telegram is not None:
+            await telegram.start(polling=settings.telegram_mode == "polling")
+        if whatsapp is not None:
+            await whatsapp.start()
+        tasks = [asyncio.create_task(_inactivity_loop(desk))]
+        if outbox_channels:
+            tasks.append(asyncio.create_task(worker.run()))
         try:
             yield
         finally:
-            task.cancel()
+            for task in tasks:
+                task.cancel()
+            await asyncio.gather(*tasks, return_exceptions=True)
+            for channel in (telegram, whatsapp):
+                if channel is not None:
+                    await channel.stop()
             await rasa.aclose()
             await engine.dispose()
 
     app = FastAPI(title="Balcão", version="0.1.0", lifespan=lifespan)
     app.state.desk = desk
     app.state.settings = settings
+    app.state.outbox_worker = worker
     app.add_middleware(
         SessionMiddleware,
         secret_key=settings.secret_key,
@@ -129,16 +196,14 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     )
     templates = Jinja2Templates(env=env)
 
-    async def handle(inbound):  # noqa: ANN001, ANN202 - see connectors.widget.HandleInbound
-        refusal = await desk.handle_inbound(inbound)
-        return (refusal[0].value, refusal[1]) if refusal else None
-
     app.include_router(
         widget_router(
             WidgetTokens(settings.secret_key), widget, handle,
             lambda cid: customer_view(desk, "widget", cid), lambda cid: desk.customer_typing("widget", cid),
         )
     )
+    for router in routers:
+        app.include_router(router)
     app.include_router(agents_api.router)
     app.include_router(admin_api.router)
     app.include_router(actions_router(executor, settings.rasa_token))

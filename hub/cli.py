@@ -129,6 +129,34 @@ async def seed_desk(settings: Settings) -> None:
         await engine.dispose()
 
 
+async def set_telegram_webhook(settings: Settings, url: str | None = None) -> str:
+    """Register the hub's Telegram webhook (with the secret token); returns its URL."""
+    from telegram import Bot
+
+    from connectors.telegram import ALLOWED_UPDATES
+
+    if not settings.telegram_bot_token:
+        raise SystemExit("set BALCAO_TELEGRAM_BOT_TOKEN (from @BotFather) first")
+    if len(settings.telegram_webhook_secret) < 16:
+        raise SystemExit("set BALCAO_TELEGRAM_WEBHOOK_SECRET (16 to 256 of A-Z a-z 0-9 _ -) first")
+    url = url or f"{settings.public_url.rstrip('/')}/webhooks/telegram"
+    if not url.startswith("https://") and settings.environment == "production":
+        raise SystemExit(f"Telegram only calls https webhooks; {url} is not one (set BALCAO_PUBLIC_URL)")
+    async with Bot(settings.telegram_bot_token, base_url=settings.telegram_api_url) as bot:
+        await bot.set_webhook(url=url, secret_token=settings.telegram_webhook_secret, allowed_updates=ALLOWED_UPDATES)
+    return url
+
+
+async def delete_telegram_webhook(settings: Settings) -> None:
+    """Stop Telegram calling the webhook (e.g. to use long polling while developing)."""
+    from telegram import Bot
+
+    if not settings.telegram_bot_token:
+        raise SystemExit("set BALCAO_TELEGRAM_BOT_TOKEN first")
+    async with Bot(settings.telegram_bot_token, base_url=settings.telegram_api_url) as bot:
+        await bot.delete_webhook()
+
+
 def prepare(settings: Settings) -> None:
     """Schema, starter articles, thresholds: everything the hub needs before it starts."""
     from hub.db import run_migrations
@@ -168,6 +196,10 @@ def main(argv: list[str] | None = None) -> int:
     user_add.add_argument("--role", default="agent", choices=["agent", "editor", "supervisor", "admin"])
     user_add.add_argument("--team", action="append", default=[], help="repeat for several teams")
     user_add.add_argument("--password", default=None, help="generated and printed when omitted")
+    telegram = sub.add_parser("telegram", help="the Telegram channel").add_subparsers(dest="telegram_command", required=True)
+    set_webhook = telegram.add_parser("set-webhook", help="register BALCAO_PUBLIC_URL/webhooks/telegram with the secret token")
+    set_webhook.add_argument("--url", default=None, help="another public URL of the webhook")
+    telegram.add_parser("delete-webhook", help="unregister it (for BALCAO_TELEGRAM_MODE=polling)")
     rasa = sub.add_parser("rasa", help="the Rasa model").add_subparsers(dest="rasa_command", required=True)
     rasa.add_parser("train", help="train the model if the training data changed; print its path")
     args = parser.parse_args(argv)
@@ -215,6 +247,13 @@ def main(argv: list[str] | None = None) -> int:
             print(f"error: {exc}", file=sys.stderr)
             return 1
         print(f"created {args.email} ({args.role}); password: {password}" if not args.password else f"created {args.email}")
+        return 0
+    if args.command == "telegram":
+        if args.telegram_command == "set-webhook":
+            print(f"Telegram will send updates to {asyncio.run(set_telegram_webhook(settings, args.url))}")
+        else:
+            asyncio.run(delete_telegram_webhook(settings))
+            print("Telegram webhook removed")
         return 0
     if args.command == "rasa":
         from hub.rasa_model import ensure_model

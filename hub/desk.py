@@ -15,7 +15,9 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 import handoff
 import insights
-from connectors.base import InboundMessage
+from connectors import customers, outbox
+from connectors.base import InboundMessage, numbered, pick_option
+from connectors.outbox import DeliveryChange, DeliveryChanged
 from handoff import AgentStatusChanged, Conversation, OwnerChanged, Priority, QueueUpdate, State, Typing, User
 from handoff.events import queue_event
 from handoff.models import utcnow
@@ -79,6 +81,7 @@ class Desk:
         async with self.sessions() as session:
             async with session.begin():
                 yield session
+                await self.bus.stage(session)  # outbox rows commit with the messages they carry
             events = handoff.take_pending_events(session)
         if events:
             await self.bus.publish(events)
@@ -136,6 +139,7 @@ class Desk:
                                 ),
                             )
                     self._standings[team_id] = now  # chats that left the queue are forgotten
+                await self.bus.stage(session)  # "a person joined" goes out on Telegram/WhatsApp too
             events = handoff.take_pending_events(session)
         # Published directly: assignments made here must not start another refresh.
         await self.bus.publish(events)
@@ -160,6 +164,7 @@ class Desk:
             return refusal
         async with self._turn_locks[(inbound.channel, inbound.customer_id)]:
             async with self.unit_of_work() as session:
+                await customers.remember_customer(session, inbound)
                 conversation = await handoff.find_open_conversation(
                     session, channel=inbound.channel, customer_id=inbound.customer_id
                 )
@@ -171,36 +176,88 @@ class Desk:
                         language=inbound.language,
                         customer_name=inbound.customer_name,
                     )
-                payload = await self._allowed_payload(session, conversation, inbound.payload)
+                payload = await self._chosen_payload(session, conversation, inbound)
+                data: dict = {}
+                if payload:
+                    data["payload"] = payload
+                if inbound.attachments:
+                    data["attachments"] = [a.as_dict() for a in inbound.attachments]
                 try:
                     await handoff.record_message(
                         session,
                         conversation,
                         sender="customer",
                         text=inbound.text,
-                        data={"payload": payload} if payload else None,
+                        data=data or None,
                         channel_message_id=inbound.channel_message_id,
                     )
                 except handoff.DuplicateMessage:
                     return Refused.DUPLICATE, ""
                 state = conversation.state
+                if inbound.attachments and state in (State.BOT.value, State.CLOSING.value):
+                    # Rasa reads text only: the file is kept for the agents, the bot says so politely.
+                    await handoff.record_message(session, conversation, sender="bot", text=say("attachment", conversation.language))
+                    return None
             if state in (State.BOT.value, State.CLOSING.value):
-                # Typed text never reaches Rasa as an intent payload ("/..."): only offered buttons do.
-                text = payload or inbound.text.lstrip("/").strip() or inbound.text
+                # Typed text never reaches Rasa as an intent payload ("/..."): only offered buttons
+                # and intents the channel itself recognised (Telegram's /start) do.
+                text = payload or (f"/{inbound.intent}" if inbound.intent else None) or inbound.text.lstrip("/").strip() or inbound.text
                 await self._ask_rasa(conversation, text)
             # queued or human: the agents already received the message; Rasa is not asked.
         return None
 
-    async def _allowed_payload(self, session: AsyncSession, conversation: Conversation, payload: str | None) -> str | None:
-        """A button payload is used only if the bot's last message offered that button."""
-        if not payload:
+    async def _chosen_payload(self, session: AsyncSession, conversation: Conversation, inbound: InboundMessage) -> str | None:
+        """The payload of the button the customer chose: tapped (``payload``, or ``option`` with
+        the offering message's id) or typed as its number in a numbered list. Only buttons of the
+        bot's last message count."""
+        if not inbound.payload and inbound.option is None:
             return None
         for message in reversed(await handoff.conversation_history(session, conversation.id)):
             if message.sender == "customer":
                 continue
+            if inbound.option is not None:
+                if inbound.option_of is not None and inbound.option_of != message.id:
+                    return None  # a button of an older message
+                if inbound.option_of is None and not numbered(message.buttons):
+                    return None  # a typed number that answers the question itself (0–10)
+                button = pick_option(message.buttons, inbound.option)
+                return str(button["payload"]) if button else None
             offered = {b.get("payload") for b in (message.buttons or [])}
-            return payload if payload in offered else None
+            return inbound.payload if inbound.payload in offered else None
         return None
+
+    async def tell(self, inbound: InboundMessage, text: str) -> None:
+        """Say something to a customer outside any conversation (e.g. why their message was
+        refused), through their channel's outbox."""
+        async with self.unit_of_work() as session:
+            await customers.remember_customer(session, inbound)
+            await outbox.enqueue(session, channel=inbound.channel, customer_id=inbound.customer_id, body={"text": text, "buttons": []})
+        channel = self.bus.channels.get(inbound.channel)
+        if channel is not None:
+            getattr(channel, "wake", lambda: None)()
+
+    async def delivery_changed(self, changes: list[DeliveryChange]) -> None:
+        """Tell the agents of each conversation that a message failed or was not sent."""
+        events = []
+        async with self.sessions() as session:
+            for change in changes:
+                if change.conversation_id is None:
+                    continue
+                conversation = await handoff.get_conversation(session, change.conversation_id)
+                events.append(
+                    DeliveryChanged(
+                        conversation_id=conversation.id,
+                        channel=conversation.channel,
+                        customer_id=conversation.customer_id,
+                        team_id=conversation.team_id,
+                        agent_id=conversation.agent_id,
+                        message_id=change.message_id,
+                        status=change.status,
+                        error=change.error,
+                    )
+                )
+        if events:
+            await self.bus.publish(events)
 
     async def _ask_rasa(self, conversation: Conversation, text: str) -> None:
         metadata = {"language": conversation.language, "channel": conversation.channel}

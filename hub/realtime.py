@@ -8,8 +8,12 @@ from collections import defaultdict
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
-from connectors.base import Channel
-from handoff.events import AgentStatusChanged, Event, MessageAdded, OwnerChanged, QueueUpdate, Typing
+from sqlalchemy.ext.asyncio import AsyncSession
+
+import handoff
+from connectors import outbox
+from connectors.base import Channel, OutboxChannel
+from handoff.events import AgentStatusChanged, Event, MessageAdded, OwnerChanged, QueueUpdate, Typing, pending_events
 
 logger = logging.getLogger(__name__)
 
@@ -67,6 +71,17 @@ class EventBus:
     def agent_online(self, user_id: int) -> bool:
         """Whether the agent has a console open in this process."""
         return bool(self._agents.get(user_id))
+
+    async def stage(self, session: AsyncSession) -> None:
+        """Before commit: write an outbox row for every event a Telegram or WhatsApp customer
+        should see, in the same transaction as the change itself (so none is ever lost)."""
+        for event in pending_events(session):
+            if not isinstance(event, Event):
+                continue  # e.g. an agent's status: nothing for customers
+            channel = self.channels.get(event.channel)
+            if isinstance(channel, OutboxChannel) and self.customer_sees(event):
+                conversation = await handoff.get_conversation(session, event.conversation_id)
+                await outbox.stage_event(session, channel, event, conversation)
 
     async def publish(self, events: list[Event | AgentStatusChanged]) -> None:
         """Deliver committed events, in order. A failing recipient never blocks the others."""

@@ -45,6 +45,26 @@ class Settings(BaseSettings):
     presence_grace_seconds: float = 60.0  # console closed this long → the agent is away
     session_max_age_s: int = 12 * 3600
 
+    # Telegram: the channel is on when a bot token is set.
+    telegram_bot_token: str = ""
+    telegram_webhook_secret: str = Field("", description="secret_token Telegram sends with each update (1-256 of A-Z a-z 0-9 _ -)")
+    telegram_mode: Literal["webhook", "polling"] = "webhook"
+    telegram_api_url: str = "https://api.telegram.org/bot"
+
+    # WhatsApp through Twilio: the channel is on when an account SID is set.
+    twilio_account_sid: str = ""
+    twilio_auth_token: str = ""
+    twilio_whatsapp_from: str = Field("", description="the sender, e.g. whatsapp:+14155238886")
+    twilio_api_url: str = Field("", description="Twilio API base URL override (tests point it at a fake)")
+    whatsapp_language: Literal["pt-BR", "pt-PT", "en"] = "pt-BR"
+    whatsapp_window_hours: float = 24.0
+    whatsapp_followup_content_sid: str = Field("", description="approved template sent once when the 24-hour window has closed")
+    trust_proxy_headers: bool = Field(False, description="rebuild the public URL from X-Forwarded-Proto/Host (behind your proxy)")
+
+    # The outbox of Telegram and WhatsApp messages.
+    outbox_backoff_s: float = 1.0
+    outbox_max_attempts: int = 10
+
     @model_validator(mode="after")
     def _refuse_default_secrets_in_production(self) -> "Settings":
         if self.environment == "production":
@@ -54,9 +74,21 @@ class Settings(BaseSettings):
             ):
                 if value == default:
                     raise ValueError(f"{name} still has its development default; set a secret value")
+            if self.telegram_bot_token and self.telegram_mode == "webhook" and len(self.telegram_webhook_secret) < 16:
+                raise ValueError("BALCAO_TELEGRAM_WEBHOOK_SECRET must be set (16+ characters) for the Telegram webhook")
+        if self.twilio_account_sid and not (self.twilio_auth_token and self.twilio_whatsapp_from):
+            raise ValueError("WhatsApp needs BALCAO_TWILIO_AUTH_TOKEN and BALCAO_TWILIO_WHATSAPP_FROM with BALCAO_TWILIO_ACCOUNT_SID")
         if not self.public_url:
             self.public_url = f"http://{self.host}:{self.port}"
         return self
+
+    @property
+    def telegram_enabled(self) -> bool:
+        return bool(self.telegram_bot_token)
+
+    @property
+    def whatsapp_enabled(self) -> bool:
+        return bool(self.twilio_account_sid)
 
     @property
     def is_sqlite(self) -> bool:

@@ -28,6 +28,11 @@ _TEXTS = {
         "en": "Our team is closed right now. A person will answer from {when}; your chat stays in the queue "
         "and you can leave your message here.",
     },
+    "attachment": {
+        "pt-BR": "Recebi seu arquivo, mas eu só consigo ler texto. Descreva sua dúvida em palavras, ou peça para falar com uma pessoa.",
+        "pt-PT": "Recebi o seu ficheiro, mas só consigo ler texto. Descreva a sua dúvida por palavras, ou peça para falar com uma pessoa.",
+        "en": "I got your file, but I can only read text. Please describe your question in words, or ask for a person.",
+    },
     "empty": {
         "pt-BR": "Sua mensagem está vazia. Escreva sua pergunta, por favor.",
         "pt-PT": "A sua mensagem está vazia. Escreva a sua pergunta, por favor.",

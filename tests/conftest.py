@@ -12,6 +12,7 @@ import pytest
 
 os.environ.setdefault("OMP_NUM_THREADS", "1")
 
+from tests.channel_fakes import FakeTelegram, FakeTwilio  # noqa: E402
 from tests.support import AgentClient, RunningHub, RunningRasa, start_hub, start_rasa, hub_settings  # noqa: E402
 
 
@@ -29,15 +30,56 @@ def rasa_model() -> Path:
     return ensure_model(quiet=True)
 
 
+TELEGRAM_TOKEN = "123456:TEST-bot-token"
+TELEGRAM_SECRET = "telegram-webhook-secret-for-tests"
+TWILIO_SID, TWILIO_TOKEN = "AC" + "0" * 32, "twilio-auth-token-for-tests"
+
+
 @pytest.fixture(scope="session")
-def desk(tmp_path_factory: pytest.TempPathFactory, index_cache: Path, rasa_model: Path) -> Iterator[tuple[RunningHub, RunningRasa]]:
-    """A hub on SQLite and the real Rasa server, wired together as `make run` wires them."""
+def fake_telegram() -> Iterator[FakeTelegram]:
+    """A local Bot API server (the hub's python-telegram-bot talks to it)."""
+    fake = FakeTelegram(TELEGRAM_TOKEN).start()
+    yield fake
+    fake.stop()
+
+
+@pytest.fixture(scope="session")
+def fake_twilio() -> Iterator[FakeTwilio]:
+    """A local Twilio Messages API (the hub's twilio client talks to it)."""
+    fake = FakeTwilio(TWILIO_SID, TWILIO_TOKEN).start()
+    yield fake
+    fake.stop()
+
+
+def channel_settings(fake_telegram: FakeTelegram, fake_twilio: FakeTwilio) -> dict:
+    """Telegram and WhatsApp switched on, pointed at the fakes; fast retries."""
+    return dict(
+        telegram_bot_token=TELEGRAM_TOKEN,
+        telegram_webhook_secret=TELEGRAM_SECRET,
+        telegram_api_url=f"{fake_telegram.url}/bot",
+        twilio_account_sid=TWILIO_SID,
+        twilio_auth_token=TWILIO_TOKEN,
+        twilio_whatsapp_from="whatsapp:+14155238886",
+        twilio_api_url=fake_twilio.url,
+        outbox_backoff_s=0.05,
+    )
+
+
+@pytest.fixture(scope="session")
+def desk(
+    tmp_path_factory: pytest.TempPathFactory, index_cache: Path, rasa_model: Path, fake_telegram: FakeTelegram, fake_twilio: FakeTwilio
+) -> Iterator[tuple[RunningHub, RunningRasa]]:
+    """A hub on SQLite and the real Rasa server, wired together as `make run` wires them, with
+    Telegram and WhatsApp pointed at local fakes of their APIs."""
     tmp = tmp_path_factory.mktemp("desk")
     token = secrets.token_hex(16)
     from tests.support import free_port
 
     rasa_port = free_port()
-    settings = hub_settings(tmp, cache_dir=index_cache, rasa_url=f"http://127.0.0.1:{rasa_port}", rasa_token=token)
+    settings = hub_settings(
+        tmp, cache_dir=index_cache, rasa_url=f"http://127.0.0.1:{rasa_port}", rasa_token=token,
+        **channel_settings(fake_telegram, fake_twilio),
+    )
     hub = start_hub(settings)
     rasa = start_rasa(rasa_model, actions_url=f"{hub.url}/actions/webhook", token=token, tmp=tmp, port=rasa_port)
     yield hub, rasa

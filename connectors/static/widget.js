@@ -12,16 +12,16 @@
   var T = {
     "pt-BR": { title: "Atendimento", open: "Abrir o chat", close: "Fechar o chat", placeholder: "Escreva sua mensagem",
       send: "Enviar", queued: "Aguardando uma pessoa do atendimento…", human: "{name} entrou na conversa.",
-      ended: "Conversa encerrada.", offline: "Reconectando…", log: "Mensagens",
-      place: "Você é o {n}º da fila · espera de cerca de {m} min", typing: "{name} está digitando…" },
+      ended: "Conversa encerrada.", offline: "Reconectando…", log: "Mensagens", typing: "Digitando…",
+      pending: "Será enviada ao reconectar", place: "Você é o {n}º da fila · espera de cerca de {m} min" },
     "pt-PT": { title: "Apoio ao cliente", open: "Abrir o chat", close: "Fechar o chat", placeholder: "Escreva a sua mensagem",
       send: "Enviar", queued: "A aguardar uma pessoa do apoio…", human: "{name} entrou na conversa.",
-      ended: "Conversa terminada.", offline: "A religar…", log: "Mensagens",
-      place: "É o {n}.º na fila · espera de cerca de {m} min", typing: "{name} está a escrever…" },
+      ended: "Conversa terminada.", offline: "A religar…", log: "Mensagens", typing: "A escrever…",
+      pending: "Será enviada ao religar", place: "É o {n}.º na fila · espera de cerca de {m} min" },
     "en": { title: "Support", open: "Open chat", close: "Close chat", placeholder: "Type your message",
       send: "Send", queued: "Waiting for a person from our team…", human: "{name} joined the conversation.",
-      ended: "Conversation closed.", offline: "Reconnecting…", log: "Messages",
-      place: "You are number {n} in the queue · about {m} min wait", typing: "{name} is typing…" }
+      ended: "Conversation closed.", offline: "Reconnecting…", log: "Messages", typing: "Typing…",
+      pending: "Will be sent when reconnected", place: "You are number {n} in the queue · about {m} min wait" }
   }[lang];
   var color = /^#[0-9a-f]{3,8}$/i.test(data.color || "") ? data.color : "#0b6e4f";
   var side = data.position === "left" ? "left" : "right";
@@ -32,7 +32,7 @@
   var root = host.attachShadow({ mode: "open" });
   root.innerHTML =
     "<style>" +
-    ":host{all:initial}" +
+    ":host{all:initial !important}" + /* the host page's !important rules must not reach inside */
     "*{box-sizing:border-box;font-family:system-ui,-apple-system,'Segoe UI',Roboto,sans-serif;font-size:15px;line-height:1.4}" +
     ".launcher{position:fixed;bottom:20px;" + side + ":20px;width:60px;height:60px;border-radius:50%;border:0;background:" + color + ";color:#fff;cursor:pointer;box-shadow:0 4px 14px rgba(0,0,0,.3);z-index:2147483646;font-size:26px}" +
     ".panel{position:fixed;bottom:92px;" + side + ":20px;width:360px;max-width:calc(100vw - 24px);height:520px;max-height:calc(100vh - 110px);background:#fff;color:#1b1b1b;border-radius:12px;box-shadow:0 8px 30px rgba(0,0,0,.3);display:flex;flex-direction:column;overflow:hidden;z-index:2147483647}" +
@@ -49,8 +49,13 @@
     ".buttons button:focus,.launcher:focus,form button:focus,textarea:focus{outline:3px solid #ffbf47;outline-offset:1px}" +
     ".status{font-size:13px;color:#333;background:#fff6d6;padding:6px 12px}" +
     ".status:empty{display:none}" +
-    ".typing{font-size:13px;color:#333;padding:2px 12px;min-height:0}" +
-    ".typing:empty{display:none}" +
+    ".typing{margin:6px 0;padding:8px 11px;color:#444;font-size:13px}" +
+    ".typing[hidden]{display:none}" +
+    ".typing span{display:inline-block;width:7px;height:7px;margin-right:3px;border-radius:50%;background:#666;animation:b 1.2s infinite}" +
+    ".typing span:nth-child(2){animation-delay:.2s}.typing span:nth-child(3){animation-delay:.4s}" +
+    "@keyframes b{0%,80%,100%{opacity:.25}40%{opacity:1}}" +
+    "@media (prefers-reduced-motion:reduce){.typing span{animation:none}}" +
+    ".msg.pending{opacity:.65}" +
     "form{display:flex;border-top:1px solid #dcdfe3;background:#fff}" +
     "textarea{flex:1;border:0;padding:10px;resize:none;height:48px;color:#1b1b1b;background:#fff}" +
     "form button{border:0;background:" + color + ";color:#fff;padding:0 16px;cursor:pointer}" +
@@ -60,12 +65,11 @@
     "<header><span class='title'></span><button class='close' type='button'>&times;</button></header>" +
     "<div class='status' role='status'></div>" +
     "<div class='log' role='log' aria-live='polite'></div>" +
-    "<div class='typing' aria-live='polite'></div>" +
+    "<div class='typing' aria-hidden='true' hidden><span></span><span></span><span></span></div>" +
     "<form><textarea rows='1' maxlength='4000'></textarea><button type='submit'></button></form>" +
     "</section>";
   var $ = function (s) { return root.querySelector(s); };
   var launcher = $(".launcher"), panel = $(".panel"), log = $(".log"), status = $(".status"), typing = $(".typing");
-  var typingTimer = null, lastTyping = 0, state = null;
   var form = $("form"), input = $("textarea");
   $(".title").textContent = data.title || T.title;
   launcher.setAttribute("aria-label", T.open);
@@ -75,8 +79,12 @@
   input.setAttribute("aria-label", T.placeholder);
   input.placeholder = T.placeholder;
   form.querySelector("button").textContent = T.send;
+  typing.setAttribute("aria-label", T.typing);
 
-  var socket = null, token = null, retry = 0, seen = {}, opened = false;
+  /* unacked: messages written but not yet confirmed stored by the hub (by id, in order). They are
+   * sent again after a reconnect; the hub stores each id once, so nothing is lost or doubled. */
+  var socket = null, token = null, retry = 0, seen = {}, opened = false, unacked = [];
+  var state = null, lastTyping = 0, agentTyping = null;
 
   /* Bold (**text**) is the only formatting the bot uses; everything is still inserted as text. */
   function renderText(el, text) {
@@ -118,19 +126,37 @@
     else if (newState === "human") status.textContent = T.human.replace("{name}", agentName || "");
     else status.textContent = "";
   }
+  /* While waiting for a person: place in the queue and the estimated wait, as they change. */
   function showPlace(q) {
     if (state !== "queued" || !q) return;
     status.textContent = T.place.replace("{n}", q.position).replace("{m}", Math.max(1, Math.round(q.wait_seconds / 60)));
   }
+  function showTyping(on) { typing.hidden = !on; if (on) log.scrollTop = log.scrollHeight; }
+  function addPending(frame) {
+    addMessage({ sender: "customer", text: frame.text }, true);
+    var el = log.lastElementChild; el.setAttribute("data-id", frame.id);
+    if (!socket || socket.readyState !== 1) { el.classList.add("pending"); el.title = T.pending; }
+  }
+  function transmit(frame) {
+    if (socket && socket.readyState === 1) { socket.send(JSON.stringify(frame)); showTyping(true); }
+  }
+  function acked(id) {
+    unacked = unacked.filter(function (f) { return f.id !== id; });
+    var el = log.querySelector("[data-id='" + id + "']");
+    if (el) { el.classList.remove("pending"); el.removeAttribute("title"); el.removeAttribute("data-id"); }
+    if (!unacked.length) showTyping(false);
+  }
   function send(text, payload) {
     text = String(text || "");
-    if (!text.trim() || !socket || socket.readyState !== 1) return;
+    if (!text.trim()) return;
     var id = (crypto.randomUUID && crypto.randomUUID()) || String(Date.now()) + Math.random();
     var frame = { type: "message", id: id, text: text };
     if (payload) frame.payload = payload;
-    socket.send(JSON.stringify(frame));
+    unacked.push(frame);
     clearButtons();
-    addMessage({ sender: "customer", text: text }, true);
+    addPending(frame);
+    transmit(frame);
+    input.focus(); /* a tapped quick reply disappears: keep keyboard users in the conversation */
   }
   function getToken() {
     var stored = null;
@@ -148,6 +174,7 @@
       token = t;
       socket = new WebSocket(hub.replace(/^http/, "ws") + "/widget/ws?token=" + encodeURIComponent(t) + "&lang=" + lang);
       socket.onopen = function () { retry = 0; if (status.textContent === T.offline) status.textContent = ""; };
+      /* frames sent before the history arrives would be drawn and then wiped: send them after it */
       socket.onmessage = function (ev) {
         var m = JSON.parse(ev.data);
         if (m.type === "history") {
@@ -155,20 +182,27 @@
           (m.messages || []).forEach(function (x) { addMessage(x, false); });
           showState(m.state, m.agent_name);
           showPlace(m.queue);
+          var stored = {};
+          (m.messages || []).forEach(function (x) { if (x.client_id) stored[x.client_id] = true; });
+          unacked = unacked.filter(function (f) { return !stored[f.id]; }); /* stored, only the ack was lost */
+          unacked.forEach(function (f) { addPending(f); transmit(f); }); /* written while offline */
+        } else if (m.type === "ack") {
+          acked(m.id);
         } else if (m.type === "message") {
-          if (m.sender === "agent") { showState("human", m.agent_name); typing.textContent = ""; }
+          if (m.sender === "agent") { showState("human", m.agent_name); clearTimeout(agentTyping); if (!unacked.length) showTyping(false); }
           addMessage(m, true);
         } else if (m.type === "state") showState(m.state, m.agent_name);
         else if (m.type === "queue") { if (state !== "queued") showState("queued"); showPlace(m); }
-        else if (m.type === "typing") {
-          typing.textContent = T.typing.replace("{name}", m.agent_name || "");
-          clearTimeout(typingTimer); typingTimer = setTimeout(function () { typing.textContent = ""; }, 4000);
+        else if (m.type === "typing") { /* the agent is typing */
+          showTyping(true); clearTimeout(agentTyping);
+          agentTyping = setTimeout(function () { if (!unacked.length) showTyping(false); }, 4000);
         }
-        else if (m.type === "error") addMessage({ sender: "system", text: m.message }, true);
+        else if (m.type === "error") { if (m.id) acked(m.id); addMessage({ sender: "system", text: m.message }, true); }
       };
       socket.onclose = function (ev) {
         if (ev.code === 4403 || ev.code === 1008) { token = null; try { localStorage.removeItem(storageKey); } catch (e) {} }
-        status.textContent = T.offline;
+        status.textContent = T.offline; showTyping(false);
+        log.querySelectorAll("[data-id]").forEach(function (el) { el.classList.add("pending"); el.title = T.pending; }); /* unacked only */
         setTimeout(connect, Math.min(10000, 500 * Math.pow(2, retry++)));
       };
     }).catch(function () { status.textContent = T.offline; setTimeout(connect, Math.min(10000, 500 * Math.pow(2, retry++))); });

@@ -97,6 +97,14 @@
     who.textContent = parts.join(" · ");
     div.appendChild(who);
     div.appendChild(document.createTextNode(m.text));
+    (m.data && m.data.attachments || []).forEach(function (a) {
+      var file = document.createElement("span"); file.className = "attachment";
+      file.textContent = " 📎 " + a.kind + (a.name ? ": " + a.name : "") + (a.mime ? " (" + a.mime + ")" : "");
+      if (/^https:/.test(a.ref)) { var link = document.createElement("a"); link.href = a.ref; link.rel = "noopener"; link.target = "_blank"; link.textContent = file.textContent; file.textContent = ""; file.appendChild(link); }
+      div.appendChild(file);
+    });
+    if (m.id) div.dataset.id = m.id;
+    showDelivery(div, m.delivery);
     $("history").appendChild(div);
     $("history").scrollTop = $("history").scrollHeight;
   }
@@ -114,10 +122,20 @@
       ul.appendChild(li);
     });
   }
+  /* Telegram/WhatsApp: whether the customer got it (failed and not-sent messages say why). */
+  function showDelivery(div, d) {
+    var old = div.querySelector(".delivery"); if (old) old.remove();
+    if (!d || d.status === "sent") return;
+    var tag = document.createElement("span"); tag.className = "delivery " + d.status;
+    tag.textContent = " · " + d.status + (d.error ? " — " + d.error : "");
+    div.querySelector(".who").appendChild(tag);
+  }
   function show(detail) {
     var c = detail.conversation; current = c;
     delete unread[c.id];
-    $("title").textContent = label(c) + " · " + c.state;
+    var who = detail.customer;
+    $("title").textContent = label(c) + " · " + c.state + (who ? " · " + [who.username ? "@" + who.username : "", who.language,
+      who.unreachable_at ? "inalcançável / unreachable: " + who.unreachable_reason : ""].filter(Boolean).join(" · ") : "");
     $("history").textContent = ""; $("typing").textContent = "";
     detail.messages.forEach(addMessage);
     renderProfile(detail.profile);
@@ -193,8 +211,11 @@
       }
       if (!current || e.conversation_id !== current.id) return;
       if (e.type === "message") {
-        addMessage({ sender: e.sender, text: e.text, internal: e.internal, data: null });
+        addMessage({ id: e.message_id, sender: e.sender, text: e.text, internal: e.internal, data: null });
         if (e.sender === "customer") $("typing").textContent = "";
+      } else if (e.type === "delivery") {
+        var div = $("history").querySelector("[data-id='" + e.message_id + "']");
+        if (div) showDelivery(div, { status: e.status, error: e.error });
       } else if (e.type === "typing" && e.who === "customer") {
         $("typing").textContent = T.customer_typing;
         clearTimeout(typingTimer); typingTimer = setTimeout(function () { $("typing").textContent = ""; }, 4000);

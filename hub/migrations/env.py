@@ -6,11 +6,12 @@ from alembic import context
 from sqlalchemy import pool
 from sqlalchemy.ext.asyncio import async_engine_from_config
 
+from connectors.models import Base as ConnectorsBase
 from handoff.models import Base as HandoffBase
 from insights.models import Base as InsightsBase
 from kb_index.models import Base as KbBase
 
-target_metadata = [HandoffBase.metadata, KbBase.metadata, InsightsBase.metadata]
+target_metadata = [HandoffBase.metadata, KbBase.metadata, InsightsBase.metadata, ConnectorsBase.metadata]
 config = context.config
 
 

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from hub.cli import import_kb, main
+from hub.cli import import_kb, main, set_telegram_webhook
 from hub.db import run_migrations
 from tests.kb_index.test_markdown import GOOD
 from tests.support import hub_settings
@@ -36,3 +36,15 @@ def test_the_search_command_refuses_an_empty_question(capsys: pytest.CaptureFixt
     with pytest.raises(SystemExit):
         main(["kb", "search", "   "])
     assert "give a question" in capsys.readouterr().err
+
+
+def test_set_webhook_registers_the_public_url_with_the_secret_token(tmp_path: Path, index_cache: Path, fake_telegram) -> None:  # noqa: ANN001
+    from tests.conftest import TELEGRAM_SECRET, TELEGRAM_TOKEN
+
+    settings = hub_settings(tmp_path, cache_dir=index_cache, telegram_bot_token=TELEGRAM_TOKEN,
+                            telegram_webhook_secret=TELEGRAM_SECRET, telegram_api_url=f"{fake_telegram.url}/bot")
+    settings.public_url = "https://desk.loja.example"
+    assert asyncio.run(set_telegram_webhook(settings)) == "https://desk.loja.example/webhooks/telegram"
+    registered = fake_telegram.calls_of("setWebhook")[-1]
+    assert (registered["url"], registered["secret_token"]) == ("https://desk.loja.example/webhooks/telegram", TELEGRAM_SECRET)
+    assert registered["allowed_updates"] == '["message", "callback_query"]'

@@ -1,0 +1,76 @@
+"""Tables owned by connectors: who each customer is on their channel, and the durable outbox of
+messages still to be sent to Telegram and WhatsApp."""
+
+from __future__ import annotations
+
+import enum
+from datetime import datetime
+
+from sqlalchemy import JSON, DateTime, Index, Integer, MetaData, String, Text
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+
+from handoff.models import utcnow
+
+
+class Base(DeclarativeBase):
+    metadata = MetaData(
+        naming_convention={
+            "ix": "ix_%(column_0_label)s",
+            "uq": "uq_%(table_name)s_%(column_0_name)s",
+            "ck": "ck_%(table_name)s_%(constraint_name)s",
+            "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+            "pk": "pk_%(table_name)s",
+        }
+    )
+    type_annotation_map = {datetime: DateTime(timezone=True)}
+
+
+class Delivery(str, enum.Enum):
+    """Where an outbound message is. Only ``connectors.outbox`` changes it."""
+
+    PENDING = "pending"  # waiting for its turn (or for its next attempt)
+    SENDING = "sending"  # a worker holds it until ``locked_until``
+    SENT = "sent"  # the platform accepted it
+    DELIVERED = "delivered"  # the platform says it reached the phone (WhatsApp status callback)
+    READ = "read"
+    FAILED = "failed"  # given up: the reason is in ``error``
+    NOT_SENT = "not_sent"  # deliberately not sent (customer unreachable, WhatsApp window closed)
+
+
+class ChannelCustomer(Base):
+    """A customer as one channel knows them: what agents see, and where replies go."""
+
+    __tablename__ = "channel_customers"
+    channel: Mapped[str] = mapped_column(String(20), primary_key=True)
+    customer_id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    address: Mapped[str | None] = mapped_column(String(120), default=None)  # Telegram chat id, whatsapp:+E.164
+    name: Mapped[str | None] = mapped_column(String(120), default=None)
+    username: Mapped[str | None] = mapped_column(String(64), default=None)
+    language: Mapped[str | None] = mapped_column(String(8), default=None)
+    first_seen_at: Mapped[datetime] = mapped_column(default=utcnow)
+    last_seen_at: Mapped[datetime] = mapped_column(default=utcnow)
+    unreachable_at: Mapped[datetime | None] = mapped_column(default=None)
+    unreachable_reason: Mapped[str | None] = mapped_column(String(200), default=None)
+
+
+class OutboxMessage(Base):
+    """One message to send to a customer, written in the same transaction as the message itself."""
+
+    __tablename__ = "outbox"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    channel: Mapped[str] = mapped_column(String(20))
+    customer_id: Mapped[str] = mapped_column(String(64))
+    conversation_id: Mapped[str | None] = mapped_column(String(36), default=None)
+    message_id: Mapped[int | None] = mapped_column(Integer, default=None, index=True)  # handoff's message, if any
+    body: Mapped[dict] = mapped_column(JSON)  # what to send: text, buttons, or a template
+    status: Mapped[str] = mapped_column(String(12), default=Delivery.PENDING.value)
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    parts_sent: Mapped[int] = mapped_column(Integer, default=0)  # of a long text split in parts
+    next_attempt_at: Mapped[datetime] = mapped_column(default=utcnow)
+    locked_until: Mapped[datetime | None] = mapped_column(default=None)
+    provider_message_id: Mapped[str | None] = mapped_column(String(64), default=None, index=True)
+    error: Mapped[str | None] = mapped_column(Text, default=None)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+    __table_args__ = (Index("ix_outbox_due", "status", "next_attempt_at"),)

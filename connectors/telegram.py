@@ -1,0 +1,231 @@
+"""Telegram (python-telegram-bot 22): a webhook behind the hub (the secret token is checked on every
+request) or long polling for development; inline keyboards for buttons; replies through the outbox.
+
+Updates go through ``Application.process_update``. Its handlers' exceptions go to error handlers
+rather than to the caller, so ours remembers which update failed and the webhook answers 500: a
+message we could not store is then delivered again by Telegram instead of being lost."""
+
+from __future__ import annotations
+
+import hmac
+import html
+import json
+import logging
+import re
+from collections.abc import Awaitable, Callable
+from datetime import timedelta
+
+from fastapi import APIRouter, HTTPException, Request
+from telegram import InlineKeyboardButton, InlineKeyboardMarkup, Update
+from telegram.constants import MessageLimit, ParseMode
+from telegram.error import BadRequest, Forbidden, InvalidToken, RetryAfter, TelegramError
+from telegram.ext import Application, ApplicationBuilder, ContextTypes, TypeHandler
+
+from connectors.base import Attachment, InboundMessage, OutboxChannel, RetryLater, SendFailed, Unreachable, language_of, split_text
+from connectors.models import OutboxMessage
+
+logger = logging.getLogger(__name__)
+
+CHANNEL = "telegram"
+SECRET_HEADER = "X-Telegram-Bot-Api-Secret-Token"
+MAX_UPDATE_BYTES = 1_000_000
+ALLOWED_UPDATES = ["message", "callback_query"]
+COMMANDS = {"start": "greet", "help": "greet"}  # Telegram's commands → the assistant's intents
+_CALLBACK = re.compile(r"^m(\d+):(\d+)$")
+_BOLD = re.compile(r"\*\*(.+?)\*\*", re.S)
+
+HandleInbound = Callable[[InboundMessage], Awaitable[tuple[str, str] | None]]
+Tell = Callable[[InboundMessage, str], Awaitable[None]]
+
+
+def build_application(token: str, *, api_url: str, polling: bool = False) -> Application:
+    """The library's Application, its Bot pointed at ``api_url`` (a fake server in tests)."""
+    builder = ApplicationBuilder().token(token).base_url(api_url)
+    if not polling:
+        builder = builder.updater(None)
+    return builder.build()
+
+
+def to_html(text: str) -> str:
+    """Telegram's HTML formatting of the bot's text: escaped, with **bold** as <b>."""
+    return _BOLD.sub(r"<b>\1</b>", html.escape(text, quote=False))
+
+
+def keyboard(buttons: list[dict], message_id: int) -> InlineKeyboardMarkup:
+    """Buttons as an inline keyboard. Callback data is limited to 64 bytes, so it names the
+    offering message and the button's position; the hub maps it back to the payload."""
+    keys = [InlineKeyboardButton(str(b["title"])[:64], callback_data=f"m{message_id}:{i}") for i, b in enumerate(buttons)]
+    if all(str(b["title"]).strip().isdigit() for b in buttons):  # the 0–10 survey: rows of six
+        return InlineKeyboardMarkup([keys[i:i + 6] for i in range(0, len(keys), 6)])
+    return InlineKeyboardMarkup([[k] for k in keys])
+
+
+def parse_update(update: Update, *, default_language: str) -> InboundMessage | None:
+    """The customer's message in a Telegram update, or ``None`` for updates that carry none
+    (edits, group chats, service messages)."""
+    query = update.callback_query
+    message = query.message if query else update.message
+    user = update.effective_user
+    chat = update.effective_chat
+    if user is None or chat is None or chat.type != "private" or message is None or user.is_bot:
+        return None
+    common = dict(
+        channel=CHANNEL,
+        customer_id=f"tg-{user.id}",
+        language=language_of(user.language_code, default_language),
+        channel_message_id=str(update.update_id),
+        customer_name=user.full_name[:120] or None,
+        username=user.username,
+        address=str(chat.id),
+    )
+    if query is not None:
+        match = _CALLBACK.match(query.data or "")
+        if not match:
+            return None
+        offered_by, index = int(match.group(1)), int(match.group(2))
+        title = str(index + 1)
+        markup = getattr(message, "reply_markup", None)
+        keys = [k for row in (markup.inline_keyboard if markup else ()) for k in row]
+        if index < len(keys):
+            title = keys[index].text
+        return InboundMessage(text=title, option=index + 1, option_of=offered_by, **common)
+    text = message.text or message.caption or ""
+    if message.text and message.text.startswith("/"):
+        command = message.text[1:].split(maxsplit=1)[0].split("@")[0].lower() if len(message.text) > 1 else ""
+        if command in COMMANDS:
+            return InboundMessage(text=message.text, intent=COMMANDS[command], **common)
+    attachments: list[Attachment] = []
+    if message.photo:
+        attachments.append(Attachment("photo", message.photo[-1].file_id, "image/jpeg"))
+    if message.document:
+        attachments.append(Attachment("document", message.document.file_id, message.document.mime_type, message.document.file_name))
+    if message.voice:
+        attachments.append(Attachment("voice", message.voice.file_id, message.voice.mime_type))
+    if message.audio:
+        attachments.append(Attachment("audio", message.audio.file_id, message.audio.mime_type, message.audio.file_name))
+    if message.video:
+        attachments.append(Attachment("video", message.video.file_id, message.video.mime_type))
+    if message.sticker:
+        attachments.append(Attachment("sticker", message.sticker.file_id, None, message.sticker.emoji))
+    if not text and attachments:
+        a = attachments[0]
+        text = f"[{a.kind}{': ' + a.name if a.name else ''}]"
+    if not text and not attachments:
+        return None  # a location, a contact, a poll: nothing we can show yet
+    return InboundMessage(text=text, attachments=tuple(attachments), **common)
+
+
+class TelegramChannel(OutboxChannel):
+    """Receives updates (webhook or polling) and sends the outbox's rows with the Bot API."""
+
+    name = CHANNEL
+    max_chars = MessageLimit.MAX_TEXT_LENGTH
+
+    def __init__(self, application: Application, handle: HandleInbound, tell: Tell, *, default_language: str) -> None:
+        super().__init__()
+        self.application = application
+        self.handle = handle
+        self.tell = tell
+        self.default_language = default_language
+        self._failed: set[int] = set()
+        application.add_handler(TypeHandler(Update, self._on_update))
+        application.add_error_handler(self._on_error)
+
+    @property
+    def bot(self):  # noqa: ANN201 - telegram.Bot
+        return self.application.bot
+
+    async def start(self, *, polling: bool = False) -> None:
+        """Initialise the library (it asks getMe); in polling mode, start fetching updates."""
+        await self.application.initialize()
+        if polling:
+            await self.application.start()
+            await self.application.updater.start_polling(allowed_updates=ALLOWED_UPDATES)
+
+    async def stop(self) -> None:
+        if self.application.updater is not None and self.application.updater.running:
+            await self.application.updater.stop()
+        if self.application.running:
+            await self.application.stop()
+        await self.application.shutdown()
+
+    async def process(self, update: Update) -> bool:
+        """Handle one update; ``False`` when it could not be stored (the webhook answers 500)."""
+        self._failed.discard(update.update_id)
+        await self.application.process_update(update)
+        if update.update_id in self._failed:
+            self._failed.discard(update.update_id)
+            return False
+        return True
+
+    async def _on_update(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+        if update.callback_query is not None:
+            try:  # stop the client's spinner; the tap itself is handled below either way
+                await update.callback_query.answer()
+            except TelegramError as exc:
+                logger.info("answering callback query %s failed: %s", update.callback_query.id, exc)
+        inbound = parse_update(update, default_language=self.default_language)
+        if inbound is None:
+            return
+        refusal = await self.handle(inbound)
+        if refusal and refusal[1]:
+            await self.tell(inbound, refusal[1])
+
+    async def _on_error(self, update: object, context: ContextTypes.DEFAULT_TYPE) -> None:
+        logger.error("telegram update failed: %s", context.error, exc_info=context.error)
+        if isinstance(update, Update):
+            self._failed.add(update.update_id)
+
+    async def send(self, row: OutboxMessage, address: str) -> str | None:
+        """Send the row's text (split at Telegram's 4096 characters) with its buttons on the last part."""
+        text = str(row.body.get("text") or "")
+        buttons = row.body.get("buttons") or []
+        parts = split_text(text, self.max_chars - 200)  # room for the markup added by to_html
+        message_id = None
+        for index in range(row.parts_sent, len(parts)):
+            last = index == len(parts) - 1
+            markup = keyboard(buttons, row.message_id) if last and buttons and row.message_id else None
+            try:
+                sent = await self.bot.send_message(chat_id=int(address), text=to_html(parts[index]), parse_mode=ParseMode.HTML, reply_markup=markup)
+            except RetryAfter as exc:
+                wait = exc._retry_after  # the timedelta behind the deprecated int property
+                raise RetryLater(str(exc), after_s=wait.total_seconds() if isinstance(wait, timedelta) else float(wait)) from exc
+            except Forbidden as exc:
+                raise Unreachable(f"Telegram: {exc.message}") from exc
+            except BadRequest as exc:
+                raise SendFailed(f"Telegram refused the message: {exc.message}") from exc
+            except InvalidToken as exc:
+                raise RetryLater(f"Telegram refused the bot token (check BALCAO_TELEGRAM_BOT_TOKEN): {exc.message}") from exc
+            except TelegramError as exc:  # NetworkError, TimedOut, 5xx
+                raise RetryLater(f"Telegram: {exc.message}") from exc
+            row.parts_sent = index + 1
+            message_id = str(sent.message_id)
+        return message_id
+
+
+def telegram_router(channel: TelegramChannel, secret_token: str) -> APIRouter:
+    """The webhook Telegram calls. A wrong or missing secret token is refused before anything is read."""
+    router = APIRouter(tags=["telegram"])
+    expected = secret_token.encode()
+
+    @router.post("/webhooks/telegram")
+    async def telegram_webhook(request: Request) -> dict:
+        """Verify, store and answer one update; 500 (Telegram retries) if it could not be stored."""
+        given = request.headers.get(SECRET_HEADER, "").encode()
+        if not expected or not hmac.compare_digest(given, expected):
+            raise HTTPException(403, "wrong or missing secret token")
+        raw = await request.body()
+        if len(raw) > MAX_UPDATE_BYTES:
+            raise HTTPException(413, "update too large")
+        try:
+            data = json.loads(raw)
+            update = Update.de_json(data, channel.bot)
+        except (ValueError, TypeError, KeyError) as exc:
+            raise HTTPException(400, f"not a Telegram update: {exc}") from exc
+        if update is None:
+            raise HTTPException(400, "not a Telegram update")
+        if not await channel.process(update):
+            raise HTTPException(500, "the update could not be stored; Telegram will send it again")
+        return {"ok": True}
+
+    return router
