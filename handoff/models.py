@@ -96,7 +96,12 @@ class Conversation(Base):
     last_message_at: Mapped[datetime | None] = mapped_column(default=None)
     ended_at: Mapped[datetime | None] = mapped_column(default=None)
 
-    __table_args__ = (Index("ix_conversations_queue", "state", "team_id", "priority", "queued_at"),)
+    __table_args__ = (
+        Index("ix_conversations_queue", "state", "team_id", "priority", "queued_at"),
+        # Reports select conversations by start time, and look for a customer's next conversation.
+        Index("ix_conversations_created_at", "created_at"),
+        Index("ix_conversations_returning", "channel", "customer_id", "created_at"),
+    )
 
 
 class Message(Base):
