@@ -10,6 +10,7 @@ from dataclasses import dataclass
 
 from connectors.base import Channel
 from handoff.events import Event, MessageAdded, OwnerChanged
+from insights.alerts import DetractorAlert
 
 logger = logging.getLogger(__name__)
 
@@ -49,9 +50,16 @@ class EventBus:
             return event.sender != "customer"
         return isinstance(event, OwnerChanged)
 
+    def online_agents(self) -> int:
+        """How many agents (team members, not supervisors) have a console open on this hub."""
+        return sum(1 for conns in self._agents.values() if any(c.team_ids is not None for c in conns))
+
     @staticmethod
     def agent_sees(connection: AgentConnection, event: Event) -> bool:
-        """Agents see events of their teams' conversations and of the conversations they hold."""
+        """Agents see events of their teams' conversations and of the conversations they hold;
+        detractor alerts go to supervisors and admins (the consoles that see every team)."""
+        if isinstance(event, DetractorAlert):
+            return connection.team_ids is None
         if connection.team_ids is None or event.agent_id == connection.user_id:
             return True
         return event.team_id is not None and event.team_id in connection.team_ids
