@@ -21,6 +21,7 @@ bench: venvs
 	$(VENV)/bin/balcao rasa train
 	$(VENV)/bin/python bench/kb_quality.py
 	$(VENV)/bin/python bench/turn_latency.py
+	$(VENV)/bin/python bench/insights.py
 
 venvs: $(VENV)/.installed $(RASA_VENV)/.installed
 
