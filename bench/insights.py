@@ -1,7 +1,7 @@
 """Dashboard query time over a year of history: 1M conversations on SQLite and on PostgreSQL.
 
-The history is generated (seeded, so every run builds the same one) and bulk-loaded into a
-freshly migrated database: conversations spread over 365 days with office-hour peaks, a third of
+The history is generated (seeded, so every run builds the same one) and bulk-loaded, in time
+order as a desk appends it, into a freshly migrated database: conversations spread over 365 days with office-hour peaks, a third of
 them escalated (picked up, abandoned or still waiting), ownership events, the bot's knowledge-base
 markers and agents' first replies, and a survey at most endings. Then each dashboard "page" — one
 full ``compute_report`` (every KPI, chart and table the page shows) or the live counters — is
@@ -54,11 +54,14 @@ def history(n: int, seed: int = 7) -> Iterator[tuple[list, list, list, list]]:
     """Rows (conversations, events, messages, surveys) in chunks; times are aware UTC datetimes."""
     rng = random.Random(seed)
     start = datetime.combine(LAST_DAY - timedelta(days=364), datetime.min.time(), timezone.utc)
+    # Rows are appended in time order, as a desk appends them (so a period's rows sit together on disk).
+    starts = sorted(
+        start + timedelta(days=rng.randrange(365), hours=rng.choices(range(24), HOUR_WEIGHTS)[0] + 3, seconds=rng.randrange(3600))
+        for _ in range(n)
+    )
     conversations, events, messages, surveys = [], [], [], []
-    for i in range(n):
+    for i, t0 in enumerate(starts):
         cid = uuid.UUID(int=rng.getrandbits(128)).hex
-        t0 = start + timedelta(days=rng.randrange(365), hours=rng.choices(range(24), HOUR_WEIGHTS)[0] + 3,
-                               seconds=rng.randrange(3600))
         channel, lang = rng.choice(CHANNELS), rng.choice(LANGUAGES)
         customer = f"cust-{rng.randrange(n // 3 + 1)}"
         conversations.append((cid, channel, customer, lang, "ended", 0, 0, t0))
@@ -215,11 +218,16 @@ async def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--conversations", type=int, default=1_000_000)
     parser.add_argument("--repeat", type=int, default=10)
+    parser.add_argument("--only", choices=["sqlite", "postgresql"], help="measure one database (the results file is not written)")
     parser.add_argument("--out", type=Path, default=ROOT / "bench" / "results" / "insights.json")
     args = parser.parse_args()
-    with tempfile.TemporaryDirectory(prefix="balcao-insights-bench-") as tmp:
-        sqlite_result = await bench_sqlite(args.conversations, args.repeat, Path(tmp))
-    postgres_result = await bench_postgres(args.conversations, args.repeat)
+    if args.only != "postgresql":
+        with tempfile.TemporaryDirectory(prefix="balcao-insights-bench-") as tmp:
+            sqlite_result = await bench_sqlite(args.conversations, args.repeat, Path(tmp))
+    if args.only != "sqlite":
+        postgres_result = await bench_postgres(args.conversations, args.repeat)
+    if args.only:
+        return
     result = {
         "conversations": args.conversations,
         "period_days": {"week": 7, "month": 30},

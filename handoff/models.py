@@ -117,7 +117,10 @@ class Message(Base):
     channel_message_id: Mapped[str | None] = mapped_column(String(128), default=None)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
 
-    __table_args__ = (UniqueConstraint("channel", "channel_message_id", name="uq_messages_channel_message_id"),)
+    __table_args__ = (
+        UniqueConstraint("channel", "channel_message_id", name="uq_messages_channel_message_id"),
+        Index("ix_messages_created_at", "created_at"),  # reports read a period's messages
+    )
 
 
 class OwnershipEvent(Base):
@@ -133,3 +136,5 @@ class OwnershipEvent(Base):
     team_id: Mapped[str | None] = mapped_column(String(40), default=None)
     agent_id: Mapped[int | None] = mapped_column(Integer, default=None)
     reason: Mapped[str | None] = mapped_column(String(40), default=None)
+
+    __table_args__ = (Index("ix_ownership_events_at", "at"),)  # reports read a period's events

@@ -40,6 +40,8 @@ class Survey(Base):
     answered_at: Mapped[datetime | None] = mapped_column(default=None)
     reason: Mapped[str | None] = mapped_column(Text, default=None)
 
+    __table_args__ = (Index("ix_surveys_asked_at", "asked_at"),)
+
 
 class FollowUp(Base):
     """A detractor to call back: opened when a 0–6 score arrives, claimed by one agent, then done."""
