@@ -218,16 +218,16 @@ async def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--conversations", type=int, default=1_000_000)
     parser.add_argument("--repeat", type=int, default=10)
-    parser.add_argument("--only", choices=["sqlite", "postgresql"], help="measure one database (the results file is not written)")
+    parser.add_argument("--only", choices=["sqlite", "postgresql"], help="measure one database; its part of the results file is replaced")
     parser.add_argument("--out", type=Path, default=ROOT / "bench" / "results" / "insights.json")
     args = parser.parse_args()
+    previous = json.loads(args.out.read_text()) if args.only and args.out.exists() else {}
+    sqlite_result, postgres_result = previous.get("sqlite"), previous.get("postgresql")
     if args.only != "postgresql":
         with tempfile.TemporaryDirectory(prefix="balcao-insights-bench-") as tmp:
             sqlite_result = await bench_sqlite(args.conversations, args.repeat, Path(tmp))
     if args.only != "sqlite":
         postgres_result = await bench_postgres(args.conversations, args.repeat)
-    if args.only:
-        return
     result = {
         "conversations": args.conversations,
         "period_days": {"week": 7, "month": 30},

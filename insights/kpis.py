@@ -500,8 +500,6 @@ async def compute_report(
         # A report is a dozen short queries; PostgreSQL's JIT compiler would spend more time
         # compiling them (half a second at 1M conversations) than running them.
         await session.execute(text("SET LOCAL jit = off"))
-        # A month's summaries are hashed and sorted in memory rather than spilled to disk.
-        await session.execute(text("SET LOCAL work_mem = '64MB'"))
     async with _materialized(session, _facts(period, filters, targets)) as f:
         return await _report(session, f, period, filters)
 
