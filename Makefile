@@ -23,6 +23,7 @@ bench: venvs
 	$(VENV)/bin/python bench/turn_latency.py
 	$(VENV)/bin/python bench/handoff.py
 	$(VENV)/bin/python bench/channels.py
+	$(VENV)/bin/python bench/insights.py
 
 venvs: $(VENV)/.installed $(RASA_VENV)/.installed
 

@@ -106,7 +106,12 @@ class Conversation(Base):
     last_message_at: Mapped[datetime | None] = mapped_column(default=None)
     ended_at: Mapped[datetime | None] = mapped_column(default=None)
 
-    __table_args__ = (Index("ix_conversations_queue", "state", "team_id", "priority", "queued_at"),)
+    __table_args__ = (
+        Index("ix_conversations_queue", "state", "team_id", "priority", "queued_at"),
+        # Reports select conversations by start time, and look for a customer's next conversation.
+        Index("ix_conversations_created_at", "created_at"),
+        Index("ix_conversations_returning", "channel", "customer_id", "created_at"),
+    )
 
 
 class Message(Base):
@@ -123,7 +128,10 @@ class Message(Base):
     internal: Mapped[bool] = mapped_column(Boolean, default=False)  # a private note: never shown to the customer
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
 
-    __table_args__ = (UniqueConstraint("channel", "channel_message_id", name="uq_messages_channel_message_id"),)
+    __table_args__ = (
+        UniqueConstraint("channel", "channel_message_id", name="uq_messages_channel_message_id"),
+        Index("ix_messages_created_at", "created_at"),  # reports read a period's messages
+    )
 
 
 class CannedResponse(Base):
@@ -152,3 +160,5 @@ class OwnershipEvent(Base):
     team_id: Mapped[str | None] = mapped_column(String(40), default=None)
     agent_id: Mapped[int | None] = mapped_column(Integer, default=None)
     reason: Mapped[str | None] = mapped_column(String(40), default=None)
+
+    __table_args__ = (Index("ix_ownership_events_at", "at"),)  # reports read a period's events

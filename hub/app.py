@@ -19,12 +19,13 @@ from starlette.middleware.sessions import SessionMiddleware
 
 import bot.actions
 import handoff
+import insights
 import kb_index
 from connectors import outbox
 from connectors.base import OutboxChannel
 from connectors.outbox import DeliveryChange, OutboxWorker
 from connectors.widget import WidgetChannel, WidgetTokens, widget_router
-from hub import admin_api, agents_api
+from hub import admin_api, agents_api, insights_api
 from hub.actions_endpoint import actions_router
 from hub.auth import CurrentUser, DbSession, check_csrf, csrf_token, login_session
 from hub.db import make_engine, make_sessionmaker
@@ -37,6 +38,7 @@ from hub.settings import Settings, get_settings
 logger = logging.getLogger(__name__)
 HERE = Path(__file__).parent
 HANDOFF_DIR = Path(handoff.__file__).parent
+INSIGHTS_DIR = Path(insights.__file__).parent
 LANGUAGES = ("pt-BR", "pt-PT", "en")
 
 
@@ -191,7 +193,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         https_only=settings.public_url.startswith("https"),
     )
     env = Environment(
-        loader=ChoiceLoader([FileSystemLoader(HERE / "templates"), FileSystemLoader(HANDOFF_DIR / "templates")]),
+        loader=ChoiceLoader(
+            [FileSystemLoader(HERE / "templates"), FileSystemLoader(HANDOFF_DIR / "templates"), FileSystemLoader(INSIGHTS_DIR / "templates")]
+        ),
         autoescape=select_autoescape(["html"]),
     )
     templates = Jinja2Templates(env=env)
@@ -206,8 +210,11 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         app.include_router(router)
     app.include_router(agents_api.router)
     app.include_router(admin_api.router)
+    app.include_router(insights_api.router)
+    app.include_router(insights_api.dashboard_router(templates))
     app.include_router(actions_router(executor, settings.rasa_token))
     app.mount("/console/static", StaticFiles(directory=HANDOFF_DIR / "static"), name="console-static")
+    app.mount("/dashboard/static", StaticFiles(directory=INSIGHTS_DIR / "static"), name="dashboard-static")
 
     @app.get("/", response_class=HTMLResponse, include_in_schema=False)
     async def demo(request: Request, lang: str = "pt-BR") -> Response:

@@ -81,3 +81,4 @@ def require_roles(*roles: Role):  # noqa: ANN201 - returns a dependency
 
 
 Agent = Annotated[User, Depends(require_roles(Role.AGENT, Role.SUPERVISOR, Role.ADMIN))]
+Supervisor = Annotated[User, Depends(require_roles(Role.SUPERVISOR, Role.ADMIN))]

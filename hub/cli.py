@@ -157,6 +157,34 @@ async def delete_telegram_webhook(settings: Settings) -> None:
         await bot.delete_webhook()
 
 
+async def report(settings: Settings, *, start: str, end: str, fmt: str, table: str, filters: dict) -> str:
+    """The KPI report of the local days ``start``–``end`` as JSON, or one of its tables as CSV."""
+    from datetime import date
+
+    import insights
+    from insights.export import report_table, surveys_table, to_csv
+
+    try:
+        period = insights.Period.of_days(date.fromisoformat(start), date.fromisoformat(end), settings.report_timezone)
+    except ValueError as exc:  # a malformed date, or InvalidPeriod
+        raise SystemExit(f"error: {exc}") from exc
+    targets = insights.Targets(service_level_seconds=settings.service_level_seconds, fcr_days=settings.fcr_days)
+    engine, sessions = _sessions(settings)
+    try:
+        async with sessions() as session:
+            if fmt == "csv" and table == "surveys":
+                rows = await insights.list_surveys(session, start=period.start, end=period.end,
+                                                   channel=filters.get("channel"), team_id=filters.get("team_id"),
+                                                   agent_id=filters.get("agent_id"), language=filters.get("language"))
+                return to_csv(surveys_table(rows))
+            result = await insights.compute_report(session, period, insights.Filters(**filters), targets=targets)
+    finally:
+        await engine.dispose()
+    if fmt == "json":
+        return result.model_dump_json(indent=2)
+    return to_csv(report_table(result, table))
+
+
 def prepare(settings: Settings) -> None:
     """Schema, starter articles, thresholds: everything the hub needs before it starts."""
     from hub.db import run_migrations
@@ -200,6 +228,18 @@ def main(argv: list[str] | None = None) -> int:
     set_webhook = telegram.add_parser("set-webhook", help="register BALCAO_PUBLIC_URL/webhooks/telegram with the secret token")
     set_webhook.add_argument("--url", default=None, help="another public URL of the webhook")
     telegram.add_parser("delete-webhook", help="unregister it (for BALCAO_TELEGRAM_MODE=polling)")
+    rep = sub.add_parser("report", help="NPS and service KPIs of a period (local days, both included)")
+    rep.add_argument("--from", dest="start", required=True, help="first day, YYYY-MM-DD")
+    rep.add_argument("--to", dest="end", required=True, help="last day, YYYY-MM-DD (included)")
+    rep.add_argument("--format", choices=["json", "csv"], default="json")
+    from insights.export import TABLES
+
+    rep.add_argument("--table", choices=TABLES, default="summary", help="with --format csv: which table")
+    rep.add_argument("--channel")
+    rep.add_argument("--team", dest="team_id")
+    rep.add_argument("--agent", dest="agent_id", type=int)
+    rep.add_argument("--language")
+    rep.add_argument("--handled-by", dest="handled_by", choices=["bot", "person"])
     rasa = sub.add_parser("rasa", help="the Rasa model").add_subparsers(dest="rasa_command", required=True)
     rasa.add_parser("train", help="train the model if the training data changed; print its path")
     args = parser.parse_args(argv)
@@ -254,6 +294,9 @@ def main(argv: list[str] | None = None) -> int:
         else:
             asyncio.run(delete_telegram_webhook(settings))
             print("Telegram webhook removed")
+    if args.command == "report":
+        filters = {k: getattr(args, k) for k in ("channel", "team_id", "agent_id", "language", "handled_by") if getattr(args, k) is not None}
+        print(asyncio.run(report(settings, start=args.start, end=args.end, fmt=args.format, table=args.table, filters=filters)), end="")
         return 0
     if args.command == "rasa":
         from hub.rasa_model import ensure_model

@@ -25,6 +25,7 @@ from hub.rasa_client import BotReply, RasaClient, RasaUnavailable
 from hub.realtime import EventBus
 from hub.settings import Settings
 from hub.texts import say, when
+from insights.alerts import DetractorAlert, WebhookFailed, post_webhook
 from kb_index import Hit, KnowledgeIndex, SearchResult
 
 logger = logging.getLogger(__name__)
@@ -41,6 +42,11 @@ PRIORITY_BY_REASON = {
     "not_resolved": Priority.REQUEST,
     "kb_unanswered": Priority.LOW_CONFIDENCE,
 }
+
+
+def _aware(value: datetime) -> datetime:
+    """SQLite gives naive datetimes back; every stored time is UTC."""
+    return value if value.tzinfo else value.replace(tzinfo=timezone.utc)
 
 
 class Refused(str, enum.Enum):
@@ -73,6 +79,7 @@ class Desk:
         self._dirty_queues: set[str] = set()
         self._refreshing = False
         self._away_timers: dict[int, asyncio.Task] = {}
+        self._background: set[asyncio.Task] = set()
 
     @asynccontextmanager
     async def unit_of_work(self) -> AsyncIterator[AsyncSession]:
@@ -334,13 +341,18 @@ class Desk:
 
     async def end_quiet_conversations(self, *, silent_for: timedelta | None = None) -> int:
         """Customers who went quiet (for the configured inactivity time unless ``silent_for`` is
-        given): bot-owned chats get the ending (NPS); a survey nobody answered ends the chat.
-        Returns how many conversations were touched."""
-        if silent_for is None:
-            silent_for = timedelta(seconds=self.settings.inactivity_seconds)
-        cutoff = utcnow() - silent_for
+        given): bot-owned chats get the ending (NPS); a survey unanswered for
+        ``survey_no_answer_seconds`` ends the chat with "no answer". Returns how many were touched."""
+        now = utcnow()
+        bot_cutoff = now - (silent_for if silent_for is not None else timedelta(seconds=self.settings.inactivity_seconds))
+        survey_cutoff = now - (silent_for if silent_for is not None else timedelta(seconds=self.settings.survey_no_answer_seconds))
         async with self.sessions() as session:
-            quiet = [(c.id, c.state) for c in await handoff.quiet_conversations(session, silent_since=cutoff)]
+            candidates = await handoff.quiet_conversations(session, silent_since=max(bot_cutoff, survey_cutoff))
+            quiet = [
+                (c.id, c.state)
+                for c in candidates
+                if _aware(c.last_message_at) < (bot_cutoff if c.state == State.BOT.value else survey_cutoff)
+            ]
         for conversation_id, state in quiet:
             try:
                 if state == State.BOT.value:
@@ -458,11 +470,39 @@ class Desk:
             return survey is not None
 
     async def finish_survey(self, conversation_id: str, *, score: int | None, reason: str | None) -> None:
+        """Store the answer and end the chat; a detractor opens a follow-up and alerts the supervisors."""
+        alert = None
         async with self.unit_of_work() as session:
-            await insights.answer_survey(session, conversation_id, score)
+            survey = await insights.answer_survey(session, conversation_id, score)
             if reason:
-                await insights.record_reason(session, conversation_id, reason)
-            await handoff.end_conversation(session, conversation_id, actor="customer", reason="survey_done")
+                survey = await insights.record_reason(session, conversation_id, reason)
+            conversation = await handoff.end_conversation(session, conversation_id, actor="customer", reason="survey_done")
+            task = await insights.open_follow_up(session, survey)
+            if task is not None:
+                alert = DetractorAlert(
+                    conversation_id=conversation_id, channel=conversation.channel, customer_id=conversation.customer_id,
+                    team_id=survey.team_id, agent_id=survey.agent_id, score=task.score, reason=task.reason,
+                    follow_up_id=task.id,
+                )
+                handoff.events.queue_event(session, alert)  # type: ignore[arg-type] - the bus routes it to supervisors
+        if alert is not None and self.settings.detractor_webhook_url:
+            self._in_background(self._post_alert(alert))
+
+    async def _post_alert(self, alert: DetractorAlert) -> None:
+        try:
+            await post_webhook(self.settings.detractor_webhook_url, alert)
+        except WebhookFailed as exc:
+            logger.warning("%s", exc)
+
+    def _in_background(self, coro) -> None:  # noqa: ANN001
+        """Run ``coro`` without making the customer wait for it (kept referenced until it ends)."""
+        task = asyncio.create_task(coro)
+        self._background.add(task)
+        task.add_done_callback(self._background.discard)
+
+    def survey_text(self, kind: str, lang: str) -> str:
+        overrides = self.settings.survey_question if kind == "score" else self.settings.survey_reason_question
+        return insights.survey_wording(kind, lang, self.settings.company_name, overrides)
 
     async def end(self, conversation_id: str, *, reason: str) -> None:
         async with self.unit_of_work() as session:

@@ -14,6 +14,7 @@ import handoff
 from connectors import outbox
 from connectors.base import Channel, OutboxChannel
 from handoff.events import AgentStatusChanged, Event, MessageAdded, OwnerChanged, QueueUpdate, Typing, pending_events
+from insights.alerts import DetractorAlert
 
 logger = logging.getLogger(__name__)
 
@@ -55,10 +56,17 @@ class EventBus:
             return event.who == "agent"
         return isinstance(event, (OwnerChanged, QueueUpdate))
 
+    def online_agents(self) -> int:
+        """How many agents (team members, not supervisors) have a console open on this hub."""
+        return sum(1 for conns in self._agents.values() if any(c.team_ids is not None for c in conns))
+
     @staticmethod
-    def agent_sees(connection: AgentConnection, event: Event | AgentStatusChanged) -> bool:
+    def agent_sees(connection: AgentConnection, event: Event | AgentStatusChanged | DetractorAlert) -> bool:
         """Agents see events of their teams' conversations and of the conversations they hold;
-        supervisors see everything, including agents' availability."""
+        supervisors see everything, including agents' availability; detractor alerts go to
+        supervisors and admins (the consoles that see every team)."""
+        if isinstance(event, DetractorAlert):
+            return connection.team_ids is None
         if isinstance(event, QueueUpdate) or (isinstance(event, Typing) and event.who == "agent"):
             return False
         if isinstance(event, AgentStatusChanged):

@@ -65,6 +65,18 @@ class Settings(BaseSettings):
     outbox_backoff_s: float = 1.0
     outbox_max_attempts: int = 10
 
+    # NPS survey and service KPIs (insights)
+    company_name: str = Field("Loja Maré", description="named in the NPS question")
+    survey_question: dict[str, str] = Field(
+        default_factory=dict, description='per language, {company} is filled in: {"en": "How likely…"}'
+    )
+    survey_reason_question: dict[str, str] = Field(default_factory=dict, description="per language")
+    survey_no_answer_seconds: int = Field(600, description="an unanswered survey ends the chat as 'no answer'")
+    detractor_webhook_url: str = Field("", description="POSTed a JSON alert for every 0–6 score")
+    service_level_seconds: int = Field(60, description="pick-up target of the service level")
+    fcr_days: int = Field(7, description="a customer back within this many days was not resolved at first contact")
+    report_timezone: str = "America/Sao_Paulo"
+
     @model_validator(mode="after")
     def _refuse_default_secrets_in_production(self) -> "Settings":
         if self.environment == "production":

@@ -1,14 +1,34 @@
-"""NPS and service KPIs: the survey asked at the end of every conversation."""
+"""NPS and service KPIs: the survey asked at the end of every conversation, the follow-up of
+detractors, and the KPIs supervisors read (computed from the conversations' appended events)."""
 
+from insights.alerts import DetractorAlert, WebhookFailed, post_webhook
+from insights.follow_ups import (
+    FollowUpAlreadyClaimed,
+    FollowUpError,
+    FollowUpNotFound,
+    NotYourFollowUp,
+    claim_follow_up,
+    complete_follow_up,
+    get_follow_up,
+    is_detractor,
+    list_follow_ups,
+    open_follow_up,
+)
+from insights.kpis import Filters, InvalidPeriod, Period, Report, Targets, compute_report
+from insights.live import LiveCounters, live_counters
+from insights.models import FollowUp, Survey
 from insights.nps import NpsParse, parse_nps_score
-from insights.surveys import SurveyAlreadyAnswered, answer_survey, get_survey, open_survey, record_reason
+from insights.surveys import SurveyAlreadyAnswered, answer_survey, get_survey, list_surveys, open_survey, record_reason
+from insights.wording import survey_wording
 
 __all__ = [
-    "NpsParse",
-    "parse_nps_score",
-    "SurveyAlreadyAnswered",
-    "answer_survey",
-    "get_survey",
-    "open_survey",
-    "record_reason",
+    "DetractorAlert", "WebhookFailed", "post_webhook",
+    "FollowUpAlreadyClaimed", "FollowUpError", "FollowUpNotFound", "NotYourFollowUp", "claim_follow_up",
+    "complete_follow_up", "get_follow_up", "is_detractor", "list_follow_ups", "open_follow_up",
+    "Filters", "InvalidPeriod", "Period", "Report", "Targets", "compute_report",
+    "LiveCounters", "live_counters",
+    "FollowUp", "Survey",
+    "NpsParse", "parse_nps_score",
+    "SurveyAlreadyAnswered", "answer_survey", "get_survey", "list_surveys", "open_survey", "record_reason",
+    "survey_wording",
 ]

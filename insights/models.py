@@ -1,10 +1,10 @@
-"""Tables owned by insights."""
+"""Tables owned by insights: the NPS survey of each conversation and the follow-up of detractors."""
 
 from __future__ import annotations
 
 from datetime import datetime, timezone
 
-from sqlalchemy import Boolean, DateTime, Integer, MetaData, String, Text
+from sqlalchemy import Boolean, DateTime, Index, Integer, MetaData, String, Text
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 
@@ -39,3 +39,23 @@ class Survey(Base):
     score: Mapped[int | None] = mapped_column(Integer, default=None)
     answered_at: Mapped[datetime | None] = mapped_column(default=None)
     reason: Mapped[str | None] = mapped_column(Text, default=None)
+
+    __table_args__ = (Index("ix_surveys_asked_at", "asked_at"),)
+
+
+class FollowUp(Base):
+    """A detractor to call back: opened when a 0–6 score arrives, claimed by one agent, then done."""
+
+    __tablename__ = "follow_ups"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    conversation_id: Mapped[str] = mapped_column(String(36), unique=True)
+    team_id: Mapped[str | None] = mapped_column(String(40), default=None)
+    score: Mapped[int] = mapped_column(Integer)
+    reason: Mapped[str | None] = mapped_column(Text, default=None)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    claimed_by: Mapped[int | None] = mapped_column(Integer, default=None)
+    claimed_at: Mapped[datetime | None] = mapped_column(default=None)
+    done_at: Mapped[datetime | None] = mapped_column(default=None)
+    outcome: Mapped[str | None] = mapped_column(Text, default=None)
+
+    __table_args__ = (Index("ix_follow_ups_open", "done_at", "team_id", "created_at"),)

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+from datetime import datetime
+
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -74,3 +77,22 @@ async def record_reason(session: AsyncSession, conversation_id: str, reason: str
     survey.reason = reason.strip()[:2000] or None
     await session.flush()
     return survey
+
+
+async def list_surveys(
+    session: AsyncSession,
+    *,
+    start: datetime,
+    end: datetime,
+    channel: str | None = None,
+    team_id: str | None = None,
+    agent_id: int | None = None,
+    language: str | None = None,
+    limit: int = 100_000,
+) -> Sequence[Survey]:
+    """The raw survey answers asked in ``[start, end)``, oldest first (for exports)."""
+    stmt = select(Survey).where(Survey.asked_at >= start, Survey.asked_at < end)
+    for column, value in ((Survey.channel, channel), (Survey.team_id, team_id), (Survey.agent_id, agent_id), (Survey.language, language)):
+        if value is not None:
+            stmt = stmt.where(column == value)
+    return (await session.execute(stmt.order_by(Survey.asked_at).limit(limit))).scalars().all()

@@ -11,6 +11,7 @@ from rasa_sdk.executor import CollectingDispatcher
 
 from bot.actions.services import DeskServices
 from insights.nps import parse_nps_score
+from insights.wording import skip_title
 from kb_index import Decision, Hit
 
 logger = logging.getLogger(__name__)
@@ -41,12 +42,16 @@ def _reset_kb() -> list[EventType]:
     return [SlotSet("kb_question", None), SlotSet("kb_tried", None), SlotSet("kb_misses", 0.0), SlotSet("awaiting", None)]
 
 
-def show_article(dispatcher: CollectingDispatcher, hit: Hit, tried: list[str], question: str) -> list[EventType]:
-    """Send the article and ask whether it solved the question."""
+def show_article(
+    dispatcher: CollectingDispatcher, hit: Hit, tried: list[str], question: str, *, kb: str | None = None
+) -> list[EventType]:
+    """Send the article and ask whether it solved the question (``kb="answer"`` marks a new question
+    the knowledge base answered, for the unanswered-question rate)."""
     # Sent as one custom message: Rasa's REST channel would split a text at every blank line.
-    dispatcher.utter_message(
-        json_message={"text": f"**{hit.title}**\n\n{hit.body}", "article": hit.article_id, "lang": hit.lang, "score": hit.score}
-    )
+    message = {"text": f"**{hit.title}**\n\n{hit.body}", "article": hit.article_id, "lang": hit.lang, "score": hit.score}
+    if kb:
+        message["kb"] = kb
+    dispatcher.utter_message(json_message=message)
     dispatcher.utter_message(response="utter_ask_resolved")
     return [
         SlotSet("kb_question", question),
@@ -56,14 +61,17 @@ def show_article(dispatcher: CollectingDispatcher, hit: Hit, tried: list[str], q
     ]
 
 
-async def hand_over(desk: DeskServices, dispatcher: CollectingDispatcher, tracker: Tracker, *, team: str, reason: str) -> list[EventType]:
+async def hand_over(
+    desk: DeskServices, dispatcher: CollectingDispatcher, tracker: Tracker, *, team: str, reason: str, kb: str | None = None
+) -> list[EventType]:
     """Queue the conversation and tell the customer which team will answer."""
     lang = language(tracker)
     await desk.escalate(tracker.sender_id, team=team, reason=reason)
+    marker = {"json_message": {"kb": kb}} if kb else {}
     if reason == "complaint":
-        dispatcher.utter_message(response="utter_complaint")
+        dispatcher.utter_message(response="utter_complaint", **marker)
     else:
-        dispatcher.utter_message(response="utter_handoff", team=team_name(team, lang))
+        dispatcher.utter_message(response="utter_handoff", team=team_name(team, lang), **marker)
     return _reset_kb()
 
 
@@ -117,21 +125,22 @@ class ActionKbAnswer(DeskAction):
         question = (tracker.latest_message.get("text") or "").strip()
         lang = language(tracker)
         result = await self.desk.search(question, lang)
+        # Each new question's outcome is marked on the bot's message ("kb": answer | clarify | miss).
         if result.decision is Decision.ANSWER and result.best:
-            return show_article(dispatcher, result.best, [], question)
+            return show_article(dispatcher, result.best, [], question, kb="answer")
         if result.decision is Decision.CLARIFY:
             buttons = [
                 {"title": hit.title, "payload": f'/choose_article{{"article": "{hit.article_id}"}}'} for hit in result.hits
             ]
             none_title = {"en": "None of these", "pt-PT": "Nenhum destes"}.get(lang, "Nenhum desses")
             buttons.append({"title": none_title, "payload": "/deny"})
-            dispatcher.utter_message(response="utter_clarify", buttons=buttons)
+            dispatcher.utter_message(response="utter_clarify", buttons=buttons, json_message={"kb": "clarify"})
             return [SlotSet("kb_question", question), SlotSet("kb_tried", []), SlotSet("awaiting", "choice")]
         misses = int(tracker.get_slot("kb_misses") or 0) + 1
         if misses >= MAX_MISSES_BEFORE_HANDOFF:
             team = result.best.team if result.best else "geral"
-            return await hand_over(self.desk, dispatcher, tracker, team=team, reason="kb_unanswered")
-        dispatcher.utter_message(response="utter_rephrase")
+            return await hand_over(self.desk, dispatcher, tracker, team=team, reason="kb_unanswered", kb="miss")
+        dispatcher.utter_message(response="utter_rephrase", json_message={"kb": "miss"})
         return [SlotSet("kb_misses", float(misses)), SlotSet("awaiting", None), SlotSet("kb_question", question)]
 
 
@@ -217,6 +226,32 @@ class ActionEndConversation(DeskAction):
         return await end_conversation(self.desk, dispatcher, tracker, ending=str(ending))
 
 
+class ActionAskNpsScore(DeskAction):
+    """The 0–10 question, in the customer's language, naming the company (wording from settings)."""
+
+    def name(self) -> str:
+        return "action_ask_nps_score"
+
+    async def run(self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: dict[str, Any]) -> list[EventType]:
+        buttons = [{"title": str(n), "payload": str(n)} for n in range(11)]
+        dispatcher.utter_message(text=self.desk.survey_text("score", language(tracker)), buttons=buttons)
+        return []
+
+
+class ActionAskNpsReason(DeskAction):
+    """The optional follow-up question: the main reason for the score."""
+
+    def name(self) -> str:
+        return "action_ask_nps_reason"
+
+    async def run(self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: dict[str, Any]) -> list[EventType]:
+        lang = language(tracker)
+        dispatcher.utter_message(
+            text=self.desk.survey_text("reason", lang), buttons=[{"title": skip_title(lang), "payload": "/deny"}]
+        )
+        return []
+
+
 class ValidateNpsForm(FormValidationAction):
     """Reads the 0–10 answer; an unusable one is asked again once, then the survey moves on."""
 
@@ -267,5 +302,5 @@ class ActionNpsSubmit(DeskAction):
 def build_actions(desk: DeskServices) -> list[Action]:
     """The assistant's actions, bound to this hub's desk (register them with rasa-sdk's executor)."""
     with_desk = (ActionKbAnswer, ActionShowArticle, ActionFeedbackYes, ActionFeedbackNo, ActionRequestHuman,
-                 ActionComplaint, ActionEndConversation, ActionNpsSubmit)
+                 ActionComplaint, ActionEndConversation, ActionNpsSubmit, ActionAskNpsScore, ActionAskNpsReason)
     return [ActionSessionStart(), ValidateNpsForm(), *(cls(desk) for cls in with_desk)]

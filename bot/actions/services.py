@@ -26,3 +26,6 @@ class DeskServices(Protocol):
 
     async def end(self, conversation_id: str, *, reason: str) -> None:
         """End the conversation without a survey."""
+
+    def survey_text(self, kind: str, lang: str) -> str:
+        """The survey's ``"score"`` or ``"reason"`` question in ``lang``, with the company's name."""

@@ -52,7 +52,7 @@ async def test_a_customer_asks_in_the_widget_and_taps_an_answer_button(hub: Runn
     await expect(log.locator(".msg.bot").last).to_have_text("Isso resolveu sua dúvida?")
     await widget.get_by_role("button", name="Sim").click()
     await expect(log.locator(".msg.customer").last).to_have_text("Sim")
-    await expect(log.locator(".msg.bot").last).to_have_text("De 0 a 10, qual a chance de você nos recomendar para um amigo?")
+    await expect(log.locator(".msg.bot").last).to_have_text("De 0 a 10, qual a chance de você recomendar a Loja Maré para um amigo?")
     await expect(widget.locator(".buttons button")).to_have_count(11)
 
 
@@ -112,7 +112,7 @@ async def test_an_agent_takes_a_chat_in_the_console_while_the_customer_watches(
 
         await console.get_by_role("button", name="Encerrar", exact=True).click()
         await expect(widget.locator(".msg.bot").last).to_have_text(
-            "De 0 a 10, qual a chance de você nos recomendar para um amigo?", timeout=60_000
+            "De 0 a 10, qual a chance de você recomendar a Loja Maré para um amigo?", timeout=60_000
         )
     finally:
         await customer_ctx.close()

@@ -112,7 +112,7 @@ async def test_the_widget_works_with_the_keyboard_alone(hub: RunningHub, page: P
     await page.keyboard.press("Shift+Tab")
     await expect(widget.get_by_role("button", name="Sim")).to_be_focused()
     await page.keyboard.press("Enter")
-    await expect(log.locator(".msg.bot").last).to_have_text("De 0 a 10, qual a chance de você nos recomendar para um amigo?", timeout=60_000)
+    await expect(log.locator(".msg.bot").last).to_have_text("De 0 a 10, qual a chance de você recomendar a Loja Maré para um amigo?", timeout=60_000)
     await expect(box).to_be_focused()  # the quick replies went away; the keyboard stays in the chat
 
     await page.keyboard.press("Escape")

@@ -91,7 +91,7 @@ async def test_a_telegram_customer_is_answered_talks_to_an_agent_and_rates_the_s
 
     assert (await agent.close(conversation_id)).status_code == 200
     survey = await joana.settle()
-    assert texts(survey) == ["De 0 a 10, qual a chance de você nos recomendar para um amigo?"]
+    assert texts(survey) == ["De 0 a 10, qual a chance de você recomendar a Loja Maré para um amigo?"]
     assert keys(survey[-1]) == [["0", "1", "2", "3", "4", "5"], ["6", "7", "8", "9", "10"]]
     reason = await joana.tap("9", survey)
     assert texts(reason) == ["Obrigado! Qual o principal motivo da sua nota? (opcional)"]

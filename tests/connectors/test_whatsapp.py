@@ -49,7 +49,7 @@ async def test_a_whatsapp_customer_is_answered_talks_to_an_agent_and_rates_the_s
 
     assert (await agent.close(conversation_id)).status_code == 200
     survey = await carla.settle()
-    assert bodies(survey) == ["De 0 a 10, qual a chance de você nos recomendar para um amigo?"]  # no numbered list
+    assert bodies(survey) == ["De 0 a 10, qual a chance de você recomendar a Loja Maré para um amigo?"]  # no numbered list
     reason = await carla.say("9")
     assert bodies(reason)[0].startswith("Obrigado! Qual o principal motivo da sua nota? (opcional)\n\n1. Pular")
     thanks = await carla.say("A Ana foi ótima")

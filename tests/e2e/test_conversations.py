@@ -95,7 +95,7 @@ async def test_an_agent_takes_over_and_the_bot_stays_silent_until_the_survey(
 
     assert (await agent.close(conversation_id)).status_code == 200
     survey = await lucas.wait_for(lambda f: f.get("type") == "message" and f.get("buttons"))
-    assert survey["text"] == "De 0 a 10, qual a chance de você nos recomendar para um amigo?"
+    assert survey["text"] == "De 0 a 10, qual a chance de você recomendar a Loja Maré para um amigo?"
     assert [b["title"] for b in survey["buttons"]] == [str(n) for n in range(11)]
 
     asked_reason = await lucas.say("9")
@@ -132,7 +132,7 @@ async def test_yes_it_solved_it_leads_to_the_survey(hub: RunningHub) -> None:
     bia = await customer(hub)
     answer = await bia.say("como faço pra pagar com pix?")
     survey = await bia.tap("Sim", answer)
-    assert bot_texts(survey) == ["De 0 a 10, qual a chance de você nos recomendar para um amigo?"]
+    assert bot_texts(survey) == ["De 0 a 10, qual a chance de você recomendar a Loja Maré para um amigo?"]
     reason = await bia.say("nota dez")
     assert bot_texts(reason)[0].startswith("Obrigado! Qual o principal motivo")
     done = await bia.tap("Pular", reason)
@@ -146,9 +146,9 @@ async def test_goodbye_leads_to_the_survey_which_is_never_asked_twice(hub: Runni
     rui = await customer(hub, "pt-PT")
     await rui.say("olá")
     survey = await rui.say("era só isso, obrigado, adeus")
-    assert bot_texts(survey) == ["De 0 a 10, qual a probabilidade de nos recomendar a um amigo?"]
+    assert bot_texts(survey) == ["De 0 a 10, qual a probabilidade de recomendar a Loja Maré a um amigo?"]
     again = await rui.say("sei lá")
-    assert bot_texts(again) == ["Por favor, responda com um número de 0 a 10.", "De 0 a 10, qual a probabilidade de nos recomendar a um amigo?"]
+    assert bot_texts(again) == ["Por favor, responda com um número de 0 a 10.", "De 0 a 10, qual a probabilidade de recomendar a Loja Maré a um amigo?"]
     closed = await rui.say("não sei mesmo")
     assert bot_texts(closed) == ["Sem problema. Esta conversa terminou; escreva sempre que precisar."]
     conversation_id = await conversation_id_of(hub, rui)
@@ -166,7 +166,7 @@ async def test_a_customer_who_goes_quiet_gets_the_survey(hub: RunningHub) -> Non
     await asyncio.sleep(0.05)
     hub.call(lambda: hub.app.state.desk.end_quiet_conversations(silent_for=timedelta(0)))
     survey = await eva.wait_for(lambda f: f.get("type") == "message" and f.get("buttons"))
-    assert survey["text"] == "De 0 a 10, qual a chance de você nos recomendar para um amigo?"
+    assert survey["text"] == "De 0 a 10, qual a chance de você recomendar a Loja Maré para um amigo?"
     assert (await stored_survey(hub, await conversation_id_of(hub, eva))).ending == "inactivity"
     await eva.close()
 

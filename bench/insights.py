@@ -1,0 +1,245 @@
+"""Dashboard query time over a year of history: 1M conversations on SQLite and on PostgreSQL.
+
+The history is generated (seeded, so every run builds the same one) and bulk-loaded, in time
+order as a desk appends it, into a freshly migrated database: conversations spread over 365 days with office-hour peaks, a third of
+them escalated (picked up, abandoned or still waiting), ownership events, the bot's knowledge-base
+markers and agents' first replies, and a survey at most endings. Then each dashboard "page" — one
+full ``compute_report`` (every KPI, chart and table the page shows) or the live counters — is
+timed ``--repeat`` times after one warm-up, through the same code the hub runs.
+
+Pages: ``week`` (the default dashboard: the last 7 days), ``month`` (the last 30 days),
+``month_team`` (30 days, one team), ``live`` (the live counters). The headline ``p50_ms``/``p95_ms``
+per database are of the default page, ``week``; every page's numbers are under ``pages``.
+
+Run ``.venv/bin/python bench/insights.py`` (``--conversations 50000`` for a quick look); it writes
+``bench/results/insights.json``. The PostgreSQL database (127.0.0.1:5432, user postgres) is
+created for the run and dropped at the end, also on errors.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import random
+import sqlite3
+import statistics
+import sys
+import tempfile
+import time
+import uuid
+from collections.abc import Iterator
+from datetime import date, datetime, timedelta, timezone
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from hub.db import make_engine, make_sessionmaker, run_migrations  # noqa: E402
+from insights import Filters, Period, Targets, compute_report, live_counters  # noqa: E402
+
+PG_ADMIN = "postgresql://postgres@127.0.0.1:5432/postgres"
+TZ = "America/Sao_Paulo"
+LAST_DAY = date(2026, 11, 24)
+TEAMS = ("geral", "financeiro", "logistica", "tecnico")
+CHANNELS = ("widget", "widget", "whatsapp", "telegram")
+LANGUAGES = ("pt-BR", "pt-BR", "pt-BR", "pt-PT", "en")
+AGENTS = 40
+HOUR_WEIGHTS = [1, 1, 1, 1, 1, 2, 4, 8, 14, 18, 18, 16, 14, 16, 18, 18, 16, 14, 12, 10, 8, 6, 4, 2]
+CHUNK = 50_000
+REASONS = ["demorou muito", "não resolveu meu problema", "entrega atrasada", "atendente grosseiro", "cobrança errada"]
+
+
+def history(n: int, seed: int = 7) -> Iterator[tuple[list, list, list, list]]:
+    """Rows (conversations, events, messages, surveys) in chunks; times are aware UTC datetimes."""
+    rng = random.Random(seed)
+    start = datetime.combine(LAST_DAY - timedelta(days=364), datetime.min.time(), timezone.utc)
+    # Rows are appended in time order, as a desk appends them (so a period's rows sit together on disk).
+    starts = sorted(
+        start + timedelta(days=rng.randrange(365), hours=rng.choices(range(24), HOUR_WEIGHTS)[0] + 3, seconds=rng.randrange(3600))
+        for _ in range(n)
+    )
+    conversations, events, messages, surveys = [], [], [], []
+    for i, t0 in enumerate(starts):
+        cid = uuid.UUID(int=rng.getrandbits(128)).hex
+        channel, lang = rng.choice(CHANNELS), rng.choice(LANGUAGES)
+        customer = f"cust-{rng.randrange(n // 3 + 1)}"
+        conversations.append((cid, channel, customer, lang, "ended", 0, 0, t0))
+        messages.append((cid, "bot", "…", '{"kb": "%s"}' % rng.choice(("answer", "answer", "answer", "clarify", "miss")), channel, t0 + timedelta(seconds=2)))
+        path = rng.random()
+        t = t0 + timedelta(seconds=rng.randrange(20, 400))
+        team, agent, ending, escalated = None, None, None, path >= 0.66
+        if not escalated:
+            if path < 0.56:
+                events.append((cid, t, "bot", "bot", "closing", None, None, "resolved"))
+                ending = rng.choice(("resolved", "goodbye", "inactivity"))
+            # else: still with the bot
+        else:
+            team = rng.choice(TEAMS)
+            reason = rng.choices(("customer_request", "kb_unanswered", "complaint", "not_resolved"), (5, 3, 1, 2))[0]
+            events.append((cid, t, "bot", "bot", "queued", team, None, reason))
+            fate = rng.random()
+            wait = timedelta(seconds=int(rng.expovariate(1 / 90)) + 5)
+            if fate < 0.85:
+                agent = rng.randrange(1, AGENTS + 1)
+                events.append((cid, t + wait, f"agent:{agent}", "queued", "human", team, agent, None))
+                messages.append((cid, "agent", "Olá!", None, channel, t + wait + timedelta(seconds=rng.randrange(5, 120))))
+                handle = timedelta(seconds=rng.randrange(120, 1800))
+                events.append((cid, t + wait + handle, f"agent:{agent}", "human", "closing", team, agent, "resolved"))
+                ending = "agent_closed"
+            elif fate < 0.95:
+                events.append((cid, t + wait, "customer", "queued", "abandoned", team, None, "left"))
+        if ending:
+            asked = events[-1][1]
+            answered = rng.random() < 0.45
+            score = rng.choices(range(11), (3, 1, 1, 2, 2, 3, 4, 8, 14, 20, 25))[0] if answered else None
+            reason = rng.choice(REASONS) if score is not None and score <= 6 and rng.random() < 0.6 else None
+            surveys.append((cid, channel, lang, team, agent, agent is None, ending, asked, score,
+                            asked + timedelta(seconds=30) if answered else None, reason))
+            events.append((cid, asked + timedelta(seconds=60), "customer", "closing", "ended", team, agent, "survey_done"))
+        if (i + 1) % CHUNK == 0 or i + 1 == n:
+            yield conversations, events, messages, surveys
+            conversations, events, messages, surveys = [], [], [], []
+
+
+def _sqlite_time(value: datetime | None) -> str | None:
+    return None if value is None else value.astimezone(timezone.utc).strftime("%Y-%m-%d %H:%M:%S.%f")
+
+
+def load_sqlite(path: Path, n: int) -> None:
+    db = sqlite3.connect(path)
+    db.execute("PRAGMA journal_mode=WAL")
+    db.execute("PRAGMA synchronous=OFF")
+    db.executemany("INSERT INTO users (id, email, name, password_hash, role, active, created_at) VALUES (?, ?, ?, '-', 'agent', 1, ?)",
+                   [(a, f"agent{a}@bench.test", f"Agent {a}", _sqlite_time(datetime.now(timezone.utc))) for a in range(1, AGENTS + 1)])
+    for conversations, events, messages, surveys in history(n):
+        db.executemany("INSERT INTO conversations (id, channel, customer_id, language, state, priority, version, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                       [(*c[:7], _sqlite_time(c[7])) for c in conversations])
+        db.executemany("INSERT INTO ownership_events (conversation_id, at, actor, from_state, to_state, team_id, agent_id, reason) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                       [(e[0], _sqlite_time(e[1]), *e[2:]) for e in events])
+        db.executemany("INSERT INTO messages (conversation_id, sender, text, data, channel, created_at) VALUES (?, ?, ?, ?, ?, ?)",
+                       [(*m[:5], _sqlite_time(m[5])) for m in messages])
+        db.executemany("INSERT INTO surveys (conversation_id, channel, language, team_id, agent_id, bot_only, ending, asked_at, score, answered_at, reason) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                       [(*s[:7], _sqlite_time(s[7]), s[8], _sqlite_time(s[9]), s[10]) for s in surveys])
+        db.commit()
+    db.execute("ANALYZE")
+    db.commit()
+    db.close()
+
+
+async def load_postgres(dsn: str, n: int) -> None:
+    import asyncpg
+
+    db = await asyncpg.connect(dsn)
+    try:
+        now = datetime.now(timezone.utc)
+        await db.copy_records_to_table("users", columns=["id", "email", "name", "password_hash", "role", "active", "created_at"],
+                                       records=[(a, f"agent{a}@bench.test", f"Agent {a}", "-", "agent", True, now) for a in range(1, AGENTS + 1)])
+        for conversations, events, messages, surveys in history(n):
+            await db.copy_records_to_table("conversations", columns=["id", "channel", "customer_id", "language", "state", "priority", "version", "created_at"], records=conversations)
+            await db.copy_records_to_table("ownership_events", columns=["conversation_id", "at", "actor", "from_state", "to_state", "team_id", "agent_id", "reason"], records=events)
+            await db.copy_records_to_table("messages", columns=["conversation_id", "sender", "text", "data", "channel", "created_at"], records=messages)
+            await db.copy_records_to_table("surveys", columns=["conversation_id", "channel", "language", "team_id", "agent_id", "bot_only", "ending", "asked_at", "score", "answered_at", "reason"], records=surveys)
+        await db.execute("VACUUM ANALYZE")
+    finally:
+        await db.close()
+
+
+PAGES = {
+    "week": (7, Filters()),
+    "month": (30, Filters()),
+    "month_team": (30, Filters(team_id="financeiro")),
+    "live": (None, None),
+}
+
+
+async def measure(url: str, repeat: int) -> dict:
+    engine = make_engine(url)
+    sessions = make_sessionmaker(engine)
+    pages = {}
+    try:
+        for name, (days, filters) in PAGES.items():
+            timings = []
+            for i in range(repeat + 1):
+                started = time.perf_counter()
+                async with sessions() as session:
+                    if days is None:
+                        await live_counters(session, agents_online=0)
+                    else:
+                        period = Period.of_days(LAST_DAY - timedelta(days=days - 1), LAST_DAY, TZ)
+                        report = await compute_report(session, period, filters, targets=Targets())
+                elapsed = (time.perf_counter() - started) * 1000
+                if i:  # the first run warms the caches
+                    timings.append(elapsed)
+            timings.sort()
+            pages[name] = {
+                "p50_ms": round(statistics.median(timings), 1),
+                "p95_ms": round(timings[min(len(timings) - 1, int(round(0.95 * (len(timings) - 1))))], 1),
+            }
+            if days is not None:
+                pages[name]["conversations"] = report.totals.conversations
+            print(f"  {name}: {pages[name]}", flush=True)
+    finally:
+        await engine.dispose()
+    return {"p50_ms": pages["week"]["p50_ms"], "p95_ms": pages["week"]["p95_ms"], "pages": pages}
+
+
+async def bench_postgres(n: int, repeat: int) -> dict:
+    import asyncpg
+
+    name = f"balcao_bench_{uuid.uuid4().hex[:8]}"
+    admin = await asyncpg.connect(PG_ADMIN)
+    await admin.execute(f'CREATE DATABASE "{name}"')
+    await admin.close()
+    try:
+        url = f"postgresql+asyncpg://postgres@127.0.0.1:5432/{name}"
+        await asyncio.to_thread(run_migrations, url)
+        started = time.perf_counter()
+        await load_postgres(f"postgresql://postgres@127.0.0.1:5432/{name}", n)
+        print(f"postgresql: loaded {n} conversations in {time.perf_counter() - started:.0f} s", flush=True)
+        return await measure(url, repeat)
+    finally:
+        admin = await asyncpg.connect(PG_ADMIN)
+        await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        await admin.close()
+
+
+async def bench_sqlite(n: int, repeat: int, folder: Path) -> dict:
+    path = folder / "insights-bench.db"
+    url = f"sqlite+aiosqlite:///{path}"
+    await asyncio.to_thread(run_migrations, url)
+    started = time.perf_counter()
+    await asyncio.to_thread(load_sqlite, path, n)
+    print(f"sqlite: loaded {n} conversations in {time.perf_counter() - started:.0f} s", flush=True)
+    return await measure(url, repeat)
+
+
+async def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--conversations", type=int, default=1_000_000)
+    parser.add_argument("--repeat", type=int, default=10)
+    parser.add_argument("--only", choices=["sqlite", "postgresql"], help="measure one database; its part of the results file is replaced")
+    parser.add_argument("--out", type=Path, default=ROOT / "bench" / "results" / "insights.json")
+    args = parser.parse_args()
+    previous = json.loads(args.out.read_text()) if args.only and args.out.exists() else {}
+    sqlite_result, postgres_result = previous.get("sqlite"), previous.get("postgresql")
+    if args.only != "postgresql":
+        with tempfile.TemporaryDirectory(prefix="balcao-insights-bench-") as tmp:
+            sqlite_result = await bench_sqlite(args.conversations, args.repeat, Path(tmp))
+    if args.only != "sqlite":
+        postgres_result = await bench_postgres(args.conversations, args.repeat)
+    result = {
+        "conversations": args.conversations,
+        "period_days": {"week": 7, "month": 30},
+        "target_ms": {"postgresql_p95": 300},
+        "sqlite": sqlite_result,
+        "postgresql": postgres_result,
+        "measured_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+    }
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    args.out.write_text(json.dumps(result, indent=2) + "\n")
+    print(json.dumps(result, indent=2))
+
+
+if __name__ == "__main__":
+    asyncio.run(main())

@@ -1,0 +1,215 @@
+"""The supervisors' dashboard, the KPI JSON API and CSV exports, and the agents' follow-ups of
+detractors. Routes only parse and check access; insights computes."""
+
+from __future__ import annotations
+
+from datetime import date, datetime, timedelta
+from typing import Annotated, Literal
+from zoneinfo import ZoneInfo
+
+from fastapi import APIRouter, Depends, HTTPException, Query, Request
+from fastapi.responses import HTMLResponse, RedirectResponse, Response
+from pydantic import BaseModel, Field
+from sqlalchemy import select
+
+import handoff
+import insights
+from handoff.models import Role, Team, User
+from hub.auth import Agent, DbSession, Supervisor, csrf_token, csrf_protected
+from hub.settings import Settings
+from insights import charts
+from insights.export import TABLES, UnknownTable, report_table, surveys_table, to_csv
+
+router = APIRouter(tags=["insights"])
+MAX_DAYS = 366
+
+
+class ReportQuery(BaseModel):
+    """The period (local days, both included) and the filters of a report."""
+
+    start: date | None = Field(None, alias="from")
+    end: date | None = Field(None, alias="to")
+    channel: str | None = Field(None, max_length=20)
+    team: str | None = Field(None, max_length=40)
+    agent: int | None = None
+    language: str | None = Field(None, max_length=8)
+    handled_by: Literal["bot", "person"] | None = None
+
+    def period(self, settings: Settings) -> insights.Period:
+        today = datetime.now(ZoneInfo(settings.report_timezone)).date()
+        end = self.end or today
+        start = self.start or end - timedelta(days=6)
+        if (end - start).days >= MAX_DAYS:
+            raise HTTPException(422, f"choose a period of at most {MAX_DAYS} days")
+        try:
+            return insights.Period.of_days(start, end, settings.report_timezone)
+        except insights.InvalidPeriod as exc:
+            raise HTTPException(422, str(exc)) from exc
+
+    def filters(self) -> insights.Filters:
+        return insights.Filters(
+            channel=self.channel or None, team_id=self.team or None, agent_id=self.agent,
+            language=self.language or None, handled_by=self.handled_by,
+        )
+
+
+def _query(
+    start: Annotated[date | None, Query(alias="from", description="first local day (default: 6 days before `to`)")] = None,
+    end: Annotated[date | None, Query(alias="to", description="last local day, included (default: today)")] = None,
+    channel: Annotated[str | None, Query(max_length=20)] = None,
+    team: Annotated[str | None, Query(max_length=40)] = None,
+    agent: Annotated[str | None, Query(max_length=12, description="agent id")] = None,
+    language: Annotated[str | None, Query(max_length=8)] = None,
+    handled_by: Annotated[Literal["bot", "person", ""] | None, Query()] = None,
+) -> ReportQuery:
+    # Empty form fields ("all") arrive as "", which mean no filter.
+    if agent and not agent.isdigit():
+        raise HTTPException(422, "agent must be an agent id")
+    return ReportQuery.model_validate(
+        {"from": start, "to": end, "channel": channel, "team": team, "agent": int(agent) if agent else None,
+         "language": language, "handled_by": handled_by or None}
+    )
+
+
+Params = Annotated[ReportQuery, Depends(_query)]
+
+
+def _targets(settings: Settings) -> insights.Targets:
+    return insights.Targets(service_level_seconds=settings.service_level_seconds, fcr_days=settings.fcr_days)
+
+
+async def _report(request: Request, session: DbSession, params: ReportQuery) -> insights.Report:
+    settings: Settings = request.app.state.settings
+    return await insights.compute_report(session, params.period(settings), params.filters(), targets=_targets(settings))
+
+
+@router.get("/api/insights/report", response_model=insights.Report)
+async def report(request: Request, session: DbSession, params: Params, user: Supervisor) -> insights.Report:
+    """Every KPI for conversations started in the period that match the filters."""
+    return await _report(request, session, params)
+
+
+@router.get("/api/insights/live", response_model=insights.LiveCounters)
+async def live(request: Request, session: DbSession, user: Supervisor) -> insights.LiveCounters:
+    """Queued now, with agents now, longest current wait, agents with the console open."""
+    return await insights.live_counters(session, agents_online=request.app.state.desk.bus.online_agents())
+
+
+@router.get("/api/insights/export/{table}.csv", response_class=Response, responses={200: {"content": {"text/csv": {}}}})
+async def export_csv(table: str, request: Request, session: DbSession, params: Params, user: Supervisor) -> Response:
+    """One table as CSV: summary, days, heatmap, waits, channels, teams, agents, endings, complaints,
+    themes, or surveys (the raw answers)."""
+    if table == "surveys":
+        period = params.period(request.app.state.settings)
+        rows = await insights.list_surveys(
+            session, start=period.start, end=period.end, channel=params.channel, team_id=params.team,
+            agent_id=params.agent, language=params.language,
+        )
+        body = to_csv(surveys_table(rows))
+    else:
+        try:
+            body = to_csv(report_table(await _report(request, session, params), table))
+        except UnknownTable as exc:
+            raise HTTPException(404, str(exc)) from exc
+    return Response(body, media_type="text/csv; charset=utf-8", headers={"Content-Disposition": f'attachment; filename="{table}.csv"'})
+
+
+# -- follow-ups of detractors -----------------------------------------------------------------
+
+
+class FollowUpOut(BaseModel):
+    id: int
+    conversation_id: str
+    team_id: str | None
+    score: int
+    reason: str | None
+    created_at: datetime
+    claimed_by: int | None
+    claimed_at: datetime | None
+    done_at: datetime | None
+    outcome: str | None
+
+
+class DoneIn(BaseModel):
+    outcome: str = Field(min_length=1, max_length=2000, description="what came of calling the customer back")
+
+
+def _follow_up_error(exc: insights.FollowUpError) -> HTTPException:
+    return HTTPException(404 if isinstance(exc, insights.FollowUpNotFound) else 409, str(exc))
+
+
+@router.get("/api/insights/follow-ups", response_model=list[FollowUpOut])
+async def follow_ups(user: Agent, session: DbSession, open_only: bool = True) -> list[FollowUpOut]:
+    """Detractors to call back, of the user's teams (every team for supervisors), oldest first."""
+    teams = await handoff.user_team_ids(session, user)
+    return [FollowUpOut.model_validate(t, from_attributes=True) for t in await insights.list_follow_ups(session, teams, open_only=open_only)]
+
+
+async def _check_team(session: DbSession, user: User, follow_up_id: int) -> None:
+    try:
+        task = await insights.get_follow_up(session, follow_up_id)
+    except insights.FollowUpNotFound as exc:
+        raise _follow_up_error(exc) from exc
+    teams = await handoff.user_team_ids(session, user)
+    if teams is not None and task.team_id is not None and task.team_id not in teams:
+        raise HTTPException(403, "this follow-up belongs to a team you are not in")
+
+
+@router.post("/api/insights/follow-ups/{follow_up_id}/claim", response_model=FollowUpOut, dependencies=[Depends(csrf_protected)])
+async def claim_follow_up(follow_up_id: int, user: Agent, request: Request) -> FollowUpOut:
+    """Take the follow-up; 409 when another agent was first."""
+    async with request.app.state.desk.unit_of_work() as session:
+        await _check_team(session, user, follow_up_id)
+        try:
+            task = await insights.claim_follow_up(session, follow_up_id, user.id)
+        except insights.FollowUpError as exc:
+            raise _follow_up_error(exc) from exc
+    return FollowUpOut.model_validate(task, from_attributes=True)
+
+
+@router.post("/api/insights/follow-ups/{follow_up_id}/done", response_model=FollowUpOut, dependencies=[Depends(csrf_protected)])
+async def finish_follow_up(follow_up_id: int, body: DoneIn, user: Agent, request: Request) -> FollowUpOut:
+    """Record what came of the call back (only the agent who claimed it)."""
+    async with request.app.state.desk.unit_of_work() as session:
+        await _check_team(session, user, follow_up_id)
+        try:
+            task = await insights.complete_follow_up(session, follow_up_id, user.id, body.outcome)
+        except insights.FollowUpError as exc:
+            raise _follow_up_error(exc) from exc
+    return FollowUpOut.model_validate(task, from_attributes=True)
+
+
+# -- the page -----------------------------------------------------------------------------------
+
+
+def dashboard_router(templates) -> APIRouter:  # noqa: ANN001 - Jinja2Templates
+    """``GET /dashboard``: the supervisors' page, drawn on the server (charts are inline SVG)."""
+    page = APIRouter(include_in_schema=False)
+
+    @page.get("/dashboard", response_class=HTMLResponse)
+    async def dashboard(request: Request, session: DbSession, params: Params) -> Response:
+        user_id = request.session.get("uid")
+        user = await handoff.get_user(session, int(user_id)) if user_id else None
+        if user is None:
+            return RedirectResponse("/login?next=/dashboard", status_code=303)
+        if user.role not in (Role.SUPERVISOR.value, Role.ADMIN.value):
+            raise HTTPException(403, "the dashboard is for supervisors and admins")
+        report = await _report(request, session, params)
+        live = await insights.live_counters(session, agents_online=request.app.state.desk.bus.online_agents())
+        teams = (await session.execute(select(Team).order_by(Team.name))).scalars().all()
+        agents = (await session.execute(select(User).where(User.role == Role.AGENT.value).order_by(User.name))).scalars().all()
+        open_follow_ups = await insights.list_follow_ups(session, None)
+        period = params.period(request.app.state.settings)
+        query = str(request.url.query)
+        context = {
+            "user": user, "report": report, "live": live, "teams": teams, "agents": agents, "params": params,
+            "first_day": (period.start.astimezone(ZoneInfo(period.tz))).date(),
+            "last_day": (period.end.astimezone(ZoneInfo(period.tz)) - timedelta(seconds=1)).date(),
+            "follow_ups": open_follow_ups, "charts": charts, "tables": TABLES, "query": query,
+            "csrf": csrf_token(request), "agent_names": {a.id: a.name for a in agents},
+            "service_level_seconds": request.app.state.settings.service_level_seconds,
+            "fcr_days": request.app.state.settings.fcr_days,
+        }
+        return templates.TemplateResponse(request, "dashboard.html", context)
+
+    return page

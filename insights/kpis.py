@@ -1,0 +1,602 @@
+"""Service KPIs for a date range, computed from appended rows only: ownership events, messages and
+surveys (plus each conversation's immutable facts: when it started, channel, language, customer).
+
+insights reads handoff's tables and never writes them. Each conversation is summarised once in SQL
+(``_facts``) and every KPI is an aggregate over those summaries, so the totals of every table add up
+to the same conversations. Definitions (also on the dashboard):
+
+- escalated: handed to a team's queue at least once ("with a person"); otherwise "bot only".
+- abandoned: left while queued (an event to ``abandoned``); picked up: claimed and not abandoned.
+- resolved: reached the ending (closing, or ended) and not abandoned; deflected: resolved, never escalated.
+- wait: first escalation → first pick-up; first response: first escalation → first agent message;
+  handling: first pick-up → ending; resolution: start → ending.
+- service level: picked up within the target ÷ (picked up + abandoned).
+- first-contact resolution: resolved, and the same customer on the same channel did not start another
+  conversation within ``fcr_days`` (any subject: we do not know subjects).
+- unanswered-question rate: questions the knowledge base could not answer ÷ questions it was asked
+  (the bot marks each answer, choice and miss on its message).
+- NPS: % promoters (9–10) − % detractors (0–6) over answered surveys; response rate: answered ÷ asked.
+"""
+
+from __future__ import annotations
+
+import math
+import uuid
+from collections import Counter, defaultdict
+from collections.abc import AsyncIterator, Sequence
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+from datetime import date, datetime, time, timedelta, timezone
+from typing import Literal
+from zoneinfo import ZoneInfo
+
+from pydantic import BaseModel, Field
+from sqlalchemy import (
+    Column, DateTime, Float, Integer, MetaData, Select, Table, and_, case, cast, exists, func, insert, literal_column, select, text,
+)
+from sqlalchemy.types import NullType
+from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import aliased
+
+from handoff.models import Conversation, Message, OwnershipEvent, User
+from insights.models import Survey
+from insights.sql import hour_bucket, plus_seconds, seconds_between
+from insights.themes import top_words
+
+WAIT_BUCKETS = (15, 30, 60, 120, 300, 600, 1800)  # seconds; the last bucket is "30 min or more"
+# Events, messages and surveys later than this after the period's end are not counted (no
+# conversation lasts that long: sessions expire, quiet customers get the ending within minutes).
+TAIL = timedelta(days=7)
+WEEKDAYS = ("Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun")
+
+
+class InvalidPeriod(ValueError):
+    """The date range is empty or reversed."""
+
+
+@dataclass(frozen=True)
+class Filters:
+    """Which conversations a report covers (``None`` means all)."""
+
+    channel: str | None = None
+    team_id: str | None = None
+    agent_id: int | None = None
+    language: str | None = None
+    handled_by: Literal["bot", "person"] | None = None
+
+
+@dataclass(frozen=True)
+class Period:
+    """Conversations started in ``[start, end)`` (aware UTC), reported in ``tz``."""
+
+    start: datetime
+    end: datetime
+    tz: str = "UTC"
+
+    @classmethod
+    def of_days(cls, first: date, last: date, tz: str) -> "Period":
+        """The local days ``first`` to ``last``, both included."""
+        if last < first:
+            raise InvalidPeriod(f"the period ends ({last}) before it starts ({first})")
+        zone = ZoneInfo(tz)
+        start = datetime.combine(first, time(), zone).astimezone(timezone.utc)
+        end = datetime.combine(last + timedelta(days=1), time(), zone).astimezone(timezone.utc)
+        return cls(start, end, tz)
+
+
+@dataclass(frozen=True)
+class Targets:
+    """What the KPIs are measured against (from settings)."""
+
+    service_level_seconds: int = 60
+    fcr_days: int = 7
+
+
+# -- what a report holds (also the JSON API's schema) --------------------------------------------
+
+
+class Totals(BaseModel):
+    conversations: int = 0
+    bot_only: int = 0
+    escalated: int = 0
+    deflected: int = 0
+    picked_up: int = 0
+    abandoned: int = 0
+    resolved: int = 0
+    first_contact_resolved: int = 0
+    within_service_level: int = 0
+    complaints: int = 0
+    kb_questions: int = 0
+    kb_unanswered: int = 0
+
+
+class Rates(BaseModel):
+    """Shares between 0 and 1; ``None`` when the denominator is zero."""
+
+    escalation: float | None = None
+    deflection: float | None = None
+    abandonment: float | None = None
+    service_level: float | None = None
+    first_contact_resolution: float | None = None
+    unanswered_questions: float | None = None
+    survey_response: float | None = None
+
+
+class Nps(BaseModel):
+    asked: int = 0
+    answered: int = 0
+    promoters: int = 0
+    passives: int = 0
+    detractors: int = 0
+    score: float | None = Field(None, description="-100 to 100; None without answers")
+    distribution: list[int] = Field(default_factory=lambda: [0] * 11, description="answers per score 0..10")
+
+
+class Durations(BaseModel):
+    """Seconds; ``None`` when nothing was measured."""
+
+    wait_avg: float | None = None
+    wait_p90: float | None = None
+    first_response_avg: float | None = None
+    first_response_p90: float | None = None
+    handling_avg: float | None = None
+    resolution_avg: float | None = None
+    resolution_p90: float | None = None
+
+
+class DayPoint(BaseModel):
+    day: date
+    conversations: int
+    escalated: int
+    deflected: int
+    promoters: int
+    passives: int
+    detractors: int
+    nps: float | None
+
+
+class Group(BaseModel):
+    """One row of the per-channel / per-team / per-ending tables."""
+
+    key: str
+    conversations: int = 0
+    escalated: int = 0
+    deflected: int = 0
+    picked_up: int = 0
+    abandoned: int = 0
+    within_service_level: int = 0
+    wait_avg: float | None = None
+    handling_avg: float | None = None
+    asked: int = 0
+    answered: int = 0
+    promoters: int = 0
+    passives: int = 0
+    detractors: int = 0
+    nps: float | None = None
+
+
+class AgentRow(BaseModel):
+    agent_id: int
+    name: str
+    handled: int
+    handling_avg: float | None
+    handling_total: float
+    first_response_avg: float | None
+    answered: int
+    nps: float | None
+    load: float | None = Field(None, description="average chats at once while busy")
+    occupancy: float | None = Field(None, description="busy ÷ working span (first pick-up to last ending of each day)")
+
+
+class Complaint(BaseModel):
+    conversation_id: str
+    started_at: datetime
+    channel: str
+    team_id: str | None
+    agent_id: int | None
+    outcome: str
+    score: int | None
+
+
+class Theme(BaseModel):
+    word: str
+    count: int
+
+
+class Report(BaseModel):
+    """Everything the dashboard shows for a period and filters."""
+
+    start: datetime
+    end: datetime
+    timezone: str
+    filters: dict
+    totals: Totals
+    rates: Rates
+    nps: Nps
+    durations: Durations
+    days: list[DayPoint]
+    heatmap: list[list[int]] = Field(description="conversations per weekday (0 = Monday) and local hour")
+    wait_histogram: list[int] = Field(description=f"picked-up waits per bucket, upper bounds {WAIT_BUCKETS} s, then more")
+    channels: list[Group]
+    teams: list[Group]
+    agents: list[AgentRow]
+    endings: list[Group]
+    complaints: list[Complaint]
+    detractor_themes: list[Theme]
+
+
+# -- the summary of each conversation ------------------------------------------------------------
+
+
+def _window(at, period: Period) -> list:  # noqa: ANN001
+    """Rows of the period's conversations happen after their start, and within ``TAIL`` of the
+    period's end: bounding them by time lets the database read the period's slice by index."""
+    return [at >= period.start, at < period.end + TAIL]
+
+
+def _facts(period: Period, filters: Filters, targets: Targets):  # noqa: ANN202 - a subquery
+    """One row per conversation started in the period: when it was escalated, picked up, resolved…"""
+    c, e = Conversation, OwnershipEvent
+    in_range = [c.created_at >= period.start, c.created_at < period.end]
+    if filters.channel:
+        in_range.append(c.channel == filters.channel)
+    if filters.language:
+        in_range.append(c.language == filters.language)
+    first = lambda state: func.min(case((e.to_state == state, e.at)))  # noqa: E731
+    flag = lambda cond: func.max(case((cond, 1), else_=0))  # noqa: E731
+    events = (
+        select(
+            c.id, c.channel, c.language, c.created_at, c.customer_id,
+            first("queued").label("queued_at"),
+            first("human").label("picked_at"),
+            func.coalesce(func.max(case((e.to_state == "closing", e.at))), func.max(case((e.to_state == "ended", e.at)))).label("resolved_at"),
+            flag(e.to_state == "abandoned").label("abandoned"),
+            flag(and_(e.to_state == "queued", e.reason == "complaint")).label("complaint"),
+            func.max(case((e.to_state == "queued", e.id))).label("last_queue_event"),
+            func.max(case((e.to_state == "human", e.id))).label("last_pick_event"),
+        )
+        .select_from(c)
+        .outerjoin(e, and_(e.conversation_id == c.id, *_window(e.at, period)))
+        .where(*in_range)
+        .group_by(c.id, c.channel, c.language, c.created_at, c.customer_id)
+        .subquery("conversation_events")
+    )
+    queue_event, pick_event, later = aliased(e), aliased(e), aliased(c)
+    m = Message
+    kb = m.data["kb"].as_string()
+    # Messages in one pass over the period's window (not one lookup per conversation and measure).
+    said = (
+        select(
+            m.conversation_id.label("cid"),
+            func.min(case((m.sender == "agent", m.created_at))).label("first_reply_at"),
+            func.count(case((and_(m.sender == "bot", kb.is_not(None)), 1))).label("kb_asked"),
+            func.count(case((and_(m.sender == "bot", kb == "miss"), 1))).label("kb_missed"),
+        )
+        .where(*_window(m.created_at, period), m.sender.in_(("agent", "bot")))
+        .group_by(m.conversation_id)
+        .subquery("said")
+    )
+    first_reply = said.c.first_reply_at
+    returned = exists().where(
+        later.channel == events.c.channel,
+        later.customer_id == events.c.customer_id,
+        later.created_at > events.c.resolved_at,
+        later.created_at <= plus_seconds(events.c.resolved_at, literal_column(str(int(targets.fcr_days * 86400)))),
+    )
+    escalated = events.c.queued_at.is_not(None)
+    abandoned = events.c.abandoned == 1
+    picked = and_(events.c.picked_at.is_not(None), ~abandoned)
+    resolved = and_(events.c.resolved_at.is_not(None), ~abandoned)
+    wait = seconds_between(events.c.queued_at, events.c.picked_at)
+    as_int = lambda cond: cast(case((cond, 1), else_=0), Integer)  # noqa: E731
+    facts = (
+        select(
+            events.c.id, events.c.channel, events.c.language, events.c.created_at,
+            queue_event.team_id.label("team_id"),
+            pick_event.agent_id.label("agent_id"),
+            as_int(escalated).label("escalated"),
+            as_int(abandoned).label("abandoned"),
+            as_int(picked).label("picked"),
+            as_int(resolved).label("resolved"),
+            as_int(and_(resolved, ~escalated)).label("deflected"),
+            as_int(and_(resolved, ~returned)).label("fcr"),
+            as_int(and_(picked, wait <= targets.service_level_seconds)).label("within_sl"),
+            events.c.complaint,
+            events.c.picked_at,
+            events.c.resolved_at,
+            case((picked, wait)).label("wait_s"),
+            case((and_(picked, events.c.resolved_at >= events.c.picked_at), seconds_between(events.c.picked_at, events.c.resolved_at))).label("handle_s"),
+            case((escalated, seconds_between(events.c.queued_at, first_reply))).label("first_response_s"),
+            case((resolved, seconds_between(events.c.created_at, events.c.resolved_at))).label("resolution_s"),
+            func.coalesce(said.c.kb_asked, 0).label("kb_asked"),
+            func.coalesce(said.c.kb_missed, 0).label("kb_missed"),
+            Survey.id.label("survey_id"),
+            Survey.score.label("score"),
+            Survey.ending.label("ending"),
+            Survey.reason.label("reason"),
+        )
+        .select_from(events)
+        .outerjoin(queue_event, queue_event.id == events.c.last_queue_event)
+        .outerjoin(pick_event, pick_event.id == events.c.last_pick_event)
+        .outerjoin(said, said.c.cid == events.c.id)
+        .outerjoin(Survey, and_(Survey.conversation_id == events.c.id, *_window(Survey.asked_at, period)))
+    )
+    if filters.team_id:
+        facts = facts.where(queue_event.team_id == filters.team_id)
+    if filters.agent_id is not None:
+        facts = facts.where(pick_event.agent_id == filters.agent_id)
+    if filters.handled_by == "bot":
+        facts = facts.where(~escalated)
+    elif filters.handled_by == "person":
+        facts = facts.where(escalated)
+    return facts
+
+
+def _plain_type(kind: object) -> object:
+    if isinstance(kind, DateTime):
+        return DateTime(timezone=True)
+    if isinstance(kind, NullType):
+        return Float()
+    return kind.__class__()
+
+
+@asynccontextmanager
+async def _materialized(session: AsyncSession, facts: Select) -> AsyncIterator[Table]:
+    """The conversation summaries computed once into a temporary table (dropped afterwards), so
+    the dozen groupings of a report read a few thousand rows instead of re-joining the events."""
+    columns = [Column(col.key, _plain_type(col.type)) for col in facts.selected_columns]
+    facts_table = Table(f"insights_facts_{uuid.uuid4().hex[:12]}", MetaData(), *columns, prefixes=["TEMPORARY"])
+    await session.run_sync(lambda s: facts_table.create(s.connection()))
+    try:
+        await session.execute(insert(facts_table).from_select([c.name for c in columns], facts))
+        yield facts_table
+    finally:
+        await session.run_sync(lambda s: facts_table.drop(s.connection()))
+
+
+def _counts(f) -> list:  # noqa: ANN001
+    """The additive columns every grouping shares (sums, so groups add up to the totals)."""
+    s = lambda col: func.coalesce(func.sum(col), 0)  # noqa: E731
+    answered = f.c.score.is_not(None)
+    return [
+        func.count().label("conversations"),
+        s(f.c.escalated).label("escalated"),
+        s(f.c.deflected).label("deflected"),
+        s(f.c.picked).label("picked_up"),
+        s(f.c.abandoned).label("abandoned"),
+        s(f.c.resolved).label("resolved"),
+        s(f.c.fcr).label("first_contact_resolved"),
+        s(f.c.within_sl).label("within_service_level"),
+        s(f.c.complaint).label("complaints"),
+        s(f.c.kb_asked).label("kb_questions"),
+        s(f.c.kb_missed).label("kb_unanswered"),
+        func.count(f.c.survey_id).label("asked"),
+        func.count(f.c.score).label("answered"),
+        s(case((and_(answered, f.c.score >= 9), 1), else_=0)).label("promoters"),
+        s(case((and_(answered, f.c.score.between(7, 8)), 1), else_=0)).label("passives"),
+        s(case((and_(answered, f.c.score <= 6), 1), else_=0)).label("detractors"),
+        s(f.c.wait_s).label("wait_sum"), func.count(f.c.wait_s).label("wait_n"),
+        s(f.c.handle_s).label("handle_sum"), func.count(f.c.handle_s).label("handle_n"),
+        s(f.c.first_response_s).label("frt_sum"), func.count(f.c.first_response_s).label("frt_n"),
+        s(f.c.resolution_s).label("resolution_sum"), func.count(f.c.resolution_s).label("resolution_n"),
+    ]
+
+
+def nps_score(promoters: int, detractors: int, answered: int) -> float | None:
+    """Net Promoter Score, -100 to 100 (``None`` without answers)."""
+    return None if answered == 0 else round(100.0 * (promoters - detractors) / answered, 1)
+
+
+def share(part: float, whole: float) -> float | None:
+    """``part / whole`` (``None`` when ``whole`` is zero)."""
+    return None if not whole else part / whole
+
+
+def _avg(total: float, n: int) -> float | None:
+    return None if not n else total / n
+
+
+def percentile(values: Sequence[float], q: float) -> float | None:
+    """The ``q`` quantile (0–1) by linear interpolation, as PostgreSQL's ``percentile_cont``."""
+    data = sorted(v for v in values if v is not None)
+    if not data:
+        return None
+    pos = (len(data) - 1) * q
+    low, high = math.floor(pos), math.ceil(pos)
+    return data[low] + (data[high] - data[low]) * (pos - low)
+
+
+def _group(key: str, row) -> Group:  # noqa: ANN001
+    return Group(
+        key=key,
+        conversations=row.conversations, escalated=row.escalated, deflected=row.deflected, picked_up=row.picked_up,
+        abandoned=row.abandoned, within_service_level=row.within_service_level,
+        wait_avg=_avg(row.wait_sum, row.wait_n), handling_avg=_avg(row.handle_sum, row.handle_n),
+        asked=row.asked, answered=row.answered, promoters=row.promoters, passives=row.passives,
+        detractors=row.detractors, nps=nps_score(row.promoters, row.detractors, row.answered),
+    )
+
+
+async def _grouped(session: AsyncSession, f, key) -> list:  # noqa: ANN001
+    stmt: Select = select(key.label("key"), *_counts(f)).group_by(key).order_by(func.count().desc())
+    return list((await session.execute(stmt)).all())
+
+
+async def _percentiles(session: AsyncSession, f) -> dict[str, float | None]:  # noqa: ANN001
+    columns = {"wait": f.c.wait_s, "first_response": f.c.first_response_s, "resolution": f.c.resolution_s}
+    if session.bind.dialect.name == "postgresql":
+        row = (await session.execute(select(*(func.percentile_cont(0.9).within_group(col).label(k) for k, col in columns.items())))).one()
+        return {k: (float(v) if v is not None else None) for k, v in row._mapping.items()}
+    result = {}
+    for name, col in columns.items():
+        values = (await session.execute(select(col).where(col.is_not(None)))).scalars().all()
+        result[name] = percentile(values, 0.9)
+    return result
+
+
+def _local_hour(bucket: str, zone: ZoneInfo) -> datetime:
+    return datetime.strptime(bucket, "%Y-%m-%d %H").replace(tzinfo=timezone.utc).astimezone(zone)
+
+
+async def _agent_rows(session: AsyncSession, f, zone: ZoneInfo) -> list[AgentRow]:  # noqa: ANN001
+    rows = await _grouped(session, f, f.c.agent_id)
+    names = dict((await session.execute(select(User.id, User.name))).all())
+    # Occupancy: intervals from pick-up to ending, merged per agent and local day.
+    spans = await session.execute(
+        select(f.c.agent_id, f.c.picked_at, f.c.resolved_at).where(f.c.handle_s.is_not(None))
+    )
+    per_day: dict[tuple[int, date], list[tuple[datetime, datetime]]] = defaultdict(list)
+    for agent_id, start, end in spans.all():
+        start, end = _aware(start), _aware(end)
+        per_day[(agent_id, start.astimezone(zone).date())].append((start, end))
+    busy: Counter = Counter()
+    span: Counter = Counter()
+    handled_time: Counter = Counter()
+    for (agent_id, _day), intervals in per_day.items():
+        intervals.sort()
+        span[agent_id] += (max(e for _, e in intervals) - intervals[0][0]).total_seconds()
+        merged_end = None
+        for start, end in intervals:
+            handled_time[agent_id] += (end - start).total_seconds()
+            if merged_end is None or start > merged_end:
+                busy[agent_id] += (end - start).total_seconds()
+                merged_end = end
+            elif end > merged_end:
+                busy[agent_id] += (end - merged_end).total_seconds()
+                merged_end = end
+    result = []
+    for row in rows:
+        if row.key is None:
+            continue
+        agent_id = int(row.key)
+        result.append(
+            AgentRow(
+                agent_id=agent_id,
+                name=names.get(agent_id, f"#{agent_id}"),
+                handled=row.picked_up,
+                handling_avg=_avg(row.handle_sum, row.handle_n),
+                handling_total=float(row.handle_sum),
+                first_response_avg=_avg(row.frt_sum, row.frt_n),
+                answered=row.answered,
+                nps=nps_score(row.promoters, row.detractors, row.answered),
+                load=share(handled_time[agent_id], busy[agent_id]),
+                occupancy=min(1.0, busy[agent_id] / span[agent_id]) if span[agent_id] else None,
+            )
+        )
+    return result
+
+
+def _aware(value: datetime | str) -> datetime:
+    if isinstance(value, str):  # SQLite returns text from expressions
+        value = datetime.fromisoformat(value)
+    return value if value.tzinfo else value.replace(tzinfo=timezone.utc)
+
+
+async def compute_report(
+    session: AsyncSession, period: Period, filters: Filters = Filters(), *, targets: Targets = Targets()
+) -> Report:
+    """Every KPI of the dashboard for conversations started in ``period`` that match ``filters``."""
+    if session.bind.dialect.name == "postgresql":
+        # A report is a dozen short queries; PostgreSQL's JIT compiler would spend more time
+        # compiling them (half a second at 1M conversations) than running them.
+        await session.execute(text("SET LOCAL jit = off"))
+    async with _materialized(session, _facts(period, filters, targets)) as f:
+        return await _report(session, f, period, filters)
+
+
+async def _report(session: AsyncSession, f: Table, period: Period, filters: Filters) -> Report:
+    zone = ZoneInfo(period.tz)
+
+    buckets = await _grouped(session, f, hour_bucket(f.c.created_at))
+    totals = Totals()
+    sums: Counter = Counter()
+    days: dict[date, Counter] = defaultdict(Counter)
+    heatmap = [[0] * 24 for _ in range(7)]
+    for row in buckets:
+        local = _local_hour(row.key, zone)
+        heatmap[local.weekday()][local.hour] += row.conversations
+        mapping = row._mapping
+        for name, value in mapping.items():
+            if name != "key":
+                sums[name] += value or 0
+                days[local.date()][name] += value or 0
+    for name in Totals.model_fields:
+        if name == "bot_only":
+            continue
+        setattr(totals, name, int(sums[name]))
+    totals.bot_only = totals.conversations - totals.escalated
+
+    answered = int(sums["answered"])
+    distribution = [0] * 11
+    score_rows = await session.execute(select(f.c.score, func.count()).where(f.c.score.is_not(None)).group_by(f.c.score))
+    for score, count in score_rows.all():
+        distribution[int(score)] = count
+    nps = Nps(
+        asked=int(sums["asked"]), answered=answered, promoters=int(sums["promoters"]), passives=int(sums["passives"]),
+        detractors=int(sums["detractors"]), score=nps_score(sums["promoters"], sums["detractors"], answered),
+        distribution=distribution,
+    )
+    rates = Rates(
+        escalation=share(totals.escalated, totals.conversations),
+        deflection=share(totals.deflected, totals.conversations),
+        abandonment=share(totals.abandoned, totals.escalated),
+        service_level=share(totals.within_service_level, totals.picked_up + totals.abandoned),
+        first_contact_resolution=share(totals.first_contact_resolved, totals.resolved),
+        unanswered_questions=share(totals.kb_unanswered, totals.kb_questions),
+        survey_response=share(nps.answered, nps.asked),
+    )
+    p90 = await _percentiles(session, f)
+    durations = Durations(
+        wait_avg=_avg(sums["wait_sum"], sums["wait_n"]), wait_p90=p90["wait"],
+        first_response_avg=_avg(sums["frt_sum"], sums["frt_n"]), first_response_p90=p90["first_response"],
+        handling_avg=_avg(sums["handle_sum"], sums["handle_n"]),
+        resolution_avg=_avg(sums["resolution_sum"], sums["resolution_n"]), resolution_p90=p90["resolution"],
+    )
+
+    edges = [f.c.wait_s <= limit for limit in WAIT_BUCKETS]
+    wait_bucket = case(*((edge, i) for i, edge in enumerate(edges)), else_=len(WAIT_BUCKETS))
+    histogram = [0] * (len(WAIT_BUCKETS) + 1)
+    for index, count in (await session.execute(select(wait_bucket, func.count()).where(f.c.wait_s.is_not(None)).group_by(wait_bucket))).all():
+        histogram[int(index)] = count
+
+    complaints_rows = await session.execute(
+        select(f.c.id, f.c.created_at, f.c.channel, f.c.team_id, f.c.agent_id, f.c.abandoned, f.c.resolved, f.c.picked, f.c.score)
+        .where(f.c.complaint == 1)
+        .order_by(f.c.created_at.desc())
+        .limit(200)
+    )
+    complaints = [
+        Complaint(
+            conversation_id=r.id, started_at=_aware(r.created_at), channel=r.channel, team_id=r.team_id, agent_id=r.agent_id,
+            outcome="abandoned" if r.abandoned else "resolved" if r.resolved else "with an agent" if r.picked else "waiting",
+            score=r.score,
+        )
+        for r in complaints_rows.all()
+    ]
+    reasons = (
+        await session.execute(
+            select(f.c.reason).where(f.c.score <= 6, f.c.reason.is_not(None)).order_by(f.c.created_at.desc()).limit(5000)
+        )
+    ).scalars().all()
+
+    return Report(
+        start=period.start, end=period.end, timezone=period.tz,
+        filters={k: v for k, v in filters.__dict__.items() if v is not None},
+        totals=totals, rates=rates, nps=nps, durations=durations,
+        days=[
+            DayPoint(
+                day=day, conversations=int(c["conversations"]), escalated=int(c["escalated"]), deflected=int(c["deflected"]),
+                promoters=int(c["promoters"]), passives=int(c["passives"]), detractors=int(c["detractors"]),
+                nps=nps_score(c["promoters"], c["detractors"], c["answered"]),
+            )
+            for day, c in sorted(days.items())
+        ],
+        heatmap=heatmap,
+        wait_histogram=histogram,
+        channels=[_group(str(r.key), r) for r in await _grouped(session, f, f.c.channel)],
+        teams=[_group(str(r.key), r) for r in await _grouped(session, f, f.c.team_id) if r.key is not None],
+        agents=await _agent_rows(session, f, zone),
+        endings=[_group(str(r.key), r) for r in await _grouped(session, f, f.c.ending) if r.key is not None],
+        complaints=complaints,
+        detractor_themes=[Theme(word=w, count=n) for w, n in top_words(reasons, limit=15)],
+    )

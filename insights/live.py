@@ -1,0 +1,45 @@
+"""Live counters for the dashboard: what the queues look like right now (current state, not history)."""
+
+from __future__ import annotations
+
+from datetime import datetime, timezone
+
+from pydantic import BaseModel
+from sqlalchemy import func, select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from handoff.models import Conversation
+
+
+class LiveCounters(BaseModel):
+    queued_now: int
+    with_agents_now: int
+    longest_wait_s: float | None
+    queued_by_team: dict[str, int]
+    agents_online: int
+
+
+async def live_counters(session: AsyncSession, *, agents_online: int, now: datetime | None = None) -> LiveCounters:
+    """Queued and in-service conversations now, and the longest current wait. ``agents_online`` is
+    the number of agents with the console open (the hub knows it; the database does not)."""
+    now = now or datetime.now(timezone.utc)
+    rows = (
+        await session.execute(
+            select(Conversation.team_id, func.count(), func.min(Conversation.queued_at))
+            .where(Conversation.state == "queued")
+            .group_by(Conversation.team_id)
+        )
+    ).all()
+    with_agents = (await session.execute(select(func.count()).where(Conversation.state == "human"))).scalar_one()
+    oldest = [t for _, _, t in rows if t is not None]
+    longest = None
+    if oldest:
+        first = min(t if t.tzinfo else t.replace(tzinfo=timezone.utc) for t in oldest)
+        longest = max(0.0, (now - first).total_seconds())
+    return LiveCounters(
+        queued_now=sum(n for _, n, _ in rows),
+        with_agents_now=with_agents,
+        longest_wait_s=longest,
+        queued_by_team={team or "-": n for team, n, _ in rows},
+        agents_online=agents_online,
+    )

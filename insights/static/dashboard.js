@@ -1,0 +1,42 @@
+// The dashboard's live part: counters refreshed every 15 s, and detractor alerts as they arrive.
+(function () {
+  "use strict";
+  const $ = (id) => document.querySelector(`[data-testid="${id}"]`);
+
+  function duration(seconds) {
+    if (seconds === null || seconds === undefined) return "—";
+    const s = Math.round(seconds);
+    if (s < 60) return `${s} s`;
+    if (s < 3600) return `${Math.floor(s / 60)} min ${String(s % 60).padStart(2, "0")} s`;
+    return `${Math.floor(s / 3600)} h ${String(Math.floor((s % 3600) / 60)).padStart(2, "0")} min`;
+  }
+
+  async function refresh() {
+    try {
+      const r = await fetch("/api/insights/live", { credentials: "same-origin" });
+      if (!r.ok) return;
+      const live = await r.json();
+      $("live-queued").textContent = live.queued_now;
+      $("live-with-agents").textContent = live.with_agents_now;
+      $("live-agents-online").textContent = live.agents_online;
+      $("live-longest-wait").textContent = duration(live.longest_wait_s);
+    } catch (e) { /* offline for a moment: keep the last numbers */ }
+  }
+
+  function listen() {
+    const ws = new WebSocket(location.origin.replace(/^http/, "ws") + "/api/agent/ws");
+    ws.onmessage = (m) => {
+      const event = JSON.parse(m.data);
+      if (event.type !== "detractor") return;
+      const p = document.createElement("p");
+      // Customer text is shown as text, never as markup.
+      p.textContent = `Score ${event.score} from a ${event.channel} customer` +
+        (event.team_id ? ` (team ${event.team_id})` : "") + (event.reason ? `: “${event.reason}”` : "");
+      document.getElementById("alerts").prepend(p);
+    };
+    ws.onclose = () => setTimeout(listen, 5000);
+  }
+
+  setInterval(refresh, 15000);
+  listen();
+})();
