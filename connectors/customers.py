@@ -8,7 +8,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from connectors.base import InboundMessage
 from connectors.models import ChannelCustomer
-from handoff.models import utcnow
+from core.models import utcnow
 
 
 async def get_customer(session: AsyncSession, *, channel: str, customer_id: str) -> ChannelCustomer | None:

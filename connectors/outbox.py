@@ -18,7 +18,8 @@ from connectors.base import OutboxChannel, RetryLater, SendFailed, Unreachable, 
 from connectors.customers import get_customer, mark_unreachable
 from connectors.models import ChannelCustomer, Delivery, OutboxMessage
 from handoff.events import Event
-from handoff.models import Conversation, utcnow
+from core.models import utcnow
+from handoff.models import Conversation
 
 logger = logging.getLogger(__name__)
 

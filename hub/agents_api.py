@@ -275,7 +275,7 @@ async def canned(user: Agent, session: DbSession, lang: str = "pt-BR") -> list[C
 @router.get("/overview", response_model=list[TeamOverview], dependencies=[Supervisor])
 async def overview(session: DbSession) -> list[TeamOverview]:
     """Supervisors: every team's queue and agents (status and load)."""
-    from handoff.models import utcnow
+    from core.models import utcnow
 
     out = []
     for team in await handoff.list_teams(session):

@@ -20,7 +20,7 @@ from connectors.base import InboundMessage, numbered, pick_option
 from connectors.outbox import DeliveryChange, DeliveryChanged
 from handoff import AgentStatusChanged, Conversation, OwnerChanged, Priority, QueueUpdate, State, Typing, User
 from handoff.events import queue_event
-from handoff.models import utcnow
+from core.models import utcnow
 from hub.rasa_client import BotReply, RasaClient, RasaUnavailable
 from hub.realtime import EventBus
 from hub.settings import Settings

@@ -19,7 +19,7 @@ from connectors.models import Delivery
 from connectors.telegram import keyboard, to_html
 from connectors.whatsapp import WhatsAppChannel, render
 from handoff.events import take_pending_events
-from handoff.models import utcnow
+from core.models import utcnow
 from hub.db import make_engine, make_sessionmaker, run_migrations
 
 NUMBER = "whatsapp:+5511911112222"

@@ -1,0 +1,1 @@
+"""What every package's tables share: UTC timestamps and one naming convention for constraints."""

@@ -1,0 +1,32 @@
+"""A declarative base per package (each owns its tables and metadata), built the same way."""
+
+from __future__ import annotations
+
+from datetime import datetime, timezone
+
+from sqlalchemy import DateTime, MetaData
+from sqlalchemy.orm import DeclarativeBase
+
+# Explicit constraint names, so migrations can alter them on SQLite (batch mode) and PostgreSQL alike.
+NAMING_CONVENTION = {
+    "ix": "ix_%(column_0_label)s",
+    "uq": "uq_%(table_name)s_%(column_0_name)s",
+    "ck": "ck_%(table_name)s_%(constraint_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+}
+
+
+def utcnow() -> datetime:
+    """Aware UTC now; every timestamp in the database is UTC."""
+    return datetime.now(timezone.utc)
+
+
+def package_base() -> type[DeclarativeBase]:
+    """A new declarative base with its own metadata (``Base = package_base()`` once per package)."""
+
+    class Base(DeclarativeBase):
+        metadata = MetaData(naming_convention=NAMING_CONVENTION)
+        type_annotation_map = {datetime: DateTime(timezone=True)}
+
+    return Base
