@@ -173,7 +173,8 @@ class WhatsAppChannel(OutboxChannel):
         return any(r.body.get("content_sid") and (since is None or aware(r.created_at) > since) for r in rows)
 
     async def send(self, row: OutboxMessage, address: str) -> str | None:
-        """Send the row (split at 1600 characters), or its template."""
+        """Send the row (split at 1600 characters; its files, by their signed URLs, with the last
+        part), or its template."""
         assert self._client is not None, "WhatsAppChannel.start() was not called"
         extra = {"status_callback": self.status_callback_url} if self.status_callback_url else {}
         if row.body.get("content_sid"):
@@ -189,7 +190,11 @@ class WhatsAppChannel(OutboxChannel):
                         content_variables=json.dumps(row.body.get("variables") or {}), **extra,
                     )
                 else:
-                    message = await self._client.messages.create_async(to=address, from_=self.from_number, body=bodies[index], **extra)
+                    media = [str(f["url"]) for f in row.body.get("attachments") or []] if index == len(bodies) - 1 else []
+                    files = {"media_url": media} if media else {}
+                    message = await self._client.messages.create_async(
+                        to=address, from_=self.from_number, body=bodies[index], **files, **extra
+                    )
             except TwilioRestException as exc:
                 if exc.status == 429 or exc.status >= 500:
                     raise RetryLater(f"Twilio {exc.status}: {exc.msg}") from exc

@@ -68,7 +68,14 @@ def message_json(event: MessageAdded) -> dict:
         "buttons": event.buttons or [],
         "agent_name": event.agent_name,
         "created_at": event.created_at.isoformat(),
+        "attachments": public_attachments(event.attachments) if event.sender != "customer" else [],
     }
+
+
+def public_attachments(attachments: list[dict] | None) -> list[dict]:
+    """What a customer's page shows of a message's files: their names and signed links."""
+    return [{"kind": a.get("kind"), "name": a.get("name"), "mime": a.get("mime"), "url": a.get("ref")} for a in attachments or []
+            if str(a.get("ref", "")).startswith(("http://", "https://"))]
 
 
 class WidgetChannel(Channel):
