@@ -24,6 +24,7 @@ from telegram.ext import Application, ApplicationBuilder, ContextTypes, TypeHand
 from connectors.base import Attachment, InboundMessage, OutboxChannel, RetryLater, SendFailed, Unreachable, language_of, split_text
 from connectors.media import MediaStore
 from connectors.models import OutboxMessage
+from connectors.ratelimit import RateLimits
 
 logger = logging.getLogger(__name__)
 
@@ -237,8 +238,9 @@ class TelegramChannel(OutboxChannel):
             raise RetryLater(f"Telegram: {exc.message}") from exc
 
 
-def telegram_router(channel: TelegramChannel, secret_token: str) -> APIRouter:
-    """The webhook Telegram calls. A wrong or missing secret token is refused before anything is read."""
+def telegram_router(channel: TelegramChannel, secret_token: str, *, limits: RateLimits | None = None) -> APIRouter:
+    """The webhook Telegram calls. A wrong or missing secret token is refused before anything is
+    read; a customer (or client IP) over the rate limit gets 429 and nothing is stored."""
     router = APIRouter(tags=["telegram"])
     expected = secret_token.encode()
 
@@ -258,6 +260,10 @@ def telegram_router(channel: TelegramChannel, secret_token: str) -> APIRouter:
             raise HTTPException(400, f"not a Telegram update: {exc}") from exc
         if update is None:
             raise HTTPException(400, "not a Telegram update")
+        if limits is not None:
+            user = update.effective_user
+            if not limits.allow(ip=request.client.host if request.client else None, customer=f"telegram:tg-{user.id}" if user else None):
+                raise HTTPException(429, "too many messages; try again later")
         if not await channel.process(update):
             raise HTTPException(500, "the update could not be stored; Telegram will send it again")
         return {"ok": True}

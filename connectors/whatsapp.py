@@ -33,6 +33,7 @@ from connectors.base import (
     split_text,
 )
 from connectors.models import ChannelCustomer, Delivery, OutboxMessage
+from connectors.ratelimit import RateLimits
 from handoff.events import Event
 from handoff.models import Conversation
 
@@ -215,8 +216,10 @@ def whatsapp_router(
     public_url: str,
     language: str,
     trust_proxy_headers: bool = False,
+    limits: RateLimits | None = None,
 ) -> APIRouter:
-    """Twilio's webhooks: inbound messages and status callbacks, both signature-checked."""
+    """Twilio's webhooks: inbound messages and status callbacks, both signature-checked. A customer
+    (or client IP) over the rate limit gets 429 and nothing is stored."""
     router = APIRouter(tags=["whatsapp"])
 
     async def verified_form(request: Request) -> dict[str, str]:
@@ -233,6 +236,10 @@ def whatsapp_router(
         """Verify, store and route one customer message (replies go out through the outbox)."""
         form = await verified_form(request)
         inbound = parse_form(form, language=language)
+        if limits is not None and not limits.allow(
+            ip=request.client.host if request.client else None, customer=f"{CHANNEL}:{inbound.customer_id}" if inbound else None
+        ):
+            raise HTTPException(429, "too many messages; try again later")
         if inbound is not None:
             refusal = await handle(inbound)
             if refusal and refusal[1]:

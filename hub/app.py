@@ -25,6 +25,7 @@ from connectors import outbox
 from connectors.base import OutboxChannel
 from connectors.outbox import DeliveryChange, OutboxWorker
 from connectors.media import MediaStore, media_router
+from connectors.ratelimit import RateLimits, TokenBucket
 from connectors.widget import WidgetChannel, WidgetTokens, public_attachments, widget_router
 from hub import admin_api, agents_api, insights_api
 from hub.actions_endpoint import actions_router
@@ -110,6 +111,10 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         return (refusal[0].value, refusal[1]) if refusal else None
 
     media = MediaStore(settings.media_dir, settings.secret_key, public_url=settings.public_url)
+    limits = RateLimits(
+        customer=TokenBucket(settings.rate_customer_per_minute, settings.rate_customer_burst),
+        ip=TokenBucket(settings.rate_ip_per_minute, settings.rate_ip_burst),
+    )
     routers = [media_router(media)]
     telegram = whatsapp = None
     if settings.telegram_enabled:
@@ -121,7 +126,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         telegram = TelegramChannel(application, handle, desk.tell, default_language=settings.default_language, media=media)
         bus.add_channel(telegram)
         if settings.telegram_mode == "webhook":
-            routers.append(telegram_router(telegram, settings.telegram_webhook_secret))
+            routers.append(telegram_router(telegram, settings.telegram_webhook_secret, limits=limits))
     if settings.whatsapp_enabled:
         from datetime import timedelta
 
@@ -147,7 +152,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         routers.append(
             whatsapp_router(
                 whatsapp, handle, desk.tell, whatsapp_status, public_url=settings.public_url,
-                language=settings.whatsapp_language, trust_proxy_headers=settings.trust_proxy_headers,
+                language=settings.whatsapp_language, trust_proxy_headers=settings.trust_proxy_headers, limits=limits,
             )
         )
     outbox_channels: list[OutboxChannel] = [c for c in (telegram, whatsapp) if c is not None]
@@ -188,6 +193,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.settings = settings
     app.state.outbox_worker = worker
     app.state.media = media
+    app.state.rate_limits = limits
     app.add_middleware(
         SessionMiddleware,
         secret_key=settings.secret_key,
@@ -207,7 +213,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(
         widget_router(
             WidgetTokens(settings.secret_key), widget, handle,
-            lambda cid: customer_view(desk, "widget", cid), lambda cid: desk.customer_typing("widget", cid),
+            lambda cid: customer_view(desk, "widget", cid), lambda cid: desk.customer_typing("widget", cid), limits=limits,
         )
     )
     for router in routers:

@@ -65,6 +65,14 @@ class Settings(BaseSettings):
     media_dir: Path = ROOT / "var" / "media"
     media_max_bytes: int = Field(5_000_000, description="larger uploads are refused (413)")
 
+    # Limits on customer input (widget frames, Telegram and WhatsApp webhooks): token buckets.
+    rate_customer_per_minute: float = Field(30.0, description="messages a minute one customer may send, sustained")
+    rate_customer_burst: int = Field(10, description="messages one customer may send at once")
+    rate_ip_per_minute: float = Field(
+        600.0, description="messages a minute from one client IP (Telegram and Twilio call from few IPs: keep it generous)"
+    )
+    rate_ip_burst: int = 200
+
     # The outbox of Telegram and WhatsApp messages.
     outbox_backoff_s: float = 1.0
     outbox_max_attempts: int = 10

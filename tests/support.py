@@ -45,6 +45,8 @@ def hub_settings(tmp: Path, *, cache_dir: Path, rasa_url: str = "http://127.0.0.
         rasa_url=rasa_url,
         index_dir=cache_dir,
         media_dir=tmp / "media",
+        # every test client is 127.0.0.1: the limits are tested by swapping the buckets (test_ratelimit)
+        rate_ip_per_minute=1_000_000, rate_ip_burst=1_000_000, rate_customer_per_minute=1_000_000, rate_customer_burst=1_000_000,
         calibration_file=ROOT / "data" / "kb" / "calibration.json",
         kb_dir=ROOT / "data" / "kb",
         inactivity_seconds=3600,
