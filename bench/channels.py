@@ -247,6 +247,8 @@ def start_desk(services: Services, tmp: Path, telegram_url: str, twilio_url: str
         BALCAO_TWILIO_AUTH_TOKEN=TWILIO_TOKEN,
         BALCAO_TWILIO_WHATSAPP_FROM=TWILIO_FROM,
         BALCAO_TWILIO_API_URL=twilio_url,
+        BALCAO_RATE_IP_PER_MINUTE="1000000",  # every simulated customer comes from 127.0.0.1
+        BALCAO_RATE_IP_BURST="1000000",
     )
     print("balcao: prepare (migrations, starter articles)…", file=sys.stderr, flush=True)
     prepared = subprocess.run([str(BALCAO_BIN), "prepare"], cwd=ROOT, env=env, capture_output=True, text=True)

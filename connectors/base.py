@@ -117,7 +117,12 @@ class OutboxChannel(Channel):
         if customer is not None and customer.unreachable_at is not None:
             return Plan(None, f"customer unreachable: {customer.unreachable_reason}")
         if isinstance(event, MessageAdded):
-            return Plan({"text": event.text, "buttons": event.buttons or [], "sender": event.sender, "language": conversation.language})
+            body = {"text": event.text, "buttons": event.buttons or [], "sender": event.sender, "language": conversation.language}
+            if event.attachments and event.sender != "customer":
+                body["attachments"] = [
+                    {k: a.get(k) for k in ("kind", "mime", "name", "media_id")} | {"url": a.get("ref")} for a in event.attachments
+                ]
+            return Plan(body)
         if isinstance(event, OwnerChanged) and event.to_state == "human" and event.agent_name:
             text = JOINED.get(conversation.language, JOINED["pt-BR"]).format(name=event.agent_name)
             return Plan({"text": text, "buttons": [], "sender": "system", "language": conversation.language})

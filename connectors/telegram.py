@@ -16,13 +16,15 @@ from collections.abc import Awaitable, Callable
 from datetime import timedelta
 
 from fastapi import APIRouter, HTTPException, Request
-from telegram import InlineKeyboardButton, InlineKeyboardMarkup, Update
+from telegram import InlineKeyboardButton, InlineKeyboardMarkup, InputFile, Update
 from telegram.constants import MessageLimit, ParseMode
 from telegram.error import BadRequest, Forbidden, InvalidToken, RetryAfter, TelegramError
 from telegram.ext import Application, ApplicationBuilder, ContextTypes, TypeHandler
 
 from connectors.base import Attachment, InboundMessage, OutboxChannel, RetryLater, SendFailed, Unreachable, language_of, split_text
+from connectors.media import MediaStore
 from connectors.models import OutboxMessage
+from connectors.ratelimit import RateLimits
 
 logger = logging.getLogger(__name__)
 
@@ -121,9 +123,12 @@ class TelegramChannel(OutboxChannel):
     name = CHANNEL
     max_chars = MessageLimit.MAX_TEXT_LENGTH
 
-    def __init__(self, application: Application, handle: HandleInbound, tell: Tell, *, default_language: str) -> None:
+    def __init__(
+        self, application: Application, handle: HandleInbound, tell: Tell, *, default_language: str, media: MediaStore | None = None
+    ) -> None:
         super().__init__()
         self.application = application
+        self.media = media
         self.handle = handle
         self.tell = tell
         self.default_language = default_language
@@ -177,34 +182,65 @@ class TelegramChannel(OutboxChannel):
             self._failed.add(update.update_id)
 
     async def send(self, row: OutboxMessage, address: str) -> str | None:
-        """Send the row's text (split at Telegram's 4096 characters) with its buttons on the last part."""
+        """Send the row's text (split at Telegram's 4096 characters) with its buttons on the last
+        part, then its files (photos or documents; a short text is the first file's caption)."""
         text = str(row.body.get("text") or "")
         buttons = row.body.get("buttons") or []
-        parts = split_text(text, self.max_chars - 200)  # room for the markup added by to_html
+        files = row.body.get("attachments") or []
+        caption = None
+        if files and not buttons and len(text) <= MessageLimit.CAPTION_LENGTH - 100:
+            caption, parts = text, []
+        else:
+            parts = split_text(text, self.max_chars - 200)  # room for the markup added by to_html
         message_id = None
-        for index in range(row.parts_sent, len(parts)):
-            last = index == len(parts) - 1
-            markup = keyboard(buttons, row.message_id) if last and buttons and row.message_id else None
-            try:
-                sent = await self.bot.send_message(chat_id=int(address), text=to_html(parts[index]), parse_mode=ParseMode.HTML, reply_markup=markup)
-            except RetryAfter as exc:
-                wait = exc._retry_after  # the timedelta behind the deprecated int property
-                raise RetryLater(str(exc), after_s=wait.total_seconds() if isinstance(wait, timedelta) else float(wait)) from exc
-            except Forbidden as exc:
-                raise Unreachable(f"Telegram: {exc.message}") from exc
-            except BadRequest as exc:
-                raise SendFailed(f"Telegram refused the message: {exc.message}") from exc
-            except InvalidToken as exc:
-                raise RetryLater(f"Telegram refused the bot token (check BALCAO_TELEGRAM_BOT_TOKEN): {exc.message}") from exc
-            except TelegramError as exc:  # NetworkError, TimedOut, 5xx
-                raise RetryLater(f"Telegram: {exc.message}") from exc
+        for index in range(row.parts_sent, len(parts) + len(files)):
+            if index < len(parts):
+                last = index == len(parts) - 1
+                markup = keyboard(buttons, row.message_id) if last and buttons and row.message_id else None
+                call = self.bot.send_message(chat_id=int(address), text=to_html(parts[index]), parse_mode=ParseMode.HTML, reply_markup=markup)
+            else:
+                file = files[index - len(parts)]
+                first_caption = to_html(caption) if caption and index == len(parts) else None
+                call = self._send_file(int(address), file, first_caption)
+            sent = await self._call(call)
             row.parts_sent = index + 1
             message_id = str(sent.message_id)
         return message_id
 
+    def _send_file(self, chat_id: int, file: dict, caption: str | None):  # noqa: ANN202 - a coroutine
+        if self.media is None:
+            raise SendFailed("this hub has no media store to read the file from")
+        try:
+            content = self.media.read(str(file["media_id"]))
+        except (OSError, KeyError) as exc:
+            raise SendFailed(f"the file {file.get('name')} is no longer stored") from exc
+        name = str(file.get("name") or "file")
+        extra = {"caption": caption, "parse_mode": ParseMode.HTML} if caption else {}
+        if file.get("kind") == "image":
+            return self.bot.send_photo(chat_id=chat_id, photo=InputFile(content, filename=name), **extra)
+        return self.bot.send_document(chat_id=chat_id, document=InputFile(content, filename=name), **extra)
 
-def telegram_router(channel: TelegramChannel, secret_token: str) -> APIRouter:
-    """The webhook Telegram calls. A wrong or missing secret token is refused before anything is read."""
+    @staticmethod
+    async def _call(call):  # noqa: ANN001, ANN205 - a Bot API coroutine → its result
+        """Await one Bot API call, its errors as the outbox's."""
+        try:
+            return await call
+        except RetryAfter as exc:
+            wait = exc._retry_after  # the timedelta behind the deprecated int property
+            raise RetryLater(str(exc), after_s=wait.total_seconds() if isinstance(wait, timedelta) else float(wait)) from exc
+        except Forbidden as exc:
+            raise Unreachable(f"Telegram: {exc.message}") from exc
+        except BadRequest as exc:
+            raise SendFailed(f"Telegram refused the message: {exc.message}") from exc
+        except InvalidToken as exc:
+            raise RetryLater(f"Telegram refused the bot token (check BALCAO_TELEGRAM_BOT_TOKEN): {exc.message}") from exc
+        except TelegramError as exc:  # NetworkError, TimedOut, 5xx
+            raise RetryLater(f"Telegram: {exc.message}") from exc
+
+
+def telegram_router(channel: TelegramChannel, secret_token: str, *, limits: RateLimits | None = None) -> APIRouter:
+    """The webhook Telegram calls. A wrong or missing secret token is refused before anything is
+    read; a customer (or client IP) over the rate limit gets 429 and nothing is stored."""
     router = APIRouter(tags=["telegram"])
     expected = secret_token.encode()
 
@@ -224,6 +260,10 @@ def telegram_router(channel: TelegramChannel, secret_token: str) -> APIRouter:
             raise HTTPException(400, f"not a Telegram update: {exc}") from exc
         if update is None:
             raise HTTPException(400, "not a Telegram update")
+        if limits is not None:
+            user = update.effective_user
+            if not limits.allow(ip=request.client.host if request.client else None, customer=f"telegram:tg-{user.id}" if user else None):
+                raise HTTPException(429, "too many messages; try again later")
         if not await channel.process(update):
             raise HTTPException(500, "the update could not be stored; Telegram will send it again")
         return {"ok": True}

@@ -33,6 +33,7 @@ from connectors.base import (
     split_text,
 )
 from connectors.models import ChannelCustomer, Delivery, OutboxMessage
+from connectors.ratelimit import RateLimits
 from handoff.events import Event
 from handoff.models import Conversation
 
@@ -173,7 +174,8 @@ class WhatsAppChannel(OutboxChannel):
         return any(r.body.get("content_sid") and (since is None or aware(r.created_at) > since) for r in rows)
 
     async def send(self, row: OutboxMessage, address: str) -> str | None:
-        """Send the row (split at 1600 characters), or its template."""
+        """Send the row (split at 1600 characters; its files, by their signed URLs, with the last
+        part), or its template."""
         assert self._client is not None, "WhatsAppChannel.start() was not called"
         extra = {"status_callback": self.status_callback_url} if self.status_callback_url else {}
         if row.body.get("content_sid"):
@@ -189,7 +191,11 @@ class WhatsAppChannel(OutboxChannel):
                         content_variables=json.dumps(row.body.get("variables") or {}), **extra,
                     )
                 else:
-                    message = await self._client.messages.create_async(to=address, from_=self.from_number, body=bodies[index], **extra)
+                    media = [str(f["url"]) for f in row.body.get("attachments") or []] if index == len(bodies) - 1 else []
+                    files = {"media_url": media} if media else {}
+                    message = await self._client.messages.create_async(
+                        to=address, from_=self.from_number, body=bodies[index], **files, **extra
+                    )
             except TwilioRestException as exc:
                 if exc.status == 429 or exc.status >= 500:
                     raise RetryLater(f"Twilio {exc.status}: {exc.msg}") from exc
@@ -210,8 +216,10 @@ def whatsapp_router(
     public_url: str,
     language: str,
     trust_proxy_headers: bool = False,
+    limits: RateLimits | None = None,
 ) -> APIRouter:
-    """Twilio's webhooks: inbound messages and status callbacks, both signature-checked."""
+    """Twilio's webhooks: inbound messages and status callbacks, both signature-checked. A customer
+    (or client IP) over the rate limit gets 429 and nothing is stored."""
     router = APIRouter(tags=["whatsapp"])
 
     async def verified_form(request: Request) -> dict[str, str]:
@@ -228,6 +236,10 @@ def whatsapp_router(
         """Verify, store and route one customer message (replies go out through the outbox)."""
         form = await verified_form(request)
         inbound = parse_form(form, language=language)
+        if limits is not None and not limits.allow(
+            ip=request.client.host if request.client else None, customer=f"{CHANNEL}:{inbound.customer_id}" if inbound else None
+        ):
+            raise HTTPException(429, "too many messages; try again later")
         if inbound is not None:
             refusal = await handle(inbound)
             if refusal and refusal[1]:

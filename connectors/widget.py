@@ -17,6 +17,7 @@ from itsdangerous import BadSignature, URLSafeSerializer
 from pydantic import BaseModel, Field
 
 from connectors.base import Channel, InboundMessage
+from connectors.ratelimit import RateLimits
 from handoff.events import Event, MessageAdded, OwnerChanged, QueueUpdate, Typing
 
 logger = logging.getLogger(__name__)
@@ -68,7 +69,14 @@ def message_json(event: MessageAdded) -> dict:
         "buttons": event.buttons or [],
         "agent_name": event.agent_name,
         "created_at": event.created_at.isoformat(),
+        "attachments": public_attachments(event.attachments) if event.sender != "customer" else [],
     }
+
+
+def public_attachments(attachments: list[dict] | None) -> list[dict]:
+    """What a customer's page shows of a message's files: their names and signed links."""
+    return [{"kind": a.get("kind"), "name": a.get("name"), "mime": a.get("mime"), "url": a.get("ref")} for a in attachments or []
+            if str(a.get("ref", "")).startswith(("http://", "https://"))]
 
 
 class WidgetChannel(Channel):
@@ -123,9 +131,16 @@ class SessionResponse(BaseModel):
 
 
 def widget_router(
-    tokens: WidgetTokens, channel: WidgetChannel, handle: HandleInbound, view: CustomerView, typing: CustomerTyping
+    tokens: WidgetTokens,
+    channel: WidgetChannel,
+    handle: HandleInbound,
+    view: CustomerView,
+    typing: CustomerTyping,
+    *,
+    limits: RateLimits | None = None,
 ) -> APIRouter:
-    """Routes of the widget: its script, a token for a new or returning customer, the WebSocket."""
+    """Routes of the widget: its script, a token for a new or returning customer, the WebSocket.
+    A message over the rate limit (per customer, per client IP) is answered with an error frame."""
     router = APIRouter(tags=["widget"])
 
     @router.get("/widget.js", include_in_schema=False)
@@ -183,6 +198,11 @@ def widget_router(
                     await websocket.send_json({"type": "error", "code": "bad_frame", "message": str(exc)})
                     continue
                 client_id = str(frame.get("id") or "")[:100] or None
+                if limits is not None and not limits.allow(
+                    ip=websocket.client.host if websocket.client else None, customer=f"{CHANNEL}:{customer_id}"
+                ):
+                    await websocket.send_json({"type": "error", "code": "rate_limited", "message": limits.too_fast(language), "id": client_id})
+                    continue
                 inbound = InboundMessage(
                     channel=CHANNEL,
                     customer_id=customer_id,

@@ -151,6 +151,7 @@ async def record_message(
             agent_name=agent.name if agent else None,
             internal=internal,
             created_at=message.created_at,
+            attachments=(data or {}).get("attachments") or None,
         ),
     )
     return message
@@ -346,14 +347,18 @@ async def latest_conversation(session: AsyncSession, *, channel: str, customer_i
     return (await session.execute(stmt)).scalar_one_or_none()
 
 
-async def agent_reply(session: AsyncSession, conversation_id: str, agent: User, text: str) -> Message:
-    """The agent who holds the conversation writes to the customer."""
+async def agent_reply(
+    session: AsyncSession, conversation_id: str, agent: User, text: str, *, attachments: list[dict] | None = None
+) -> Message:
+    """The agent who holds the conversation writes to the customer, optionally with files
+    (``attachments``, stored as the message's ``data.attachments``)."""
     conversation = await get_conversation(session, conversation_id)
     if conversation.state != State.HUMAN.value:
         raise InvalidTransition("take the conversation before replying to it")
     if conversation.agent_id != agent.id:
         raise NotYourConversation()
-    return await record_message(session, conversation, sender="agent", text=text, agent=agent)
+    data = {"attachments": attachments} if attachments else None
+    return await record_message(session, conversation, sender="agent", text=text, agent=agent, data=data)
 
 
 def can_access(conversation: Conversation, user: User, team_ids: Sequence[str] | None) -> bool:

@@ -32,6 +32,7 @@ class MessageAdded(Event):
     agent_name: str | None = None
     internal: bool = False  # a private note: agents only
     created_at: datetime
+    attachments: list[dict] | None = None  # files with the message (``data.attachments``)
 
 
 class OwnerChanged(Event):

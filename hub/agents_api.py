@@ -6,12 +6,13 @@ from __future__ import annotations
 import json
 from datetime import datetime
 
-from fastapi import APIRouter, Depends, HTTPException, Request, WebSocket, WebSocketDisconnect
+from fastapi import APIRouter, Depends, File, Form, HTTPException, Request, UploadFile, WebSocket, WebSocketDisconnect
 from pydantic import BaseModel, Field
 
 import handoff
 import insights
 from connectors import customers, outbox
+from connectors.media import MediaRefused, check_media, safe_name
 from handoff import Conversation, Message, Role, User
 from hub.auth import Agent, DbSession, csrf_protected, require_roles
 from hub.realtime import AgentConnection
@@ -211,6 +212,42 @@ async def reply(conversation_id: str, body: ReplyIn, user: Agent, request: Reque
     if not body.text.strip():
         raise HTTPException(422, "the reply is empty")
     message = await _change(request, user, conversation_id, lambda s: handoff.agent_reply(s, conversation_id, user, body.text))
+    return MessageOut.of(message)
+
+
+@router.post("/conversations/{conversation_id}/attachments", response_model=MessageOut, status_code=201, dependencies=[Depends(csrf_protected)])
+async def send_attachment(
+    conversation_id: str,
+    user: Agent,
+    request: Request,
+    file: UploadFile = File(...),
+    text: str = Form("", max_length=MAX_REPLY_CHARS),
+) -> MessageOut:
+    """Send the customer a file (JPEG, PNG or PDF, up to the configured size) with an optional
+    caption; the conversation must be yours. 413 for a file too large, 415 for another type."""
+    settings = request.app.state.settings
+    media = request.app.state.media
+    content = await file.read(settings.media_max_bytes + 1)
+    try:
+        mime = check_media(content, file.content_type, max_bytes=settings.media_max_bytes)
+    except MediaRefused as exc:
+        raise HTTPException(exc.status, str(exc)) from exc
+    name = safe_name(file.filename, mime)
+    stored = None
+
+    async def change(session):  # noqa: ANN001, ANN202
+        nonlocal stored
+        stored = media.save(content, mime=mime, name=name)
+        return await handoff.agent_reply(
+            session, conversation_id, user, text.strip() or f"📎 {name}", attachments=[stored.as_attachment()]
+        )
+
+    try:
+        message = await _change(request, user, conversation_id, change)
+    except BaseException:
+        if stored is not None:
+            media.discard(stored.id)  # the message was not stored: neither is its file
+        raise
     return MessageOut.of(message)
 
 

@@ -24,7 +24,9 @@ import kb_index
 from connectors import outbox
 from connectors.base import OutboxChannel
 from connectors.outbox import DeliveryChange, OutboxWorker
-from connectors.widget import WidgetChannel, WidgetTokens, widget_router
+from connectors.media import MediaStore, media_router
+from connectors.ratelimit import RateLimits, TokenBucket
+from connectors.widget import WidgetChannel, WidgetTokens, public_attachments, widget_router
 from hub import admin_api, agents_api, insights_api
 from hub.actions_endpoint import actions_router
 from hub.auth import CurrentUser, DbSession, check_csrf, csrf_token, login_session
@@ -75,6 +77,7 @@ async def customer_view(desk: Desk, channel: str, customer_id: str) -> dict:
                 "buttons": m.buttons or [],
                 "agent_name": agent.name if (agent and m.sender == "agent") else None,
                 "created_at": m.created_at.isoformat(),
+                "attachments": public_attachments((m.data or {}).get("attachments")) if m.sender != "customer" else [],
                 # the widget's own id of a message it sent, so it knows which ones were stored
                 "client_id": m.channel_message_id.split(":", 1)[1] if m.sender == "customer" and m.channel_message_id else None,
             }
@@ -107,7 +110,12 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         refusal = await desk.handle_inbound(inbound)
         return (refusal[0].value, refusal[1]) if refusal else None
 
-    routers = []
+    media = MediaStore(settings.media_dir, settings.secret_key, public_url=settings.public_url)
+    limits = RateLimits(
+        customer=TokenBucket(settings.rate_customer_per_minute, settings.rate_customer_burst),
+        ip=TokenBucket(settings.rate_ip_per_minute, settings.rate_ip_burst),
+    )
+    routers = [media_router(media)]
     telegram = whatsapp = None
     if settings.telegram_enabled:
         from connectors.telegram import TelegramChannel, build_application, telegram_router
@@ -115,10 +123,10 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         application = build_application(
             settings.telegram_bot_token, api_url=settings.telegram_api_url, polling=settings.telegram_mode == "polling"
         )
-        telegram = TelegramChannel(application, handle, desk.tell, default_language=settings.default_language)
+        telegram = TelegramChannel(application, handle, desk.tell, default_language=settings.default_language, media=media)
         bus.add_channel(telegram)
         if settings.telegram_mode == "webhook":
-            routers.append(telegram_router(telegram, settings.telegram_webhook_secret))
+            routers.append(telegram_router(telegram, settings.telegram_webhook_secret, limits=limits))
     if settings.whatsapp_enabled:
         from datetime import timedelta
 
@@ -144,7 +152,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         routers.append(
             whatsapp_router(
                 whatsapp, handle, desk.tell, whatsapp_status, public_url=settings.public_url,
-                language=settings.whatsapp_language, trust_proxy_headers=settings.trust_proxy_headers,
+                language=settings.whatsapp_language, trust_proxy_headers=settings.trust_proxy_headers, limits=limits,
             )
         )
     outbox_channels: list[OutboxChannel] = [c for c in (telegram, whatsapp) if c is not None]
@@ -184,6 +192,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.desk = desk
     app.state.settings = settings
     app.state.outbox_worker = worker
+    app.state.media = media
+    app.state.rate_limits = limits
     app.add_middleware(
         SessionMiddleware,
         secret_key=settings.secret_key,
@@ -203,7 +213,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(
         widget_router(
             WidgetTokens(settings.secret_key), widget, handle,
-            lambda cid: customer_view(desk, "widget", cid), lambda cid: desk.customer_typing("widget", cid),
+            lambda cid: customer_view(desk, "widget", cid), lambda cid: desk.customer_typing("widget", cid), limits=limits,
         )
     )
     for router in routers:

@@ -61,6 +61,18 @@ class Settings(BaseSettings):
     whatsapp_followup_content_sid: str = Field("", description="approved template sent once when the 24-hour window has closed")
     trust_proxy_headers: bool = Field(False, description="rebuild the public URL from X-Forwarded-Proto/Host (behind your proxy)")
 
+    # Files agents send to customers (images, PDFs), served to platforms and pages by signed links.
+    media_dir: Path = ROOT / "var" / "media"
+    media_max_bytes: int = Field(5_000_000, description="larger uploads are refused (413)")
+
+    # Limits on customer input (widget frames, Telegram and WhatsApp webhooks): token buckets.
+    rate_customer_per_minute: float = Field(30.0, description="messages a minute one customer may send, sustained")
+    rate_customer_burst: int = Field(10, description="messages one customer may send at once")
+    rate_ip_per_minute: float = Field(
+        600.0, description="messages a minute from one client IP (Telegram and Twilio call from few IPs: keep it generous)"
+    )
+    rate_ip_burst: int = 200
+
     # The outbox of Telegram and WhatsApp messages.
     outbox_backoff_s: float = 1.0
     outbox_max_attempts: int = 10

@@ -74,7 +74,8 @@ async def wait_for(check: Callable[[], object], what: str, timeout_s: float = 30
 
 
 class FakeTelegram(FakeServer):
-    """The Bot API methods the hub uses: getMe, sendMessage, answerCallbackQuery, set/deleteWebhook."""
+    """The Bot API methods the hub uses: getMe, sendMessage, sendDocument and sendPhoto (multipart
+    uploads), answerCallbackQuery, set/deleteWebhook."""
 
     def __init__(self, token: str) -> None:
         self.token = token
@@ -90,7 +91,9 @@ class FakeTelegram(FakeServer):
         if request.headers.get("content-type", "").startswith("application/json"):
             params = await request.json()
         else:
-            params = {k: v for k, v in (await request.form()).items()}
+            params = {}
+            for k, v in (await request.form()).multi_items():  # multipart: files are read here
+                params[k] = {"filename": v.filename, "content": await v.read()} if hasattr(v, "filename") else v
         with self.lock:
             self.calls.append((method, params))
         failure = self._scripted_failure(method)
@@ -112,6 +115,30 @@ class FakeTelegram(FakeServer):
             with self.lock:
                 self.sent.append(message)
             return JSONResponse({"ok": True, "result": {k: v for k, v in message.items() if k != "parse_mode" and v is not None}})
+        if method in ("sendDocument", "sendPhoto"):
+            field_name = "document" if method == "sendDocument" else "photo"
+            upload = params.get(field_name)
+            if not isinstance(upload, dict):  # a file_id or URL would be a str: the hub uploads
+                return JSONResponse({"ok": False, "error_code": 400, "description": f"Bad Request: no {field_name} uploaded"}, status_code=400)
+            file_id = "F" + uuid.uuid4().hex
+            result = {
+                "message_id": next(self._ids),
+                "date": int(time.time()),
+                "chat": {"id": int(params["chat_id"]), "type": "private"},
+                "from": BOT_USER,
+            }
+            if params.get("caption"):
+                result["caption"] = params["caption"]
+            if field_name == "document":
+                result["document"] = {"file_id": file_id, "file_unique_id": file_id[:16], "file_name": upload["filename"],
+                                      "file_size": len(upload["content"])}
+            else:
+                result["photo"] = [{"file_id": file_id, "file_unique_id": file_id[:16], "width": 1, "height": 1,
+                                    "file_size": len(upload["content"])}]
+            with self.lock:
+                self.sent.append({**result, "text": params.get("caption", ""), "parse_mode": params.get("parse_mode"),
+                                  "file": {"kind": field_name, **upload}})
+            return JSONResponse({"ok": True, "result": result})
         if method in ("answerCallbackQuery", "setWebhook", "deleteWebhook"):
             return JSONResponse({"ok": True, "result": True})
         return JSONResponse({"ok": False, "error_code": 404, "description": "Not Found: method not found"}, status_code=404)
@@ -148,7 +175,9 @@ class FakeTwilio(FakeServer):
         expected = "Basic " + base64.b64encode(f"{self.account_sid}:{self.auth_token}".encode()).decode()
         if request.headers.get("authorization") != expected or request.path_params["sid"] != self.account_sid:
             return JSONResponse({"code": 20003, "message": "Authenticate", "status": 401}, status_code=401)
-        params = {k: v for k, v in (await request.form()).items()}
+        form = await request.form()
+        params = {k: v for k, v in form.items()}
+        media_urls = [str(v) for v in form.getlist("MediaUrl")]
         with self.lock:
             self.calls.append(params)
         failure = self._scripted_failure("messages")
@@ -167,10 +196,13 @@ class FakeTwilio(FakeServer):
             "api_version": "2010-04-01",
             "status_callback": params.get("StatusCallback"),
             "content_sid": params.get("ContentSid"),
+            "media_url": media_urls,
         }
         with self.lock:
             self.sent.append(message)
-        return JSONResponse({k: v for k, v in message.items() if k not in ("status_callback", "content_sid")}, status_code=201)
+        response = {k: v for k, v in message.items() if k not in ("status_callback", "content_sid", "media_url")}
+        response["num_media"] = str(len(media_urls))
+        return JSONResponse(response, status_code=201)
 
     def messages_to(self, number: str) -> list[dict]:
         with self.lock:

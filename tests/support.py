@@ -44,6 +44,9 @@ def hub_settings(tmp: Path, *, cache_dir: Path, rasa_url: str = "http://127.0.0.
         port=free_port(),
         rasa_url=rasa_url,
         index_dir=cache_dir,
+        media_dir=tmp / "media",
+        # every test client is 127.0.0.1: the limits are tested by swapping the buckets (test_ratelimit)
+        rate_ip_per_minute=1_000_000, rate_ip_burst=1_000_000, rate_customer_per_minute=1_000_000, rate_customer_burst=1_000_000,
         calibration_file=ROOT / "data" / "kb" / "calibration.json",
         kb_dir=ROOT / "data" / "kb",
         inactivity_seconds=3600,
@@ -260,6 +263,12 @@ class AgentClient:
 
     async def reply(self, conversation_id: str, text: str) -> httpx.Response:
         return await self.http.post(f"/api/agent/conversations/{conversation_id}/messages", json={"text": text})
+
+    async def send_file(self, conversation_id: str, name: str, content: bytes, mime: str, *, text: str = "") -> httpx.Response:
+        """Upload a file for the customer, as the console's attach control does."""
+        return await self.http.post(
+            f"/api/agent/conversations/{conversation_id}/attachments", files={"file": (name, content, mime)}, data={"text": text}
+        )
 
     async def close(self, conversation_id: str) -> httpx.Response:
         return await self.http.post(f"/api/agent/conversations/{conversation_id}/close", json={"reason": "resolved"})

@@ -105,6 +105,11 @@
       var who = document.createElement("span"); who.className = "who"; who.textContent = m.agent_name; div.appendChild(who);
     }
     renderText(div, m.text);
+    (m.attachments || []).forEach(function (a) { /* a file from the agent: a signed link to it */
+      if (!/^https?:\/\//.test(a.url || "")) return;
+      var link = document.createElement("a"); link.className = "file"; link.href = a.url; link.target = "_blank"; link.rel = "noopener";
+      link.textContent = "📎 " + (a.name || a.kind); div.appendChild(document.createElement("br")); div.appendChild(link);
+    });
     log.appendChild(div);
     if (m.sender !== "customer") {
       clearButtons();

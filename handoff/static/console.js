@@ -147,6 +147,7 @@
     $("transfer").hidden = !(mine || (supervising && (c.state === "human" || c.state === "queued")));
     $("composer").hidden = !(mine || c.state === "queued" || c.state === "human");
     $("as-note").checked = !mine; $("as-note").disabled = !mine;
+    $("attach-box").hidden = !mine; /* files go to the customer: only from the agent who holds the chat */
     $("composer").classList.toggle("noting", $("as-note").checked);
     api("/canned?lang=" + encodeURIComponent(c.language)).then(function (list) {
       canned = {}; list.forEach(function (x) { canned[x.shortcut] = x.text; });
@@ -197,6 +198,21 @@
     api("/conversations/" + current.id + path, { method: "POST", body: JSON.stringify({ text: text }) })
       .then(function () { $("text").value = ""; })
       .catch(function (e) { notice(e.message); });
+  });
+
+  /* A file for the customer: sent at once, with the composer's text (if any) as its caption. */
+  $("attach").addEventListener("change", function () {
+    var file = $("attach").files[0]; if (!file || !current) return;
+    var form = new FormData(); form.append("file", file); form.append("text", $("text").value);
+    fetch("/api/agent/conversations/" + current.id + "/attachments", { method: "POST", headers: { "X-CSRF-Token": csrf }, body: form })
+      .then(function (r) {
+        return r.json().then(function (data) {
+          if (!r.ok) throw new Error(typeof data.detail === "string" ? data.detail : "HTTP " + r.status);
+          $("text").value = ""; return open(current.id).then(function () { notice(T.file_sent); });
+        });
+      })
+      .catch(function (e) { notice(e.message); })
+      .then(function () { $("attach").value = ""; });
   });
 
   function connect() {

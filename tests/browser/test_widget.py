@@ -105,6 +105,8 @@ async def test_an_agent_takes_a_chat_in_the_console_while_the_customer_watches(
 
         await console.get_by_role("button", name="Atender").click()
         await expect(widget.get_by_role("status")).to_have_text("Ana entrou na conversa.", timeout=30_000)
+        # the console has re-read the chat as hers: Enter now replies instead of writing a private note
+        await expect(console.get_by_label("Nota privada (o cliente não vê)")).not_to_be_checked(timeout=30_000)
         reply = console.get_by_role("textbox", name="Resposta")
         await reply.fill("Oi! Sou a Ana, em que posso ajudar?")
         await reply.press("Enter")

@@ -1,0 +1,129 @@
+"""Files agents send to customers (images, PDFs): checked, stored under a random id, and served to
+the customer's platform (Twilio fetches WhatsApp media by URL) or page through a signed URL."""
+
+from __future__ import annotations
+
+import secrets
+from dataclasses import dataclass
+from pathlib import Path
+
+from fastapi import APIRouter, HTTPException
+from fastapi.responses import FileResponse
+from itsdangerous import BadSignature, URLSafeSerializer
+
+ALLOWED_TYPES = {"image/jpeg": b"\xff\xd8\xff", "image/png": b"\x89PNG\r\n\x1a\n", "application/pdf": b"%PDF-"}
+
+
+class MediaRefused(Exception):
+    """A file that is not accepted; ``status`` is the HTTP status to answer with."""
+
+    status = 400
+
+
+class MediaTooLarge(MediaRefused):
+    status = 413
+
+    def __init__(self, limit: int) -> None:
+        super().__init__(f"the file is larger than {limit // 1_000_000} MB; send a smaller one")
+
+
+class MediaTypeNotAllowed(MediaRefused):
+    status = 415
+
+    def __init__(self, mime: str | None) -> None:
+        super().__init__(f"files of type {mime or 'unknown'} cannot be sent; send a JPEG, PNG or PDF")
+
+
+class InvalidMediaToken(Exception):
+    def __init__(self) -> None:
+        super().__init__("this file link is not valid")
+
+
+@dataclass(frozen=True)
+class StoredMedia:
+    """A stored file and what a message says about it (``as_attachment``)."""
+
+    id: str
+    mime: str
+    name: str
+    size: int
+    url: str
+
+    def as_attachment(self) -> dict:
+        """The entry of the message's ``data.attachments``; ``ref`` is the signed URL."""
+        kind = "image" if self.mime.startswith("image/") else "document"
+        return {"kind": kind, "ref": self.url, "mime": self.mime, "name": self.name, "size": self.size, "media_id": self.id}
+
+
+def check_media(content: bytes, mime: str | None, *, max_bytes: int) -> str:
+    """The file's type when it may be sent: at most ``max_bytes``, a JPEG, PNG or PDF whose first
+    bytes agree with the declared type. Raises ``MediaTooLarge`` or ``MediaTypeNotAllowed``."""
+    if len(content) > max_bytes:
+        raise MediaTooLarge(max_bytes)
+    mime = (mime or "").split(";")[0].strip().lower()
+    magic = ALLOWED_TYPES.get(mime)
+    if magic is None or not content.startswith(magic):
+        raise MediaTypeNotAllowed(mime)
+    return mime
+
+
+def safe_name(name: str | None, mime: str) -> str:
+    """A file name without directories or control characters, for captions and downloads."""
+    base = Path(name or "").name
+    base = "".join(ch for ch in base if ch.isprintable() and ch not in '\\/"')[:100].strip()
+    return base or ("file.pdf" if mime == "application/pdf" else "image." + mime.split("/")[1])
+
+
+class MediaStore:
+    """Files under ``directory``, each named by a random id; links signed with the hub's secret."""
+
+    def __init__(self, directory: Path, secret: str, *, public_url: str) -> None:
+        self.directory = directory
+        self.public_url = public_url.rstrip("/")
+        self._serializer = URLSafeSerializer(secret, salt="balcao-media")
+
+    def save(self, content: bytes, *, mime: str, name: str) -> StoredMedia:
+        """Write the (already checked) file; returns it with its signed URL."""
+        self.directory.mkdir(parents=True, exist_ok=True)
+        media_id = secrets.token_urlsafe(16)
+        (self.directory / media_id).write_bytes(content)
+        token = self._serializer.dumps({"m": media_id, "t": mime, "n": name})
+        return StoredMedia(media_id, mime, name, len(content), f"{self.public_url}/media/{token}")
+
+    def discard(self, media_id: str) -> None:
+        """Remove a file whose message was not stored."""
+        (self.directory / media_id).unlink(missing_ok=True)
+
+    def path(self, media_id: str) -> Path:
+        return self.directory / Path(media_id).name
+
+    def read(self, media_id: str) -> bytes:
+        return self.path(media_id).read_bytes()
+
+    def verify(self, token: str) -> tuple[Path, str, str]:
+        """The file, its type and name a signed token points at; ``InvalidMediaToken`` if forged."""
+        try:
+            data = self._serializer.loads(token)
+        except BadSignature as exc:
+            raise InvalidMediaToken() from exc
+        if not isinstance(data, dict) or not all(isinstance(data.get(k), str) for k in ("m", "t", "n")):
+            raise InvalidMediaToken()
+        return self.path(data["m"]), data["t"], data["n"]
+
+
+def media_router(store: MediaStore) -> APIRouter:
+    """``GET /media/{token}``: the file behind a signed link (403 when the token was forged)."""
+    router = APIRouter(tags=["media"])
+
+    @router.get("/media/{token}", include_in_schema=False)
+    async def media_file(token: str) -> FileResponse:
+        try:
+            path, mime, name = store.verify(token)
+        except InvalidMediaToken as exc:
+            raise HTTPException(403, str(exc)) from exc
+        if not path.is_file():
+            raise HTTPException(404, "this file is no longer available")
+        return FileResponse(path, media_type=mime, filename=name, content_disposition_type="inline",
+                            headers={"X-Content-Type-Options": "nosniff", "Cache-Control": "private, max-age=3600"})
+
+    return router
