@@ -31,8 +31,6 @@ import json
 import os
 import secrets
 import shutil
-import signal
-import subprocess
 import sys
 import tempfile
 import threading
@@ -50,11 +48,10 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "bench"))
 
-from hub.rasa_model import ensure_model, server_command, server_env  # noqa: E402
 from tests.channel_fakes import FakeTelegram, FakeTwilio  # noqa: E402
 from turn_latency import (  # noqa: E402
     QUESTIONS, TURN_TIMEOUT_S, Conversation, RestConversation, Services, TurnFailed, http_ok, is_faq_answer_end,
-    quiet_env, run_phase, wait_ready,
+    run_phase, start_hub_and_rasa, wait_ready,
 )
 
 HOST = "127.0.0.1"
@@ -63,7 +60,6 @@ RASA_PORT = 5370
 HUB = f"http://{HOST}:{HUB_PORT}"
 RESULTS = ROOT / "bench" / "results" / "channels.json"
 CACHE_DIR = ROOT / "bench" / ".cache"
-BALCAO_BIN = ROOT / ".venv" / "bin" / "balcao"
 TELEGRAM_TOKEN = "424242:bench-token"
 TELEGRAM_SECRET = secrets.token_urlsafe(24)
 TWILIO_SID, TWILIO_TOKEN, TWILIO_FROM = "AC" + "b" * 32, secrets.token_urlsafe(16), "whatsapp:+14155238886"
@@ -220,26 +216,13 @@ def start_desk(services: Services, tmp: Path, telegram_url: str, twilio_url: str
     for port in (HUB_PORT, RASA_PORT):
         if not port_is_free(port):
             raise RuntimeError(f"port {port} is taken (another benchmark?): stop it or change HUB_PORT/RASA_PORT")
-    token = secrets.token_hex(24)  # hex: a token starting with "-" would read as an option of `rasa run`
-    calibration = tmp / "calibration.json"
-    shutil.copy(ROOT / "data" / "kb" / "calibration.json", calibration)
-    index_dir = tmp / "index"
-    if (ROOT / "var" / "index").is_dir():
-        shutil.copytree(ROOT / "var" / "index", index_dir)
-    env = quiet_env(
-        BALCAO_DATABASE_URL=f"sqlite+aiosqlite:///{tmp / 'b.db'}",
-        BALCAO_HOST=HOST,
-        BALCAO_PORT=str(HUB_PORT),
-        BALCAO_RASA_URL=f"http://{HOST}:{RASA_PORT}",
-        BALCAO_RASA_TOKEN=token,
-        BALCAO_INACTIVITY_SECONDS="3600",
+    hub, rasa, token = start_hub_and_rasa(
+        services, tmp, hub_port=HUB_PORT, rasa_port=RASA_PORT, rasa_name="rasa",
         # Production waits 3 s (twice) for Rasa and then hands the chat to a person; at 100 customers
         # one Rasa process queues turns far past that, so every turn would end in the queue. Wait
         # for Rasa here, so each turn is a FAQ answer and the channels compare with the bare turn.
         BALCAO_RASA_TIMEOUT_S="60",
         BALCAO_RASA_ATTEMPTS="1",
-        BALCAO_CALIBRATION_FILE=str(calibration),
-        BALCAO_INDEX_DIR=str(index_dir),
         BALCAO_TELEGRAM_BOT_TOKEN=TELEGRAM_TOKEN,
         BALCAO_TELEGRAM_WEBHOOK_SECRET=TELEGRAM_SECRET,
         BALCAO_TELEGRAM_API_URL=f"{telegram_url}/bot",
@@ -247,18 +230,7 @@ def start_desk(services: Services, tmp: Path, telegram_url: str, twilio_url: str
         BALCAO_TWILIO_AUTH_TOKEN=TWILIO_TOKEN,
         BALCAO_TWILIO_WHATSAPP_FROM=TWILIO_FROM,
         BALCAO_TWILIO_API_URL=twilio_url,
-        BALCAO_RATE_IP_PER_MINUTE="1000000",  # every simulated customer comes from 127.0.0.1
-        BALCAO_RATE_IP_BURST="1000000",
     )
-    print("balcao: prepare (migrations, starter articles)…", file=sys.stderr, flush=True)
-    prepared = subprocess.run([str(BALCAO_BIN), "prepare"], cwd=ROOT, env=env, capture_output=True, text=True)
-    if prepared.returncode != 0:
-        raise RuntimeError(f"balcao prepare failed:\n{prepared.stdout[-2000:]}\n{prepared.stderr[-3000:]}")
-    hub = services.start("hub", [str(BALCAO_BIN), "serve"], cwd=ROOT, env=env)
-    model = ensure_model(quiet=True)
-    rasa_env = server_env(actions_url=f"{HUB}/actions/webhook", token=token, tracker_db=tmp / "tracker.db")
-    rasa_env.update(RASA_TELEMETRY_ENABLED="false")
-    rasa = services.start("rasa", server_command(model, port=RASA_PORT, token=token), cwd=ROOT, env=rasa_env, stop_signal=signal.SIGINT)
     wait_ready(hub, lambda: http_ok(f"{HUB}/healthz"), 300)
     wait_ready(rasa, lambda: http_ok(f"http://{HOST}:{RASA_PORT}/status", {"token": token}, key="model_file"), 300)
 

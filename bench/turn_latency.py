@@ -193,9 +193,12 @@ def quiet_env(**extra: str) -> dict[str, str]:
     }
 
 
-def start_balcao(services: Services, tmp: Path) -> None:
-    """The hub (``balcao serve``) on a fresh SQLite database, then its Rasa server."""
-    token = secrets.token_urlsafe(24)
+def start_hub_and_rasa(
+    services: Services, tmp: Path, *, hub_port: int, rasa_port: int, rasa_name: str = "balcao-rasa", **extra_env: str
+) -> tuple[subprocess.Popen, subprocess.Popen, str]:
+    """The hub (``balcao serve``) on a fresh SQLite database, then its Rasa server; ``extra_env``
+    adds settings (e.g. channels pointed at fakes). Returns (hub, rasa, Rasa token)."""
+    token = secrets.token_hex(24)  # hex: a token starting with "-" would read as an option of `rasa run`
     # A copy of the shipped thresholds, so `balcao prepare` can never rewrite the repository's file,
     # and of the hub's embedding cache, so start-up does not re-encode every article.
     calibration = tmp / "calibration.json"
@@ -206,12 +209,18 @@ def start_balcao(services: Services, tmp: Path) -> None:
     env = quiet_env(
         BALCAO_DATABASE_URL=f"sqlite+aiosqlite:///{tmp / 'b.db'}",
         BALCAO_HOST=HOST,
-        BALCAO_PORT=str(HUB_PORT),
-        BALCAO_RASA_URL=f"http://{HOST}:{RASA_PORT}",
+        BALCAO_PORT=str(hub_port),
+        BALCAO_RASA_URL=f"http://{HOST}:{rasa_port}",
         BALCAO_RASA_TOKEN=token,
         BALCAO_INACTIVITY_SECONDS="3600",  # no endings (NPS) in the middle of the measurement
         BALCAO_CALIBRATION_FILE=str(calibration),
         BALCAO_INDEX_DIR=str(index_dir),
+        # Every simulated customer comes from 127.0.0.1 and writes without pause: no rate limits.
+        BALCAO_RATE_IP_PER_MINUTE="1000000",
+        BALCAO_RATE_IP_BURST="1000000",
+        BALCAO_RATE_CUSTOMER_PER_MINUTE="1000000",
+        BALCAO_RATE_CUSTOMER_BURST="1000000",
+        **extra_env,
     )
     print("balcao: prepare (migrations, starter articles)…", file=sys.stderr, flush=True)
     prepared = subprocess.run([str(BALCAO_BIN), "prepare"], cwd=ROOT, env=env, capture_output=True, text=True)
@@ -219,10 +228,16 @@ def start_balcao(services: Services, tmp: Path) -> None:
         raise RuntimeError(f"balcao prepare failed:\n{prepared.stdout[-2000:]}\n{prepared.stderr[-3000:]}")
     hub = services.start("hub", [str(BALCAO_BIN), "serve"], cwd=ROOT, env=env)
     model = ensure_model(quiet=True)
-    rasa_env = server_env(actions_url=f"http://{HOST}:{HUB_PORT}/actions/webhook", token=token, tracker_db=tmp / "tracker.db")
+    rasa_env = server_env(actions_url=f"http://{HOST}:{hub_port}/actions/webhook", token=token, tracker_db=tmp / "tracker.db")
     rasa_env.update(RASA_TELEMETRY_ENABLED="false")
-    rasa = services.start("balcao-rasa", server_command(model, port=RASA_PORT, token=token), cwd=ROOT, env=rasa_env,
+    rasa = services.start(rasa_name, server_command(model, port=rasa_port, token=token), cwd=ROOT, env=rasa_env,
                           stop_signal=signal.SIGINT)
+    return hub, rasa, token
+
+
+def start_balcao(services: Services, tmp: Path) -> None:
+    """The hub on a fresh SQLite database and its Rasa server, ready checks queued."""
+    hub, rasa, token = start_hub_and_rasa(services, tmp, hub_port=HUB_PORT, rasa_port=RASA_PORT)
     services.readiness += [
         (hub, lambda: http_ok(f"http://{HOST}:{HUB_PORT}/healthz")),
         (rasa, lambda: http_ok(f"http://{HOST}:{RASA_PORT}/status", {"token": token}, key="model_file")),
