@@ -11,7 +11,7 @@ from sqlalchemy import select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from handoff.events import MessageAdded, OwnerChanged, queue_event
+from handoff.events import MessageAdded, OwnerChanged, about, queue_event
 from handoff.models import Conversation, Message, OwnershipEvent, Priority, State, User, utcnow
 
 OPEN_STATES = (State.BOT.value, State.QUEUED.value, State.HUMAN.value, State.CLOSING.value)
@@ -139,11 +139,7 @@ async def record_message(
     queue_event(
         session,
         MessageAdded(
-            conversation_id=conversation.id,
-            channel=conversation.channel,
-            customer_id=conversation.customer_id,
-            team_id=conversation.team_id,
-            agent_id=conversation.agent_id,
+            **about(conversation),
             message_id=message.id,
             sender=sender,  # type: ignore[arg-type]
             text=text,
@@ -203,11 +199,7 @@ async def _transition(
     queue_event(
         session,
         OwnerChanged(
-            conversation_id=conversation_id,
-            channel=conversation.channel,
-            customer_id=conversation.customer_id,
-            team_id=conversation.team_id,
-            agent_id=conversation.agent_id,
+            **about(conversation),
             from_state=from_state,
             to_state=to.value,
             previous_team_id=from_team,

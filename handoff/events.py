@@ -4,10 +4,13 @@ them after the transaction commits, and decides who receives each one."""
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 
 from pydantic import BaseModel
 from sqlalchemy.ext.asyncio import AsyncSession
+
+if TYPE_CHECKING:
+    from handoff.models import Conversation
 
 PENDING_KEY = "balcao_pending_events"
 
@@ -70,6 +73,17 @@ class AgentStatusChanged(BaseModel):
     name: str
     status: str
     team_ids: list[str]
+
+
+def about(conversation: "Conversation") -> dict[str, object]:
+    """The fields every event of ``conversation`` carries; the hub decides recipients from them."""
+    return {
+        "conversation_id": conversation.id,
+        "channel": conversation.channel,
+        "customer_id": conversation.customer_id,
+        "team_id": conversation.team_id,
+        "agent_id": conversation.agent_id,
+    }
 
 
 def queue_event(session: AsyncSession, event: Event | AgentStatusChanged) -> None:

@@ -19,7 +19,7 @@ from connectors import customers, outbox
 from connectors.base import InboundMessage, numbered, pick_option
 from connectors.outbox import DeliveryChange, DeliveryChanged
 from handoff import AgentStatusChanged, Conversation, OwnerChanged, Priority, QueueUpdate, State, Typing, User
-from handoff.events import queue_event
+from handoff.events import about, queue_event
 from core.models import utcnow
 from hub.rasa_client import BotReply, RasaClient, RasaUnavailable
 from hub.realtime import EventBus
@@ -253,11 +253,7 @@ class Desk:
                 conversation = await handoff.get_conversation(session, change.conversation_id)
                 events.append(
                     DeliveryChanged(
-                        conversation_id=conversation.id,
-                        channel=conversation.channel,
-                        customer_id=conversation.customer_id,
-                        team_id=conversation.team_id,
-                        agent_id=conversation.agent_id,
+                        **about(conversation),
                         message_id=change.message_id,
                         status=change.status,
                         error=change.error,
@@ -421,17 +417,14 @@ class Desk:
         async with self.sessions() as session:
             conversation = await handoff.find_open_conversation(session, channel=channel, customer_id=customer_id)
         if conversation is not None and conversation.state in (State.HUMAN.value, State.QUEUED.value):
-            await self.bus.publish([Typing(conversation_id=conversation.id, channel=channel, customer_id=customer_id,
-                                           team_id=conversation.team_id, agent_id=conversation.agent_id, who="customer")])
+            await self.bus.publish([Typing(**about(conversation), who="customer")])
 
     async def agent_typing(self, user: User, conversation_id: str) -> None:
         """Tell the customer the agent who holds their chat is typing."""
         async with self.sessions() as session:
             conversation = await handoff.get_conversation(session, conversation_id)
         if conversation.state == State.HUMAN.value and conversation.agent_id == user.id:
-            await self.bus.publish([Typing(conversation_id=conversation.id, channel=conversation.channel,
-                                           customer_id=conversation.customer_id, team_id=conversation.team_id,
-                                           agent_id=user.id, who="agent", agent_name=user.name)])
+            await self.bus.publish([Typing(**about(conversation), who="agent", agent_name=user.name)])
 
     # -- services for the Rasa actions (bot.actions.services.DeskServices) --------------------
 
