@@ -232,15 +232,24 @@ class VectorStore:
             self._pending.append((b"R", ids.copy(), None))
 
     def _compact(self) -> None:
-        """Close the gaps left by removals during a job."""
+        """Close the gaps left by removals during a job, moving the last rows into them (a copy of
+        the whole array would double the memory for a moment)."""
         if not self._dead:
             return
-        live = np.flatnonzero(self._ids[: self._n] >= 0)
-        self._vectors[: len(live)] = self._vectors[live]
-        self._ids[: len(live)] = self._ids[live]
-        self._ids[len(live) : self._n] = -1
-        self._n = len(live)
-        self._slot = {int(i): s for s, i in enumerate(self._ids[: self._n].tolist())}
+        for hole in np.flatnonzero(self._ids[: self._n] < 0).tolist():  # ascending
+            while self._n and self._ids[self._n - 1] < 0:
+                self._n -= 1
+            if hole >= self._n:
+                break
+            last = self._n - 1
+            self._vectors[hole] = self._vectors[last]
+            moved = int(self._ids[last])
+            self._ids[hole] = moved
+            self._slot[moved] = hole
+            self._ids[last] = -1
+            self._n -= 1
+        while self._n and self._ids[self._n - 1] < 0:
+            self._n -= 1
         self._dead = 0
 
     # -- search ------------------------------------------------------------------------------

@@ -284,3 +284,43 @@ def test_a_store_made_by_another_encoder_is_not_used(tmp_path: Path) -> None:
     other.add([7], np.ones((1, 16), dtype=np.float32))
     other.close()
     assert VectorStore(16, encoder="two", path=tmp_path, progress=False).ids() == {7}
+
+
+def test_changes_made_while_the_approximate_index_builds_are_in_it_when_it_takes_over(tmp_path: Path) -> None:
+    rng = np.random.default_rng(3)
+
+    def unit(n: int) -> np.ndarray:
+        v = rng.normal(size=(n, 32)).astype(np.float32)
+        return v / np.linalg.norm(v, axis=1, keepdims=True)
+
+    vectors = unit(40_000)
+    ids = np.arange(40_000) * 2 + 1
+    store = VectorStore(32, encoder="e", path=tmp_path, approx_threshold=30_000, nprobe=4096, progress=False)
+    store.add(ids, vectors)  # past the threshold: the build starts in the background
+    assert store.building and store.kind == "exact"
+    removed = ids[:50]
+    store.remove(removed)
+    edited = ids[50:100]
+    edited_vectors = unit(50)
+    store.add(edited, edited_vectors)
+    added = np.arange(1000) * 2 + 200_000
+    added_vectors = unit(1000)
+    store.add(added, added_vectors)
+    assert store.building  # all of that happened while the index was being built
+
+    def check(s: VectorStore) -> None:
+        assert not set(removed.tolist()) & set(s.search(vectors[:50], 10)[1].ravel().tolist())
+        assert (s.search(edited_vectors, 1)[1][:, 0] == edited).all()
+        assert (s.search(added_vectors, 1)[1][:, 0] == added).all()
+        assert (s.search(vectors[100:150], 1)[1][:, 0] == ids[100:150]).all()
+        assert len(s) == 40_000 - 50 + 1000
+
+    check(store)  # exact search plus the changes, while building
+    store.wait()
+    assert store.kind == "ivf"
+    check(store)
+    store.close()
+    reopened = VectorStore(32, encoder="e", path=tmp_path, approx_threshold=30_000, nprobe=4096, background=False, progress=False)
+    assert reopened.kind == "ivf" and not reopened.building  # the index came from the snapshot
+    check(reopened)
+    reopened.close()
