@@ -160,14 +160,15 @@ def bench_dense(base: np.ndarray, q: np.ndarray, queries: list[str], n: int, enc
     """Build the store for ``n`` vectors (approximate past ``threshold``) and measure it."""
     vectors = synthetic(base, n, seed=n)
     ids = np.arange(n, dtype=np.int64) * 7 + 3  # ids are arbitrary 63-bit numbers in the hub
+    gc.collect()
     before = rss_mb()
     store = VectorStore(base.shape[1], encoder="bench", approx_threshold=threshold, background=False, progress=True)
     start = time.perf_counter()
     store.add(ids, vectors)  # reaching the threshold builds the approximate index (here in this thread)
     build_s = time.perf_counter() - start
+    memory_mb = rss_mb() - before  # the store's own copy of the vectors, its ids and the IVF index
     del vectors
     gc.collect()
-    memory_mb = rss_mb() - before
     row: dict = {"kind": store.kind, "build_s": round(build_s, 2), "memory_mb": round(memory_mb, 1)}
     row.update(store.describe())
 
@@ -232,7 +233,8 @@ def bench_lexical(sentences: list[str], n: int, lang_queries: list[str]) -> dict
     """The incremental BM25 index at ``n`` passages: build, query and publish cost."""
     texts = synthetic_texts(sentences, n, seed=n)
     index = LexicalIndex()
-    before = rss_mb()
+    gc.collect()
+    before = rss_mb()  # RSS growth: approximate (Python reuses memory it freed earlier)
     start = time.perf_counter()
     for pid, text in enumerate(tqdm(texts, desc=f"lexical {n:,}", unit="passage", mininterval=5)):
         index.add(pid, tokens(text, "en"))
