@@ -280,7 +280,8 @@ class KnowledgeIndex:
                 added += new
             if self._dense is not None:
                 self._dense.remove(gone)
-                self._encode_and_add(added)
+                # The same article twice in one batch: only the passages its last version kept.
+                self._encode_and_add([(pid, p) for pid, p in dict(added).items() if pid in self._passages])
             self._record(put=articles)
 
     def _place(self, article: IndexedArticle) -> tuple[list[int], list[tuple[int, _Passage]]]:

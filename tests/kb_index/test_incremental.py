@@ -324,3 +324,13 @@ def test_changes_made_while_the_approximate_index_builds_are_in_it_when_it_takes
     assert reopened.kind == "ivf" and not reopened.building  # the index came from the snapshot
     check(reopened)
     reopened.close()
+
+
+def test_two_versions_of_an_article_in_one_batch_leave_only_the_last(tmp_path: Path) -> None:
+    first = IndexedArticle("pix", "pt-BR", "Pagamento com Pix", "Aceitamos Pix.", ("posso pagar com pix?",))
+    second = IndexedArticle("pix", "pt-BR", "Pix", "Pix e boleto.", ("aceitam boleto?",))
+    index = KnowledgeIndex(ENCODER, store_dir=tmp_path, progress=False)
+    index.upsert([first, second])
+    assert len(index.vectors) == index.passage_count
+    assert_same_answers(index, fresh_index({second.key: second}))
+    index.close()
