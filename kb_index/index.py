@@ -306,13 +306,16 @@ class KnowledgeIndex:
     def _encode_and_add(self, passages: list[tuple[int, _Passage]]) -> None:
         if self._dense is None or not passages:
             return
+        # A persisted index keeps its vectors in its own directory; the embedding cache (one file,
+        # rewritten whole on save) would cost a write of every vector per publish at scale.
+        cache = self._cache if self._journal is None else EmbeddingCache(None)
         # Titles and alternative questions are encoded like customers' questions, bodies as passages.
         for is_body in (False, True):
             group = [(pid, p) for pid, p in passages if (p.kind == "body") == is_body]
             if group:
-                vectors = self._cache.encode(self.encoder, [p.text for _, p in group], passages=is_body)
+                vectors = cache.encode(self.encoder, [p.text for _, p in group], passages=is_body)
                 self._dense.add(np.array([pid for pid, _ in group], dtype=np.int64), vectors)
-        self._cache.save()
+        cache.save()
 
     def _record(self, *, put: Sequence[IndexedArticle] = (), delete: Sequence[ArticleKey] = ()) -> None:
         if self._journal is not None:
