@@ -10,6 +10,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from insights.models import Survey, utcnow
+from insights.summaries import note_survey
 
 
 class SurveyAlreadyAnswered(Exception):
@@ -51,6 +52,7 @@ async def open_survey(
             await session.flush()
     except IntegrityError:
         return None
+    await note_survey(session, survey)
     return survey
 
 
@@ -66,6 +68,7 @@ async def answer_survey(session: AsyncSession, conversation_id: str, score: int 
     survey.score = score
     survey.answered_at = utcnow()
     await session.flush()
+    await note_survey(session, survey)
     return survey
 
 
