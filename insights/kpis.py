@@ -27,11 +27,12 @@ from collections import Counter, defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta, timezone
+from types import SimpleNamespace
 from typing import Literal
 from zoneinfo import ZoneInfo
 
 from pydantic import BaseModel, Field
-from sqlalchemy import Integer, Select, and_, case, cast, func, literal, or_, select, text
+from sqlalchemy import Integer, and_, case, cast, func, literal, literal_column, or_, select, text
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from handoff.models import Team, User
@@ -316,9 +317,40 @@ def _group(key: str, row) -> Group:  # noqa: ANN001
     )
 
 
-async def _grouped(session: AsyncSession, f, key) -> list:  # noqa: ANN001
-    stmt: Select = select(key.label("key"), *_counts(f)).group_by(key).order_by(func.count().desc())
-    return list((await session.execute(stmt)).all())
+def _groups(groups: dict) -> list[Group]:
+    """Table rows from the per-key sums, largest first (conversations without the key left out)."""
+    rows = [_group(str(key), SimpleNamespace(**counts)) for key, counts in groups.items() if key is not None]
+    return sorted(rows, key=lambda g: -g.conversations)
+
+
+def _hour_counts(f) -> list:  # noqa: ANN001
+    """What the daily series needs, per hour."""
+    s = lambda col: func.coalesce(func.sum(col), 0)  # noqa: E731
+    return [
+        func.count().label("conversations"),
+        s(f.c.escalated).label("escalated"),
+        s(f.c.deflected).label("deflected"),
+        func.count(f.c.score).label("answered"),
+        s(case((f.c.score >= 9, 1), else_=0)).label("promoters"),
+        s(case((f.c.score.between(7, 8), 1), else_=0)).label("passives"),
+        s(case((f.c.score <= 6, 1), else_=0)).label("detractors"),
+    ]
+
+
+def _extra_counts(f) -> list:  # noqa: ANN001
+    """Answers per score and picked-up waits per bucket (for the distribution and the histogram)."""
+    s = lambda cond: func.coalesce(func.sum(case((cond, 1), else_=0)), 0)  # noqa: E731
+    waits = []
+    lower = None
+    for i, limit in enumerate((*WAIT_BUCKETS, None)):
+        cond = f.c.wait_s.is_not(None)
+        if lower is not None:
+            cond = and_(cond, f.c.wait_s > lower)
+        if limit is not None:
+            cond = and_(cond, f.c.wait_s <= limit)
+        waits.append(s(cond).label(f"wait_bucket_{i}"))
+        lower = limit
+    return [s(f.c.score == k).label(f"score_{k}") for k in range(11)] + waits
 
 
 async def _percentiles(session: AsyncSession, f) -> dict[str, float | None]:  # noqa: ANN001
@@ -326,19 +358,18 @@ async def _percentiles(session: AsyncSession, f) -> dict[str, float | None]:  # 
     if session.bind.dialect.name == "postgresql":
         row = (await session.execute(select(*(func.percentile_cont(0.9).within_group(col).label(k) for k, col in columns.items())))).one()
         return {k: (float(v) if v is not None else None) for k, v in row._mapping.items()}
-    result = {}
-    for name, col in columns.items():
-        values = (await session.execute(select(col).where(col.is_not(None)))).scalars().all()
-        result[name] = percentile(values, 0.9)
-    return result
+    rows = (await session.execute(select(*columns.values()).where(f.c.escalated + f.c.resolved > 0))).all()
+    return {name: percentile([row[i] for row in rows], 0.9) for i, name in enumerate(columns)}
 
 
 def _local_hour(bucket: str, zone: ZoneInfo) -> datetime:
-    return datetime.strptime(bucket, "%Y-%m-%d %H").replace(tzinfo=timezone.utc).astimezone(zone)
+    """``'YYYY-MM-DD HH'`` (UTC) in local time."""
+    utc = datetime(int(bucket[:4]), int(bucket[5:7]), int(bucket[8:10]), int(bucket[11:13]), tzinfo=timezone.utc)
+    return utc.astimezone(zone)
 
 
-async def _agent_rows(session: AsyncSession, f, zone: ZoneInfo) -> list[AgentRow]:  # noqa: ANN001
-    rows = await _grouped(session, f, f.c.agent_id)
+async def _agent_rows(session: AsyncSession, f, zone: ZoneInfo, groups: dict) -> list[AgentRow]:  # noqa: ANN001
+    rows = [SimpleNamespace(key=key, **counts) for key, counts in sorted(groups.items(), key=lambda kv: -kv[1]["conversations"])]
     names = dict((await session.execute(select(User.id, User.name))).all())
     # Occupancy: intervals from pick-up to ending, merged per agent and local day.
     spans = await session.execute(
@@ -406,34 +437,39 @@ async def compute_report(
 async def _report(session: AsyncSession, f, period: Period, filters: Filters) -> Report:  # noqa: ANN001 - a subquery
     zone = ZoneInfo(period.tz)
 
-    buckets = await _grouped(session, f, hour_bucket(f.c.created_at))
-    totals = Totals()
-    sums: Counter = Counter()
+    # Two passes over the period's summaries: per hour (the daily series and the heatmap), and per
+    # channel × team × agent × ending (everything else is a sum over those groups, in Python).
+    hourly = _hour_counts(f)
     days: dict[date, Counter] = defaultdict(Counter)
     heatmap = [[0] * 24 for _ in range(7)]
-    for row in buckets:
+    for row in (await session.execute(select(hour_bucket(f.c.created_at).label("key"), *hourly).group_by(literal_column("key")))).all():
         local = _local_hour(row.key, zone)
         heatmap[local.weekday()][local.hour] += row.conversations
-        mapping = row._mapping
-        for name, value in mapping.items():
+        for name, value in row._mapping.items():
             if name != "key":
-                sums[name] += value or 0
                 days[local.date()][name] += value or 0
+
+    keys = (f.c.channel, f.c.team_id, f.c.agent_id, f.c.ending)
+    cube = (await session.execute(select(*keys, *_counts(f), *_extra_counts(f)).group_by(*keys))).all()
+    sums: Counter = Counter()
+    by: dict[str, dict] = {"channel": defaultdict(Counter), "team_id": defaultdict(Counter), "agent_id": defaultdict(Counter), "ending": defaultdict(Counter)}
+    for row in cube:
+        mapping = row._mapping
+        values = {name: (mapping[name] or 0) for name in mapping.keys() if name not in by}
+        sums.update(values)
+        for key, groups in by.items():
+            groups[mapping[key]].update(values)
+    totals = Totals()
     for name in Totals.model_fields:
-        if name == "bot_only":
-            continue
-        setattr(totals, name, int(sums[name]))
+        if name != "bot_only":
+            setattr(totals, name, int(sums[name]))
     totals.bot_only = totals.conversations - totals.escalated
 
     answered = int(sums["answered"])
-    distribution = [0] * 11
-    score_rows = await session.execute(select(f.c.score, func.count()).where(f.c.score.is_not(None)).group_by(f.c.score))
-    for score, count in score_rows.all():
-        distribution[int(score)] = count
     nps = Nps(
         asked=int(sums["asked"]), answered=answered, promoters=int(sums["promoters"]), passives=int(sums["passives"]),
         detractors=int(sums["detractors"]), score=nps_score(sums["promoters"], sums["detractors"], answered),
-        distribution=distribution,
+        distribution=[int(sums[f"score_{k}"]) for k in range(11)],
     )
     rates = Rates(
         escalation=share(totals.escalated, totals.conversations),
@@ -452,11 +488,7 @@ async def _report(session: AsyncSession, f, period: Period, filters: Filters) ->
         resolution_avg=_avg(sums["resolution_sum"], sums["resolution_n"]), resolution_p90=p90["resolution"],
     )
 
-    edges = [f.c.wait_s <= limit for limit in WAIT_BUCKETS]
-    wait_bucket = case(*((edge, i) for i, edge in enumerate(edges)), else_=len(WAIT_BUCKETS))
-    histogram = [0] * (len(WAIT_BUCKETS) + 1)
-    for index, count in (await session.execute(select(wait_bucket, func.count()).where(f.c.wait_s.is_not(None)).group_by(wait_bucket))).all():
-        histogram[int(index)] = count
+    histogram = [int(sums[f"wait_bucket_{i}"]) for i in range(len(WAIT_BUCKETS) + 1)]
 
     complaints_rows = await session.execute(
         select(f.c.id, f.c.created_at, f.c.channel, f.c.team_id, f.c.agent_id, f.c.abandoned, f.c.resolved, f.c.picked, f.c.score)
@@ -496,10 +528,10 @@ async def _report(session: AsyncSession, f, period: Period, filters: Filters) ->
         ],
         heatmap=heatmap,
         wait_histogram=histogram,
-        channels=[_group(str(r.key), r) for r in await _grouped(session, f, f.c.channel)],
-        teams=[_group(str(r.key), r) for r in await _grouped(session, f, f.c.team_id) if r.key is not None],
-        agents=await _agent_rows(session, f, zone),
-        endings=[_group(str(r.key), r) for r in await _grouped(session, f, f.c.ending) if r.key is not None],
+        channels=_groups(by["channel"]),
+        teams=_groups(by["team_id"]),
+        agents=await _agent_rows(session, f, zone, by["agent_id"]),
+        endings=_groups(by["ending"]),
         complaints=complaints,
         detractor_themes=[Theme(word=w, count=n) for w, n in top_words(reasons, limit=15)],
     )
