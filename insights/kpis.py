@@ -371,28 +371,34 @@ def _local_hour(bucket: str, zone: ZoneInfo) -> datetime:
 async def _agent_rows(session: AsyncSession, f, zone: ZoneInfo, groups: dict) -> list[AgentRow]:  # noqa: ANN001
     rows = [SimpleNamespace(key=key, **counts) for key, counts in sorted(groups.items(), key=lambda kv: -kv[1]["conversations"])]
     names = dict((await session.execute(select(User.id, User.name))).all())
-    # Occupancy: intervals from pick-up to ending, merged per agent and local day.
+    # Occupancy: intervals from pick-up to ending, merged per agent and local day. In epoch seconds
+    # (ends from the stored handling time), with the local offset looked up once per UTC hour.
     spans = await session.execute(
-        select(f.c.agent_id, f.c.picked_at, f.c.resolved_at).where(f.c.handle_s.is_not(None))
+        select(f.c.agent_id, f.c.picked_at, f.c.handle_s).where(f.c.handle_s.is_not(None))
     )
-    per_day: dict[tuple[int, date], list[tuple[datetime, datetime]]] = defaultdict(list)
-    for agent_id, start, end in spans.all():
-        start, end = _aware(start), _aware(end)
-        per_day[(agent_id, start.astimezone(zone).date())].append((start, end))
+    offsets: dict[int, float] = {}
+    per_day: dict[tuple[int, int], list[tuple[float, float]]] = defaultdict(list)
+    for agent_id, start, handle in spans.all():
+        t = _aware(start).timestamp()
+        hour = int(t // 3600)
+        offset = offsets.get(hour)
+        if offset is None:
+            offset = offsets[hour] = datetime.fromtimestamp(hour * 3600, zone).utcoffset().total_seconds()  # type: ignore[union-attr]
+        per_day[(agent_id, int((t + offset) // 86400))].append((t, t + handle))
     busy: Counter = Counter()
     span: Counter = Counter()
     handled_time: Counter = Counter()
     for (agent_id, _day), intervals in per_day.items():
         intervals.sort()
-        span[agent_id] += (max(e for _, e in intervals) - intervals[0][0]).total_seconds()
+        span[agent_id] += max(e for _, e in intervals) - intervals[0][0]
         merged_end = None
         for start, end in intervals:
-            handled_time[agent_id] += (end - start).total_seconds()
+            handled_time[agent_id] += end - start
             if merged_end is None or start > merged_end:
-                busy[agent_id] += (end - start).total_seconds()
+                busy[agent_id] += end - start
                 merged_end = end
             elif end > merged_end:
-                busy[agent_id] += (end - merged_end).total_seconds()
+                busy[agent_id] += end - merged_end
                 merged_end = end
     result = []
     for row in rows:
