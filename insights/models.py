@@ -23,7 +23,7 @@ class Survey(Base):
     team_id: Mapped[str | None] = mapped_column(String(40), default=None)
     agent_id: Mapped[int | None] = mapped_column(Integer, default=None)
     bot_only: Mapped[bool] = mapped_column(Boolean, default=True)
-    ending: Mapped[str] = mapped_column(String(20))  # resolved | goodbye | agent_closed | inactivity
+    ending: Mapped[str] = mapped_column(String(20))  # resolved | goodbye | agent_closed | inactivity | window_closing
     asked_at: Mapped[datetime] = mapped_column(default=utcnow)
     score: Mapped[int | None] = mapped_column(Integer, default=None)
     answered_at: Mapped[datetime | None] = mapped_column(default=None)
