@@ -456,15 +456,24 @@ async def _report(session: AsyncSession, f, period: Period, filters: Filters) ->
                 days[local.date()][name] += value or 0
 
     keys = (f.c.channel, f.c.team_id, f.c.agent_id, f.c.ending)
-    cube = (await session.execute(select(*keys, *_counts(f), *_extra_counts(f)).group_by(*keys))).all()
-    sums: Counter = Counter()
-    by: dict[str, dict] = {"channel": defaultdict(Counter), "team_id": defaultdict(Counter), "agent_id": defaultdict(Counter), "ending": defaultdict(Counter)}
+    measures = [*_counts(f), *_extra_counts(f)]
+    names = [m.name for m in measures]
+    cube = (await session.execute(select(*keys, *measures).group_by(*keys))).all()
+    # Sums per dimension value, as plain lists (a few hundred groups, a few dozen measures each).
+    zero = [0] * len(names)
+    total = list(zero)
+    per_key: list[dict] = [{}, {}, {}, {}]
     for row in cube:
-        mapping = row._mapping
-        values = {name: (mapping[name] or 0) for name in mapping.keys() if name not in by}
-        sums.update(values)
-        for key, groups in by.items():
-            groups[mapping[key]].update(values)
+        values = [v or 0 for v in row[len(keys):]]
+        total = [a + b for a, b in zip(total, values)]
+        for i, groups in enumerate(per_key):
+            acc = groups.get(row[i], zero)
+            groups[row[i]] = [a + b for a, b in zip(acc, values)]
+    sums: Counter = Counter(dict(zip(names, total)))
+    by = {
+        dimension: {key: dict(zip(names, acc)) for key, acc in groups.items()}
+        for dimension, groups in zip(("channel", "team_id", "agent_id", "ending"), per_key)
+    }
     totals = Totals()
     for name in Totals.model_fields:
         if name != "bot_only":
