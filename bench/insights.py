@@ -43,6 +43,7 @@ from sqlalchemy.ext.asyncio import AsyncSession  # noqa: E402
 from handoff.models import Team, User  # noqa: E402
 from hub.db import make_engine, make_sessionmaker, run_migrations, unit_of_work  # noqa: E402
 from insights import Filters, Period, Targets, compute_report, list_follow_ups, list_surveys, live_counters  # noqa: E402
+from insights.export import surveys_table, to_csv  # noqa: E402
 from insights.summaries import rebuild_summaries  # noqa: E402
 
 PG_ADMIN = "postgresql://postgres@127.0.0.1:5432/postgres"
@@ -178,7 +179,9 @@ async def _page(session: AsyncSession, kind: str, days: int | None, filters: Fil
         return None
     period = Period.of_days(LAST_DAY - timedelta(days=days - 1), LAST_DAY, TZ)
     if kind == "surveys":
-        return len(await list_surveys(session, start=period.start, end=period.end))
+        rows = await list_surveys(session, start=period.start, end=period.end)
+        to_csv(surveys_table(rows))
+        return len(rows)
     report = await compute_report(session, period, filters, targets=Targets())
     await live_counters(session, agents_online=0)
     (await session.execute(select(Team).order_by(Team.name))).scalars().all()
