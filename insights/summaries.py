@@ -44,12 +44,6 @@ from handoff.models import Conversation, Message, OwnershipEvent
 from insights.models import ConversationSummary, Survey
 from insights.sql import seconds_between
 
-DERIVED = (
-    "escalated", "abandoned", "picked", "resolved", "deflected", "wait_s", "first_response_s", "handle_s", "resolution_s",
-    "returned_after_s",
-)
-
-
 def _aware(value: datetime | None) -> datetime | None:
     if value is None:
         return None
