@@ -148,3 +148,41 @@ async def test_a_long_history_on_both_databases(sessions) -> None:  # noqa: ANN0
     assert len(kept) == 60 and any(r["picked"] for r in kept.values()) and any(r["resolved"] for r in kept.values())
     for cid in kept:
         assert _same(kept[cid], recomputed[cid]), (cid, kept[cid], recomputed[cid])
+
+
+async def test_the_desks_own_steps_keep_the_summary(sessions) -> None:  # noqa: ANN001
+    """A chat through handoff's and insights' own functions: its summary, kept step by step in the
+    same transactions, is what a recomputation from the events gives."""
+    import handoff
+    import insights
+    from handoff.models import Priority, Role
+
+    async with sessions() as session, session.begin():
+        await handoff.ensure_default_teams(session)
+        ana = await handoff.add_user(session, email="ana@s.test", name="Ana", password="password-123", role=Role.AGENT, teams=["geral"])
+        first = await handoff.start_conversation(session, channel="telegram", customer_id="77", language="pt-BR")
+        await handoff.record_message(session, first, sender="bot", text="…", data={"kb": "miss"})
+        await handoff.escalate_conversation(session, first.id, team_id="geral", priority=Priority.REQUEST, reason="kb_unanswered")
+    async with sessions() as session, session.begin():
+        await handoff.claim_conversation(session, first.id, ana)
+        await handoff.add_note(session, first.id, ana, "cliente antigo")
+        await handoff.agent_reply(session, first.id, ana, "Olá! Vou verificar.")
+        await handoff.close_conversation(session, first.id, ana)
+        await insights.open_survey(session, first.id, channel="telegram", language="pt-BR", ending="agent_closed", team_id="geral", agent_id=ana.id)
+        await insights.answer_survey(session, first.id, 4)
+        await handoff.end_conversation(session, first.id, actor="customer", reason="survey_done")
+    async with sessions() as session, session.begin():
+        await handoff.start_conversation(session, channel="telegram", customer_id="77", language="pt-BR")  # back again
+
+    async with sessions() as session:
+        kept = _rows(list((await session.execute(select(ConversationSummary))).scalars()))
+    async with sessions() as session, session.begin():
+        await rebuild_summaries(session)
+    async with sessions() as session:
+        recomputed = _rows(list((await session.execute(select(ConversationSummary))).scalars()))
+    mine = kept[first.id]
+    assert (mine["team_id"], mine["agent_id"], mine["kb_missed"], mine["score"], mine["resolved"], mine["picked"]) == ("geral", ana.id, 1, 4, 1, 1)
+    assert mine["first_reply_at"] is not None and mine["returned_after_s"] is not None  # the note is no reply; Ana's is
+    for cid in kept:
+        differ = {k: (v, recomputed[cid][k]) for k, v in kept[cid].items() if not _same({k: v}, {k: recomputed[cid][k]})}
+        assert not differ, (cid, differ)
