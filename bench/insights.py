@@ -3,13 +3,15 @@
 The history is generated (seeded, so every run builds the same one) and bulk-loaded, in time
 order as a desk appends it, into a freshly migrated database: conversations spread over 365 days with office-hour peaks, a third of
 them escalated (picked up, abandoned or still waiting), ownership events, the bot's knowledge-base
-markers and agents' first replies, and a survey at most endings. Then each dashboard "page" — one
-full ``compute_report`` (every KPI, chart and table the page shows) or the live counters — is
-timed ``--repeat`` times after one warm-up, through the same code the hub runs.
+markers and agents' first replies, and a survey at most endings. Then the per-conversation
+summaries are backfilled from those rows (``rebuild_summaries``, as migration 0702 does; timed),
+and each request the dashboard makes is timed ``--repeat`` times after one warm-up, through the
+same code the hub runs: the page (``compute_report`` — every KPI, chart and table — plus the live
+counters, the pickers and the open follow-ups) for the last 7 days with each kind of filter, 30
+days and 30 days of one team; the live counters it polls; the raw survey export.
 
-Pages: ``week`` (the default dashboard: the last 7 days), ``month`` (the last 30 days),
-``month_team`` (30 days, one team), ``live`` (the live counters). The headline ``p50_ms``/``p95_ms``
-per database are of the default page, ``week``; every page's numbers are under ``pages``.
+The headline ``p50_ms``/``p95_ms`` per database are of the default page, ``week``;
+``slowest_page_p95_ms`` is the worst page; every page's numbers are under ``pages``.
 
 Run ``.venv/bin/python bench/insights.py`` (``--conversations 50000`` for a quick look); it writes
 ``bench/results/insights.json``. The PostgreSQL database (127.0.0.1:5432, user postgres) is
@@ -35,13 +37,20 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from hub.db import make_engine, make_sessionmaker, run_migrations  # noqa: E402
-from insights import Filters, Period, Targets, compute_report, live_counters  # noqa: E402
+from sqlalchemy import select  # noqa: E402
+from sqlalchemy.ext.asyncio import AsyncSession  # noqa: E402
+
+from handoff.models import Team, User  # noqa: E402
+from hub.db import make_engine, make_sessionmaker, run_migrations, unit_of_work  # noqa: E402
+from insights import Filters, Period, Targets, compute_report, list_follow_ups, list_surveys, live_counters  # noqa: E402
+from insights.export import surveys_table, to_csv  # noqa: E402
+from insights.summaries import rebuild_summaries  # noqa: E402
 
 PG_ADMIN = "postgresql://postgres@127.0.0.1:5432/postgres"
 TZ = "America/Sao_Paulo"
 LAST_DAY = date(2026, 11, 24)
 TEAMS = ("geral", "financeiro", "logistica", "tecnico")
+TEAM_TARGETS = [("geral", "Geral", 60), ("financeiro", "Financeiro", 120), ("logistica", "Logística", 90), ("tecnico", "Técnico", 45)]
 CHANNELS = ("widget", "widget", "whatsapp", "telegram")
 LANGUAGES = ("pt-BR", "pt-BR", "pt-BR", "pt-PT", "en")
 AGENTS = 40
@@ -110,6 +119,7 @@ def load_sqlite(path: Path, n: int) -> None:
     db = sqlite3.connect(path)
     db.execute("PRAGMA journal_mode=WAL")
     db.execute("PRAGMA synchronous=OFF")
+    db.executemany("INSERT INTO teams (id, name, sla_seconds) VALUES (?, ?, ?)", TEAM_TARGETS)
     db.executemany("INSERT INTO users (id, email, name, password_hash, role, active, created_at) VALUES (?, ?, ?, '-', 'agent', 1, ?)",
                    [(a, f"agent{a}@bench.test", f"Agent {a}", _sqlite_time(datetime.now(timezone.utc))) for a in range(1, AGENTS + 1)])
     for conversations, events, messages, surveys in history(n):
@@ -133,6 +143,7 @@ async def load_postgres(dsn: str, n: int) -> None:
     db = await asyncpg.connect(dsn)
     try:
         now = datetime.now(timezone.utc)
+        await db.executemany("INSERT INTO teams (id, name, sla_seconds) VALUES ($1, $2, $3)", TEAM_TARGETS)
         await db.copy_records_to_table("users", columns=["id", "email", "name", "password_hash", "role", "active", "created_at"],
                                        records=[(a, f"agent{a}@bench.test", f"Agent {a}", "-", "agent", True, now) for a in range(1, AGENTS + 1)])
         for conversations, events, messages, surveys in history(n):
@@ -145,12 +156,38 @@ async def load_postgres(dsn: str, n: int) -> None:
         await db.close()
 
 
+# Every request the dashboard makes: the page itself (GET /dashboard: the report, the live counters,
+# the team and agent pickers and the open follow-ups) with the filters a supervisor picks, the live
+# counters it polls, and the raw survey export.
 PAGES = {
-    "week": (7, Filters()),
-    "month": (30, Filters()),
-    "month_team": (30, Filters(team_id="financeiro")),
-    "live": (None, None),
+    "week": ("dashboard", 7, Filters()),
+    "week_channel": ("dashboard", 7, Filters(channel="whatsapp")),
+    "week_agent": ("dashboard", 7, Filters(agent_id=7)),
+    "week_language": ("dashboard", 7, Filters(language="pt-PT")),
+    "week_bot_only": ("dashboard", 7, Filters(handled_by="bot")),
+    "month": ("dashboard", 30, Filters()),
+    "month_team": ("dashboard", 30, Filters(team_id="financeiro")),
+    "live": ("live", None, None),
+    "surveys_csv_week": ("surveys", 7, None),
 }
+
+
+async def _page(session: AsyncSession, kind: str, days: int | None, filters: Filters | None) -> int | None:
+    """One request's queries, as the hub's routes run them; the conversations it covers."""
+    if kind == "live":
+        await live_counters(session, agents_online=0)
+        return None
+    period = Period.of_days(LAST_DAY - timedelta(days=days - 1), LAST_DAY, TZ)
+    if kind == "surveys":
+        rows = await list_surveys(session, start=period.start, end=period.end)
+        to_csv(surveys_table(rows))
+        return len(rows)
+    report = await compute_report(session, period, filters, targets=Targets())
+    await live_counters(session, agents_online=0)
+    (await session.execute(select(Team).order_by(Team.name))).scalars().all()
+    (await session.execute(select(User).where(User.role == "agent").order_by(User.name))).scalars().all()
+    await list_follow_ups(session, None)
+    return report.totals.conversations
 
 
 async def measure(url: str, repeat: int) -> dict:
@@ -158,16 +195,12 @@ async def measure(url: str, repeat: int) -> dict:
     sessions = make_sessionmaker(engine)
     pages = {}
     try:
-        for name, (days, filters) in PAGES.items():
+        for name, (kind, days, filters) in PAGES.items():
             timings = []
             for i in range(repeat + 1):
                 started = time.perf_counter()
                 async with sessions() as session:
-                    if days is None:
-                        await live_counters(session, agents_online=0)
-                    else:
-                        period = Period.of_days(LAST_DAY - timedelta(days=days - 1), LAST_DAY, TZ)
-                        report = await compute_report(session, period, filters, targets=Targets())
+                    covered = await _page(session, kind, days, filters)
                 elapsed = (time.perf_counter() - started) * 1000
                 if i:  # the first run warms the caches
                     timings.append(elapsed)
@@ -176,12 +209,51 @@ async def measure(url: str, repeat: int) -> dict:
                 "p50_ms": round(statistics.median(timings), 1),
                 "p95_ms": round(timings[min(len(timings) - 1, int(round(0.95 * (len(timings) - 1))))], 1),
             }
-            if days is not None:
-                pages[name]["conversations"] = report.totals.conversations
+            if covered is not None:
+                pages[name]["rows"] = covered
             print(f"  {name}: {pages[name]}", flush=True)
     finally:
         await engine.dispose()
-    return {"p50_ms": pages["week"]["p50_ms"], "p95_ms": pages["week"]["p95_ms"], "pages": pages}
+        plans = await _plans(engine) if url.startswith("postgresql") else None
+    worst = max(pages.values(), key=lambda p: p["p95_ms"])
+    return {
+        "p50_ms": pages["week"]["p50_ms"], "p95_ms": pages["week"]["p95_ms"],
+        "slowest_page_p95_ms": worst["p95_ms"], "pages": pages, **({"explain": plans} if plans else {}),
+    }
+
+
+async def _plans(engine) -> dict[str, list[str]]:  # noqa: ANN001
+    """PostgreSQL's plan for the summaries of the last 30 days, all and of one team: the period's
+    rows are read through the (team, started_at) / started_at indexes, not a scan of the table."""
+    period = Period.of_days(LAST_DAY - timedelta(days=29), LAST_DAY, TZ)
+    plans = {}
+    async with engine.connect() as conn:
+        for name, extra in (("month", ""), ("month_team", " AND team_id = 'financeiro'")):
+            sql = ("EXPLAIN (ANALYZE, COSTS OFF) SELECT channel, team_id, agent_id, ending, count(*), sum(escalated), sum(wait_s) "
+                   "FROM conversation_summaries WHERE started_at >= $1 AND started_at < $2" + extra +
+                   " GROUP BY channel, team_id, agent_id, ending")
+            rows = await conn.exec_driver_sql(sql, (period.start, period.end))
+            plans[name] = [r[0] for r in rows]
+    return plans
+
+
+async def build_summaries(url: str) -> float:
+    """The backfill a deployment runs once (migration 0702 / ``balcao insights rebuild``): seconds."""
+    engine = make_engine(url)
+    started = time.perf_counter()
+    try:
+        async with unit_of_work(make_sessionmaker(engine)) as session:
+            await rebuild_summaries(session)
+        if url.startswith("postgresql"):
+            async with engine.connect() as conn:
+                await conn.execution_options(isolation_level="AUTOCOMMIT")
+                await conn.exec_driver_sql("VACUUM ANALYZE conversation_summaries")
+        else:
+            async with engine.begin() as conn:
+                await conn.exec_driver_sql("ANALYZE")
+    finally:
+        await engine.dispose()
+    return round(time.perf_counter() - started, 1)
 
 
 async def bench_postgres(n: int, repeat: int) -> dict:
@@ -197,7 +269,9 @@ async def bench_postgres(n: int, repeat: int) -> dict:
         started = time.perf_counter()
         await load_postgres(f"postgresql://postgres@127.0.0.1:5432/{name}", n)
         print(f"postgresql: loaded {n} conversations in {time.perf_counter() - started:.0f} s", flush=True)
-        return await measure(url, repeat)
+        summaries_s = await build_summaries(url)
+        print(f"postgresql: summaries built in {summaries_s} s", flush=True)
+        return {**await measure(url, repeat), "summaries_backfill_s": summaries_s}
     finally:
         admin = await asyncpg.connect(PG_ADMIN)
         await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
@@ -211,7 +285,9 @@ async def bench_sqlite(n: int, repeat: int, folder: Path) -> dict:
     started = time.perf_counter()
     await asyncio.to_thread(load_sqlite, path, n)
     print(f"sqlite: loaded {n} conversations in {time.perf_counter() - started:.0f} s", flush=True)
-    return await measure(url, repeat)
+    summaries_s = await build_summaries(url)
+    print(f"sqlite: summaries built in {summaries_s} s", flush=True)
+    return {**await measure(url, repeat), "summaries_backfill_s": summaries_s}
 
 
 async def main() -> None:
@@ -231,7 +307,7 @@ async def main() -> None:
     result = {
         "conversations": args.conversations,
         "period_days": {"week": 7, "month": 30},
-        "target_ms": {"postgresql_p95": 300},
+        "target_ms": {"postgresql_p95_every_page": 300},
         "sqlite": sqlite_result,
         "postgresql": postgres_result,
         "measured_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),

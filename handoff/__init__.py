@@ -46,6 +46,7 @@ from handoff.users import (
     authenticate,
     ensure_default_teams,
     get_user,
+    team_supervisors,
     user_team_ids,
 )
 
@@ -123,5 +124,6 @@ __all__ = [
     "transfer_conversation",
     "unassign_conversation",
     "update_team",
+    "team_supervisors",
     "user_team_ids",
 ]

@@ -11,7 +11,7 @@ from sqlalchemy import select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from handoff.events import MessageAdded, OwnerChanged, about, queue_event
+from handoff.events import MessageAdded, OwnerChanged, about, appended, queue_event
 from handoff.models import Conversation, Message, OwnershipEvent, Priority, State, User, utcnow
 
 OPEN_STATES = (State.BOT.value, State.QUEUED.value, State.HUMAN.value, State.CLOSING.value)
@@ -66,6 +66,7 @@ async def start_conversation(
     )
     session.add(conversation)
     await session.flush()
+    await appended(session, conversation)
     return conversation
 
 
@@ -131,6 +132,7 @@ async def record_message(
             await session.flush()
     except IntegrityError as exc:
         raise DuplicateMessage(conversation.channel, channel_message_id or "?") from exc
+    await appended(session, message)
     activity = {"last_message_at": message.created_at} if not internal else {}
     if sender == "customer":
         activity["last_customer_at"] = message.created_at
@@ -184,18 +186,19 @@ async def _transition(
             raise conflict()
         raise InvalidTransition("the conversation was changed by someone else; reload it")
     conversation = await get_conversation(session, conversation_id)
-    session.add(
-        OwnershipEvent(
-            conversation_id=conversation_id,
-            at=utcnow(),
-            actor=actor,
-            from_state=from_state,
-            to_state=to.value,
-            team_id=conversation.team_id,
-            agent_id=conversation.agent_id,
-            reason=reason,
-        )
+    event = OwnershipEvent(
+        conversation_id=conversation_id,
+        at=utcnow(),
+        actor=actor,
+        from_state=from_state,
+        to_state=to.value,
+        team_id=conversation.team_id,
+        agent_id=conversation.agent_id,
+        reason=reason,
     )
+    session.add(event)
+    await session.flush()
+    await appended(session, event)
     queue_event(
         session,
         OwnerChanged(

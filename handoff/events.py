@@ -3,8 +3,9 @@ them after the transaction commits, and decides who receives each one."""
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
 from datetime import datetime
-from typing import TYPE_CHECKING, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 from pydantic import BaseModel
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -13,6 +14,9 @@ if TYPE_CHECKING:
     from handoff.models import Conversation
 
 PENDING_KEY = "balcao_pending_events"
+LISTENERS_KEY = "balcao_append_listeners"
+
+AppendListener = Callable[[AsyncSession, Any], Awaitable[None]]
 
 
 class Event(BaseModel):
@@ -100,3 +104,16 @@ def pending_events(session: AsyncSession) -> list[Event]:
 def take_pending_events(session: AsyncSession) -> list[Event]:
     """Remove and return the events queued on ``session`` (called by the hub after commit)."""
     return session.info.pop(PENDING_KEY, [])
+
+
+def listening(*listeners: AppendListener) -> dict[str, list[AppendListener]]:
+    """Session ``info`` that makes handoff call ``listeners`` with every row it appends (a started
+    conversation, a message, an ownership event), in the same transaction: e.g. the hub's
+    ``async_sessionmaker(..., info=listening(insights.note_appended))`` keeps the KPI summaries."""
+    return {LISTENERS_KEY: list(listeners)}
+
+
+async def appended(session: AsyncSession, row: Any) -> None:
+    """Tell the session's append listeners that ``row`` was just written (and flushed)."""
+    for listener in session.info.get(LISTENERS_KEY, ()):
+        await listener(session, row)

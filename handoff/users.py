@@ -89,3 +89,14 @@ async def user_team_ids(session: AsyncSession, user: User) -> list[str] | None:
         return None
     rows = await session.execute(select(TeamMember.team_id).where(TeamMember.user_id == user.id))
     return list(rows.scalars())
+
+
+async def team_supervisors(session: AsyncSession, team_id: str | None) -> Sequence[User]:
+    """Active supervisors and admins who are members of ``team_id``; when it has none (or for a
+    conversation without a team), every active supervisor and admin."""
+    staff = select(User).where(User.active.is_(True), User.role.in_((Role.SUPERVISOR.value, Role.ADMIN.value)))
+    if team_id is not None:
+        members = (await session.execute(staff.join(TeamMember, TeamMember.user_id == User.id).where(TeamMember.team_id == team_id))).scalars().all()
+        if members:
+            return members
+    return (await session.execute(staff.order_by(User.id))).scalars().all()

@@ -185,6 +185,19 @@ async def report(settings: Settings, *, start: str, end: str, fmt: str, table: s
     return to_csv(report_table(result, table))
 
 
+async def rebuild_summaries(settings: Settings) -> int:
+    """Recompute every conversation's KPI summary from its events (``balcao insights rebuild``)."""
+    from hub.db import unit_of_work
+    from insights.summaries import rebuild_summaries as rebuild
+
+    engine, sessions = _sessions(settings)
+    try:
+        async with unit_of_work(sessions) as session:
+            return await rebuild(session)
+    finally:
+        await engine.dispose()
+
+
 def prepare(settings: Settings) -> None:
     """Schema, starter articles, thresholds: everything the hub needs before it starts."""
     from hub.db import run_migrations
@@ -240,6 +253,8 @@ def main(argv: list[str] | None = None) -> int:
     rep.add_argument("--agent", dest="agent_id", type=int)
     rep.add_argument("--language")
     rep.add_argument("--handled-by", dest="handled_by", choices=["bot", "person"])
+    ins = sub.add_parser("insights", help="the KPI summaries").add_subparsers(dest="insights_command", required=True)
+    ins.add_parser("rebuild", help="recompute every conversation's summary from its events (after a restore or an import)")
     rasa = sub.add_parser("rasa", help="the Rasa model").add_subparsers(dest="rasa_command", required=True)
     rasa.add_parser("train", help="train the model if the training data changed; print its path")
     args = parser.parse_args(argv)
@@ -297,6 +312,9 @@ def main(argv: list[str] | None = None) -> int:
     if args.command == "report":
         filters = {k: getattr(args, k) for k in ("channel", "team_id", "agent_id", "language", "handled_by") if getattr(args, k) is not None}
         print(asyncio.run(report(settings, start=args.start, end=args.end, fmt=args.format, table=args.table, filters=filters)), end="")
+        return 0
+    if args.command == "insights":
+        print(f"rebuilt the summaries of {asyncio.run(rebuild_summaries(settings))} conversations")
         return 0
     if args.command == "rasa":
         from hub.rasa_model import ensure_model

@@ -44,8 +44,12 @@ def make_engine(url: str) -> AsyncEngine:
 
 
 def make_sessionmaker(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]:
-    """Sessions that keep loaded objects usable after commit (events are built from them)."""
-    return async_sessionmaker(engine, expire_on_commit=False)
+    """Sessions that keep loaded objects usable after commit (events are built from them), and in
+    which every row handoff appends is folded into the KPI summaries in the same transaction."""
+    from handoff.events import listening
+    from insights.summaries import note_appended
+
+    return async_sessionmaker(engine, expire_on_commit=False, info=listening(note_appended))
 
 
 @asynccontextmanager

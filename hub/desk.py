@@ -25,10 +25,13 @@ from hub.rasa_client import BotReply, RasaClient, RasaUnavailable
 from hub.realtime import EventBus
 from hub.settings import Settings
 from hub.texts import say, when
-from insights.alerts import DetractorAlert, WebhookFailed, post_webhook
+from insights.alerts import DetractorAlert, EmailFailed, SmtpConfig, WebhookFailed, post_webhook, send_alert_email
 from kb_index import Hit, KnowledgeIndex, SearchResult
 
 logger = logging.getLogger(__name__)
+# A WhatsApp chat the bot holds gets its ending (the NPS question) this long before the window closes.
+WHATSAPP_WINDOW_MARGIN = timedelta(minutes=30)
+
 
 def _aware(moment: datetime) -> datetime:
     """SQLite returns naive datetimes for what was stored as UTC."""
@@ -338,21 +341,27 @@ class Desk:
     async def end_quiet_conversations(self, *, silent_for: timedelta | None = None) -> int:
         """Customers who went quiet (for the configured inactivity time unless ``silent_for`` is
         given): bot-owned chats get the ending (NPS); a survey unanswered for
-        ``survey_no_answer_seconds`` ends the chat with "no answer". Returns how many were touched."""
+        ``survey_no_answer_seconds`` ends the chat with "no answer". A bot-owned WhatsApp chat gets
+        its ending before WhatsApp's 24-hour window closes (after it, the question could not be
+        sent), however long the inactivity time is. Returns how many were touched."""
         now = utcnow()
         bot_cutoff = now - (silent_for if silent_for is not None else timedelta(seconds=self.settings.inactivity_seconds))
         survey_cutoff = now - (silent_for if silent_for is not None else timedelta(seconds=self.settings.survey_no_answer_seconds))
+        window_cutoff = now - (timedelta(hours=self.settings.whatsapp_window_hours) - WHATSAPP_WINDOW_MARGIN)
         async with self.sessions() as session:
-            candidates = await handoff.quiet_conversations(session, silent_since=max(bot_cutoff, survey_cutoff))
-            quiet = [
-                (c.id, c.state)
-                for c in candidates
-                if _aware(c.last_message_at) < (bot_cutoff if c.state == State.BOT.value else survey_cutoff)
-            ]
-        for conversation_id, state in quiet:
+            candidates = await handoff.quiet_conversations(session, silent_since=max(bot_cutoff, survey_cutoff, window_cutoff))
+            quiet = []
+            for c in candidates:
+                if c.state == State.BOT.value and _aware(c.last_message_at) < bot_cutoff:
+                    quiet.append((c.id, c.state, "inactivity"))
+                elif c.state == State.BOT.value and c.channel == "whatsapp" and c.last_customer_at and _aware(c.last_customer_at) < window_cutoff:
+                    quiet.append((c.id, c.state, "window_closing"))
+                elif c.state != State.BOT.value and _aware(c.last_message_at) < survey_cutoff:
+                    quiet.append((c.id, c.state, "no_answer"))
+        for conversation_id, state, ending in quiet:
             try:
                 if state == State.BOT.value:
-                    await self.run_ending(conversation_id, ending="inactivity")
+                    await self.run_ending(conversation_id, ending=ending)
                 else:
                     async with self.unit_of_work() as session:
                         await handoff.end_conversation(session, conversation_id, actor="system", reason="no_answer")
@@ -448,7 +457,8 @@ class Desk:
 
     async def begin_ending(self, conversation_id: str, *, ending: str) -> bool:
         async with self.unit_of_work() as session:
-            conversation = await handoff.get_conversation(session, conversation_id)
+            # Locked first, as every handoff change locks it before the summary: no deadlock with a message.
+            conversation = await handoff.get_conversation(session, conversation_id, for_update=True)
             survey = await insights.open_survey(
                 session,
                 conversation_id,
@@ -464,8 +474,10 @@ class Desk:
 
     async def finish_survey(self, conversation_id: str, *, score: int | None, reason: str | None) -> None:
         """Store the answer and end the chat; a detractor opens a follow-up and alerts the supervisors."""
-        alert = None
+        alert, recipients = None, []
         async with self.unit_of_work() as session:
+            # The conversation's row first (as every handoff change does), then the survey and its summary.
+            await handoff.get_conversation(session, conversation_id, for_update=True)
             survey = await insights.answer_survey(session, conversation_id, score)
             if reason:
                 survey = await insights.record_reason(session, conversation_id, reason)
@@ -478,13 +490,28 @@ class Desk:
                     follow_up_id=task.id,
                 )
                 handoff.events.queue_event(session, alert)  # type: ignore[arg-type] - the bus routes it to supervisors
+                if self.settings.smtp_host:
+                    supervisors = await handoff.team_supervisors(session, survey.team_id)
+                    recipients = sorted({*self.settings.smtp_to, *(u.email for u in supervisors)})
+        # After commit, without making the customer wait: the webhook and the e-mail.
         if alert is not None and self.settings.detractor_webhook_url:
             self._in_background(self._post_alert(alert))
+        if alert is not None and recipients:
+            self._in_background(self._email_alert(alert, recipients))
 
     async def _post_alert(self, alert: DetractorAlert) -> None:
         try:
             await post_webhook(self.settings.detractor_webhook_url, alert)
         except WebhookFailed as exc:
+            logger.warning("%s", exc)
+
+    async def _email_alert(self, alert: DetractorAlert, recipients: list[str]) -> None:
+        s = self.settings
+        config = SmtpConfig(host=s.smtp_host, port=s.smtp_port, username=s.smtp_username, password=s.smtp_password,
+                            starttls=s.smtp_starttls, use_ssl=s.smtp_ssl, sender=s.smtp_from)
+        try:
+            await send_alert_email(config, recipients, alert, dashboard_url=f"{s.public_url.rstrip('/')}/dashboard" if s.public_url else "")
+        except EmailFailed as exc:
             logger.warning("%s", exc)
 
     def _in_background(self, coro) -> None:  # noqa: ANN001

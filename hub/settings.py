@@ -89,7 +89,16 @@ class Settings(BaseSettings):
     survey_reason_question: dict[str, str] = Field(default_factory=dict, description="per language")
     survey_no_answer_seconds: int = Field(600, description="an unanswered survey ends the chat as 'no answer'")
     detractor_webhook_url: str = Field("", description="POSTed a JSON alert for every 0–6 score")
-    service_level_seconds: int = Field(60, description="pick-up target of the service level")
+    # Detractor alerts by e-mail: on when smtp_host is set; sent to the team's supervisors and smtp_to.
+    smtp_host: str = ""
+    smtp_port: int = 587
+    smtp_username: str = ""
+    smtp_password: str = ""
+    smtp_starttls: bool = Field(True, description="STARTTLS on a plain connection (port 587)")
+    smtp_ssl: bool = Field(False, description="TLS from the start (port 465)")
+    smtp_from: str = "balcao@localhost"
+    smtp_to: list[str] = Field(default_factory=list, description='more addresses for every alert: ["ops@example.com"]')
+    service_level_seconds: int = Field(60, description="pick-up target of the service level for teams without their own")
     fcr_days: int = Field(7, description="a customer back within this many days was not resolved at first contact")
     report_timezone: str = "America/Sao_Paulo"
 

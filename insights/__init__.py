@@ -1,7 +1,7 @@
 """NPS and service KPIs: the survey asked at the end of every conversation, the follow-up of
 detractors, and the KPIs supervisors read (computed from the conversations' appended events)."""
 
-from insights.alerts import DetractorAlert, WebhookFailed, post_webhook
+from insights.alerts import DetractorAlert, EmailFailed, SmtpConfig, WebhookFailed, post_webhook, send_alert_email
 from insights.follow_ups import (
     FollowUpAlreadyClaimed,
     FollowUpError,
@@ -16,19 +16,21 @@ from insights.follow_ups import (
 )
 from insights.kpis import Filters, InvalidPeriod, Period, Report, Targets, compute_report
 from insights.live import LiveCounters, live_counters
-from insights.models import FollowUp, Survey
+from insights.models import ConversationSummary, FollowUp, Survey
 from insights.nps import NpsParse, parse_nps_score
+from insights.summaries import note_appended, note_survey, rebuild_summaries
 from insights.surveys import SurveyAlreadyAnswered, answer_survey, get_survey, list_surveys, open_survey, record_reason
 from insights.wording import survey_wording
 
 __all__ = [
-    "DetractorAlert", "WebhookFailed", "post_webhook",
+    "DetractorAlert", "EmailFailed", "SmtpConfig", "WebhookFailed", "post_webhook", "send_alert_email",
     "FollowUpAlreadyClaimed", "FollowUpError", "FollowUpNotFound", "NotYourFollowUp", "claim_follow_up",
     "complete_follow_up", "get_follow_up", "is_detractor", "list_follow_ups", "open_follow_up",
     "Filters", "InvalidPeriod", "Period", "Report", "Targets", "compute_report",
     "LiveCounters", "live_counters",
-    "FollowUp", "Survey",
+    "ConversationSummary", "FollowUp", "Survey",
     "NpsParse", "parse_nps_score",
+    "note_appended", "note_survey", "rebuild_summaries",
     "SurveyAlreadyAnswered", "answer_survey", "get_survey", "list_surveys", "open_survey", "record_reason",
     "survey_wording",
 ]

@@ -6,6 +6,8 @@ import csv
 import io
 from collections.abc import Sequence
 
+from sqlalchemy import Row
+
 from insights.kpis import WAIT_BUCKETS, WEEKDAYS, Report
 from insights.models import Survey
 
@@ -56,7 +58,7 @@ def report_table(report: Report, name: str) -> Table:
     raise UnknownTable(name)
 
 
-def surveys_table(surveys: Sequence[Survey]) -> Table:
+def surveys_table(surveys: Sequence[Survey] | Sequence[Row]) -> Table:
     """The raw survey answers, one row each ("no answer": asked, never answered)."""
     columns = ["conversation_id", "channel", "language", "team_id", "agent_id", "bot_only", "ending", "asked_at", "answered_at", "score", "reason"]
     return columns, [[getattr(s, c) for c in columns] for s in surveys]

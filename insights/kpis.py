@@ -1,18 +1,20 @@
 """Service KPIs for a date range, computed from appended rows only: ownership events, messages and
 surveys (plus each conversation's immutable facts: when it started, channel, language, customer).
 
-insights reads handoff's tables and never writes them. Each conversation is summarised once in SQL
-(``_facts``) and every KPI is an aggregate over those summaries, so the totals of every table add up
-to the same conversations. Definitions (also on the dashboard):
+insights reads handoff's tables and never writes them. Each conversation's appended rows are folded
+into one summary row as they are appended (``insights.summaries``, checked against a recomputation
+from the events), and every KPI is an aggregate over the summaries of the period's conversations,
+so the totals of every table add up to the same conversations. Definitions (also on the dashboard):
 
 - escalated: handed to a team's queue at least once ("with a person"); otherwise "bot only".
 - abandoned: left while queued (an event to ``abandoned``); picked up: claimed and not abandoned.
 - resolved: reached the ending (closing, or ended) and not abandoned; deflected: resolved, never escalated.
-- wait: first escalation → first pick-up; first response: first escalation → first agent message;
-  handling: first pick-up → ending; resolution: start → ending.
-- service level: picked up within the target ÷ (picked up + abandoned).
-- first-contact resolution: resolved, and the same customer on the same channel did not start another
-  conversation within ``fcr_days`` (any subject: we do not know subjects).
+- wait: first escalation → first pick-up; first response: first escalation → first agent message
+  (private notes are not responses); handling: first pick-up → ending; resolution: start → ending.
+- service level: picked up within the target of the conversation's team (``Team.sla_seconds``; the
+  global ``service_level_seconds`` for a team without one) ÷ (picked up + abandoned).
+- first-contact resolution: resolved, and the same customer on the same channel did not start their
+  next conversation within ``fcr_days`` of the ending (any subject: we do not know subjects).
 - unanswered-question rate: questions the knowledge base could not answer ÷ questions it was asked
   (the bot marks each answer, choice and miss on its message).
 - NPS: % promoters (9–10) − % detractors (0–6) over answered surveys; response rate: answered ÷ asked.
@@ -21,32 +23,24 @@ to the same conversations. Definitions (also on the dashboard):
 from __future__ import annotations
 
 import math
-import uuid
 from collections import Counter, defaultdict
-from collections.abc import AsyncIterator, Sequence
-from contextlib import asynccontextmanager
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta, timezone
+from types import SimpleNamespace
 from typing import Literal
 from zoneinfo import ZoneInfo
 
 from pydantic import BaseModel, Field
-from sqlalchemy import (
-    Column, DateTime, Float, Integer, MetaData, Select, Table, and_, case, cast, exists, func, insert, literal_column, select, text,
-)
-from sqlalchemy.types import NullType
+from sqlalchemy import Integer, and_, case, cast, func, literal, literal_column, or_, select, text
 from sqlalchemy.ext.asyncio import AsyncSession
-from sqlalchemy.orm import aliased
 
-from handoff.models import Conversation, Message, OwnershipEvent, User
-from insights.models import Survey
-from insights.sql import hour_bucket, plus_seconds, seconds_between
+from handoff.models import Team, User
+from insights.models import ConversationSummary, Survey
+from insights.sql import hour_bucket
 from insights.themes import top_words
 
 WAIT_BUCKETS = (15, 30, 60, 120, 300, 600, 1800)  # seconds; the last bucket is "30 min or more"
-# Events, messages and surveys later than this after the period's end are not counted (no
-# conversation lasts that long: sessions expire, quiet customers get the ending within minutes).
-TAIL = timedelta(days=7)
 WEEKDAYS = ("Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun")
 
 
@@ -225,133 +219,39 @@ class Report(BaseModel):
     detractor_themes: list[Theme]
 
 
-# -- the summary of each conversation ------------------------------------------------------------
+# -- the conversations of a report ----------------------------------------------------------------
 
 
-def _window(at, period: Period) -> list:  # noqa: ANN001
-    """Rows of the period's conversations happen after their start, and within ``TAIL`` of the
-    period's end: bounding them by time lets the database read the period's slice by index."""
-    return [at >= period.start, at < period.end + TAIL]
+async def team_targets(session: AsyncSession) -> dict[str, int]:
+    """Each team's own pick-up target in seconds (``Team.sla_seconds``)."""
+    return {team: int(seconds) for team, seconds in (await session.execute(select(Team.id, Team.sla_seconds))).all() if seconds}
 
 
-def _facts(period: Period, filters: Filters, targets: Targets):  # noqa: ANN202 - a subquery
-    """One row per conversation started in the period: when it was escalated, picked up, resolved…"""
-    c, e = Conversation, OwnershipEvent
-    in_range = [c.created_at >= period.start, c.created_at < period.end]
-    if filters.channel:
-        in_range.append(c.channel == filters.channel)
-    if filters.language:
-        in_range.append(c.language == filters.language)
-    first = lambda state: func.min(case((e.to_state == state, e.at)))  # noqa: E731
-    flag = lambda cond: func.max(case((cond, 1), else_=0))  # noqa: E731
-    events = (
-        select(
-            c.id, c.channel, c.language, c.created_at, c.customer_id,
-            first("queued").label("queued_at"),
-            first("human").label("picked_at"),
-            func.coalesce(func.max(case((e.to_state == "closing", e.at))), func.max(case((e.to_state == "ended", e.at)))).label("resolved_at"),
-            flag(e.to_state == "abandoned").label("abandoned"),
-            flag(and_(e.to_state == "queued", e.reason == "complaint")).label("complaint"),
-            func.max(case((e.to_state == "queued", e.id))).label("last_queue_event"),
-            func.max(case((e.to_state == "human", e.id))).label("last_pick_event"),
-        )
-        .select_from(c)
-        .outerjoin(e, and_(e.conversation_id == c.id, *_window(e.at, period)))
-        .where(*in_range)
-        .group_by(c.id, c.channel, c.language, c.created_at, c.customer_id)
-        .subquery("conversation_events")
-    )
-    queue_event, pick_event, later = aliased(e), aliased(e), aliased(c)
-    m = Message
-    kb = m.data["kb"].as_string()
-    # Messages in one pass over the period's window (not one lookup per conversation and measure).
-    said = (
-        select(
-            m.conversation_id.label("cid"),
-            func.min(case((m.sender == "agent", m.created_at))).label("first_reply_at"),
-            func.count(case((and_(m.sender == "bot", kb.is_not(None)), 1))).label("kb_asked"),
-            func.count(case((and_(m.sender == "bot", kb == "miss"), 1))).label("kb_missed"),
-        )
-        .where(*_window(m.created_at, period), m.sender.in_(("agent", "bot")))
-        .group_by(m.conversation_id)
-        .subquery("said")
-    )
-    first_reply = said.c.first_reply_at
-    returned = exists().where(
-        later.channel == events.c.channel,
-        later.customer_id == events.c.customer_id,
-        later.created_at > events.c.resolved_at,
-        later.created_at <= plus_seconds(events.c.resolved_at, literal_column(str(int(targets.fcr_days * 86400)))),
-    )
-    escalated = events.c.queued_at.is_not(None)
-    abandoned = events.c.abandoned == 1
-    picked = and_(events.c.picked_at.is_not(None), ~abandoned)
-    resolved = and_(events.c.resolved_at.is_not(None), ~abandoned)
-    wait = seconds_between(events.c.queued_at, events.c.picked_at)
+def _facts(period: Period, filters: Filters, targets: Targets, per_team: dict[str, int]):  # noqa: ANN202 - a subquery
+    """The summaries of the conversations started in the period that match the filters, with the
+    two flags that depend on the targets (service level, first-contact resolution)."""
+    s = ConversationSummary
     as_int = lambda cond: cast(case((cond, 1), else_=0), Integer)  # noqa: E731
-    facts = (
-        select(
-            events.c.id, events.c.channel, events.c.language, events.c.created_at,
-            queue_event.team_id.label("team_id"),
-            pick_event.agent_id.label("agent_id"),
-            as_int(escalated).label("escalated"),
-            as_int(abandoned).label("abandoned"),
-            as_int(picked).label("picked"),
-            as_int(resolved).label("resolved"),
-            as_int(and_(resolved, ~escalated)).label("deflected"),
-            as_int(and_(resolved, ~returned)).label("fcr"),
-            as_int(and_(picked, wait <= targets.service_level_seconds)).label("within_sl"),
-            events.c.complaint,
-            events.c.picked_at,
-            events.c.resolved_at,
-            case((picked, wait)).label("wait_s"),
-            case((and_(picked, events.c.resolved_at >= events.c.picked_at), seconds_between(events.c.picked_at, events.c.resolved_at))).label("handle_s"),
-            case((escalated, seconds_between(events.c.queued_at, first_reply))).label("first_response_s"),
-            case((resolved, seconds_between(events.c.created_at, events.c.resolved_at))).label("resolution_s"),
-            func.coalesce(said.c.kb_asked, 0).label("kb_asked"),
-            func.coalesce(said.c.kb_missed, 0).label("kb_missed"),
-            Survey.id.label("survey_id"),
-            Survey.score.label("score"),
-            Survey.ending.label("ending"),
-            Survey.reason.label("reason"),
-        )
-        .select_from(events)
-        .outerjoin(queue_event, queue_event.id == events.c.last_queue_event)
-        .outerjoin(pick_event, pick_event.id == events.c.last_pick_event)
-        .outerjoin(said, said.c.cid == events.c.id)
-        .outerjoin(Survey, and_(Survey.conversation_id == events.c.id, *_window(Survey.asked_at, period)))
-    )
-    if filters.team_id:
-        facts = facts.where(queue_event.team_id == filters.team_id)
-    if filters.agent_id is not None:
-        facts = facts.where(pick_event.agent_id == filters.agent_id)
+    # Each team's own target; the global one for teams without a target (or no longer in the table).
+    target = case(per_team, value=s.team_id, else_=targets.service_level_seconds) if per_team else literal(targets.service_level_seconds)
+    returned = s.returned_after_s <= targets.fcr_days * 86400
+    facts = select(
+        s.conversation_id.label("id"), s.channel, s.language, s.started_at.label("created_at"), s.team_id, s.agent_id,
+        s.escalated, s.abandoned, s.picked, s.resolved, s.deflected,
+        as_int(and_(s.resolved == 1, or_(s.returned_after_s.is_(None), ~returned))).label("fcr"),
+        as_int(and_(s.picked == 1, s.wait_s <= target)).label("within_sl"),
+        s.complaint, s.picked_at, s.resolved_at, s.wait_s, s.handle_s, s.first_response_s, s.resolution_s,
+        s.kb_asked, s.kb_missed, s.surveyed, s.score, s.ending,
+    ).where(s.started_at >= period.start, s.started_at < period.end)
+    for column, value in ((s.channel, filters.channel), (s.language, filters.language), (s.team_id, filters.team_id),
+                          (s.agent_id, filters.agent_id)):
+        if value is not None:
+            facts = facts.where(column == value)
     if filters.handled_by == "bot":
-        facts = facts.where(~escalated)
+        facts = facts.where(s.escalated == 0)
     elif filters.handled_by == "person":
-        facts = facts.where(escalated)
-    return facts
-
-
-def _plain_type(kind: object) -> object:
-    if isinstance(kind, DateTime):
-        return DateTime(timezone=True)
-    if isinstance(kind, NullType):
-        return Float()
-    return kind.__class__()
-
-
-@asynccontextmanager
-async def _materialized(session: AsyncSession, facts: Select) -> AsyncIterator[Table]:
-    """The conversation summaries computed once into a temporary table (dropped afterwards), so
-    the dozen groupings of a report read a few thousand rows instead of re-joining the events."""
-    columns = [Column(col.key, _plain_type(col.type)) for col in facts.selected_columns]
-    facts_table = Table(f"insights_facts_{uuid.uuid4().hex[:12]}", MetaData(), *columns, prefixes=["TEMPORARY"])
-    await session.run_sync(lambda s: facts_table.create(s.connection()))
-    try:
-        await session.execute(insert(facts_table).from_select([c.name for c in columns], facts))
-        yield facts_table
-    finally:
-        await session.run_sync(lambda s: facts_table.drop(s.connection()))
+        facts = facts.where(s.escalated == 1)
+    return facts.subquery("f")
 
 
 def _counts(f) -> list:  # noqa: ANN001
@@ -370,7 +270,7 @@ def _counts(f) -> list:  # noqa: ANN001
         s(f.c.complaint).label("complaints"),
         s(f.c.kb_asked).label("kb_questions"),
         s(f.c.kb_missed).label("kb_unanswered"),
-        func.count(f.c.survey_id).label("asked"),
+        s(f.c.surveyed).label("asked"),
         func.count(f.c.score).label("answered"),
         s(case((and_(answered, f.c.score >= 9), 1), else_=0)).label("promoters"),
         s(case((and_(answered, f.c.score.between(7, 8)), 1), else_=0)).label("passives"),
@@ -417,9 +317,40 @@ def _group(key: str, row) -> Group:  # noqa: ANN001
     )
 
 
-async def _grouped(session: AsyncSession, f, key) -> list:  # noqa: ANN001
-    stmt: Select = select(key.label("key"), *_counts(f)).group_by(key).order_by(func.count().desc())
-    return list((await session.execute(stmt)).all())
+def _groups(groups: dict) -> list[Group]:
+    """Table rows from the per-key sums, largest first (conversations without the key left out)."""
+    rows = [_group(str(key), SimpleNamespace(**counts)) for key, counts in groups.items() if key is not None]
+    return sorted(rows, key=lambda g: -g.conversations)
+
+
+def _hour_counts(f) -> list:  # noqa: ANN001
+    """What the daily series needs, per hour."""
+    s = lambda col: func.coalesce(func.sum(col), 0)  # noqa: E731
+    return [
+        func.count().label("conversations"),
+        s(f.c.escalated).label("escalated"),
+        s(f.c.deflected).label("deflected"),
+        func.count(f.c.score).label("answered"),
+        s(case((f.c.score >= 9, 1), else_=0)).label("promoters"),
+        s(case((f.c.score.between(7, 8), 1), else_=0)).label("passives"),
+        s(case((f.c.score <= 6, 1), else_=0)).label("detractors"),
+    ]
+
+
+def _extra_counts(f) -> list:  # noqa: ANN001
+    """Answers per score and picked-up waits per bucket (for the distribution and the histogram)."""
+    s = lambda cond: func.coalesce(func.sum(case((cond, 1), else_=0)), 0)  # noqa: E731
+    waits = []
+    lower = None
+    for i, limit in enumerate((*WAIT_BUCKETS, None)):
+        cond = f.c.wait_s.is_not(None)
+        if lower is not None:
+            cond = and_(cond, f.c.wait_s > lower)
+        if limit is not None:
+            cond = and_(cond, f.c.wait_s <= limit)
+        waits.append(s(cond).label(f"wait_bucket_{i}"))
+        lower = limit
+    return [s(f.c.score == k).label(f"score_{k}") for k in range(11)] + waits
 
 
 async def _percentiles(session: AsyncSession, f) -> dict[str, float | None]:  # noqa: ANN001
@@ -427,42 +358,47 @@ async def _percentiles(session: AsyncSession, f) -> dict[str, float | None]:  # 
     if session.bind.dialect.name == "postgresql":
         row = (await session.execute(select(*(func.percentile_cont(0.9).within_group(col).label(k) for k, col in columns.items())))).one()
         return {k: (float(v) if v is not None else None) for k, v in row._mapping.items()}
-    result = {}
-    for name, col in columns.items():
-        values = (await session.execute(select(col).where(col.is_not(None)))).scalars().all()
-        result[name] = percentile(values, 0.9)
-    return result
+    rows = (await session.execute(select(*columns.values()).where(f.c.escalated + f.c.resolved > 0))).all()
+    return {name: percentile([row[i] for row in rows], 0.9) for i, name in enumerate(columns)}
 
 
 def _local_hour(bucket: str, zone: ZoneInfo) -> datetime:
-    return datetime.strptime(bucket, "%Y-%m-%d %H").replace(tzinfo=timezone.utc).astimezone(zone)
+    """``'YYYY-MM-DD HH'`` (UTC) in local time."""
+    utc = datetime(int(bucket[:4]), int(bucket[5:7]), int(bucket[8:10]), int(bucket[11:13]), tzinfo=timezone.utc)
+    return utc.astimezone(zone)
 
 
-async def _agent_rows(session: AsyncSession, f, zone: ZoneInfo) -> list[AgentRow]:  # noqa: ANN001
-    rows = await _grouped(session, f, f.c.agent_id)
+async def _agent_rows(session: AsyncSession, f, zone: ZoneInfo, groups: dict) -> list[AgentRow]:  # noqa: ANN001
+    rows = [SimpleNamespace(key=key, **counts) for key, counts in sorted(groups.items(), key=lambda kv: -kv[1]["conversations"])]
     names = dict((await session.execute(select(User.id, User.name))).all())
-    # Occupancy: intervals from pick-up to ending, merged per agent and local day.
+    # Occupancy: intervals from pick-up to ending, merged per agent and local day. In epoch seconds
+    # (ends from the stored handling time), with the local offset looked up once per UTC hour.
     spans = await session.execute(
-        select(f.c.agent_id, f.c.picked_at, f.c.resolved_at).where(f.c.handle_s.is_not(None))
+        select(f.c.agent_id, f.c.picked_at, f.c.handle_s).where(f.c.handle_s.is_not(None))
     )
-    per_day: dict[tuple[int, date], list[tuple[datetime, datetime]]] = defaultdict(list)
-    for agent_id, start, end in spans.all():
-        start, end = _aware(start), _aware(end)
-        per_day[(agent_id, start.astimezone(zone).date())].append((start, end))
+    offsets: dict[int, float] = {}
+    per_day: dict[tuple[int, int], list[tuple[float, float]]] = defaultdict(list)
+    for agent_id, start, handle in spans.all():
+        t = _aware(start).timestamp()
+        hour = int(t // 3600)
+        offset = offsets.get(hour)
+        if offset is None:
+            offset = offsets[hour] = datetime.fromtimestamp(hour * 3600, zone).utcoffset().total_seconds()  # type: ignore[union-attr]
+        per_day[(agent_id, int((t + offset) // 86400))].append((t, t + handle))
     busy: Counter = Counter()
     span: Counter = Counter()
     handled_time: Counter = Counter()
     for (agent_id, _day), intervals in per_day.items():
         intervals.sort()
-        span[agent_id] += (max(e for _, e in intervals) - intervals[0][0]).total_seconds()
+        span[agent_id] += max(e for _, e in intervals) - intervals[0][0]
         merged_end = None
         for start, end in intervals:
-            handled_time[agent_id] += (end - start).total_seconds()
+            handled_time[agent_id] += end - start
             if merged_end is None or start > merged_end:
-                busy[agent_id] += (end - start).total_seconds()
+                busy[agent_id] += end - start
                 merged_end = end
             elif end > merged_end:
-                busy[agent_id] += (end - merged_end).total_seconds()
+                busy[agent_id] += end - merged_end
                 merged_end = end
     result = []
     for row in rows:
@@ -500,41 +436,55 @@ async def compute_report(
         # A report is a dozen short queries; PostgreSQL's JIT compiler would spend more time
         # compiling them (half a second at 1M conversations) than running them.
         await session.execute(text("SET LOCAL jit = off"))
-    async with _materialized(session, _facts(period, filters, targets)) as f:
-        return await _report(session, f, period, filters)
+    f = _facts(period, filters, targets, await team_targets(session))
+    return await _report(session, f, period, filters)
 
 
-async def _report(session: AsyncSession, f: Table, period: Period, filters: Filters) -> Report:
+async def _report(session: AsyncSession, f, period: Period, filters: Filters) -> Report:  # noqa: ANN001 - a subquery
     zone = ZoneInfo(period.tz)
 
-    buckets = await _grouped(session, f, hour_bucket(f.c.created_at))
-    totals = Totals()
-    sums: Counter = Counter()
+    # Two passes over the period's summaries: per hour (the daily series and the heatmap), and per
+    # channel × team × agent × ending (everything else is a sum over those groups, in Python).
+    hourly = _hour_counts(f)
     days: dict[date, Counter] = defaultdict(Counter)
     heatmap = [[0] * 24 for _ in range(7)]
-    for row in buckets:
+    for row in (await session.execute(select(hour_bucket(f.c.created_at).label("key"), *hourly).group_by(literal_column("key")))).all():
         local = _local_hour(row.key, zone)
         heatmap[local.weekday()][local.hour] += row.conversations
-        mapping = row._mapping
-        for name, value in mapping.items():
+        for name, value in row._mapping.items():
             if name != "key":
-                sums[name] += value or 0
                 days[local.date()][name] += value or 0
+
+    keys = (f.c.channel, f.c.team_id, f.c.agent_id, f.c.ending)
+    measures = [*_counts(f), *_extra_counts(f)]
+    names = [m.name for m in measures]
+    cube = (await session.execute(select(*keys, *measures).group_by(*keys))).all()
+    # Sums per dimension value, as plain lists (a few hundred groups, a few dozen measures each).
+    zero = [0] * len(names)
+    total = list(zero)
+    per_key: list[dict] = [{}, {}, {}, {}]
+    for row in cube:
+        values = [v or 0 for v in row[len(keys):]]
+        total = [a + b for a, b in zip(total, values)]
+        for i, groups in enumerate(per_key):
+            acc = groups.get(row[i], zero)
+            groups[row[i]] = [a + b for a, b in zip(acc, values)]
+    sums: Counter = Counter(dict(zip(names, total)))
+    by = {
+        dimension: {key: dict(zip(names, acc)) for key, acc in groups.items()}
+        for dimension, groups in zip(("channel", "team_id", "agent_id", "ending"), per_key)
+    }
+    totals = Totals()
     for name in Totals.model_fields:
-        if name == "bot_only":
-            continue
-        setattr(totals, name, int(sums[name]))
+        if name != "bot_only":
+            setattr(totals, name, int(sums[name]))
     totals.bot_only = totals.conversations - totals.escalated
 
     answered = int(sums["answered"])
-    distribution = [0] * 11
-    score_rows = await session.execute(select(f.c.score, func.count()).where(f.c.score.is_not(None)).group_by(f.c.score))
-    for score, count in score_rows.all():
-        distribution[int(score)] = count
     nps = Nps(
         asked=int(sums["asked"]), answered=answered, promoters=int(sums["promoters"]), passives=int(sums["passives"]),
         detractors=int(sums["detractors"]), score=nps_score(sums["promoters"], sums["detractors"], answered),
-        distribution=distribution,
+        distribution=[int(sums[f"score_{k}"]) for k in range(11)],
     )
     rates = Rates(
         escalation=share(totals.escalated, totals.conversations),
@@ -553,11 +503,7 @@ async def _report(session: AsyncSession, f: Table, period: Period, filters: Filt
         resolution_avg=_avg(sums["resolution_sum"], sums["resolution_n"]), resolution_p90=p90["resolution"],
     )
 
-    edges = [f.c.wait_s <= limit for limit in WAIT_BUCKETS]
-    wait_bucket = case(*((edge, i) for i, edge in enumerate(edges)), else_=len(WAIT_BUCKETS))
-    histogram = [0] * (len(WAIT_BUCKETS) + 1)
-    for index, count in (await session.execute(select(wait_bucket, func.count()).where(f.c.wait_s.is_not(None)).group_by(wait_bucket))).all():
-        histogram[int(index)] = count
+    histogram = [int(sums[f"wait_bucket_{i}"]) for i in range(len(WAIT_BUCKETS) + 1)]
 
     complaints_rows = await session.execute(
         select(f.c.id, f.c.created_at, f.c.channel, f.c.team_id, f.c.agent_id, f.c.abandoned, f.c.resolved, f.c.picked, f.c.score)
@@ -575,7 +521,11 @@ async def _report(session: AsyncSession, f: Table, period: Period, filters: Filt
     ]
     reasons = (
         await session.execute(
-            select(f.c.reason).where(f.c.score <= 6, f.c.reason.is_not(None)).order_by(f.c.created_at.desc()).limit(5000)
+            select(Survey.reason)
+            .join(f, f.c.id == Survey.conversation_id)
+            .where(f.c.score <= 6, Survey.reason.is_not(None))
+            .order_by(f.c.created_at.desc())
+            .limit(5000)
         )
     ).scalars().all()
 
@@ -593,10 +543,10 @@ async def _report(session: AsyncSession, f: Table, period: Period, filters: Filt
         ],
         heatmap=heatmap,
         wait_histogram=histogram,
-        channels=[_group(str(r.key), r) for r in await _grouped(session, f, f.c.channel)],
-        teams=[_group(str(r.key), r) for r in await _grouped(session, f, f.c.team_id) if r.key is not None],
-        agents=await _agent_rows(session, f, zone),
-        endings=[_group(str(r.key), r) for r in await _grouped(session, f, f.c.ending) if r.key is not None],
+        channels=_groups(by["channel"]),
+        teams=_groups(by["team_id"]),
+        agents=await _agent_rows(session, f, zone, by["agent_id"]),
+        endings=_groups(by["ending"]),
         complaints=complaints,
         detractor_themes=[Theme(word=w, count=n) for w, n in top_words(reasons, limit=15)],
     )

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import Boolean, Index, Integer, String, Text
+from sqlalchemy import Boolean, Float, Index, Integer, String, Text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from core.models import package_base, utcnow
@@ -23,7 +23,7 @@ class Survey(Base):
     team_id: Mapped[str | None] = mapped_column(String(40), default=None)
     agent_id: Mapped[int | None] = mapped_column(Integer, default=None)
     bot_only: Mapped[bool] = mapped_column(Boolean, default=True)
-    ending: Mapped[str] = mapped_column(String(20))  # resolved | goodbye | agent_closed | inactivity
+    ending: Mapped[str] = mapped_column(String(20))  # resolved | goodbye | agent_closed | inactivity | window_closing
     asked_at: Mapped[datetime] = mapped_column(default=utcnow)
     score: Mapped[int | None] = mapped_column(Integer, default=None)
     answered_at: Mapped[datetime | None] = mapped_column(default=None)
@@ -48,3 +48,52 @@ class FollowUp(Base):
     outcome: Mapped[str | None] = mapped_column(Text, default=None)
 
     __table_args__ = (Index("ix_follow_ups_open", "done_at", "team_id", "created_at"),)
+
+
+class ConversationSummary(Base):
+    """One row per conversation, folded from its appended rows as they are appended
+    (``insights.summaries``): what the KPIs aggregate. Never edited by hand; rebuilt from the events
+    by ``balcao insights rebuild``."""
+
+    __tablename__ = "conversation_summaries"
+    conversation_id: Mapped[str] = mapped_column(String(36), primary_key=True)
+    started_at: Mapped[datetime] = mapped_column()
+    channel: Mapped[str] = mapped_column(String(20))
+    language: Mapped[str] = mapped_column(String(8))
+    team_id: Mapped[str | None] = mapped_column(String(40), default=None)
+    agent_id: Mapped[int | None] = mapped_column(Integer, default=None)
+    escalation_reason: Mapped[str | None] = mapped_column(String(40), default=None)
+    complaint: Mapped[int] = mapped_column(Integer, default=0)
+    queued_at: Mapped[datetime | None] = mapped_column(default=None)
+    picked_at: Mapped[datetime | None] = mapped_column(default=None)
+    first_reply_at: Mapped[datetime | None] = mapped_column(default=None)
+    closing_at: Mapped[datetime | None] = mapped_column(default=None)
+    ended_at: Mapped[datetime | None] = mapped_column(default=None)
+    abandoned_at: Mapped[datetime | None] = mapped_column(default=None)
+    resolved_at: Mapped[datetime | None] = mapped_column(default=None)
+    kb_asked: Mapped[int] = mapped_column(Integer, default=0)
+    kb_missed: Mapped[int] = mapped_column(Integer, default=0)
+    surveyed: Mapped[int] = mapped_column(Integer, default=0)
+    score: Mapped[int | None] = mapped_column(Integer, default=None)
+    ending: Mapped[str | None] = mapped_column(String(20), default=None)
+    next_started_at: Mapped[datetime | None] = mapped_column(default=None)
+    # Derived from the columns above (0/1 flags and seconds), so reports only sum and count.
+    escalated: Mapped[int] = mapped_column(Integer, default=0)
+    abandoned: Mapped[int] = mapped_column(Integer, default=0)
+    picked: Mapped[int] = mapped_column(Integer, default=0)
+    resolved: Mapped[int] = mapped_column(Integer, default=0)
+    deflected: Mapped[int] = mapped_column(Integer, default=0)
+    wait_s: Mapped[float | None] = mapped_column(Float, default=None)
+    first_response_s: Mapped[float | None] = mapped_column(Float, default=None)
+    handle_s: Mapped[float | None] = mapped_column(Float, default=None)
+    resolution_s: Mapped[float | None] = mapped_column(Float, default=None)
+    returned_after_s: Mapped[float | None] = mapped_column(Float, default=None)
+
+    # The dashboard's filters: a period of start times, alone or with one channel, team, agent or language.
+    __table_args__ = (
+        Index("ix_conversation_summaries_started_at", "started_at"),
+        Index("ix_conversation_summaries_channel", "channel", "started_at"),
+        Index("ix_conversation_summaries_team", "team_id", "started_at"),
+        Index("ix_conversation_summaries_agent", "agent_id", "started_at"),
+        Index("ix_conversation_summaries_language", "language", "started_at"),
+    )

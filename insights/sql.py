@@ -48,26 +48,3 @@ def _hour_sqlite(element: hour_bucket, compiler: Any, **kw: Any) -> str:
 def _hour_pg(element: hour_bucket, compiler: Any, **kw: Any) -> str:
     (value,) = list(element.clauses)
     return f"to_char({compiler.process(value, **kw)} AT TIME ZONE 'UTC', 'YYYY-MM-DD HH24')"
-
-
-class plus_seconds(FunctionElement):  # noqa: N801
-    """A timestamp plus a whole number of seconds: ``plus_seconds(at, 7 * 86400)``."""
-
-    inherit_cache = True
-    name = "plus_seconds"
-
-
-@compiles(plus_seconds, "sqlite")
-def _plus_sqlite(element: plus_seconds, compiler: Any, **kw: Any) -> str:
-    value, seconds = list(element.clauses)
-    # Same text format SQLAlchemy stores ("YYYY-MM-DD HH:MM:SS.ffffff"), so comparisons stay textual.
-    return (
-        f"strftime('%Y-%m-%d %H:%M:%f000', {compiler.process(value, **kw)}, "
-        f"'+' || ({compiler.process(seconds, **kw)}) || ' seconds')"
-    )
-
-
-@compiles(plus_seconds, "postgresql")
-def _plus_pg(element: plus_seconds, compiler: Any, **kw: Any) -> str:
-    value, seconds = list(element.clauses)
-    return f"({compiler.process(value, **kw)} + make_interval(secs => {compiler.process(seconds, **kw)}))"

@@ -5,11 +5,12 @@ from __future__ import annotations
 from collections.abc import Sequence
 from datetime import datetime
 
-from sqlalchemy import select
+from sqlalchemy import Row, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from insights.models import Survey, utcnow
+from insights.summaries import note_survey
 
 
 class SurveyAlreadyAnswered(Exception):
@@ -51,6 +52,7 @@ async def open_survey(
             await session.flush()
     except IntegrityError:
         return None
+    await note_survey(session, survey)
     return survey
 
 
@@ -66,6 +68,7 @@ async def answer_survey(session: AsyncSession, conversation_id: str, score: int 
     survey.score = score
     survey.answered_at = utcnow()
     await session.flush()
+    await note_survey(session, survey)
     return survey
 
 
@@ -89,10 +92,11 @@ async def list_surveys(
     agent_id: int | None = None,
     language: str | None = None,
     limit: int = 100_000,
-) -> Sequence[Survey]:
-    """The raw survey answers asked in ``[start, end)``, oldest first (for exports)."""
-    stmt = select(Survey).where(Survey.asked_at >= start, Survey.asked_at < end)
+) -> Sequence[Row]:
+    """The raw survey answers asked in ``[start, end)``, oldest first (for exports): rows with the
+    survey's columns as attributes (plain rows, not ORM objects: an export reads tens of thousands)."""
+    stmt = select(*Survey.__table__.columns).where(Survey.asked_at >= start, Survey.asked_at < end)
     for column, value in ((Survey.channel, channel), (Survey.team_id, team_id), (Survey.agent_id, agent_id), (Survey.language, language)):
         if value is not None:
             stmt = stmt.where(column == value)
-    return (await session.execute(stmt.order_by(Survey.asked_at).limit(limit))).scalars().all()
+    return (await session.execute(stmt.order_by(Survey.asked_at).limit(limit))).all()

@@ -118,3 +118,32 @@ async def test_every_ending_is_counted_on_the_dashboard_and_a_detractor_alerts_t
     await expect(follow_ups).to_contain_text("demorou demais para responder")
     for who in (bia, rui, lucas, eva, caio):
         await who.close()
+
+
+async def test_an_agent_takes_a_detractors_follow_up_in_the_console_and_records_the_call(
+    hub: RunningHub, browser: Browser, agent_accounts: dict[str, tuple[str, str]]  # noqa: F811
+) -> None:
+    # Gil ends his chat with the bot with a 0 and says why: a follow-up for someone to call him back.
+    gil = await WidgetCustomer(hub.url, "en").connect()
+    await gil.say("hello")
+    await gil.say("that's all, bye")
+    await gil.say("0")
+    await gil.say("my order came <i>broken</i>")
+
+    # Ana sees it in her console, takes it, calls Gil and records what came of it.
+    context = await browser.new_context()
+    page = await context.new_page()
+    await page.goto(f"{hub.url}/console?lang=en")
+    await page.get_by_label("E-mail").fill(agent_accounts["geral"][0])
+    await page.get_by_label("Senha / Password").fill(agent_accounts["geral"][1])
+    await page.get_by_role("button", name="Entrar / Log in").click()
+    await page.goto(f"{hub.url}/console?lang=en")
+    task = page.locator("#follow-ups li", has_text="my order came <i>broken</i>")  # shown as written, not as HTML
+    await expect(task).to_contain_text("score 0")
+    await task.get_by_role("button", name="Take").click()
+    await expect(task).to_contain_text("yours")
+    await task.get_by_label("What came of the call back?").fill("Called Gil: a new one is on its way.")
+    await task.get_by_role("button", name="Done").click()
+    await expect(page.locator("#follow-ups")).not_to_contain_text("my order came")
+    await context.close()
+    await gil.close()

@@ -107,3 +107,21 @@ async def test_twilio_errors_are_retried_and_the_message_arrives_once(hub: Runni
     assert len(answer) == 1 and "assistente da Loja Maré" in bodies(answer)[0]
     rows = await outbox_rows(hub, "whatsapp", hugo.customer_id)
     assert [(r.status, r.attempts) for r in rows] == [("sent", 3)]
+
+
+async def test_a_quiet_whatsapp_customer_gets_the_survey_before_the_24_hour_window_closes(hub: RunningHub, fake_twilio: FakeTwilio) -> None:
+    # A desk that waits long for quiet customers (longer than WhatsApp's window, here shortened to
+    # 30 minutes so the test need not wait a day: the ending comes 30 minutes before it closes, so now).
+    settings = hub.app.state.settings
+    before = (settings.inactivity_seconds, settings.whatsapp_window_hours)
+    settings.inactivity_seconds, settings.whatsapp_window_hours = 2 * 86400, 0.5
+    try:
+        dora = WhatsAppCustomer(hub, fake_twilio, name="Dora")
+        await dora.say("qual o prazo de entrega pra minha cidade?")
+        conversation_id = await conversation_of(hub, dora.customer_id, "whatsapp")
+        hub.call(lambda: hub.app.state.desk.end_quiet_conversations())
+        assert bodies(await dora.settle()) == ["De 0 a 10, qual a chance de você recomendar a Loja Maré para um amigo?"]
+        row = await stored_survey(hub, conversation_id)
+        assert (row.ending, row.channel) == ("window_closing", "whatsapp")
+    finally:
+        settings.inactivity_seconds, settings.whatsapp_window_hours = before

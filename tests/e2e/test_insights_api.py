@@ -68,3 +68,50 @@ async def test_a_detractor_becomes_a_follow_up_that_one_agent_takes_and_closes(
     surveys = (await supervisor.http.get("/api/insights/export/surveys.csv", params={"language": "en"})).text
     assert "nobody could help me" in surveys
     await nina.close()
+
+
+@pytest.fixture
+def mailbox(hub: RunningHub):  # noqa: ANN201 - yields the received messages
+    """A local SMTP server (aiosmtpd) the hub sends detractor alerts to, for this test only."""
+    from email import message_from_bytes
+
+    from aiosmtpd.controller import Controller
+
+    from tests.support import free_port
+
+    received: list = []
+
+    class Handler:
+        async def handle_DATA(self, server, session, envelope):  # noqa: ANN001, ANN201, N802 - aiosmtpd's hook
+            received.append((list(envelope.rcpt_tos), message_from_bytes(envelope.content)))
+            return "250 OK"
+
+    controller = Controller(Handler(), hostname="127.0.0.1", port=free_port())
+    controller.start()
+    settings = hub.app.state.settings
+    before = (settings.smtp_host, settings.smtp_port, settings.smtp_starttls, settings.smtp_to)
+    settings.smtp_host, settings.smtp_port, settings.smtp_starttls = "127.0.0.1", controller.port, False
+    settings.smtp_to = ["ops@loja.test"]
+    yield received
+    settings.smtp_host, settings.smtp_port, settings.smtp_starttls, settings.smtp_to = before
+    controller.stop()
+
+
+async def test_a_detractor_alert_is_emailed_to_the_supervisors(hub: RunningHub, supervisor: AgentClient, mailbox: list) -> None:
+    import asyncio
+
+    otto = await WidgetCustomer(hub.url, "en").connect()
+    await otto.say("hello")
+    await otto.say("that's all, bye")
+    await otto.say("1")
+    await otto.say("the <b>parcel</b> never came")
+    for _ in range(100):  # the e-mail leaves after the commit, in the background
+        if mailbox:
+            break
+        await asyncio.sleep(0.1)
+    (recipients, email), = mailbox
+    assert {"ops@loja.test", "vera@loja.test"} <= set(recipients)  # the extra address and the supervisors
+    assert email["Subject"] == "Detractor: 1/10 on widget (bot only)"
+    body = email.get_payload(decode=True).decode()
+    assert "Reason: the <b>parcel</b> never came" in body and "follow-up" in body
+    await otto.close()

@@ -25,9 +25,12 @@ OPERATIONS = st.lists(
 
 async def run(operations: list[tuple[str, int]]) -> None:
     engine = create_async_engine("sqlite+aiosqlite://", poolclass=StaticPool)
+    from hub.db import make_sessionmaker
+    from insights.models import Base as InsightsBase
+
     async with engine.begin() as conn:
         await conn.run_sync(Base.metadata.create_all)
-    from hub.db import make_sessionmaker
+        await conn.run_sync(InsightsBase.metadata.create_all)  # the hub's sessions keep the KPI summaries
 
     sessions = make_sessionmaker(engine)
     async with sessions() as session, session.begin():

@@ -4,12 +4,14 @@ messages, surveys), at chosen times, so KPI expectations can be computed by hand
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import datetime, timedelta, timezone
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from handoff.models import Conversation, Message, OwnershipEvent, User
+from handoff.events import appended
+from handoff.models import Conversation, Message, OwnershipEvent
 from insights.models import Survey
+from insights.summaries import note_survey
 
 
 @dataclass
@@ -46,10 +48,11 @@ class Stream:
         )
         return self
 
-    def message(self, cid: str, at: float, sender: str, text: str = "…", *, kb: str | None = None) -> "Stream":
+    def message(self, cid: str, at: float, sender: str, text: str = "…", *, kb: str | None = None,
+                internal: bool = False) -> "Stream":
         self.rows.append(
             Message(conversation_id=cid, sender=sender, text=text, channel=self._channels[cid],
-                    data={"kb": kb} if kb else None, created_at=self.at(at))
+                    data={"kb": kb} if kb else None, internal=internal, created_at=self.at(at))
         )
         return self
 
@@ -64,7 +67,23 @@ class Stream:
         return self
 
     async def save(self, session: AsyncSession) -> None:
-        # Conversations first: events and messages reference them.
-        for kind in (User, Conversation, OwnershipEvent, Message, Survey):
-            session.add_all([r for r in self.rows if isinstance(r, kind)])
+        """Append the rows in time order, each folded into its conversation's summary as the desk
+        does (handoff's append listeners, then the survey's own step)."""
+        for row in sorted(self.rows, key=_when):
+            session.add(row)
             await session.flush()
+            if isinstance(row, Survey):
+                await note_survey(session, row)
+            elif isinstance(row, (Conversation, Message, OwnershipEvent)):
+                await appended(session, row)
+
+
+def _when(row: object) -> datetime:
+    """When the desk appended ``row`` (staff users come first: they exist before any chat)."""
+    if isinstance(row, OwnershipEvent):
+        return row.at
+    if isinstance(row, Survey):
+        return row.asked_at
+    if isinstance(row, (Conversation, Message)):
+        return row.created_at
+    return datetime.min.replace(tzinfo=timezone.utc)

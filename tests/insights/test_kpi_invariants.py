@@ -12,7 +12,7 @@ from sqlalchemy import delete
 from handoff.models import Conversation, Message, OwnershipEvent
 from hub.db import make_engine, make_sessionmaker, run_migrations
 from insights.kpis import Period, compute_report
-from insights.models import Survey
+from insights.models import ConversationSummary, Survey
 from tests.insights.streams import Stream
 
 T0 = datetime(2026, 5, 4, 0, 0, tzinfo=timezone.utc)
@@ -70,7 +70,7 @@ async def test_kpis_stay_in_range_and_add_up(conversations: list[dict], db_url: 
     sessions = make_sessionmaker(engine)
     try:
         async with sessions() as session, session.begin():
-            for table in (Survey, Message, OwnershipEvent, Conversation):
+            for table in (ConversationSummary, Survey, Message, OwnershipEvent, Conversation):
                 await session.execute(delete(table))
             await stream_of(conversations).save(session)
         async with sessions() as session:

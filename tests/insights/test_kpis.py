@@ -7,7 +7,7 @@ from datetime import date, datetime, timezone
 import pytest
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from handoff.models import User
+from handoff.models import Team, User
 from insights.kpis import Filters, InvalidPeriod, Period, Report, Targets, compute_report
 from tests.insights.streams import Stream
 
@@ -127,6 +127,19 @@ async def test_filters_by_team_channel_agent_and_who_handled_it(march: async_ses
     assert (person.totals.conversations, person.totals.bot_only) == (3, 0)
     only_wednesday = Period.of_days(date(2026, 3, 4), date(2026, 3, 4), TZ)
     assert (await report(march, period=only_wednesday)).totals.conversations == 1
+
+
+async def test_service_level_counts_each_teams_own_pick_up_target(sessions: async_sessionmaker[AsyncSession]) -> None:
+    # Billing promises 3 minutes, the general team 20 seconds; logistics has no row: the global 60 s.
+    s = monday_morning()
+    s.rows += [Team(id="geral", name="Geral", sla_seconds=20), Team(id="financeiro", name="Financeiro", sla_seconds=180)]
+    s.start("G", 0).move("G", 60, "bot", "queued", team="logistica").move("G", 100, "queued", "human", agent=1)
+    async with sessions() as session, session.begin():
+        await s.save(session)
+    r = await report(sessions)
+    teams = {g.key: g.within_service_level for g in r.teams}
+    assert teams == {"geral": 0, "financeiro": 1, "logistica": 1}  # B waited 30 s, D 120 s, G 40 s
+    assert r.totals.within_service_level == 2 and r.rates.service_level == pytest.approx(2 / 4)
 
 
 async def test_an_empty_period_has_no_rates_rather_than_zeros(march: async_sessionmaker[AsyncSession]) -> None:

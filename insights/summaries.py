@@ -1,0 +1,283 @@
+"""One summary row per conversation, kept up to date as the desk appends its rows, so the KPIs
+aggregate a narrow, indexed table instead of re-reading every event, message and survey.
+
+The appended rows stay the truth: a summary is a fold over a conversation's ownership events,
+messages and survey, done twice —
+
+- as they are appended (``note_appended`` and ``note_survey``, called in the same transaction by the
+  functions that append them: handoff calls the session's append listeners, which the hub sets to
+  ``note_appended``; insights' survey functions call ``note_survey``), and
+- from scratch in SQL (``rebuild_summaries``: the backfill of migration 0702 and of ``balcao
+  insights rebuild``),
+
+and the tests check that both give the same rows on generated event streams.
+
+What a summary holds (the KPI definitions in ``insights.kpis`` build on these):
+
+- started_at, channel, language: the conversation's immutable facts.
+- queued_at / picked_at: the first escalation to a queue and the first pick-up (claim, assignment
+  or transfer to an agent); team_id: the team of the last escalation or transfer; agent_id: the
+  agent of the last pick-up; escalation_reason: the reason of the first escalation; complaint:
+  escalated as a complaint at least once.
+- abandoned_at: the customer left while queued; closing_at / ended_at: the last ending events;
+  resolved_at: closing_at, else ended_at.
+- first_reply_at: the first agent message the customer saw (private notes excluded).
+- kb_asked / kb_missed: the bot's answers, choices and misses from the knowledge base.
+- surveyed, score, ending: the NPS survey.
+- next_started_at: when the same customer next started a conversation on the same channel (for
+  first-contact resolution).
+- escalated, abandoned, picked, resolved, deflected (0/1) and wait_s, first_response_s, handle_s,
+  resolution_s, returned_after_s (seconds from resolution to the customer's next conversation)
+  derived from the above, so reports only sum and count.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime, timezone
+from typing import Any
+
+from sqlalchemy import Insert, Integer, and_, case, cast, delete, func, insert, select
+from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import aliased
+
+from handoff.models import Conversation, Message, OwnershipEvent
+from insights.models import ConversationSummary, Survey
+from insights.sql import seconds_between
+
+def _aware(value: datetime | None) -> datetime | None:
+    if value is None:
+        return None
+    return value if value.tzinfo else value.replace(tzinfo=timezone.utc)
+
+
+def _seconds(earlier: datetime | None, later: datetime | None) -> float | None:
+    if earlier is None or later is None:
+        return None
+    return (_aware(later) - _aware(earlier)).total_seconds()  # type: ignore[operator]
+
+
+def _earliest(current: datetime | None, at: datetime) -> datetime:
+    return at if current is None or _aware(at) < _aware(current) else current  # type: ignore[operator]
+
+
+def _latest(current: datetime | None, at: datetime) -> datetime:
+    return at if current is None or _aware(at) > _aware(current) else current  # type: ignore[operator]
+
+
+def derive(s: ConversationSummary) -> None:
+    """Recompute the derived columns of ``s`` from its raw ones (the same rules as the SQL rebuild)."""
+    s.escalated = int(s.queued_at is not None)
+    s.abandoned = int(s.abandoned_at is not None)
+    s.picked = int(s.picked_at is not None and not s.abandoned)
+    s.resolved_at = s.closing_at if s.closing_at is not None else s.ended_at
+    s.resolved = int(s.resolved_at is not None and not s.abandoned)
+    s.deflected = int(bool(s.resolved) and not s.escalated)
+    s.wait_s = _seconds(s.queued_at, s.picked_at) if s.picked else None
+    handle = _seconds(s.picked_at, s.resolved_at) if s.picked else None
+    s.handle_s = handle if handle is not None and handle >= 0 else None
+    s.first_response_s = _seconds(s.queued_at, s.first_reply_at) if s.escalated else None
+    s.resolution_s = _seconds(s.started_at, s.resolved_at) if s.resolved else None
+    s.returned_after_s = _seconds(s.resolved_at, s.next_started_at)
+
+
+def _new_summary(conversation: Conversation) -> ConversationSummary:
+    s = ConversationSummary(
+        conversation_id=conversation.id, started_at=conversation.created_at, channel=conversation.channel,
+        language=conversation.language, complaint=0, kb_asked=0, kb_missed=0, surveyed=0,
+    )
+    derive(s)
+    return s
+
+
+async def _summary(session: AsyncSession, conversation_id: str) -> ConversationSummary:
+    """The conversation's summary, locked for this transaction (created if missing, e.g. for a
+    conversation started before the summaries existed and not yet backfilled)."""
+    s = await session.get(ConversationSummary, conversation_id, with_for_update=True, populate_existing=True)
+    if s is None:
+        conversation = await session.get(Conversation, conversation_id)
+        if conversation is None:
+            raise LookupError(f"conversation {conversation_id} does not exist")
+        s = _new_summary(conversation)
+        session.add(s)
+    return s
+
+
+async def _note_start(session: AsyncSession, conversation: Conversation) -> None:
+    session.add(_new_summary(conversation))
+    # The customer's previous conversation on this channel learns that they came back (first-contact resolution).
+    previous = (
+        await session.execute(
+            select(Conversation.id)
+            .where(
+                Conversation.channel == conversation.channel,
+                Conversation.customer_id == conversation.customer_id,
+                Conversation.created_at < conversation.created_at,
+            )
+            .order_by(Conversation.created_at.desc())
+            .limit(1)
+        )
+    ).scalar_one_or_none()
+    if previous is not None:
+        s = await _summary(session, previous)
+        if s.next_started_at is None:
+            s.next_started_at = conversation.created_at
+            derive(s)
+    await session.flush()
+
+
+def _apply_event(s: ConversationSummary, e: OwnershipEvent) -> None:
+    if e.to_state == "queued":
+        if s.queued_at is None:  # the first escalation (events are appended in time order)
+            s.escalation_reason = e.reason
+        s.queued_at = _earliest(s.queued_at, e.at)
+        s.team_id = e.team_id
+        if e.reason == "complaint":
+            s.complaint = 1
+    elif e.to_state == "human":
+        s.picked_at = _earliest(s.picked_at, e.at)
+        s.agent_id = e.agent_id
+    elif e.to_state == "closing":
+        s.closing_at = _latest(s.closing_at, e.at)
+    elif e.to_state == "ended":
+        s.ended_at = _latest(s.ended_at, e.at)
+    elif e.to_state == "abandoned":
+        s.abandoned_at = _latest(s.abandoned_at, e.at)
+
+
+def _apply_message(s: ConversationSummary, m: Message) -> None:
+    if m.sender == "agent" and not m.internal:
+        s.first_reply_at = _earliest(s.first_reply_at, m.created_at)
+    elif m.sender == "bot":
+        kb = (m.data or {}).get("kb")
+        if kb is not None:
+            s.kb_asked += 1
+            if kb == "miss":
+                s.kb_missed += 1
+
+
+async def note_appended(session: AsyncSession, row: Any) -> None:
+    """Fold a row the desk just appended (a started ``Conversation``, a ``Message`` or an
+    ``OwnershipEvent``) into its conversation's summary, in the caller's transaction. This is the
+    append listener the hub gives handoff (``handoff.events.listening``)."""
+    if isinstance(row, Conversation):
+        await _note_start(session, row)
+        return
+    if isinstance(row, OwnershipEvent):
+        s = await _summary(session, row.conversation_id)
+        _apply_event(s, row)
+    elif isinstance(row, Message):
+        if row.sender not in ("agent", "bot"):
+            return  # customers' and system messages change no KPI: no need to lock the row
+        s = await _summary(session, row.conversation_id)
+        _apply_message(s, row)
+    else:
+        raise TypeError(f"conversation summaries do not fold {type(row).__name__} rows")
+    derive(s)
+    await session.flush()
+
+
+async def note_survey(session: AsyncSession, survey: Survey) -> None:
+    """Copy the survey's state (asked, score, ending) into its conversation's summary."""
+    s = await _summary(session, survey.conversation_id)
+    s.surveyed, s.score, s.ending = 1, survey.score, survey.ending
+    await session.flush()
+
+
+# -- the same summaries, recomputed from the appended rows in SQL ---------------------------------
+
+
+def rebuild_statement(conversation_ids: list[str] | None = None) -> Insert:
+    """``INSERT INTO conversation_summaries SELECT …``: every conversation's summary recomputed
+    from its events, messages and survey (all conversations, or only ``conversation_ids``)."""
+    c, e, m = Conversation, OwnershipEvent, Message
+    first = lambda state: func.min(case((e.to_state == state, e.at)))  # noqa: E731
+    last = lambda state: func.max(case((e.to_state == state, e.at)))  # noqa: E731
+    ev = (
+        select(
+            e.conversation_id.label("cid"),
+            first("queued").label("queued_at"),
+            first("human").label("picked_at"),
+            last("closing").label("closing_at"),
+            last("ended").label("ended_at"),
+            last("abandoned").label("abandoned_at"),
+            func.max(case((and_(e.to_state == "queued", e.reason == "complaint"), 1), else_=0)).label("complaint"),
+            func.min(case((e.to_state == "queued", e.id))).label("first_queue_id"),
+            func.max(case((e.to_state == "queued", e.id))).label("last_queue_id"),
+            func.max(case((e.to_state == "human", e.id))).label("last_pick_id"),
+        )
+        .group_by(e.conversation_id)
+        .subquery("ev")
+    )
+    kb = m.data["kb"].as_string()
+    said = (
+        select(
+            m.conversation_id.label("cid"),
+            func.min(case((m.sender == "agent", m.created_at))).label("first_reply_at"),
+            func.count(case((and_(m.sender == "bot", kb.is_not(None)), 1))).label("kb_asked"),
+            func.count(case((and_(m.sender == "bot", kb == "miss"), 1))).label("kb_missed"),
+        )
+        .where(m.sender.in_(("agent", "bot")), ~((m.sender == "agent") & m.internal))
+        .group_by(m.conversation_id)
+        .subquery("said")
+    )
+    queue_event, pick_event, first_queue, later = aliased(e), aliased(e), aliased(e), aliased(c)
+    next_started = (
+        select(func.min(later.created_at))
+        .where(later.channel == c.channel, later.customer_id == c.customer_id, later.created_at > c.created_at)
+        .scalar_subquery()
+    )
+    resolved_at = func.coalesce(ev.c.closing_at, ev.c.ended_at)
+    escalated = ev.c.queued_at.is_not(None)
+    abandoned = ev.c.abandoned_at.is_not(None)
+    picked = and_(ev.c.picked_at.is_not(None), ~abandoned)
+    resolved = and_(resolved_at.is_not(None), ~abandoned)
+    as_int = lambda cond: cast(case((cond, 1), else_=0), Integer)  # noqa: E731
+    handle = seconds_between(ev.c.picked_at, resolved_at)
+    columns = {
+        "conversation_id": c.id, "started_at": c.created_at, "channel": c.channel, "language": c.language,
+        "team_id": queue_event.team_id, "agent_id": pick_event.agent_id, "escalation_reason": first_queue.reason,
+        "complaint": func.coalesce(ev.c.complaint, 0),
+        "queued_at": ev.c.queued_at, "picked_at": ev.c.picked_at, "first_reply_at": said.c.first_reply_at,
+        "closing_at": ev.c.closing_at, "ended_at": ev.c.ended_at, "abandoned_at": ev.c.abandoned_at,
+        "resolved_at": resolved_at,
+        "kb_asked": func.coalesce(said.c.kb_asked, 0), "kb_missed": func.coalesce(said.c.kb_missed, 0),
+        "surveyed": as_int(Survey.id.is_not(None)), "score": Survey.score, "ending": Survey.ending,
+        "next_started_at": next_started,
+        "escalated": as_int(escalated), "abandoned": as_int(abandoned), "picked": as_int(picked),
+        "resolved": as_int(resolved), "deflected": as_int(and_(resolved, ~escalated)),
+        "wait_s": case((picked, seconds_between(ev.c.queued_at, ev.c.picked_at))),
+        "first_response_s": case((escalated, seconds_between(ev.c.queued_at, said.c.first_reply_at))),
+        "handle_s": case((and_(picked, handle >= 0), handle)),
+        "resolution_s": case((resolved, seconds_between(c.created_at, resolved_at))),
+        "returned_after_s": seconds_between(resolved_at, next_started),
+    }
+    query = (
+        select(*(value.label(name) for name, value in columns.items()))
+        .select_from(c)
+        .outerjoin(ev, ev.c.cid == c.id)
+        .outerjoin(queue_event, queue_event.id == ev.c.last_queue_id)
+        .outerjoin(first_queue, first_queue.id == ev.c.first_queue_id)
+        .outerjoin(pick_event, pick_event.id == ev.c.last_pick_id)
+        .outerjoin(said, said.c.cid == c.id)
+        .outerjoin(Survey, Survey.conversation_id == c.id)
+        # In start order, as the desk appends them: a period's summaries then sit together on disk,
+        # so a report reads a few pages instead of one per conversation.
+        .order_by(c.created_at)
+    )
+    if conversation_ids is not None:
+        query = query.where(c.id.in_(conversation_ids))
+    return insert(ConversationSummary).from_select(list(columns), query)
+
+
+async def rebuild_summaries(session: AsyncSession, conversation_ids: list[str] | None = None) -> int:
+    """Replace the summaries (all, or of ``conversation_ids``) by a recomputation from the appended
+    rows; returns how many were written. The backfill for data from before the summaries."""
+    target = delete(ConversationSummary)
+    if conversation_ids is not None:
+        target = target.where(ConversationSummary.conversation_id.in_(conversation_ids))
+    await session.execute(target.execution_options(synchronize_session=False))
+    await session.execute(rebuild_statement(conversation_ids))
+    written = select(func.count()).select_from(ConversationSummary)
+    if conversation_ids is not None:
+        written = written.where(ConversationSummary.conversation_id.in_(conversation_ids))
+    return (await session.execute(written)).scalar_one()
