@@ -222,9 +222,10 @@ async def _search(request: Request, q: str, lang: str) -> TryOut:
 
 
 @router.get("/search", response_model=TryOut)
-async def search(request: Request, q: str, lang: Lang = "pt-BR") -> TryOut:
-    """What the bot would do with a question: ranked articles, confidence and decision."""
-    return await _search(request, q, lang)
+async def search(request: Request, q: str, lang: Annotated[str, Query(max_length=8)] = "pt-BR") -> TryOut:
+    """What the bot would do with a question: ranked articles, confidence and decision (an unknown
+    language is searched as pt-BR)."""
+    return await _search(request, q, lang if lang in kb_index.LANGUAGES else "pt-BR")
 
 
 @router.get("/try", response_model=TryOut)
