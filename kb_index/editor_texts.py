@@ -17,7 +17,7 @@ TEXTS = {
         "unanswered": "Perguntas sem resposta", "customers": "clientes", "times": "vezes",
         "create_from": "Criar artigo a partir deste grupo", "saved": "Salvo.", "published_ok": "Publicado: o bot já responde com ele.",
         "unpublished_ok": "Despublicado.", "deleted": "Excluído.", "reverted": "Versão restaurada.",
-        "suggested_by": "sugerido por", "none": "Nada por aqui.", "by": "por", "refresh": "Atualizar",
+        "suggested_by": "sugerido por", "suggestions": "só sugestões de agentes", "none": "Nada por aqui.", "by": "por", "refresh": "Atualizar",
         "thresholds": "responde a partir de {a}, oferece opções a partir de {c}",
     },
     "en": {
@@ -34,7 +34,7 @@ TEXTS = {
         "unanswered": "Unanswered questions", "customers": "customers", "times": "times",
         "create_from": "Create an article from this group", "saved": "Saved.", "published_ok": "Published: the bot answers with it now.",
         "unpublished_ok": "Unpublished.", "deleted": "Deleted.", "reverted": "Version restored.",
-        "suggested_by": "suggested by", "none": "Nothing here.", "by": "by", "refresh": "Refresh",
+        "suggested_by": "suggested by", "suggestions": "agents' suggestions only", "none": "Nothing here.", "by": "by", "refresh": "Refresh",
         "thresholds": "answers from {a}, offers choices from {c}",
     },
 }

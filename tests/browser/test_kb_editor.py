@@ -10,7 +10,7 @@ import pytest
 from playwright.async_api import Browser, Page, expect
 
 from tests.browser.test_widget import browser  # noqa: F401 - the module's Chromium fixture
-from tests.support import RunningHub
+from tests.support import RunningHub, WidgetCustomer
 
 pytestmark = [pytest.mark.browser, pytest.mark.rasa]
 EDITOR = ("edna@loja.test", "edna-password-1")
@@ -97,3 +97,46 @@ async def test_an_editor_publishes_an_article_and_the_bot_answers_with_it_in_the
     await page.get_by_role("button", name="Excluir", exact=True).click()
     await expect(page.locator("#notice")).to_have_text("Excluído.")
     await expect(page.locator("#articles")).not_to_contain_text("animais-na-loja")
+
+
+async def test_an_agent_turns_a_reply_into_a_draft_article_from_the_console(
+    hub: RunningHub, browser: Browser, agent_accounts: dict[str, tuple[str, str]], editor_page: Page  # noqa: F811
+) -> None:
+    customer = await WidgetCustomer(hub.url).connect()
+    await customer.say("quero falar com um atendente")
+    context = await browser.new_context(locale="pt-BR")
+    try:
+        console = await context.new_page()
+        await console.goto(f"{hub.url}/console")
+        email, password = agent_accounts["geral"]
+        await console.get_by_label("E-mail").fill(email)
+        await console.get_by_label("Senha / Password").fill(password)
+        await console.get_by_role("button", name="Entrar / Log in").click()
+        await console.get_by_role("list", name="Fila").get_by_role("button", name=customer.customer_id[:12]).click()
+        await console.get_by_role("button", name="Atender").click()
+        await expect(console.get_by_label("Nota privada (o cliente não vê)")).not_to_be_checked(timeout=30_000)
+
+        await customer.say("vocês consertam tela quebrada de celular?")
+        history = console.get_by_role("log")
+        await expect(history.locator(".msg.customer").last).to_contain_text("vocês consertam tela quebrada de celular?", timeout=30_000)
+        reply = console.get_by_role("textbox", name="Resposta")
+        await reply.fill("Não consertamos, mas a assistência autorizada do fabricante troca a tela.")
+        await reply.press("Enter")
+        answer = history.locator(".msg.agent").last
+        await expect(answer).to_contain_text("a assistência autorizada do fabricante troca a tela", timeout=30_000)
+        await answer.get_by_role("button", name="Virar artigo").click()
+        await expect(console.locator("#notice")).to_contain_text("Rascunho criado para os editores: voces-consertam-tela-quebrada-de-celular-")
+        await console.get_by_role("button", name="Encerrar", exact=True).click()  # Ana is free for the next stories
+        await customer.wait_for(lambda f: f.get("type") == "message" and f.get("buttons"))
+    finally:
+        await context.close()
+        await customer.close()
+
+    # The editor finds Ana's suggestion among the drafts, ready to review.
+    await editor_page.get_by_label("só sugestões de agentes").check()
+    await editor_page.get_by_role("button", name="Buscar", exact=True).click()
+    suggestion = editor_page.locator("#articles li button").first
+    await expect(suggestion).to_contain_text("vocês consertam tela quebrada de celular?")
+    await expect(suggestion).to_contain_text("rascunho · v1 · sugerido por Ana")
+    await suggestion.click()
+    await expect(editor_page.get_by_label("Texto (Markdown)")).to_have_value("Não consertamos, mas a assistência autorizada do fabricante troca a tela.")
