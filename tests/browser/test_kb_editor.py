@@ -14,6 +14,9 @@ from tests.support import RunningHub, WidgetCustomer
 
 pytestmark = [pytest.mark.browser, pytest.mark.rasa]
 EDITOR = ("edna@loja.test", "edna-password-1")
+# An agent of this module's own: closing a console makes its agent "away" a minute later, which
+# must not change the other modules' agents.
+AGENT = ("tito@loja.test", "tito-password-1")
 QUESTION = "posso levar meu cachorro na loja?"
 
 
@@ -23,6 +26,14 @@ def editor_account(hub: RunningHub) -> tuple[str, str]:
 
     asyncio.run(add_user(hub.settings, email=EDITOR[0], name="Edna", role="editor", teams=[], password=EDITOR[1]))
     return EDITOR
+
+
+@pytest.fixture(scope="module")
+def agent_account(hub: RunningHub) -> tuple[str, str]:
+    from hub.cli import add_user
+
+    asyncio.run(add_user(hub.settings, email=AGENT[0], name="Tito", role="agent", teams=["geral"], password=AGENT[1]))
+    return AGENT
 
 
 @pytest.fixture
@@ -100,7 +111,7 @@ async def test_an_editor_publishes_an_article_and_the_bot_answers_with_it_in_the
 
 
 async def test_an_agent_turns_a_reply_into_a_draft_article_from_the_console(
-    hub: RunningHub, browser: Browser, agent_accounts: dict[str, tuple[str, str]], editor_page: Page  # noqa: F811
+    hub: RunningHub, browser: Browser, agent_account: tuple[str, str], editor_page: Page  # noqa: F811
 ) -> None:
     customer = await WidgetCustomer(hub.url).connect()
     await customer.say("quero falar com um atendente")
@@ -108,7 +119,7 @@ async def test_an_agent_turns_a_reply_into_a_draft_article_from_the_console(
     try:
         console = await context.new_page()
         await console.goto(f"{hub.url}/console")
-        email, password = agent_accounts["geral"]
+        email, password = agent_account
         await console.get_by_label("E-mail").fill(email)
         await console.get_by_label("Senha / Password").fill(password)
         await console.get_by_role("button", name="Entrar / Log in").click()
@@ -126,17 +137,17 @@ async def test_an_agent_turns_a_reply_into_a_draft_article_from_the_console(
         await expect(answer).to_contain_text("a assistência autorizada do fabricante troca a tela", timeout=30_000)
         await answer.get_by_role("button", name="Virar artigo").click()
         await expect(console.locator("#notice")).to_contain_text("Rascunho criado para os editores: voces-consertam-tela-quebrada-de-celular-")
-        await console.get_by_role("button", name="Encerrar", exact=True).click()  # Ana is free for the next stories
+        await console.get_by_role("button", name="Encerrar", exact=True).click()
         await customer.wait_for(lambda f: f.get("type") == "message" and f.get("buttons"))
     finally:
         await context.close()
         await customer.close()
 
-    # The editor finds Ana's suggestion among the drafts, ready to review.
+    # The editor finds Tito's suggestion among the drafts, ready to review.
     await editor_page.get_by_label("só sugestões de agentes").check()
     await editor_page.get_by_role("button", name="Buscar", exact=True).click()
     suggestion = editor_page.locator("#articles li button").first
     await expect(suggestion).to_contain_text("vocês consertam tela quebrada de celular?")
-    await expect(suggestion).to_contain_text("rascunho · v1 · sugerido por Ana")
+    await expect(suggestion).to_contain_text("rascunho · v1 · sugerido por Tito")
     await suggestion.click()
     await expect(editor_page.get_by_label("Texto (Markdown)")).to_have_value("Não consertamos, mas a assistência autorizada do fabricante troca a tela.")
