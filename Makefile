@@ -20,6 +20,7 @@ test: venvs
 bench: venvs
 	$(VENV)/bin/balcao rasa train
 	$(VENV)/bin/python bench/kb_quality.py
+	nice -n 10 $(VENV)/bin/python bench/kb_scale.py
 	$(VENV)/bin/python bench/turn_latency.py
 	$(VENV)/bin/python bench/handoff.py
 	$(VENV)/bin/python bench/channels.py

@@ -102,7 +102,14 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     widget = WidgetChannel()
     bus.add_channel(widget)
     rasa = RasaClient(settings.rasa_url, settings.rasa_token, timeout_s=settings.rasa_timeout_s, attempts=settings.rasa_attempts)
-    index = kb_index.open_index(settings.encoder, calibration_file=settings.calibration_file, cache_dir=settings.index_dir)
+    index = kb_index.open_index(
+        settings.encoder,
+        calibration_file=settings.calibration_file,
+        cache_dir=settings.index_dir,
+        persist=True,
+        approx_threshold=settings.index_approx_threshold,
+        approx_nprobe=settings.index_nprobe or None,
+    )
     desk = Desk(settings, sessions, index, bus, rasa)
     follower = IndexFollower(sessions, index, poll_seconds=settings.kb_poll_seconds)
     executor = ActionExecutor()
@@ -191,6 +198,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
                     await channel.stop()
             await rasa.aclose()
             await engine.dispose()
+            index.close()
 
     app = FastAPI(title="Balcão", version="0.1.0", lifespan=lifespan)
     app.state.desk = desk

@@ -115,8 +115,19 @@ __all__ = [
 ]
 
 
-def open_index(encoder_spec: str, *, calibration_file: Path | None, cache_dir: Path | None) -> KnowledgeIndex:
-    """An empty index with the named encoder, its stored calibration (if any) and an embedding cache."""
+def open_index(
+    encoder_spec: str,
+    *,
+    calibration_file: Path | None,
+    cache_dir: Path | None,
+    persist: bool = False,
+    approx_threshold: int = 20_000,
+    approx_nprobe: int | None = None,
+) -> KnowledgeIndex:
+    """An index with the named encoder, its stored calibration (if any) and an embedding cache.
+
+    Empty, unless ``persist``: then it lives in ``cache_dir/store-<encoder>/`` and reopens with the
+    articles and vectors of the last run (``refresh_index`` then brings it up to date)."""
     encoder = get_encoder(encoder_spec)
     name = encoder.name if encoder else "bm25"
     calibration = None
@@ -127,7 +138,10 @@ def open_index(encoder_spec: str, *, calibration_file: Path | None, cache_dir: P
             calibration = None
     safe = name.replace(":", "_").replace("/", "_")
     cache = EmbeddingCache(cache_dir / f"embeddings-{safe}.npz" if cache_dir else None)
-    return KnowledgeIndex(encoder, calibration, cache=cache)
+    store_dir = cache_dir / f"store-{safe}" if persist and cache_dir else None
+    return KnowledgeIndex(
+        encoder, calibration, cache=cache, store_dir=store_dir, approx_threshold=approx_threshold, approx_nprobe=approx_nprobe
+    )
 
 
 async def import_kb_dir(session: AsyncSession, folder: Path, *, author: str) -> tuple[int, int, list[ArticleFileError]]:

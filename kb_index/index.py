@@ -1,5 +1,10 @@
 """The hybrid index: BM25 over stemmed, accent-folded passages plus dense vectors in FAISS, fused
-per article, and the answer / clarify / escalate decision on calibrated thresholds."""
+per article, and the answer / clarify / escalate decision on calibrated thresholds.
+
+Both sides are updated in place (``kb_index.lexical``, ``kb_index.vectors``): a publish costs
+about the size of the article, not of the index. Passage ids are derived from the article and the
+passage's text, so an edit only re-encodes the passages it changed, and an index reopened from its
+directory recognises the vectors it already holds."""
 
 from __future__ import annotations
 
@@ -14,12 +19,14 @@ from collections.abc import Iterable, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
-import bm25s
 import faiss
 import numpy as np
 
 from kb_index.encoders import Encoder
+from kb_index.journal import ArticleJournal
+from kb_index.lexical import LexicalIndex
 from kb_index.text import language_family, tokens
+from kb_index.vectors import VectorStore, lock_directory
 
 faiss.omp_set_num_threads(1)
 
@@ -143,6 +150,19 @@ def _passages(article: IndexedArticle) -> list[_Passage]:
     return items
 
 
+def _passage_ids(article: IndexedArticle) -> dict[int, _Passage]:
+    """The article's passages by id: a 63-bit hash of the article key, kind, text and which
+    repetition of that text it is, so the same passage keeps its id (and its vector) across edits
+    and restarts."""
+    seen: dict[tuple[str, str], int] = {}
+    out: dict[int, _Passage] = {}
+    for passage in _passages(article):
+        nth = seen[(passage.kind, passage.text)] = seen.get((passage.kind, passage.text), -1) + 1
+        raw = "\x00".join((*article.key, passage.kind, passage.text, str(nth))).encode()
+        out[int.from_bytes(hashlib.blake2b(raw, digest_size=8).digest(), "little") & 0x7FFF_FFFF_FFFF_FFFF] = passage
+    return out
+
+
 class EmbeddingCache:
     """Vectors of texts already encoded, on disk, so restarts and benchmarks do not re-encode."""
 
@@ -195,7 +215,14 @@ class KnowledgeIndex:
         calibration: Calibration | None = None,
         *,
         cache: EmbeddingCache | None = None,
+        store_dir: Path | None = None,
+        approx_threshold: int = 20_000,
+        approx_nprobe: int | None = None,
+        background: bool = True,
+        progress: bool = True,
     ) -> None:
+        """``store_dir`` keeps the index (articles, vectors) on disk and reloads it from there;
+        past ``approx_threshold`` passages dense search is approximate (``kb_index.vectors``)."""
         self.encoder = encoder
         self.encoder_name = encoder.name if encoder else "bm25"
         self.calibration = calibration
@@ -204,62 +231,130 @@ class KnowledgeIndex:
         self._articles: dict[ArticleKey, IndexedArticle] = {}
         self._passages: dict[int, _Passage] = {}
         self._by_article: dict[ArticleKey, list[int]] = {}
-        self._next_id = 0
-        self._dense = faiss.IndexIDMap2(faiss.IndexFlatIP(encoder.dim)) if encoder else None
-        self._bm25: bm25s.BM25 | None = None
-        self._bm25_ids: np.ndarray = np.zeros(0, dtype=np.int64)
+        self._lexical = LexicalIndex()
+        # One writer per directory: another process (or index) that finds it taken loads the
+        # same files and keeps its changes in memory (the database is the truth; it reconciles).
+        self._dir_lock = lock_directory(store_dir) if store_dir is not None else None
+        writable = self._dir_lock is not None
+        self._journal = ArticleJournal(store_dir / "articles.jsonl", writable=writable) if store_dir is not None else None
+        self._dense = (
+            VectorStore(
+                encoder.dim,
+                encoder=encoder.name,
+                path=store_dir,
+                writable=writable,
+                approx_threshold=approx_threshold,
+                nprobe=approx_nprobe,
+                background=background,
+                progress=progress,
+            )
+            if encoder
+            else None
+        )
+        if self._journal is not None:
+            self._reopen()
+
+    def _reopen(self) -> None:
+        """Take back the articles of the last run and make the vectors agree with them."""
+        stored = self._journal.load()
+        with self._lock:
+            for row in stored.values():
+                article = IndexedArticle(**{**row, "questions": tuple(row.get("questions", ()))})
+                self._place(article)
+            if self._dense is not None:
+                orphans = [pid for pid in self._dense.ids() if pid not in self._passages]
+                self._dense.remove(orphans)
+                self._encode_and_add([(pid, p) for pid, p in self._passages.items() if pid not in self._dense])
 
     # -- writing -----------------------------------------------------------------------------
 
     def upsert(self, articles: Iterable[IndexedArticle]) -> None:
         """Add articles, or replace them if their (id, language) is already indexed."""
         articles = list(articles)
-        new_passages: list[tuple[int, _Passage]] = []
         with self._lock:
+            gone: list[int] = []
+            added: list[tuple[int, _Passage]] = []
             for article in articles:
-                self._drop(article.key)
-                self._articles[article.key] = article
-                ids = []
-                for passage in _passages(article):
-                    pid = self._next_id
-                    self._next_id += 1
-                    self._passages[pid] = passage
-                    ids.append(pid)
-                    new_passages.append((pid, passage))
-                self._by_article[article.key] = ids
-            if self.encoder and new_passages:
-                texts_q = [(pid, p.text) for pid, p in new_passages if p.kind != "body"]
-                texts_p = [(pid, p.text) for pid, p in new_passages if p.kind == "body"]
-                for group, is_passage in ((texts_q, False), (texts_p, True)):
-                    if not group:
-                        continue
-                    vectors = self._cache.encode(self.encoder, [t for _, t in group], passages=is_passage)
-                    self._dense.add_with_ids(vectors, np.array([pid for pid, _ in group], dtype=np.int64))
-                self._cache.save()
-            self._bm25 = None  # rebuilt on the next search: cheap next to encoding
+                old, new = self._place(article)
+                gone += old
+                added += new
+            if self._dense is not None:
+                self._dense.remove(gone)
+                # The same article twice in one batch: only the passages its last version kept.
+                self._encode_and_add([(pid, p) for pid, p in dict(added).items() if pid in self._passages])
+            self._record(put=articles)
+
+    def _place(self, article: IndexedArticle) -> tuple[list[int], list[tuple[int, _Passage]]]:
+        """Put the article's passages in place of its old ones in the maps and the lexical index;
+        returns (passage ids gone, passages new) for the dense side."""
+        wanted = _passage_ids(article)
+        previous = self._by_article.get(article.key, [])
+        gone = [pid for pid in previous if pid not in wanted]
+        for pid in gone:
+            self._passages.pop(pid, None)
+            self._lexical.remove(pid)
+        added = []
+        for pid, passage in wanted.items():
+            if pid not in self._passages:
+                self._passages[pid] = passage
+                self._lexical.add(pid, tokens(passage.text, passage.key[1]))
+                added.append((pid, passage))
+        self._by_article[article.key] = list(wanted)
+        self._articles[article.key] = article
+        return gone, added
+
+    def _encode_and_add(self, passages: list[tuple[int, _Passage]]) -> None:
+        if self._dense is None or not passages:
+            return
+        # A persisted index keeps its vectors in its own directory; the embedding cache (one file,
+        # rewritten whole on save) would cost a write of every vector per publish at scale.
+        cache = self._cache if self._journal is None else EmbeddingCache(None)
+        # Titles and alternative questions are encoded like customers' questions, bodies as passages.
+        for is_body in (False, True):
+            group = [(pid, p) for pid, p in passages if (p.kind == "body") == is_body]
+            if group:
+                vectors = cache.encode(self.encoder, [p.text for _, p in group], passages=is_body)
+                self._dense.add(np.array([pid for pid, _ in group], dtype=np.int64), vectors)
+        cache.save()
+
+    def _record(self, *, put: Sequence[IndexedArticle] = (), delete: Sequence[ArticleKey] = ()) -> None:
+        if self._journal is not None:
+            self._journal.record(
+                put=[asdict(a) for a in put],
+                delete=delete,
+                live=len(self._articles),
+                everything=lambda: [asdict(a) for a in self._articles.values()],
+            )
 
     def remove(self, article_id: str, lang: str) -> None:
         """Forget an article (unpublished or deleted)."""
+        key = (article_id, lang)
         with self._lock:
-            self._drop((article_id, lang))
-            self._articles.pop((article_id, lang), None)
-            self._bm25 = None
+            if key not in self._articles:
+                return
+            gone = self._by_article.pop(key, [])
+            for pid in gone:
+                self._passages.pop(pid, None)
+                self._lexical.remove(pid)
+            if self._dense is not None:
+                self._dense.remove(gone)
+            del self._articles[key]
+            self._record(delete=[key])
 
-    def _drop(self, key: ArticleKey) -> None:
-        ids = self._by_article.pop(key, [])
-        for pid in ids:
-            self._passages.pop(pid, None)
-        if ids and self._dense is not None:
-            self._dense.remove_ids(np.array(ids, dtype=np.int64))
+    def close(self) -> None:
+        """Stop a background build, close the files and let another process write the directory."""
+        if self._dense is not None:
+            self._dense.close()
+        if self._journal is not None:
+            self._journal.close()
+        if self._dir_lock is not None:
+            self._dir_lock.close()
+            self._dir_lock = None
 
-    def _lexical(self) -> tuple[bm25s.BM25 | None, np.ndarray]:
-        if self._bm25 is None and self._passages:
-            ids = np.array(sorted(self._passages), dtype=np.int64)
-            corpus = [tokens(self._passages[i].text, self._passages[i].key[1]) or ["\u2205"] for i in ids]
-            model = bm25s.BM25()
-            model.index(corpus, show_progress=False)
-            self._bm25, self._bm25_ids = model, ids
-        return self._bm25, self._bm25_ids
+    @property
+    def vectors(self) -> VectorStore | None:
+        """The dense store (None for a lexical-only index)."""
+        return self._dense
 
     # -- reading -----------------------------------------------------------------------------
 
@@ -280,28 +375,26 @@ class KnowledgeIndex:
             if not self._articles:
                 return [{} for _ in questions]
             dense_rows: list[dict[ArticleKey, float]] = [{} for _ in questions]
-            if self.encoder and self._dense.ntotal:
+            if self.encoder and len(self._dense):
                 vectors = self.encoder.encode_queries(list(questions))
-                k = min(_DENSE_CANDIDATES, self._dense.ntotal)
-                scores, ids = self._dense.search(vectors, k)
+                scores, ids = self._dense.search(vectors, min(_DENSE_CANDIDATES, len(self._dense)))
                 for row, (srow, irow) in enumerate(zip(scores, ids)):
                     best = dense_rows[row]
                     for s, pid in zip(srow, irow):
-                        if pid < 0:
+                        passage = self._passages.get(int(pid)) if pid >= 0 else None
+                        if passage is None:
                             continue
-                        key = self._passages[int(pid)].key
-                        if s > best.get(key, -1.0):
-                            best[key] = float(s)
-            bm25, bm25_ids = self._lexical()
+                        if s > best.get(passage.key, -1.0):
+                            best[passage.key] = float(s)
             out = []
             for row, (question, lang) in enumerate(zip(questions, langs)):
                 lexical: dict[ArticleKey, float] = {}
                 query = tokens(question, lang)
-                if bm25 is not None and query:
-                    passage_scores = bm25.get_scores(query)
-                    for idx in np.nonzero(passage_scores > 0)[0]:
-                        key = self._passages[int(bm25_ids[idx])].key
-                        lexical[key] = max(lexical.get(key, 0.0), float(passage_scores[idx]))
+                if query:
+                    pids, passage_scores = self._lexical.scores(query)
+                    for pid, score in zip(pids.tolist(), passage_scores.tolist()):
+                        key = self._passages[pid].key
+                        lexical[key] = max(lexical.get(key, 0.0), score)
                 dense = dense_rows[row]
                 floor = min(dense.values()) if dense else 0.0
                 keys = set(dense) | set(lexical)
