@@ -18,6 +18,8 @@ TEXTS = {
         "new_message": "Nova mensagem do cliente", "article": "artigo", "escalated": "escalada por",
         "open": "aberto", "closed": "fechado", "agents": "agentes", "chats": "conversas", "you": "você",
         "note_label": "nota privada",
+        "to_article": "Virar artigo", "to_article_hint": "Criar um rascunho de artigo com esta resposta, para os editores revisarem",
+        "article_suggested": "Rascunho criado para os editores: {id}",
     },
     "en": {
         "console": "console", "lists": "Queues and chats", "status": "Status", "online": "Online",
@@ -34,6 +36,8 @@ TEXTS = {
         "new_message": "New message from a customer", "article": "article", "escalated": "escalated:",
         "open": "open", "closed": "closed", "agents": "agents", "chats": "chats", "you": "you",
         "note_label": "private note",
+        "to_article": "Make an article", "to_article_hint": "Create a draft article from this reply for the editors to review",
+        "article_suggested": "Draft created for the editors: {id}",
     },
 }
 

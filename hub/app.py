@@ -27,12 +27,13 @@ from connectors.outbox import DeliveryChange, OutboxWorker
 from connectors.media import MediaStore, media_router
 from connectors.ratelimit import RateLimits, TokenBucket
 from connectors.widget import WidgetChannel, WidgetTokens, public_attachments, widget_router
-from hub import admin_api, agents_api, insights_api
+from hub import admin_api, agents_api, insights_api, kb_api
 from hub.actions_endpoint import actions_router
 from hub.auth import CurrentUser, DbSession, check_csrf, csrf_token, login_session
 from hub.db import make_engine, make_sessionmaker
 from handoff.console_texts import console_texts
 from hub.desk import Desk
+from hub.kb_sync import IndexFollower
 from hub.rasa_client import RasaClient
 from hub.realtime import EventBus
 from hub.settings import Settings, get_settings
@@ -41,6 +42,7 @@ logger = logging.getLogger(__name__)
 HERE = Path(__file__).parent
 HANDOFF_DIR = Path(handoff.__file__).parent
 INSIGHTS_DIR = Path(insights.__file__).parent
+KB_DIR = Path(kb_index.__file__).parent
 LANGUAGES = ("pt-BR", "pt-PT", "en")
 
 
@@ -109,6 +111,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         approx_nprobe=settings.index_nprobe or None,
     )
     desk = Desk(settings, sessions, index, bus, rasa)
+    follower = IndexFollower(sessions, index, poll_seconds=settings.kb_poll_seconds)
     executor = ActionExecutor()
     for action in bot.actions.build_actions(desk):
         executor.register_action(action)
@@ -171,6 +174,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     @contextlib.asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         app.state.loop = asyncio.get_running_loop()
+        await follower.start_at_current()  # before loading: changes made meanwhile are applied after
         async with sessions() as session:
             count = await kb_index.refresh_index(session, index)
         if index.calibration is None:
@@ -180,7 +184,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             await telegram.start(polling=settings.telegram_mode == "polling")
         if whatsapp is not None:
             await whatsapp.start()
-        tasks = [asyncio.create_task(_inactivity_loop(desk))]
+        tasks = [asyncio.create_task(_inactivity_loop(desk)), asyncio.create_task(follower.run())]
         if outbox_channels:
             tasks.append(asyncio.create_task(worker.run()))
         try:
@@ -198,6 +202,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
     app = FastAPI(title="Balcão", version="0.1.0", lifespan=lifespan)
     app.state.desk = desk
+    app.state.kb_follower = follower
     app.state.settings = settings
     app.state.outbox_worker = worker
     app.state.media = media
@@ -212,7 +217,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     )
     env = Environment(
         loader=ChoiceLoader(
-            [FileSystemLoader(HERE / "templates"), FileSystemLoader(HANDOFF_DIR / "templates"), FileSystemLoader(INSIGHTS_DIR / "templates")]
+            [FileSystemLoader(HERE / "templates"), FileSystemLoader(HANDOFF_DIR / "templates"), FileSystemLoader(INSIGHTS_DIR / "templates"),
+             FileSystemLoader(KB_DIR / "templates")]
         ),
         autoescape=select_autoescape(["html"]),
     )
@@ -230,9 +236,12 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(admin_api.router)
     app.include_router(insights_api.router)
     app.include_router(insights_api.dashboard_router(templates))
+    app.include_router(kb_api.router)
+    app.include_router(kb_api.editor_router(templates))
     app.include_router(actions_router(executor, settings.rasa_token))
     app.mount("/console/static", StaticFiles(directory=HANDOFF_DIR / "static"), name="console-static")
     app.mount("/dashboard/static", StaticFiles(directory=INSIGHTS_DIR / "static"), name="dashboard-static")
+    app.mount("/kb/static", StaticFiles(directory=KB_DIR / "static"), name="kb-static")
 
     @app.get("/", response_class=HTMLResponse, include_in_schema=False)
     async def demo(request: Request, lang: str = "pt-BR") -> Response:
@@ -298,17 +307,5 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         agents = sorted({load.user.id: load.user for t in teams for load in await handoff.team_loads(session, t.id)}.values(), key=lambda u: u.name)
         context = {"csrf": csrf_token(request), "user": user, "lang": chosen, "t": texts, "teams": teams, "agents": agents}
         return templates.TemplateResponse(request, "console.html", context)
-
-    @app.get("/api/kb/search", tags=["knowledge base"])
-    async def kb_search(q: str, lang: str = "pt-BR") -> dict:
-        """What the bot would do with a question: ranked articles, confidence and decision."""
-        if not q.strip() or len(q) > settings.max_message_chars:
-            raise HTTPException(422, f"give a question of 1 to {settings.max_message_chars} characters")
-        result = await desk.search(q, lang if lang in LANGUAGES else "pt-BR")
-        return {
-            "decision": result.decision.value,
-            "confidence": result.confidence,
-            "hits": [{"id": h.article_id, "lang": h.lang, "title": h.title, "team": h.team, "score": h.score} for h in result.hits],
-        }
 
     return app

@@ -38,6 +38,69 @@ async def import_kb(settings: Settings, folder: Path, *, author: str = "import")
     return len(errors)
 
 
+async def export_kb(settings: Settings, folder: Path) -> int:
+    """Write every article as ``<folder>/<lang>/<id>.md`` (drafts marked ``status: draft``). Returns how many."""
+    import kb_index
+
+    engine, sessions = _sessions(settings)
+    try:
+        async with sessions() as session:
+            written = await kb_index.export_kb_dir(session, folder)
+    finally:
+        await engine.dispose()
+    print(f"knowledge base: {len(written)} articles written under {folder}")
+    return len(written)
+
+
+async def add_article(settings: Settings, values: dict, *, publish: bool, author: str = "cli") -> str:
+    """Add one article (checked like a file); published unless ``publish`` is false. Returns its
+    "id (lang)"; raises ``SystemExit`` with the reason when it is refused."""
+    import kb_index
+    from hub.db import unit_of_work
+
+    try:
+        draft = kb_index.check_article(values, values.pop("_where", "<kb add>"))
+    except kb_index.ArticleFileError as exc:
+        raise SystemExit(f"error: {exc}") from exc
+    engine, sessions = _sessions(settings)
+    try:
+        async with unit_of_work(sessions) as session:
+            article = await kb_index.create_article(session, draft, author=author)
+            if publish:
+                await kb_index.publish(session, article.id, article.lang, author=author)
+    except kb_index.ArticleError as exc:
+        raise SystemExit(f"error: {exc}") from exc
+    finally:
+        await engine.dispose()
+    return f"{draft.id} ({draft.lang})"
+
+
+def _article_values(args: argparse.Namespace) -> dict:
+    """``kb add``'s fields: from --file (front matter + body), with the flags given overriding them."""
+    from kb_index.markdown import ArticleFileError, parse_article_file
+
+    values: dict = {}
+    if args.file:
+        try:
+            draft = parse_article_file(args.file)
+        except (ArticleFileError, OSError) as exc:
+            raise SystemExit(f"error: {exc}") from exc
+        values = {**draft.__dict__, "_where": str(args.file)}
+    for key in ("id", "lang", "title", "team"):
+        if getattr(args, key) is not None:
+            values[key] = getattr(args, key)
+    if args.body_file is not None:
+        values["body"] = args.body_file.read_text(encoding="utf-8")
+    elif args.body is not None:
+        values["body"] = args.body
+    if args.question:
+        values["questions"] = args.question
+    if args.tag:
+        values["tags"] = args.tag
+    values.setdefault("team", "geral")
+    return values
+
+
 async def _loaded_index(settings: Settings):  # noqa: ANN202
     import kb_index
 
@@ -226,6 +289,19 @@ def main(argv: list[str] | None = None) -> int:
     kb = sub.add_parser("kb", help="knowledge base").add_subparsers(dest="kb_command", required=True)
     kb_import = kb.add_parser("import", help="publish the articles of a folder of Markdown files")
     kb_import.add_argument("--dir", type=Path, default=None)
+    kb_export = kb.add_parser("export", help="write every article as <dir>/<lang>/<id>.md (import reads them back unchanged)")
+    kb_export.add_argument("--dir", type=Path, default=None)
+    kb_add = kb.add_parser("add", help="add one article, from flags or a Markdown file (published unless --draft)")
+    kb_add.add_argument("--file", type=Path, help="an article file (front matter + body); flags override its fields")
+    kb_add.add_argument("--id")
+    kb_add.add_argument("--lang", choices=["pt-BR", "pt-PT", "en"])
+    kb_add.add_argument("--title")
+    kb_add.add_argument("--team", choices=["tecnico", "financeiro", "logistica", "geral"])
+    kb_add.add_argument("--question", action="append", default=[], help="an alternative question; repeat for more")
+    kb_add.add_argument("--tag", action="append", default=[])
+    kb_add.add_argument("--body", help="the Markdown body")
+    kb_add.add_argument("--body-file", type=Path, help="read the body from this file")
+    kb_add.add_argument("--draft", action="store_true", help="store as a draft (not answered with)")
     kb_search = kb.add_parser("search", help="what the bot would answer")
     kb_search.add_argument("question")
     kb_search.add_argument("--lang", default="pt-BR", choices=["pt-BR", "pt-PT", "en"])
@@ -285,6 +361,13 @@ def main(argv: list[str] | None = None) -> int:
         if args.kb_command == "import":
             errors = asyncio.run(import_kb(settings, args.dir or settings.kb_dir, author="cli"))
             return 1 if errors else 0
+        if args.kb_command == "export":
+            asyncio.run(export_kb(settings, args.dir or settings.kb_dir))
+            return 0
+        if args.kb_command == "add":
+            added = asyncio.run(add_article(settings, _article_values(args), publish=not args.draft))
+            print(f"added {added}" + (" as a draft" if args.draft else ", published"))
+            return 0
         if args.kb_command == "search":
             if not args.question.strip():
                 parser.error("give a question")

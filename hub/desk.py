@@ -15,6 +15,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 import handoff
 import insights
+import kb_index
 from connectors import customers, outbox
 from connectors.base import InboundMessage, numbered, pick_option
 from connectors.outbox import DeliveryChange, DeliveryChanged
@@ -26,7 +27,7 @@ from hub.realtime import EventBus
 from hub.settings import Settings
 from hub.texts import say, when
 from insights.alerts import DetractorAlert, EmailFailed, SmtpConfig, WebhookFailed, post_webhook, send_alert_email
-from kb_index import Hit, KnowledgeIndex, SearchResult
+from kb_index import Decision, Hit, KnowledgeIndex, SearchResult
 
 logger = logging.getLogger(__name__)
 # A WhatsApp chat the bot holds gets its ending (the NPS question) this long before the window closes.
@@ -437,8 +438,25 @@ class Desk:
 
     # -- services for the Rasa actions (bot.actions.services.DeskServices) --------------------
 
-    async def search(self, question: str, lang: str) -> SearchResult:
-        return await asyncio.to_thread(self.index.search, question, lang)
+    async def search(self, question: str, lang: str, *, conversation_id: str | None = None) -> SearchResult:
+        """What the knowledge base makes of a question. A customer's question (``conversation_id``
+        given) that it can only clarify or escalate is kept for the editors."""
+        result = await asyncio.to_thread(self.index.search, question, lang)
+        if conversation_id is not None and result.decision is not Decision.ANSWER:
+            try:
+                await self._record_unanswered(conversation_id, question, lang, result)
+            except Exception:  # the customer's turn matters more than the editors' statistics
+                logger.exception("could not keep an unanswered question")
+        return result
+
+    async def _record_unanswered(self, conversation_id: str, question: str, lang: str, result: SearchResult) -> None:
+        async with self.unit_of_work() as session:
+            conversation = await handoff.get_conversation(session, conversation_id)
+            await kb_index.record_unanswered(
+                session, text=question, lang=lang, channel=conversation.channel, decision=result.decision.value,
+                confidence=result.confidence, conversation_id=conversation_id, customer_id=conversation.customer_id,
+                best_article=result.best.article_id if result.best else None,
+            )
 
     def article(self, article_id: str, lang: str) -> Hit | None:
         candidates = [a for a in self.index.articles() if a.id == article_id]

@@ -70,6 +70,7 @@ def run_all(settings: Settings) -> int:
             f"  widget demo page : {base}/\n"
             f"  agent console    : {base}/console\n"
             f"  dashboard        : {base}/dashboard\n"
+            f"  knowledge base   : {base}/kb\n"
             f"  API docs         : {base}/docs\n"
             f"  Rasa (loopback)  : {settings.rasa_url}\n",
             flush=True,

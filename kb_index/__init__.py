@@ -6,7 +6,33 @@ from pathlib import Path
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from kb_index.articles import publish_article, published_articles, save_draft, to_indexed
+from kb_index.articles import (
+    ArticleError,
+    ArticleNotFound,
+    DuplicateArticle,
+    StaleVersion,
+    all_articles,
+    apply_to_index,
+    article_versions,
+    changes_after,
+    create_article,
+    delete_article,
+    diff_versions,
+    find_article,
+    get_article,
+    indexable,
+    last_change_seq,
+    list_articles,
+    publish,
+    publish_article,
+    published_articles,
+    revert_article,
+    save_draft,
+    to_draft,
+    to_indexed,
+    unpublish,
+    update_article,
+)
 from kb_index.encoders import Encoder, EncoderNotAvailable, get_encoder
 from kb_index.index import (
     Calibration,
@@ -18,10 +44,56 @@ from kb_index.index import (
     NotCalibrated,
     SearchResult,
 )
-from kb_index.markdown import ArticleDraft, ArticleFileError, load_kb_dir
+from kb_index.markdown import (
+    LANGUAGES,
+    TEAMS,
+    ArticleDraft,
+    ArticleFileError,
+    check_article,
+    export_path,
+    load_kb_dir,
+    render_article_file,
+)
+from kb_index.models import Article, ArticleVersion, UnansweredQuestion
+from kb_index.unanswered import Cluster, cluster_questions, record_unanswered, similarity_for, unanswered_questions
 
 __all__ = [
+    "LANGUAGES",
+    "TEAMS",
+    "Article",
     "ArticleDraft",
+    "ArticleError",
+    "ArticleNotFound",
+    "ArticleVersion",
+    "Cluster",
+    "DuplicateArticle",
+    "StaleVersion",
+    "UnansweredQuestion",
+    "all_articles",
+    "apply_to_index",
+    "article_versions",
+    "changes_after",
+    "check_article",
+    "cluster_questions",
+    "create_article",
+    "delete_article",
+    "diff_versions",
+    "export_kb_dir",
+    "export_path",
+    "find_article",
+    "get_article",
+    "indexable",
+    "last_change_seq",
+    "list_articles",
+    "publish",
+    "record_unanswered",
+    "render_article_file",
+    "revert_article",
+    "similarity_for",
+    "to_draft",
+    "unanswered_questions",
+    "unpublish",
+    "update_article",
     "ArticleFileError",
     "Calibration",
     "Decision",
@@ -94,3 +166,16 @@ async def refresh_index(session: AsyncSession, index: KnowledgeIndex) -> int:
     current = {a.key: a for a in index.articles()}
     index.upsert([a for a in articles if current.get(a.key) != a])
     return len(index)
+
+
+async def export_kb_dir(session: AsyncSession, folder: Path) -> list[Path]:
+    """Write every article (drafts included, marked ``status: draft``) as ``<folder>/<lang>/<id>.md``;
+    ``import_kb_dir`` reads them back unchanged. Returns the files written."""
+    written = []
+    for article in await all_articles(session):
+        draft = to_draft(article)
+        path = export_path(folder, draft)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(render_article_file(draft), encoding="utf-8")
+        written.append(path)
+    return written

@@ -113,11 +113,32 @@ def load_kb_dir(folder: Path) -> tuple[list[ArticleDraft], list[ArticleFileError
     return drafts, errors
 
 
+def _scalar(value: str) -> str:
+    """One YAML scalar on one line: plain when YAML reads it back unchanged, quoted otherwise."""
+    text = yaml.safe_dump(value, allow_unicode=True, width=1_000_000, default_flow_style=True)
+    return text.removesuffix("\n").removesuffix("\n...")
+
+
 def render_article_file(draft: ArticleDraft) -> str:
-    """The file text of an article (the export format; ``parse_article_file`` reads it back)."""
-    meta = {"id": draft.id, "lang": draft.lang, "title": draft.title, "questions": draft.questions,
-            "team": draft.team, "tags": draft.tags}
+    """The file text of an article (the export format; ``parse_article_file`` reads it back).
+
+    The layout is the starter articles' own (alternative questions as an indented block, tags as
+    a flow list), so importing ``data/kb`` and exporting it gives the same bytes."""
+    lines = ["---", f"id: {_scalar(draft.id)}", f"lang: {_scalar(draft.lang)}", f"title: {_scalar(draft.title)}"]
+    if draft.questions:
+        lines.append("questions:")
+        lines += [f"  - {_scalar(q)}" for q in draft.questions]
+    else:
+        lines.append("questions: []")
+    lines.append(f"team: {_scalar(draft.team)}")
+    tags = yaml.safe_dump([str(t) for t in draft.tags], allow_unicode=True, width=1_000_000, default_flow_style=True)
+    lines.append(f"tags: {tags.strip()}")
     if draft.status != "published":
-        meta["status"] = draft.status
-    head = yaml.safe_dump(meta, allow_unicode=True, sort_keys=False, width=1000)
-    return f"---\n{head}---\n{draft.body.strip()}\n"
+        lines.append(f"status: {_scalar(draft.status)}")
+    lines.append("---")
+    return "\n".join(lines) + "\n" + draft.body.strip() + "\n"
+
+
+def export_path(folder: Path, draft: ArticleDraft) -> Path:
+    """Where the export writes an article: ``<folder>/<lang>/<id>.md``."""
+    return folder / draft.lang / f"{draft.id}.md"

@@ -1,10 +1,11 @@
-"""Tables owned by kb_index: articles and their version history."""
+"""Tables owned by kb_index: articles, their version history, the change log every hub process
+follows, and the questions the knowledge base could not answer."""
 
 from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import JSON, ForeignKey, Integer, String, Text, UniqueConstraint
+from sqlalchemy import JSON, Float, ForeignKey, Index, Integer, String, Text, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column
 
 from core.models import package_base, utcnow
@@ -26,6 +27,8 @@ class Article(Base):
     author: Mapped[str] = mapped_column(String(120))
     version: Mapped[int] = mapped_column(Integer, default=1)
     updated_at: Mapped[datetime] = mapped_column(default=utcnow)
+    # An agent's suggestion waiting for an editor: who suggested it (None for editors' articles).
+    suggested_by: Mapped[str | None] = mapped_column(String(120), nullable=True, default=None)
 
     __table_args__ = (UniqueConstraint("id", "lang", name="uq_articles_id_lang"),)
 
@@ -38,3 +41,32 @@ class ArticleVersion(Base):
     snapshot: Mapped[dict] = mapped_column(JSON)
     author: Mapped[str] = mapped_column(String(120))
     at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class ArticleChange(Base):
+    """Appended in the transaction of every change to an article: each hub process reads the rows
+    after the last one it applied and updates its own index (so a publish reaches every replica)."""
+
+    __tablename__ = "article_changes"
+    seq: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    article_id: Mapped[str] = mapped_column(String(80))
+    lang: Mapped[str] = mapped_column(String(8))
+    at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class UnansweredQuestion(Base):
+    """A customer question the knowledge base did not answer with confidence (clarify or escalate)."""
+
+    __tablename__ = "unanswered_questions"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    text: Mapped[str] = mapped_column(Text)
+    lang: Mapped[str] = mapped_column(String(8))
+    channel: Mapped[str] = mapped_column(String(20))
+    conversation_id: Mapped[str | None] = mapped_column(String(36), nullable=True)
+    customer_id: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    decision: Mapped[str] = mapped_column(String(12))  # clarify | escalate
+    confidence: Mapped[float] = mapped_column(Float)
+    best_article: Mapped[str | None] = mapped_column(String(80), nullable=True)
+    at: Mapped[datetime] = mapped_column(default=utcnow)
+
+    __table_args__ = (Index("ix_unanswered_questions_at", "at"),)

@@ -124,7 +124,7 @@ class ActionKbAnswer(DeskAction):
     async def run(self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: dict[str, Any]) -> list[EventType]:
         question = (tracker.latest_message.get("text") or "").strip()
         lang = language(tracker)
-        result = await self.desk.search(question, lang)
+        result = await self.desk.search(question, lang, conversation_id=tracker.sender_id)
         # Each new question's outcome is marked on the bot's message ("kb": answer | clarify | miss).
         if result.decision is Decision.ANSWER and result.best:
             return show_article(dispatcher, result.best, [], question, kb="answer")

@@ -9,8 +9,9 @@ from kb_index import Hit, SearchResult
 
 
 class DeskServices(Protocol):
-    async def search(self, question: str, lang: str) -> SearchResult:
-        """Knowledge-base search with the answer / clarify / escalate decision."""
+    async def search(self, question: str, lang: str, *, conversation_id: str | None = None) -> SearchResult:
+        """Knowledge-base search with the answer / clarify / escalate decision; with the
+        conversation, a question it cannot answer with confidence is kept for the editors."""
 
     def article(self, article_id: str, lang: str) -> Hit | None:
         """One published article, in the customer's language when it exists."""

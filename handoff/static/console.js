@@ -104,9 +104,28 @@
       div.appendChild(file);
     });
     if (m.id) div.dataset.id = m.id;
+    if (m.id && m.sender === "agent" && !m.internal) div.appendChild(articleButton(m.id));
     showDelivery(div, m.delivery);
     $("history").appendChild(div);
     $("history").scrollTop = $("history").scrollHeight;
+  }
+  /* An agent's good answer becomes a draft article (question: the customer's message before it). */
+  function articleButton(messageId) {
+    var b = document.createElement("button");
+    b.type = "button"; b.className = "to-article"; b.textContent = T.to_article; b.title = T.to_article_hint;
+    b.addEventListener("click", function () {
+      fetch("/api/kb/suggestions/from-message", {
+        method: "POST", headers: { "Content-Type": "application/json", "X-CSRF-Token": csrf },
+        body: JSON.stringify({ conversation_id: current.id, message_id: Number(messageId) })
+      }).then(function (r) {
+        return r.json().then(function (data) {
+          if (!r.ok) throw new Error(typeof data.detail === "string" ? data.detail : "HTTP " + r.status);
+          b.disabled = true;
+          notice(T.article_suggested.replace("{id}", data.id));
+        });
+      }).catch(function (e) { notice(e.message); });
+    });
+    return b;
   }
   function renderProfile(p) {
     var dl = $("profile-facts"); dl.textContent = "";

@@ -1,0 +1,395 @@
+"""The knowledge base's REST API (editors write, agents suggest, everyone on staff reads) and the
+editors' page. Routes parse and check access; every change is one kb_index function in one unit of
+work, after which this process's index follows the change log at once (the others within their
+next poll)."""
+
+from __future__ import annotations
+
+import re
+import secrets
+import unicodedata
+from datetime import datetime, timedelta
+from typing import Annotated, Literal
+
+from fastapi import APIRouter, Depends, HTTPException, Query, Request
+from fastapi.responses import HTMLResponse, RedirectResponse, Response
+from markdown_it import MarkdownIt
+from pydantic import BaseModel, Field
+
+import handoff
+import kb_index
+from core.models import utcnow
+from handoff import Role, User
+from hub.auth import DbSession, csrf_protected, csrf_token, require_roles
+from kb_index import Article, ArticleDraft, ArticleFileError
+from kb_index.editor_texts import editor_texts
+from kb_index.markdown import MAX_BODY_CHARS
+
+router = APIRouter(prefix="/api/kb", tags=["knowledge base"])
+Editor = Annotated[User, Depends(require_roles(Role.EDITOR, Role.ADMIN))]
+Staff = Annotated[User, Depends(require_roles(Role.AGENT, Role.EDITOR, Role.SUPERVISOR, Role.ADMIN))]
+Agent = Annotated[User, Depends(require_roles(Role.AGENT, Role.SUPERVISOR, Role.ADMIN, Role.EDITOR))]
+Lang = Literal["pt-BR", "pt-PT", "en"]
+# Raw HTML in an article is shown as text, never run: html off. markdown-it also refuses
+# javascript:/vbscript:/file: links by default.
+_markdown = MarkdownIt("commonmark", {"html": False})
+
+
+def render_markdown(body: str) -> str:
+    """An article body as safe HTML (what the editor's preview shows)."""
+    return _markdown.render(body)
+
+
+class ArticleIn(BaseModel):
+    """A new article (stored as a draft; publish it separately). Checked by kb_index for clear errors."""
+
+    id: str = Field(max_length=200, description="lowercase letters, digits and dashes, e.g. prazo-de-entrega")
+    lang: str = Field(max_length=20, description="pt-BR, pt-PT or en")
+    title: str = Field(max_length=1000)
+    body: str = Field(max_length=MAX_BODY_CHARS * 5, description=f"Markdown, at most {MAX_BODY_CHARS} characters")
+    team: str = Field("geral", max_length=100)
+    questions: list[Annotated[str, Field(max_length=1000)]] = Field(default_factory=list, max_length=200)
+    tags: list[Annotated[str, Field(max_length=100)]] = Field(default_factory=list, max_length=50)
+
+
+class ArticleEdit(BaseModel):
+    """New text of an article, with the version the editor started from."""
+
+    version: int = Field(description="the version you edited; a newer one saved meanwhile refuses the save (409)")
+    title: str = Field(max_length=1000)
+    body: str = Field(max_length=MAX_BODY_CHARS * 5)
+    team: str = Field("geral", max_length=100)
+    questions: list[Annotated[str, Field(max_length=1000)]] = Field(default_factory=list, max_length=200)
+    tags: list[Annotated[str, Field(max_length=100)]] = Field(default_factory=list, max_length=50)
+
+
+class VersionIn(BaseModel):
+    version: int | None = Field(None, description="the version you saw (optional): a newer one refuses the change (409)")
+
+
+class RevertIn(BaseModel):
+    to: int = Field(description="the version whose text comes back (as a new version)")
+    version: int | None = Field(None, description="the current version you saw")
+
+
+class ArticleOut(BaseModel):
+    id: str
+    lang: str
+    title: str
+    body: str
+    team: str
+    questions: list[str]
+    tags: list[str]
+    status: str
+    version: int
+    author: str
+    updated_at: datetime
+    suggested_by: str | None
+
+    @classmethod
+    def of(cls, article: Article) -> "ArticleOut":
+        return cls.model_validate(article, from_attributes=True)
+
+
+class VersionOut(BaseModel):
+    version: int
+    author: str
+    at: datetime
+    status: str
+    title: str
+
+
+class HitOut(BaseModel):
+    id: str
+    lang: str
+    title: str
+    team: str
+    score: float
+
+
+class TryOut(BaseModel):
+    """What the bot would do with a question."""
+
+    decision: Literal["answer", "clarify", "escalate"]
+    confidence: float
+    hits: list[HitOut]
+    t_answer: float | None = None
+    t_clarify: float | None = None
+
+
+class ClusterOut(BaseModel):
+    representative: str
+    lang: str
+    customers: int
+    count: int
+    questions: list[str]
+    last_asked: datetime | None
+    best_article: str | None
+
+
+class PreviewIn(BaseModel):
+    body: str = Field(max_length=MAX_BODY_CHARS * 5)
+
+
+class FromMessageIn(BaseModel):
+    conversation_id: str = Field(max_length=36)
+    message_id: int
+
+
+def _draft(values: dict) -> ArticleDraft:
+    try:
+        return kb_index.check_article(values)
+    except ArticleFileError as exc:
+        raise HTTPException(422, f"{exc.field}: {exc.problem}") from exc
+
+
+def _refusal(exc: kb_index.ArticleError) -> HTTPException:
+    status = 404 if isinstance(exc, kb_index.ArticleNotFound) else 409
+    return HTTPException(status, str(exc))
+
+
+async def _changed(request: Request) -> None:
+    """After a commit: this process's index takes the change at once."""
+    await request.app.state.kb_follower.catch_up()
+
+
+# -- reading ----------------------------------------------------------------------------------------
+
+
+@router.get("/articles", response_model=list[ArticleOut])
+async def list_articles(
+    user: Staff,
+    session: DbSession,
+    lang: Annotated[str | None, Query(max_length=8)] = None,
+    team: Annotated[str | None, Query(max_length=40)] = None,
+    status: Literal["draft", "published", ""] | None = None,
+    q: Annotated[str | None, Query(max_length=200, description="words in the id, title, body or questions")] = None,
+    suggested: bool | None = Query(None, description="only agents' suggestions (true) or only editors' articles (false)"),
+) -> list[ArticleOut]:
+    """Articles matching the filters, the most recently changed first."""
+    rows = await kb_index.list_articles(
+        session, lang=lang or None, team=team or None, status=status or None, text=(q or "").strip() or None, suggested=suggested
+    )
+    return [ArticleOut.of(a) for a in rows]
+
+
+@router.get("/articles/{article_id}/{lang}", response_model=ArticleOut)
+async def get_article(article_id: str, lang: str, user: Staff, session: DbSession) -> ArticleOut:
+    """One article, drafts included."""
+    try:
+        return ArticleOut.of(await kb_index.get_article(session, article_id, lang))
+    except kb_index.ArticleError as exc:
+        raise _refusal(exc) from exc
+
+
+@router.get("/articles/{article_id}/{lang}/versions", response_model=list[VersionOut])
+async def versions(article_id: str, lang: str, user: Staff, session: DbSession) -> list[VersionOut]:
+    """The article's versions, newest first."""
+    try:
+        rows = await kb_index.article_versions(session, article_id, lang)
+    except kb_index.ArticleError as exc:
+        raise _refusal(exc) from exc
+    return [VersionOut(version=v.version, author=v.author, at=v.at, status=v.snapshot.get("status", "draft"), title=v.snapshot["title"]) for v in rows]
+
+
+@router.get("/articles/{article_id}/{lang}/diff", response_class=Response, responses={200: {"content": {"text/plain": {}}}})
+async def diff(
+    article_id: str, lang: str, user: Staff, session: DbSession,
+    old: Annotated[int, Query(alias="from")], new: Annotated[int, Query(alias="to")],
+) -> Response:
+    """A unified diff between two versions (their Markdown files)."""
+    try:
+        text = await kb_index.diff_versions(session, article_id, lang, old, new)
+    except kb_index.ArticleError as exc:
+        raise _refusal(exc) from exc
+    return Response(text, media_type="text/plain; charset=utf-8")
+
+
+def _try_out(request: Request, result: kb_index.SearchResult) -> TryOut:
+    calibration = request.app.state.desk.index.calibration
+    return TryOut(
+        decision=result.decision.value, confidence=result.confidence,
+        hits=[HitOut(id=h.article_id, lang=h.lang, title=h.title, team=h.team, score=h.score) for h in result.hits],
+        t_answer=calibration.t_answer if calibration else None, t_clarify=calibration.t_clarify if calibration else None,
+    )
+
+
+async def _search(request: Request, q: str, lang: str) -> TryOut:
+    limit = request.app.state.settings.max_message_chars
+    if not q.strip() or len(q) > limit:
+        raise HTTPException(422, f"give a question of 1 to {limit} characters")
+    return _try_out(request, await request.app.state.desk.search(q, lang))
+
+
+@router.get("/search", response_model=TryOut)
+async def search(request: Request, q: str, lang: Annotated[str, Query(max_length=8)] = "pt-BR") -> TryOut:
+    """What the bot would do with a question: ranked articles, confidence and decision (an unknown
+    language is searched as pt-BR)."""
+    return await _search(request, q, lang if lang in kb_index.LANGUAGES else "pt-BR")
+
+
+@router.get("/try", response_model=TryOut)
+async def try_it(request: Request, user: Staff, q: str, lang: Lang = "pt-BR") -> TryOut:
+    """The editor's "try it" box: what the bot would answer now, with the thresholds it decides by."""
+    return await _search(request, q, lang)
+
+
+@router.post("/preview", dependencies=[Depends(csrf_protected)])
+async def preview(body: PreviewIn, user: Staff) -> dict:
+    """The body rendered as the editor's preview shows it (HTML in it is shown as text)."""
+    return {"html": render_markdown(body.body)}
+
+
+@router.get("/unanswered/clusters", response_model=list[ClusterOut])
+async def clusters(
+    request: Request, user: Editor, session: DbSession,
+    lang: Annotated[str | None, Query(max_length=8)] = None, days: Annotated[int, Query(ge=1, le=366)] = 30,
+) -> list[ClusterOut]:
+    """Questions the bot could not answer with confidence, grouped by similarity, the most asked first."""
+    rows = await kb_index.unanswered_questions(session, since=utcnow() - timedelta(days=days), lang=lang or None)
+    index = request.app.state.desk.index
+    found = kb_index.cluster_questions(rows, index.encoder, similarity=request.app.state.settings.kb_cluster_similarity)
+    return [ClusterOut.model_validate(c, from_attributes=True) for c in found]
+
+
+# -- writing ------------------------------------------------------------------------------------
+
+
+@router.post("/articles", response_model=ArticleOut, status_code=201, dependencies=[Depends(csrf_protected)])
+async def create(body: ArticleIn, user: Staff, request: Request) -> ArticleOut:
+    """A new draft. Editors and admins write articles; an agent's article is a suggestion for them."""
+    draft = _draft(body.model_dump() | {"status": "draft"})
+    suggested_by = user.name if user.role in (Role.AGENT.value, Role.SUPERVISOR.value) else None
+    try:
+        async with request.app.state.desk.unit_of_work() as session:
+            article = await kb_index.create_article(session, draft, author=user.name, suggested_by=suggested_by)
+    except kb_index.ArticleError as exc:
+        raise _refusal(exc) from exc
+    return ArticleOut.of(article)
+
+
+@router.put("/articles/{article_id}/{lang}", response_model=ArticleOut, dependencies=[Depends(csrf_protected)])
+async def edit(article_id: str, lang: str, body: ArticleEdit, user: Editor, request: Request) -> ArticleOut:
+    """Save new text (a new version; a published article is answered with at once). 409 when someone
+    saved after the version you edited: nothing is overwritten and your text stays in your form."""
+    draft = _draft(body.model_dump(exclude={"version"}) | {"id": article_id, "lang": lang})
+    try:
+        async with request.app.state.desk.unit_of_work() as session:
+            article = await kb_index.update_article(session, article_id, lang, draft, expected_version=body.version, author=user.name)
+    except kb_index.ArticleError as exc:
+        raise _refusal(exc) from exc
+    await _changed(request)
+    return ArticleOut.of(article)
+
+
+async def _status_change(request: Request, change, article_id: str, lang: str, user: User, version: int | None) -> ArticleOut:  # noqa: ANN001
+    try:
+        async with request.app.state.desk.unit_of_work() as session:
+            article = await change(session, article_id, lang, author=user.name, expected_version=version)
+    except kb_index.ArticleError as exc:
+        raise _refusal(exc) from exc
+    await _changed(request)
+    return ArticleOut.of(article)
+
+
+@router.post("/articles/{article_id}/{lang}/publish", response_model=ArticleOut, dependencies=[Depends(csrf_protected)])
+async def publish(article_id: str, lang: str, user: Editor, request: Request, body: VersionIn | None = None) -> ArticleOut:
+    """The bot answers with the article from now on, on every hub process within a second."""
+    return await _status_change(request, kb_index.publish, article_id, lang, user, body.version if body else None)
+
+
+@router.post("/articles/{article_id}/{lang}/unpublish", response_model=ArticleOut, dependencies=[Depends(csrf_protected)])
+async def unpublish(article_id: str, lang: str, user: Editor, request: Request, body: VersionIn | None = None) -> ArticleOut:
+    """Back to draft: the bot stops answering with it; text and history are kept."""
+    return await _status_change(request, kb_index.unpublish, article_id, lang, user, body.version if body else None)
+
+
+@router.post("/articles/{article_id}/{lang}/revert", response_model=ArticleOut, dependencies=[Depends(csrf_protected)])
+async def revert(article_id: str, lang: str, body: RevertIn, user: Editor, request: Request) -> ArticleOut:
+    """Bring back an earlier version's text, as a new version."""
+    try:
+        async with request.app.state.desk.unit_of_work() as session:
+            article = await kb_index.revert_article(session, article_id, lang, body.to, author=user.name, expected_version=body.version)
+    except kb_index.ArticleError as exc:
+        raise _refusal(exc) from exc
+    await _changed(request)
+    return ArticleOut.of(article)
+
+
+@router.delete("/articles/{article_id}/{lang}", status_code=204, dependencies=[Depends(csrf_protected)])
+async def delete(article_id: str, lang: str, user: Editor, request: Request, version: int | None = None) -> Response:
+    """Delete the article and its history (unpublish keeps them)."""
+    try:
+        async with request.app.state.desk.unit_of_work() as session:
+            await kb_index.delete_article(session, article_id, lang, expected_version=version)
+    except kb_index.ArticleError as exc:
+        raise _refusal(exc) from exc
+    await _changed(request)
+    return Response(status_code=204)
+
+
+def _slug(text: str) -> str:
+    folded = unicodedata.normalize("NFKD", text).encode("ascii", "ignore").decode().lower()
+    return re.sub(r"[^a-z0-9]+", "-", folded).strip("-")[:50].strip("-") or "artigo"
+
+
+def _clip(text: str, limit: int) -> str:
+    text = " ".join(text.split())
+    return text if len(text) <= limit else text[: limit - 1].rstrip() + "…"
+
+
+@router.post("/suggestions/from-message", response_model=ArticleOut, status_code=201, dependencies=[Depends(csrf_protected)])
+async def suggest_from_message(body: FromMessageIn, user: Agent, request: Request) -> ArticleOut:
+    """Turn an agent's reply into a draft article for an editor to review: the question is the
+    customer's message before it, the body is the reply."""
+    async with request.app.state.desk.unit_of_work() as session:
+        try:
+            conversation = await handoff.get_conversation(session, body.conversation_id)
+        except handoff.ConversationNotFound as exc:
+            raise HTTPException(404, str(exc)) from exc
+        if not handoff.can_access(conversation, user, await handoff.user_team_ids(session, user)):
+            raise HTTPException(403, "this conversation belongs to a team you are not in")
+        history = await handoff.conversation_history(session, conversation.id, include_notes=False)
+        position = next((i for i, m in enumerate(history) if m.id == body.message_id), None)
+        if position is None or history[position].sender != "agent":
+            raise HTTPException(422, "choose an agent's reply in this conversation")
+        question = next((m.text for m in reversed(history[:position]) if m.sender == "customer" and m.text.strip()), None)
+        if question is None:
+            raise HTTPException(422, "this reply has no customer message before it to use as the question")
+        reply = history[position].text
+        lang = conversation.language if conversation.language in kb_index.LANGUAGES else "pt-BR"
+        draft = _draft({
+            "id": f"{_slug(question)}-{secrets.token_hex(3)}", "lang": lang, "title": _clip(question, 200), "body": reply,
+            "team": conversation.team_id if conversation.team_id in kb_index.TEAMS else "geral",
+            "questions": [_clip(question, 500)], "tags": ["sugestao"], "status": "draft",
+        })
+        try:
+            article = await kb_index.create_article(session, draft, author=user.name, suggested_by=user.name)
+        except kb_index.ArticleError as exc:
+            raise _refusal(exc) from exc
+    return ArticleOut.of(article)
+
+
+# -- the page -------------------------------------------------------------------------------
+
+
+def editor_router(templates) -> APIRouter:  # noqa: ANN001 - Jinja2Templates
+    """``GET /kb``: the editors' page (list, edit with preview, history, try it, unanswered questions)."""
+    page = APIRouter(include_in_schema=False)
+
+    @page.get("/kb", response_class=HTMLResponse)
+    async def editor_page(request: Request, session: DbSession, lang: str | None = None) -> Response:
+        user_id = request.session.get("uid")
+        user = await handoff.get_user(session, int(user_id)) if user_id else None
+        if user is None:
+            return RedirectResponse("/login?next=/kb", status_code=303)
+        if user.role not in (Role.EDITOR.value, Role.ADMIN.value):
+            raise HTTPException(403, "the knowledge-base editor is for editors and admins")
+        chosen, texts = editor_texts(lang or request.headers.get("accept-language", "pt-BR"))
+        context = {
+            "csrf": csrf_token(request), "user": user, "lang": chosen, "t": texts,
+            "languages": kb_index.LANGUAGES, "teams": kb_index.TEAMS,
+        }
+        return templates.TemplateResponse(request, "kb_editor.html", context)
+
+    return page
