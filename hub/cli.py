@@ -69,6 +69,35 @@ async def calibrate(settings: Settings) -> dict:
             "beta": calibration.beta, "kappa": calibration.kappa, **calibration.metrics}
 
 
+def eval_kb(kb: Path, val: Path, test: Path, encoder_spec: str) -> dict:
+    """``balcao kb eval``: measure the search on a FAQ file and labelled questions, without the
+    database: a temporary index, thresholds fitted on ``val``, metrics on ``test``."""
+    from kb_index import get_encoder
+    from kb_index.evaluation import evaluate_kb, read_faq_jsonl, read_jsonl
+
+    articles = read_faq_jsonl(kb)
+    report = evaluate_kb(articles, read_jsonl(val), {"test": read_jsonl(test)}, get_encoder(encoder_spec))
+    return report.as_dict()
+
+
+def format_eval(result: dict) -> str:
+    """The ``balcao kb eval`` report as a few readable lines."""
+    names = (
+        ("in_scope_accuracy", "in-scope accuracy (answered or clarified, right article)"),
+        ("oos_recall", "out-of-scope escalated"),
+        ("confidently_wrong", "confidently wrong (answered, wrong article)"),
+        ("top1_accuracy", "top-1 accuracy (whatever the decision)"),
+        ("top3_recall", "top-3 recall"),
+        ("answered", "answered outright"),
+    )
+    test, val = result["test"], result["validation"]
+    lines = [f"encoder {result['encoder']}: {test['in_scope']} in-scope and {test['out_of_scope']} out-of-scope test questions"]
+    lines += [f"  {label:<58}{100 * test[key]:6.1f}%   (validation {100 * val.get(key, 0):.1f}%)" for key, label in names]
+    th = result["thresholds"]
+    lines.append("thresholds fitted on the validation questions: " + ", ".join(f"{k}={v}" for k, v in th.items()))
+    return "\n".join(lines)
+
+
 async def search(settings: Settings, question: str, lang: str) -> dict:
     """What the bot would do with ``question``."""
     index = await _loaded_index(settings)
@@ -217,6 +246,12 @@ def main(argv: list[str] | None = None) -> int:
     kb_search.add_argument("question")
     kb_search.add_argument("--lang", default="pt-BR", choices=["pt-BR", "pt-PT", "en"])
     kb.add_parser("calibrate", help="fit the answer/clarify/escalate thresholds on data/eval/*.val.jsonl")
+    kb_eval = kb.add_parser("eval", help="measure the search on your own FAQ and labelled questions (no database)")
+    kb_eval.add_argument("--kb", type=Path, required=True, help='FAQ JSON lines: {"id", "lang", "title", "questions": [...], "body"}')
+    kb_eval.add_argument("--val", type=Path, required=True, help='validation JSON lines: {"text", "lang", "article": id or null}')
+    kb_eval.add_argument("--test", type=Path, required=True, help="test JSON lines, same shape as --val")
+    kb_eval.add_argument("--encoder", default=None, help="encoder spec (default: BALCAO_ENCODER)")
+    kb_eval.add_argument("--json", action="store_true", help="print the report as JSON")
     user = sub.add_parser("user", help="staff users").add_subparsers(dest="user_command", required=True)
     user_add = user.add_parser("add", help="create a staff user")
     user_add.add_argument("--email", required=True)
@@ -277,6 +312,16 @@ def main(argv: list[str] | None = None) -> int:
             return 0
         if args.kb_command == "calibrate":
             print(json.dumps(asyncio.run(calibrate(settings)), indent=2))
+            return 0
+        if args.kb_command == "eval":
+            from kb_index import EncoderNotAvailable
+
+            try:
+                result = eval_kb(args.kb, args.val, args.test, args.encoder or settings.encoder)
+            except (OSError, ValueError, EncoderNotAvailable) as exc:
+                print(f"error: {exc}", file=sys.stderr)
+                return 1
+            print(json.dumps(result, indent=2, ensure_ascii=False) if args.json else format_eval(result))
             return 0
     if args.command == "user":
         try:

@@ -11,8 +11,9 @@ import re
 import tempfile
 import threading
 from collections.abc import Iterable, Sequence
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
+from typing import NamedTuple
 
 import bm25s
 import faiss
@@ -81,6 +82,14 @@ class SearchResult:
         return self.hits[0] if self.hits else None
 
 
+class Signals(NamedTuple):
+    """What the index knows of one candidate article for one question, before fusion."""
+
+    dense: float  # cosine of the article's best passage
+    lexical: float  # BM25 of the article's best passage
+    centroid: float = 0.0  # cosine to the mean vector of the article's title and questions
+
+
 @dataclass
 class Calibration:
     """Fusion weights and decision thresholds, fitted on validation questions for one encoder."""
@@ -91,6 +100,9 @@ class Calibration:
     t_answer: float  # answer at or above
     t_clarify: float  # offer choices at or above, escalate below
     metrics: dict = field(default_factory=dict)
+    # Share of the dense score taken from the article's centroid instead of its best passage
+    # (0 in files written before it existed: the best passage alone, as then).
+    centroid: float = 0.0
 
     @classmethod
     def load(cls, path: Path, encoder: str) -> "Calibration":
@@ -101,7 +113,18 @@ class Calibration:
             raise NotCalibrated(
                 f"no calibration for encoder {encoder!r} in {path}; run `balcao kb calibrate`"
             ) from exc
-        return cls(**data)
+        known = {f.name for f in fields(cls)}
+        return cls(**{k: v for k, v in data.items() if k in known})
+
+    def parameters(self) -> dict[str, float]:
+        """The fitted numbers (fusion weights and thresholds), without the validation metrics."""
+        return {
+            "t_answer": self.t_answer,
+            "t_clarify": self.t_clarify,
+            "beta": self.beta,
+            "kappa": self.kappa,
+            "centroid": self.centroid,
+        }
 
     def save(self, path: Path) -> None:
         """Write (or replace) this encoder's entry in the JSON file."""
@@ -206,6 +229,10 @@ class KnowledgeIndex:
         self._by_article: dict[ArticleKey, list[int]] = {}
         self._next_id = 0
         self._dense = faiss.IndexIDMap2(faiss.IndexFlatIP(encoder.dim)) if encoder else None
+        # Per article: the normalised mean of its title and questions vectors. Its cosine to a
+        # question says how close the question is to the article's questions as a whole, which
+        # one lucky passage (the max) does not; kept beside the passage store, updated with it.
+        self._centroids: dict[ArticleKey, np.ndarray] = {}
         self._bm25: bm25s.BM25 | None = None
         self._bm25_ids: np.ndarray = np.zeros(0, dtype=np.int64)
 
@@ -235,8 +262,18 @@ class KnowledgeIndex:
                         continue
                     vectors = self._cache.encode(self.encoder, [t for _, t in group], passages=is_passage)
                     self._dense.add_with_ids(vectors, np.array([pid for pid, _ in group], dtype=np.int64))
+                    if not is_passage:
+                        self._add_centroids(group, vectors)
                 self._cache.save()
             self._bm25 = None  # rebuilt on the next search: cheap next to encoding
+
+    def _add_centroids(self, group: list[tuple[int, str]], vectors: np.ndarray) -> None:
+        rows: dict[ArticleKey, list[int]] = {}
+        for row, (pid, _) in enumerate(group):
+            rows.setdefault(self._passages[pid].key, []).append(row)
+        for key, idx in rows.items():
+            mean = vectors[idx].mean(axis=0)
+            self._centroids[key] = (mean / max(float(np.linalg.norm(mean)), 1e-12)).astype(np.float32)
 
     def remove(self, article_id: str, lang: str) -> None:
         """Forget an article (unpublished or deleted)."""
@@ -247,6 +284,7 @@ class KnowledgeIndex:
 
     def _drop(self, key: ArticleKey) -> None:
         ids = self._by_article.pop(key, [])
+        self._centroids.pop(key, None)
         for pid in ids:
             self._passages.pop(pid, None)
         if ids and self._dense is not None:
@@ -274,12 +312,14 @@ class KnowledgeIndex:
         with self._lock:
             return list(self._articles.values())
 
-    def raw_scores(self, questions: Sequence[str], langs: Sequence[str]) -> list[dict[ArticleKey, tuple[float, float]]]:
-        """Per question: (dense cosine, BM25) of each candidate article, best passage of each."""
+    def raw_scores(self, questions: Sequence[str], langs: Sequence[str]) -> list[dict[ArticleKey, Signals]]:
+        """Per question: the signals of each candidate article (best dense passage, best BM25
+        passage, cosine to the article's centroid)."""
         with self._lock:
             if not self._articles:
                 return [{} for _ in questions]
             dense_rows: list[dict[ArticleKey, float]] = [{} for _ in questions]
+            vectors = None
             if self.encoder and self._dense.ntotal:
                 vectors = self.encoder.encode_queries(list(questions))
                 k = min(_DENSE_CANDIDATES, self._dense.ntotal)
@@ -304,37 +344,71 @@ class KnowledgeIndex:
                         lexical[key] = max(lexical.get(key, 0.0), float(passage_scores[idx]))
                 dense = dense_rows[row]
                 floor = min(dense.values()) if dense else 0.0
-                keys = set(dense) | set(lexical)
-                out.append({key: (dense.get(key, floor), lexical.get(key, 0.0)) for key in keys})
+                keys = sorted(set(dense) | set(lexical))
+                centroid = [floor] * len(keys)
+                if vectors is not None and keys:
+                    have = [i for i, key in enumerate(keys) if key in self._centroids]
+                    if have:
+                        sims = np.stack([self._centroids[keys[i]] for i in have]) @ vectors[row]
+                        for i, sim in zip(have, sims.tolist()):
+                            centroid[i] = sim
+                out.append(
+                    {key: Signals(dense.get(key, floor), lexical.get(key, 0.0), c) for key, c in zip(keys, centroid)}
+                )
             return out
 
     @staticmethod
-    def fuse(dense: float, lexical: float, *, beta: float, kappa: float, dense_available: bool) -> float:
-        """One confidence from both signals: the cosine plus a saturated BM25 bonus."""
+    def fuse(
+        dense: float,
+        lexical: float,
+        *,
+        beta: float,
+        kappa: float,
+        dense_available: bool,
+        centroid_sim: float = 0.0,
+        centroid: float = 0.0,
+    ) -> float:
+        """One confidence from the signals: the cosine (best passage mixed with the article's
+        centroid by the weight ``centroid``) plus a saturated BM25 bonus."""
         lexical_sat = lexical / (lexical + kappa) if lexical > 0 else 0.0
-        return (dense if dense_available else 0.0) + beta * lexical_sat
+        cosine = (1.0 - centroid) * dense + centroid * centroid_sim
+        return (cosine if dense_available else 0.0) + beta * lexical_sat
 
     def rank(
         self,
-        scores: dict[ArticleKey, tuple[float, float]],
+        scores: dict[ArticleKey, Signals],
         lang: str,
         *,
         beta: float,
         kappa: float,
+        centroid: float = 0.0,
     ) -> list[tuple[ArticleKey, float]]:
         """Articles in the question's language family (all languages if it has none), best first."""
-        family = language_family(lang)
-        # Sorted, so ties are broken the same way in every process (set order depends on the hash seed).
-        keys = sorted(k for k in scores if language_family(k[1]) == family) or sorted(scores)
+        keys = self.candidate_keys(scores, lang)
         # One entry per article id: prefer the version in the customer's exact language.
         best: dict[str, tuple[ArticleKey, float]] = {}
         for key in keys:
-            dense, lexical = scores[key]
-            value = self.fuse(dense, lexical, beta=beta, kappa=kappa, dense_available=self.encoder is not None)
+            signals = Signals(*scores[key])
+            value = self.fuse(
+                signals.dense,
+                signals.lexical,
+                beta=beta,
+                kappa=kappa,
+                dense_available=self.encoder is not None,
+                centroid_sim=signals.centroid,
+                centroid=centroid,
+            )
             current = best.get(key[0])
             if current is None or value > current[1] or (value == current[1] and key[1] == lang):
                 best[key[0]] = (key, value)
         return sorted(best.values(), key=lambda kv: (-kv[1], kv[0]))
+
+    @staticmethod
+    def candidate_keys(scores: dict[ArticleKey, Signals], lang: str) -> list[ArticleKey]:
+        """The articles a question may get: its language family's (all if there are none), sorted so
+        ties are broken the same way in every process (set order depends on the hash seed)."""
+        family = language_family(lang)
+        return sorted(k for k in scores if language_family(k[1]) == family) or sorted(scores)
 
     def decide(self, confidence: float) -> Decision:
         """Answer, clarify or escalate, by the calibrated thresholds."""
@@ -353,7 +427,7 @@ class KnowledgeIndex:
         cal = self.calibration
         results = []
         for question, lang, scores in zip(questions, langs, self.raw_scores(questions, langs)):
-            ranked = self.rank(scores, lang, beta=cal.beta, kappa=cal.kappa)[:k]
+            ranked = self.rank(scores, lang, beta=cal.beta, kappa=cal.kappa, centroid=cal.centroid)[:k]
             hits = []
             for key, value in ranked:
                 article = self._articles.get(key)
