@@ -235,7 +235,7 @@ def shipped_calibration(spec: str) -> dict | None:
     stored = data.get(spec)
     if not stored:
         return None
-    return {k: stored.get(k, 0.0) for k in ("t_answer", "t_clarify", "beta", "kappa", "centroid")}
+    return {k: stored.get(k, 0.0) for k in ("t_answer", "t_clarify", "beta", "kappa", "centroid", "head")}
 
 
 def with_default(results: dict) -> dict:
@@ -280,7 +280,7 @@ def print_table(results: dict) -> None:
         if spec != "default":
             th = "  ".join(
                 f"{name}: answer≥{t['t_answer']:.4g} clarify≥{t['t_clarify']:.4g} β={t['beta']} κ={t['kappa']} "
-                f"c={t.get('centroid', 0)}"
+                f"c={t.get('centroid', 0)} h={t.get('head', 0)}"
                 for name, t in entry.get("thresholds", {}).items()
             )
             print(f"  {spec:<16} {th}")

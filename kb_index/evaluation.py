@@ -131,7 +131,8 @@ def evaluate_kb(
 # fusions that reach it, the one with the best in-scope accuracy wins. Set to the issue's target
 # for Portuguese (80%): a question the bot cannot answer must reach a person.
 MIN_OOS_RECALL = 0.80
-_CENTROIDS = (0.0, 0.25, 0.5, 0.75, 1.0)
+_CENTROIDS = (0.0, 0.5, 0.75, 1.0)
+_HEADS = (0.0, 0.05, 0.1, 0.2)
 _TOP = 6  # candidates looked at per question: enough for three distinct article ids
 
 
@@ -145,6 +146,7 @@ class _Candidates:
     dense: np.ndarray  # questions × candidates
     lexical: np.ndarray
     centroid: np.ndarray
+    head: np.ndarray
     mask: np.ndarray  # False where a row is padded
 
 
@@ -155,14 +157,15 @@ def _candidates(index: KnowledgeIndex, questions: Sequence[LabelledQuestion]) ->
         rows.append([(key[0], Signals(*scores[key])) for key in index.candidate_keys(scores, q.lang)])
     width = max((len(r) for r in rows), default=0) or 1
     shape = (len(rows), width)
-    dense, lexical, centroid = np.zeros(shape), np.zeros(shape), np.zeros(shape)
+    dense, lexical, centroid, head = (np.zeros(shape) for _ in range(4))
     mask = np.zeros(shape, dtype=bool)
     for i, row in enumerate(rows):
         if row:
             values = np.array([sig for _, sig in row], dtype=np.float64)
-            dense[i, : len(row)], lexical[i, : len(row)], centroid[i, : len(row)] = values.T
+            dense[i, : len(row)], lexical[i, : len(row)], centroid[i, : len(row)], head[i, : len(row)] = values.T
             mask[i, : len(row)] = True
-    return _Candidates([q.article for q in questions], [[a for a, _ in r] for r in rows], dense, lexical, centroid, mask)
+    ids = [[a for a, _ in r] for r in rows]
+    return _Candidates([q.article for q in questions], ids, dense, lexical, centroid, head, mask)
 
 
 @dataclass
@@ -176,9 +179,11 @@ class _Scored:
     top3: np.ndarray
 
 
-def _score(c: _Candidates, *, beta: float, kappa: float, centroid: float, dense_available: bool = True) -> _Scored:
+def _score(
+    c: _Candidates, *, beta: float, kappa: float, centroid: float, head: float = 0.0, dense_available: bool = True
+) -> _Scored:
     sat = np.where(c.lexical > 0, c.lexical / (c.lexical + kappa), 0.0)
-    cosine = (1.0 - centroid) * c.dense + centroid * c.centroid if dense_available else 0.0
+    cosine = (1.0 - centroid) * c.dense + centroid * c.centroid + head * c.head if dense_available else 0.0
     fused = np.where(c.mask, cosine + beta * sat, -np.inf)
     # Stable: equal scores keep the candidates' (sorted) order, as KnowledgeIndex.rank does.
     order = np.argsort(-fused, axis=1, kind="stable")[:, :_TOP]
@@ -256,17 +261,23 @@ def calibrate(index: KnowledgeIndex, validation: Sequence[LabelledQuestion]) -> 
     cands = _candidates(index, validation)
     dense = index.encoder is not None
     best: tuple[float, Calibration] | None = None
-    for centroid in _CENTROIDS if dense else (0.0,):
-        for beta in _BETAS if dense else (1.0,):
-            for kappa in _KAPPAS if beta > 0 else (_KAPPAS[0],):
-                scored = _score(cands, beta=beta, kappa=kappa, centroid=centroid, dense_available=dense)
-                objective, t_answer, t_clarify = _fit_thresholds(scored)
-                if best is None or objective > best[0] + 1e-9:
-                    cal = Calibration(
-                        index.encoder_name, beta, kappa, round(t_answer, 4), round(t_clarify, 4), centroid=centroid
-                    )
-                    cal.metrics = {"validation": metrics(scored, cal.t_answer, cal.t_clarify)}
-                    best = (objective, cal)
+    heads = _HEADS if dense and cands.head.any() else (0.0,)
+    grid = [
+        (centroid, head, beta, kappa)
+        for centroid in (_CENTROIDS if dense else (0.0,))
+        for head in heads
+        for beta in (_BETAS if dense else (1.0,))
+        for kappa in (_KAPPAS if beta > 0 else (_KAPPAS[0],))
+    ]
+    for centroid, head, beta, kappa in grid:
+        scored = _score(cands, beta=beta, kappa=kappa, centroid=centroid, head=head, dense_available=dense)
+        objective, t_answer, t_clarify = _fit_thresholds(scored)
+        if best is None or objective > best[0] + 1e-9:
+            cal = Calibration(
+                index.encoder_name, beta, kappa, round(t_answer, 4), round(t_clarify, 4), centroid=centroid, head=head
+            )
+            cal.metrics = {"validation": metrics(scored, cal.t_answer, cal.t_clarify)}
+            best = (objective, cal)
     assert best is not None
     index.calibration = best[1]
     return best[1]
@@ -278,6 +289,11 @@ def evaluate(index: KnowledgeIndex, test: Sequence[LabelledQuestion]) -> dict[st
     if cal is None:
         raise ValueError("calibrate the index before evaluating it")
     scored = _score(
-        _candidates(index, test), beta=cal.beta, kappa=cal.kappa, centroid=cal.centroid, dense_available=index.encoder is not None
+        _candidates(index, test),
+        beta=cal.beta,
+        kappa=cal.kappa,
+        centroid=cal.centroid,
+        head=cal.head,
+        dense_available=index.encoder is not None,
     )
     return metrics(scored, cal.t_answer, cal.t_clarify)
