@@ -111,12 +111,14 @@ def fine_tune(
     model = SentenceTransformer(base, device="cpu")
     loss = MultipleNegativesRankingLoss(model)
     optimizer = torch.optim.AdamW(model.parameters(), lr=learning_rate)
+    # sentence-transformers 6 renamed tokenize to preprocess; 5 only has the old name.
+    tokenize = getattr(model, "preprocess", None) or model.tokenize
     model.train()
     for epoch in range(epochs):
         batches = _batches(pairs, batch_size, rng)
         bar = tqdm(batches, desc=f"tuning, epoch {epoch + 1}/{epochs}", unit="batch", disable=not progress)
         for batch in bar:
-            features = [model.tokenize([p[0] for p in batch]), model.tokenize([p[1] for p in batch])]
+            features = [tokenize([p[0] for p in batch]), tokenize([p[1] for p in batch])]
             value = loss(features, None)
             value.backward()
             optimizer.step()
