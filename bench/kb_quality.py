@@ -34,6 +34,7 @@ os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 
 import argparse  # noqa: E402
 import json  # noqa: E402
+import re  # noqa: E402
 import sys  # noqa: E402
 import time  # noqa: E402
 from collections import defaultdict  # noqa: E402
@@ -300,7 +301,8 @@ def main(argv: list[str] | None = None) -> int:
     datasets = {"clinc150": load_clinc150, "pt": load_starter_kb}
     output = CACHE_DIR / "kb_quality.quick.json" if args.quick else RESULTS_DIR / "kb_quality.json"
     fresh = {}
-    for spec in [s.strip() for s in args.encoders.split(",") if s.strip()]:
+    # Commas separate specs, except between an ensemble's weights ("a+b@0.85,0.15").
+    for spec in [s.strip() for s in re.split(r",(?![\d.])", args.encoders) if s.strip()]:
         fresh[spec] = run_encoder(spec, args.quick, datasets)
     # Keep the entries of encoders not run this time (e.g. `--encoders minilm` after a full run),
     # read now rather than at the start, so runs of other encoders that ended meanwhile are kept.
