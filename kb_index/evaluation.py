@@ -154,6 +154,7 @@ class _Candidates:
 
 
 def _candidates(index: KnowledgeIndex, questions: Sequence[LabelledQuestion]) -> _Candidates:
+    index.train_head()  # measure with the head that matches the articles, not a stale one
     raw = index.raw_scores([q.text for q in questions], [q.lang for q in questions])
     rows: list[list[tuple[str, Signals]]] = []
     for q, scores in zip(questions, raw):

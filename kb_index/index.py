@@ -33,6 +33,10 @@ _DENSE_CANDIDATES = 256
 # knowledge base ranks by the cosines and BM25 alone, and should be calibrated that way).
 _HEAD_C = 100.0
 _HEAD_MAX_QUESTIONS = 50_000
+# Up to this many questions the head is retrained on the next search (about 0.3 s for the starter
+# articles); past it, in a background thread while searches use the previous head, because its
+# training time grows fast with the articles (3 s at 300 articles, 90 s at 1,000 here).
+_HEAD_SYNC_MAX = 1_500
 
 
 class Decision(str, enum.Enum):
@@ -249,6 +253,8 @@ class KnowledgeIndex:
         self._question_vectors: dict[ArticleKey, np.ndarray] = {}
         self._head: tuple[object, dict[tuple[str, str], int]] | None = None
         self._head_stale = True
+        self._head_generation = 0  # bumped on every change, so a background result can be dropped
+        self._head_thread: threading.Thread | None = None
         self._bm25: bm25s.BM25 | None = None
         self._bm25_ids: np.ndarray = np.zeros(0, dtype=np.int64)
 
@@ -283,6 +289,7 @@ class KnowledgeIndex:
                 self._cache.save()
             self._bm25 = None  # rebuilt on the next search: cheap next to encoding
             self._head_stale = True
+            self._head_generation += 1
 
     def _add_centroids(self, group: list[tuple[int, str]], vectors: np.ndarray) -> None:
         rows: dict[ArticleKey, list[int]] = {}
@@ -305,6 +312,7 @@ class KnowledgeIndex:
         self._centroids.pop(key, None)
         self._question_vectors.pop(key, None)
         self._head_stale = True
+        self._head_generation += 1
         for pid in ids:
             self._passages.pop(pid, None)
         if ids and self._dense is not None:
@@ -319,11 +327,7 @@ class KnowledgeIndex:
             self._bm25, self._bm25_ids = model, ids
         return self._bm25, self._bm25_ids
 
-    def _trained_head(self) -> tuple[object, dict[tuple[str, str], int]] | None:
-        """The linear head for the current articles (None with fewer than two, or past the size)."""
-        if not self._head_stale:
-            return self._head
-        self._head, self._head_stale = None, False
+    def _head_data(self) -> tuple[np.ndarray, list[tuple[str, str]]] | None:
         labels: list[tuple[str, str]] = []
         rows: list[np.ndarray] = []
         for key, vectors in sorted(self._question_vectors.items()):
@@ -331,13 +335,48 @@ class KnowledgeIndex:
             rows.append(vectors)
         if len(set(labels)) < 2 or len(labels) > _HEAD_MAX_QUESTIONS:
             return None
+        return np.concatenate(rows), labels
+
+    @staticmethod
+    def _fit_head(x: np.ndarray, labels: list[tuple[str, str]]) -> tuple[object, dict[tuple[str, str], int]]:
         from sklearn.linear_model import LogisticRegression
 
-        names = sorted(set(labels))
-        column = {name: i for i, name in enumerate(names)}
+        column = {name: i for i, name in enumerate(sorted(set(labels)))}
         y = np.array([column[name] for name in labels])
-        model = LogisticRegression(C=_HEAD_C, max_iter=1000).fit(np.concatenate(rows), y)
-        self._head = (model, column)
+        return LogisticRegression(C=_HEAD_C, max_iter=1000).fit(x, y), column
+
+    def train_head(self) -> None:
+        """Retrain the linear head now, waiting for it (calibration and evaluation need the head
+        that matches the articles; searches retrain it on their own)."""
+        with self._lock:
+            if not self._head_stale:
+                return
+            data = self._head_data()
+            self._head, self._head_stale = (self._fit_head(*data) if data else None), False
+
+    def _trained_head(self) -> tuple[object, dict[tuple[str, str], int]] | None:
+        """The linear head for the current articles (None with fewer than two, or past the size).
+        Called with the lock held."""
+        if not self._head_stale:
+            return self._head
+        data = self._head_data()
+        if data is None:
+            self._head, self._head_stale = None, False
+        elif len(data[1]) <= _HEAD_SYNC_MAX:
+            self._head, self._head_stale = self._fit_head(*data), False
+        elif self._head_thread is None or not self._head_thread.is_alive():
+            generation = self._head_generation
+
+            def fit() -> None:
+                head = self._fit_head(*data)
+                with self._lock:
+                    if self._head_generation == generation:  # nothing changed while it trained
+                        self._head, self._head_stale = head, False
+                    else:
+                        self._head = head  # better than the older one; a newer one follows
+
+            self._head_thread = threading.Thread(target=fit, name="kb-head", daemon=True)
+            self._head_thread.start()
         return self._head
 
     # -- reading -----------------------------------------------------------------------------
