@@ -2,6 +2,7 @@
 
 from handoff.agents import STATUSES, AgentLoad, UnknownStatus, assign_waiting, choose_agent, set_agent_status, team_loads
 from handoff.canned import InvalidCannedResponse, add_canned_response, ensure_default_canned, list_canned, render_canned
+from handoff.confirmed import ConfirmedAnswer, confirmed_answers
 from handoff.conversations import (
     AlreadyClaimed,
     ConversationNotFound,
@@ -51,6 +52,8 @@ from handoff.users import (
 )
 
 __all__ = [
+    "ConfirmedAnswer",
+    "confirmed_answers",
     "AgentLoad",
     "AgentStatusChanged",
     "AlreadyClaimed",

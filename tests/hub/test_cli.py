@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import json
 from pathlib import Path
 
 import pytest
@@ -48,3 +49,20 @@ def test_set_webhook_registers_the_public_url_with_the_secret_token(tmp_path: Pa
     registered = fake_telegram.calls_of("setWebhook")[-1]
     assert (registered["url"], registered["secret_token"]) == ("https://desk.loja.example/webhooks/telegram", TELEGRAM_SECRET)
     assert registered["allowed_updates"] == '["message", "callback_query"]'
+
+
+def test_kb_eval_measures_a_faq_file_without_database_or_server(capsys: pytest.CaptureFixture[str]) -> None:
+    data = Path(__file__).parents[1] / "kb_index" / "data"
+    args = ["kb", "eval", "--kb", str(data / "faq.jsonl"), "--val", str(data / "val.jsonl"), "--test", str(data / "test.jsonl")]
+    assert main([*args, "--json"]) == 0
+    report = json.loads(capsys.readouterr().out)
+    assert report["test"]["in_scope"] == 6 and report["test"]["out_of_scope"] == 3
+    assert {"t_answer", "t_clarify"} <= set(report["thresholds"])
+    assert main(args) == 0
+    assert "in-scope accuracy" in capsys.readouterr().out
+
+
+def test_kb_eval_says_which_file_is_missing(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    missing = tmp_path / "nope.jsonl"
+    assert main(["kb", "eval", "--kb", str(missing), "--val", str(missing), "--test", str(missing), "--encoder", "bm25"]) == 1
+    assert "nope.jsonl" in capsys.readouterr().err

@@ -1,0 +1,62 @@
+"""Measuring the search on someone's own FAQ and labelled questions, with the shipped encoder."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from hub.settings import Settings
+from kb_index import Calibration, get_encoder
+from kb_index.evaluation import evaluate_kb, read_faq_jsonl, read_jsonl
+
+DATA = Path(__file__).parent / "data"
+
+
+@pytest.fixture(scope="module")
+def report():  # noqa: ANN201
+    articles = read_faq_jsonl(DATA / "faq.jsonl")
+    encoder = get_encoder(Settings(environment="test").encoder)
+    return evaluate_kb(articles, read_jsonl(DATA / "val.jsonl"), {"test": read_jsonl(DATA / "test.jsonl")}, encoder)
+
+
+def test_a_small_bakery_faq_is_measured_on_its_test_questions(report) -> None:  # noqa: ANN001
+    result = report.as_dict()
+    test = result["test"]
+    assert (test["in_scope"], test["out_of_scope"]) == (6, 3)
+    # Plain questions about a handful of clearly different articles: the right one comes first.
+    assert test["top1_accuracy"] >= 5 / 6
+    assert test["top3_recall"] == 1.0
+    for key in ("in_scope_accuracy", "oos_recall", "confidently_wrong"):
+        assert 0.0 <= test[key] <= 1.0
+
+
+def test_the_thresholds_are_fitted_on_the_validation_questions(report) -> None:  # noqa: ANN001
+    th = report.as_dict()["thresholds"]
+    assert th["t_clarify"] <= th["t_answer"]
+    validation = report.as_dict()["validation"]
+    # The escalation threshold reaches the out-of-scope recall the calibration asks for.
+    assert validation["oos_recall"] >= 0.8
+    assert validation["in_scope"] == 9 and validation["out_of_scope"] == 5
+
+
+def test_labels_naming_an_article_the_faq_lacks_are_refused(tmp_path: Path) -> None:
+    bad = tmp_path / "val.jsonl"
+    bad.write_text(json.dumps({"text": "tem pão de queijo?", "lang": "pt-BR", "article": "pao-de-queijo"}) + "\n")
+    with pytest.raises(ValueError, match="pao-de-queijo"):
+        evaluate_kb(read_faq_jsonl(DATA / "faq.jsonl"), read_jsonl(bad), {}, None)
+
+
+def test_a_faq_line_without_a_title_names_its_line(tmp_path: Path) -> None:
+    faq = tmp_path / "faq.jsonl"
+    faq.write_text('{"id": "a", "lang": "pt-BR", "title": "A", "questions": [], "body": ""}\n{"id": "b", "lang": "pt-BR"}\n')
+    with pytest.raises(ValueError, match=r"faq.jsonl:2"):
+        read_faq_jsonl(faq)
+
+
+def test_calibration_files_written_before_the_centroid_weight_still_load(tmp_path: Path) -> None:
+    old = tmp_path / "calibration.json"
+    old.write_text(json.dumps({"minilm": {"encoder": "minilm", "beta": 0.1, "kappa": 5.0, "t_answer": 0.8, "t_clarify": 0.6, "metrics": {}}}))
+    cal = Calibration.load(old, "minilm")
+    assert cal.centroid == 0.0 and cal.t_answer == 0.8
