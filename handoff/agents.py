@@ -31,13 +31,18 @@ class AgentLoad:
         return max(0, self.user.capacity - self.open_chats)
 
 
-async def set_agent_status(session: AsyncSession, user: User, status: str) -> User:
-    """An agent is online, away or offline (set by the agent, or by presence in the console)."""
+async def set_agent_status(session: AsyncSession, user: User, status: str, *, by: str = "agent") -> User:
+    """An agent is online, away or offline, set ``by`` the agent or by ``"presence"`` (the
+    console closed or opened)."""
     if status not in STATUSES:
         raise UnknownStatus(status)
-    if user.status != status:
-        await session.execute(update(User).where(User.id == user.id).values(status=status))
-        user.status = status
+    if by not in ("agent", "presence"):
+        raise ValueError(f"status set by {by!r}: expected 'agent' or 'presence'")
+    changed = user.status != status
+    if changed or user.status_by != by:
+        await session.execute(update(User).where(User.id == user.id).values(status=status, status_by=by))
+        user.status, user.status_by = status, by
+    if changed:
         teams = (await session.execute(select(TeamMember.team_id).where(TeamMember.user_id == user.id))).scalars()
         queue_event(session, AgentStatusChanged(user_id=user.id, name=user.name, status=status, team_ids=list(teams)))
     return user

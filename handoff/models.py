@@ -62,6 +62,9 @@ class User(Base):
     role: Mapped[str] = mapped_column(String(20), default=Role.AGENT.value)
     active: Mapped[bool] = mapped_column(Boolean, default=True)
     status: Mapped[str] = mapped_column(String(10), default="offline")  # online | away | offline
+    # Who set the status: "agent" (their choice, kept) or "presence" (the console closed; undone
+    # when a console opens again, on whichever hub process that happens).
+    status_by: Mapped[str] = mapped_column(String(10), default="agent", server_default="agent")
     capacity: Mapped[int] = mapped_column(Integer, default=3)  # chats at once
     last_assigned_at: Mapped[datetime | None] = mapped_column(default=None)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)

@@ -338,10 +338,11 @@ async def live(websocket: WebSocket) -> None:
     if user is None or user.role not in (Role.AGENT.value, Role.SUPERVISOR.value, Role.ADMIN.value):
         await websocket.close(code=4401, reason="log in as an agent first")
         return
+    # The status first, so an agent whose console has opened is already online (and assignable).
+    await desk.agent_connected(user)
     await websocket.accept()
     connection = AgentConnection(user.id, frozenset(teams) if teams is not None else None, websocket.send_json)
     desk.bus.connect_agent(connection)
-    await desk.agent_connected(user)
     try:
         while True:
             raw = await websocket.receive_text()

@@ -398,13 +398,14 @@ class Desk:
     # -- agents' presence and typing -------------------------------------------------------
 
     async def agent_connected(self, user: User) -> None:
-        """A console opened: an offline agent comes online (an agent who chose "away" stays away)."""
+        """A console opened: an offline agent, or one that presence made away, comes online (an
+        agent who chose "away" stays away)."""
         timer = self._away_timers.pop(user.id, None)
         if timer:
             timer.cancel()
-        if user.status == "offline":
+        if user.status == "offline" or (user.status == "away" and user.status_by == "presence"):
             async with self.unit_of_work() as session:
-                await handoff.set_agent_status(session, user, "online")
+                await handoff.set_agent_status(session, user, "online", by="presence")
 
     async def agent_disconnected(self, user: User) -> None:
         """The last console closed: the agent is away after the grace period, unless they return."""
@@ -417,7 +418,7 @@ class Desk:
                 async with self.unit_of_work() as session:
                     fresh = await handoff.get_user(session, user.id)
                     if fresh and fresh.status == "online":
-                        await handoff.set_agent_status(session, fresh, "away")
+                        await handoff.set_agent_status(session, fresh, "away", by="presence")
             self._away_timers.pop(user.id, None)
 
         self._away_timers[user.id] = asyncio.create_task(later())

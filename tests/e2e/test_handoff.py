@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import asyncio
+import time
+from collections.abc import Callable
 from datetime import timedelta
 
 import httpx
@@ -126,6 +128,14 @@ async def test_a_customer_who_leaves_the_queue_is_counted_as_abandoned(hub: Runn
     assert hub.call(state) == "abandoned"
 
 
+async def wait_for_status(read: Callable[[], str], wanted: str, timeout_s: float = 10.0) -> None:
+    """Wait until the agent's status is ``wanted`` (presence changes it after a grace period)."""
+    deadline = time.monotonic() + timeout_s
+    while (current := read()) != wanted:
+        assert time.monotonic() < deadline, f"status {current!r}, expected {wanted!r}"
+        await asyncio.sleep(0.1)
+
+
 async def test_presence_and_typing_travel_between_the_console_and_the_widget(hub: RunningHub, agent: AgentClient) -> None:
     import json
 
@@ -155,8 +165,17 @@ async def test_presence_and_typing_travel_between_the_console_and_the_widget(hub
             while seen.get("type") != "typing":
                 seen = json.loads(await asyncio.wait_for(console.recv(), 10))
             assert (seen["who"], seen["conversation_id"]) == ("customer", conversation_id)
-        await asyncio.sleep(1.0)
-        assert hub.call(status) == "away"  # the console closed, the grace period passed
+        # The console closed: once the grace period has passed, the agent is away.
+        await wait_for_status(lambda: hub.call(status), "away")
+        async with websockets.connect(hub.url.replace("http", "ws") + "/api/agent/ws", additional_headers={"Cookie": cookie}):
+            assert hub.call(status) == "online"  # back at the console: presence undoes its own "away"
+            # An agent who chooses "away" stays away when the console opens again.
+            assert (await agent.http.post("/api/agent/status", json={"status": "away"})).status_code == 200
+        async with websockets.connect(hub.url.replace("http", "ws") + "/api/agent/ws", additional_headers={"Cookie": cookie}):
+            assert hub.call(status) == "away"
+            assert (await agent.http.post("/api/agent/status", json={"status": "online"})).status_code == 200
+        # Closed again: presence makes her away; the next console (a later story) brings her back.
+        await wait_for_status(lambda: hub.call(status), "away")
     finally:
         desk.settings.presence_grace_seconds = original
     await who.close()
