@@ -588,9 +588,8 @@ async def _report(session: AsyncSession, f, period: Period, filters: Filters) ->
     ]
     # Each detractor's reason looked up by its conversation (a unique index) rather than joined:
     # a join made PostgreSQL hash the whole surveys table, twice the time at 1M conversations.
-    # (OFFSET 0 keeps the subquery whole, so the lookup is not repeated in the outer WHERE.)
     reason = select(Survey.reason).where(Survey.conversation_id == f.c.id).scalar_subquery()
-    detractors = select(f.c.created_at, reason.label("reason")).where(f.c.score <= 6).offset(0).subquery("d")
+    detractors = select(f.c.created_at, reason.label("reason")).where(f.c.score <= 6).subquery("d")
     reasons = (
         await session.execute(
             select(detractors.c.reason)
