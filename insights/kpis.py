@@ -32,7 +32,7 @@ from typing import Literal
 from zoneinfo import ZoneInfo
 
 from pydantic import BaseModel, Field
-from sqlalchemy import Integer, and_, case, cast, func, literal, literal_column, or_, select, text
+from sqlalchemy import Date, Float, Integer, and_, case, cast, func, literal, literal_column, or_, select, text
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from handoff.models import Team, User
@@ -272,9 +272,9 @@ def _counts(f) -> list:  # noqa: ANN001
         s(f.c.kb_missed).label("kb_unanswered"),
         s(f.c.surveyed).label("asked"),
         func.count(f.c.score).label("answered"),
-        s(case((and_(answered, f.c.score >= 9), 1), else_=0)).label("promoters"),
-        s(case((and_(answered, f.c.score.between(7, 8)), 1), else_=0)).label("passives"),
-        s(case((and_(answered, f.c.score <= 6), 1), else_=0)).label("detractors"),
+        func.count().filter(and_(answered, f.c.score >= 9)).label("promoters"),
+        func.count().filter(and_(answered, f.c.score.between(7, 8))).label("passives"),
+        func.count().filter(and_(answered, f.c.score <= 6)).label("detractors"),
         s(f.c.wait_s).label("wait_sum"), func.count(f.c.wait_s).label("wait_n"),
         s(f.c.handle_s).label("handle_sum"), func.count(f.c.handle_s).label("handle_n"),
         s(f.c.first_response_s).label("frt_sum"), func.count(f.c.first_response_s).label("frt_n"),
@@ -331,15 +331,16 @@ def _hour_counts(f) -> list:  # noqa: ANN001
         s(f.c.escalated).label("escalated"),
         s(f.c.deflected).label("deflected"),
         func.count(f.c.score).label("answered"),
-        s(case((f.c.score >= 9, 1), else_=0)).label("promoters"),
-        s(case((f.c.score.between(7, 8), 1), else_=0)).label("passives"),
-        s(case((f.c.score <= 6, 1), else_=0)).label("detractors"),
+        func.count().filter(f.c.score >= 9).label("promoters"),
+        func.count().filter(f.c.score.between(7, 8)).label("passives"),
+        func.count().filter(f.c.score <= 6).label("detractors"),
     ]
 
 
 def _extra_counts(f) -> list:  # noqa: ANN001
-    """Answers per score and picked-up waits per bucket (for the distribution and the histogram)."""
-    s = lambda cond: func.coalesce(func.sum(case((cond, 1), else_=0)), 0)  # noqa: E731
+    """Answers per score and picked-up waits per bucket (for the distribution and the histogram).
+    ``count(*) FILTER (WHERE …)`` rather than ``sum(CASE …)``: the same counts, a fifth of the cost."""
+    s = lambda cond: func.count().filter(cond)  # noqa: E731
     waits = []
     lower = None
     for i, limit in enumerate((*WAIT_BUCKETS, None)):
@@ -362,8 +363,10 @@ async def _percentiles(session: AsyncSession, f) -> dict[str, float | None]:  # 
     return {name: percentile([row[i] for row in rows], 0.9) for i, name in enumerate(columns)}
 
 
-def _local_hour(bucket: str, zone: ZoneInfo) -> datetime:
-    """``'YYYY-MM-DD HH'`` (UTC) in local time."""
+def _local_hour(bucket: str | datetime, zone: ZoneInfo) -> datetime:
+    """An ``hour_bucket`` (``'YYYY-MM-DD HH'`` or a naive timestamp, in UTC) in local time."""
+    if isinstance(bucket, datetime):
+        return bucket.replace(tzinfo=timezone.utc).astimezone(zone)
     utc = datetime(int(bucket[:4]), int(bucket[5:7]), int(bucket[8:10]), int(bucket[11:13]), tzinfo=timezone.utc)
     return utc.astimezone(zone)
 
@@ -371,8 +374,36 @@ def _local_hour(bucket: str, zone: ZoneInfo) -> datetime:
 async def _agent_rows(session: AsyncSession, f, zone: ZoneInfo, groups: dict) -> list[AgentRow]:  # noqa: ANN001
     rows = [SimpleNamespace(key=key, **counts) for key, counts in sorted(groups.items(), key=lambda kv: -kv[1]["conversations"])]
     names = dict((await session.execute(select(User.id, User.name))).all())
-    # Occupancy: intervals from pick-up to ending, merged per agent and local day. In epoch seconds
-    # (ends from the stored handling time), with the local offset looked up once per UTC hour.
+    if session.bind.dialect.name == "postgresql":
+        busy, span, handled_time = await _occupancy_sql(session, f, zone)
+    else:
+        busy, span, handled_time = await _occupancy(session, f, zone)
+    result = []
+    for row in rows:
+        if row.key is None:
+            continue
+        agent_id = int(row.key)
+        result.append(
+            AgentRow(
+                agent_id=agent_id,
+                name=names.get(agent_id, f"#{agent_id}"),
+                handled=row.picked_up,
+                handling_avg=_avg(row.handle_sum, row.handle_n),
+                handling_total=float(row.handle_sum),
+                first_response_avg=_avg(row.frt_sum, row.frt_n),
+                answered=row.answered,
+                nps=nps_score(row.promoters, row.detractors, row.answered),
+                load=share(handled_time[agent_id], busy[agent_id]),
+                occupancy=min(1.0, busy[agent_id] / span[agent_id]) if span[agent_id] else None,
+            )
+        )
+    return result
+
+
+async def _occupancy(session: AsyncSession, f, zone: ZoneInfo) -> tuple[Counter, Counter, Counter]:  # noqa: ANN001
+    """Per agent: busy seconds, working span and handled seconds, in Python (SQLite knows no time
+    zones). Intervals from pick-up to ending, merged per agent and local day; in epoch seconds (ends
+    from the stored handling time), with the local offset looked up once per UTC hour."""
     spans = await session.execute(
         select(f.c.agent_id, f.c.picked_at, f.c.handle_s).where(f.c.handle_s.is_not(None))
     )
@@ -400,26 +431,62 @@ async def _agent_rows(session: AsyncSession, f, zone: ZoneInfo, groups: dict) ->
             elif end > merged_end:
                 busy[agent_id] += end - merged_end
                 merged_end = end
-    result = []
-    for row in rows:
-        if row.key is None:
-            continue
-        agent_id = int(row.key)
-        result.append(
-            AgentRow(
-                agent_id=agent_id,
-                name=names.get(agent_id, f"#{agent_id}"),
-                handled=row.picked_up,
-                handling_avg=_avg(row.handle_sum, row.handle_n),
-                handling_total=float(row.handle_sum),
-                first_response_avg=_avg(row.frt_sum, row.frt_n),
-                answered=row.answered,
-                nps=nps_score(row.promoters, row.detractors, row.answered),
-                load=share(handled_time[agent_id], busy[agent_id]),
-                occupancy=min(1.0, busy[agent_id] / span[agent_id]) if span[agent_id] else None,
-            )
+    return busy, span, handled_time
+
+
+async def _occupancy_sql(session: AsyncSession, f, zone: ZoneInfo) -> tuple[Counter, Counter, Counter]:  # noqa: ANN001
+    """The same three sums as ``_occupancy``, computed by PostgreSQL (a few dozen rows come back
+    instead of every handled conversation): each interval opens a new busy stretch when it starts
+    after every earlier interval of the agent's local day has ended (gaps and islands)."""
+    start = cast(func.date_part("epoch", f.c.picked_at), Float)  # a float, cheaper than extract()'s numeric
+    spans = (
+        select(
+            f.c.agent_id.label("agent_id"),
+            cast(func.timezone(zone.key, f.c.picked_at), Date).label("day"),
+            start.label("s"),
+            (start + f.c.handle_s).label("e"),
         )
-    return result
+        .where(f.c.handle_s.is_not(None))
+        .subquery("spans")
+    )
+    day = (spans.c.agent_id, spans.c.day)
+    order = (spans.c.s, spans.c.e)
+    ended_before = func.max(spans.c.e).over(partition_by=day, order_by=order, rows=(None, -1))
+    marked = select(
+        *spans.c, case((or_(ended_before.is_(None), spans.c.s > ended_before), 1), else_=0).label("opens")
+    ).subquery("marked")
+    numbered = select(
+        *marked.c,
+        func.sum(marked.c.opens).over(partition_by=(marked.c.agent_id, marked.c.day), order_by=(marked.c.s, marked.c.e), rows=(None, 0)).label("stretch"),
+    ).subquery("numbered")
+    stretches = (
+        select(
+            numbered.c.agent_id, numbered.c.day,
+            func.min(numbered.c.s).label("lo"), func.max(numbered.c.e).label("hi"),
+            func.sum(numbered.c.e - numbered.c.s).label("handled"),
+        )
+        .group_by(numbered.c.agent_id, numbered.c.day, numbered.c.stretch)
+        .subquery("stretches")
+    )
+    days = (
+        select(
+            stretches.c.agent_id,
+            func.sum(stretches.c.hi - stretches.c.lo).label("busy"),
+            (func.max(stretches.c.hi) - func.min(stretches.c.lo)).label("span"),
+            func.sum(stretches.c.handled).label("handled"),
+        )
+        .group_by(stretches.c.agent_id, stretches.c.day)
+        .subquery("days")
+    )
+    rows = await session.execute(
+        select(days.c.agent_id, func.sum(days.c.busy), func.sum(days.c.span), func.sum(days.c.handled)).group_by(days.c.agent_id)
+    )
+    busy: Counter = Counter()
+    span: Counter = Counter()
+    handled_time: Counter = Counter()
+    for agent_id, agent_busy, agent_span, handled in rows.all():
+        busy[agent_id], span[agent_id], handled_time[agent_id] = float(agent_busy), float(agent_span), float(handled)
+    return busy, span, handled_time
 
 
 def _aware(value: datetime | str) -> datetime:
@@ -519,12 +586,15 @@ async def _report(session: AsyncSession, f, period: Period, filters: Filters) ->
         )
         for r in complaints_rows.all()
     ]
+    # Each detractor's reason looked up by its conversation (a unique index) rather than joined:
+    # a join made PostgreSQL hash the whole surveys table, twice the time at 1M conversations.
+    reason = select(Survey.reason).where(Survey.conversation_id == f.c.id).scalar_subquery()
+    detractors = select(f.c.created_at, reason.label("reason")).where(f.c.score <= 6).subquery("d")
     reasons = (
         await session.execute(
-            select(Survey.reason)
-            .join(f, f.c.id == Survey.conversation_id)
-            .where(f.c.score <= 6, Survey.reason.is_not(None))
-            .order_by(f.c.created_at.desc())
+            select(detractors.c.reason)
+            .where(detractors.c.reason.is_not(None))
+            .order_by(detractors.c.created_at.desc())
             .limit(5000)
         )
     ).scalars().all()
