@@ -11,7 +11,7 @@ from sqlalchemy import delete
 
 from handoff.models import Conversation, Message, OwnershipEvent
 from hub.db import make_engine, make_sessionmaker, run_migrations
-from insights.kpis import Period, compute_report
+from insights.kpis import Period, Report, compute_report
 from insights.models import ConversationSummary, Survey
 from tests.insights.streams import Stream
 
@@ -63,10 +63,9 @@ def db_url(tmp_path_factory: pytest.TempPathFactory) -> str:
     return url
 
 
-@settings(max_examples=30, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow])
-@given(conversations=st.lists(conversation, max_size=25))
-async def test_kpis_stay_in_range_and_add_up(conversations: list[dict], db_url: str) -> None:
-    engine = make_engine(db_url)
+async def report_on(url: str, conversations: list[dict]) -> Report:
+    """May's report on the database at ``url`` after it holds exactly ``conversations``."""
+    engine = make_engine(url)
     sessions = make_sessionmaker(engine)
     try:
         async with sessions() as session, session.begin():
@@ -74,10 +73,15 @@ async def test_kpis_stay_in_range_and_add_up(conversations: list[dict], db_url: 
                 await session.execute(delete(table))
             await stream_of(conversations).save(session)
         async with sessions() as session:
-            r = await compute_report(session, MAY)
+            return await compute_report(session, MAY)
     finally:
         await engine.dispose()
 
+
+@settings(max_examples=30, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow])
+@given(conversations=st.lists(conversation, max_size=25))
+async def test_kpis_stay_in_range_and_add_up(conversations: list[dict], db_url: str) -> None:
+    r = await report_on(db_url, conversations)
     paths = [c["path"] for c in conversations]
     t = r.totals
     assert t.conversations == len(conversations) == t.bot_only + t.escalated

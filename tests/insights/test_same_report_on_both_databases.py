@@ -13,13 +13,8 @@ import asyncpg
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from sqlalchemy import delete
-
-from handoff.models import Conversation, Message, OwnershipEvent
-from hub.db import make_engine, make_sessionmaker, run_migrations
-from insights.kpis import Report, compute_report
-from insights.models import ConversationSummary, Survey
-from tests.insights.test_kpi_invariants import MAY, conversation, stream_of
+from hub.db import run_migrations
+from tests.insights.test_kpi_invariants import conversation, report_on
 
 PG_ADMIN = "postgresql://postgres@127.0.0.1:5432/test"
 pytestmark = pytest.mark.postgres
@@ -41,20 +36,6 @@ async def both(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[tuple[
         admin = await asyncpg.connect(PG_ADMIN)
         await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
         await admin.close()
-
-
-async def report_on(url: str, conversations: list[dict]) -> Report:
-    engine = make_engine(url)
-    sessions = make_sessionmaker(engine)
-    try:
-        async with sessions() as session, session.begin():
-            for table in (ConversationSummary, Survey, Message, OwnershipEvent, Conversation):
-                await session.execute(delete(table))
-            await stream_of(conversations).save(session)
-        async with sessions() as session:
-            return await compute_report(session, MAY)
-    finally:
-        await engine.dispose()
 
 
 def comparable(value):  # noqa: ANN001, ANN201 - any part of a report's JSON
