@@ -6,7 +6,7 @@ reachable at 127.0.0.1:5432). For each of ~20 new articles: the draft is created
 timed), then the clock starts, the article is published through hub A's API, and hub B's
 ``/api/kb/search`` is asked every 20 ms until its top answer is the new article with the decision
 "answer". Hub B learns of the publish from the change log it polls every
-``BALCAO_KB_POLL_SECONDS`` (0.25 s); hub A applies it before the publish returns.
+``BALCAO_KB_POLL_SECONDS`` (0.1 s); hub A applies it before the publish returns.
 
 ``measure_publish_to_answerable()`` returns the p50/p95/max in ms (bench/kb_scale.py stores it in
 kb_scale.json as "publish_to_answerable_ms"); run as a script it measures SQLite and PostgreSQL and
@@ -148,7 +148,7 @@ def measure_publish_to_answerable(*, database_url: str | None = None, publishes:
         "p95_ms": p95,
         "max_ms": round(float(values.max()), 1),
         "publishing_hub_p50_ms": round(float(np.percentile(on_a, 50)), 1),  # the publish request itself
-        "poll_seconds": float(os.environ.get("BALCAO_KB_POLL_SECONDS", 0.25)),
+        "poll_seconds": float(os.environ.get("BALCAO_KB_POLL_SECONDS", 0.1)),
         "load_average_1min": round(os.getloadavg()[0], 2),  # 2 cores here, shared with other work
     }
 

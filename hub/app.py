@@ -177,6 +177,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         await follower.start_at_current()  # before loading: changes made meanwhile are applied after
         async with sessions() as session:
             count = await kb_index.refresh_index(session, index)
+        await asyncio.to_thread(index.train_head)  # the first customer does not wait for it
         if index.calibration is None:
             logger.warning("the knowledge base has no calibration for %s: run `balcao kb calibrate`", index.encoder_name)
         logger.info("knowledge base: %d articles, %d passages", count, index.passage_count)

@@ -2,7 +2,7 @@
 
 Every change to an article appends a row to kb_index's ``article_changes`` log in the same
 transaction. Each hub process follows the log: right after its own commits (so an editor's publish
-is answerable at once here) and every ``BALCAO_KB_POLL_SECONDS`` (0.25 s) for the other processes'
+is answerable at once here) and every ``BALCAO_KB_POLL_SECONDS`` (0.1 s) for the other processes'
 changes — so a publish reaches every replica within a second, with no restart and no broker.
 """
 

@@ -43,7 +43,7 @@ class Settings(BaseSettings):
         20_000, description="past this many passages, dense search uses an IVF index (built in the background)"
     )
     index_nprobe: int = Field(0, description="IVF lists searched per query; 0: one in 80 (12 of 1024 at 1M passages), at least 8")
-    kb_poll_seconds: float = Field(0.25, description="how often each hub reads the article change log (other processes' publishes)")
+    kb_poll_seconds: float = Field(0.1, description="how often each hub reads the article change log (other processes' publishes)")
     kb_cluster_similarity: float | None = Field(
         None, description="cosine at which unanswered questions are grouped; default per encoder (kb_index.unanswered)"
     )

@@ -11,6 +11,7 @@ from __future__ import annotations
 import enum
 import hashlib
 import json
+import logging
 import os
 import re
 import tempfile
@@ -30,6 +31,7 @@ from kb_index.text import language_family, tokens
 from kb_index.vectors import VectorStore, lock_directory
 
 faiss.omp_set_num_threads(1)
+logger = logging.getLogger(__name__)
 
 ArticleKey = tuple[str, str]  # (article id, language)
 _CHUNK_CHARS = 500
@@ -40,10 +42,11 @@ _DENSE_CANDIDATES = 256
 # knowledge base ranks by the cosines and BM25 alone, and should be calibrated that way).
 _HEAD_C = 100.0
 _HEAD_MAX_QUESTIONS = 50_000
-# Up to this many questions the head is retrained on the next search (about 0.3 s for the starter
-# articles); past it, in a background thread while searches use the previous head, because its
-# training time grows fast with the articles (3 s at 300 articles, 90 s at 1,000 here).
-_HEAD_SYNC_MAX = 1_500
+# After a change the head is refitted in a background thread while searches go on with the previous
+# one (a new article is found by its cosines and BM25 at once, with no head probability until the
+# refit lands): its fit takes 0.2-1.5 s for the starter articles on this 2-core machine, which a
+# customer, or an editor's publish on another hub, must not wait for. Only an index that has never
+# had a head (just opened) fits it in the foreground, on ``train_head`` or the first search.
 
 
 class Decision(str, enum.Enum):
@@ -278,8 +281,8 @@ class KnowledgeIndex:
         # a change: it learns which directions tell articles apart, which a plain cosine cannot.
         self._question_vectors: dict[ArticleKey, np.ndarray] = {}
         self._head: tuple[object, dict[tuple[str, str], int]] | None = None
-        self._head_stale = True
-        self._head_generation = 0  # bumped on every change, so a background result can be dropped
+        self._head_generation = 0  # bumped on every change to the articles' question vectors
+        self._head_fitted = -1  # the generation the current head was fitted on
         self._head_thread: threading.Thread | None = None
         # One writer per directory: another process (or index) that finds it taken loads the
         # same files and keeps its changes in memory (the database is the truth; it reconciles).
@@ -390,8 +393,9 @@ class KnowledgeIndex:
             self._question_vectors[key] = vectors
             mean = vectors.mean(axis=0)
             self._centroids[key] = (mean / max(float(np.linalg.norm(mean)), 1e-12)).astype(np.float32)
-        self._head_stale = True
         self._head_generation += 1
+        if self._head is not None:
+            self._schedule_head_fit()
 
     def remove(self, article_id: str, lang: str) -> None:
         """Forget an article (unpublished or deleted)."""
@@ -443,38 +447,59 @@ class KnowledgeIndex:
         return LogisticRegression(C=_HEAD_C, max_iter=1000).fit(x, y), column
 
     def train_head(self) -> None:
-        """Retrain the linear head now, waiting for it (calibration and evaluation need the head
-        that matches the articles; searches retrain it on their own)."""
+        """Refit the linear head now if the articles changed since it was fitted, waiting for it
+        (calibration, evaluation and a hub's start-up need the head that matches the articles)."""
         with self._lock:
-            if not self._head_stale:
-                return
-            data = self._head_data()
-            self._head, self._head_stale = (self._fit_head(*data) if data else None), False
+            self._fit_head_now()
+
+    def _fit_head_now(self) -> None:
+        if self._head_fitted != self._head_generation:
+            generation, data = self._head_generation, self._head_data()
+            self._install_head(self._fit_head(*data) if data else None, generation)
+
+    def _install_head(self, head: tuple[object, dict[tuple[str, str], int]] | None, generation: int) -> None:
+        """Use ``head`` unless a newer one is in place already (a refit in the foreground can finish
+        before an older one in the background). Called with the lock held."""
+        if generation > self._head_fitted:
+            self._head, self._head_fitted = head, generation
 
     def _trained_head(self) -> tuple[object, dict[tuple[str, str], int]] | None:
-        """The linear head for the current articles (None with fewer than two, or past the size).
-        Called with the lock held."""
-        if not self._head_stale:
-            return self._head
-        data = self._head_data()
-        if data is None:
-            self._head, self._head_stale = None, False
-        elif len(data[1]) <= _HEAD_SYNC_MAX:
-            self._head, self._head_stale = self._fit_head(*data), False
-        elif self._head_thread is None or not self._head_thread.is_alive():
-            generation = self._head_generation
-
-            def fit() -> None:
-                head = self._fit_head(*data)
-                with self._lock:
-                    if self._head_generation == generation:  # nothing changed while it trained
-                        self._head, self._head_stale = head, False
-                    else:
-                        self._head = head  # better than the older one; a newer one follows
-
-            self._head_thread = threading.Thread(target=fit, name="kb-head", daemon=True)
-            self._head_thread.start()
+        """The linear head to score with (None with fewer than two articles, or past the size).
+        Called with the lock held. Fits it here only if the index never had one; otherwise a stale
+        head is used while ``_schedule_head_fit``'s thread fits the new one."""
+        if self._head is None and self._head_thread is None:
+            self._fit_head_now()
         return self._head
+
+    def _schedule_head_fit(self) -> None:
+        """Start the background refit unless one is running (it loops until the head is current).
+        Called with the lock held."""
+        if self._head_thread is not None:
+            return
+        self._head_thread = threading.Thread(target=self._fit_head_in_background, name="kb-head", daemon=True)
+        self._head_thread.start()
+
+    def _fit_head_in_background(self) -> None:
+        try:
+            while True:
+                with self._lock:
+                    if self._head_fitted == self._head_generation:
+                        self._head_thread = None  # under the lock: a change after this starts a new thread
+                        return
+                    generation, data = self._head_generation, self._head_data()
+                head = self._fit_head(*data) if data else None  # without the lock: searches go on meanwhile
+                with self._lock:
+                    self._install_head(head, generation)
+        except Exception:  # searches keep the previous head; the next change tries again
+            logger.exception("knowledge base: refitting the linear head failed")
+            with self._lock:
+                self._head_thread = None
+
+    def wait_for_head(self, timeout: float | None = None) -> None:
+        """Block until a background refit of the head (if any) has landed; for tests and tools."""
+        thread = self._head_thread
+        if thread is not None:
+            thread.join(timeout)
 
     # -- reading -----------------------------------------------------------------------------
 

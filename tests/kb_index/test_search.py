@@ -83,3 +83,22 @@ def test_edits_are_searchable_at_once_and_removals_disappear(index_cache: Path) 
     assert idx.search("vocês embrulham presente?", "pt-BR").best.body == "Agora é grátis."
     idx.remove("presentes", "pt-BR")
     assert idx.search("vocês embrulham presente?", "pt-BR").hits == []
+
+
+def test_a_published_article_is_answered_at_once_and_the_head_learns_it_in_the_background(index_cache: Path) -> None:
+    settings = Settings(environment="test")
+    idx = kb_index.open_index(settings.encoder, calibration_file=ROOT / "data" / "kb" / "calibration.json", cache_dir=index_cache)
+    drafts, _ = kb_index.load_kb_dir(ROOT / "data" / "kb")
+    idx.upsert(IndexedArticle(d.id, d.lang, d.title, d.body, tuple(d.questions), d.team) for d in drafts)
+    idx.train_head()
+    gift = IndexedArticle("embrulho", "pt-BR", "Vocês embrulham para presente?", "Sim, por R$ 9,90.", ("tem papel de presente?",), "geral")
+    idx.upsert([gift])
+    # The customer's search does not wait for the head's refit (it runs in a background thread).
+    result = idx.search("vocês embrulham para presente?", "pt-BR")
+    assert (result.best.article_id, result.decision) == ("embrulho", Decision.ANSWER)
+    idx.wait_for_head()
+    signals = idx.raw_scores(["vocês embrulham para presente?"], ["pt-BR"])[0]
+    assert max(signals, key=lambda key: signals[key].head) == ("embrulho", "pt-BR")
+    idx.remove("embrulho", "pt-BR")
+    idx.wait_for_head()
+    assert ("embrulho", "pt-BR") not in idx.raw_scores(["vocês embrulham para presente?"], ["pt-BR"])[0]
