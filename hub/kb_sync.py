@@ -11,8 +11,11 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
+from datetime import timedelta
 
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from hub.db import unit_of_work
 
 import kb_index
 from kb_index import KnowledgeIndex
@@ -22,6 +25,10 @@ logger = logging.getLogger(__name__)
 # writer that died): stop waiting for it. Transactions commit out of sequence order on PostgreSQL,
 # so a missing number is first assumed to be still in flight.
 GAP_PATIENCE_S = 30.0
+# The log only has to outlive the slowest running hub's poll (a fraction of a second; GAP_PATIENCE_S
+# at worst), so a day is generous; each hub prunes it now and then (the same delete twice is harmless).
+CHANGE_LOG_KEEP = timedelta(days=1)
+PRUNE_EVERY_S = 600.0
 
 
 class IndexFollower:
@@ -70,11 +77,20 @@ class IndexFollower:
             self._gaps.pop(seq)
             self.floor = seq
 
+    async def prune(self) -> int:
+        """Delete the log's rows older than ``CHANGE_LOG_KEEP``; returns how many went."""
+        async with unit_of_work(self.sessions) as session:
+            return await kb_index.prune_changes(session, older_than=CHANGE_LOG_KEEP)
+
     async def run(self) -> None:
-        """Poll the change log until cancelled."""
+        """Poll the change log until cancelled (and prune it every ``PRUNE_EVERY_S``)."""
+        pruned_at = time.monotonic()
         while True:
             await asyncio.sleep(self.poll_seconds)
             try:
                 await self.catch_up()
+                if time.monotonic() - pruned_at > PRUNE_EVERY_S:
+                    pruned_at = time.monotonic()
+                    await self.prune()
             except Exception:  # keep following; a database hiccup must not stop the updates
                 logger.exception("knowledge-base change log: catching up failed")

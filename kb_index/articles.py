@@ -11,6 +11,7 @@ from __future__ import annotations
 import difflib
 from collections.abc import Iterable, Sequence
 from dataclasses import asdict
+from datetime import timedelta
 
 from sqlalchemy import Text, cast, delete, func, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -296,6 +297,16 @@ async def _save(session: AsyncSession, draft: ArticleDraft, *, author: str, stat
 async def last_change_seq(session: AsyncSession) -> int:
     """The sequence number of the newest change (0 when there is none)."""
     return int((await session.execute(select(func.max(ArticleChange.seq)))).scalar_one() or 0)
+
+
+async def prune_changes(session: AsyncSession, *, older_than: timedelta) -> int:
+    """Delete change-log rows older than ``older_than`` (every running hub applied them long ago;
+    a hub that starts loads the published articles, not the log). The newest row always stays:
+    SQLite would otherwise hand its sequence number out again, and a hub that had applied it
+    would skip the next change. Returns how many rows went."""
+    newest = await last_change_seq(session)
+    stmt = delete(ArticleChange).where(ArticleChange.at < utcnow() - older_than, ArticleChange.seq < newest)
+    return (await session.execute(stmt)).rowcount or 0
 
 
 async def changes_after(session: AsyncSession, seq: int, *, limit: int = 1000) -> Sequence[ArticleChange]:

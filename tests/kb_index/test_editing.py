@@ -4,6 +4,7 @@ hub's index in step. On SQLite and PostgreSQL."""
 
 from __future__ import annotations
 
+from datetime import timedelta
 from pathlib import Path
 
 import pytest
@@ -184,3 +185,23 @@ async def test_export_then_import_gives_back_the_same_files(sessions: async_sess
     for path in written:
         original = starter / path.relative_to(tmp_path)
         assert path.read_bytes() == original.read_bytes(), f"{original} changed on the way through the database"
+
+
+async def test_the_change_log_is_pruned_and_a_hub_still_sees_the_next_change(sessions: async_sessionmaker[AsyncSession]) -> None:
+    async with unit_of_work(sessions) as session:
+        await kb_index.create_article(session, gift_wrap(), author="Edu")
+        await kb_index.publish(session, "embrulho-para-presente", "pt-BR", author="Edu")
+    async with sessions() as session:
+        applied = await kb_index.last_change_seq(session)  # where a hub that followed the log stands
+
+    async with unit_of_work(sessions) as session:
+        assert await kb_index.prune_changes(session, older_than=timedelta(days=1)) == 0  # nothing that old
+    async with unit_of_work(sessions) as session:
+        assert await kb_index.prune_changes(session, older_than=timedelta(0)) == 1  # all but the newest
+
+    async with unit_of_work(sessions) as session:
+        await kb_index.unpublish(session, "embrulho-para-presente", "pt-BR", author="Iara")
+    async with sessions() as session:
+        changes = await kb_index.changes_after(session, applied)
+    # A new number above the one the hub applied (SQLite reuses numbers of deleted rows at the top).
+    assert [(c.article_id, c.seq > applied) for c in changes] == [("embrulho-para-presente", True)]
