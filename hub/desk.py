@@ -362,6 +362,11 @@ class Desk:
         for conversation_id, state, ending in quiet:
             try:
                 if state == State.BOT.value:
+                    # Claimed by compare-and-set before Rasa hears of it: another sweep (this hub's
+                    # loop, or another hub) then finds it closing and leaves it, so the question is
+                    # asked once; Rasa's own ending sees it closing and only opens the survey.
+                    async with self.unit_of_work() as session:
+                        await handoff.begin_closing(session, conversation_id, actor="bot", reason=ending)
                     await self.run_ending(conversation_id, ending=ending)
                 else:
                     async with self.unit_of_work() as session:
