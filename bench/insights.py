@@ -15,13 +15,15 @@ The headline ``p50_ms``/``p95_ms`` per database are of the default page, ``week`
 
 Run ``.venv/bin/python bench/insights.py`` (``--conversations 50000`` for a quick look); it writes
 ``bench/results/insights.json``. The PostgreSQL database (127.0.0.1:5432, user postgres) is
-created for the run and dropped at the end, also on errors.
+created for the run and dropped at the end, also on errors; ``--keep-database NAME`` keeps it (and
+reuses it on the next run: migrated, summaries rebuilt unless ``--no-rebuild``, then measured).
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import gc
 import json
 import random
 import sqlite3
@@ -191,6 +193,7 @@ async def _page(session: AsyncSession, kind: str, days: int | None, filters: Fil
 
 
 async def measure(url: str, repeat: int) -> dict:
+    gc.freeze()  # as the hub does once started (hub.app): what is loaded by now is never collected
     engine = make_engine(url)
     sessions = make_sessionmaker(engine)
     pages = {}
@@ -256,26 +259,33 @@ async def build_summaries(url: str) -> float:
     return round(time.perf_counter() - started, 1)
 
 
-async def bench_postgres(n: int, repeat: int) -> dict:
+async def bench_postgres(n: int, repeat: int, keep: str | None = None, rebuild: bool = True) -> dict:
+    """Load, backfill and measure a fresh PostgreSQL database (dropped at the end), or, with
+    ``keep``, the database of that name: created and loaded only if missing and kept afterwards,
+    so a change to the queries or indexes is measured again in minutes instead of reloading."""
     import asyncpg
 
-    name = f"balcao_bench_{uuid.uuid4().hex[:8]}"
+    name = keep or f"balcao_bench_{uuid.uuid4().hex[:8]}"
     admin = await asyncpg.connect(PG_ADMIN)
-    await admin.execute(f'CREATE DATABASE "{name}"')
+    exists = await admin.fetchval("SELECT 1 FROM pg_database WHERE datname = $1", name)
+    if not exists:
+        await admin.execute(f'CREATE DATABASE "{name}"')
     await admin.close()
     try:
         url = f"postgresql+asyncpg://postgres@127.0.0.1:5432/{name}"
         await asyncio.to_thread(run_migrations, url)
-        started = time.perf_counter()
-        await load_postgres(f"postgresql://postgres@127.0.0.1:5432/{name}", n)
-        print(f"postgresql: loaded {n} conversations in {time.perf_counter() - started:.0f} s", flush=True)
-        summaries_s = await build_summaries(url)
+        if not exists:
+            started = time.perf_counter()
+            await load_postgres(f"postgresql://postgres@127.0.0.1:5432/{name}", n)
+            print(f"postgresql: loaded {n} conversations in {time.perf_counter() - started:.0f} s", flush=True)
+        summaries_s = await build_summaries(url) if rebuild or not exists else None
         print(f"postgresql: summaries built in {summaries_s} s", flush=True)
         return {**await measure(url, repeat), "summaries_backfill_s": summaries_s}
     finally:
-        admin = await asyncpg.connect(PG_ADMIN)
-        await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-        await admin.close()
+        if keep is None:
+            admin = await asyncpg.connect(PG_ADMIN)
+            await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+            await admin.close()
 
 
 async def bench_sqlite(n: int, repeat: int, folder: Path) -> dict:
@@ -296,6 +306,9 @@ async def main() -> None:
     parser.add_argument("--repeat", type=int, default=10)
     parser.add_argument("--only", choices=["sqlite", "postgresql"], help="measure one database; its part of the results file is replaced")
     parser.add_argument("--out", type=Path, default=ROOT / "bench" / "results" / "insights.json")
+    parser.add_argument("--keep-database", metavar="NAME",
+                        help="PostgreSQL: use (and keep) this database, loading it only if it does not exist yet")
+    parser.add_argument("--no-rebuild", action="store_true", help="with --keep-database: keep its summaries as they are")
     args = parser.parse_args()
     previous = json.loads(args.out.read_text()) if args.only and args.out.exists() else {}
     sqlite_result, postgres_result = previous.get("sqlite"), previous.get("postgresql")
@@ -303,7 +316,7 @@ async def main() -> None:
         with tempfile.TemporaryDirectory(prefix="balcao-insights-bench-") as tmp:
             sqlite_result = await bench_sqlite(args.conversations, args.repeat, Path(tmp))
     if args.only != "sqlite":
-        postgres_result = await bench_postgres(args.conversations, args.repeat)
+        postgres_result = await bench_postgres(args.conversations, args.repeat, args.keep_database, not args.no_rebuild)
     result = {
         "conversations": args.conversations,
         "period_days": {"week": 7, "month": 30},

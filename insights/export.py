@@ -5,13 +5,14 @@ from __future__ import annotations
 import csv
 import io
 from collections.abc import Sequence
+from datetime import date, datetime
 
 from sqlalchemy import Row
 
 from insights.kpis import WAIT_BUCKETS, WEEKDAYS, Report
-from insights.models import Survey
+from insights.surveys import EXPORT_COLUMNS
 
-Table = tuple[list[str], list[list[object]]]
+Table = tuple[list[str], Sequence[Sequence[object]]]
 GROUP_COLUMNS = [
     "conversations", "escalated", "deflected", "picked_up", "abandoned", "within_service_level", "wait_avg",
     "handling_avg", "asked", "answered", "promoters", "passives", "detractors", "nps",
@@ -58,10 +59,11 @@ def report_table(report: Report, name: str) -> Table:
     raise UnknownTable(name)
 
 
-def surveys_table(surveys: Sequence[Survey] | Sequence[Row]) -> Table:
-    """The raw survey answers, one row each ("no answer": asked, never answered)."""
-    columns = ["conversation_id", "channel", "language", "team_id", "agent_id", "bot_only", "ending", "asked_at", "answered_at", "score", "reason"]
-    return columns, [[getattr(s, c) for c in columns] for s in surveys]
+def surveys_table(surveys: Sequence[Row]) -> Table:
+    """The raw survey answers of ``list_surveys``, one row each ("no answer": asked, never answered)."""
+    # The rows hold EXPORT_COLUMNS in order: taken as tuples, since reading a Row's attributes by
+    # name cost a third of a 16,000-answer export.
+    return list(EXPORT_COLUMNS), [tuple(row) for row in surveys]
 
 
 def to_csv(table: Table) -> str:
@@ -70,6 +72,20 @@ def to_csv(table: Table) -> str:
     out = io.StringIO()
     writer = csv.writer(out, lineterminator="\n")
     writer.writerow(header)
-    for row in rows:
-        writer.writerow(["" if v is None else v.isoformat() if hasattr(v, "isoformat") else v for v in row])
+    # The csv module writes None as an empty cell itself; only dates need spelling out (ISO 8601),
+    # and only the columns that hold them are looked at cell by cell (exports have 10^4-10^5 rows).
+    dated = [i for i in range(len(header)) if isinstance(next((r[i] for r in rows if r[i] is not None), None), (date, datetime))]
+    if not dated:
+        writer.writerows(rows)
+        return out.getvalue()
+
+    def spelled(row: Sequence[object]) -> list[object]:
+        cells = list(row)
+        for i in dated:
+            if cells[i] is not None:
+                cells[i] = cells[i].isoformat()  # type: ignore[attr-defined]
+        return cells
+
+    # One row at a time, not a copy of the table: fewer live objects for the garbage collector.
+    writer.writerows(map(spelled, rows))
     return out.getvalue()

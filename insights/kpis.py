@@ -36,11 +36,15 @@ from sqlalchemy import Date, Float, Integer, and_, case, cast, func, literal, li
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from handoff.models import Team, User
-from insights.models import ConversationSummary, Survey
+from insights.models import ConversationHour, ConversationSummary, Survey
 from insights.sql import hour_bucket
+from insights.summaries import HOUR_COUNTS, SCORE_COUNTS, WAIT_BUCKETS, WAIT_COUNTS, wait_bucket_conditions
 from insights.themes import top_words
 
-WAIT_BUCKETS = (15, 30, 60, 120, 300, 600, 1800)  # seconds; the last bucket is "30 min or more"
+# The score at most of a detractor, inlined (not a bound parameter) so that the databases match the
+# partial index on detractors' reasons (ix_conversation_summaries_detractors) in every plan, cached ones too.
+DETRACTOR_MAX = literal_column("6")
+THEME_REASONS = 5000  # the distinct reasons the themes are counted over: the most written, then the newest
 WEEKDAYS = ("Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun")
 
 
@@ -241,7 +245,7 @@ def _facts(period: Period, filters: Filters, targets: Targets, per_team: dict[st
         as_int(and_(s.resolved == 1, or_(s.returned_after_s.is_(None), ~returned))).label("fcr"),
         as_int(and_(s.picked == 1, s.wait_s <= target)).label("within_sl"),
         s.complaint, s.picked_at, s.resolved_at, s.wait_s, s.handle_s, s.first_response_s, s.resolution_s,
-        s.kb_asked, s.kb_missed, s.surveyed, s.score, s.ending,
+        s.kb_asked, s.kb_missed, s.surveyed, s.score, s.ending, s.reason,
     ).where(s.started_at >= period.start, s.started_at < period.end)
     for column, value in ((s.channel, filters.channel), (s.language, filters.language), (s.team_id, filters.team_id),
                           (s.agent_id, filters.agent_id)):
@@ -341,17 +345,8 @@ def _extra_counts(f) -> list:  # noqa: ANN001
     """Answers per score and picked-up waits per bucket (for the distribution and the histogram).
     ``count(*) FILTER (WHERE …)`` rather than ``sum(CASE …)``: the same counts, a fifth of the cost."""
     s = lambda cond: func.count().filter(cond)  # noqa: E731
-    waits = []
-    lower = None
-    for i, limit in enumerate((*WAIT_BUCKETS, None)):
-        cond = f.c.wait_s.is_not(None)
-        if lower is not None:
-            cond = and_(cond, f.c.wait_s > lower)
-        if limit is not None:
-            cond = and_(cond, f.c.wait_s <= limit)
-        waits.append(s(cond).label(f"wait_bucket_{i}"))
-        lower = limit
-    return [s(f.c.score == k).label(f"score_{k}") for k in range(11)] + waits
+    waits = [s(cond).label(name) for name, cond in zip(WAIT_COUNTS, wait_bucket_conditions(f.c.wait_s))]
+    return [s(f.c.score == k).label(name) for k, name in enumerate(SCORE_COUNTS)] + waits
 
 
 async def _percentiles(session: AsyncSession, f) -> dict[str, float | None]:  # noqa: ANN001
@@ -361,6 +356,27 @@ async def _percentiles(session: AsyncSession, f) -> dict[str, float | None]:  # 
         return {k: (float(v) if v is not None else None) for k, v in row._mapping.items()}
     rows = (await session.execute(select(*columns.values()).where(f.c.escalated + f.c.resolved > 0))).all()
     return {name: percentile([row[i] for row in rows], 0.9) for i, name in enumerate(columns)}
+
+
+async def _hours(session: AsyncSession, f, period: Period, filters: Filters) -> tuple[list[tuple[datetime, dict]], bool]:  # noqa: ANN001
+    """The counts of the daily series per hour that conversations started in, as (local start of
+    the hour, counts), and whether they came from ``conversation_hours``: without filters, over
+    whole UTC hours (any period of local days, in all but the few time zones with a half-hour
+    offset), they are read from it — 24 rows a day, which also hold the answers per score and the
+    waits per bucket; otherwise they are summed from the period's summaries."""
+    zone = ZoneInfo(period.tz)
+    start, end = period.start.timestamp(), period.end.timestamp()
+    if filters == Filters() and start % 3600 == 0 and end % 3600 == 0:
+        h = ConversationHour
+        rows = await session.execute(
+            select(h.hour, *(getattr(h, name) for name in HOUR_COUNTS)).where(h.hour >= int(start // 3600), h.hour < int(end // 3600))
+        )
+        return [
+            (datetime.fromtimestamp(hour * 3600, zone), dict(zip(HOUR_COUNTS, counts)))
+            for hour, *counts in rows.all()
+        ], True
+    rows = await session.execute(select(hour_bucket(f.c.created_at).label("key"), *_hour_counts(f)).group_by(literal_column("key")))
+    return [(_local_hour(row.key, zone), {k: v for k, v in row._mapping.items() if k != "key"}) for row in rows.all()], False
 
 
 def _local_hour(bucket: str | datetime, zone: ZoneInfo) -> datetime:
@@ -436,8 +452,9 @@ async def _occupancy(session: AsyncSession, f, zone: ZoneInfo) -> tuple[Counter,
 
 async def _occupancy_sql(session: AsyncSession, f, zone: ZoneInfo) -> tuple[Counter, Counter, Counter]:  # noqa: ANN001
     """The same three sums as ``_occupancy``, computed by PostgreSQL (a few dozen rows come back
-    instead of every handled conversation): each interval opens a new busy stretch when it starts
-    after every earlier interval of the agent's local day has ended (gaps and islands)."""
+    instead of every handled conversation). Busy time is the length of the union of an agent's
+    intervals per local day: taken in start order, each interval adds what it reaches past the
+    latest end before it (one window pass, no grouping into stretches)."""
     start = cast(func.date_part("epoch", f.c.picked_at), Float)  # a float, cheaper than extract()'s numeric
     spans = (
         select(
@@ -449,33 +466,21 @@ async def _occupancy_sql(session: AsyncSession, f, zone: ZoneInfo) -> tuple[Coun
         .where(f.c.handle_s.is_not(None))
         .subquery("spans")
     )
-    day = (spans.c.agent_id, spans.c.day)
-    order = (spans.c.s, spans.c.e)
-    ended_before = func.max(spans.c.e).over(partition_by=day, order_by=order, rows=(None, -1))
-    marked = select(
-        *spans.c, case((or_(ended_before.is_(None), spans.c.s > ended_before), 1), else_=0).label("opens")
-    ).subquery("marked")
-    numbered = select(
-        *marked.c,
-        func.sum(marked.c.opens).over(partition_by=(marked.c.agent_id, marked.c.day), order_by=(marked.c.s, marked.c.e), rows=(None, 0)).label("stretch"),
-    ).subquery("numbered")
-    stretches = (
-        select(
-            numbered.c.agent_id, numbered.c.day,
-            func.min(numbered.c.s).label("lo"), func.max(numbered.c.e).label("hi"),
-            func.sum(numbered.c.e - numbered.c.s).label("handled"),
-        )
-        .group_by(numbered.c.agent_id, numbered.c.day, numbered.c.stretch)
-        .subquery("stretches")
+    ended_before = func.max(spans.c.e).over(
+        partition_by=(spans.c.agent_id, spans.c.day), order_by=(spans.c.s, spans.c.e), rows=(None, -1)
     )
+    reach = select(
+        spans.c.agent_id, spans.c.day, spans.c.s, spans.c.e,
+        func.coalesce(ended_before, spans.c.s).label("covered"),
+    ).subquery("reach")
     days = (
         select(
-            stretches.c.agent_id,
-            func.sum(stretches.c.hi - stretches.c.lo).label("busy"),
-            (func.max(stretches.c.hi) - func.min(stretches.c.lo)).label("span"),
-            func.sum(stretches.c.handled).label("handled"),
+            reach.c.agent_id,
+            func.sum(func.greatest(0.0, reach.c.e - func.greatest(reach.c.s, reach.c.covered))).label("busy"),
+            (func.max(reach.c.e) - func.min(reach.c.s)).label("span"),
+            func.sum(reach.c.e - reach.c.s).label("handled"),
         )
-        .group_by(stretches.c.agent_id, stretches.c.day)
+        .group_by(reach.c.agent_id, reach.c.day)
         .subquery("days")
     )
     rows = await session.execute(
@@ -510,20 +515,23 @@ async def compute_report(
 async def _report(session: AsyncSession, f, period: Period, filters: Filters) -> Report:  # noqa: ANN001 - a subquery
     zone = ZoneInfo(period.tz)
 
-    # Two passes over the period's summaries: per hour (the daily series and the heatmap), and per
-    # channel × team × agent × ending (everything else is a sum over those groups, in Python).
-    hourly = _hour_counts(f)
+    # Per hour (the daily series and the heatmap), then per channel × team × agent × ending
+    # (everything else is a sum over those groups, in Python).
     days: dict[date, Counter] = defaultdict(Counter)
     heatmap = [[0] * 24 for _ in range(7)]
-    for row in (await session.execute(select(hour_bucket(f.c.created_at).label("key"), *hourly).group_by(literal_column("key")))).all():
-        local = _local_hour(row.key, zone)
-        heatmap[local.weekday()][local.hour] += row.conversations
-        for name, value in row._mapping.items():
-            if name != "key":
-                days[local.date()][name] += value or 0
+    extra: Counter = Counter()  # answers per score and waits per bucket, when the hours hold them
+    hours, rolled_up = await _hours(session, f, period, filters)
+    for local, counts in hours:
+        heatmap[local.weekday()][local.hour] += counts["conversations"]
+        for name, value in counts.items():
+            days[local.date()][name] += value or 0
+        if rolled_up:
+            extra.update({name: counts[name] for name in (*SCORE_COUNTS, *WAIT_COUNTS)})
 
     keys = (f.c.channel, f.c.team_id, f.c.agent_id, f.c.ending)
-    measures = [*_counts(f), *_extra_counts(f)]
+    # The score and wait counts are wanted for the whole period only: from the hours when they
+    # hold them (19 aggregates fewer over every summary of the period), else from the groups.
+    measures = _counts(f) if rolled_up else [*_counts(f), *_extra_counts(f)]
     names = [m.name for m in measures]
     cube = (await session.execute(select(*keys, *measures).group_by(*keys))).all()
     # Sums per dimension value, as plain lists (a few hundred groups, a few dozen measures each).
@@ -536,7 +544,7 @@ async def _report(session: AsyncSession, f, period: Period, filters: Filters) ->
         for i, groups in enumerate(per_key):
             acc = groups.get(row[i], zero)
             groups[row[i]] = [a + b for a, b in zip(acc, values)]
-    sums: Counter = Counter(dict(zip(names, total)))
+    sums: Counter = Counter(dict(zip(names, total))) + extra
     by = {
         dimension: {key: dict(zip(names, acc)) for key, acc in groups.items()}
         for dimension, groups in zip(("channel", "team_id", "agent_id", "ending"), per_key)
@@ -551,7 +559,7 @@ async def _report(session: AsyncSession, f, period: Period, filters: Filters) ->
     nps = Nps(
         asked=int(sums["asked"]), answered=answered, promoters=int(sums["promoters"]), passives=int(sums["passives"]),
         detractors=int(sums["detractors"]), score=nps_score(sums["promoters"], sums["detractors"], answered),
-        distribution=[int(sums[f"score_{k}"]) for k in range(11)],
+        distribution=[int(sums[name]) for name in SCORE_COUNTS],
     )
     rates = Rates(
         escalation=share(totals.escalated, totals.conversations),
@@ -570,7 +578,7 @@ async def _report(session: AsyncSession, f, period: Period, filters: Filters) ->
         resolution_avg=_avg(sums["resolution_sum"], sums["resolution_n"]), resolution_p90=p90["resolution"],
     )
 
-    histogram = [int(sums[f"wait_bucket_{i}"]) for i in range(len(WAIT_BUCKETS) + 1)]
+    histogram = [int(sums[name]) for name in WAIT_COUNTS]
 
     complaints_rows = await session.execute(
         select(f.c.id, f.c.created_at, f.c.channel, f.c.team_id, f.c.agent_id, f.c.abandoned, f.c.resolved, f.c.picked, f.c.score)
@@ -586,18 +594,18 @@ async def _report(session: AsyncSession, f, period: Period, filters: Filters) ->
         )
         for r in complaints_rows.all()
     ]
-    # Each detractor's reason looked up by its conversation (a unique index) rather than joined:
-    # a join made PostgreSQL hash the whole surveys table, twice the time at 1M conversations.
-    reason = select(Survey.reason).where(Survey.conversation_id == f.c.id).scalar_subquery()
-    detractors = select(f.c.created_at, reason.label("reason")).where(f.c.score <= 6).subquery("d")
-    reasons = (
-        await session.execute(
-            select(detractors.c.reason)
-            .where(detractors.c.reason.is_not(None))
-            .order_by(detractors.c.created_at.desc())
-            .limit(5000)
-        )
-    ).scalars().all()
+    # Counted per distinct text, so each is sent and folded into words once.
+    reasons = dict(
+        (
+            await session.execute(
+                select(f.c.reason, func.count().label("n"))
+                .where(f.c.score <= DETRACTOR_MAX, f.c.reason.is_not(None))
+                .group_by(f.c.reason)
+                .order_by(func.count().desc(), func.max(f.c.created_at).desc())
+                .limit(THEME_REASONS)
+            )
+        ).all()
+    )
 
     return Report(
         start=period.start, end=period.end, timezone=period.tz,

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import Boolean, Float, Index, Integer, String, Text
+from sqlalchemy import Boolean, Float, Index, Integer, String, Text, text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from core.models import package_base, utcnow
@@ -76,6 +76,7 @@ class ConversationSummary(Base):
     surveyed: Mapped[int] = mapped_column(Integer, default=0)
     score: Mapped[int | None] = mapped_column(Integer, default=None)
     ending: Mapped[str | None] = mapped_column(String(20), default=None)
+    reason: Mapped[str | None] = mapped_column(Text, default=None)
     next_started_at: Mapped[datetime | None] = mapped_column(default=None)
     # Derived from the columns above (0/1 flags and seconds), so reports only sum and count.
     escalated: Mapped[int] = mapped_column(Integer, default=0)
@@ -96,4 +97,53 @@ class ConversationSummary(Base):
         Index("ix_conversation_summaries_team", "team_id", "started_at"),
         Index("ix_conversation_summaries_agent", "agent_id", "started_at"),
         Index("ix_conversation_summaries_language", "language", "started_at"),
+        # The two parts of the page that read a fraction of the period: detractors' reasons, and the
+        # handled conversations behind agents' occupancy (covering, so PostgreSQL reads the index only).
+        Index(
+            "ix_conversation_summaries_detractors", "started_at",
+            postgresql_where=text("score <= 6 AND reason IS NOT NULL"), sqlite_where=text("score <= 6 AND reason IS NOT NULL"),
+        ),
+        Index(
+            "ix_conversation_summaries_handled", "started_at",
+            postgresql_include=["agent_id", "picked_at", "handle_s"],
+            postgresql_where=text("handle_s IS NOT NULL"), sqlite_where=text("handle_s IS NOT NULL"),
+        ),
     )
+
+
+class ConversationHour(Base):
+    """Per UTC hour of start, what the dashboard's daily series and heatmap count over every
+    conversation started in it: kept with the summaries (``insights.summaries``: each change of a
+    summary moves its counts), so a report without filters reads 24 rows a day instead of every
+    summary. Rebuilt from the summaries with them."""
+
+    __tablename__ = "conversation_hours"
+    hour: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)  # hours since 1970-01-01 00:00 UTC
+    conversations: Mapped[int] = mapped_column(Integer, default=0)
+    escalated: Mapped[int] = mapped_column(Integer, default=0)
+    deflected: Mapped[int] = mapped_column(Integer, default=0)
+    answered: Mapped[int] = mapped_column(Integer, default=0)
+    promoters: Mapped[int] = mapped_column(Integer, default=0)
+    passives: Mapped[int] = mapped_column(Integer, default=0)
+    detractors: Mapped[int] = mapped_column(Integer, default=0)
+    # Answers per score.
+    score_0: Mapped[int] = mapped_column(Integer, default=0)
+    score_1: Mapped[int] = mapped_column(Integer, default=0)
+    score_2: Mapped[int] = mapped_column(Integer, default=0)
+    score_3: Mapped[int] = mapped_column(Integer, default=0)
+    score_4: Mapped[int] = mapped_column(Integer, default=0)
+    score_5: Mapped[int] = mapped_column(Integer, default=0)
+    score_6: Mapped[int] = mapped_column(Integer, default=0)
+    score_7: Mapped[int] = mapped_column(Integer, default=0)
+    score_8: Mapped[int] = mapped_column(Integer, default=0)
+    score_9: Mapped[int] = mapped_column(Integer, default=0)
+    score_10: Mapped[int] = mapped_column(Integer, default=0)
+    # Picked-up waits per bucket of insights.summaries.WAIT_BUCKETS (the last: above its last bound).
+    wait_bucket_0: Mapped[int] = mapped_column(Integer, default=0)
+    wait_bucket_1: Mapped[int] = mapped_column(Integer, default=0)
+    wait_bucket_2: Mapped[int] = mapped_column(Integer, default=0)
+    wait_bucket_3: Mapped[int] = mapped_column(Integer, default=0)
+    wait_bucket_4: Mapped[int] = mapped_column(Integer, default=0)
+    wait_bucket_5: Mapped[int] = mapped_column(Integer, default=0)
+    wait_bucket_6: Mapped[int] = mapped_column(Integer, default=0)
+    wait_bucket_7: Mapped[int] = mapped_column(Integer, default=0)

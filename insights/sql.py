@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from sqlalchemy import Float
+from sqlalchemy import Float, Integer
 from sqlalchemy.ext.compiler import compiles
 from sqlalchemy.sql.functions import FunctionElement
 
@@ -48,3 +48,24 @@ def _hour_sqlite(element: hour_bucket, compiler: Any, **kw: Any) -> str:
 def _hour_pg(element: hour_bucket, compiler: Any, **kw: Any) -> str:
     (value,) = list(element.clauses)
     return f"date_trunc('hour', {compiler.process(value, **kw)} AT TIME ZONE 'UTC')"
+
+
+class epoch_hour(FunctionElement):  # noqa: N801
+    """Whole hours from 1970-01-01 00:00 UTC to a timestamp (an integer; ``summaries.epoch_hour``
+    in Python): the key of ``conversation_hours``."""
+
+    type = Integer()
+    inherit_cache = True
+    name = "epoch_hour"
+
+
+@compiles(epoch_hour, "sqlite")
+def _epoch_hour_sqlite(element: epoch_hour, compiler: Any, **kw: Any) -> str:
+    (value,) = list(element.clauses)
+    return f"(CAST(strftime('%s', {compiler.process(value, **kw)}) AS INTEGER) / 3600)"
+
+
+@compiles(epoch_hour, "postgresql")
+def _epoch_hour_pg(element: epoch_hour, compiler: Any, **kw: Any) -> str:
+    (value,) = list(element.clauses)
+    return f"CAST(floor(date_part('epoch', {compiler.process(value, **kw)}) / 3600) AS INTEGER)"

@@ -10,7 +10,9 @@ messages and survey, done twice —
 - from scratch in SQL (``rebuild_summaries``: the backfill of migration 0702 and of ``balcao
   insights rebuild``),
 
-and the tests check that both give the same rows on generated event streams.
+and the tests check that both give the same rows on generated event streams. Each change of a
+summary also moves its counts in its hour's row of ``conversation_hours`` (``HOUR_COUNTS``), which
+the rebuild recomputes from the summaries too.
 
 What a summary holds (the KPI definitions in ``insights.kpis`` build on these):
 
@@ -23,7 +25,7 @@ What a summary holds (the KPI definitions in ``insights.kpis`` build on these):
   resolved_at: closing_at, else ended_at.
 - first_reply_at: the first agent message the customer saw (private notes excluded).
 - kb_asked / kb_missed: the bot's answers, choices and misses from the knowledge base.
-- surveyed, score, ending: the NPS survey.
+- surveyed, score, ending, reason: the NPS survey (reason: the follow-up answer's text).
 - next_started_at: when the same customer next started a conversation on the same channel (for
   first-contact resolution).
 - escalated, abandoned, picked, resolved, deflected (0/1) and wait_s, first_response_s, handle_s,
@@ -33,16 +35,18 @@ What a summary holds (the KPI definitions in ``insights.kpis`` build on these):
 
 from __future__ import annotations
 
+from bisect import bisect_left
 from datetime import datetime, timezone
 from typing import Any
 
-from sqlalchemy import Insert, Integer, and_, case, cast, delete, func, insert, select
+from sqlalchemy import ColumnElement, Insert, Integer, and_, case, cast, delete, func, insert, select
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import aliased
 
 from handoff.models import Conversation, Message, OwnershipEvent
-from insights.models import ConversationSummary, Survey
-from insights.sql import seconds_between
+from insights.models import ConversationHour, ConversationSummary, Survey
+from insights.sql import epoch_hour, seconds_between
 
 def _aware(value: datetime | None) -> datetime | None:
     if value is None:
@@ -62,6 +66,61 @@ def _earliest(current: datetime | None, at: datetime) -> datetime:
 
 def _latest(current: datetime | None, at: datetime) -> datetime:
     return at if current is None or _aware(at) > _aware(current) else current  # type: ignore[operator]
+
+
+WAIT_BUCKETS = (15, 30, 60, 120, 300, 600, 1800)  # seconds (upper bounds); the last bucket is "30 min or more"
+# What a conversation adds to its hour's row of conversation_hours, in that order: the daily
+# series, then the answers per score and the picked-up waits per bucket.
+SCORE_COUNTS = tuple(f"score_{k}" for k in range(11))
+WAIT_COUNTS = tuple(f"wait_bucket_{i}" for i in range(len(WAIT_BUCKETS) + 1))
+HOUR_COUNTS = ("conversations", "escalated", "deflected", "answered", "promoters", "passives", "detractors", *SCORE_COUNTS, *WAIT_COUNTS)
+_NOTHING = (0,) * len(HOUR_COUNTS)
+
+
+def wait_bucket_conditions(wait: ColumnElement) -> list[ColumnElement]:
+    """Per bucket of ``WAIT_BUCKETS``, the SQL condition that a wait (seconds, NULL if none) is in it."""
+    conditions = []
+    lower = None
+    for limit in (*WAIT_BUCKETS, None):
+        cond = wait.is_not(None)
+        if lower is not None:
+            cond = and_(cond, wait > lower)
+        if limit is not None:
+            cond = and_(cond, wait <= limit)
+        conditions.append(cond)
+        lower = limit
+    return conditions
+
+
+def epoch_hour_of(at: datetime) -> int:
+    """Whole hours from 1970-01-01 00:00 UTC to ``at`` (the key of ``conversation_hours``)."""
+    return int(_aware(at).timestamp() // 3600)  # type: ignore[union-attr]
+
+
+def _hour_counts(s: ConversationSummary) -> tuple[int, ...]:
+    score = s.score
+    answered = score is not None
+    waits = [0] * len(WAIT_COUNTS)
+    if s.wait_s is not None:
+        waits[bisect_left(WAIT_BUCKETS, s.wait_s)] = 1  # the first bucket whose upper bound is reached
+    return (
+        1, s.escalated, s.deflected, int(answered),
+        int(answered and score >= 9), int(answered and 7 <= score <= 8), int(answered and score <= 6),
+        *(int(score == k) for k in range(11)), *waits,
+    )
+
+
+async def _move_hour_counts(session: AsyncSession, s: ConversationSummary, before: tuple[int, ...]) -> None:
+    """Add the change of ``s``'s counts since ``before`` to its hour's row (created if missing)."""
+    delta = {name: new - old for name, new, old in zip(HOUR_COUNTS, _hour_counts(s), before) if new != old}
+    if not delta:
+        return
+    table = ConversationHour.__table__
+    # An upsert: two desks appending to conversations of the same hour at once must both count.
+    dialect = postgresql if session.bind.dialect.name == "postgresql" else sqlite
+    stmt = dialect.insert(table).values(hour=epoch_hour_of(s.started_at), **{name: delta.get(name, 0) for name in HOUR_COUNTS})
+    stmt = stmt.on_conflict_do_update(index_elements=[table.c.hour], set_={name: table.c[name] + stmt.excluded[name] for name in delta})
+    await session.execute(stmt)
 
 
 def derive(s: ConversationSummary) -> None:
@@ -99,11 +158,14 @@ async def _summary(session: AsyncSession, conversation_id: str) -> ConversationS
             raise LookupError(f"conversation {conversation_id} does not exist")
         s = _new_summary(conversation)
         session.add(s)
+        await _move_hour_counts(session, s, _NOTHING)
     return s
 
 
 async def _note_start(session: AsyncSession, conversation: Conversation) -> None:
-    session.add(_new_summary(conversation))
+    started = _new_summary(conversation)
+    session.add(started)
+    await _move_hour_counts(session, started, _NOTHING)
     # The customer's previous conversation on this channel learns that they came back (first-contact resolution).
     previous = (
         await session.execute(
@@ -164,31 +226,37 @@ async def note_appended(session: AsyncSession, row: Any) -> None:
         return
     if isinstance(row, OwnershipEvent):
         s = await _summary(session, row.conversation_id)
+        before = _hour_counts(s)
         _apply_event(s, row)
     elif isinstance(row, Message):
         if row.sender not in ("agent", "bot"):
             return  # customers' and system messages change no KPI: no need to lock the row
         s = await _summary(session, row.conversation_id)
+        before = _hour_counts(s)
         _apply_message(s, row)
     else:
         raise TypeError(f"conversation summaries do not fold {type(row).__name__} rows")
     derive(s)
+    await _move_hour_counts(session, s, before)
     await session.flush()
 
 
 async def note_survey(session: AsyncSession, survey: Survey) -> None:
-    """Copy the survey's state (asked, score, ending) into its conversation's summary."""
+    """Copy the survey's state (asked, score, ending, reason) into its conversation's summary."""
     s = await _summary(session, survey.conversation_id)
-    s.surveyed, s.score, s.ending = 1, survey.score, survey.ending
+    before = _hour_counts(s)
+    s.surveyed, s.score, s.ending, s.reason = 1, survey.score, survey.ending, survey.reason
+    await _move_hour_counts(session, s, before)
     await session.flush()
 
 
 # -- the same summaries, recomputed from the appended rows in SQL ---------------------------------
 
 
-def rebuild_statement(conversation_ids: list[str] | None = None) -> Insert:
+def rebuild_statement(conversation_ids: list[str] | None = None, *, leave_out: tuple[str, ...] = ()) -> Insert:
     """``INSERT INTO conversation_summaries SELECT …``: every conversation's summary recomputed
-    from its events, messages and survey (all conversations, or only ``conversation_ids``)."""
+    from its events, messages and survey (all conversations, or only ``conversation_ids``).
+    ``leave_out`` names columns a migration's older table does not have yet."""
     c, e, m = Conversation, OwnershipEvent, Message
     first = lambda state: func.min(case((e.to_state == state, e.at)))  # noqa: E731
     last = lambda state: func.max(case((e.to_state == state, e.at)))  # noqa: E731
@@ -242,6 +310,7 @@ def rebuild_statement(conversation_ids: list[str] | None = None) -> Insert:
         "resolved_at": resolved_at,
         "kb_asked": func.coalesce(said.c.kb_asked, 0), "kb_missed": func.coalesce(said.c.kb_missed, 0),
         "surveyed": as_int(Survey.id.is_not(None)), "score": Survey.score, "ending": Survey.ending,
+        "reason": Survey.reason,
         "next_started_at": next_started,
         "escalated": as_int(escalated), "abandoned": as_int(abandoned), "picked": as_int(picked),
         "resolved": as_int(resolved), "deflected": as_int(and_(resolved, ~escalated)),
@@ -251,6 +320,7 @@ def rebuild_statement(conversation_ids: list[str] | None = None) -> Insert:
         "resolution_s": case((resolved, seconds_between(c.created_at, resolved_at))),
         "returned_after_s": seconds_between(resolved_at, next_started),
     }
+    columns = {name: value for name, value in columns.items() if name not in leave_out}
     query = (
         select(*(value.label(name) for name, value in columns.items()))
         .select_from(c)
@@ -269,14 +339,43 @@ def rebuild_statement(conversation_ids: list[str] | None = None) -> Insert:
     return insert(ConversationSummary).from_select(list(columns), query)
 
 
+def rebuild_hours_statement(hours: list[int] | None = None) -> Insert:
+    """``INSERT INTO conversation_hours SELECT …``: the hours' counts summed from the summaries
+    (every hour, or only ``hours``)."""
+    s = ConversationSummary
+    hour = epoch_hour(s.started_at)
+    score = s.score
+    counts = {
+        "conversations": func.count(), "escalated": func.sum(s.escalated), "deflected": func.sum(s.deflected),
+        "answered": func.count(score), "promoters": func.count(case((score >= 9, 1))),
+        "passives": func.count(case((score.between(7, 8), 1))), "detractors": func.count(case((score <= 6, 1))),
+        **{name: func.count(case((score == k, 1))) for k, name in enumerate(SCORE_COUNTS)},
+        **{name: func.count(case((cond, 1))) for name, cond in zip(WAIT_COUNTS, wait_bucket_conditions(s.wait_s))},
+    }
+    query = select(hour.label("hour"), *(value.label(name) for name, value in counts.items())).group_by(hour)
+    if hours is not None:
+        query = query.where(hour.in_(hours))
+    return insert(ConversationHour).from_select(["hour", *counts], query)
+
+
 async def rebuild_summaries(session: AsyncSession, conversation_ids: list[str] | None = None) -> int:
     """Replace the summaries (all, or of ``conversation_ids``) by a recomputation from the appended
-    rows; returns how many were written. The backfill for data from before the summaries."""
+    rows, and their hours' counts by a sum over the summaries; returns how many summaries were
+    written. The backfill for data from before the summaries."""
     target = delete(ConversationSummary)
+    hours_of_them: list[int] | None = None
     if conversation_ids is not None:
         target = target.where(ConversationSummary.conversation_id.in_(conversation_ids))
+        # The hours of those conversations, in Python: their summaries are about to be replaced.
+        starts = select(Conversation.created_at).where(Conversation.id.in_(conversation_ids))
+        hours_of_them = sorted({epoch_hour_of(at) for at in (await session.execute(starts)).scalars()})
     await session.execute(target.execution_options(synchronize_session=False))
     await session.execute(rebuild_statement(conversation_ids))
+    hours = delete(ConversationHour)
+    if hours_of_them is not None:
+        hours = hours.where(ConversationHour.hour.in_(hours_of_them))
+    await session.execute(hours.execution_options(synchronize_session=False))
+    await session.execute(rebuild_hours_statement(hours_of_them))
     written = select(func.count()).select_from(ConversationSummary)
     if conversation_ids is not None:
         written = written.where(ConversationSummary.conversation_id.in_(conversation_ids))

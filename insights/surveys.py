@@ -79,7 +79,14 @@ async def record_reason(session: AsyncSession, conversation_id: str, reason: str
         raise LookupError(f"no NPS question was asked in conversation {conversation_id}")
     survey.reason = reason.strip()[:2000] or None
     await session.flush()
+    await note_survey(session, survey)
     return survey
+
+
+# What an export of the raw answers holds, in its order ("no answer": asked, never answered).
+EXPORT_COLUMNS = (
+    "conversation_id", "channel", "language", "team_id", "agent_id", "bot_only", "ending", "asked_at", "answered_at", "score", "reason",
+)
 
 
 async def list_surveys(
@@ -93,10 +100,12 @@ async def list_surveys(
     language: str | None = None,
     limit: int = 100_000,
 ) -> Sequence[Row]:
-    """The raw survey answers asked in ``[start, end)``, oldest first (for exports): rows with the
-    survey's columns as attributes (plain rows, not ORM objects: an export reads tens of thousands)."""
-    stmt = select(*Survey.__table__.columns).where(Survey.asked_at >= start, Survey.asked_at < end)
+    """The raw survey answers asked in ``[start, end)``, oldest first (for exports): plain rows of
+    the columns ``EXPORT_COLUMNS``, in that order (not ORM objects: an export reads tens of thousands)."""
+    stmt = select(*(Survey.__table__.c[name] for name in EXPORT_COLUMNS)).where(Survey.asked_at >= start, Survey.asked_at < end)
     for column, value in ((Survey.channel, channel), (Survey.team_id, team_id), (Survey.agent_id, agent_id), (Survey.language, language)):
         if value is not None:
             stmt = stmt.where(column == value)
-    return (await session.execute(stmt.order_by(Survey.asked_at).limit(limit))).all()
+    # On the session's connection, not through the ORM: its row loading was half of an export's time.
+    connection = await session.connection()
+    return (await connection.execute(stmt.order_by(Survey.asked_at).limit(limit))).all()

@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 import unicodedata
 from collections import Counter
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 
 # Portuguese and English function words, and survey filler ("nota", "porque"), accent-folded.
 STOPWORDS = frozenset(
@@ -28,10 +28,14 @@ def _fold(text: str) -> str:
     return "".join(c for c in text if not unicodedata.combining(c))
 
 
-def top_words(texts: Iterable[str], *, limit: int = 15) -> list[tuple[str, int]]:
+def top_words(texts: Iterable[str] | Mapping[str, int], *, limit: int = 15) -> list[tuple[str, int]]:
     """The ``limit`` most frequent meaningful words of ``texts`` (accent-folded), most frequent first;
-    a word counts once per text, so one long rant does not make a theme."""
+    a word counts once per text, so one long rant does not make a theme. ``texts`` may be a mapping
+    of each distinct text to how many times it was written (what a ``GROUP BY`` gives)."""
+    # Each distinct text is folded once: reasons repeat, and folding is the costly part.
+    written = texts if isinstance(texts, Mapping) else Counter(texts)
     counts: Counter[str] = Counter()
-    for text in texts:
-        counts.update({w for w in _WORD.findall(_fold(text or "")) if w not in STOPWORDS})
+    for text, times in written.items():
+        for word in {w for w in _WORD.findall(_fold(text or "")) if w not in STOPWORDS}:
+            counts[word] += times
     return sorted(counts.items(), key=lambda item: (-item[1], item[0]))[:limit]

@@ -12,7 +12,7 @@ from sqlalchemy import delete
 from handoff.models import Conversation, Message, OwnershipEvent
 from hub.db import make_engine, make_sessionmaker, run_migrations
 from insights.kpis import Period, Report, compute_report
-from insights.models import ConversationSummary, Survey
+from insights.models import ConversationHour, ConversationSummary, Survey
 from tests.insights.streams import Stream
 
 T0 = datetime(2026, 5, 4, 0, 0, tzinfo=timezone.utc)
@@ -69,7 +69,7 @@ async def report_on(url: str, conversations: list[dict]) -> Report:
     sessions = make_sessionmaker(engine)
     try:
         async with sessions() as session, session.begin():
-            for table in (ConversationSummary, Survey, Message, OwnershipEvent, Conversation):
+            for table in (ConversationHour, ConversationSummary, Survey, Message, OwnershipEvent, Conversation):
                 await session.execute(delete(table))
             await stream_of(conversations).save(session)
         async with sessions() as session:

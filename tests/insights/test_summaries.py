@@ -13,7 +13,7 @@ from sqlalchemy import delete, select
 
 from handoff.models import Conversation, Message, OwnershipEvent
 from hub.db import make_engine, make_sessionmaker, run_migrations
-from insights.models import ConversationSummary, Survey
+from insights.models import ConversationHour, ConversationSummary, Survey
 from insights.summaries import rebuild_summaries
 from tests.insights.streams import Stream
 
@@ -105,20 +105,32 @@ def _same(kept: dict, recomputed: dict) -> bool:
     return True
 
 
+async def _hours(sessions) -> dict[int, tuple[int, ...]]:  # noqa: ANN001
+    """The hourly counts, hours with nothing counted left out (a rebuild writes no such row)."""
+    async with sessions() as session:
+        rows = (await session.execute(select(ConversationHour))).scalars()
+        counted = {h.hour: (h.conversations, h.escalated, h.deflected, h.answered, h.promoters, h.passives, h.detractors) for h in rows}
+    return {hour: counts for hour, counts in counted.items() if any(counts)}
+
+
 async def _kept_and_recomputed(url: str, conversations: list[dict]) -> tuple[dict, dict]:
     engine = make_engine(url)
     sessions = make_sessionmaker(engine)
     try:
         async with sessions() as session, session.begin():
-            for table in (ConversationSummary, Survey, Message, OwnershipEvent, Conversation):
+            for table in (ConversationHour, ConversationSummary, Survey, Message, OwnershipEvent, Conversation):
                 await session.execute(delete(table))
             await history(conversations).save(session)
         async with sessions() as session:
             kept = _rows(list((await session.execute(select(ConversationSummary))).scalars()))
+        kept_hours = await _hours(sessions)
         async with sessions() as session, session.begin():
             await rebuild_summaries(session)
         async with sessions() as session:
             recomputed = _rows(list((await session.execute(select(ConversationSummary))).scalars()))
+        # The hourly counts moved with every change equal their sum over the rebuilt summaries.
+        assert kept_hours == await _hours(sessions)
+        assert sum(counts[0] for counts in kept_hours.values()) == len(conversations)
     finally:
         await engine.dispose()
     return kept, recomputed
@@ -170,18 +182,22 @@ async def test_the_desks_own_steps_keep_the_summary(sessions) -> None:  # noqa: 
         await handoff.close_conversation(session, first.id, ana)
         await insights.open_survey(session, first.id, channel="telegram", language="pt-BR", ending="agent_closed", team_id="geral", agent_id=ana.id)
         await insights.answer_survey(session, first.id, 4)
+        await insights.record_reason(session, first.id, "demorou para responder")
         await handoff.end_conversation(session, first.id, actor="customer", reason="survey_done")
     async with sessions() as session, session.begin():
         await handoff.start_conversation(session, channel="telegram", customer_id="77", language="pt-BR")  # back again
 
     async with sessions() as session:
         kept = _rows(list((await session.execute(select(ConversationSummary))).scalars()))
+    kept_hours = await _hours(sessions)
     async with sessions() as session, session.begin():
         await rebuild_summaries(session)
     async with sessions() as session:
         recomputed = _rows(list((await session.execute(select(ConversationSummary))).scalars()))
+    assert kept_hours == await _hours(sessions)
     mine = kept[first.id]
     assert (mine["team_id"], mine["agent_id"], mine["kb_missed"], mine["score"], mine["resolved"], mine["picked"]) == ("geral", ana.id, 1, 4, 1, 1)
+    assert mine["reason"] == "demorou para responder"
     assert mine["first_reply_at"] is not None and mine["returned_after_s"] is not None  # the note is no reply; Ana's is
     for cid in kept:
         differ = {k: (v, recomputed[cid][k]) for k, v in kept[cid].items() if not _same({k: v}, {k: recomputed[cid][k]})}
