@@ -271,7 +271,7 @@ def print_table(results: dict) -> None:
     heads = ("in-scope", "oos rec", "conf.wrong", "top1", "top3", "answered")
     print(f"\n{'encoder':<17}{'test set':<10}" + "".join(f"{h:>11}" for h in heads) + f"{'n in/out':>12}{'secs':>8}")
     for spec, entry in results.items():
-        if spec == "default":
+        if spec == "default" or not isinstance(entry, dict):  # "note": a free-text remark
             continue
         for name in ("clinc150", "pt", "en"):
             m = entry.get(name)
@@ -283,7 +283,7 @@ def print_table(results: dict) -> None:
             print(f"{label:<17}{name:<10}{cells}{m['in_scope']:>7}/{m['out_of_scope']:<4}{secs}")
     print("* the hub's default encoder (hub.settings.Settings().encoder)")
     for spec, entry in results.items():
-        if spec != "default":
+        if spec != "default" and isinstance(entry, dict):
             th = "  ".join(
                 f"{name}: answer≥{t['t_answer']:.4g} clarify≥{t['t_clarify']:.4g} β={t['beta']} κ={t['kappa']} "
                 f"c={t.get('centroid', 0)} h={t.get('head', 0)}"
