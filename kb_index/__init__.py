@@ -109,6 +109,7 @@ __all__ = [
     "import_kb_dir",
     "load_kb_dir",
     "open_index",
+    "out_of_scope_path",
     "prune_changes",
     "publish_article",
     "published_articles",
@@ -129,7 +130,9 @@ def open_index(
     """An index with the named encoder, its stored calibration (if any) and an embedding cache.
 
     Empty, unless ``persist``: then it lives in ``cache_dir/store-<encoder>/`` and reopens with the
-    articles and vectors of the last run (``refresh_index`` then brings it up to date)."""
+    articles and vectors of the last run (``refresh_index`` then brings it up to date). The
+    out-of-scope examples are read from ``out-of-scope.jsonl`` beside the calibration file: the
+    calibration was fitted with them, so its weights only mean something together with them."""
     encoder = get_encoder(encoder_spec)
     name = encoder.name if encoder else "bm25"
     calibration = None
@@ -141,9 +144,19 @@ def open_index(
     safe = name.replace(":", "_").replace("/", "_")
     cache = EmbeddingCache(cache_dir / f"embeddings-{safe}.npz" if cache_dir else None)
     store_dir = cache_dir / f"store-{safe}" if persist and cache_dir else None
-    return KnowledgeIndex(
+    index = KnowledgeIndex(
         encoder, calibration, cache=cache, store_dir=store_dir, approx_threshold=approx_threshold, approx_nprobe=approx_nprobe
     )
+    if calibration_file is not None:
+        from kb_index.evaluation import read_out_of_scope_jsonl  # evaluation imports this package's modules
+
+        index.set_out_of_scope(read_out_of_scope_jsonl(out_of_scope_path(calibration_file)))
+    return index
+
+
+def out_of_scope_path(calibration_file: Path) -> Path:
+    """Where the out-of-scope examples that go with a calibration file live."""
+    return calibration_file.parent / "out-of-scope.jsonl"
 
 
 async def import_kb_dir(session: AsyncSession, folder: Path, *, author: str) -> tuple[int, int, list[ArticleFileError]]:

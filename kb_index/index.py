@@ -109,6 +109,9 @@ class Signals(NamedTuple):
     lexical: float  # BM25 of the article's best passage
     centroid: float = 0.0  # cosine to the mean vector of the article's title and questions
     head: float = 0.0  # probability the linear head gives the article (see KnowledgeIndex._trained_head)
+    # The question's highest cosine to an out-of-scope example of its language family (the same
+    # for every candidate of a question; 0 without examples, see KnowledgeIndex.set_out_of_scope).
+    negative: float = 0.0
 
 
 @dataclass
@@ -126,6 +129,9 @@ class Calibration:
     centroid: float = 0.0
     # Weight of the linear head's probability added to the cosine (0 in older files: no head).
     head: float = 0.0
+    # Weight of the question's cosine to the nearest out-of-scope example, subtracted from the
+    # confidence (0 in older files, and whenever the index has no such examples).
+    negative: float = 0.0
 
     @classmethod
     def load(cls, path: Path, encoder: str) -> "Calibration":
@@ -148,6 +154,7 @@ class Calibration:
             "kappa": self.kappa,
             "centroid": self.centroid,
             "head": self.head,
+            "negative": self.negative,
         }
 
     def save(self, path: Path) -> None:
@@ -284,6 +291,10 @@ class KnowledgeIndex:
         self._head_generation = 0  # bumped on every change to the articles' question vectors
         self._head_fitted = -1  # the generation the current head was fitted on
         self._head_thread: threading.Thread | None = None
+        # Out-of-scope examples (questions near the shop's domain that no article answers), as
+        # normalised vectors per language family: a customer question close to one of them is
+        # more likely out of scope than its cosine to the articles alone says.
+        self._out_of_scope: dict[str, np.ndarray] = {}
         # One writer per directory: another process (or index) that finds it taken loads the
         # same files and keeps its changes in memory (the database is the truth; it reconciles).
         self._dir_lock = lock_directory(store_dir) if store_dir is not None else None
@@ -396,6 +407,26 @@ class KnowledgeIndex:
         self._head_generation += 1
         if self._head is not None:
             self._schedule_head_fit()
+
+    def set_out_of_scope(self, examples: Sequence[tuple[str, str]]) -> None:
+        """Replace the out-of-scope examples, given as (text, language) pairs. Without an encoder
+        they are ignored: the signal is a cosine."""
+        if self.encoder is None:
+            return
+        by_family: dict[str, list[str]] = {}
+        for text, lang in examples:
+            by_family.setdefault(language_family(lang), []).append(text)
+        vectors = {
+            family: np.asarray(self._cache.encode(self.encoder, texts, passages=True), dtype=np.float32)
+            for family, texts in by_family.items()
+        }
+        with self._lock:
+            self._out_of_scope = vectors
+
+    def _negative_similarity(self, vector: np.ndarray, lang: str) -> float:
+        """The cosine of a question's vector to its language family's nearest out-of-scope example."""
+        examples = self._out_of_scope.get(language_family(lang))
+        return float((examples @ vector).max()) if examples is not None and len(examples) else 0.0
 
     def remove(self, article_id: str, lang: str) -> None:
         """Forget an article (unpublished or deleted)."""
@@ -563,9 +594,10 @@ class KnowledgeIndex:
                     ]
                 else:
                     heads = [0.0] * len(keys)
+                negative = self._negative_similarity(vectors[row], lang) if vectors is not None else 0.0
                 out.append(
                     {
-                        key: Signals(dense.get(key, floor), lexical.get(key, 0.0), c, h)
+                        key: Signals(dense.get(key, floor), lexical.get(key, 0.0), c, h, negative)
                         for key, c, h in zip(keys, centroid, heads)
                     }
                 )
@@ -583,12 +615,15 @@ class KnowledgeIndex:
         centroid: float = 0.0,
         head_probability: float = 0.0,
         head: float = 0.0,
+        negative_sim: float = 0.0,
+        negative: float = 0.0,
     ) -> float:
         """One confidence from the signals: the cosine (best passage mixed with the article's
         centroid by the weight ``centroid``), the linear head's probability weighted by ``head``,
-        plus a saturated BM25 bonus."""
+        less the cosine to the nearest out-of-scope example weighted by ``negative``, plus a
+        saturated BM25 bonus."""
         lexical_sat = lexical / (lexical + kappa) if lexical > 0 else 0.0
-        cosine = (1.0 - centroid) * dense + centroid * centroid_sim + head * head_probability
+        cosine = (1.0 - centroid) * dense + centroid * centroid_sim + head * head_probability - negative * negative_sim
         return (cosine if dense_available else 0.0) + beta * lexical_sat
 
     def rank(
@@ -600,6 +635,7 @@ class KnowledgeIndex:
         kappa: float,
         centroid: float = 0.0,
         head: float = 0.0,
+        negative: float = 0.0,
     ) -> list[tuple[ArticleKey, float]]:
         """Articles in the question's language family (all languages if it has none), best first."""
         keys = self.candidate_keys(scores, lang)
@@ -617,6 +653,8 @@ class KnowledgeIndex:
                 centroid=centroid,
                 head_probability=signals.head,
                 head=head,
+                negative_sim=signals.negative,
+                negative=negative,
             )
             current = best.get(key[0])
             if current is None or value > current[1] or (value == current[1] and key[1] == lang):
@@ -647,7 +685,9 @@ class KnowledgeIndex:
         cal = self.calibration
         results = []
         for question, lang, scores in zip(questions, langs, self.raw_scores(questions, langs)):
-            ranked = self.rank(scores, lang, beta=cal.beta, kappa=cal.kappa, centroid=cal.centroid, head=cal.head)[:k]
+            ranked = self.rank(
+                scores, lang, beta=cal.beta, kappa=cal.kappa, centroid=cal.centroid, head=cal.head, negative=cal.negative
+            )[:k]
             hits = []
             for key, value in ranked:
                 article = self._articles.get(key)

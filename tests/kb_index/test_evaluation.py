@@ -9,7 +9,8 @@ import pytest
 
 from hub.settings import Settings
 from kb_index import Calibration, get_encoder
-from kb_index.evaluation import evaluate_kb, read_faq_jsonl, read_jsonl
+from kb_index.evaluation import evaluate_kb, read_faq_jsonl, read_jsonl, read_out_of_scope_jsonl
+from kb_index.index import KnowledgeIndex
 
 DATA = Path(__file__).parent / "data"
 
@@ -60,3 +61,30 @@ def test_calibration_files_written_before_the_centroid_weight_still_load(tmp_pat
     old.write_text(json.dumps({"minilm": {"encoder": "minilm", "beta": 0.1, "kappa": 5.0, "t_answer": 0.8, "t_clarify": 0.6, "metrics": {}}}))
     cal = Calibration.load(old, "minilm")
     assert cal.centroid == 0.0 and cal.t_answer == 0.8
+    assert cal.negative == 0.0  # nor the out-of-scope weight: no penalty, as then
+
+
+def test_out_of_scope_examples_are_read_and_a_missing_file_is_none(tmp_path: Path) -> None:
+    examples = tmp_path / "out-of-scope.jsonl"
+    assert read_out_of_scope_jsonl(examples) == []
+    examples.write_text('{"text": "vocês vendem carro?", "lang": "pt-BR"}\n\n{"lang": "en"}\n')
+    with pytest.raises(ValueError, match=r"out-of-scope.jsonl:3"):
+        read_out_of_scope_jsonl(examples)
+    examples.write_text('{"text": "vocês vendem carro?", "lang": "pt-BR"}\n{"text": "tell me a joke"}\n')
+    assert read_out_of_scope_jsonl(examples) == [("vocês vendem carro?", "pt-BR"), ("tell me a joke", "pt-BR")]
+
+
+def test_a_question_near_an_out_of_scope_example_loses_confidence_by_the_calibrated_weight() -> None:
+    encoder = get_encoder(Settings(environment="test").encoder)
+    index = KnowledgeIndex(encoder, Calibration(encoder.name, 0.0, 5.0, 0.9, 0.8, negative=0.5))
+    index.upsert(read_faq_jsonl(DATA / "faq.jsonl"))
+    question = "vocês vendem pneu de carro?"
+    before = index.search(question, "pt-BR").confidence
+    assert all(s.negative == 0.0 for s in index.raw_scores([question], ["pt-BR"])[0].values())
+    # An English example only: a Portuguese question is compared with its own language family's.
+    index.set_out_of_scope([("do you sell car tyres?", "en")])
+    assert index.search(question, "pt-BR").confidence == before
+    index.set_out_of_scope([("vocês vendem peças de carro?", "pt-BR")])
+    similarity = next(iter(index.raw_scores([question], ["pt-BR"])[0].values())).negative
+    assert similarity > 0.5
+    assert index.search(question, "pt-BR").confidence == pytest.approx(before - 0.5 * similarity, abs=1e-3)
