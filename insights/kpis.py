@@ -36,7 +36,7 @@ from sqlalchemy import Date, Float, Integer, and_, case, cast, func, literal, li
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from handoff.models import Team, User
-from insights.models import ConversationHour, ConversationSummary, Survey
+from insights.models import ConversationHour, ConversationSummary
 from insights.sql import hour_bucket
 from insights.summaries import HOUR_COUNTS, SCORE_COUNTS, WAIT_BUCKETS, WAIT_COUNTS, wait_bucket_conditions
 from insights.themes import top_words
