@@ -56,16 +56,7 @@ def read_out_of_scope_jsonl(path: Path) -> list[tuple[str, str]]:
     ``KnowledgeIndex.set_out_of_scope``). A missing file is no examples."""
     if not path.exists():
         return []
-    out = []
-    for n, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1):
-        if not line.strip():
-            continue
-        try:
-            row = json.loads(line)
-            out.append((str(row["text"]), str(row.get("lang", "pt-BR"))))
-        except (json.JSONDecodeError, KeyError, TypeError) as exc:
-            raise ValueError(f"{path}:{n}: expected {{\"text\", \"lang\"}} ({exc})") from exc
-    return out
+    return [(q.text, q.lang) for q in read_jsonl(path)]  # the same lines, without an article
 
 
 def read_faq_jsonl(path: Path) -> list[IndexedArticle]:
