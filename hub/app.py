@@ -36,7 +36,7 @@ from handoff.console_texts import console_texts
 from hub.desk import Desk
 from hub.kb_sync import IndexFollower
 from hub.rasa_client import RasaClient
-from hub.realtime import EventBus
+from hub.realtime import EventBus, ReplicaRelay
 from hub.settings import Settings, get_settings
 
 logger = logging.getLogger(__name__)
@@ -99,7 +99,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     settings = settings or get_settings()
     engine = make_engine(settings.database_url)
     sessions = make_sessionmaker(engine)
-    bus = EventBus()
+    relay = ReplicaRelay(settings.redis_url, prefix=settings.redis_prefix) if settings.redis_url else None
+    bus = EventBus(relay)
     widget = WidgetChannel()
     bus.add_channel(widget)
     rasa = RasaClient(settings.rasa_url, settings.rasa_token, timeout_s=settings.rasa_timeout_s, attempts=settings.rasa_attempts)
@@ -175,6 +176,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     @contextlib.asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         app.state.loop = asyncio.get_running_loop()
+        if relay is not None:
+            await relay.subscribe()  # before serving: no other replica's event is missed; fails loudly
         await follower.start_at_current()  # before loading: changes made meanwhile are applied after
         async with sessions() as session:
             count = await kb_index.refresh_index(session, index)
@@ -193,6 +196,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         tasks = [asyncio.create_task(_inactivity_loop(desk)), asyncio.create_task(follower.run())]
         if outbox_channels:
             tasks.append(asyncio.create_task(worker.run()))
+        if relay is not None:
+            tasks.append(asyncio.create_task(bus.run_relay()))
         try:
             yield
         finally:
@@ -203,6 +208,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
                 if channel is not None:
                     await channel.stop()
             await rasa.aclose()
+            if relay is not None:
+                await relay.close()
             await engine.dispose()
             index.close()
 

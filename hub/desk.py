@@ -408,18 +408,21 @@ class Desk:
         timer = self._away_timers.pop(user.id, None)
         if timer:
             timer.cancel()
-        if user.status == "offline" or (user.status == "away" and user.status_by == "presence"):
-            async with self.unit_of_work() as session:
-                await handoff.set_agent_status(session, user, "online", by="presence")
+            # A timer caught in its transaction may still commit "away": let it finish, then read.
+            await asyncio.wait([timer])
+        async with self.unit_of_work() as session:
+            fresh = await handoff.get_user(session, user.id) or user
+            if fresh.status == "offline" or (fresh.status == "away" and fresh.status_by == "presence"):
+                await handoff.set_agent_status(session, fresh, "online", by="presence")
 
     async def agent_disconnected(self, user: User) -> None:
         """The last console closed: the agent is away after the grace period, unless they return."""
-        if self.bus.agent_online(user.id):
+        if await self.bus.agent_online(user.id):
             return
 
         async def later() -> None:
             await asyncio.sleep(self.settings.presence_grace_seconds)
-            if not self.bus.agent_online(user.id):
+            if not await self.bus.agent_online(user.id):
                 async with self.unit_of_work() as session:
                     fresh = await handoff.get_user(session, user.id)
                     if fresh and fresh.status == "online":

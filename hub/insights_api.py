@@ -92,7 +92,7 @@ async def report(request: Request, session: DbSession, params: Params, user: Sup
 @router.get("/api/insights/live", response_model=insights.LiveCounters)
 async def live(request: Request, session: DbSession, user: Supervisor) -> insights.LiveCounters:
     """Queued now, with agents now, longest current wait, agents with the console open."""
-    return await insights.live_counters(session, agents_online=request.app.state.desk.bus.online_agents())
+    return await insights.live_counters(session, agents_online=await request.app.state.desk.bus.online_agents())
 
 
 @router.get("/api/insights/export/{table}.csv", response_class=Response, responses={200: {"content": {"text/csv": {}}}})
@@ -195,7 +195,7 @@ def dashboard_router(templates) -> APIRouter:  # noqa: ANN001 - Jinja2Templates
         if user.role not in (Role.SUPERVISOR.value, Role.ADMIN.value):
             raise HTTPException(403, "the dashboard is for supervisors and admins")
         report = await _report(request, session, params)
-        live = await insights.live_counters(session, agents_online=request.app.state.desk.bus.online_agents())
+        live = await insights.live_counters(session, agents_online=await request.app.state.desk.bus.online_agents())
         teams = (await session.execute(select(Team).order_by(Team.name))).scalars().all()
         agents = (await session.execute(select(User).where(User.role == Role.AGENT.value).order_by(User.name))).scalars().all()
         open_follow_ups = await insights.list_follow_ups(session, None)

@@ -1,24 +1,50 @@
-"""Real-time delivery: the one place that decides who receives each event, after commit."""
+"""Real-time delivery: the one place that decides who receives each event, after commit.
+
+One hub process delivers to the sockets it holds. With several hub replicas (``BALCAO_REDIS_URL``
+set), each also hands its committed events to the others over Redis pub/sub, and keeps in Redis
+which agents have a console open on it, so presence and the "agents online" counter see every
+replica."""
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import json
 import logging
+import uuid
 from collections import defaultdict
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
+from typing import Annotated, Union
 
+import redis.asyncio as aioredis
+from pydantic import Field, TypeAdapter, ValidationError
+from redis.exceptions import RedisError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 import handoff
 from connectors import outbox
 from connectors.base import Channel, OutboxChannel
+from connectors.outbox import DeliveryChanged
 from handoff.events import AgentStatusChanged, Event, MessageAdded, OwnerChanged, QueueUpdate, Typing, pending_events
 from insights.alerts import DetractorAlert
 
 logger = logging.getLogger(__name__)
 
 AgentSend = Callable[[dict], Awaitable[None]]
+AnyEvent = Event | AgentStatusChanged | DetractorAlert
+
+# Every event type a replica may receive from another, told apart by its ``type``.
+_RELAYED = TypeAdapter(
+    list[
+        Annotated[
+            Union[MessageAdded, OwnerChanged, QueueUpdate, Typing, DeliveryChanged, AgentStatusChanged, DetractorAlert],
+            Field(discriminator="type"),
+        ]
+    ]
+)
+CONSOLES_TTL_S = 30  # a replica that stops refreshing its consoles (it died) stops counting after this
+RETRY_S = 1.0
 
 
 @dataclass(eq=False)
@@ -30,21 +56,141 @@ class AgentConnection:
     send: AgentSend
 
 
-class EventBus:
-    """Routes events to customers (through their channel) and to the agents allowed to see them."""
+class RelayUnavailable(RuntimeError):
+    """The hub was told to use Redis (``BALCAO_REDIS_URL``) and cannot reach it."""
 
-    def __init__(self) -> None:
+
+class ReplicaRelay:
+    """Carries committed events between hub replicas over Redis pub/sub, and keeps in Redis which
+    agents have a console open on this replica (one hash per replica, refreshed every
+    ``CONSOLES_TTL_S`` / 3 seconds and expiring after ``CONSOLES_TTL_S``)."""
+
+    def __init__(self, url: str, *, prefix: str = "balcao") -> None:
+        self.url = url
+        self.redis = aioredis.from_url(url)
+        self.events_channel = f"{prefix}:events"
+        self.consoles_prefix = f"{prefix}:consoles:"
+        self.origin = uuid.uuid4().hex  # this replica: its own messages come back and are skipped
+        self._pubsub: aioredis.client.PubSub | None = None
+
+    async def subscribe(self) -> None:
+        """Listen to the other replicas from now on (called before the hub serves, so nothing
+        published meanwhile is missed). Raises ``RelayUnavailable`` when Redis does not answer."""
+        pubsub = self.redis.pubsub()
+        try:
+            await pubsub.subscribe(self.events_channel)
+        except (RedisError, OSError) as exc:
+            await pubsub.aclose()
+            raise RelayUnavailable(f"cannot reach Redis at BALCAO_REDIS_URL={self.url}: {exc}") from exc
+        self._pubsub = pubsub
+
+    async def send(self, events: list[AnyEvent]) -> None:
+        """Publish committed events for the other replicas. If Redis is down they miss them (this
+        replica's own sockets already have them; what was stored is untouched and every console and
+        widget reloads it when it reconnects)."""
+        body = json.dumps({"origin": self.origin, "events": [e.model_dump(mode="json") for e in events]})
+        try:
+            await self.redis.publish(self.events_channel, body)
+        except (RedisError, OSError) as exc:
+            logger.warning("Redis: %d events not relayed to the other hubs: %s", len(events), exc)
+
+    async def listen(self, deliver: Callable[[list[AnyEvent]], Awaitable[None]]) -> None:
+        """Hand the other replicas' events to ``deliver`` until cancelled; subscribe again after a
+        Redis error."""
+        while True:
+            try:
+                if self._pubsub is None:
+                    await self.subscribe()
+                assert self._pubsub is not None
+                async for message in self._pubsub.listen():
+                    if message["type"] != "message":
+                        continue
+                    try:
+                        data = json.loads(message["data"])
+                        if data.get("origin") == self.origin:
+                            continue
+                        events = _RELAYED.validate_python(data["events"])
+                    except (ValueError, KeyError, TypeError, ValidationError):
+                        logger.warning("ignoring a malformed message on %s", self.events_channel)
+                        continue
+                    await deliver(events)
+                raise RelayUnavailable("the subscription ended")
+            except (RedisError, OSError, RelayUnavailable) as exc:
+                logger.warning("Redis: not hearing the other hubs (%s); trying again", exc)
+                await self._drop_pubsub()
+                await asyncio.sleep(RETRY_S)
+
+    async def store_consoles(self, consoles: dict[int, str]) -> None:
+        """Replace this replica's record of open consoles (user id → "agent" or "staff")."""
+        key = self.consoles_prefix + self.origin
+        try:
+            async with self.redis.pipeline(transaction=True) as pipe:
+                pipe.delete(key)
+                if consoles:
+                    pipe.hset(key, mapping={str(user_id): kind for user_id, kind in consoles.items()})
+                    pipe.expire(key, CONSOLES_TTL_S)
+                await pipe.execute()
+        except (RedisError, OSError) as exc:
+            logger.warning("Redis: open consoles not recorded: %s", exc)
+
+    async def consoles_elsewhere(self) -> dict[int, str]:
+        """The consoles open on the other replicas (user id → "agent" or "staff"); empty when
+        Redis does not answer."""
+        found: dict[int, str] = {}
+        own = (self.consoles_prefix + self.origin).encode()
+        try:
+            async for key in self.redis.scan_iter(match=self.consoles_prefix + "*"):
+                if key != own:
+                    for user_id, kind in (await self.redis.hgetall(key)).items():
+                        found[int(user_id)] = kind.decode()
+        except (RedisError, OSError) as exc:
+            logger.warning("Redis: other hubs' consoles unknown: %s", exc)
+        return found
+
+    async def _drop_pubsub(self) -> None:
+        if self._pubsub is not None:
+            with contextlib.suppress(RedisError, OSError):
+                await self._pubsub.aclose()
+            self._pubsub = None
+
+    async def close(self) -> None:
+        """Unsubscribe, forget this replica's consoles and close the connections."""
+        await self._drop_pubsub()
+        with contextlib.suppress(RedisError, OSError):
+            await self.redis.delete(self.consoles_prefix + self.origin)
+        await self.redis.aclose()
+
+
+class EventBus:
+    """Routes events to customers (through their channel) and to the agents allowed to see them;
+    with a ``relay``, to those connected to the other hub replicas too."""
+
+    def __init__(self, relay: ReplicaRelay | None = None) -> None:
         self.channels: dict[str, Channel] = {}
         self._agents: dict[int, set[AgentConnection]] = defaultdict(set)
+        self.relay = relay
+        self._consoles_changed = asyncio.Event()
 
     def add_channel(self, channel: Channel) -> None:
         self.channels[channel.name] = channel
 
     def connect_agent(self, connection: AgentConnection) -> None:
         self._agents[connection.user_id].add(connection)
+        self._consoles_changed.set()
 
     def disconnect_agent(self, connection: AgentConnection) -> None:
         self._agents[connection.user_id].discard(connection)
+        if not self._agents[connection.user_id]:
+            self._agents.pop(connection.user_id, None)
+        self._consoles_changed.set()
+
+    def _consoles_here(self) -> dict[int, str]:
+        """User id → "agent" (a team member) or "staff" (sees every team) for this process's consoles."""
+        return {
+            user_id: "agent" if any(c.team_ids is not None for c in conns) else "staff"
+            for user_id, conns in self._agents.items()
+            if conns
+        }
 
     @staticmethod
     def customer_sees(event: Event | AgentStatusChanged) -> bool:
@@ -56,9 +202,12 @@ class EventBus:
             return event.who == "agent"
         return isinstance(event, (OwnerChanged, QueueUpdate))
 
-    def online_agents(self) -> int:
-        """How many agents (team members, not supervisors) have a console open on this hub."""
-        return sum(1 for conns in self._agents.values() if any(c.team_ids is not None for c in conns))
+    async def online_agents(self) -> int:
+        """How many agents (team members, not supervisors) have a console open, on any hub replica."""
+        consoles = self._consoles_here()
+        if self.relay is not None:
+            consoles = {**await self.relay.consoles_elsewhere(), **consoles}
+        return sum(1 for kind in consoles.values() if kind == "agent")
 
     @staticmethod
     def agent_sees(connection: AgentConnection, event: Event | AgentStatusChanged | DetractorAlert) -> bool:
@@ -76,9 +225,11 @@ class EventBus:
         teams = {event.team_id, getattr(event, "previous_team_id", None)} - {None}
         return bool(teams & connection.team_ids)
 
-    def agent_online(self, user_id: int) -> bool:
-        """Whether the agent has a console open in this process."""
-        return bool(self._agents.get(user_id))
+    async def agent_online(self, user_id: int) -> bool:
+        """Whether the agent has a console open, in this process or on another hub replica."""
+        if self._agents.get(user_id):
+            return True
+        return self.relay is not None and user_id in await self.relay.consoles_elsewhere()
 
     async def stage(self, session: AsyncSession) -> None:
         """Before commit: write an outbox row for every event a Telegram or WhatsApp customer
@@ -91,8 +242,15 @@ class EventBus:
                 conversation = await handoff.get_conversation(session, event.conversation_id)
                 await outbox.stage_event(session, channel, event, conversation)
 
-    async def publish(self, events: list[Event | AgentStatusChanged]) -> None:
-        """Deliver committed events, in order. A failing recipient never blocks the others."""
+    async def publish(self, events: list[AnyEvent]) -> None:
+        """Deliver committed events, in order, here and (with a relay) on the other replicas. A
+        failing recipient never blocks the others."""
+        await self.deliver_here(events)
+        if self.relay is not None and events:
+            await self.relay.send(events)
+
+    async def deliver_here(self, events: list[AnyEvent]) -> None:
+        """Deliver events to the customers and agents connected to this process."""
         for event in events:
             if self.customer_sees(event):
                 channel = self.channels.get(event.channel)
@@ -105,6 +263,22 @@ class EventBus:
             targets = [c for conns in self._agents.values() for c in conns if self.agent_sees(c, event)]
             if targets:
                 await asyncio.gather(*(self._send_agent(c, payload) for c in targets))
+
+    async def run_relay(self) -> None:
+        """With a relay, until cancelled: deliver the other replicas' events here, and keep this
+        replica's open consoles recorded in Redis (at once on a change, and before they expire)."""
+        if self.relay is None:
+            return
+        relay = self.relay
+
+        async def keep_consoles() -> None:
+            while True:
+                self._consoles_changed.clear()
+                await relay.store_consoles(self._consoles_here())
+                with contextlib.suppress(asyncio.TimeoutError):
+                    await asyncio.wait_for(self._consoles_changed.wait(), CONSOLES_TTL_S / 3)
+
+        await asyncio.gather(relay.listen(self.deliver_here), keep_consoles())
 
     async def _send_agent(self, connection: AgentConnection, payload: dict) -> None:
         try:

@@ -43,6 +43,10 @@ class Settings(BaseSettings):
         20_000, description="past this many passages, dense search uses an IVF index (built in the background)"
     )
     index_nprobe: int = Field(0, description="IVF lists searched per query; 0: one in 80 (12 of 1024 at 1M passages), at least 8")
+    redis_url: str = Field(
+        "", description="several hub replicas: Redis carries real-time events and open consoles between them (redis://host:6379/0)"
+    )
+    redis_prefix: str = Field("balcao", description="prefix of the Redis channel and keys (one per desk sharing a Redis)")
     kb_poll_seconds: float = Field(0.1, description="how often each hub reads the article change log (other processes' publishes)")
     kb_cluster_similarity: float | None = Field(
         None, description="cosine at which unanswered questions are grouped; default per encoder (kb_index.unanswered)"

@@ -21,6 +21,20 @@ import websockets
 from hub.settings import ROOT, Settings
 
 
+PG_ADMIN = "postgresql://postgres@127.0.0.1:5432/test"  # the machine's PostgreSQL (trust)
+
+
+async def pg_admin(sql: str) -> None:
+    """Run one statement as the PostgreSQL superuser (e.g. create or drop a test database)."""
+    import asyncpg
+
+    admin = await asyncpg.connect(PG_ADMIN)
+    try:
+        await admin.execute(sql)
+    finally:
+        await admin.close()
+
+
 def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))

@@ -10,25 +10,15 @@ import uuid
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
-import asyncpg
 import httpx
 import pytest
 
 from hub.cli import add_user
-from tests.support import RunningHub, hub_settings, start_hub
+from tests.support import RunningHub, hub_settings, pg_admin, start_hub
 
-PG_ADMIN = "postgresql://postgres@127.0.0.1:5432/test"
 EDU = ("edu@loja.test", "edu-password-1", "editor")
 IARA = ("iara@loja.test", "iara-password-1", "editor")
 ANA = ("ana@loja.test", "ana-password-1", "agent")
-
-
-async def _pg(sql: str) -> None:
-    admin = await asyncpg.connect(PG_ADMIN)
-    try:
-        await admin.execute(sql)
-    finally:
-        await admin.close()
 
 
 @pytest.fixture(scope="module", params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)])
@@ -40,7 +30,7 @@ def hubs(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactor
         url = f"sqlite+aiosqlite:///{tmp / 'shared.db'}"
     else:
         name = f"balcao_kb_{uuid.uuid4().hex[:10]}"
-        asyncio.run(_pg(f'CREATE DATABASE "{name}"'))
+        asyncio.run(pg_admin(f'CREATE DATABASE "{name}"'))
         url = f"postgresql+asyncpg://postgres@127.0.0.1:5432/{name}"
     a = start_hub(hub_settings(tmp, cache_dir=index_cache, database_url=url))
     b = start_hub(hub_settings(tmp, cache_dir=index_cache, database_url=url))
@@ -50,7 +40,7 @@ def hubs(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactor
     a.stop()
     b.stop()
     if name:
-        asyncio.run(_pg(f'DROP DATABASE "{name}" WITH (FORCE)'))
+        asyncio.run(pg_admin(f'DROP DATABASE "{name}" WITH (FORCE)'))
 
 
 async def logged_in(hub: RunningHub, account: tuple[str, str, str]) -> httpx.AsyncClient:

@@ -1,0 +1,155 @@
+"""Two hub replicas behind a load balancer, on one PostgreSQL database and one Redis: whatever
+replica a customer's widget and an agent's console happen to be connected to, each sees the other
+live, and the agent's presence and the dashboard's "agents online" count every replica."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import time
+import uuid
+from collections.abc import AsyncIterator, Callable, Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+import websockets
+
+import handoff
+from hub.cli import add_user
+from tests.support import RunningHub, WidgetCustomer, hub_settings, pg_admin, start_hub
+
+pytestmark = pytest.mark.postgres
+
+REDIS = "redis://127.0.0.1:6379/0"
+ANA = ("ana@loja.test", "ana-password-1", "agent")
+SARA = ("sara@loja.test", "sara-password-1", "supervisor")
+
+
+@pytest.fixture(scope="module")
+def replicas(tmp_path_factory: pytest.TempPathFactory, index_cache: Path) -> Iterator[tuple[RunningHub, RunningHub]]:
+    """Hub A and hub B, as two replicas of one desk. No Rasa answers them, so a customer's first
+    message is handed to a person (the bot-failure path) — what this story needs."""
+    tmp = tmp_path_factory.mktemp("replicas")
+    name = f"balcao_replicas_{uuid.uuid4().hex[:10]}"
+    asyncio.run(pg_admin(f'CREATE DATABASE "{name}"'))
+    shared = dict(
+        database_url=f"postgresql+asyncpg://postgres@127.0.0.1:5432/{name}",
+        redis_url=REDIS,
+        redis_prefix=f"balcao-test-{uuid.uuid4().hex[:8]}",  # this desk's channel and keys only
+        presence_grace_seconds=0.3,
+        rasa_attempts=1,
+    )
+    a = start_hub(hub_settings(tmp, cache_dir=index_cache, **shared))
+    b = start_hub(hub_settings(tmp, cache_dir=index_cache, **shared))
+    for email, password, role in (ANA, SARA):
+        teams = ["geral"] if role == "agent" else []
+        asyncio.run(add_user(a.settings, email=email, name=email.split("@")[0].title(), role=role, teams=teams, password=password))
+    yield a, b
+    a.stop()
+    b.stop()
+    asyncio.run(pg_admin(f'DROP DATABASE "{name}" WITH (FORCE)'))
+
+
+@pytest.fixture
+async def ana(replicas: tuple[RunningHub, RunningHub]) -> AsyncIterator[httpx.AsyncClient]:
+    """Ana, an agent of `geral`, logged in through hub A (her cookie works on either replica)."""
+    client = httpx.AsyncClient(base_url=replicas[0].url, timeout=30)
+    r = await client.post("/api/auth/login", json={"email": ANA[0], "password": ANA[1]})
+    r.raise_for_status()
+    client.headers["X-CSRF-Token"] = r.json()["csrf_token"]
+    yield client
+    await client.aclose()
+
+
+def console_url(hub: RunningHub) -> str:
+    return hub.url.replace("http", "ws") + "/api/agent/ws"
+
+
+def cookie_of(client: httpx.AsyncClient) -> dict[str, str]:
+    return {"Cookie": "; ".join(f"{k}={v}" for k, v in client.cookies.items())}
+
+
+async def next_event(console: websockets.ClientConnection, wanted: Callable[[dict], bool], timeout_s: float = 15) -> dict:
+    """The console's next event that ``wanted`` accepts."""
+    deadline = time.monotonic() + timeout_s
+    while True:
+        event = json.loads(await asyncio.wait_for(console.recv(), max(0.1, deadline - time.monotonic())))
+        if wanted(event):
+            return event
+
+
+async def test_a_customer_on_one_replica_and_an_agent_on_the_other_see_each_other_live(
+    replicas: tuple[RunningHub, RunningHub], ana: httpx.AsyncClient
+) -> None:
+    a, b = replicas
+    async with websockets.connect(console_url(a), additional_headers=cookie_of(ana)) as console:
+        # The customer's widget is on hub B; the bot is down there, so B queues the chat for a person.
+        customer = await WidgetCustomer(b.url).connect()
+        await customer.say("Olá, o meu pedido chegou partido")
+        queued = await next_event(console, lambda e: e.get("type") == "owner" and e.get("to_state") == "queued")
+        conversation_id = queued["conversation_id"]
+        assert queued["team_id"] == "geral"
+
+        # Ana takes it on hub A: the customer on hub B is told at once, and gets her reply.
+        assert (await ana.post(f"/api/agent/conversations/{conversation_id}/claim")).status_code == 200
+        joined = await customer.wait_for(lambda f: f.get("type") == "state")
+        assert (joined["state"], joined["agent_name"]) == ("human", "Ana")
+        r = await ana.post(f"/api/agent/conversations/{conversation_id}/messages", json={"text": "Lamento! Envio já outro <b>novo</b>."})
+        assert r.status_code == 201
+        reply = await customer.wait_for(lambda f: f.get("type") == "message" and f.get("sender") == "agent")
+        assert reply["text"] == "Lamento! Envio já outro <b>novo</b>."
+
+        # The customer answers on hub B; Ana's console on hub A shows it, and that they are typing.
+        await customer.ws.send(json.dumps({"type": "typing"}))
+        typing = await next_event(console, lambda e: e.get("type") == "typing")
+        assert (typing["who"], typing["conversation_id"]) == ("customer", conversation_id)
+        await customer.say("Obrigado, fico a aguardar")
+        answer = await next_event(console, lambda e: e.get("type") == "message" and e.get("sender") == "customer")
+        assert answer["text"] == "Obrigado, fico a aguardar"
+        await customer.close()
+
+
+async def agents_online(hub: RunningHub, supervisor: httpx.AsyncClient) -> int:
+    r = await supervisor.get(f"{hub.url}/api/insights/live")
+    r.raise_for_status()
+    return r.json()["agents_online"]
+
+
+async def test_an_agent_whose_console_moved_to_another_replica_stays_online(
+    replicas: tuple[RunningHub, RunningHub], ana: httpx.AsyncClient
+) -> None:
+    a, b = replicas
+    me = (await ana.get("/api/me")).json()
+
+    async def status() -> str:
+        async with a.app.state.desk.sessions() as session:
+            return (await handoff.get_user(session, me["id"])).status
+
+    async with httpx.AsyncClient(base_url=a.url, timeout=30) as sara:
+        r = await sara.post("/api/auth/login", json={"email": SARA[0], "password": SARA[1]})
+        r.raise_for_status()
+        async with websockets.connect(console_url(a), additional_headers=cookie_of(ana)) as on_a:
+            assert a.call(status) == "online"
+            # A reload lands on the other replica before the first console closes.
+            async with websockets.connect(console_url(b), additional_headers=cookie_of(ana)):
+                await on_a.close()
+                await asyncio.sleep(1.0)  # well past the 0.3 s grace period of hub A
+                assert a.call(status) == "online"
+                # The supervisor's dashboard, served by hub A, counts Ana's console on hub B.
+                assert await agents_online(a, sara) == 1
+            # Her last console closed: after the grace period she is away, on every replica.
+            deadline = time.monotonic() + 10
+            while a.call(status) != "away":
+                assert time.monotonic() < deadline, "Ana should be away once no console is open"
+                await asyncio.sleep(0.1)
+            assert await agents_online(a, sara) == 0
+
+
+async def test_a_replica_told_to_use_an_unreachable_redis_says_so_at_start() -> None:
+    from hub.realtime import RelayUnavailable, ReplicaRelay
+
+    relay = ReplicaRelay("redis://127.0.0.1:1/0")
+    with pytest.raises(RelayUnavailable, match="BALCAO_REDIS_URL=redis://127.0.0.1:1/0"):
+        await relay.subscribe()
+    await relay.redis.aclose()
