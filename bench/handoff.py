@@ -1,7 +1,9 @@
 """Handoff under load, on PostgreSQL: 50 agents race for 500 queued chats.
 
 Measures claim latency (p50/p95), double claims (must be 0) and the time from a customer's widget
-message to the agent's console WebSocket (p50/p95). Everything runs on 127.0.0.1 and stops by itself.
+message to the agent's console WebSocket (p50/p95), twice side by side: with the customer's widget
+on the agent's hub replica, and on a second replica whose events reach the agent through Redis
+(``BALCAO_REDIS_URL``). Everything runs on 127.0.0.1 and stops by itself.
 
     .venv/bin/python bench/handoff.py [--agents 50] [--chats 500] [--messages 200]
 """
@@ -109,8 +111,12 @@ async def race_for_claims(base: str, emails: list[str], deadline: float) -> tupl
     return latencies, winners
 
 
-async def message_to_agent(base: str, emails: list[str], customers: list[tuple[str, str]], winners: dict[str, list[str]], count: int) -> list[float]:
-    """Customers write in the widget; the time until the owning agent's console receives it."""
+async def message_to_agent(
+    base: str, emails: list[str], customers: list[tuple[str, str]], winners: dict[str, list[str]], count: int,
+    *, customer_base: str | None = None,
+) -> list[float]:
+    """Customers write in the widget (on ``customer_base``, default the agents' hub); the time
+    until the owning agent's console, on ``base``, receives it."""
     by_agent: dict[str, list[tuple[str, str]]] = {}
     for conversation_id, token in customers:
         if conversation_id in winners:
@@ -137,7 +143,8 @@ async def message_to_agent(base: str, emails: list[str], customers: list[tuple[s
     chats = [c for email in list(by_agent)[:10] for c in by_agent[email]][:count]
     latencies = []
     for conversation_id, token in chats:
-        async with websockets.connect(f"{ws_base}/widget/ws?token={token}&lang=pt-BR") as customer:
+        widget_ws = (customer_base or base).replace("http", "ws")
+        async with websockets.connect(f"{widget_ws}/widget/ws?token={token}&lang=pt-BR") as customer:
             await customer.recv()  # history
             text = f"mensagem {uuid.uuid4().hex}"
             sent = time.perf_counter()
@@ -175,6 +182,7 @@ def main() -> None:
     parser.add_argument("--chats", type=int, default=500)
     parser.add_argument("--messages", type=int, default=200)
     parser.add_argument("--seconds", type=float, default=240, help="stop the claim race after this long")
+    parser.add_argument("--redis", default="redis://127.0.0.1:6379/0", help="the Redis the two replicas share")
     args = parser.parse_args()
 
     name = f"balcao_bench_{uuid.uuid4().hex[:8]}"
@@ -186,28 +194,32 @@ def main() -> None:
         await conn.close()
 
     asyncio.run(admin(f'CREATE DATABASE "{name}"'))
-    server = None
+    servers: list[uvicorn.Server] = []
     try:
         run_migrations(url)
         tmp = Path(tempfile.mkdtemp())
-        settings = Settings(environment="test", database_url=url, port=8300, rasa_url="http://127.0.0.1:1",
-                            index_dir=tmp, encoder="bm25", calibration_file=tmp / "none.json",
-                            kb_dir=tmp, inactivity_seconds=3600, inactivity_check_seconds=3600)
-        emails, customers = asyncio.run(seed(url, args.agents, args.chats, settings.secret_key))
+        common = dict(environment="test", database_url=url, rasa_url="http://127.0.0.1:1",
+                      index_dir=tmp, encoder="bm25", calibration_file=tmp / "none.json",
+                      kb_dir=tmp, inactivity_seconds=3600, inactivity_check_seconds=3600,
+                      redis_url=args.redis, redis_prefix=name)
+        replicas = [Settings(port=8300, **common), Settings(port=8301, **common)]
+        emails, customers = asyncio.run(seed(url, args.agents, args.chats, replicas[0].secret_key))
         from hub.app import create_app
 
-        server = uvicorn.Server(uvicorn.Config(create_app(settings), host="127.0.0.1", port=settings.port, log_level="warning"))
-        thread = threading.Thread(target=server.run, daemon=True)
-        thread.start()
-        while not server.started:
+        for settings in replicas:
+            server = uvicorn.Server(uvicorn.Config(create_app(settings), host="127.0.0.1", port=settings.port, log_level="warning"))
+            threading.Thread(target=server.run, daemon=True).start()
+            servers.append(server)
+        while not all(s.started for s in servers):
             time.sleep(0.1)
-        base = f"http://127.0.0.1:{settings.port}"
+        base, other = (f"http://127.0.0.1:{s.port}" for s in replicas)
         started = time.monotonic()
         latencies, winners = asyncio.run(race_for_claims(base, emails, time.monotonic() + args.seconds))
         claim_seconds = time.monotonic() - started
         api_doubles = sum(1 for w in winners.values() if len(w) > 1)
         doubles = api_doubles + asyncio.run(count_double_claims(url))
         to_agent = asyncio.run(message_to_agent(base, emails, customers, winners, args.messages))
+        across = asyncio.run(message_to_agent(base, emails, customers, winners, args.messages, customer_base=other))
         result = {
             "database": "postgresql",
             "agents": args.agents,
@@ -221,18 +233,24 @@ def main() -> None:
             "messages_measured": len(to_agent),
             "message_to_agent_p50_ms": pct(to_agent, 0.5),
             "message_to_agent_p95_ms": pct(to_agent, 0.95),
+            "other_replica_messages_measured": len(across),
+            "message_to_agent_other_replica_p50_ms": pct(across, 0.5),
+            "message_to_agent_other_replica_p95_ms": pct(across, 0.95),
+            "ratio_p95_other_replica_vs_same": round(pct(across, 0.95) / max(pct(to_agent, 0.95), 0.01), 2),
             "timestamp": datetime.now(timezone.utc).isoformat(timespec="seconds"),
-            "notes": "One hub process (uvicorn) on 2 cores; claims over the JSON API by 50 logged-in agents all "
-                     "taking the head of the queue; message time from the widget send to the agent console's WebSocket.",
+            "notes": "Two hub replicas (uvicorn, one thread each) on 2 cores, one PostgreSQL database and one Redis; "
+                     "claims over the JSON API of replica A by 50 logged-in agents all taking the head of the queue; "
+                     "message time from the widget send to the agent console's WebSocket on replica A, the widget "
+                     "on replica A, then on replica B (the message reaches A through Redis).",
         }
         out = ROOT / "bench" / "results" / "handoff.json"
         out.parent.mkdir(parents=True, exist_ok=True)
         out.write_text(json.dumps(result, indent=2) + "\n")
         print(json.dumps(result, indent=2))
     finally:
-        if server is not None:
+        for server in servers:
             server.should_exit = True
-            time.sleep(1)
+        time.sleep(1)
         asyncio.run(admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
 
 
