@@ -14,7 +14,6 @@ import argparse
 import asyncio
 import json
 import os
-import statistics
 import sys
 import tempfile
 import threading
@@ -142,8 +141,8 @@ async def message_to_agent(
     listeners = [asyncio.create_task(listen(ws)) for ws in agent_sockets]
     chats = [c for email in list(by_agent)[:10] for c in by_agent[email]][:count]
     latencies = []
+    widget_ws = (customer_base or base).replace("http", "ws")
     for conversation_id, token in chats:
-        widget_ws = (customer_base or base).replace("http", "ws")
         async with websockets.connect(f"{widget_ws}/widget/ws?token={token}&lang=pt-BR") as customer:
             await customer.recv()  # history
             text = f"mensagem {uuid.uuid4().hex}"

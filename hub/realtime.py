@@ -189,7 +189,6 @@ class EventBus:
         return {
             user_id: "agent" if any(c.team_ids is not None for c in conns) else "staff"
             for user_id, conns in self._agents.items()
-            if conns
         }
 
     @staticmethod

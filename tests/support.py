@@ -244,6 +244,14 @@ class WidgetCustomer:
                 return got
 
 
+async def wait_for_status(read: Callable[[], str], wanted: str, timeout_s: float = 10.0) -> None:
+    """Wait until the agent's status is ``wanted`` (presence changes it after a grace period)."""
+    deadline = time.monotonic() + timeout_s
+    while (current := read()) != wanted:
+        assert time.monotonic() < deadline, f"status {current!r}, expected {wanted!r}"
+        await asyncio.sleep(0.1)
+
+
 def bot_texts(frames: list[dict]) -> list[str]:
     return [f["text"] for f in frames if f.get("type") == "message" and f.get("sender") in ("bot", "system")]
 

@@ -3,16 +3,13 @@
 from __future__ import annotations
 
 import asyncio
-import time
-from collections.abc import Callable
-from datetime import timedelta
 
 import httpx
 import pytest
 
 import handoff
 from hub.desk import Desk
-from tests.support import AgentClient, RunningHub, WidgetCustomer, bot_texts
+from tests.support import AgentClient, RunningHub, WidgetCustomer, bot_texts, wait_for_status
 
 pytestmark = pytest.mark.rasa
 
@@ -126,14 +123,6 @@ async def test_a_customer_who_leaves_the_queue_is_counted_as_abandoned(hub: Runn
             return (await handoff.get_conversation(session, conversation_id)).state
 
     assert hub.call(state) == "abandoned"
-
-
-async def wait_for_status(read: Callable[[], str], wanted: str, timeout_s: float = 10.0) -> None:
-    """Wait until the agent's status is ``wanted`` (presence changes it after a grace period)."""
-    deadline = time.monotonic() + timeout_s
-    while (current := read()) != wanted:
-        assert time.monotonic() < deadline, f"status {current!r}, expected {wanted!r}"
-        await asyncio.sleep(0.1)
 
 
 async def test_presence_and_typing_travel_between_the_console_and_the_widget(hub: RunningHub, agent: AgentClient) -> None:

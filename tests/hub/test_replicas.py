@@ -17,7 +17,7 @@ import websockets
 
 import handoff
 from hub.cli import add_user
-from tests.support import RunningHub, WidgetCustomer, hub_settings, pg_admin, start_hub
+from tests.support import AgentClient, RunningHub, WidgetCustomer, hub_settings, pg_admin, start_hub, wait_for_status
 
 pytestmark = pytest.mark.postgres
 
@@ -54,12 +54,17 @@ def replicas(tmp_path_factory: pytest.TempPathFactory, index_cache: Path) -> Ite
 @pytest.fixture
 async def ana(replicas: tuple[RunningHub, RunningHub]) -> AsyncIterator[httpx.AsyncClient]:
     """Ana, an agent of `geral`, logged in through hub A (her cookie works on either replica)."""
-    client = httpx.AsyncClient(base_url=replicas[0].url, timeout=30)
-    r = await client.post("/api/auth/login", json={"email": ANA[0], "password": ANA[1]})
-    r.raise_for_status()
-    client.headers["X-CSRF-Token"] = r.json()["csrf_token"]
-    yield client
-    await client.aclose()
+    agent = await AgentClient(replicas[0].url, ANA[0], ANA[1]).login()
+    yield agent.http
+    await agent.aclose()
+
+
+@pytest.fixture
+async def sara(replicas: tuple[RunningHub, RunningHub]) -> AsyncIterator[httpx.AsyncClient]:
+    """Sara, a supervisor, logged in to hub A's dashboard."""
+    supervisor = await AgentClient(replicas[0].url, SARA[0], SARA[1]).login()
+    yield supervisor.http
+    await supervisor.aclose()
 
 
 def console_url(hub: RunningHub) -> str:
@@ -117,7 +122,7 @@ async def agents_online(hub: RunningHub, supervisor: httpx.AsyncClient) -> int:
 
 
 async def test_an_agent_whose_console_moved_to_another_replica_stays_online(
-    replicas: tuple[RunningHub, RunningHub], ana: httpx.AsyncClient
+    replicas: tuple[RunningHub, RunningHub], ana: httpx.AsyncClient, sara: httpx.AsyncClient
 ) -> None:
     a, b = replicas
     me = (await ana.get("/api/me")).json()
@@ -126,24 +131,18 @@ async def test_an_agent_whose_console_moved_to_another_replica_stays_online(
         async with a.app.state.desk.sessions() as session:
             return (await handoff.get_user(session, me["id"])).status
 
-    async with httpx.AsyncClient(base_url=a.url, timeout=30) as sara:
-        r = await sara.post("/api/auth/login", json={"email": SARA[0], "password": SARA[1]})
-        r.raise_for_status()
-        async with websockets.connect(console_url(a), additional_headers=cookie_of(ana)) as on_a:
+    async with websockets.connect(console_url(a), additional_headers=cookie_of(ana)) as on_a:
+        assert a.call(status) == "online"
+        # A reload lands on the other replica before the first console closes.
+        async with websockets.connect(console_url(b), additional_headers=cookie_of(ana)):
+            await on_a.close()
+            await asyncio.sleep(1.0)  # well past the 0.3 s grace period of hub A
             assert a.call(status) == "online"
-            # A reload lands on the other replica before the first console closes.
-            async with websockets.connect(console_url(b), additional_headers=cookie_of(ana)):
-                await on_a.close()
-                await asyncio.sleep(1.0)  # well past the 0.3 s grace period of hub A
-                assert a.call(status) == "online"
-                # The supervisor's dashboard, served by hub A, counts Ana's console on hub B.
-                assert await agents_online(a, sara) == 1
-            # Her last console closed: after the grace period she is away, on every replica.
-            deadline = time.monotonic() + 10
-            while a.call(status) != "away":
-                assert time.monotonic() < deadline, "Ana should be away once no console is open"
-                await asyncio.sleep(0.1)
-            assert await agents_online(a, sara) == 0
+            # The supervisor's dashboard, served by hub A, counts Ana's console on hub B.
+            assert await agents_online(a, sara) == 1
+        # Her last console closed: after the grace period she is away, on every replica.
+        await wait_for_status(lambda: a.call(status), "away")
+        assert await agents_online(a, sara) == 0
 
 
 async def test_a_replica_told_to_use_an_unreachable_redis_says_so_at_start() -> None:
