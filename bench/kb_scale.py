@@ -7,8 +7,8 @@ one publish (an article's passages replaced) in the dense and the lexical index,
 latency.
 
 The vectors have the structure of real text embeddings, not uniform noise (on uniform vectors
-approximate indexes behave unlike real data, see FIELD-NOTES): about 4k real sentences (25
-CLINC150 training utterances of each of its 150 intents, and the starter knowledge base's texts)
+approximate indexes behave unlike real data: HNSW's recall@10 was 0.17 at 100k): about 4k real
+sentences (25 CLINC150 training utterances of each of its 150 intents, and the starter knowledge base's texts)
 are encoded once with the default encoder and cached in ``bench/.cache/``; the larger sets are made from them by mixing two real
 embeddings (a step of up to 30% towards another sentence) and adding small Gaussian noise, then
 renormalising. Queries are held-out CLINC150 test utterances, encoded as queries. Lexical passages

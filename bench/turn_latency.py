@@ -277,7 +277,7 @@ def start_reference(services: Services) -> None:
         [str(PYTHON), "-m", "rasa_sdk", "--actions", "actions", "--port", str(REF_ACTIONS_PORT), "--quiet"],
         cwd=REFERENCE_DIR,
         env=quiet_env(PYTHONPATH=str(REFERENCE_DIR)),
-        stop_signal=signal.SIGINT,  # rasa-sdk 3.21's server ignores SIGTERM (FIELD-NOTES)
+        stop_signal=signal.SIGINT,  # rasa-sdk 3.21's server stops on SIGINT, not SIGTERM
     )
     rasa = services.start(
         "reference-rasa",

@@ -105,7 +105,7 @@ def fine_tune(
     from sentence_transformers.sentence_transformer.losses import MultipleNegativesRankingLoss
     from tqdm import tqdm
 
-    torch.set_num_threads(1)  # a modest share of a small shared machine (see FIELD-NOTES)
+    torch.set_num_threads(1)  # on a busy 2-core machine a second thread made encoding ~5x slower
     torch.manual_seed(seed)
     rng = random.Random(seed)
     model = SentenceTransformer(base, device="cpu")
