@@ -5,7 +5,7 @@ PY310 ?= $(shell ls -d $$(pyenv root 2>/dev/null)/versions/3.10.*/bin/python3.10
 VENV := .venv
 RASA_VENV := .venv-rasa
 
-.PHONY: run test bench venvs model chromium clean
+.PHONY: run test bench venvs lock audit model chromium clean
 
 ## make run: create the venvs, train Rasa if its data changed, import the articles, start everything.
 run: venvs
@@ -28,21 +28,41 @@ bench: venvs
 
 venvs: $(VENV)/.installed $(RASA_VENV)/.installed
 
-# torch==2.13.0 first: it is the local CPU wheel; anything else would pull a CUDA build.
-$(VENV)/.installed: pyproject.toml
+# Both venvs install from lock files that pin every package with its hashes (`make lock` writes them).
+# torch is pinned as torch==2.13.0+cpu with the hash of the local CPU wheel: pip can take no other torch
+# (never a CUDA build), and nothing else is resolved, so no order of installation can pull one.
+$(VENV)/.installed: pyproject.toml requirements/hub.lock
 	test -x $(VENV)/bin/python || $(PY311) -m venv $(VENV)
 	$(VENV)/bin/pip install -q --upgrade pip
-	$(VENV)/bin/pip install -q torch==2.13.0
-	$(VENV)/bin/pip install -q -e '.[dev]'
+	$(VENV)/bin/pip install -q --require-hashes -r requirements/hub.lock
+	$(VENV)/bin/pip install -q --no-deps -e .
 	touch $@
 
 # Rasa 3.6 needs Python < 3.11: its own venv, from pyenv's 3.10.
-$(RASA_VENV)/.installed: bot/requirements.txt
+$(RASA_VENV)/.installed: bot/requirements.txt requirements/rasa.lock
 	@test -n "$(PY310)" || { echo "Python 3.10 not found: install it (e.g. pyenv install 3.10) or set PY310=/path/to/python3.10"; exit 1; }
 	test -x $(RASA_VENV)/bin/python || $(PY310) -m venv $(RASA_VENV)
 	$(RASA_VENV)/bin/pip install -q --upgrade pip
-	$(RASA_VENV)/bin/pip install -q -r bot/requirements.txt
+	$(RASA_VENV)/bin/pip install -q --require-hashes -r requirements/rasa.lock
 	touch $@
+
+## make lock: rewrite requirements/hub.lock (pyproject.toml + dev) and requirements/rasa.lock
+## (bot/requirements.txt) with pip-compile; LOCK_FLAGS=--upgrade moves every pin to its newest release.
+## pip-tools runs from its own venvs (one per Python: a lock holds the resolution for one version).
+LOCK_TOOLS := var/lock-tools
+LOCK_FLAGS ?=
+PIP_COMPILE := CUSTOM_COMPILE_COMMAND="make lock" pip-compile --quiet --generate-hashes --allow-unsafe \
+	--strip-extras --no-emit-index-url --no-emit-find-links $(LOCK_FLAGS)
+lock:
+	@test -n "$(PY310)" || { echo "Python 3.10 not found: set PY310=/path/to/python3.10"; exit 1; }
+	test -x $(LOCK_TOOLS)/py311/bin/pip-compile || { $(PY311) -m venv $(LOCK_TOOLS)/py311 && $(LOCK_TOOLS)/py311/bin/pip install -q pip-tools==7.7.0; }
+	test -x $(LOCK_TOOLS)/py310/bin/pip-compile || { $(PY310) -m venv $(LOCK_TOOLS)/py310 && $(LOCK_TOOLS)/py310/bin/pip install -q pip-tools==7.7.0; }
+	PATH=$(LOCK_TOOLS)/py311/bin:$$PATH $(PIP_COMPILE) --extra dev -o requirements/hub.lock pyproject.toml
+	PATH=$(LOCK_TOOLS)/py310/bin:$$PATH $(PIP_COMPILE) -o requirements/rasa.lock bot/requirements.txt
+
+## make audit: the locks against the advisory snapshot in requirements/advisories (offline; also in make test).
+audit: $(VENV)/.installed
+	$(VENV)/bin/python requirements/audit.py
 
 model: venvs
 	$(VENV)/bin/balcao rasa train
