@@ -21,7 +21,8 @@ from hub.rasa_model import ensure_model, server_command, server_env
 from hub.settings import ROOT, Settings
 
 RASA_START_TIMEOUT_S = 300
-HUB_START_TIMEOUT_S = 120
+# The first start encodes every article (var/index is then reused): minutes on a busy 2-core machine.
+HUB_START_TIMEOUT_S = 900
 
 
 def _wait_until(check: Callable[[], bool], timeout_s: float, what: str) -> None:
@@ -70,6 +71,7 @@ def run_all(settings: Settings) -> int:
     server = uvicorn.Server(uvicorn.Config(create_app(settings), host=settings.host, port=settings.port, log_level="warning"))
     server.install_signal_handlers = lambda: None  # type: ignore[method-assign] - we stop it ourselves
     thread = threading.Thread(target=server.run, daemon=True)
+    print("starting the hub (the first start encodes the knowledge base: a few minutes)…", flush=True)
     thread.start()
     # uvicorn ends its thread (after logging why) when it cannot bind the port.
     _wait_until(lambda: server.started or not thread.is_alive(), HUB_START_TIMEOUT_S, "the hub")
