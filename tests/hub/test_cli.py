@@ -110,3 +110,15 @@ def test_every_subcommand_and_option_is_explained_in_help() -> None:
         assert has_subcommands or callable(parser.get_default("func")), f"`{path}` runs nothing"
 
     walk(build_parser(), "balcao")
+
+
+def test_make_run_creates_one_demo_admin_on_an_empty_desk_only(tmp_path: Path, index_cache: Path) -> None:
+    from hub.operations import add_user, ensure_demo_admin
+
+    settings = hub_settings(tmp_path / "nested" / "var", cache_dir=index_cache)  # a folder that does not exist yet
+    run_migrations(settings.database_url)
+    email, password = asyncio.run(ensure_demo_admin(settings))
+    assert email == "admin@balcao.local" and len(password) >= 12
+    assert asyncio.run(ensure_demo_admin(settings)) is None
+    asyncio.run(add_user(settings, email="ana@loja.test", name="Ana", role="agent", teams=["geral"], password="ana-password-1"))
+    assert asyncio.run(ensure_demo_admin(settings)) is None
