@@ -64,6 +64,13 @@ async def add_user(
     return user
 
 
+async def add_first_admin(session: AsyncSession, *, email: str, password: str, name: str = "Admin") -> User | None:
+    """On a desk with no staff yet, an admin in every default team; ``None`` when a user exists already."""
+    if (await session.execute(select(User.id).limit(1))).first():
+        return None
+    return await add_user(session, email=email, name=name, password=password, role=Role.ADMIN, teams=list(DEFAULT_TEAMS))
+
+
 async def authenticate(session: AsyncSession, email: str, password: str) -> User:
     """The active user with these credentials, or ``InvalidCredentials``."""
     user = (await session.execute(select(User).where(User.email == email.strip().lower()))).scalar_one_or_none()

@@ -15,11 +15,19 @@ RASA_VENV = ROOT / ".venv-rasa"
 MODELS_DIR = ROOT / "var" / "rasa-models"
 
 
+class RasaNotInstalled(FileNotFoundError):
+    """The Python 3.10 venv with Rasa is missing."""
+
+
+class TrainingFailed(RuntimeError):
+    """``rasa train`` failed (its output says why)."""
+
+
 def rasa_executable() -> Path:
     """The ``rasa`` command of the Python 3.10 venv."""
     path = RASA_VENV / "bin" / "rasa"
     if not path.exists():
-        raise FileNotFoundError(f"{path} is missing: run `make venvs` (Rasa 3.6 needs its own Python 3.10 venv)")
+        raise RasaNotInstalled(f"{path} is missing: run `make venvs` (Rasa 3.6 needs its own Python 3.10 venv)")
     return path
 
 
@@ -57,8 +65,8 @@ def ensure_model(*, quiet: bool = False) -> Path:
     env = {**os.environ, "OMP_NUM_THREADS": "2", "TF_CPP_MIN_LOG_LEVEL": "2"}
     result = subprocess.run(command, cwd=ROOT, env=env, capture_output=quiet, text=True)
     if result.returncode != 0 or not model.exists():
-        detail = (result.stderr or "")[-2000:] if quiet else ""
-        raise RuntimeError(f"training the Rasa model failed (exit {result.returncode}) {detail}")
+        detail = (result.stderr or "")[-2000:] if quiet else "(its output is above)"
+        raise TrainingFailed(f"training the Rasa model failed (exit {result.returncode}) {detail}")
     return model
 
 

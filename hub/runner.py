@@ -4,22 +4,28 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import os
 import signal
+import socket
 import subprocess
 import sys
+import threading
 import time
+from collections.abc import Callable
+from urllib.parse import urlsplit
 
 import httpx
 import uvicorn
 
+from hub.operations import CommandError, ensure_demo_admin
 from hub.rasa_model import ensure_model, server_command, server_env
 from hub.settings import ROOT, Settings
 
-RASA_PORT = int(os.environ.get("BALCAO_RASA_PORT", "5005"))
+RASA_START_TIMEOUT_S = 300
+# The first start encodes every article (var/index is then reused): minutes on a busy 2-core machine.
+HUB_START_TIMEOUT_S = 900
 
 
-def _wait_until(check, timeout_s: float, what: str) -> None:  # noqa: ANN001
+def _wait_until(check: Callable[[], bool], timeout_s: float, what: str) -> None:
     deadline = time.monotonic() + timeout_s
     while time.monotonic() < deadline:
         if check():
@@ -36,31 +42,55 @@ def _rasa_ready(url: str, token: str) -> bool:
         return False
 
 
-def run_all(settings: Settings) -> int:
-    """Train if needed, start the hub then Rasa, print the URLs, and stop both on Ctrl-C."""
-    from hub.app import create_app
-    from hub.cli import ensure_demo_admin
+def _listening(host: str, port: int) -> bool:
+    """Whether something already accepts connections on ``host:port``."""
+    with contextlib.suppress(OSError), socket.create_connection((host, port), timeout=1):
+        return True
+    return False
 
+
+def rasa_port(settings: Settings) -> int:
+    """The port the Rasa server listens on (loopback only): the one of ``BALCAO_RASA_URL``."""
+    return urlsplit(settings.rasa_url).port or 5005
+
+
+def run_all(settings: Settings) -> int:
+    """Train if needed, start the hub then Rasa, print the URLs, and stop both on Ctrl-C.
+
+    Returns 0 when stopped by Ctrl-C (or SIGTERM), 1 when the Rasa server did not start or stopped
+    on its own; raises ``CommandError`` when a port is taken or the hub does not start.
+    """
+    from hub.app import create_app
+
+    port = rasa_port(settings)
+    # A Rasa server left over on the port would answer our readiness checks while ours fails to bind.
+    if _listening("127.0.0.1", port):
+        raise CommandError(f"port {port} is in use (a Rasa server still running?): stop it, or set BALCAO_RASA_URL to another port")
     model = ensure_model()
     admin = asyncio.run(ensure_demo_admin(settings))
     server = uvicorn.Server(uvicorn.Config(create_app(settings), host=settings.host, port=settings.port, log_level="warning"))
-    server.install_signal_handlers = lambda: None  # type: ignore[method-assign] - we stop it ourselves
-    import threading
-
+    # Run in a thread, uvicorn leaves the signals alone (it only captures them in the main thread):
+    # Ctrl-C reaches our handlers below, which stop Rasa and then the hub.
     thread = threading.Thread(target=server.run, daemon=True)
+    print("starting the hub (the first start encodes the knowledge base: a few minutes)…", flush=True)
     thread.start()
-    _wait_until(lambda: server.started, 120, "the hub")
+    # uvicorn ends its thread (after logging why) when it cannot bind the port.
+    _wait_until(lambda: server.started or not thread.is_alive(), HUB_START_TIMEOUT_S, "the hub")
+    if not server.started:
+        raise CommandError(f"the hub could not listen on {settings.host}:{settings.port} (see above): free it, or set BALCAO_PORT")
     hub_url = f"http://{settings.host}:{settings.port}"
     env = server_env(actions_url=f"{hub_url}/actions/webhook", token=settings.rasa_token, tracker_db=ROOT / "var" / "rasa-tracker.db")
-    rasa = subprocess.Popen(server_command(model, port=RASA_PORT, token=settings.rasa_token), cwd=ROOT, env=env)
+    rasa = subprocess.Popen(server_command(model, port=port, token=settings.rasa_token), cwd=ROOT, env=env)
     stop = {"now": False}
     signal.signal(signal.SIGINT, lambda *_: stop.update(now=True))
     signal.signal(signal.SIGTERM, lambda *_: stop.update(now=True))
     try:
         print("starting the Rasa server (about 30 s)…", flush=True)
-        deadline = time.monotonic() + 300
+        deadline = time.monotonic() + RASA_START_TIMEOUT_S
         while not _rasa_ready(settings.rasa_url, settings.rasa_token):
-            if stop["now"] or rasa.poll() is not None or time.monotonic() > deadline:
+            if stop["now"]:
+                return 0
+            if rasa.poll() is not None or time.monotonic() > deadline:
                 print("the Rasa server did not start; see its output above", file=sys.stderr)
                 return 1
             time.sleep(1)
@@ -80,6 +110,9 @@ def run_all(settings: Settings) -> int:
         print("Ctrl-C stops everything.", flush=True)
         while not stop["now"] and rasa.poll() is None:
             time.sleep(0.5)
+        if not stop["now"]:
+            print(f"the Rasa server stopped on its own (exit {rasa.returncode}); see its output above", file=sys.stderr)
+            return 1
         return 0
     finally:
         print("stopping…", flush=True)
@@ -89,5 +122,6 @@ def run_all(settings: Settings) -> int:
                 rasa.wait(15)
             if rasa.poll() is None:
                 rasa.kill()
+                rasa.wait()
         server.should_exit = True
         thread.join(15)

@@ -102,7 +102,7 @@ def agent_accounts(hub: RunningHub) -> dict[str, tuple[str, str]]:
     """Agents of the default teams, created through the same function as `balcao user add`."""
     import asyncio
 
-    from hub.cli import add_user
+    from hub.operations import add_user
 
     accounts = {
         "geral": ("ana@loja.test", "ana-password-1"),

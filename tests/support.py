@@ -115,7 +115,7 @@ def start_hub(settings: Settings) -> RunningHub:
     import asyncio as _asyncio
 
     from hub.app import create_app
-    from hub.cli import import_kb, seed_desk
+    from hub.operations import import_kb, seed_desk
     from hub.db import run_migrations
 
     run_migrations(settings.database_url)

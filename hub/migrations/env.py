@@ -1,9 +1,10 @@
 """Alembic environment: one schema for every package, on SQLite or PostgreSQL."""
 
 import asyncio
+from pathlib import Path
 
 from alembic import context
-from sqlalchemy import pool
+from sqlalchemy import make_url, pool
 from sqlalchemy.ext.asyncio import async_engine_from_config
 
 from connectors.models import Base as ConnectorsBase
@@ -26,7 +27,15 @@ def _configure(connection) -> None:  # noqa: ANN001
         context.run_migrations()
 
 
+def _create_sqlite_directory(url: str) -> None:
+    """SQLite creates its file but not the folder it is in (``var/`` on a fresh clone)."""
+    parsed = make_url(url)
+    if parsed.get_backend_name() == "sqlite" and parsed.database and parsed.database != ":memory:":
+        Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
+
+
 async def _run() -> None:
+    _create_sqlite_directory(config.get_main_option("sqlalchemy.url"))
     engine = async_engine_from_config(config.get_section(config.config_ini_section, {}), prefix="sqlalchemy.", poolclass=pool.NullPool)
     async with engine.connect() as connection:
         await connection.run_sync(_configure)

@@ -20,7 +20,7 @@ SUPERVISOR = ("sofia@loja.test", "sofia-password-1")
 
 @pytest.fixture(scope="module")
 def supervisor_account(hub: RunningHub) -> tuple[str, str]:
-    from hub.cli import add_user
+    from hub.operations import add_user
 
     asyncio.run(add_user(hub.settings, email=SUPERVISOR[0], name="Sofia", role="supervisor", teams=[], password=SUPERVISOR[1]))
     return SUPERVISOR

@@ -22,7 +22,7 @@ QUESTION = "posso levar meu cachorro na loja?"
 
 @pytest.fixture(scope="module")
 def editor_account(hub: RunningHub) -> tuple[str, str]:
-    from hub.cli import add_user
+    from hub.operations import add_user
 
     asyncio.run(add_user(hub.settings, email=EDITOR[0], name="Edna", role="editor", teams=[], password=EDITOR[1]))
     return EDITOR
@@ -30,7 +30,7 @@ def editor_account(hub: RunningHub) -> tuple[str, str]:
 
 @pytest.fixture(scope="module")
 def agent_account(hub: RunningHub) -> tuple[str, str]:
-    from hub.cli import add_user
+    from hub.operations import add_user
 
     asyncio.run(add_user(hub.settings, email=AGENT[0], name="Tito", role="agent", teams=["geral"], password=AGENT[1]))
     return AGENT

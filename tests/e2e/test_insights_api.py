@@ -17,7 +17,7 @@ pytestmark = pytest.mark.rasa
 async def supervisor(hub: RunningHub) -> AgentClient:
     import asyncio
 
-    from hub.cli import add_user
+    from hub.operations import add_user
 
     try:
         await asyncio.to_thread(lambda: asyncio.run(add_user(hub.settings, email="vera@loja.test", name="Vera", role="admin", teams=[], password="vera-password-1")))

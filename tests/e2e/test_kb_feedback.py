@@ -17,7 +17,7 @@ EDITOR = ("elis@loja.test", "elis-password-1")
 
 @pytest.fixture(scope="module")
 def editor_account(hub: RunningHub) -> tuple[str, str]:
-    from hub.cli import add_user
+    from hub.operations import add_user
 
     asyncio.run(add_user(hub.settings, email=EDITOR[0], name="Elis", role="editor", teams=[], password=EDITOR[1]))
     return EDITOR

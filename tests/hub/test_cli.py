@@ -2,14 +2,16 @@
 
 from __future__ import annotations
 
+import argparse
 import asyncio
 import json
 from pathlib import Path
 
 import pytest
 
-from hub.cli import import_kb, main, set_telegram_webhook
+from hub.cli import main
 from hub.db import run_migrations
+from hub.operations import import_kb, set_telegram_webhook
 from tests.kb_index.test_markdown import GOOD
 from tests.support import hub_settings
 
@@ -66,3 +68,57 @@ def test_kb_eval_says_which_file_is_missing(tmp_path: Path, capsys: pytest.Captu
     missing = tmp_path / "nope.jsonl"
     assert main(["kb", "eval", "--kb", str(missing), "--val", str(missing), "--test", str(missing), "--encoder", "bm25"]) == 1
     assert "nope.jsonl" in capsys.readouterr().err
+
+
+def test_the_set_webhook_command_exits_0_and_says_where(
+    tmp_path: Path, index_cache: Path, fake_telegram, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]  # noqa: ANN001
+) -> None:
+    from tests.conftest import TELEGRAM_SECRET, TELEGRAM_TOKEN
+
+    settings = hub_settings(tmp_path, cache_dir=index_cache, telegram_bot_token=TELEGRAM_TOKEN,
+                            telegram_webhook_secret=TELEGRAM_SECRET, telegram_api_url=f"{fake_telegram.url}/bot")
+    monkeypatch.setattr("hub.cli.get_settings", lambda: settings)
+    assert main(["telegram", "set-webhook", "--url", "https://desk.loja.example/webhooks/telegram"]) == 0
+    assert "Telegram will send updates to https://desk.loja.example/webhooks/telegram" in capsys.readouterr().out
+    assert main(["telegram", "delete-webhook"]) == 0
+    assert "Telegram webhook removed" in capsys.readouterr().out
+
+
+def test_a_refused_command_exits_1_and_says_what_to_set(
+    tmp_path: Path, index_cache: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.setattr("hub.cli.get_settings", lambda: hub_settings(tmp_path, cache_dir=index_cache))
+    assert main(["telegram", "set-webhook"]) == 1
+    assert "error: set BALCAO_TELEGRAM_BOT_TOKEN" in capsys.readouterr().err
+    assert main(["report", "--from", "2026-03-31", "--to", "2026-02-30"]) == 1
+    assert capsys.readouterr().err.startswith("error: ")
+
+
+def test_every_subcommand_and_option_is_explained_in_help() -> None:
+    from hub.cli import build_parser
+
+    def walk(parser: argparse.ArgumentParser, path: str) -> None:
+        for action in parser._actions:
+            if isinstance(action, argparse._SubParsersAction):
+                helps = {choice.dest: choice.help for choice in action._choices_actions}
+                for name, child in action.choices.items():
+                    assert helps.get(name), f"`{path} {name}` has no help"
+                    walk(child, f"{path} {name}")
+            else:
+                assert action.help, f"`{path}` option {action.option_strings or action.dest} has no help"
+        has_subcommands = any(isinstance(a, argparse._SubParsersAction) for a in parser._actions)
+        assert has_subcommands or callable(parser.get_default("func")), f"`{path}` runs nothing"
+
+    walk(build_parser(), "balcao")
+
+
+def test_make_run_creates_one_demo_admin_on_an_empty_desk_only(tmp_path: Path, index_cache: Path) -> None:
+    from hub.operations import add_user, ensure_demo_admin
+
+    settings = hub_settings(tmp_path / "nested" / "var", cache_dir=index_cache)  # a folder that does not exist yet
+    run_migrations(settings.database_url)
+    email, password = asyncio.run(ensure_demo_admin(settings))
+    assert email == "admin@balcao.local" and len(password) >= 12
+    assert asyncio.run(ensure_demo_admin(settings)) is None
+    asyncio.run(add_user(settings, email="ana@loja.test", name="Ana", role="agent", teams=["geral"], password="ana-password-1"))
+    assert asyncio.run(ensure_demo_admin(settings)) is None

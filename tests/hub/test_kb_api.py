@@ -13,7 +13,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from hub.cli import add_user
+from hub.operations import add_user
 from tests.support import RunningHub, hub_settings, pg_admin, start_hub
 
 EDU = ("edu@loja.test", "edu-password-1", "editor")

