@@ -74,8 +74,13 @@ class AgentEvents(Protocol):
 class DeskServices(Protocol):
     """The desk's services that routes call."""
 
-    index: KnowledgeIndex
-    bus: AgentEvents
+    @property
+    def index(self) -> KnowledgeIndex:
+        """This process's knowledge-base index."""
+
+    @property
+    def bus(self) -> AgentEvents:
+        """This process's real-time bus."""
 
     def sessions(self) -> AbstractAsyncContextManager[AsyncSession]:
         """A read-only session (for reads whose result is only shown)."""

@@ -6,8 +6,8 @@ from fastapi import APIRouter, Depends, HTTPException, Request
 from pydantic import BaseModel, Field
 
 import handoff
-from handoff import Role
 from core.web import app_state
+from handoff import Role
 from handoff.auth import DbSession, csrf_protected, require_roles
 
 router = APIRouter(prefix="/api/admin", tags=["admin"], dependencies=[Depends(require_roles(Role.ADMIN))])

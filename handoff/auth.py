@@ -110,7 +110,8 @@ class LoginRequired(HTTPException):
 
 async def redirect_to_login(request: Request, exc: Exception) -> Response:
     """The exception handler of ``LoginRequired``: a plain redirect to the login page."""
-    assert isinstance(exc, LoginRequired)  # noqa: S101 - installed for LoginRequired only
+    if not isinstance(exc, LoginRequired):  # installed for LoginRequired only
+        raise exc
     return RedirectResponse(exc.location, status_code=303)
 
 
