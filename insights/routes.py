@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from datetime import date, datetime, timedelta
 from pathlib import Path
-from typing import Annotated, Literal
+from typing import Annotated, Literal, NamedTuple
 from zoneinfo import ZoneInfo
 
 from fastapi import APIRouter, Depends, HTTPException, Query, Request
@@ -25,9 +25,7 @@ api = APIRouter(tags=["insights"])
 pages = APIRouter(include_in_schema=False)
 templates = page_templates(Path(__file__).parent / "templates")
 MAX_DAYS = 366
-DashboardUser = Annotated[
-    User, Depends(page_user(Role.SUPERVISOR, Role.ADMIN, refusal="the dashboard is for supervisors and admins"))
-]
+_dashboard_user = page_user(Role.SUPERVISOR, Role.ADMIN, refusal="the dashboard is for supervisors and admins")
 
 
 class ReportQuery(BaseModel):
@@ -188,11 +186,22 @@ async def finish_follow_up(follow_up_id: int, body: DoneIn, user: Agent, request
 # -- the page -----------------------------------------------------------------------------------
 
 
-# Params before the user: a filter refused by _query (a non-numeric agent) is a 422 even for
-# someone not logged in, as before the login check was a dependency.
+class _DashboardAsk(NamedTuple):
+    params: ReportQuery
+    user: User
+
+
+async def _dashboard_ask(request: Request, session: DbSession, params: Params) -> _DashboardAsk:
+    """The report's filters, and the dashboard's user checked only once they are valid: a bad
+    filter is a 422 for anyone, logged in or not. (FastAPI still calls a dependency when another
+    one failed validation, never one whose own parameters failed: hence both in one.)"""
+    return _DashboardAsk(params, await _dashboard_user(request, session))
+
+
 @pages.get("/dashboard", response_class=HTMLResponse)
-async def dashboard(request: Request, session: DbSession, params: Params, user: DashboardUser) -> Response:
+async def dashboard(request: Request, session: DbSession, ask: Annotated[_DashboardAsk, Depends(_dashboard_ask)]) -> Response:
     """The supervisors' page, drawn on the server (charts are inline SVG)."""
+    params, user = ask
     report = await _report(request, session, params)
     live = await insights.live_counters(session, agents_online=await app_state(request).desk.bus.online_agents())
     teams = (await session.execute(select(Team).order_by(Team.name))).scalars().all()
