@@ -8,6 +8,7 @@ import logging
 import uuid
 from collections import defaultdict
 from collections.abc import Awaitable, Callable
+from contextlib import AbstractAsyncContextManager
 from datetime import datetime, timezone
 from pathlib import Path
 
@@ -15,7 +16,9 @@ from fastapi import APIRouter, HTTPException, WebSocket, WebSocketDisconnect
 from fastapi.responses import FileResponse, Response
 from itsdangerous import BadSignature, URLSafeSerializer
 from pydantic import BaseModel, Field
+from sqlalchemy.ext.asyncio import AsyncSession
 
+import handoff
 from connectors.base import Channel, InboundMessage
 from connectors.ratelimit import RateLimits
 from handoff.events import Event, MessageAdded, OwnerChanged, QueueUpdate, Typing
@@ -30,6 +33,7 @@ STATIC = Path(__file__).parent / "static"
 HandleInbound = Callable[[InboundMessage], Awaitable[tuple[str, str] | None]]
 CustomerView = Callable[[str], Awaitable[dict]]
 CustomerTyping = Callable[[str], Awaitable[None]]
+Sessions = Callable[[], AbstractAsyncContextManager[AsyncSession]]
 
 
 class InvalidToken(Exception):
@@ -223,3 +227,33 @@ def widget_router(
             channel.detach(customer_id, websocket)
 
     return router
+
+
+async def customer_view(sessions: Sessions, channel: str, customer_id: str) -> dict:
+    """What a returning customer's page shows: their latest conversation and its state."""
+    async with sessions() as session:
+        conversation = await handoff.latest_conversation(session, channel=channel, customer_id=customer_id)
+        if conversation is None:
+            return {"messages": [], "state": None}
+        messages = await handoff.conversation_history(session, conversation.id, include_notes=False)
+        standing = await handoff.queue_standing(session, conversation.id)
+        agent = await handoff.get_user(session, conversation.agent_id) if conversation.agent_id else None
+    return {
+        "state": conversation.state,
+        "agent_name": agent.name if agent else None,
+        "queue": {"position": standing.position, "wait_seconds": standing.wait_seconds} if standing else None,
+        "messages": [
+            {
+                "id": m.id,
+                "sender": m.sender,
+                "text": m.text,
+                "buttons": m.buttons or [],
+                "agent_name": agent.name if (agent and m.sender == "agent") else None,
+                "created_at": m.created_at.isoformat(),
+                "attachments": public_attachments((m.data or {}).get("attachments")) if m.sender != "customer" else [],
+                # the widget's own id of a message it sent, so it knows which ones were stored
+                "client_id": m.channel_message_id.split(":", 1)[1] if m.sender == "customer" and m.channel_message_id else None,
+            }
+            for m in messages
+        ],
+    }

@@ -9,42 +9,39 @@ import logging
 from collections.abc import AsyncIterator
 from pathlib import Path
 
-from fastapi import FastAPI, Form, HTTPException, Request
-from fastapi.responses import HTMLResponse, RedirectResponse, Response
+from fastapi import FastAPI
 from fastapi.staticfiles import StaticFiles
-from fastapi.templating import Jinja2Templates
-from jinja2 import ChoiceLoader, Environment, FileSystemLoader, select_autoescape
-from pydantic import BaseModel, Field
 from rasa_sdk.executor import ActionExecutor
 from starlette.middleware.sessions import SessionMiddleware
 
 import bot.actions
 import handoff
+import handoff.admin_routes
+import handoff.routes
 import insights
+import insights.routes
 import kb_index
+import kb_index.routes
 from connectors import outbox
 from connectors.base import OutboxChannel
 from connectors.outbox import DeliveryChange, OutboxWorker
 from connectors.media import MediaStore, media_router
 from connectors.ratelimit import RateLimits, TokenBucket
-from connectors.widget import WidgetChannel, WidgetTokens, public_attachments, widget_router
-from hub import admin_api, agents_api, insights_api, kb_api
+from connectors.widget import WidgetChannel, WidgetTokens, customer_view, widget_router
+from handoff.auth import LoginRequired, auth_router, redirect_to_login
 from hub.actions_endpoint import actions_router
-from hub.auth import CurrentUser, DbSession, check_csrf, csrf_token, login_session
 from hub.db import make_engine, make_sessionmaker
-from handoff.console_texts import console_texts
 from hub.desk import Desk
 from hub.kb_sync import IndexFollower
+from hub.pages import process_router
 from hub.rasa_client import RasaClient
 from hub.realtime import EventBus, ReplicaRelay
 from hub.settings import Settings, get_settings
 
 logger = logging.getLogger(__name__)
-HERE = Path(__file__).parent
 HANDOFF_DIR = Path(handoff.__file__).parent
 INSIGHTS_DIR = Path(insights.__file__).parent
 KB_DIR = Path(kb_index.__file__).parent
-LANGUAGES = ("pt-BR", "pt-PT", "en")
 
 
 async def _inactivity_loop(desk: Desk) -> None:
@@ -57,41 +54,6 @@ async def _inactivity_loop(desk: Desk) -> None:
             await desk.abandon_departed()
         except Exception:  # keep checking; one bad conversation must not stop the loop
             logger.exception("inactivity check failed")
-
-
-async def customer_view(desk: Desk, channel: str, customer_id: str) -> dict:
-    """What a returning customer's page shows: their latest conversation and its state."""
-    async with desk.sessions() as session:
-        conversation = await handoff.latest_conversation(session, channel=channel, customer_id=customer_id)
-        if conversation is None:
-            return {"messages": [], "state": None}
-        messages = await handoff.conversation_history(session, conversation.id, include_notes=False)
-        standing = await handoff.queue_standing(session, conversation.id)
-        agent = await handoff.get_user(session, conversation.agent_id) if conversation.agent_id else None
-    return {
-        "state": conversation.state,
-        "agent_name": agent.name if agent else None,
-        "queue": {"position": standing.position, "wait_seconds": standing.wait_seconds} if standing else None,
-        "messages": [
-            {
-                "id": m.id,
-                "sender": m.sender,
-                "text": m.text,
-                "buttons": m.buttons or [],
-                "agent_name": agent.name if (agent and m.sender == "agent") else None,
-                "created_at": m.created_at.isoformat(),
-                "attachments": public_attachments((m.data or {}).get("attachments")) if m.sender != "customer" else [],
-                # the widget's own id of a message it sent, so it knows which ones were stored
-                "client_id": m.channel_message_id.split(":", 1)[1] if m.sender == "customer" and m.channel_message_id else None,
-            }
-            for m in messages
-        ],
-    }
-
-
-class LoginIn(BaseModel):
-    email: str = Field(max_length=254)
-    password: str = Field(max_length=200)
 
 
 def create_app(settings: Settings | None = None) -> FastAPI:
@@ -228,97 +190,24 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         same_site="lax",
         https_only=settings.public_url.startswith("https"),
     )
-    env = Environment(
-        loader=ChoiceLoader(
-            [FileSystemLoader(HERE / "templates"), FileSystemLoader(HANDOFF_DIR / "templates"), FileSystemLoader(INSIGHTS_DIR / "templates"),
-             FileSystemLoader(KB_DIR / "templates")]
-        ),
-        autoescape=select_autoescape(["html"]),
-    )
-    templates = Jinja2Templates(env=env)
+    app.add_exception_handler(LoginRequired, redirect_to_login)  # a staff page asked for by nobody: log in first
 
     app.include_router(
         widget_router(
             WidgetTokens(settings.secret_key), widget, handle,
-            lambda cid: customer_view(desk, "widget", cid), lambda cid: desk.customer_typing("widget", cid), limits=limits,
+            lambda cid: customer_view(desk.sessions, "widget", cid), lambda cid: desk.customer_typing("widget", cid), limits=limits,
         )
     )
     for router in routers:
         app.include_router(router)
-    app.include_router(agents_api.router)
-    app.include_router(admin_api.router)
-    app.include_router(insights_api.router)
-    app.include_router(insights_api.dashboard_router(templates))
-    app.include_router(kb_api.router)
-    app.include_router(kb_api.editor_router(templates))
+    app.include_router(handoff.routes.router)  # the agents' console: its API, WebSocket and page
+    app.include_router(handoff.admin_routes.router)
+    app.include_router(insights.routes.router)  # the dashboard: KPIs, exports, follow-ups and page
+    app.include_router(kb_index.routes.router)  # the knowledge-base editor: its API and page
     app.include_router(actions_router(executor, settings.rasa_token))
     app.mount("/console/static", StaticFiles(directory=HANDOFF_DIR / "static"), name="console-static")
     app.mount("/dashboard/static", StaticFiles(directory=INSIGHTS_DIR / "static"), name="dashboard-static")
     app.mount("/kb/static", StaticFiles(directory=KB_DIR / "static"), name="kb-static")
-
-    @app.get("/", response_class=HTMLResponse, include_in_schema=False)
-    async def demo(request: Request, lang: str = "pt-BR") -> Response:
-        return templates.TemplateResponse(request, "demo.html", {"lang": lang if lang in LANGUAGES else "pt-BR"})
-
-    @app.get("/healthz", tags=["ops"])
-    async def healthz() -> dict:
-        """Liveness, and whether Rasa answers."""
-        return {"ok": True, "articles": len(index), "rasa": await rasa.is_ready()}
-
-    @app.get("/login", response_class=HTMLResponse, include_in_schema=False)
-    async def login_page(request: Request, next: str = "/console") -> Response:
-        return templates.TemplateResponse(request, "login.html", {"csrf": csrf_token(request), "next": next, "error": None})
-
-    @app.post("/login", include_in_schema=False)
-    async def login_form(
-        request: Request,
-        session: DbSession,
-        email: str = Form(..., max_length=254),
-        password: str = Form(..., max_length=200),
-        csrf_token_field: str = Form("", alias="csrf_token"),
-        next: str = Form("/console"),
-    ) -> Response:
-        check_csrf(request, csrf_token_field)
-        try:
-            user = await handoff.authenticate(session, email, password)
-        except handoff.InvalidCredentials as exc:
-            context = {"csrf": csrf_token(request), "next": next, "error": str(exc), "email": email}
-            return templates.TemplateResponse(request, "login.html", context, status_code=401)
-        login_session(request, user)
-        target = next if next.startswith("/") and not next.startswith("//") else "/console"
-        return RedirectResponse(target, status_code=303)
-
-    @app.post("/api/auth/login", tags=["auth"])
-    async def login_api(body: LoginIn, request: Request, session: DbSession) -> dict:
-        """Log in for API use; returns the CSRF token to send as X-CSRF-Token on changes."""
-        try:
-            user = await handoff.authenticate(session, body.email, body.password)
-        except handoff.InvalidCredentials as exc:
-            raise HTTPException(401, str(exc)) from exc
-        return {"csrf_token": login_session(request, user), "user": {"id": user.id, "name": user.name, "role": user.role}}
-
-    @app.get("/logout", include_in_schema=False)
-    async def logout(request: Request) -> Response:
-        request.session.clear()
-        return RedirectResponse("/login", status_code=303)
-
-    @app.get("/api/me", tags=["auth"])
-    async def me(user: CurrentUser) -> dict:
-        """The logged-in user."""
-        return {"id": user.id, "name": user.name, "email": user.email, "role": user.role}
-
-    @app.get("/console", response_class=HTMLResponse, include_in_schema=False)
-    async def console(request: Request, session: DbSession, lang: str | None = None) -> Response:
-        user_id = request.session.get("uid")
-        user = await handoff.get_user(session, int(user_id)) if user_id else None
-        if user is None:
-            return RedirectResponse("/login?next=/console", status_code=303)
-        if user.role not in ("agent", "supervisor", "admin"):
-            raise HTTPException(403, "the console is for agents and supervisors")
-        chosen, texts = console_texts(lang or request.headers.get("accept-language", "pt-BR"))
-        teams = await handoff.list_teams(session)
-        agents = sorted({load.user.id: load.user for t in teams for load in await handoff.team_loads(session, t.id)}.values(), key=lambda u: u.name)
-        context = {"csrf": csrf_token(request), "user": user, "lang": chosen, "t": texts, "teams": teams, "agents": agents}
-        return templates.TemplateResponse(request, "console.html", context)
-
+    app.include_router(process_router(index, rasa))  # the demo page and /healthz
+    app.include_router(auth_router)  # staff login and logout
     return app

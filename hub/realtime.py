@@ -14,7 +14,6 @@ import logging
 import uuid
 from collections import defaultdict
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
 from typing import Annotated, Union
 
 import redis.asyncio as aioredis
@@ -26,12 +25,12 @@ import handoff
 from connectors import outbox
 from connectors.base import Channel, OutboxChannel
 from connectors.outbox import DeliveryChanged
+from core.web import AgentConnection  # the console's WebSocket (handoff.routes) opens them
 from handoff.events import AgentStatusChanged, Event, MessageAdded, OwnerChanged, QueueUpdate, Typing, pending_events
 from insights.alerts import DetractorAlert
 
 logger = logging.getLogger(__name__)
 
-AgentSend = Callable[[dict], Awaitable[None]]
 AnyEvent = Event | AgentStatusChanged | DetractorAlert
 
 # Every event type a replica may receive from another, told apart by its ``type``.
@@ -45,15 +44,6 @@ _RELAYED = TypeAdapter(
 )
 CONSOLES_TTL_S = 30  # a replica that stops refreshing its consoles (it died) stops counting after this
 RETRY_S = 1.0
-
-
-@dataclass(eq=False)
-class AgentConnection:
-    """An open agent console: whose it is and which teams' conversations it may receive."""
-
-    user_id: int
-    team_ids: frozenset[str] | None  # None: every team (supervisor, admin)
-    send: AgentSend
 
 
 class RelayUnavailable(RuntimeError):

@@ -6,8 +6,9 @@ from fastapi import APIRouter, Depends, HTTPException, Request
 from pydantic import BaseModel, Field
 
 import handoff
+from core.web import app_state
 from handoff import Role
-from hub.auth import DbSession, csrf_protected, require_roles
+from handoff.auth import DbSession, csrf_protected, require_roles
 
 router = APIRouter(prefix="/api/admin", tags=["admin"], dependencies=[Depends(require_roles(Role.ADMIN))])
 
@@ -43,7 +44,7 @@ async def teams(session: DbSession) -> list[TeamOut]:
 @router.put("/teams/{team_id}", response_model=TeamOut, dependencies=[Depends(csrf_protected)])
 async def update_team(team_id: str, body: TeamIn, request: Request) -> TeamOut:
     """Change a team; invalid hours or an unknown time zone are refused with the reason."""
-    async with request.app.state.desk.unit_of_work() as session:
+    async with app_state(request).desk.unit_of_work() as session:
         try:
             team = await handoff.update_team(session, team_id, **body.model_dump(exclude_unset=True))
         except handoff.UnknownTeam as exc:

@@ -1,25 +1,34 @@
-"""The agents' JSON API and live WebSocket (the console page uses both). Routes parse the request
-and check access; every change is one handoff function inside one unit of work."""
+"""The agents' console: its page, JSON API and live WebSocket. Routes parse the request and check
+access; every change is one handoff function inside one unit of work."""
 
 from __future__ import annotations
 
 import json
 from datetime import datetime
+from pathlib import Path
+from typing import Annotated
 
 from fastapi import APIRouter, Depends, File, Form, HTTPException, Request, UploadFile, WebSocket, WebSocketDisconnect
+from fastapi.responses import HTMLResponse, Response
 from pydantic import BaseModel, Field
 
 import handoff
 import insights
 from connectors import customers, outbox
 from connectors.media import MediaRefused, check_media, safe_name
+from core.web import AgentConnection, app_state, page_templates
 from handoff import Conversation, Message, Role, User
-from hub.auth import Agent, DbSession, csrf_protected, require_roles
-from hub.realtime import AgentConnection
+from handoff.auth import Agent, DbSession, csrf_protected, csrf_token, page_user, require_roles
+from handoff.console_texts import console_texts
 
-router = APIRouter(prefix="/api/agent", tags=["agents"])
+api = APIRouter(prefix="/api/agent", tags=["agents"])
+pages = APIRouter(include_in_schema=False)
+templates = page_templates(Path(__file__).parent / "templates")
 MAX_REPLY_CHARS = 4000
 Supervisor = Depends(require_roles(Role.SUPERVISOR, Role.ADMIN))
+ConsoleUser = Annotated[
+    User, Depends(page_user(Role.AGENT, Role.SUPERVISOR, Role.ADMIN, refusal="the console is for agents and supervisors"))
+]
 
 
 class ConversationOut(BaseModel):
@@ -159,20 +168,20 @@ async def _profile(session: DbSession, conversation: Conversation) -> CustomerPr
     )
 
 
-@router.get("/queue", response_model=list[ConversationOut])
+@api.get("/queue", response_model=list[ConversationOut])
 async def queue(user: Agent, session: DbSession) -> list[ConversationOut]:
     """Waiting conversations of the agent's teams, highest priority and oldest first."""
     teams = await handoff.user_team_ids(session, user)
     return [ConversationOut.of(c) for c in await handoff.list_queue(session, teams)]
 
 
-@router.get("/conversations", response_model=list[ConversationOut])
+@api.get("/conversations", response_model=list[ConversationOut])
 async def my_conversations(user: Agent, session: DbSession) -> list[ConversationOut]:
     """The conversations the agent is handling now."""
     return [ConversationOut.of(c) for c in await handoff.list_agent_conversations(session, user.id)]
 
 
-@router.get("/conversations/{conversation_id}", response_model=ConversationDetail)
+@api.get("/conversations/{conversation_id}", response_model=ConversationDetail)
 async def conversation_detail(conversation_id: str, user: Agent, session: DbSession) -> ConversationDetail:
     """The whole history (bot part, the article it used, why it escalated, private notes), how each
     message fared on its way to the customer, and who the customer is, with their previous
@@ -191,7 +200,7 @@ async def conversation_detail(conversation_id: str, user: Agent, session: DbSess
 
 async def _change(request: Request, user: User, conversation_id: str, change) -> object:  # noqa: ANN001
     """Run ``change(session)`` in one unit of work after the access check; handoff errors → 409."""
-    async with request.app.state.desk.unit_of_work() as session:
+    async with app_state(request).desk.unit_of_work() as session:
         await _accessible(session, conversation_id, user)
         try:
             return await change(session)
@@ -199,14 +208,14 @@ async def _change(request: Request, user: User, conversation_id: str, change) ->
             raise HTTPException(409, str(exc)) from exc
 
 
-@router.post("/conversations/{conversation_id}/claim", response_model=ConversationOut, dependencies=[Depends(csrf_protected)])
+@api.post("/conversations/{conversation_id}/claim", response_model=ConversationOut, dependencies=[Depends(csrf_protected)])
 async def claim(conversation_id: str, user: Agent, request: Request) -> ConversationOut:
     """Take a queued conversation. 409 when another agent was first."""
     conversation = await _change(request, user, conversation_id, lambda s: handoff.claim_conversation(s, conversation_id, user))
     return ConversationOut.of(conversation)
 
 
-@router.post("/conversations/{conversation_id}/messages", response_model=MessageOut, status_code=201, dependencies=[Depends(csrf_protected)])
+@api.post("/conversations/{conversation_id}/messages", response_model=MessageOut, status_code=201, dependencies=[Depends(csrf_protected)])
 async def reply(conversation_id: str, body: ReplyIn, user: Agent, request: Request) -> MessageOut:
     """Write to the customer (the conversation must be yours)."""
     if not body.text.strip():
@@ -215,7 +224,7 @@ async def reply(conversation_id: str, body: ReplyIn, user: Agent, request: Reque
     return MessageOut.of(message)
 
 
-@router.post("/conversations/{conversation_id}/attachments", response_model=MessageOut, status_code=201, dependencies=[Depends(csrf_protected)])
+@api.post("/conversations/{conversation_id}/attachments", response_model=MessageOut, status_code=201, dependencies=[Depends(csrf_protected)])
 async def send_attachment(
     conversation_id: str,
     user: Agent,
@@ -225,8 +234,8 @@ async def send_attachment(
 ) -> MessageOut:
     """Send the customer a file (JPEG, PNG or PDF, up to the configured size) with an optional
     caption; the conversation must be yours. 413 for a file too large, 415 for another type."""
-    settings = request.app.state.settings
-    media = request.app.state.media
+    settings = app_state(request).settings
+    media = app_state(request).media
     content = await file.read(settings.media_max_bytes + 1)
     try:
         mime = check_media(content, file.content_type, max_bytes=settings.media_max_bytes)
@@ -251,7 +260,7 @@ async def send_attachment(
     return MessageOut.of(message)
 
 
-@router.post("/conversations/{conversation_id}/notes", response_model=MessageOut, status_code=201, dependencies=[Depends(csrf_protected)])
+@api.post("/conversations/{conversation_id}/notes", response_model=MessageOut, status_code=201, dependencies=[Depends(csrf_protected)])
 async def note(conversation_id: str, body: ReplyIn, user: Agent, request: Request) -> MessageOut:
     """A private note for the agents; the customer never sees it."""
     if not body.text.strip():
@@ -260,7 +269,7 @@ async def note(conversation_id: str, body: ReplyIn, user: Agent, request: Reques
     return MessageOut.of(message)
 
 
-@router.post("/conversations/{conversation_id}/transfer", response_model=ConversationOut, dependencies=[Depends(csrf_protected)])
+@api.post("/conversations/{conversation_id}/transfer", response_model=ConversationOut, dependencies=[Depends(csrf_protected)])
 async def transfer(conversation_id: str, body: TransferIn, user: Agent, request: Request) -> ConversationOut:
     """Send the chat to another team's queue or to another agent, with a note for them."""
 
@@ -277,39 +286,39 @@ async def transfer(conversation_id: str, body: TransferIn, user: Agent, request:
     return ConversationOut.of(await _change(request, user, conversation_id, change))
 
 
-@router.post("/conversations/{conversation_id}/unassign", response_model=ConversationOut, dependencies=[Depends(csrf_protected)])
+@api.post("/conversations/{conversation_id}/unassign", response_model=ConversationOut, dependencies=[Depends(csrf_protected)])
 async def unassign(conversation_id: str, user: Agent, request: Request) -> ConversationOut:
     """Put the chat back in its team's queue."""
     return ConversationOut.of(await _change(request, user, conversation_id, lambda s: handoff.unassign_conversation(s, conversation_id, user)))
 
 
-@router.post("/conversations/{conversation_id}/close", response_model=ConversationOut, dependencies=[Depends(csrf_protected)])
+@api.post("/conversations/{conversation_id}/close", response_model=ConversationOut, dependencies=[Depends(csrf_protected)])
 async def close(conversation_id: str, body: CloseIn, user: Agent, request: Request) -> ConversationOut:
     """End the agent's part; the customer then gets the NPS question from the bot."""
     conversation = await _change(
         request, user, conversation_id, lambda s: handoff.close_conversation(s, conversation_id, user, reason=body.reason)
     )
-    await request.app.state.desk.run_ending(conversation_id, ending="agent_closed")
+    await app_state(request).desk.run_ending(conversation_id, ending="agent_closed")
     return ConversationOut.of(conversation)
 
 
-@router.post("/status", dependencies=[Depends(csrf_protected)])
+@api.post("/status", dependencies=[Depends(csrf_protected)])
 async def set_status(body: StatusIn, user: Agent, request: Request) -> dict:
     """Online, away or offline: only online agents are assigned chats automatically."""
-    async with request.app.state.desk.unit_of_work() as session:
+    async with app_state(request).desk.unit_of_work() as session:
         fresh = await handoff.get_user(session, user.id)
         await handoff.set_agent_status(session, fresh, body.status)
     return {"status": body.status}
 
 
-@router.get("/canned", response_model=list[CannedOut])
+@api.get("/canned", response_model=list[CannedOut])
 async def canned(user: Agent, session: DbSession, lang: str = "pt-BR") -> list[CannedOut]:
     """Canned responses for ``/shortcut`` in the customer's language."""
     teams = await handoff.user_team_ids(session, user)
     return [CannedOut(shortcut=c.shortcut, text=c.text) for c in await handoff.list_canned(session, lang=lang, team_ids=teams)]
 
 
-@router.get("/overview", response_model=list[TeamOverview], dependencies=[Supervisor])
+@api.get("/overview", response_model=list[TeamOverview], dependencies=[Supervisor])
 async def overview(session: DbSession) -> list[TeamOverview]:
     """Supervisors: every team's queue and agents (status and load)."""
     from core.models import utcnow
@@ -327,10 +336,10 @@ async def overview(session: DbSession) -> list[TeamOverview]:
     return out
 
 
-@router.websocket("/ws")
+@api.websocket("/ws")
 async def live(websocket: WebSocket) -> None:
     """Live events for the console; the console sends {"type": "typing", "conversation_id"}."""
-    desk = websocket.app.state.desk
+    desk = app_state(websocket).desk
     user_id = websocket.session.get("uid") if "session" in websocket.scope else None
     async with desk.sessions() as session:
         user = await handoff.get_user(session, int(user_id)) if user_id else None
@@ -360,3 +369,22 @@ async def live(websocket: WebSocket) -> None:
     finally:
         desk.bus.disconnect_agent(connection)
         await desk.agent_disconnected(user)
+
+
+# -- the page -------------------------------------------------------------------------------------
+
+
+@pages.get("/console", response_class=HTMLResponse)
+async def console(request: Request, session: DbSession, user: ConsoleUser, lang: str | None = None) -> Response:
+    """The agents' console (queues, conversations, canned responses; supervisors see every team)."""
+    chosen, texts = console_texts(lang or request.headers.get("accept-language", "pt-BR"))
+    teams = await handoff.list_teams(session)
+    agents = sorted({load.user.id: load.user for t in teams for load in await handoff.team_loads(session, t.id)}.values(), key=lambda u: u.name)
+    context = {"csrf": csrf_token(request), "user": user, "lang": chosen, "t": texts, "teams": teams, "agents": agents}
+    return templates.TemplateResponse(request, "console.html", context)
+
+
+router = APIRouter()
+"""Everything of the console: ``/api/agent/...``, its WebSocket and the ``/console`` page."""
+router.include_router(api)
+router.include_router(pages)

@@ -9,26 +9,33 @@ import re
 import secrets
 import unicodedata
 from datetime import datetime, timedelta
+from pathlib import Path
 from typing import Annotated, Literal
 
 from fastapi import APIRouter, Depends, HTTPException, Query, Request
-from fastapi.responses import HTMLResponse, RedirectResponse, Response
+from fastapi.responses import HTMLResponse, Response
 from markdown_it import MarkdownIt
 from pydantic import BaseModel, Field
 
 import handoff
 import kb_index
 from core.models import utcnow
+from core.web import app_state, page_templates
 from handoff import Role, User
-from hub.auth import DbSession, csrf_protected, csrf_token, require_roles
+from handoff.auth import DbSession, csrf_protected, csrf_token, page_user, require_roles
 from kb_index import Article, ArticleDraft, ArticleFileError
 from kb_index.editor_texts import editor_texts
 from kb_index.markdown import MAX_BODY_CHARS
 
-router = APIRouter(prefix="/api/kb", tags=["knowledge base"])
+api = APIRouter(prefix="/api/kb", tags=["knowledge base"])
+pages = APIRouter(include_in_schema=False)
+templates = page_templates(Path(__file__).parent / "templates")
 Editor = Annotated[User, Depends(require_roles(Role.EDITOR, Role.ADMIN))]
 Staff = Annotated[User, Depends(require_roles(Role.AGENT, Role.EDITOR, Role.SUPERVISOR, Role.ADMIN))]
 Agent = Annotated[User, Depends(require_roles(Role.AGENT, Role.SUPERVISOR, Role.ADMIN, Role.EDITOR))]
+EditorPage = Annotated[
+    User, Depends(page_user(Role.EDITOR, Role.ADMIN, refusal="the knowledge-base editor is for editors and admins"))
+]
 Lang = Literal["pt-BR", "pt-PT", "en"]
 # Raw HTML in an article is shown as text, never run: html off. markdown-it also refuses
 # javascript:/vbscript:/file: links by default.
@@ -150,13 +157,13 @@ def _refusal(exc: kb_index.ArticleError) -> HTTPException:
 
 async def _changed(request: Request) -> None:
     """After a commit: this process's index takes the change at once."""
-    await request.app.state.kb_follower.catch_up()
+    await app_state(request).kb_follower.catch_up()
 
 
 # -- reading ----------------------------------------------------------------------------------------
 
 
-@router.get("/articles", response_model=list[ArticleOut])
+@api.get("/articles", response_model=list[ArticleOut])
 async def list_articles(
     user: Staff,
     session: DbSession,
@@ -173,7 +180,7 @@ async def list_articles(
     return [ArticleOut.of(a) for a in rows]
 
 
-@router.get("/articles/{article_id}/{lang}", response_model=ArticleOut)
+@api.get("/articles/{article_id}/{lang}", response_model=ArticleOut)
 async def get_article(article_id: str, lang: str, user: Staff, session: DbSession) -> ArticleOut:
     """One article, drafts included."""
     try:
@@ -182,7 +189,7 @@ async def get_article(article_id: str, lang: str, user: Staff, session: DbSessio
         raise _refusal(exc) from exc
 
 
-@router.get("/articles/{article_id}/{lang}/versions", response_model=list[VersionOut])
+@api.get("/articles/{article_id}/{lang}/versions", response_model=list[VersionOut])
 async def versions(article_id: str, lang: str, user: Staff, session: DbSession) -> list[VersionOut]:
     """The article's versions, newest first."""
     try:
@@ -192,7 +199,7 @@ async def versions(article_id: str, lang: str, user: Staff, session: DbSession) 
     return [VersionOut(version=v.version, author=v.author, at=v.at, status=v.snapshot.get("status", "draft"), title=v.snapshot["title"]) for v in rows]
 
 
-@router.get("/articles/{article_id}/{lang}/diff", response_class=Response, responses={200: {"content": {"text/plain": {}}}})
+@api.get("/articles/{article_id}/{lang}/diff", response_class=Response, responses={200: {"content": {"text/plain": {}}}})
 async def diff(
     article_id: str, lang: str, user: Staff, session: DbSession,
     old: Annotated[int, Query(alias="from")], new: Annotated[int, Query(alias="to")],
@@ -206,7 +213,7 @@ async def diff(
 
 
 def _try_out(request: Request, result: kb_index.SearchResult) -> TryOut:
-    calibration = request.app.state.desk.index.calibration
+    calibration = app_state(request).desk.index.calibration
     return TryOut(
         decision=result.decision.value, confidence=result.confidence,
         hits=[HitOut(id=h.article_id, lang=h.lang, title=h.title, team=h.team, score=h.score) for h in result.hits],
@@ -215,66 +222,66 @@ def _try_out(request: Request, result: kb_index.SearchResult) -> TryOut:
 
 
 async def _search(request: Request, q: str, lang: str) -> TryOut:
-    limit = request.app.state.settings.max_message_chars
+    limit = app_state(request).settings.max_message_chars
     if not q.strip() or len(q) > limit:
         raise HTTPException(422, f"give a question of 1 to {limit} characters")
-    return _try_out(request, await request.app.state.desk.search(q, lang))
+    return _try_out(request, await app_state(request).desk.search(q, lang))
 
 
-@router.get("/search", response_model=TryOut)
+@api.get("/search", response_model=TryOut)
 async def search(request: Request, q: str, lang: Annotated[str, Query(max_length=8)] = "pt-BR") -> TryOut:
     """What the bot would do with a question: ranked articles, confidence and decision (an unknown
     language is searched as pt-BR)."""
     return await _search(request, q, lang if lang in kb_index.LANGUAGES else "pt-BR")
 
 
-@router.get("/try", response_model=TryOut)
+@api.get("/try", response_model=TryOut)
 async def try_it(request: Request, user: Staff, q: str, lang: Lang = "pt-BR") -> TryOut:
     """The editor's "try it" box: what the bot would answer now, with the thresholds it decides by."""
     return await _search(request, q, lang)
 
 
-@router.post("/preview", dependencies=[Depends(csrf_protected)])
+@api.post("/preview", dependencies=[Depends(csrf_protected)])
 async def preview(body: PreviewIn, user: Staff) -> dict:
     """The body rendered as the editor's preview shows it (HTML in it is shown as text)."""
     return {"html": render_markdown(body.body)}
 
 
-@router.get("/unanswered/clusters", response_model=list[ClusterOut])
+@api.get("/unanswered/clusters", response_model=list[ClusterOut])
 async def clusters(
     request: Request, user: Editor, session: DbSession,
     lang: Annotated[str | None, Query(max_length=8)] = None, days: Annotated[int, Query(ge=1, le=366)] = 30,
 ) -> list[ClusterOut]:
     """Questions the bot could not answer with confidence, grouped by similarity, the most asked first."""
     rows = await kb_index.unanswered_questions(session, since=utcnow() - timedelta(days=days), lang=lang or None)
-    index = request.app.state.desk.index
-    found = kb_index.cluster_questions(rows, index.encoder, similarity=request.app.state.settings.kb_cluster_similarity)
+    index = app_state(request).desk.index
+    found = kb_index.cluster_questions(rows, index.encoder, similarity=app_state(request).settings.kb_cluster_similarity)
     return [ClusterOut.model_validate(c, from_attributes=True) for c in found]
 
 
 # -- writing ------------------------------------------------------------------------------------
 
 
-@router.post("/articles", response_model=ArticleOut, status_code=201, dependencies=[Depends(csrf_protected)])
+@api.post("/articles", response_model=ArticleOut, status_code=201, dependencies=[Depends(csrf_protected)])
 async def create(body: ArticleIn, user: Staff, request: Request) -> ArticleOut:
     """A new draft. Editors and admins write articles; an agent's article is a suggestion for them."""
     draft = _draft(body.model_dump() | {"status": "draft"})
     suggested_by = user.name if user.role in (Role.AGENT.value, Role.SUPERVISOR.value) else None
     try:
-        async with request.app.state.desk.unit_of_work() as session:
+        async with app_state(request).desk.unit_of_work() as session:
             article = await kb_index.create_article(session, draft, author=user.name, suggested_by=suggested_by)
     except kb_index.ArticleError as exc:
         raise _refusal(exc) from exc
     return ArticleOut.of(article)
 
 
-@router.put("/articles/{article_id}/{lang}", response_model=ArticleOut, dependencies=[Depends(csrf_protected)])
+@api.put("/articles/{article_id}/{lang}", response_model=ArticleOut, dependencies=[Depends(csrf_protected)])
 async def edit(article_id: str, lang: str, body: ArticleEdit, user: Editor, request: Request) -> ArticleOut:
     """Save new text (a new version; a published article is answered with at once). 409 when someone
     saved after the version you edited: nothing is overwritten and your text stays in your form."""
     draft = _draft(body.model_dump(exclude={"version"}) | {"id": article_id, "lang": lang})
     try:
-        async with request.app.state.desk.unit_of_work() as session:
+        async with app_state(request).desk.unit_of_work() as session:
             article = await kb_index.update_article(session, article_id, lang, draft, expected_version=body.version, author=user.name)
     except kb_index.ArticleError as exc:
         raise _refusal(exc) from exc
@@ -284,7 +291,7 @@ async def edit(article_id: str, lang: str, body: ArticleEdit, user: Editor, requ
 
 async def _status_change(request: Request, change, article_id: str, lang: str, user: User, version: int | None) -> ArticleOut:  # noqa: ANN001
     try:
-        async with request.app.state.desk.unit_of_work() as session:
+        async with app_state(request).desk.unit_of_work() as session:
             article = await change(session, article_id, lang, author=user.name, expected_version=version)
     except kb_index.ArticleError as exc:
         raise _refusal(exc) from exc
@@ -292,23 +299,23 @@ async def _status_change(request: Request, change, article_id: str, lang: str, u
     return ArticleOut.of(article)
 
 
-@router.post("/articles/{article_id}/{lang}/publish", response_model=ArticleOut, dependencies=[Depends(csrf_protected)])
+@api.post("/articles/{article_id}/{lang}/publish", response_model=ArticleOut, dependencies=[Depends(csrf_protected)])
 async def publish(article_id: str, lang: str, user: Editor, request: Request, body: VersionIn | None = None) -> ArticleOut:
     """The bot answers with the article from now on, on every hub process within a second."""
     return await _status_change(request, kb_index.publish, article_id, lang, user, body.version if body else None)
 
 
-@router.post("/articles/{article_id}/{lang}/unpublish", response_model=ArticleOut, dependencies=[Depends(csrf_protected)])
+@api.post("/articles/{article_id}/{lang}/unpublish", response_model=ArticleOut, dependencies=[Depends(csrf_protected)])
 async def unpublish(article_id: str, lang: str, user: Editor, request: Request, body: VersionIn | None = None) -> ArticleOut:
     """Back to draft: the bot stops answering with it; text and history are kept."""
     return await _status_change(request, kb_index.unpublish, article_id, lang, user, body.version if body else None)
 
 
-@router.post("/articles/{article_id}/{lang}/revert", response_model=ArticleOut, dependencies=[Depends(csrf_protected)])
+@api.post("/articles/{article_id}/{lang}/revert", response_model=ArticleOut, dependencies=[Depends(csrf_protected)])
 async def revert(article_id: str, lang: str, body: RevertIn, user: Editor, request: Request) -> ArticleOut:
     """Bring back an earlier version's text, as a new version."""
     try:
-        async with request.app.state.desk.unit_of_work() as session:
+        async with app_state(request).desk.unit_of_work() as session:
             article = await kb_index.revert_article(session, article_id, lang, body.to, author=user.name, expected_version=body.version)
     except kb_index.ArticleError as exc:
         raise _refusal(exc) from exc
@@ -316,11 +323,11 @@ async def revert(article_id: str, lang: str, body: RevertIn, user: Editor, reque
     return ArticleOut.of(article)
 
 
-@router.delete("/articles/{article_id}/{lang}", status_code=204, dependencies=[Depends(csrf_protected)])
+@api.delete("/articles/{article_id}/{lang}", status_code=204, dependencies=[Depends(csrf_protected)])
 async def delete(article_id: str, lang: str, user: Editor, request: Request, version: int | None = None) -> Response:
     """Delete the article and its history (unpublish keeps them)."""
     try:
-        async with request.app.state.desk.unit_of_work() as session:
+        async with app_state(request).desk.unit_of_work() as session:
             await kb_index.delete_article(session, article_id, lang, expected_version=version)
     except kb_index.ArticleError as exc:
         raise _refusal(exc) from exc
@@ -338,11 +345,11 @@ def _clip(text: str, limit: int) -> str:
     return text if len(text) <= limit else text[: limit - 1].rstrip() + "…"
 
 
-@router.post("/suggestions/from-message", response_model=ArticleOut, status_code=201, dependencies=[Depends(csrf_protected)])
+@api.post("/suggestions/from-message", response_model=ArticleOut, status_code=201, dependencies=[Depends(csrf_protected)])
 async def suggest_from_message(body: FromMessageIn, user: Agent, request: Request) -> ArticleOut:
     """Turn an agent's reply into a draft article for an editor to review: the question is the
     customer's message before it, the body is the reply."""
-    async with request.app.state.desk.unit_of_work() as session:
+    async with app_state(request).desk.unit_of_work() as session:
         try:
             conversation = await handoff.get_conversation(session, body.conversation_id)
         except handoff.ConversationNotFound as exc:
@@ -373,23 +380,18 @@ async def suggest_from_message(body: FromMessageIn, user: Agent, request: Reques
 # -- the page -------------------------------------------------------------------------------
 
 
-def editor_router(templates) -> APIRouter:  # noqa: ANN001 - Jinja2Templates
-    """``GET /kb``: the editors' page (list, edit with preview, history, try it, unanswered questions)."""
-    page = APIRouter(include_in_schema=False)
+@pages.get("/kb", response_class=HTMLResponse)
+async def editor_page(request: Request, user: EditorPage, lang: str | None = None) -> Response:
+    """The editors' page: list, edit with preview, history, try it, unanswered questions."""
+    chosen, texts = editor_texts(lang or request.headers.get("accept-language", "pt-BR"))
+    context = {
+        "csrf": csrf_token(request), "user": user, "lang": chosen, "t": texts,
+        "languages": kb_index.LANGUAGES, "teams": kb_index.TEAMS,
+    }
+    return templates.TemplateResponse(request, "kb_editor.html", context)
 
-    @page.get("/kb", response_class=HTMLResponse)
-    async def editor_page(request: Request, session: DbSession, lang: str | None = None) -> Response:
-        user_id = request.session.get("uid")
-        user = await handoff.get_user(session, int(user_id)) if user_id else None
-        if user is None:
-            return RedirectResponse("/login?next=/kb", status_code=303)
-        if user.role not in (Role.EDITOR.value, Role.ADMIN.value):
-            raise HTTPException(403, "the knowledge-base editor is for editors and admins")
-        chosen, texts = editor_texts(lang or request.headers.get("accept-language", "pt-BR"))
-        context = {
-            "csrf": csrf_token(request), "user": user, "lang": chosen, "t": texts,
-            "languages": kb_index.LANGUAGES, "teams": kb_index.TEAMS,
-        }
-        return templates.TemplateResponse(request, "kb_editor.html", context)
 
-    return page
+router = APIRouter()
+"""Everything of the knowledge base on the web: ``/api/kb/...`` and the editors' ``/kb`` page."""
+router.include_router(api)
+router.include_router(pages)

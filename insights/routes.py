@@ -4,24 +4,28 @@ detractors. Routes only parse and check access; insights computes."""
 from __future__ import annotations
 
 from datetime import date, datetime, timedelta
-from typing import Annotated, Literal
+from pathlib import Path
+from typing import Annotated, Literal, NamedTuple
 from zoneinfo import ZoneInfo
 
 from fastapi import APIRouter, Depends, HTTPException, Query, Request
-from fastapi.responses import HTMLResponse, RedirectResponse, Response
+from fastapi.responses import HTMLResponse, Response
 from pydantic import BaseModel, Field
 from sqlalchemy import select
 
 import handoff
 import insights
+from core.web import RouteSettings, app_state, page_templates
+from handoff.auth import Agent, DbSession, Supervisor, csrf_protected, csrf_token, page_user
 from handoff.models import Role, Team, User
-from hub.auth import Agent, DbSession, Supervisor, csrf_token, csrf_protected
-from hub.settings import Settings
 from insights import charts
 from insights.export import TABLES, UnknownTable, report_table, surveys_table, to_csv
 
-router = APIRouter(tags=["insights"])
+api = APIRouter(tags=["insights"])
+pages = APIRouter(include_in_schema=False)
+templates = page_templates(Path(__file__).parent / "templates")
 MAX_DAYS = 366
+_dashboard_user = page_user(Role.SUPERVISOR, Role.ADMIN, refusal="the dashboard is for supervisors and admins")
 
 
 class ReportQuery(BaseModel):
@@ -35,7 +39,7 @@ class ReportQuery(BaseModel):
     language: str | None = Field(None, max_length=8)
     handled_by: Literal["bot", "person"] | None = None
 
-    def period(self, settings: Settings) -> insights.Period:
+    def period(self, settings: RouteSettings) -> insights.Period:
         today = datetime.now(ZoneInfo(settings.report_timezone)).date()
         end = self.end or today
         start = self.start or end - timedelta(days=6)
@@ -74,33 +78,33 @@ def _query(
 Params = Annotated[ReportQuery, Depends(_query)]
 
 
-def _targets(settings: Settings) -> insights.Targets:
+def _targets(settings: RouteSettings) -> insights.Targets:
     return insights.Targets(service_level_seconds=settings.service_level_seconds, fcr_days=settings.fcr_days)
 
 
 async def _report(request: Request, session: DbSession, params: ReportQuery) -> insights.Report:
-    settings: Settings = request.app.state.settings
+    settings: RouteSettings = app_state(request).settings
     return await insights.compute_report(session, params.period(settings), params.filters(), targets=_targets(settings))
 
 
-@router.get("/api/insights/report", response_model=insights.Report)
+@api.get("/api/insights/report", response_model=insights.Report)
 async def report(request: Request, session: DbSession, params: Params, user: Supervisor) -> insights.Report:
     """Every KPI for conversations started in the period that match the filters."""
     return await _report(request, session, params)
 
 
-@router.get("/api/insights/live", response_model=insights.LiveCounters)
+@api.get("/api/insights/live", response_model=insights.LiveCounters)
 async def live(request: Request, session: DbSession, user: Supervisor) -> insights.LiveCounters:
     """Queued now, with agents now, longest current wait, agents with the console open."""
-    return await insights.live_counters(session, agents_online=await request.app.state.desk.bus.online_agents())
+    return await insights.live_counters(session, agents_online=await app_state(request).desk.bus.online_agents())
 
 
-@router.get("/api/insights/export/{table}.csv", response_class=Response, responses={200: {"content": {"text/csv": {}}}})
+@api.get("/api/insights/export/{table}.csv", response_class=Response, responses={200: {"content": {"text/csv": {}}}})
 async def export_csv(table: str, request: Request, session: DbSession, params: Params, user: Supervisor) -> Response:
     """One table as CSV: summary, days, heatmap, waits, channels, teams, agents, endings, complaints,
     themes, or surveys (the raw answers)."""
     if table == "surveys":
-        period = params.period(request.app.state.settings)
+        period = params.period(app_state(request).settings)
         rows = await insights.list_surveys(
             session, start=period.start, end=period.end, channel=params.channel, team_id=params.team,
             agent_id=params.agent, language=params.language,
@@ -138,7 +142,7 @@ def _follow_up_error(exc: insights.FollowUpError) -> HTTPException:
     return HTTPException(404 if isinstance(exc, insights.FollowUpNotFound) else 409, str(exc))
 
 
-@router.get("/api/insights/follow-ups", response_model=list[FollowUpOut])
+@api.get("/api/insights/follow-ups", response_model=list[FollowUpOut])
 async def follow_ups(user: Agent, session: DbSession, open_only: bool = True) -> list[FollowUpOut]:
     """Detractors to call back, of the user's teams (every team for supervisors), oldest first."""
     teams = await handoff.user_team_ids(session, user)
@@ -155,10 +159,10 @@ async def _check_team(session: DbSession, user: User, follow_up_id: int) -> None
         raise HTTPException(403, "this follow-up belongs to a team you are not in")
 
 
-@router.post("/api/insights/follow-ups/{follow_up_id}/claim", response_model=FollowUpOut, dependencies=[Depends(csrf_protected)])
+@api.post("/api/insights/follow-ups/{follow_up_id}/claim", response_model=FollowUpOut, dependencies=[Depends(csrf_protected)])
 async def claim_follow_up(follow_up_id: int, user: Agent, request: Request) -> FollowUpOut:
     """Take the follow-up; 409 when another agent was first."""
-    async with request.app.state.desk.unit_of_work() as session:
+    async with app_state(request).desk.unit_of_work() as session:
         await _check_team(session, user, follow_up_id)
         try:
             task = await insights.claim_follow_up(session, follow_up_id, user.id)
@@ -167,10 +171,10 @@ async def claim_follow_up(follow_up_id: int, user: Agent, request: Request) -> F
     return FollowUpOut.model_validate(task, from_attributes=True)
 
 
-@router.post("/api/insights/follow-ups/{follow_up_id}/done", response_model=FollowUpOut, dependencies=[Depends(csrf_protected)])
+@api.post("/api/insights/follow-ups/{follow_up_id}/done", response_model=FollowUpOut, dependencies=[Depends(csrf_protected)])
 async def finish_follow_up(follow_up_id: int, body: DoneIn, user: Agent, request: Request) -> FollowUpOut:
     """Record what came of the call back (only the agent who claimed it)."""
-    async with request.app.state.desk.unit_of_work() as session:
+    async with app_state(request).desk.unit_of_work() as session:
         await _check_team(session, user, follow_up_id)
         try:
             task = await insights.complete_follow_up(session, follow_up_id, user.id, body.outcome)
@@ -182,34 +186,43 @@ async def finish_follow_up(follow_up_id: int, body: DoneIn, user: Agent, request
 # -- the page -----------------------------------------------------------------------------------
 
 
-def dashboard_router(templates) -> APIRouter:  # noqa: ANN001 - Jinja2Templates
-    """``GET /dashboard``: the supervisors' page, drawn on the server (charts are inline SVG)."""
-    page = APIRouter(include_in_schema=False)
+class _DashboardAsk(NamedTuple):
+    params: ReportQuery
+    user: User
 
-    @page.get("/dashboard", response_class=HTMLResponse)
-    async def dashboard(request: Request, session: DbSession, params: Params) -> Response:
-        user_id = request.session.get("uid")
-        user = await handoff.get_user(session, int(user_id)) if user_id else None
-        if user is None:
-            return RedirectResponse("/login?next=/dashboard", status_code=303)
-        if user.role not in (Role.SUPERVISOR.value, Role.ADMIN.value):
-            raise HTTPException(403, "the dashboard is for supervisors and admins")
-        report = await _report(request, session, params)
-        live = await insights.live_counters(session, agents_online=await request.app.state.desk.bus.online_agents())
-        teams = (await session.execute(select(Team).order_by(Team.name))).scalars().all()
-        agents = (await session.execute(select(User).where(User.role == Role.AGENT.value).order_by(User.name))).scalars().all()
-        open_follow_ups = await insights.list_follow_ups(session, None)
-        period = params.period(request.app.state.settings)
-        query = str(request.url.query)
-        context = {
-            "user": user, "report": report, "live": live, "teams": teams, "agents": agents, "params": params,
-            "first_day": (period.start.astimezone(ZoneInfo(period.tz))).date(),
-            "last_day": (period.end.astimezone(ZoneInfo(period.tz)) - timedelta(seconds=1)).date(),
-            "follow_ups": open_follow_ups, "charts": charts, "tables": TABLES, "query": query,
-            "csrf": csrf_token(request), "agent_names": {a.id: a.name for a in agents},
-            "service_level_seconds": request.app.state.settings.service_level_seconds,
-            "fcr_days": request.app.state.settings.fcr_days,
-        }
-        return templates.TemplateResponse(request, "dashboard.html", context)
 
-    return page
+async def _dashboard_ask(request: Request, session: DbSession, params: Params) -> _DashboardAsk:
+    """The report's filters, and the dashboard's user checked only once they are valid: a bad
+    filter is a 422 for anyone, logged in or not. (FastAPI still calls a dependency when another
+    one failed validation, never one whose own parameters failed: hence both in one.)"""
+    return _DashboardAsk(params, await _dashboard_user(request, session))
+
+
+@pages.get("/dashboard", response_class=HTMLResponse)
+async def dashboard(request: Request, session: DbSession, ask: Annotated[_DashboardAsk, Depends(_dashboard_ask)]) -> Response:
+    """The supervisors' page, drawn on the server (charts are inline SVG)."""
+    params, user = ask
+    report = await _report(request, session, params)
+    live = await insights.live_counters(session, agents_online=await app_state(request).desk.bus.online_agents())
+    teams = (await session.execute(select(Team).order_by(Team.name))).scalars().all()
+    agents = (await session.execute(select(User).where(User.role == Role.AGENT.value).order_by(User.name))).scalars().all()
+    open_follow_ups = await insights.list_follow_ups(session, None)
+    settings = app_state(request).settings
+    period = params.period(settings)
+    query = str(request.url.query)
+    context = {
+        "user": user, "report": report, "live": live, "teams": teams, "agents": agents, "params": params,
+        "first_day": (period.start.astimezone(ZoneInfo(period.tz))).date(),
+        "last_day": (period.end.astimezone(ZoneInfo(period.tz)) - timedelta(seconds=1)).date(),
+        "follow_ups": open_follow_ups, "charts": charts, "tables": TABLES, "query": query,
+        "csrf": csrf_token(request), "agent_names": {a.id: a.name for a in agents},
+        "service_level_seconds": settings.service_level_seconds,
+        "fcr_days": settings.fcr_days,
+    }
+    return templates.TemplateResponse(request, "dashboard.html", context)
+
+
+router = APIRouter()
+"""Everything of insights on the web: the KPI API, CSV exports, follow-ups and the ``/dashboard`` page."""
+router.include_router(api)
+router.include_router(pages)

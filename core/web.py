@@ -1,0 +1,125 @@
+"""What every package's routes share: page templates over the one base page, and a typed view of
+the services the hub puts on ``app.state``.
+
+Routes never import ``hub`` (it is the composition root that imports them): they reach this
+process's services through ``request.app.state``, read with ``app_state(request)``. The Protocols
+below say only what routes use, so the hub is free to build those services as it likes. Core imports
+no package at run time; the package types named here are for the type checker only.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from contextlib import AbstractAsyncContextManager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Protocol, cast
+
+from fastapi.templating import Jinja2Templates
+from jinja2 import ChoiceLoader, Environment, FileSystemLoader, select_autoescape
+from sqlalchemy.ext.asyncio import AsyncSession
+from starlette.requests import HTTPConnection
+
+if TYPE_CHECKING:
+    from connectors.media import MediaStore
+    from handoff.models import User
+    from kb_index import KnowledgeIndex, SearchResult
+
+TEMPLATES = Path(__file__).parent / "templates"
+"""The shared templates: ``page.html``, the base every page extends (one design system)."""
+
+
+def page_templates(directory: Path) -> Jinja2Templates:
+    """The templates of one package's pages (``directory``), which extend the shared ``page.html``."""
+    loader = ChoiceLoader([FileSystemLoader(directory), FileSystemLoader(TEMPLATES)])
+    return Jinja2Templates(env=Environment(loader=loader, autoescape=select_autoescape(["html"])))
+
+
+AgentSend = Callable[[dict], Awaitable[None]]
+
+
+@dataclass(eq=False)
+class AgentConnection:
+    """An open agent console: whose it is and which teams' conversations it may receive."""
+
+    user_id: int
+    team_ids: frozenset[str] | None  # None: every team (supervisor, admin)
+    send: AgentSend
+
+
+class RouteSettings(Protocol):
+    """The settings routes read (the hub's ``Settings`` has them all)."""
+
+    max_message_chars: int
+    media_max_bytes: int
+    kb_cluster_similarity: float | None
+    report_timezone: str
+    service_level_seconds: int
+    fcr_days: int
+
+
+class AgentEvents(Protocol):
+    """The real-time bus as the console's WebSocket and the dashboard use it."""
+
+    def connect_agent(self, connection: AgentConnection) -> None:
+        """Start sending the events this console may see to it."""
+
+    def disconnect_agent(self, connection: AgentConnection) -> None:
+        """Stop sending events to this console."""
+
+    async def online_agents(self) -> int:
+        """How many agents have a console open, on any hub replica."""
+
+
+class DeskServices(Protocol):
+    """The desk's services that routes call."""
+
+    @property
+    def index(self) -> KnowledgeIndex:
+        """This process's knowledge-base index."""
+
+    @property
+    def bus(self) -> AgentEvents:
+        """This process's real-time bus."""
+
+    def sessions(self) -> AbstractAsyncContextManager[AsyncSession]:
+        """A read-only session (for reads whose result is only shown)."""
+
+    def unit_of_work(self) -> AbstractAsyncContextManager[AsyncSession]:
+        """A transaction whose real-time events are sent once it has committed."""
+
+    async def search(self, question: str, lang: str, *, conversation_id: str | None = None) -> SearchResult:
+        """What the knowledge base makes of a question."""
+
+    async def run_ending(self, conversation_id: str, *, ending: str) -> None:
+        """Ask the customer the NPS question that ends the conversation."""
+
+    async def agent_connected(self, user: User) -> None:
+        """A console opened."""
+
+    async def agent_disconnected(self, user: User) -> None:
+        """A console closed."""
+
+    async def agent_typing(self, user: User, conversation_id: str) -> None:
+        """Tell the customer the agent who holds their chat is typing."""
+
+
+class IndexCatchUp(Protocol):
+    """This process's follower of the knowledge base's change log."""
+
+    async def catch_up(self) -> int:
+        """Apply the changes not applied yet (right after this process's own commits)."""
+
+
+class AppState(Protocol):
+    """What the hub puts on ``app.state`` for routes."""
+
+    desk: DeskServices
+    settings: RouteSettings
+    media: MediaStore
+    kb_follower: IndexCatchUp
+
+
+def app_state(connection: HTTPConnection) -> AppState:
+    """The services of the app serving ``connection`` (a request or a WebSocket)."""
+    return cast("AppState", connection.app.state)
