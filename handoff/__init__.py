@@ -34,7 +34,7 @@ from handoff.conversations import (
     transfer_conversation,
     unassign_conversation,
 )
-from handoff.events import AgentStatusChanged, Event, MessageAdded, OwnerChanged, QueueUpdate, Typing, take_pending_events
+from handoff.events import AgentStatusChanged, Event, MessageAdded, OwnerChanged, QueueUpdate, Typing
 from handoff.hours import InvalidHours, is_open, next_opening
 from handoff.models import CannedResponse, Conversation, Message, Priority, Role, State, Team, User
 from handoff.queue import QueueStanding, queue_standing, queue_standings
@@ -122,7 +122,6 @@ __all__ = [
     "render_canned",
     "set_agent_status",
     "start_conversation",
-    "take_pending_events",
     "team_loads",
     "transfer_conversation",
     "unassign_conversation",
