@@ -38,7 +38,7 @@ from handoff.events import AgentStatusChanged, Event, MessageAdded, OwnerChanged
 from handoff.hours import InvalidHours, is_open, next_opening
 from handoff.models import CannedResponse, Conversation, Message, Priority, Role, State, Team, User
 from handoff.queue import QueueStanding, queue_standing, queue_standings
-from handoff.teams import UnknownTeam, get_team, list_teams, update_team
+from handoff.teams import UnknownTeam, get_team, list_teams, team_ids, update_team
 from handoff.users import (
     DEFAULT_TEAMS,
     InvalidCredentials,
@@ -122,6 +122,7 @@ __all__ = [
     "render_canned",
     "set_agent_status",
     "start_conversation",
+    "team_ids",
     "team_loads",
     "transfer_conversation",
     "unassign_conversation",

@@ -5,14 +5,14 @@ receives each one."""
 from __future__ import annotations
 
 from datetime import datetime
-from typing import TYPE_CHECKING, Literal
+from typing import TYPE_CHECKING, Literal, TypedDict
 
 from core.events import Event, RealtimeEvent
 
 if TYPE_CHECKING:
     from handoff.models import Conversation
 
-__all__ = ["AgentStatusChanged", "Event", "MessageAdded", "OwnerChanged", "QueueUpdate", "Typing", "about"]
+__all__ = ["About", "AgentStatusChanged", "Event", "MessageAdded", "OwnerChanged", "QueueUpdate", "Typing", "about"]
 
 
 class MessageAdded(Event):
@@ -64,7 +64,17 @@ class AgentStatusChanged(RealtimeEvent):
     team_ids: list[str]
 
 
-def about(conversation: "Conversation") -> dict[str, object]:
+class About(TypedDict):
+    """The fields every event of a conversation carries (``about``)."""
+
+    conversation_id: str
+    channel: str
+    customer_id: str
+    team_id: str | None
+    agent_id: int | None
+
+
+def about(conversation: "Conversation") -> About:
     """The fields every event of ``conversation`` carries; the desk decides recipients from them."""
     return {
         "conversation_id": conversation.id,

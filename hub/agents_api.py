@@ -15,7 +15,7 @@ from connectors import customers, outbox
 from connectors.media import MediaRefused, check_media, safe_name
 from handoff import Conversation, Message, Role, User
 from hub.auth import Agent, DbSession, csrf_protected, require_roles
-from hub.realtime import AgentConnection
+from desk.realtime import AgentConnection
 
 router = APIRouter(prefix="/api/agent", tags=["agents"])
 MAX_REPLY_CHARS = 4000

@@ -28,35 +28,20 @@ from connectors.outbox import DeliveryChange, OutboxWorker
 from connectors.media import MediaStore, media_router
 from connectors.ratelimit import RateLimits, TokenBucket
 from connectors.widget import WidgetChannel, WidgetTokens, public_attachments, widget_router
+from core.languages import DEFAULT_LANGUAGE, supported
+from desk import Desk, EventBus, RasaClient, ReplicaRelay, actions_router, inactivity_loop
 from hub import admin_api, agents_api, insights_api, kb_api
-from hub.actions_endpoint import actions_router
 from hub.auth import CurrentUser, DbSession, check_csrf, csrf_token, login_session
 from hub.db import make_engine, make_sessionmaker
 from handoff.console_texts import console_texts
-from hub.desk import Desk
-from hub.kb_sync import IndexFollower
-from hub.rasa_client import RasaClient
-from hub.realtime import EventBus, ReplicaRelay
 from hub.settings import Settings, get_settings
+from kb_index import IndexFollower
 
 logger = logging.getLogger(__name__)
 HERE = Path(__file__).parent
 HANDOFF_DIR = Path(handoff.__file__).parent
 INSIGHTS_DIR = Path(insights.__file__).parent
 KB_DIR = Path(kb_index.__file__).parent
-LANGUAGES = ("pt-BR", "pt-PT", "en")
-
-
-async def _inactivity_loop(desk: Desk) -> None:
-    """Ends conversations whose customer went quiet (the NPS question is the ending), and marks
-    waiting customers who left as abandoned."""
-    while True:
-        await asyncio.sleep(desk.settings.inactivity_check_seconds)
-        try:
-            await desk.end_quiet_conversations()
-            await desk.abandon_departed()
-        except Exception:  # keep checking; one bad conversation must not stop the loop
-            logger.exception("inactivity check failed")
 
 
 async def customer_view(desk: Desk, channel: str, customer_id: str) -> dict:
@@ -98,7 +83,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     """Build the hub. The index is loaded and the services started in the lifespan."""
     settings = settings or get_settings()
     engine = make_engine(settings.database_url)
-    sessions = make_sessionmaker(engine)
+    # Every row handoff appends (a conversation, a message, an ownership change) also updates
+    # insights' KPI summaries, in the same transaction.
+    sessions = make_sessionmaker(engine, listeners=[insights.note_appended])
     relay = ReplicaRelay(settings.redis_url, prefix=settings.redis_prefix) if settings.redis_url else None
     bus = EventBus(relay)
     widget = WidgetChannel()
@@ -193,7 +180,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         # of the garbage collector's sight, a full collection in the middle of a request (a 16,000-
         # row export sets some off) no longer walks it, which cost such requests 50-100 ms.
         gc.freeze()
-        tasks = [asyncio.create_task(_inactivity_loop(desk)), asyncio.create_task(follower.run())]
+        tasks = [asyncio.create_task(inactivity_loop(desk.endings)), asyncio.create_task(follower.run())]
         if outbox_channels:
             tasks.append(asyncio.create_task(worker.run()))
         if relay is not None:
@@ -257,8 +244,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.mount("/kb/static", StaticFiles(directory=KB_DIR / "static"), name="kb-static")
 
     @app.get("/", response_class=HTMLResponse, include_in_schema=False)
-    async def demo(request: Request, lang: str = "pt-BR") -> Response:
-        return templates.TemplateResponse(request, "demo.html", {"lang": lang if lang in LANGUAGES else "pt-BR"})
+    async def demo(request: Request, lang: str = DEFAULT_LANGUAGE) -> Response:
+        return templates.TemplateResponse(request, "demo.html", {"lang": supported(lang)})
 
     @app.get("/healthz", tags=["ops"])
     async def healthz() -> dict:

@@ -9,6 +9,7 @@ import secrets
 import sys
 from pathlib import Path
 
+from core.languages import DEFAULT_LANGUAGE, LANGUAGES
 from hub.settings import ROOT, Settings, get_settings
 
 EVAL_DIR = ROOT / "data" / "eval"
@@ -23,13 +24,15 @@ def _sessions(settings: Settings):  # noqa: ANN202
 
 async def import_kb(settings: Settings, folder: Path, *, author: str = "import") -> int:
     """Publish the articles of ``folder``; print each bad file with its field. Returns the error count."""
+    import handoff
     import kb_index
     from hub.db import unit_of_work
 
     engine, sessions = _sessions(settings)
     try:
         async with unit_of_work(sessions) as session:
-            read, changed, errors = await kb_index.import_kb_dir(session, folder, author=author)
+            teams = await handoff.team_ids(session)
+            read, changed, errors = await kb_index.import_kb_dir(session, folder, author=author, teams=teams)
     finally:
         await engine.dispose()
     for error in errors:
@@ -55,16 +58,18 @@ async def export_kb(settings: Settings, folder: Path) -> int:
 async def add_article(settings: Settings, values: dict, *, publish: bool, author: str = "cli") -> str:
     """Add one article (checked like a file); published unless ``publish`` is false. Returns its
     "id (lang)"; raises ``SystemExit`` with the reason when it is refused."""
+    import handoff
     import kb_index
     from hub.db import unit_of_work
 
-    try:
-        draft = kb_index.check_article(values, values.pop("_where", "<kb add>"))
-    except kb_index.ArticleFileError as exc:
-        raise SystemExit(f"error: {exc}") from exc
     engine, sessions = _sessions(settings)
     try:
         async with unit_of_work(sessions) as session:
+            teams = await handoff.team_ids(session)
+            try:
+                draft = kb_index.check_article(values, values.pop("_where", "<kb add>"), teams=teams)
+            except kb_index.ArticleFileError as exc:
+                raise SystemExit(f"error: {exc}") from exc
             article = await kb_index.create_article(session, draft, author=author)
             if publish:
                 await kb_index.publish(session, article.id, article.lang, author=author)
@@ -77,15 +82,14 @@ async def add_article(settings: Settings, values: dict, *, publish: bool, author
 
 def _article_values(args: argparse.Namespace) -> dict:
     """``kb add``'s fields: from --file (front matter + body), with the flags given overriding them."""
-    from kb_index.markdown import ArticleFileError, parse_article_file
+    from kb_index.markdown import ArticleFileError, read_article_values
 
     values: dict = {}
     if args.file:
         try:
-            draft = parse_article_file(args.file)
+            values = {**read_article_values(args.file), "_where": str(args.file)}  # checked when added
         except (ArticleFileError, OSError) as exc:
             raise SystemExit(f"error: {exc}") from exc
-        values = {**draft.__dict__, "_where": str(args.file)}
     for key in ("id", "lang", "title", "team"):
         if getattr(args, key) is not None:
             values[key] = getattr(args, key)
@@ -369,9 +373,9 @@ def main(argv: list[str] | None = None) -> int:
     kb_add = kb.add_parser("add", help="add one article, from flags or a Markdown file (published unless --draft)")
     kb_add.add_argument("--file", type=Path, help="an article file (front matter + body); flags override its fields")
     kb_add.add_argument("--id")
-    kb_add.add_argument("--lang", choices=["pt-BR", "pt-PT", "en"])
+    kb_add.add_argument("--lang", choices=LANGUAGES)
     kb_add.add_argument("--title")
-    kb_add.add_argument("--team", choices=["tecnico", "financeiro", "logistica", "geral"])
+    kb_add.add_argument("--team", help="one of the desk's teams (default: geral)")
     kb_add.add_argument("--question", action="append", default=[], help="an alternative question; repeat for more")
     kb_add.add_argument("--tag", action="append", default=[])
     kb_add.add_argument("--body", help="the Markdown body")
@@ -379,7 +383,7 @@ def main(argv: list[str] | None = None) -> int:
     kb_add.add_argument("--draft", action="store_true", help="store as a draft (not answered with)")
     kb_search = kb.add_parser("search", help="what the bot would answer")
     kb_search.add_argument("question")
-    kb_search.add_argument("--lang", default="pt-BR", choices=["pt-BR", "pt-PT", "en"])
+    kb_search.add_argument("--lang", default=DEFAULT_LANGUAGE, choices=LANGUAGES)
     kb.add_parser("calibrate", help="fit the answer/clarify/escalate thresholds on data/eval/*.val.jsonl")
     kb_tune = kb.add_parser("tune", help="fine-tune the encoder on the articles' questions and confirmed answers")
     kb_tune.add_argument("--base", default=None, help="sentence-transformers model path (default: MiniLM's local model)")
