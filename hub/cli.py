@@ -8,9 +8,13 @@ import json
 import secrets
 import sys
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from core.languages import DEFAULT_LANGUAGE, LANGUAGES
 from hub.settings import ROOT, Settings, get_settings
+
+if TYPE_CHECKING:
+    from sqlalchemy.ext.asyncio import AsyncSession
 
 EVAL_DIR = ROOT / "data" / "eval"
 
@@ -22,16 +26,25 @@ def _sessions(settings: Settings):  # noqa: ANN202
     return engine, make_sessionmaker(engine)
 
 
+async def _teams(session: AsyncSession) -> list[str]:
+    """The desk's team ids (an article's team must be one); a new database first gets the teams
+    ``prepare`` seeds."""
+    import handoff
+
+    if not await handoff.team_ids(session):
+        await handoff.ensure_default_teams(session)
+    return await handoff.team_ids(session)
+
+
 async def import_kb(settings: Settings, folder: Path, *, author: str = "import") -> int:
     """Publish the articles of ``folder``; print each bad file with its field. Returns the error count."""
-    import handoff
     import kb_index
     from hub.db import unit_of_work
 
     engine, sessions = _sessions(settings)
     try:
         async with unit_of_work(sessions) as session:
-            teams = await handoff.team_ids(session)
+            teams = await _teams(session)
             read, changed, errors = await kb_index.import_kb_dir(session, folder, author=author, teams=teams)
     finally:
         await engine.dispose()
@@ -58,14 +71,13 @@ async def export_kb(settings: Settings, folder: Path) -> int:
 async def add_article(settings: Settings, values: dict, *, publish: bool, author: str = "cli") -> str:
     """Add one article (checked like a file); published unless ``publish`` is false. Returns its
     "id (lang)"; raises ``SystemExit`` with the reason when it is refused."""
-    import handoff
     import kb_index
     from hub.db import unit_of_work
 
     engine, sessions = _sessions(settings)
     try:
         async with unit_of_work(sessions) as session:
-            teams = await handoff.team_ids(session)
+            teams = await _teams(session)
             try:
                 draft = kb_index.check_article(values, values.pop("_where", "<kb add>"), teams=teams)
             except kb_index.ArticleFileError as exc:
