@@ -38,6 +38,7 @@ from handoff import Priority, Role  # noqa: E402
 from handoff.models import OwnershipEvent  # noqa: E402
 from hub.db import make_engine, make_sessionmaker, run_migrations, unit_of_work  # noqa: E402
 from hub.settings import Settings  # noqa: E402
+from insights.summaries import note_appended  # noqa: E402
 
 PG_ADMIN = "postgresql://postgres@127.0.0.1:5432/test"
 PASSWORD = "bench-password-1"
@@ -51,7 +52,7 @@ def pct(values: list[float], q: float) -> float:
 async def seed(url: str, agents: int, chats: int, secret: str) -> tuple[list[str], list[tuple[str, str]]]:
     """Agents of the `geral` team and queued widget chats, made through the domain functions."""
     engine = make_engine(url)
-    sessions = make_sessionmaker(engine)
+    sessions = make_sessionmaker(engine, listeners=[note_appended])  # as the hub's: KPI summaries kept
     tokens = WidgetTokens(secret)
     emails, customers = [], []
     async with unit_of_work(sessions) as session:

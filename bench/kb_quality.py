@@ -48,6 +48,7 @@ import numpy as np  # noqa: E402
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))  # run as a script from anywhere: import the project's packages
 
+from handoff import DEFAULT_TEAMS  # noqa: E402
 from hub.settings import Settings  # noqa: E402
 from kb_index import EmbeddingCache, Encoder, IndexedArticle, get_encoder, load_kb_dir  # noqa: E402
 from kb_index.encoders import EnsembleEncoder  # noqa: E402
@@ -170,7 +171,7 @@ def load_clinc150(quick: bool) -> Dataset:
 
 def load_starter_kb(quick: bool) -> Dataset:
     """The shipped articles, ``*.val.jsonl`` for calibration, and the pt and en test sets."""
-    drafts, errors = load_kb_dir(Settings().kb_dir)
+    drafts, errors = load_kb_dir(Settings().kb_dir, teams=DEFAULT_TEAMS)
     if errors:
         # The hub skips bad files too; say so, because the numbers then cover fewer articles.
         for error in errors:

@@ -46,6 +46,7 @@ from tqdm import tqdm  # noqa: E402
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))  # run as a script from anywhere: import the project's packages
 
+from handoff import DEFAULT_TEAMS  # noqa: E402
 from hub.settings import Settings  # noqa: E402
 from kb_index import EmbeddingCache, get_encoder, load_kb_dir  # noqa: E402
 from kb_index.lexical import LexicalIndex  # noqa: E402
@@ -76,7 +77,7 @@ def real_texts() -> tuple[list[str], list[str], list[str]]:
     data = json.loads(CLINC.read_text())
     sentences = [text for text, _ in data["train"]][::4]  # 25 of each of the 150 intents
     bodies: list[str] = []
-    for draft in load_kb_dir(ROOT / "data" / "kb")[0]:
+    for draft in load_kb_dir(ROOT / "data" / "kb", teams=DEFAULT_TEAMS)[0]:
         sentences += [draft.title, *draft.questions]
         bodies.append(draft.body)
     queries = [text for text, _ in data["test"]][::4][:QUERIES]

@@ -6,19 +6,16 @@ from __future__ import annotations
 import re
 from abc import ABC, abstractmethod
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from datetime import datetime
 from typing import TYPE_CHECKING
 
-from handoff.events import Event
+from core.events import Event
 
 if TYPE_CHECKING:
     from sqlalchemy.ext.asyncio import AsyncSession
 
     from connectors.models import ChannelCustomer, OutboxMessage
     from handoff.models import Conversation
-
-LANGUAGES = ("pt-BR", "pt-PT", "en")
-
 
 @dataclass(frozen=True)
 class Attachment:
@@ -113,6 +110,7 @@ class OutboxChannel(Channel):
         """The body to send for ``event`` (``None``: nothing for this customer to see), decided
         in the transaction that stores the message."""
         from handoff.events import MessageAdded, OwnerChanged
+        from handoff.models import State
 
         if customer is not None and customer.unreachable_at is not None:
             return Plan(None, f"customer unreachable: {customer.unreachable_reason}")
@@ -123,7 +121,7 @@ class OutboxChannel(Channel):
                     {k: a.get(k) for k in ("kind", "mime", "name", "media_id")} | {"url": a.get("ref")} for a in event.attachments
                 ]
             return Plan(body)
-        if isinstance(event, OwnerChanged) and event.to_state == "human" and event.agent_name:
+        if isinstance(event, OwnerChanged) and event.to_state == State.HUMAN and event.agent_name:
             text = JOINED.get(conversation.language, JOINED["pt-BR"]).format(name=event.agent_name)
             return Plan({"text": text, "buttons": [], "sender": "system", "language": conversation.language})
         return None
@@ -142,13 +140,6 @@ JOINED = {
     "pt-PT": "{name} entrou na conversa.",
     "en": "{name} joined the conversation.",
 }
-
-
-def aware(moment: datetime | None) -> datetime | None:
-    """SQLite gives naive datetimes back; every timestamp we store is UTC."""
-    if moment is not None and moment.tzinfo is None:
-        return moment.replace(tzinfo=timezone.utc)
-    return moment
 
 
 def language_of(code: str | None, default: str) -> str:

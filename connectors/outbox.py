@@ -14,11 +14,11 @@ from typing import Literal
 from sqlalchemy import or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from connectors.base import OutboxChannel, RetryLater, SendFailed, Unreachable, aware
+from connectors.base import OutboxChannel, RetryLater, SendFailed, Unreachable
 from connectors.customers import get_customer, mark_unreachable
 from connectors.models import ChannelCustomer, Delivery, OutboxMessage
-from handoff.events import Event
-from core.models import utcnow
+from core.events import Event
+from core.models import aware, utcnow
 from handoff.models import Conversation
 
 logger = logging.getLogger(__name__)

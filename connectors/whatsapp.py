@@ -27,14 +27,14 @@ from connectors.base import (
     Plan,
     RetryLater,
     SendFailed,
-    aware,
     numbered,
     plain_text,
     split_text,
 )
 from connectors.models import ChannelCustomer, Delivery, OutboxMessage
 from connectors.ratelimit import RateLimits
-from handoff.events import Event
+from core.events import Event
+from core.models import aware
 from handoff.models import Conversation
 
 logger = logging.getLogger(__name__)

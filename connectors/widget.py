@@ -21,12 +21,13 @@ from sqlalchemy.ext.asyncio import AsyncSession
 import handoff
 from connectors.base import Channel, InboundMessage
 from connectors.ratelimit import RateLimits
-from handoff.events import Event, MessageAdded, OwnerChanged, QueueUpdate, Typing
+from core.events import Event
+from core.languages import supported
+from handoff.events import MessageAdded, OwnerChanged, QueueUpdate, Typing
 
 logger = logging.getLogger(__name__)
 
 CHANNEL = "widget"
-LANGUAGES = ("pt-BR", "pt-PT", "en")
 MAX_FRAME_CHARS = 64_000  # a frame larger than this is refused before it is parsed
 STATIC = Path(__file__).parent / "static"
 
@@ -180,7 +181,7 @@ def widget_router(
         except InvalidToken:
             await websocket.close(code=4403, reason="invalid token")  # before accept: HTTP 403
             return
-        language = lang if lang in LANGUAGES else "pt-BR"
+        language = supported(lang)
         await websocket.accept()
         channel.attach(customer_id, websocket)
         try:

@@ -1,1 +1,2 @@
-"""What every package's tables share: UTC timestamps and one naming convention for constraints."""
+"""What every package shares: UTC timestamps, one naming convention for constraints, the
+languages, and the real-time event plumbing."""

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import datetime, timezone
+from typing import overload
 
 from sqlalchemy import DateTime, MetaData
 from sqlalchemy.orm import DeclarativeBase
@@ -20,6 +21,24 @@ NAMING_CONVENTION = {
 def utcnow() -> datetime:
     """Aware UTC now; every timestamp in the database is UTC."""
     return datetime.now(timezone.utc)
+
+
+@overload
+def aware(moment: datetime | str) -> datetime: ...
+
+
+@overload
+def aware(moment: None) -> None: ...
+
+
+def aware(moment: datetime | str | None) -> datetime | None:
+    """A stored time as an aware UTC datetime: SQLite gives naive datetimes back (and text from
+    expressions), and every time we store is UTC."""
+    if isinstance(moment, str):
+        moment = datetime.fromisoformat(moment)
+    if moment is not None and moment.tzinfo is None:
+        return moment.replace(tzinfo=timezone.utc)
+    return moment
 
 
 def package_base() -> type[DeclarativeBase]:

@@ -34,11 +34,11 @@ from handoff.conversations import (
     transfer_conversation,
     unassign_conversation,
 )
-from handoff.events import AgentStatusChanged, Event, MessageAdded, OwnerChanged, QueueUpdate, Typing, take_pending_events
+from handoff.events import AgentStatusChanged, Event, MessageAdded, OwnerChanged, QueueUpdate, Typing
 from handoff.hours import InvalidHours, is_open, next_opening
 from handoff.models import CannedResponse, Conversation, Message, Priority, Role, State, Team, User
 from handoff.queue import QueueStanding, queue_standing, queue_standings
-from handoff.teams import UnknownTeam, get_team, list_teams, update_team
+from handoff.teams import UnknownTeam, get_team, list_teams, team_ids, update_team
 from handoff.users import (
     DEFAULT_TEAMS,
     InvalidCredentials,
@@ -124,7 +124,7 @@ __all__ = [
     "render_canned",
     "set_agent_status",
     "start_conversation",
-    "take_pending_events",
+    "team_ids",
     "team_loads",
     "transfer_conversation",
     "unassign_conversation",

@@ -9,8 +9,10 @@ from datetime import datetime, timezone
 from sqlalchemy import func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from core.events import queue_event
+from core.models import aware
 from handoff.conversations import assign_conversation, list_queue
-from handoff.events import AgentStatusChanged, queue_event
+from handoff.events import AgentStatusChanged
 from handoff.models import Conversation, State, Team, TeamMember, User
 
 STATUSES = ("online", "away", "offline")
@@ -52,7 +54,7 @@ async def team_loads(session: AsyncSession, team_id: str) -> list[AgentLoad]:
     """Every active agent of the team with the number of chats they hold now."""
     open_chats = (
         select(Conversation.agent_id, func.count().label("n"))
-        .where(Conversation.state == State.HUMAN.value)
+        .where(Conversation.state == State.HUMAN)
         .group_by(Conversation.agent_id)
         .subquery()
     )
@@ -75,10 +77,7 @@ def choose_agent(loads: Sequence[AgentLoad]) -> User | None:
     never = datetime.min.replace(tzinfo=timezone.utc)
 
     def key(load: AgentLoad) -> tuple:
-        last = load.user.last_assigned_at
-        if last is not None and last.tzinfo is None:
-            last = last.replace(tzinfo=timezone.utc)
-        return (load.open_chats, last or never, load.user.id)
+        return (load.open_chats, aware(load.user.last_assigned_at) or never, load.user.id)
 
     return min(candidates, key=key).user
 

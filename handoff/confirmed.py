@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from handoff.models import Conversation, Message, OwnershipEvent
+from handoff.models import Conversation, Message, OwnershipEvent, State
 
 
 @dataclass(frozen=True)
@@ -28,7 +28,7 @@ async def confirmed_answers(session: AsyncSession, *, limit: int = 10_000) -> li
     for the question."""
     resolved = (
         select(OwnershipEvent.conversation_id, OwnershipEvent.at)
-        .where(OwnershipEvent.to_state == "closing", OwnershipEvent.actor == "bot", OwnershipEvent.reason == "resolved")
+        .where(OwnershipEvent.to_state == State.CLOSING.value, OwnershipEvent.actor == "bot", OwnershipEvent.reason == "resolved")
         .order_by(OwnershipEvent.at.desc())
         .limit(limit)
     )

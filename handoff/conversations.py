@@ -11,10 +11,11 @@ from sqlalchemy import select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from handoff.events import MessageAdded, OwnerChanged, about, appended, queue_event
+from core.events import appended, queue_event
+from handoff.events import MessageAdded, OwnerChanged, about
 from handoff.models import Conversation, Message, OwnershipEvent, Priority, State, User, utcnow
 
-OPEN_STATES = (State.BOT.value, State.QUEUED.value, State.HUMAN.value, State.CLOSING.value)
+OPEN_STATES = (State.BOT, State.QUEUED, State.HUMAN, State.CLOSING)
 
 
 class HandoffError(Exception):
@@ -60,7 +61,7 @@ async def start_conversation(
         customer_id=customer_id,
         customer_name=customer_name,
         language=language,
-        state=State.BOT.value,
+        state=State.BOT,
         version=0,
         created_at=utcnow(),
     )
@@ -169,16 +170,15 @@ async def _transition(
 ) -> Conversation:
     """Move the conversation to ``to`` if it is in one of ``allowed_from``, by compare-and-set."""
     conversation = await get_conversation(session, conversation_id)
-    allowed = {s.value for s in allowed_from}
     from_state, from_team = conversation.state, conversation.team_id
-    if from_state not in allowed:
+    if from_state not in set(allowed_from):
         if conflict is not None:
             raise conflict()
-        raise InvalidTransition(f"a conversation that is {from_state} cannot become {to.value}")
+        raise InvalidTransition(f"a conversation that is {from_state.value} cannot become {to.value}")
     result = await session.execute(
         update(Conversation)
         .where(Conversation.id == conversation_id, Conversation.version == conversation.version)
-        .values(state=to.value, version=conversation.version + 1, **values)
+        .values(state=to, version=conversation.version + 1, **values)
     )
     if result.rowcount != 1:
         # Someone else changed it between our read and our write: they won.
@@ -190,7 +190,7 @@ async def _transition(
         conversation_id=conversation_id,
         at=utcnow(),
         actor=actor,
-        from_state=from_state,
+        from_state=from_state.value,
         to_state=to.value,
         team_id=conversation.team_id,
         agent_id=conversation.agent_id,
@@ -203,7 +203,7 @@ async def _transition(
         session,
         OwnerChanged(
             **about(conversation),
-            from_state=from_state,
+            from_state=from_state.value,
             to_state=to.value,
             previous_team_id=from_team,
             reason=reason,
@@ -302,7 +302,7 @@ async def conversation_history(
 
 async def list_queue(session: AsyncSession, team_ids: Sequence[str] | None) -> Sequence[Conversation]:
     """Queued conversations of these teams (all teams when ``None``): highest priority, then oldest first."""
-    stmt = select(Conversation).where(Conversation.state == State.QUEUED.value)
+    stmt = select(Conversation).where(Conversation.state == State.QUEUED)
     if team_ids is not None:
         stmt = stmt.where(Conversation.team_id.in_(team_ids))
     stmt = stmt.order_by(Conversation.priority.desc(), Conversation.queued_at)
@@ -313,7 +313,7 @@ async def list_agent_conversations(session: AsyncSession, agent_id: int) -> Sequ
     """The conversations this agent is handling now."""
     stmt = (
         select(Conversation)
-        .where(Conversation.state == State.HUMAN.value, Conversation.agent_id == agent_id)
+        .where(Conversation.state == State.HUMAN, Conversation.agent_id == agent_id)
         .order_by(Conversation.queued_at)
     )
     return (await session.execute(stmt)).scalars().all()
@@ -323,7 +323,7 @@ async def quiet_conversations(session: AsyncSession, *, silent_since: datetime) 
     """Bot-owned or closing conversations in which nobody has written since ``silent_since``
     (and the customer wrote at least once)."""
     stmt = select(Conversation).where(
-        Conversation.state.in_((State.BOT.value, State.CLOSING.value)),
+        Conversation.state.in_((State.BOT, State.CLOSING)),
         Conversation.last_customer_at.is_not(None),
         Conversation.last_message_at < silent_since,
     )
@@ -348,7 +348,7 @@ async def agent_reply(
     """The agent who holds the conversation writes to the customer, optionally with files
     (``attachments``, stored as the message's ``data.attachments``)."""
     conversation = await get_conversation(session, conversation_id)
-    if conversation.state != State.HUMAN.value:
+    if conversation.state != State.HUMAN:
         raise InvalidTransition("take the conversation before replying to it")
     if conversation.agent_id != agent.id:
         raise NotYourConversation()
@@ -382,7 +382,7 @@ async def transfer_conversation(
     """
     conversation = await get_conversation(session, conversation_id)
     supervising = by.role in ("supervisor", "admin")
-    if conversation.state == State.HUMAN.value and conversation.agent_id != by.id and not supervising:
+    if conversation.state == State.HUMAN and conversation.agent_id != by.id and not supervising:
         raise NotYourConversation()
     if not team_id and to_agent is None:
         raise InvalidTransition("choose a team or an agent to transfer to")
@@ -431,7 +431,7 @@ async def abandon_conversation(session: AsyncSession, conversation_id: str, *, r
 
 async def queued_conversations(session: AsyncSession) -> Sequence[Conversation]:
     """Every waiting conversation (for the abandonment check)."""
-    return (await session.execute(select(Conversation).where(Conversation.state == State.QUEUED.value))).scalars().all()
+    return (await session.execute(select(Conversation).where(Conversation.state == State.QUEUED))).scalars().all()
 
 
 async def customer_conversations(session: AsyncSession, *, channel: str, customer_id: str, limit: int = 10) -> Sequence[Conversation]:

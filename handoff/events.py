@@ -1,33 +1,18 @@
-"""Typed real-time events of handoff. Domain functions queue them on the session; the hub sends
-them after the transaction commits, and decides who receives each one."""
+"""Typed real-time events of handoff. Domain functions queue them on the session
+(``core.events.queue_event``); the desk sends them after the transaction commits, and decides who
+receives each one."""
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
 from datetime import datetime
-from typing import TYPE_CHECKING, Any, Literal
+from typing import TYPE_CHECKING, Literal, TypedDict
 
-from pydantic import BaseModel
-from sqlalchemy.ext.asyncio import AsyncSession
+from core.events import Event, RealtimeEvent
 
 if TYPE_CHECKING:
     from handoff.models import Conversation
 
-PENDING_KEY = "balcao_pending_events"
-LISTENERS_KEY = "balcao_append_listeners"
-
-AppendListener = Callable[[AsyncSession, Any], Awaitable[None]]
-
-
-class Event(BaseModel):
-    """Base of every real-time event."""
-
-    type: str
-    conversation_id: str
-    channel: str
-    customer_id: str
-    team_id: str | None = None
-    agent_id: int | None = None
+__all__ = ["About", "AgentStatusChanged", "Event", "MessageAdded", "OwnerChanged", "QueueUpdate", "Typing", "about"]
 
 
 class MessageAdded(Event):
@@ -69,7 +54,7 @@ class Typing(Event):
     agent_name: str | None = None
 
 
-class AgentStatusChanged(BaseModel):
+class AgentStatusChanged(RealtimeEvent):
     """An agent went online, away or offline (for supervisors and the assignment)."""
 
     type: Literal["agent_status"] = "agent_status"
@@ -79,8 +64,18 @@ class AgentStatusChanged(BaseModel):
     team_ids: list[str]
 
 
-def about(conversation: "Conversation") -> dict[str, object]:
-    """The fields every event of ``conversation`` carries; the hub decides recipients from them."""
+class About(TypedDict):
+    """The fields every event of a conversation carries (``about``)."""
+
+    conversation_id: str
+    channel: str
+    customer_id: str
+    team_id: str | None
+    agent_id: int | None
+
+
+def about(conversation: "Conversation") -> About:
+    """The fields every event of ``conversation`` carries; the desk decides recipients from them."""
     return {
         "conversation_id": conversation.id,
         "channel": conversation.channel,
@@ -88,32 +83,3 @@ def about(conversation: "Conversation") -> dict[str, object]:
         "team_id": conversation.team_id,
         "agent_id": conversation.agent_id,
     }
-
-
-def queue_event(session: AsyncSession, event: Event | AgentStatusChanged) -> None:
-    """Keep ``event`` with the session until its transaction commits (then the hub sends it)."""
-    session.info.setdefault(PENDING_KEY, []).append(event)
-
-
-def pending_events(session: AsyncSession) -> list[Event]:
-    """The events queued on ``session`` so far, left in place (e.g. to write an outbox row for
-    each in the same transaction)."""
-    return list(session.info.get(PENDING_KEY, []))
-
-
-def take_pending_events(session: AsyncSession) -> list[Event]:
-    """Remove and return the events queued on ``session`` (called by the hub after commit)."""
-    return session.info.pop(PENDING_KEY, [])
-
-
-def listening(*listeners: AppendListener) -> dict[str, list[AppendListener]]:
-    """Session ``info`` that makes handoff call ``listeners`` with every row it appends (a started
-    conversation, a message, an ownership event), in the same transaction: e.g. the hub's
-    ``async_sessionmaker(..., info=listening(insights.note_appended))`` keeps the KPI summaries."""
-    return {LISTENERS_KEY: list(listeners)}
-
-
-async def appended(session: AsyncSession, row: Any) -> None:
-    """Tell the session's append listeners that ``row`` was just written (and flushed)."""
-    for listener in session.info.get(LISTENERS_KEY, ()):
-        await listener(session, row)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import enum
 from datetime import datetime
 
-from sqlalchemy import JSON, Boolean, Float, ForeignKey, Index, Integer, String, Text, UniqueConstraint
+from sqlalchemy import JSON, Boolean, Enum, Float, ForeignKey, Index, Integer, String, Text, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column
 
 from core.models import package_base, utcnow
@@ -83,7 +83,11 @@ class Conversation(Base):
     customer_id: Mapped[str] = mapped_column(String(64), index=True)
     customer_name: Mapped[str | None] = mapped_column(String(120), default=None)
     language: Mapped[str] = mapped_column(String(8))
-    state: Mapped[str] = mapped_column(String(12), default=State.BOT.value)
+    # Stored as the states' values ("bot", "queued", ...) in a VARCHAR(12), as before it was an Enum.
+    state: Mapped[State] = mapped_column(
+        Enum(State, native_enum=False, values_callable=lambda states: [s.value for s in states], length=12),
+        default=State.BOT,
+    )
     team_id: Mapped[str | None] = mapped_column(String(40), default=None)
     agent_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"), default=None)
     priority: Mapped[int] = mapped_column(Integer, default=0)

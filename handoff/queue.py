@@ -59,7 +59,7 @@ async def queue_standings(session: AsyncSession, team_id: str) -> list[QueueStan
     """Every waiting conversation of the team, in the order agents will take them."""
     stmt = (
         select(Conversation.id, Conversation.channel, Conversation.customer_id)
-        .where(Conversation.state == State.QUEUED.value, Conversation.team_id == team_id)
+        .where(Conversation.state == State.QUEUED, Conversation.team_id == team_id)
         .order_by(Conversation.priority.desc(), Conversation.queued_at)
     )
     rows = (await session.execute(stmt)).all()
@@ -75,12 +75,12 @@ async def queue_standings(session: AsyncSession, team_id: str) -> list[QueueStan
 async def queue_standing(session: AsyncSession, conversation_id: str) -> QueueStanding | None:
     """The standing of one waiting conversation (None when it is not queued)."""
     conversation = await session.get(Conversation, conversation_id)
-    if conversation is None or conversation.state != State.QUEUED.value or conversation.team_id is None:
+    if conversation is None or conversation.state != State.QUEUED or conversation.team_id is None:
         return None
     ahead = (
         await session.execute(
             select(func.count()).select_from(Conversation).where(
-                Conversation.state == State.QUEUED.value,
+                Conversation.state == State.QUEUED,
                 Conversation.team_id == conversation.team_id,
                 or_(
                     Conversation.priority > conversation.priority,

@@ -20,6 +20,11 @@ async def list_teams(session: AsyncSession) -> Sequence[Team]:
     return (await session.execute(select(Team).order_by(Team.id))).scalars().all()
 
 
+async def team_ids(session: AsyncSession) -> list[str]:
+    """The ids of the desk's teams, in order (what an article's or a chat's team must be one of)."""
+    return list((await session.execute(select(Team.id).order_by(Team.id))).scalars())
+
+
 async def get_team(session: AsyncSession, team_id: str) -> Team:
     team = await session.get(Team, team_id)
     if team is None:

@@ -28,15 +28,12 @@ from connectors.outbox import DeliveryChange, OutboxWorker
 from connectors.media import MediaStore, media_router
 from connectors.ratelimit import RateLimits, TokenBucket
 from connectors.widget import WidgetChannel, WidgetTokens, customer_view, widget_router
+from desk import Desk, EventBus, RasaClient, ReplicaRelay, actions_router, inactivity_loop
 from handoff.auth import LoginRequired, auth_router, redirect_to_login
-from hub.actions_endpoint import actions_router
 from hub.db import make_engine, make_sessionmaker
-from hub.desk import Desk
-from hub.kb_sync import IndexFollower
 from hub.pages import process_router
-from hub.rasa_client import RasaClient
-from hub.realtime import EventBus, ReplicaRelay
 from hub.settings import Settings, get_settings
+from kb_index import IndexFollower
 
 logger = logging.getLogger(__name__)
 HANDOFF_DIR = Path(handoff.__file__).parent
@@ -44,23 +41,14 @@ INSIGHTS_DIR = Path(insights.__file__).parent
 KB_DIR = Path(kb_index.__file__).parent
 
 
-async def _inactivity_loop(desk: Desk) -> None:
-    """Ends conversations whose customer went quiet (the NPS question is the ending), and marks
-    waiting customers who left as abandoned."""
-    while True:
-        await asyncio.sleep(desk.settings.inactivity_check_seconds)
-        try:
-            await desk.end_quiet_conversations()
-            await desk.abandon_departed()
-        except Exception:  # keep checking; one bad conversation must not stop the loop
-            logger.exception("inactivity check failed")
-
 
 def create_app(settings: Settings | None = None) -> FastAPI:
     """Build the hub. The index is loaded and the services started in the lifespan."""
     settings = settings or get_settings()
     engine = make_engine(settings.database_url)
-    sessions = make_sessionmaker(engine)
+    # Every row handoff appends (a conversation, a message, an ownership change) also updates
+    # insights' KPI summaries, in the same transaction.
+    sessions = make_sessionmaker(engine, listeners=[insights.note_appended])
     relay = ReplicaRelay(settings.redis_url, prefix=settings.redis_prefix) if settings.redis_url else None
     bus = EventBus(relay)
     widget = WidgetChannel()
@@ -155,7 +143,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         # of the garbage collector's sight, a full collection in the middle of a request (a 16,000-
         # row export sets some off) no longer walks it, which cost such requests 50-100 ms.
         gc.freeze()
-        tasks = [asyncio.create_task(_inactivity_loop(desk)), asyncio.create_task(follower.run())]
+        tasks = [asyncio.create_task(inactivity_loop(desk.endings)), asyncio.create_task(follower.run())]
         if outbox_channels:
             tasks.append(asyncio.create_task(worker.run()))
         if relay is not None:

@@ -16,6 +16,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from core.languages import DEFAULT_LANGUAGE, LANGUAGES
 from hub.operations import (
     CommandError,
     add_article,
@@ -39,9 +40,6 @@ from hub.settings import Settings, get_settings
 # Re-exported: tests and scripts build their data through the same functions as the commands.
 __all__ = ["add_user", "build_parser", "import_kb", "main", "seed_desk", "set_telegram_webhook"]
 
-# The same as kb_index.markdown's, written out: importing kb_index would load the search stack for --help.
-LANGUAGES = ["pt-BR", "pt-PT", "en"]
-TEAMS = ["tecnico", "financeiro", "logistica", "geral"]
 ROLES = ["agent", "editor", "supervisor", "admin"]
 
 Handler = Callable[[argparse.Namespace, Settings], int]
@@ -96,15 +94,14 @@ def _cmd_kb_export(args: argparse.Namespace, settings: Settings) -> int:
 
 def _article_values(args: argparse.Namespace) -> dict[str, Any]:
     """``kb add``'s fields: from --file (front matter + body), with the flags given overriding them."""
-    from kb_index.markdown import ArticleFileError, parse_article_file
+    from kb_index.markdown import ArticleFileError, read_article_values
 
     values: dict[str, Any] = {}
     if args.file:
         try:
-            draft = parse_article_file(args.file)
+            values = {**read_article_values(args.file), "_where": str(args.file)}  # checked when added
         except (ArticleFileError, OSError) as exc:
             raise CommandError(str(exc)) from exc
-        values = {**draft.__dict__, "_where": str(args.file)}
     for key in ("id", "lang", "title", "team"):
         if getattr(args, key) is not None:
             values[key] = getattr(args, key)
@@ -279,7 +276,7 @@ def build_parser() -> argparse.ArgumentParser:
     kb_add.add_argument("--id", help="the article's id, e.g. prazo-de-entrega (the same id in every language)")
     kb_add.add_argument("--lang", choices=LANGUAGES, help="its language")
     kb_add.add_argument("--title", help="its title, shown in bold above the answer")
-    kb_add.add_argument("--team", choices=TEAMS, help="the team a customer is handed to from it (default: geral)")
+    kb_add.add_argument("--team", help="the team a customer is handed to from it: one of the desk's teams (default: geral)")
     kb_add.add_argument("--question", action="append", default=[], help="an alternative question; repeat for more")
     kb_add.add_argument("--tag", action="append", default=[], help="a tag; repeat for more")
     kb_add.add_argument("--body", help="the Markdown body")
@@ -287,7 +284,7 @@ def build_parser() -> argparse.ArgumentParser:
     kb_add.add_argument("--draft", action="store_true", help="store as a draft (not answered with)")
     kb_search = _command(kb, "search", _cmd_kb_search, "what the bot would answer: its decision, confidence and best articles (JSON)")
     kb_search.add_argument("question", type=_question, help="the customer's question")
-    kb_search.add_argument("--lang", default="pt-BR", choices=LANGUAGES, help="the language to search in (default: pt-BR)")
+    kb_search.add_argument("--lang", default=DEFAULT_LANGUAGE, choices=LANGUAGES, help=f"the language to search in (default: {DEFAULT_LANGUAGE})")
     _command(kb, "calibrate", _cmd_kb_calibrate, "fit the answer/clarify/escalate thresholds on data/eval/*.val.jsonl")
     kb_tune = _command(kb, "tune", _cmd_kb_tune,
                        "fine-tune the encoder on the articles' questions and confirmed answers (kept only if better)")

@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
 from pathlib import Path
 
 from sqlalchemy import event
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
 
+from core.events import AppendListener, listening
 from hub.settings import ROOT
 
 
@@ -43,13 +44,11 @@ def make_engine(url: str) -> AsyncEngine:
     return create_async_engine(url, pool_size=10, max_overflow=20, pool_recycle=1800)
 
 
-def make_sessionmaker(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]:
-    """Sessions that keep loaded objects usable after commit (events are built from them), and in
-    which every row handoff appends is folded into the KPI summaries in the same transaction."""
-    from handoff.events import listening
-    from insights.summaries import note_appended
-
-    return async_sessionmaker(engine, expire_on_commit=False, info=listening(note_appended))
+def make_sessionmaker(engine: AsyncEngine, *, listeners: Sequence[AppendListener] = ()) -> async_sessionmaker[AsyncSession]:
+    """Sessions that keep loaded objects usable after commit (events are built from them). Every
+    row handoff appends reaches ``listeners`` in the same transaction (the app passes insights'
+    ``note_appended``, which keeps the KPI summaries)."""
+    return async_sessionmaker(engine, expire_on_commit=False, info=listening(*listeners))
 
 
 @asynccontextmanager

@@ -44,13 +44,23 @@ async def _database(settings: Settings) -> AsyncIterator[async_sessionmaker[Asyn
         await engine.dispose()
 
 
+async def _teams(session: AsyncSession) -> list[str]:
+    """The desk's team ids (an article's team must be one); a new database first gets the teams
+    ``prepare`` seeds."""
+    import handoff
+
+    if not await handoff.team_ids(session):
+        await handoff.ensure_default_teams(session)
+    return await handoff.team_ids(session)
+
+
 async def import_kb(settings: Settings, folder: Path, *, author: str = "import") -> int:
     """Publish the articles of ``folder``; print each bad file with its field. Returns the error count."""
     import kb_index
     from hub.db import unit_of_work
 
     async with _database(settings) as sessions, unit_of_work(sessions) as session:
-        read, changed, errors = await kb_index.import_kb_dir(session, folder, author=author)
+        read, changed, errors = await kb_index.import_kb_dir(session, folder, author=author, teams=await _teams(session))
     for error in errors:
         print(f"skipped: {error}", file=sys.stderr)
     print(f"knowledge base: {read} articles read from {folder}, {changed} new or changed, {len(errors)} skipped")
@@ -74,11 +84,11 @@ async def add_article(settings: Settings, values: dict[str, Any], *, publish: bo
     from hub.db import unit_of_work
 
     try:
-        draft = kb_index.check_article(values, values.pop("_where", "<kb add>"))
-    except kb_index.ArticleFileError as exc:
-        raise CommandError(str(exc)) from exc
-    try:
         async with _database(settings) as sessions, unit_of_work(sessions) as session:
+            try:
+                draft = kb_index.check_article(values, values.pop("_where", "<kb add>"), teams=await _teams(session))
+            except kb_index.ArticleFileError as exc:
+                raise CommandError(str(exc)) from exc
             article = await kb_index.create_article(session, draft, author=author)
             if publish:
                 await kb_index.publish(session, article.id, article.lang, author=author)

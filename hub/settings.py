@@ -9,6 +9,8 @@ from typing import Literal
 from pydantic import Field, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from core.languages import DEFAULT_LANGUAGE, Language
+
 ROOT = Path(__file__).resolve().parent.parent
 DEV_SECRET = "balcao-development-secret-not-for-production"
 DEV_RASA_TOKEN = "balcao-development-rasa-token"
@@ -52,7 +54,7 @@ class Settings(BaseSettings):
         None, description="cosine at which unanswered questions are grouped; default per encoder (kb_index.unanswered)"
     )
 
-    default_language: Literal["pt-BR", "pt-PT", "en"] = "pt-BR"
+    default_language: Language = DEFAULT_LANGUAGE
     max_message_chars: int = 4000
     inactivity_seconds: int = 600
     inactivity_check_seconds: float = 30.0
@@ -72,7 +74,7 @@ class Settings(BaseSettings):
     twilio_auth_token: str = ""
     twilio_whatsapp_from: str = Field("", description="the sender, e.g. whatsapp:+14155238886")
     twilio_api_url: str = Field("", description="Twilio API base URL override (tests point it at a fake)")
-    whatsapp_language: Literal["pt-BR", "pt-PT", "en"] = "pt-BR"
+    whatsapp_language: Language = DEFAULT_LANGUAGE
     whatsapp_window_hours: float = 24.0
     whatsapp_followup_content_sid: str = Field("", description="approved template sent once when the 24-hour window has closed")
     trust_proxy_headers: bool = Field(False, description="rebuild the public URL from X-Forwarded-Proto/Host (behind your proxy)")

@@ -13,20 +13,16 @@ from email.message import EmailMessage
 from typing import Literal
 
 import httpx
-from pydantic import BaseModel
+
+from core.events import Event
 
 logger = logging.getLogger(__name__)
 
 
-class DetractorAlert(BaseModel):
+class DetractorAlert(Event):
     """A customer answered 0–6. Sent after commit to supervisors (and the webhook, when set)."""
 
     type: Literal["detractor"] = "detractor"
-    conversation_id: str
-    channel: str
-    customer_id: str
-    team_id: str | None = None
-    agent_id: int | None = None
     score: int
     reason: str | None = None
     follow_up_id: int | None = None

@@ -35,6 +35,7 @@ from pydantic import BaseModel, Field
 from sqlalchemy import Date, Float, Integer, and_, case, cast, func, literal, literal_column, or_, select, text
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from core.models import aware
 from handoff.models import Team, User
 from insights.models import ConversationHour, ConversationSummary
 from insights.sql import hour_bucket
@@ -426,7 +427,7 @@ async def _occupancy(session: AsyncSession, f, zone: ZoneInfo) -> tuple[Counter,
     offsets: dict[int, float] = {}
     per_day: dict[tuple[int, int], list[tuple[float, float]]] = defaultdict(list)
     for agent_id, start, handle in spans.all():
-        t = _aware(start).timestamp()
+        t = aware(start).timestamp()
         hour = int(t // 3600)
         offset = offsets.get(hour)
         if offset is None:
@@ -492,12 +493,6 @@ async def _occupancy_sql(session: AsyncSession, f, zone: ZoneInfo) -> tuple[Coun
     for agent_id, agent_busy, agent_span, handled in rows.all():
         busy[agent_id], span[agent_id], handled_time[agent_id] = float(agent_busy), float(agent_span), float(handled)
     return busy, span, handled_time
-
-
-def _aware(value: datetime | str) -> datetime:
-    if isinstance(value, str):  # SQLite returns text from expressions
-        value = datetime.fromisoformat(value)
-    return value if value.tzinfo else value.replace(tzinfo=timezone.utc)
 
 
 async def compute_report(
@@ -588,7 +583,7 @@ async def _report(session: AsyncSession, f, period: Period, filters: Filters) ->
     )
     complaints = [
         Complaint(
-            conversation_id=r.id, started_at=_aware(r.created_at), channel=r.channel, team_id=r.team_id, agent_id=r.agent_id,
+            conversation_id=r.id, started_at=aware(r.created_at), channel=r.channel, team_id=r.team_id, agent_id=r.agent_id,
             outcome="abandoned" if r.abandoned else "resolved" if r.resolved else "with an agent" if r.picked else "waiting",
             score=r.score,
         )

@@ -8,7 +8,8 @@ from pydantic import BaseModel
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from handoff.models import Conversation
+from core.models import aware
+from handoff.models import Conversation, State
 
 
 class LiveCounters(BaseModel):
@@ -26,15 +27,15 @@ async def live_counters(session: AsyncSession, *, agents_online: int, now: datet
     rows = (
         await session.execute(
             select(Conversation.team_id, func.count(), func.min(Conversation.queued_at))
-            .where(Conversation.state == "queued")
+            .where(Conversation.state == State.QUEUED)
             .group_by(Conversation.team_id)
         )
     ).all()
-    with_agents = (await session.execute(select(func.count()).where(Conversation.state == "human"))).scalar_one()
+    with_agents = (await session.execute(select(func.count()).where(Conversation.state == State.HUMAN))).scalar_one()
     oldest = [t for _, _, t in rows if t is not None]
     longest = None
     if oldest:
-        first = min(t if t.tzinfo else t.replace(tzinfo=timezone.utc) for t in oldest)
+        first = min(aware(t) for t in oldest)
         longest = max(0.0, (now - first).total_seconds())
     return LiveCounters(
         queued_now=sum(n for _, n, _ in rows),

@@ -36,7 +36,7 @@ What a summary holds (the KPI definitions in ``insights.kpis`` build on these):
 from __future__ import annotations
 
 from bisect import bisect_left
-from datetime import datetime, timezone
+from datetime import datetime
 from typing import Any
 
 from sqlalchemy import ColumnElement, Insert, Integer, and_, case, cast, delete, func, insert, select
@@ -44,28 +44,23 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import aliased
 
-from handoff.models import Conversation, Message, OwnershipEvent
+from core.models import aware
+from handoff.models import Conversation, Message, OwnershipEvent, State
 from insights.models import ConversationHour, ConversationSummary, Survey
 from insights.sql import epoch_hour, seconds_between
-
-def _aware(value: datetime | None) -> datetime | None:
-    if value is None:
-        return None
-    return value if value.tzinfo else value.replace(tzinfo=timezone.utc)
-
 
 def _seconds(earlier: datetime | None, later: datetime | None) -> float | None:
     if earlier is None or later is None:
         return None
-    return (_aware(later) - _aware(earlier)).total_seconds()  # type: ignore[operator]
+    return (aware(later) - aware(earlier)).total_seconds()  # type: ignore[operator]
 
 
 def _earliest(current: datetime | None, at: datetime) -> datetime:
-    return at if current is None or _aware(at) < _aware(current) else current  # type: ignore[operator]
+    return at if current is None or aware(at) < aware(current) else current  # type: ignore[operator]
 
 
 def _latest(current: datetime | None, at: datetime) -> datetime:
-    return at if current is None or _aware(at) > _aware(current) else current  # type: ignore[operator]
+    return at if current is None or aware(at) > aware(current) else current  # type: ignore[operator]
 
 
 WAIT_BUCKETS = (15, 30, 60, 120, 300, 600, 1800)  # seconds (upper bounds); the last bucket is "30 min or more"
@@ -94,7 +89,7 @@ def wait_bucket_conditions(wait: ColumnElement) -> list[ColumnElement]:
 
 def epoch_hour_of(at: datetime) -> int:
     """Whole hours from 1970-01-01 00:00 UTC to ``at`` (the key of ``conversation_hours``)."""
-    return int(_aware(at).timestamp() // 3600)  # type: ignore[union-attr]
+    return int(aware(at).timestamp() // 3600)  # type: ignore[union-attr]
 
 
 def _hour_counts(s: ConversationSummary) -> tuple[int, ...]:
@@ -188,21 +183,21 @@ async def _note_start(session: AsyncSession, conversation: Conversation) -> None
 
 
 def _apply_event(s: ConversationSummary, e: OwnershipEvent) -> None:
-    if e.to_state == "queued":
+    if e.to_state == State.QUEUED:
         if s.queued_at is None:  # the first escalation (events are appended in time order)
             s.escalation_reason = e.reason
         s.queued_at = _earliest(s.queued_at, e.at)
         s.team_id = e.team_id
         if e.reason == "complaint":
             s.complaint = 1
-    elif e.to_state == "human":
+    elif e.to_state == State.HUMAN:
         s.picked_at = _earliest(s.picked_at, e.at)
         s.agent_id = e.agent_id
-    elif e.to_state == "closing":
+    elif e.to_state == State.CLOSING:
         s.closing_at = _latest(s.closing_at, e.at)
-    elif e.to_state == "ended":
+    elif e.to_state == State.ENDED:
         s.ended_at = _latest(s.ended_at, e.at)
-    elif e.to_state == "abandoned":
+    elif e.to_state == State.ABANDONED:
         s.abandoned_at = _latest(s.abandoned_at, e.at)
 
 
@@ -220,7 +215,7 @@ def _apply_message(s: ConversationSummary, m: Message) -> None:
 async def note_appended(session: AsyncSession, row: Any) -> None:
     """Fold a row the desk just appended (a started ``Conversation``, a ``Message`` or an
     ``OwnershipEvent``) into its conversation's summary, in the caller's transaction. This is the
-    append listener the hub gives handoff (``handoff.events.listening``)."""
+    append listener the app attaches to its sessions (``core.events.listening``)."""
     if isinstance(row, Conversation):
         await _note_start(session, row)
         return
@@ -258,20 +253,20 @@ def rebuild_statement(conversation_ids: list[str] | None = None, *, leave_out: t
     from its events, messages and survey (all conversations, or only ``conversation_ids``).
     ``leave_out`` names columns a migration's older table does not have yet."""
     c, e, m = Conversation, OwnershipEvent, Message
-    first = lambda state: func.min(case((e.to_state == state, e.at)))  # noqa: E731
-    last = lambda state: func.max(case((e.to_state == state, e.at)))  # noqa: E731
+    first = lambda state: func.min(case((e.to_state == state.value, e.at)))  # noqa: E731
+    last = lambda state: func.max(case((e.to_state == state.value, e.at)))  # noqa: E731
     ev = (
         select(
             e.conversation_id.label("cid"),
-            first("queued").label("queued_at"),
-            first("human").label("picked_at"),
-            last("closing").label("closing_at"),
-            last("ended").label("ended_at"),
-            last("abandoned").label("abandoned_at"),
-            func.max(case((and_(e.to_state == "queued", e.reason == "complaint"), 1), else_=0)).label("complaint"),
-            func.min(case((e.to_state == "queued", e.id))).label("first_queue_id"),
-            func.max(case((e.to_state == "queued", e.id))).label("last_queue_id"),
-            func.max(case((e.to_state == "human", e.id))).label("last_pick_id"),
+            first(State.QUEUED).label("queued_at"),
+            first(State.HUMAN).label("picked_at"),
+            last(State.CLOSING).label("closing_at"),
+            last(State.ENDED).label("ended_at"),
+            last(State.ABANDONED).label("abandoned_at"),
+            func.max(case((and_(e.to_state == State.QUEUED.value, e.reason == "complaint"), 1), else_=0)).label("complaint"),
+            func.min(case((e.to_state == State.QUEUED.value, e.id))).label("first_queue_id"),
+            func.max(case((e.to_state == State.QUEUED.value, e.id))).label("last_queue_id"),
+            func.max(case((e.to_state == State.HUMAN.value, e.id))).label("last_pick_id"),
         )
         .group_by(e.conversation_id)
         .subquery("ev")

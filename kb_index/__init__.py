@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Collection
 from pathlib import Path
 
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -47,20 +48,21 @@ from kb_index.index import (
 )
 from kb_index.markdown import (
     LANGUAGES,
-    TEAMS,
     ArticleDraft,
     ArticleFileError,
     check_article,
     export_path,
     load_kb_dir,
+    read_article_values,
     render_article_file,
 )
 from kb_index.models import Article, ArticleVersion, UnansweredQuestion
+from kb_index.sync import IndexFollower
 from kb_index.unanswered import Cluster, cluster_questions, record_unanswered, similarity_for, unanswered_questions
 
 __all__ = [
     "LANGUAGES",
-    "TEAMS",
+    "IndexFollower",
     "Article",
     "ArticleDraft",
     "ArticleError",
@@ -108,6 +110,7 @@ __all__ = [
     "get_encoder",
     "import_kb_dir",
     "load_kb_dir",
+    "read_article_values",
     "open_index",
     "out_of_scope_path",
     "prune_changes",
@@ -159,11 +162,14 @@ def out_of_scope_path(calibration_file: Path) -> Path:
     return calibration_file.parent / "out-of-scope.jsonl"
 
 
-async def import_kb_dir(session: AsyncSession, folder: Path, *, author: str) -> tuple[int, int, list[ArticleFileError]]:
+async def import_kb_dir(
+    session: AsyncSession, folder: Path, *, author: str, teams: Collection[str]
+) -> tuple[int, int, list[ArticleFileError]]:
     """Store every valid article file under ``folder``: published, or a draft when the file says
-    ``status: draft``. Returns (articles read, changed, errors): a malformed file is reported and
-    skipped, the others still load."""
-    drafts, errors = load_kb_dir(folder)
+    ``status: draft``. ``teams`` are the desk's teams (an article for another is malformed).
+    Returns (articles read, changed, errors): a malformed file is reported and skipped, the others
+    still load."""
+    drafts, errors = load_kb_dir(folder, teams=teams)
     changed = 0
     for draft in drafts:
         save = save_draft if draft.status == "draft" else publish_article

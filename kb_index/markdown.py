@@ -1,16 +1,20 @@
-"""``data/kb/*.md``: YAML front matter (id, lang, title, questions, team, tags) and a Markdown body."""
+"""``data/kb/*.md``: YAML front matter (id, lang, title, questions, team, tags) and a Markdown body.
+
+An article's team must be one of the desk's teams: the caller passes them (handoff's teams table),
+so a desk with other teams than the demo shop's takes articles for them."""
 
 from __future__ import annotations
 
 import re
+from collections.abc import Collection
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import frontmatter
 import yaml
 
-LANGUAGES = ("pt-BR", "pt-PT", "en")
-TEAMS = ("tecnico", "financeiro", "logistica", "geral")
+from core.languages import LANGUAGES
+
 MAX_BODY_CHARS = 20_000
 _ID = re.compile(r"^[a-z0-9][a-z0-9-]{1,79}$")
 
@@ -37,8 +41,9 @@ class ArticleDraft:
     status: str = "published"
 
 
-def check_article(values: dict, where: Path | str = "<article>") -> ArticleDraft:
-    """Validate article fields; raises ``ArticleFileError`` naming the first bad field."""
+def check_article(values: dict, where: Path | str = "<article>", *, teams: Collection[str]) -> ArticleDraft:
+    """Validate article fields (the team against ``teams``, the ids of the desk's teams); raises
+    ``ArticleFileError`` naming the first bad field."""
     path = Path(str(where))
 
     def text(name: str, limit: int) -> str:
@@ -56,8 +61,8 @@ def check_article(values: dict, where: Path | str = "<article>") -> ArticleDraft
     if lang not in LANGUAGES:
         raise ArticleFileError(path, "lang", f"{lang!r} is not one of {', '.join(LANGUAGES)}")
     team = text("team", 40)
-    if team not in TEAMS:
-        raise ArticleFileError(path, "team", f"{team!r} is not one of {', '.join(TEAMS)}")
+    if team not in teams:
+        raise ArticleFileError(path, "team", f"{team!r} is not one of {', '.join(teams)}")
     questions = values.get("questions") or []
     if not isinstance(questions, list) or not all(isinstance(q, str) and q.strip() for q in questions):
         raise ArticleFileError(path, "questions", "must be a list of non-empty texts")
@@ -79,20 +84,27 @@ def check_article(values: dict, where: Path | str = "<article>") -> ArticleDraft
     )
 
 
-def parse_article_file(path: Path) -> ArticleDraft:
-    """Read one article file; raises ``ArticleFileError`` with the file and the field at fault."""
+def read_article_values(path: Path) -> dict:
+    """The fields of one article file (front matter and ``body``), not checked yet; raises
+    ``ArticleFileError`` when the front matter is not valid YAML."""
     try:
         post = frontmatter.loads(path.read_text(encoding="utf-8"))
     except (yaml.YAMLError, UnicodeDecodeError, ValueError) as exc:
         raise ArticleFileError(path, "front matter", f"is not valid YAML ({exc.__class__.__name__})") from exc
     values = dict(post.metadata)
     values["body"] = post.content
-    return check_article(values, path)
+    return values
 
 
-def load_kb_dir(folder: Path) -> tuple[list[ArticleDraft], list[ArticleFileError]]:
-    """Every article under ``folder`` (recursively), and the errors of the files that are not valid.
-    One bad file never stops the others from loading; a repeated (id, lang) is an error too."""
+def parse_article_file(path: Path, *, teams: Collection[str]) -> ArticleDraft:
+    """Read one article file; raises ``ArticleFileError`` with the file and the field at fault."""
+    return check_article(read_article_values(path), path, teams=teams)
+
+
+def load_kb_dir(folder: Path, *, teams: Collection[str]) -> tuple[list[ArticleDraft], list[ArticleFileError]]:
+    """Every article under ``folder`` (recursively), and the errors of the files that are not valid
+    (an article's team must be one of ``teams``). One bad file never stops the others from
+    loading; a repeated (id, lang) is an error too."""
     drafts: list[ArticleDraft] = []
     errors: list[ArticleFileError] = []
     seen: dict[tuple[str, str], Path] = {}
@@ -100,7 +112,7 @@ def load_kb_dir(folder: Path) -> tuple[list[ArticleDraft], list[ArticleFileError
         if path.name.lower() == "readme.md":
             continue
         try:
-            draft = parse_article_file(path)
+            draft = parse_article_file(path, teams=teams)
         except ArticleFileError as exc:
             errors.append(exc)
             continue

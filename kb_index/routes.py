@@ -19,6 +19,7 @@ from pydantic import BaseModel, Field
 
 import handoff
 import kb_index
+from core.languages import Language
 from core.models import utcnow
 from core.web import app_state, page_templates
 from handoff import Role, User
@@ -36,7 +37,7 @@ Agent = Annotated[User, Depends(require_roles(Role.AGENT, Role.SUPERVISOR, Role.
 EditorPage = Annotated[
     User, Depends(page_user(Role.EDITOR, Role.ADMIN, refusal="the knowledge-base editor is for editors and admins"))
 ]
-Lang = Literal["pt-BR", "pt-PT", "en"]
+Lang = Language
 # Raw HTML in an article is shown as text, never run: html off. markdown-it also refuses
 # javascript:/vbscript:/file: links by default.
 _markdown = MarkdownIt("commonmark", {"html": False})
@@ -143,9 +144,14 @@ class FromMessageIn(BaseModel):
     message_id: int
 
 
-def _draft(values: dict) -> ArticleDraft:
+async def _teams(request: Request) -> list[str]:
+    async with request.app.state.desk.sessions() as session:
+        return await handoff.team_ids(session)
+
+
+def _draft(values: dict, teams: list[str]) -> ArticleDraft:
     try:
-        return kb_index.check_article(values)
+        return kb_index.check_article(values, teams=teams)
     except ArticleFileError as exc:
         raise HTTPException(422, f"{exc.field}: {exc.problem}") from exc
 
@@ -265,7 +271,7 @@ async def clusters(
 @api.post("/articles", response_model=ArticleOut, status_code=201, dependencies=[Depends(csrf_protected)])
 async def create(body: ArticleIn, user: Staff, request: Request) -> ArticleOut:
     """A new draft. Editors and admins write articles; an agent's article is a suggestion for them."""
-    draft = _draft(body.model_dump() | {"status": "draft"})
+    draft = _draft(body.model_dump() | {"status": "draft"}, await _teams(request))
     suggested_by = user.name if user.role in (Role.AGENT.value, Role.SUPERVISOR.value) else None
     try:
         async with app_state(request).desk.unit_of_work() as session:
@@ -279,7 +285,7 @@ async def create(body: ArticleIn, user: Staff, request: Request) -> ArticleOut:
 async def edit(article_id: str, lang: str, body: ArticleEdit, user: Editor, request: Request) -> ArticleOut:
     """Save new text (a new version; a published article is answered with at once). 409 when someone
     saved after the version you edited: nothing is overwritten and your text stays in your form."""
-    draft = _draft(body.model_dump(exclude={"version"}) | {"id": article_id, "lang": lang})
+    draft = _draft(body.model_dump(exclude={"version"}) | {"id": article_id, "lang": lang}, await _teams(request))
     try:
         async with app_state(request).desk.unit_of_work() as session:
             article = await kb_index.update_article(session, article_id, lang, draft, expected_version=body.version, author=user.name)
@@ -364,12 +370,13 @@ async def suggest_from_message(body: FromMessageIn, user: Agent, request: Reques
         if question is None:
             raise HTTPException(422, "this reply has no customer message before it to use as the question")
         reply = history[position].text
+        teams = await handoff.team_ids(session)
         lang = conversation.language if conversation.language in kb_index.LANGUAGES else "pt-BR"
         draft = _draft({
             "id": f"{_slug(question)}-{secrets.token_hex(3)}", "lang": lang, "title": _clip(question, 200), "body": reply,
-            "team": conversation.team_id if conversation.team_id in kb_index.TEAMS else "geral",
+            "team": conversation.team_id if conversation.team_id in teams else "geral",
             "questions": [_clip(question, 500)], "tags": ["sugestao"], "status": "draft",
-        })
+        }, teams)
         try:
             article = await kb_index.create_article(session, draft, author=user.name, suggested_by=user.name)
         except kb_index.ArticleError as exc:
@@ -381,12 +388,12 @@ async def suggest_from_message(body: FromMessageIn, user: Agent, request: Reques
 
 
 @pages.get("/kb", response_class=HTMLResponse)
-async def editor_page(request: Request, user: EditorPage, lang: str | None = None) -> Response:
+async def editor_page(request: Request, user: EditorPage, session: DbSession, lang: str | None = None) -> Response:
     """The editors' page: list, edit with preview, history, try it, unanswered questions."""
     chosen, texts = editor_texts(lang or request.headers.get("accept-language", "pt-BR"))
     context = {
         "csrf": csrf_token(request), "user": user, "lang": chosen, "t": texts,
-        "languages": kb_index.LANGUAGES, "teams": kb_index.TEAMS,
+        "languages": kb_index.LANGUAGES, "teams": await handoff.team_ids(session),
     }
     return templates.TemplateResponse(request, "kb_editor.html", context)
 

@@ -10,13 +10,13 @@ from rasa_sdk.events import EventType, FollowupAction, SessionStarted, SlotSet, 
 from rasa_sdk.executor import CollectingDispatcher
 
 from bot.actions.services import DeskServices
+from core.languages import LANGUAGES, supported
 from insights.nps import parse_nps_score
 from insights.wording import skip_title
 from kb_index import Decision, Hit
 
 logger = logging.getLogger(__name__)
 
-LANGUAGES = ("pt-BR", "pt-PT", "en")
 NO_VALUE = "-"  # what the survey slots hold when the customer gave no usable answer
 MAX_ARTICLES_BEFORE_HANDOFF = 2  # "no" to the best two answers → a person
 MAX_MISSES_BEFORE_HANDOFF = 2  # the knowledge base did not know twice in a row → a person
@@ -31,7 +31,7 @@ TEAM_NAMES = {
 def language(tracker: Tracker) -> str:
     """The customer's language: the slot, else this message's metadata, else Portuguese."""
     lang = tracker.get_slot("language") or (tracker.latest_message.get("metadata") or {}).get("language")
-    return lang if lang in LANGUAGES else "pt-BR"
+    return supported(lang)
 
 
 def team_name(team: str, lang: str) -> str:

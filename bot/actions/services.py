@@ -1,4 +1,4 @@
-"""What the actions need from the desk. The hub passes its implementation to ``build_actions``,
+"""What the actions need from the desk. The hub passes its ``desk.Desk`` to ``build_actions``,
 so the actions stay thin: they call these and return events."""
 
 from __future__ import annotations

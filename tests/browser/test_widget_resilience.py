@@ -18,6 +18,7 @@ import handoff
 from handoff import Role
 from hub.db import make_engine, make_sessionmaker, unit_of_work
 from hub.settings import Settings
+from insights.summaries import note_appended
 from tests.browser.test_widget import browser, page  # noqa: F401 - the fixtures
 from tests.channel_fakes import FakeServer
 from tests.support import RunningHub, hub_settings, start_hub
@@ -31,7 +32,7 @@ def an_agent_answers_on_another_replica(settings: Settings, text: str) -> None:
     async def answer() -> None:
         engine = make_engine(settings.database_url)
         try:
-            async with unit_of_work(make_sessionmaker(engine)) as session:
+            async with unit_of_work(make_sessionmaker(engine, listeners=[note_appended])) as session:
                 rita = await handoff.add_user(session, email="rita@loja.test", name="Rita", password="rita-password-1", teams=["geral"])
                 (waiting,) = await handoff.list_queue(session, None)
                 await handoff.claim_conversation(session, waiting.id, rita)

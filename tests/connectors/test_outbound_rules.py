@@ -18,9 +18,10 @@ from connectors.customers import remember_customer
 from connectors.models import Delivery
 from connectors.telegram import keyboard, to_html
 from connectors.whatsapp import WhatsAppChannel, render
-from handoff.events import take_pending_events
+from core.events import take_pending_events
 from core.models import utcnow
 from hub.db import make_engine, make_sessionmaker, run_migrations
+from insights.summaries import note_appended
 
 NUMBER = "whatsapp:+5511911112222"
 
@@ -30,7 +31,7 @@ async def session(tmp_path: Path) -> AsyncIterator[AsyncSession]:
     url = f"sqlite+aiosqlite:///{tmp_path / 'rules.db'}"
     await asyncio.to_thread(run_migrations, url)  # Alembic runs its own event loop
     engine = make_engine(url)
-    async with make_sessionmaker(engine)() as session:
+    async with make_sessionmaker(engine, listeners=[note_appended])() as session:
         yield session
     await engine.dispose()
 

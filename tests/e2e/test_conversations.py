@@ -7,6 +7,7 @@ from datetime import timedelta
 
 import pytest
 
+from handoff import DEFAULT_TEAMS
 from kb_index.markdown import parse_article_file
 from hub.settings import ROOT
 from tests.support import AgentClient, RunningHub, RunningRasa, WidgetCustomer, bot_texts, buttons
@@ -15,7 +16,7 @@ pytestmark = pytest.mark.rasa
 
 
 def article_title(lang: str, article_id: str) -> str:
-    return parse_article_file(ROOT / "data" / "kb" / lang / f"{article_id}.md").title
+    return parse_article_file(ROOT / "data" / "kb" / lang / f"{article_id}.md", teams=DEFAULT_TEAMS).title
 
 
 async def customer(hub: RunningHub, lang: str = "pt-BR") -> WidgetCustomer:

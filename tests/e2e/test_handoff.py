@@ -8,7 +8,7 @@ import httpx
 import pytest
 
 import handoff
-from hub.desk import Desk
+from desk import Desk
 from tests.support import AgentClient, RunningHub, WidgetCustomer, bot_texts, wait_for_status
 
 pytestmark = pytest.mark.rasa

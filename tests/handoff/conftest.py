@@ -12,6 +12,7 @@ import pytest
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from hub.db import make_engine, make_sessionmaker, run_migrations
+from insights.summaries import note_appended
 
 PG_ADMIN = "postgresql://postgres@127.0.0.1:5432/test"
 
@@ -29,7 +30,7 @@ async def sessions(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncItera
         url = f"postgresql+asyncpg://postgres@127.0.0.1:5432/{name}"
     await asyncio.to_thread(run_migrations, url)
     engine = make_engine(url)
-    yield make_sessionmaker(engine)
+    yield make_sessionmaker(engine, listeners=[note_appended])  # as the app: KPI summaries kept
     await engine.dispose()
     if name:
         admin = await asyncpg.connect(PG_ADMIN)

@@ -27,12 +27,13 @@ async def run(operations: list[tuple[str, int]]) -> None:
     engine = create_async_engine("sqlite+aiosqlite://", poolclass=StaticPool)
     from hub.db import make_sessionmaker
     from insights.models import Base as InsightsBase
+    from insights.summaries import note_appended
 
     async with engine.begin() as conn:
         await conn.run_sync(Base.metadata.create_all)
         await conn.run_sync(InsightsBase.metadata.create_all)  # the hub's sessions keep the KPI summaries
 
-    sessions = make_sessionmaker(engine)
+    sessions = make_sessionmaker(engine, listeners=[note_appended])
     async with sessions() as session, session.begin():
         await handoff.ensure_default_teams(session)
         agents = [

@@ -146,7 +146,7 @@ async def test_an_agent_whose_console_moved_to_another_replica_stays_online(
 
 
 async def test_a_replica_told_to_use_an_unreachable_redis_says_so_at_start() -> None:
-    from hub.realtime import RelayUnavailable, ReplicaRelay
+    from desk.realtime import RelayUnavailable, ReplicaRelay
 
     relay = ReplicaRelay("redis://127.0.0.1:1/0")
     with pytest.raises(RelayUnavailable, match="BALCAO_REDIS_URL=redis://127.0.0.1:1/0"):

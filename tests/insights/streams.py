@@ -8,7 +8,7 @@ from datetime import datetime, timedelta, timezone
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from handoff.events import appended
+from core.events import appended
 from handoff.models import Conversation, Message, OwnershipEvent
 from insights.models import Survey
 from insights.summaries import note_survey

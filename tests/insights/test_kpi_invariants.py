@@ -13,6 +13,7 @@ from handoff.models import Conversation, Message, OwnershipEvent
 from hub.db import make_engine, make_sessionmaker, run_migrations
 from insights.kpis import Period, Report, compute_report
 from insights.models import ConversationHour, ConversationSummary, Survey
+from insights.summaries import note_appended
 from tests.insights.streams import Stream
 
 T0 = datetime(2026, 5, 4, 0, 0, tzinfo=timezone.utc)
@@ -66,7 +67,7 @@ def db_url(tmp_path_factory: pytest.TempPathFactory) -> str:
 async def report_on(url: str, conversations: list[dict]) -> Report:
     """May's report on the database at ``url`` after it holds exactly ``conversations``."""
     engine = make_engine(url)
-    sessions = make_sessionmaker(engine)
+    sessions = make_sessionmaker(engine, listeners=[note_appended])
     try:
         async with sessions() as session, session.begin():
             for table in (ConversationHour, ConversationSummary, Survey, Message, OwnershipEvent, Conversation):

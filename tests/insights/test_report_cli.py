@@ -13,6 +13,7 @@ from pathlib import Path
 
 from hub.db import make_engine, make_sessionmaker, run_migrations
 from hub.settings import ROOT
+from insights.summaries import note_appended
 from tests.insights.test_kpis import monday_morning
 
 
@@ -27,7 +28,7 @@ def test_report_as_json_and_csv(tmp_path: Path) -> None:
 
     async def fill() -> None:
         engine = make_engine(url)
-        async with make_sessionmaker(engine)() as session, session.begin():
+        async with make_sessionmaker(engine, listeners=[note_appended])() as session, session.begin():
             await monday_morning().save(session)
         await engine.dispose()
 

@@ -14,7 +14,7 @@ from sqlalchemy import delete, select
 from handoff.models import Conversation, Message, OwnershipEvent
 from hub.db import make_engine, make_sessionmaker, run_migrations
 from insights.models import ConversationHour, ConversationSummary, Survey
-from insights.summaries import rebuild_summaries
+from insights.summaries import note_appended, rebuild_summaries
 from tests.insights.streams import Stream
 
 T0 = datetime(2026, 5, 4, 0, 0, tzinfo=timezone.utc)
@@ -115,7 +115,7 @@ async def _hours(sessions) -> dict[int, tuple[int, ...]]:  # noqa: ANN001
 
 async def _kept_and_recomputed(url: str, conversations: list[dict]) -> tuple[dict, dict]:
     engine = make_engine(url)
-    sessions = make_sessionmaker(engine)
+    sessions = make_sessionmaker(engine, listeners=[note_appended])
     try:
         async with sessions() as session, session.begin():
             for table in (ConversationHour, ConversationSummary, Survey, Message, OwnershipEvent, Conversation):

@@ -11,6 +11,7 @@ import pytest
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 import kb_index
+from handoff import DEFAULT_TEAMS
 from hub.db import unit_of_work
 from hub.settings import ROOT
 from kb_index import ArticleDraft, ArticleFileError, Decision, KnowledgeIndex
@@ -24,7 +25,7 @@ def gift_wrap(**changes: object) -> ArticleDraft:
         team="logistica", questions=["tem papel de presente?", "dá pra mandar embrulhado?"], tags=["presente"],
     )
     values.update(changes)
-    return kb_index.check_article(values)
+    return kb_index.check_article(values, teams=DEFAULT_TEAMS)
 
 
 async def test_a_new_article_is_a_draft_until_an_editor_publishes_it(sessions: async_sessionmaker[AsyncSession]) -> None:
@@ -179,7 +180,7 @@ async def test_every_change_reaches_an_index_through_the_change_log(
 async def test_export_then_import_gives_back_the_same_files(sessions: async_sessionmaker[AsyncSession], tmp_path: Path) -> None:
     starter = ROOT / "data" / "kb"
     async with unit_of_work(sessions) as session:
-        read, _, errors = await kb_index.import_kb_dir(session, starter, author="import")
+        read, _, errors = await kb_index.import_kb_dir(session, starter, author="import", teams=DEFAULT_TEAMS)
     assert (read, errors) == (48, [])
     async with sessions() as session:
         written = await kb_index.export_kb_dir(session, tmp_path)

@@ -15,6 +15,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 import kb_index
+from handoff import DEFAULT_TEAMS
 from hub.settings import ROOT, Settings
 from kb_index import EmbeddingCache, Encoder, IndexedArticle, KnowledgeIndex
 from kb_index.lexical import LexicalIndex
@@ -189,7 +190,7 @@ def test_the_approximate_index_finds_what_exact_search_finds_on_real_embeddings(
     # Real sentences through the real encoder; the store past its threshold with its default nprobe.
     settings_ = Settings(environment="test")
     encoder = kb_index.get_encoder(settings_.encoder)
-    drafts, _ = kb_index.load_kb_dir(ROOT / "data" / "kb")
+    drafts, _ = kb_index.load_kb_dir(ROOT / "data" / "kb", teams=DEFAULT_TEAMS)
     texts = sorted({t for d in drafts for t in (d.title, *d.questions)})
     cache = EmbeddingCache(tmp_path / "cache.npz")
     vectors = cache.encode(encoder, texts, passages=False)
@@ -209,7 +210,7 @@ def test_the_hub_index_reopens_with_its_articles_and_vectors_without_encoding_ag
     settings_ = Settings(environment="test")
     encoder = kb_index.get_encoder(settings_.encoder)
     calibration = kb_index.Calibration.load(ROOT / "data" / "kb" / "calibration.json", encoder.name)
-    drafts, _ = kb_index.load_kb_dir(ROOT / "data" / "kb")
+    drafts, _ = kb_index.load_kb_dir(ROOT / "data" / "kb", teams=DEFAULT_TEAMS)
     articles = [IndexedArticle(d.id, d.lang, d.title, d.body, tuple(d.questions), d.team) for d in drafts]
     cache = EmbeddingCache(index_cache / f"embeddings-{encoder.name.replace(':', '_')}.npz")
     store = tmp_path / "store"

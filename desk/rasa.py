@@ -1,4 +1,5 @@
-"""Talking to the Rasa server: the REST channel for customers' turns, the HTTP API for endings."""
+"""Talking to the Rasa server (the REST channel for customers' turns, the HTTP API for endings),
+and the bridge that asks it on a customer's turn and stores what it answers."""
 
 from __future__ import annotations
 
@@ -6,6 +7,11 @@ import logging
 from dataclasses import dataclass, field
 
 import httpx
+
+import handoff
+from desk.queues import Queues
+from desk.texts import say
+from handoff import Conversation, Priority, State
 
 logger = logging.getLogger(__name__)
 
@@ -45,6 +51,7 @@ class RasaClient:
         self._attempts = max(1, attempts)
 
     async def aclose(self) -> None:
+        """Close the HTTP connections (when the hub stops)."""
         await self._http.aclose()
 
     async def _post(self, url: str, payload: dict, *, params: dict | None = None) -> httpx.Response:
@@ -85,3 +92,52 @@ class RasaClient:
             return response.status_code == 200 and bool(response.json().get("model_file"))
         except (httpx.HTTPError, ValueError):
             return False
+
+
+class RasaBridge:
+    """Asks Rasa on a customer's turn and stores its replies; when Rasa does not answer, the
+    customer is told and the chat goes to a person."""
+
+    def __init__(self, client: RasaClient, queues: Queues) -> None:
+        self.client = client
+        self.queues = queues
+
+    async def ask(self, conversation: Conversation, text: str) -> None:
+        """One turn: Rasa's replies are stored (or the bot failed), then a customer the turn
+        queued is told their place."""
+        metadata = {"language": conversation.language, "channel": conversation.channel}
+        try:
+            replies = await self.client.send_message(conversation.id, text, metadata)
+        except RasaUnavailable:
+            await self.bot_failed(conversation.id)
+        else:
+            await self.store_replies(conversation.id, replies)
+        await self.queues.announce(conversation.id)
+
+    async def store_replies(self, conversation_id: str, replies: list[BotReply]) -> None:
+        """Record the bot's replies in the conversation (custom data is kept for the agents)."""
+        async with self.queues.unit_of_work() as session:
+            conversation = await handoff.get_conversation(session, conversation_id)
+            last = None
+            for reply in replies:
+                custom = dict(reply.custom or {})
+                text = reply.text or custom.pop("text", None)
+                if text:
+                    # Custom data (e.g. the article the bot used) is kept with the message for agents.
+                    last = await handoff.record_message(
+                        session, conversation, sender="bot", text=str(text), buttons=reply.buttons or None, data=custom or None
+                    )
+                elif custom and last is not None:
+                    last.data = {**(last.data or {}), **custom}
+
+    async def bot_failed(self, conversation_id: str) -> None:
+        """Rasa did not answer: tell the customer and queue the chat for a person."""
+        async with self.queues.unit_of_work() as session:
+            conversation = await handoff.get_conversation(session, conversation_id)
+            await handoff.record_message(session, conversation, sender="system", text=say("bot_failure", conversation.language))
+            if conversation.state == State.BOT:
+                await handoff.escalate_conversation(
+                    session, conversation_id, team_id="geral", priority=Priority.FAILURE, reason="bot_failure", actor="system"
+                )
+            elif conversation.state == State.CLOSING:
+                await handoff.end_conversation(session, conversation_id, actor="system", reason="bot_failure")

@@ -15,10 +15,8 @@ from datetime import timedelta
 
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from hub.db import unit_of_work
-
-import kb_index
-from kb_index import KnowledgeIndex
+from kb_index.articles import apply_to_index, changes_after, indexable, last_change_seq, prune_changes
+from kb_index.index import KnowledgeIndex
 
 logger = logging.getLogger(__name__)
 # A sequence number seen missing for this long belongs to a transaction that rolled back (or a
@@ -47,17 +45,17 @@ class IndexFollower:
         """Start following from the newest change (call before loading the index, so nothing that
         happens while it loads is missed; applying a change twice is harmless)."""
         async with self.sessions() as session:
-            self.floor = await kb_index.last_change_seq(session)
+            self.floor = await last_change_seq(session)
 
     async def catch_up(self) -> int:
         """Apply the changes not applied yet; returns how many articles changed in the index."""
         async with self._lock:
             async with self.sessions() as session:
-                changes = [c for c in await kb_index.changes_after(session, self.floor) if c.seq not in self._seen]
+                changes = [c for c in await changes_after(session, self.floor) if c.seq not in self._seen]
                 if not changes:
                     return 0
-                wanted = await kb_index.indexable(session, {(c.article_id, c.lang) for c in changes})
-            changed = await asyncio.to_thread(kb_index.apply_to_index, self.index, wanted)
+                wanted = await indexable(session, {(c.article_id, c.lang) for c in changes})
+            changed = await asyncio.to_thread(apply_to_index, self.index, wanted)
             self._seen.update(c.seq for c in changes)
             self._advance()
             return changed
@@ -79,8 +77,8 @@ class IndexFollower:
 
     async def prune(self) -> int:
         """Delete the log's rows older than ``CHANGE_LOG_KEEP``; returns how many went."""
-        async with unit_of_work(self.sessions) as session:
-            return await kb_index.prune_changes(session, older_than=CHANGE_LOG_KEEP)
+        async with self.sessions() as session, session.begin():
+            return await prune_changes(session, older_than=CHANGE_LOG_KEEP)
 
     async def run(self) -> None:
         """Poll the change log until cancelled (and prune it every ``PRUNE_EVERY_S``)."""

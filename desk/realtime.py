@@ -13,7 +13,7 @@ import json
 import logging
 import uuid
 from collections import defaultdict
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from typing import Annotated, Union
 
 import redis.asyncio as aioredis
@@ -25,13 +25,14 @@ import handoff
 from connectors import outbox
 from connectors.base import Channel, OutboxChannel
 from connectors.outbox import DeliveryChanged
+from core.events import Event, RealtimeEvent, pending_events
 from core.web import AgentConnection  # the console's WebSocket (handoff.routes) opens them
-from handoff.events import AgentStatusChanged, Event, MessageAdded, OwnerChanged, QueueUpdate, Typing, pending_events
+from handoff.events import AgentStatusChanged, MessageAdded, OwnerChanged, QueueUpdate, Typing
 from insights.alerts import DetractorAlert
 
 logger = logging.getLogger(__name__)
 
-AnyEvent = Event | AgentStatusChanged | DetractorAlert
+AnyEvent = RealtimeEvent  # an Event about a conversation (a DetractorAlert too), or an agent's status
 
 # Every event type a replica may receive from another, told apart by its ``type``.
 _RELAYED = TypeAdapter(
@@ -74,7 +75,7 @@ class ReplicaRelay:
             raise RelayUnavailable(f"cannot reach Redis at BALCAO_REDIS_URL={self.url}: {exc}") from exc
         self._pubsub = pubsub
 
-    async def send(self, events: list[AnyEvent]) -> None:
+    async def send(self, events: Sequence[AnyEvent]) -> None:
         """Publish committed events for the other replicas. If Redis is down they miss them (this
         replica's own sockets already have them; what was stored is untouched and every console and
         widget reloads it when it reconnects)."""
@@ -84,7 +85,7 @@ class ReplicaRelay:
         except (RedisError, OSError) as exc:
             logger.warning("Redis: %d events not relayed to the other hubs: %s", len(events), exc)
 
-    async def listen(self, deliver: Callable[[list[AnyEvent]], Awaitable[None]]) -> None:
+    async def listen(self, deliver: Callable[[Sequence[AnyEvent]], Awaitable[None]]) -> None:
         """Hand the other replicas' events to ``deliver`` until cancelled; subscribe again after a
         Redis error."""
         while True:
@@ -182,7 +183,7 @@ class EventBus:
         }
 
     @staticmethod
-    def customer_sees(event: Event | AgentStatusChanged) -> bool:
+    def customer_sees(event: AnyEvent) -> bool:
         """Customers see what the bot, agents and the system say to them (never private notes nor
         their own echo), owner changes, their place in the queue, and an agent typing."""
         if isinstance(event, MessageAdded):
@@ -199,7 +200,7 @@ class EventBus:
         return sum(1 for kind in consoles.values() if kind == "agent")
 
     @staticmethod
-    def agent_sees(connection: AgentConnection, event: Event | AgentStatusChanged | DetractorAlert) -> bool:
+    def agent_sees(connection: AgentConnection, event: AnyEvent) -> bool:
         """Agents see events of their teams' conversations and of the conversations they hold;
         supervisors see everything, including agents' availability; detractor alerts go to
         supervisors and admins (the consoles that see every team)."""
@@ -209,6 +210,8 @@ class EventBus:
             return False
         if isinstance(event, AgentStatusChanged):
             return connection.team_ids is None or connection.user_id == event.user_id
+        if not isinstance(event, Event):
+            return connection.team_ids is None  # about no conversation: the staff's consoles
         if connection.team_ids is None or event.agent_id == connection.user_id:
             return True
         teams = {event.team_id, getattr(event, "previous_team_id", None)} - {None}
@@ -231,17 +234,17 @@ class EventBus:
                 conversation = await handoff.get_conversation(session, event.conversation_id)
                 await outbox.stage_event(session, channel, event, conversation)
 
-    async def publish(self, events: list[AnyEvent]) -> None:
+    async def publish(self, events: Sequence[AnyEvent]) -> None:
         """Deliver committed events, in order, here and (with a relay) on the other replicas. A
         failing recipient never blocks the others."""
         await self.deliver_here(events)
         if self.relay is not None and events:
             await self.relay.send(events)
 
-    async def deliver_here(self, events: list[AnyEvent]) -> None:
+    async def deliver_here(self, events: Sequence[AnyEvent]) -> None:
         """Deliver events to the customers and agents connected to this process."""
         for event in events:
-            if self.customer_sees(event):
+            if isinstance(event, Event) and self.customer_sees(event):
                 channel = self.channels.get(event.channel)
                 if channel is not None:
                     try:

@@ -1,0 +1,77 @@
+"""The services the Rasa actions call (``bot.actions.DeskServices``) that are not about endings:
+knowledge-base search (a question it cannot answer is kept for the editors), one article, the
+hand-over to a team, and the survey's wording."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+
+import handoff
+import insights
+import kb_index
+from desk.config import DeskSettings
+from desk.queues import Queues
+from handoff import Priority
+from kb_index import Decision, Hit, KnowledgeIndex, SearchResult
+
+logger = logging.getLogger(__name__)
+
+PRIORITY_BY_REASON = {
+    "complaint": Priority.COMPLAINT,
+    "bot_failure": Priority.FAILURE,
+    "customer_request": Priority.REQUEST,
+    "not_resolved": Priority.REQUEST,
+    "kb_unanswered": Priority.LOW_CONFIDENCE,
+}
+
+
+class BotServices:
+    """One per desk, over its knowledge-base index."""
+
+    def __init__(self, settings: DeskSettings, index: KnowledgeIndex, queues: Queues) -> None:
+        self.settings = settings
+        self.index = index
+        self.queues = queues
+
+    async def search(self, question: str, lang: str, *, conversation_id: str | None = None) -> SearchResult:
+        """What the knowledge base makes of a question. A customer's question (``conversation_id``
+        given) that it can only clarify or escalate is kept for the editors."""
+        result = await asyncio.to_thread(self.index.search, question, lang)
+        if conversation_id is not None and result.decision is not Decision.ANSWER:
+            try:
+                await self._record_unanswered(conversation_id, question, lang, result)
+            except Exception:  # the customer's turn matters more than the editors' statistics
+                logger.exception("could not keep an unanswered question")
+        return result
+
+    async def _record_unanswered(self, conversation_id: str, question: str, lang: str, result: SearchResult) -> None:
+        async with self.queues.unit_of_work() as session:
+            conversation = await handoff.get_conversation(session, conversation_id)
+            await kb_index.record_unanswered(
+                session, text=question, lang=lang, channel=conversation.channel, decision=result.decision.value,
+                confidence=result.confidence, conversation_id=conversation_id, customer_id=conversation.customer_id,
+                best_article=result.best.article_id if result.best else None,
+            )
+
+    def article(self, article_id: str, lang: str) -> Hit | None:
+        """One published article, in ``lang`` when it exists, else the same language family, else any."""
+        candidates = [a for a in self.index.articles() if a.id == article_id]
+        if not candidates:
+            return None
+        article = next((a for a in candidates if a.lang == lang), None) or next(
+            (a for a in candidates if a.lang.split("-")[0] == lang.split("-")[0]), candidates[0]
+        )
+        return Hit(article.id, article.lang, article.title, article.team, 1.0, article.body)
+
+    async def escalate(self, conversation_id: str, *, team: str, reason: str) -> None:
+        """Queue the conversation for ``team``; the reason sets the priority."""
+        async with self.queues.unit_of_work() as session:
+            await handoff.escalate_conversation(
+                session, conversation_id, team_id=team, priority=PRIORITY_BY_REASON.get(reason, Priority.REQUEST), reason=reason
+            )
+
+    def survey_text(self, kind: str, lang: str) -> str:
+        """The survey's ``"score"`` or ``"reason"`` question in ``lang``, naming the company."""
+        overrides = self.settings.survey_question if kind == "score" else self.settings.survey_reason_question
+        return insights.survey_wording(kind, lang, self.settings.company_name, overrides)

@@ -1,0 +1,38 @@
+"""What the desk reads from the hub's settings, as a typed protocol: the hub passes its
+``Settings`` object (which has every field), and the desk never imports the hub."""
+
+from __future__ import annotations
+
+from typing import Protocol
+
+
+class DeskSettings(Protocol):
+    """The settings the desk's flows use. They are read at each use, not copied, so a value
+    changed on the running desk (tests shorten the timers) takes effect at once."""
+
+    # customers' messages
+    max_message_chars: int
+    # endings and departures
+    inactivity_seconds: int
+    inactivity_check_seconds: float
+    survey_no_answer_seconds: int
+    whatsapp_window_hours: float
+    abandon_after_disconnect_seconds: int
+    abandon_after_silence_seconds: int
+    # agents' presence
+    presence_grace_seconds: float
+    # the NPS survey
+    company_name: str
+    survey_question: dict[str, str]
+    survey_reason_question: dict[str, str]
+    # detractor alerts
+    detractor_webhook_url: str
+    public_url: str
+    smtp_host: str
+    smtp_port: int
+    smtp_username: str
+    smtp_password: str
+    smtp_starttls: bool
+    smtp_ssl: bool
+    smtp_from: str
+    smtp_to: list[str]
