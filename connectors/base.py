@@ -6,8 +6,8 @@ from __future__ import annotations
 import re
 from abc import ABC, abstractmethod
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
-from typing import TYPE_CHECKING
+from datetime import UTC, datetime
+from typing import TYPE_CHECKING, overload
 
 from handoff.events import Event
 
@@ -108,7 +108,7 @@ class OutboxChannel(Channel):
         self.wake()
 
     async def plan(
-        self, session: "AsyncSession", event: Event, conversation: "Conversation", customer: "ChannelCustomer | None", now: datetime
+        self, session: AsyncSession, event: Event, conversation: Conversation, customer: ChannelCustomer | None, now: datetime
     ) -> Plan | None:
         """The body to send for ``event`` (``None``: nothing for this customer to see), decided
         in the transaction that stores the message."""
@@ -129,7 +129,7 @@ class OutboxChannel(Channel):
         return None
 
     @abstractmethod
-    async def send(self, row: "OutboxMessage", address: str) -> str | None:
+    async def send(self, row: OutboxMessage, address: str) -> str | None:
         """Send ``row.body`` to ``address``; returns the platform's message id.
 
         Raises ``RetryLater``, ``Unreachable`` or ``SendFailed``. A body sent in several parts
@@ -144,10 +144,14 @@ JOINED = {
 }
 
 
+@overload
+def aware(moment: datetime) -> datetime: ...
+@overload
+def aware(moment: None) -> None: ...
 def aware(moment: datetime | None) -> datetime | None:
     """SQLite gives naive datetimes back; every timestamp we store is UTC."""
     if moment is not None and moment.tzinfo is None:
-        return moment.replace(tzinfo=timezone.utc)
+        return moment.replace(tzinfo=UTC)
     return moment
 
 
@@ -168,7 +172,9 @@ def language_of(code: str | None, default: str) -> str:
 def numbered(buttons: list[dict] | None) -> bool:
     """Whether a text channel lists these buttons by number. Buttons whose titles are numbers
     already (the 0–10 survey) are not numbered: the customer types the number itself."""
-    return bool(buttons) and not all(str(b.get("title", "")).strip().isdigit() for b in buttons)
+    if not buttons:
+        return False
+    return not all(str(b.get("title", "")).strip().isdigit() for b in buttons)
 
 
 def pick_option(buttons: list[dict] | None, option: int | None) -> dict | None:

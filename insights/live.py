@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 from pydantic import BaseModel
 from sqlalchemy import func, select
@@ -22,7 +22,7 @@ class LiveCounters(BaseModel):
 async def live_counters(session: AsyncSession, *, agents_online: int, now: datetime | None = None) -> LiveCounters:
     """Queued and in-service conversations now, and the longest current wait. ``agents_online`` is
     the number of agents with the console open (the hub knows it; the database does not)."""
-    now = now or datetime.now(timezone.utc)
+    now = now or datetime.now(UTC)
     rows = (
         await session.execute(
             select(Conversation.team_id, func.count(), func.min(Conversation.queued_at))
@@ -34,7 +34,7 @@ async def live_counters(session: AsyncSession, *, agents_online: int, now: datet
     oldest = [t for _, _, t in rows if t is not None]
     longest = None
     if oldest:
-        first = min(t if t.tzinfo else t.replace(tzinfo=timezone.utc) for t in oldest)
+        first = min(t if t.tzinfo else t.replace(tzinfo=UTC) for t in oldest)
         longest = max(0.0, (now - first).total_seconds())
     return LiveCounters(
         queued_now=sum(n for _, n, _ in rows),
