@@ -177,11 +177,8 @@ class WhatsAppChannel(OutboxChannel):
         part), or its template."""
         assert self._client is not None, "WhatsAppChannel.start() was not called"  # noqa: S101 - a programming error, not input
         extra = {"status_callback": self.status_callback_url} if self.status_callback_url else {}
-        bodies: Sequence[str | None]  # None: the template instead of a text
-        if row.body.get("content_sid"):
-            bodies = [None]
-        else:
-            bodies = split_text(render(row.body), MAX_CHARS)
+        # None: the template instead of a text
+        bodies: Sequence[str | None] = [None] if row.body.get("content_sid") else split_text(render(row.body), MAX_CHARS)
         sid = None
         for index in range(row.parts_sent, len(bodies)):
             try:
