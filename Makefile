@@ -5,7 +5,7 @@ PY310 ?= $(shell ls -d $$(pyenv root 2>/dev/null)/versions/3.10.*/bin/python3.10
 VENV := .venv
 RASA_VENV := .venv-rasa
 
-.PHONY: run test bench venvs lock audit model chromium clean
+.PHONY: run test lint bench venvs lock audit model chromium clean
 
 # Every script in bench/ is a benchmark (kb_scale runs for long: niced so the machine stays usable).
 BENCHES := $(sort $(wildcard bench/*.py))
@@ -18,6 +18,15 @@ run: venvs
 test: venvs
 	$(VENV)/bin/balcao rasa train
 	$(VENV)/bin/python -m pytest -q tests
+
+## make lint: ruff (lint and format check) and mypy, as configured in pyproject.toml; a noqa or
+## type: ignore must say why on its line (.pre-commit-config.yaml runs the same checks).
+NO_REASON := \#\s*(noqa(:\s*[A-Z]+[0-9]+(,\s*[A-Z]+[0-9]+)*)?|type:\s*ignore(\[[a-z0-9, -]+\])?)\s*$$
+lint: $(VENV)/.installed
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
+	$(VENV)/bin/mypy
+	@! git grep -nE '$(NO_REASON)' -- '*.py' || { echo "lint: the noqa / type: ignore above must say why on its line"; exit 1; }
 
 ## make bench: every benchmark in bench/; JSON results in bench/results/.
 bench: venvs

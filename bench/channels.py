@@ -37,21 +37,32 @@ import threading
 import time
 import uuid
 from collections.abc import Awaitable, Callable
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 
 import httpx
+from starlette.requests import Request
+from starlette.responses import JSONResponse
 from twilio.request_validator import RequestValidator
-from websockets.asyncio.client import connect
+from websockets.asyncio.client import ClientConnection, connect
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "bench"))
 
-from tests.channel_fakes import FakeTelegram, FakeTwilio  # noqa: E402
-from turn_latency import (  # noqa: E402
-    QUESTIONS, TURN_TIMEOUT_S, Conversation, RestConversation, Services, TurnFailed, http_ok, is_faq_answer_end,
-    run_phase, start_hub_and_rasa, wait_ready,
+from tests.channel_fakes import FakeTelegram, FakeTwilio
+
+from turn_latency import (
+    TURN_TIMEOUT_S,
+    Conversation,
+    RestConversation,
+    Services,
+    TurnFailed,
+    http_ok,
+    is_faq_answer_end,
+    run_phase,
+    start_hub_and_rasa,
+    wait_ready,
 )
 
 HOST = "127.0.0.1"
@@ -95,7 +106,7 @@ class ObservedTelegram(FakeTelegram):
 
     arrivals: Arrivals | None = None
 
-    async def _method(self, request):  # noqa: ANN001, ANN202
+    async def _method(self, request: Request) -> JSONResponse:
         response = await super()._method(request)
         if request.path_params["method"] == "sendMessage" and self.arrivals is not None:
             with self.lock:
@@ -110,7 +121,7 @@ class ObservedTwilio(FakeTwilio):
 
     arrivals: Arrivals | None = None
 
-    async def _create(self, request):  # noqa: ANN001, ANN202
+    async def _create(self, request: Request) -> JSONResponse:
         response = await super()._create(request)
         if self.arrivals is not None and response.status_code == 201:
             body = json.loads(response.body)
@@ -122,11 +133,11 @@ class ObservedTwilio(FakeTwilio):
 class WidgetTurns:
     """A widget customer: a token, a WebSocket, questions typed into it."""
 
-    def __init__(self, ws) -> None:  # noqa: ANN001
+    def __init__(self, ws: ClientConnection) -> None:
         self.ws = ws
 
     @classmethod
-    async def open(cls, http: httpx.AsyncClient) -> "WidgetTurns":
+    async def open(cls, http: httpx.AsyncClient) -> WidgetTurns:
         token = (await http.post(f"{HUB}/widget/session", json={})).json()["token"]
         ws = await connect(f"ws://{HOST}:{HUB_PORT}/widget/ws?token={token}&lang=pt-BR", proxy=None, max_size=None)
         await asyncio.wait_for(ws.recv(), TURN_TIMEOUT_S)  # the history frame
@@ -288,7 +299,7 @@ def main(argv: list[str] | None = None) -> int:
         shutil.rmtree(tmp, ignore_errors=True)
     report: dict = {
         "benchmark": "channels",
-        "measured_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        "measured_at": datetime.now(UTC).isoformat(timespec="seconds"),
         "what": "inbound to the last outbound reply of a FAQ turn, per channel (fakes for Telegram/WhatsApp), "
                 "beside the bare Rasa REST turn on the same server",
         "machine": {"cpus": os.cpu_count(), "loadavg_before": [round(x, 2) for x in load_before]},

@@ -19,26 +19,27 @@ import tempfile
 import threading
 import time
 import uuid
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 
 os.environ.setdefault("OMP_NUM_THREADS", "1")
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-import asyncpg  # noqa: E402
-import httpx  # noqa: E402
-import uvicorn  # noqa: E402
-import websockets  # noqa: E402
-from sqlalchemy import func, select  # noqa: E402
+import asyncpg
+import httpx
+import uvicorn
+import websockets
+from sqlalchemy import func, select
+from websockets.asyncio.client import ClientConnection
 
-import handoff  # noqa: E402
-from connectors.widget import WidgetTokens  # noqa: E402
-from handoff import Priority, Role  # noqa: E402
-from handoff.models import OwnershipEvent  # noqa: E402
-from hub.db import make_engine, make_sessionmaker, run_migrations, unit_of_work  # noqa: E402
-from hub.settings import Settings  # noqa: E402
-from insights.summaries import note_appended  # noqa: E402
+import handoff
+from connectors.widget import WidgetTokens
+from handoff import Priority, Role
+from handoff.models import OwnershipEvent
+from hub.db import make_engine, make_sessionmaker, run_migrations, unit_of_work
+from hub.settings import Settings
+from insights.summaries import note_appended
 
 PG_ADMIN = "postgresql://postgres@127.0.0.1:5432/test"
 PASSWORD = "bench-password-1"
@@ -130,7 +131,7 @@ async def message_to_agent(
         agent_sockets.append(await websockets.connect(f"{ws_base}/api/agent/ws", additional_headers={"Cookie": cookie}))
         await client.aclose()
 
-    async def listen(ws) -> None:  # noqa: ANN001
+    async def listen(ws: ClientConnection) -> None:
         try:
             async for raw in ws:
                 event = json.loads(raw)
@@ -143,7 +144,7 @@ async def message_to_agent(
     chats = [c for email in list(by_agent)[:10] for c in by_agent[email]][:count]
     latencies = []
     widget_ws = (customer_base or base).replace("http", "ws")
-    for conversation_id, token in chats:
+    for _conversation_id, token in chats:
         async with websockets.connect(f"{widget_ws}/widget/ws?token={token}&lang=pt-BR") as customer:
             await customer.recv()  # history
             text = f"mensagem {uuid.uuid4().hex}"
@@ -237,7 +238,7 @@ def main() -> None:
             "message_to_agent_other_replica_p50_ms": pct(across, 0.5),
             "message_to_agent_other_replica_p95_ms": pct(across, 0.95),
             "ratio_p95_other_replica_vs_same": round(pct(across, 0.95) / max(pct(to_agent, 0.95), 0.01), 2),
-            "timestamp": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+            "timestamp": datetime.now(UTC).isoformat(timespec="seconds"),
             "notes": "Two hub replicas (uvicorn, one thread each) on 2 cores, one PostgreSQL database and one Redis; "
                      "claims over the JSON API of replica A by 50 logged-in agents all taking the head of the queue; "
                      "message time from the widget send to the agent console's WebSocket on replica A, the widget "

@@ -33,20 +33,20 @@ import tempfile
 import time
 import uuid
 from collections.abc import Iterator
-from datetime import date, datetime, timedelta, timezone
+from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from sqlalchemy import select  # noqa: E402
-from sqlalchemy.ext.asyncio import AsyncSession  # noqa: E402
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 
-from handoff.models import Team, User  # noqa: E402
-from hub.db import make_engine, make_sessionmaker, run_migrations, unit_of_work  # noqa: E402
-from insights import Filters, Period, Targets, compute_report, list_follow_ups, list_surveys, live_counters  # noqa: E402
-from insights.export import surveys_table, to_csv  # noqa: E402
-from insights.summaries import rebuild_summaries  # noqa: E402
+from handoff.models import Team, User
+from hub.db import make_engine, make_sessionmaker, run_migrations, unit_of_work
+from insights import Filters, Period, Targets, compute_report, list_follow_ups, list_surveys, live_counters
+from insights.export import surveys_table, to_csv
+from insights.summaries import rebuild_summaries
 
 PG_ADMIN = "postgresql://postgres@127.0.0.1:5432/postgres"
 TZ = "America/Sao_Paulo"
@@ -64,7 +64,7 @@ REASONS = ["demorou muito", "não resolveu meu problema", "entrega atrasada", "a
 def history(n: int, seed: int = 7) -> Iterator[tuple[list, list, list, list]]:
     """Rows (conversations, events, messages, surveys) in chunks; times are aware UTC datetimes."""
     rng = random.Random(seed)
-    start = datetime.combine(LAST_DAY - timedelta(days=364), datetime.min.time(), timezone.utc)
+    start = datetime.combine(LAST_DAY - timedelta(days=364), datetime.min.time(), UTC)
     # Rows are appended in time order, as a desk appends them (so a period's rows sit together on disk).
     starts = sorted(
         start + timedelta(days=rng.randrange(365), hours=rng.choices(range(24), HOUR_WEIGHTS)[0] + 3, seconds=rng.randrange(3600))
@@ -76,7 +76,7 @@ def history(n: int, seed: int = 7) -> Iterator[tuple[list, list, list, list]]:
         channel, lang = rng.choice(CHANNELS), rng.choice(LANGUAGES)
         customer = f"cust-{rng.randrange(n // 3 + 1)}"
         conversations.append((cid, channel, customer, lang, "ended", 0, 0, t0))
-        messages.append((cid, "bot", "…", '{"kb": "%s"}' % rng.choice(("answer", "answer", "answer", "clarify", "miss")), channel, t0 + timedelta(seconds=2)))
+        messages.append((cid, "bot", "…", json.dumps({"kb": rng.choice(("answer", "answer", "answer", "clarify", "miss"))}), channel, t0 + timedelta(seconds=2)))
         path = rng.random()
         t = t0 + timedelta(seconds=rng.randrange(20, 400))
         team, agent, ending, escalated = None, None, None, path >= 0.66
@@ -114,7 +114,7 @@ def history(n: int, seed: int = 7) -> Iterator[tuple[list, list, list, list]]:
 
 
 def _sqlite_time(value: datetime | None) -> str | None:
-    return None if value is None else value.astimezone(timezone.utc).strftime("%Y-%m-%d %H:%M:%S.%f")
+    return None if value is None else value.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S.%f")
 
 
 def load_sqlite(path: Path, n: int) -> None:
@@ -123,7 +123,7 @@ def load_sqlite(path: Path, n: int) -> None:
     db.execute("PRAGMA synchronous=OFF")
     db.executemany("INSERT INTO teams (id, name, sla_seconds) VALUES (?, ?, ?)", TEAM_TARGETS)
     db.executemany("INSERT INTO users (id, email, name, password_hash, role, active, created_at) VALUES (?, ?, ?, '-', 'agent', 1, ?)",
-                   [(a, f"agent{a}@bench.test", f"Agent {a}", _sqlite_time(datetime.now(timezone.utc))) for a in range(1, AGENTS + 1)])
+                   [(a, f"agent{a}@bench.test", f"Agent {a}", _sqlite_time(datetime.now(UTC))) for a in range(1, AGENTS + 1)])
     for conversations, events, messages, surveys in history(n):
         db.executemany("INSERT INTO conversations (id, channel, customer_id, language, state, priority, version, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
                        [(*c[:7], _sqlite_time(c[7])) for c in conversations])
@@ -144,7 +144,7 @@ async def load_postgres(dsn: str, n: int) -> None:
 
     db = await asyncpg.connect(dsn)
     try:
-        now = datetime.now(timezone.utc)
+        now = datetime.now(UTC)
         await db.executemany("INSERT INTO teams (id, name, sla_seconds) VALUES ($1, $2, $3)", TEAM_TARGETS)
         await db.copy_records_to_table("users", columns=["id", "email", "name", "password_hash", "role", "active", "created_at"],
                                        records=[(a, f"agent{a}@bench.test", f"Agent {a}", "-", "agent", True, now) for a in range(1, AGENTS + 1)])
@@ -210,7 +210,7 @@ async def measure(url: str, repeat: int) -> dict:
             timings.sort()
             pages[name] = {
                 "p50_ms": round(statistics.median(timings), 1),
-                "p95_ms": round(timings[min(len(timings) - 1, int(round(0.95 * (len(timings) - 1))))], 1),
+                "p95_ms": round(timings[min(len(timings) - 1, round(0.95 * (len(timings) - 1)))], 1),
             }
             if covered is not None:
                 pages[name]["rows"] = covered
@@ -225,7 +225,7 @@ async def measure(url: str, repeat: int) -> dict:
     }
 
 
-async def _plans(engine) -> dict[str, list[str]]:  # noqa: ANN001
+async def _plans(engine: AsyncEngine) -> dict[str, list[str]]:
     """PostgreSQL's plan for the summaries of the last 30 days, all and of one team: the period's
     rows are read through the (team, started_at) / started_at indexes, not a scan of the table."""
     period = Period.of_days(LAST_DAY - timedelta(days=29), LAST_DAY, TZ)
@@ -323,7 +323,7 @@ async def main() -> None:
         "target_ms": {"postgresql_p95_every_page": 300},
         "sqlite": sqlite_result,
         "postgresql": postgres_result,
-        "measured_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        "measured_at": datetime.now(UTC).isoformat(timespec="seconds"),
     }
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(result, indent=2) + "\n")

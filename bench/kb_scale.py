@@ -31,27 +31,27 @@ os.environ["OMP_NUM_THREADS"] = "1"
 os.environ["MKL_NUM_THREADS"] = "1"
 os.environ["OPENBLAS_NUM_THREADS"] = "1"
 
-import argparse  # noqa: E402
-import gc  # noqa: E402
-import importlib.util  # noqa: E402
-import json  # noqa: E402
-import sys  # noqa: E402
-import time  # noqa: E402
-from datetime import datetime, timezone  # noqa: E402
-from pathlib import Path  # noqa: E402
+import argparse
+import gc
+import importlib.util
+import json
+import sys
+import time
+from datetime import UTC, datetime
+from pathlib import Path
 
-import numpy as np  # noqa: E402
-from tqdm import tqdm  # noqa: E402
+import numpy as np
+from tqdm import tqdm
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))  # run as a script from anywhere: import the project's packages
 
-from handoff import DEFAULT_TEAMS  # noqa: E402
-from hub.settings import Settings  # noqa: E402
-from kb_index import EmbeddingCache, get_encoder, load_kb_dir  # noqa: E402
-from kb_index.lexical import LexicalIndex  # noqa: E402
-from kb_index.text import tokens  # noqa: E402
-from kb_index.vectors import VectorStore  # noqa: E402
+from handoff import DEFAULT_TEAMS
+from hub.settings import Settings
+from kb_index import EmbeddingCache, Encoder, get_encoder, load_kb_dir
+from kb_index.lexical import LexicalIndex
+from kb_index.text import tokens
+from kb_index.vectors import VectorStore
 
 CACHE_DIR = ROOT / "bench" / ".cache"
 RESULTS = ROOT / "bench" / "results" / "kb_scale.json"
@@ -137,7 +137,7 @@ class Timer:
         self.wall: list[float] = []
         self.cpu: list[float] = []
 
-    def __enter__(self) -> "Timer":
+    def __enter__(self) -> Timer:
         self._wall, self._cpu = time.perf_counter(), time.thread_time()
         return self
 
@@ -157,7 +157,7 @@ def percentiles(samples: list[float]) -> tuple[float, float]:
     return round(float(np.percentile(arr, 50)), 3), round(float(np.percentile(arr, 95)), 3)
 
 
-def bench_dense(base: np.ndarray, q: np.ndarray, queries: list[str], n: int, encoder, threshold: int) -> dict:
+def bench_dense(base: np.ndarray, q: np.ndarray, queries: list[str], n: int, encoder: Encoder, threshold: int) -> dict:
     """Build the store for ``n`` vectors (approximate past ``threshold``) and measure it."""
     vectors = synthetic(base, n, seed=n)
     ids = np.arange(n, dtype=np.int64) * 7 + 3  # ids are arbitrary 63-bit numbers in the hub
@@ -312,7 +312,7 @@ def main() -> None:
             results["publish_to_answerable"] = measured
     results["encoder"] = encoder.name
     results["threads"] = 1
-    results["measured_at"] = datetime.now(timezone.utc).isoformat(timespec="seconds")
+    results["measured_at"] = datetime.now(UTC).isoformat(timespec="seconds")
     RESULTS.parent.mkdir(parents=True, exist_ok=True)
     RESULTS.write_text(json.dumps(results, indent=2, sort_keys=True) + "\n")
     print(f"wrote {RESULTS}")

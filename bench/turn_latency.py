@@ -41,7 +41,7 @@ import time
 import uuid
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Protocol
 
@@ -52,7 +52,7 @@ from websockets.asyncio.client import ClientConnection, connect
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))  # run as a script from anywhere: import the project's packages
 
-from hub.rasa_model import ensure_model, rasa_executable, server_command, server_env  # noqa: E402
+from hub.rasa_model import ensure_model, rasa_executable, server_command, server_env
 
 HUB_PORT = 8100
 RASA_PORT = 5105
@@ -67,7 +67,7 @@ RESULTS = ROOT / "bench" / "results" / "turn_latency.json"
 BALCAO_BIN = ROOT / ".venv" / "bin" / "balcao"
 PYTHON = ROOT / ".venv" / "bin" / "python"
 sys.path.insert(0, str(REFERENCE_DIR))  # its actions package: each reply is checked against it
-from actions.actions import FIXED_TEXT  # noqa: E402
+from actions.actions import FIXED_TEXT
 
 # Questions the starter knowledge base answers outright (decision "answer", right article, checked
 # with `balcao kb search`) and that the Rasa NLU sends to the FAQ action: no complaint words such
@@ -223,7 +223,7 @@ def start_hub_and_rasa(
         **extra_env,
     )
     print("balcao: prepare (migrations, starter articles)…", file=sys.stderr, flush=True)
-    prepared = subprocess.run([str(BALCAO_BIN), "prepare"], cwd=ROOT, env=env, capture_output=True, text=True)
+    prepared = subprocess.run([str(BALCAO_BIN), "prepare"], cwd=ROOT, env=env, capture_output=True, text=True, check=False)
     if prepared.returncode != 0:
         raise RuntimeError(f"balcao prepare failed:\n{prepared.stdout[-2000:]}\n{prepared.stderr[-3000:]}")
     hub = services.start("hub", [str(BALCAO_BIN), "serve"], cwd=ROOT, env=env)
@@ -263,7 +263,7 @@ def reference_model() -> Path:
     ]
     # Rasa's training cache goes under bench/.cache, not into a .rasa/ folder in the source tree.
     env = quiet_env(OMP_NUM_THREADS="2", RASA_CACHE_DIRECTORY=str(CACHE_DIR / "rasa-train-cache"))
-    result = subprocess.run(command, cwd=REFERENCE_DIR, env=env, capture_output=True, text=True)
+    result = subprocess.run(command, cwd=REFERENCE_DIR, env=env, capture_output=True, text=True, check=False)
     if result.returncode != 0 or not model.exists():
         raise RuntimeError(f"training the reference model failed:\n{result.stdout[-2000:]}\n{result.stderr[-3000:]}")
     return model
@@ -305,7 +305,7 @@ class WidgetConversation:
         self.ws = ws
 
     @classmethod
-    async def open(cls, http: httpx.AsyncClient) -> "WidgetConversation":
+    async def open(cls, http: httpx.AsyncClient) -> WidgetConversation:
         response = await http.post(f"http://{HOST}:{HUB_PORT}/widget/session", json={})
         response.raise_for_status()
         token = response.json()["token"]
@@ -388,7 +388,7 @@ class Phase:
     errors: list[str] = field(default_factory=list)
     seconds: float = 0.0
 
-    def add(self, other: "Phase") -> None:
+    def add(self, other: Phase) -> None:
         """Merge a round into this phase."""
         self.latencies += other.latencies
         self.first_turn += other.first_turn
@@ -538,7 +538,7 @@ def main(argv: list[str] | None = None) -> int:
         **results,
         "ratio_p50": ratios(results, "p50_ms"),
         "ratio_p95": ratios(results, "p95_ms"),
-        "timestamp": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        "timestamp": datetime.now(UTC).isoformat(timespec="seconds"),
         "seconds": round(time.monotonic() - started, 1),
         "notes": (
             f"127.0.0.1 only, {os.cpu_count()} CPUs shared with whatever else runs here (1-minute "

@@ -105,7 +105,7 @@ class OutboxChannel(Channel):
         self.wake()
 
     async def plan(
-        self, session: "AsyncSession", event: Event, conversation: "Conversation", customer: "ChannelCustomer | None", now: datetime
+        self, session: AsyncSession, event: Event, conversation: Conversation, customer: ChannelCustomer | None, now: datetime
     ) -> Plan | None:
         """The body to send for ``event`` (``None``: nothing for this customer to see), decided
         in the transaction that stores the message."""
@@ -127,7 +127,7 @@ class OutboxChannel(Channel):
         return None
 
     @abstractmethod
-    async def send(self, row: "OutboxMessage", address: str) -> str | None:
+    async def send(self, row: OutboxMessage, address: str) -> str | None:
         """Send ``row.body`` to ``address``; returns the platform's message id.
 
         Raises ``RetryLater``, ``Unreachable`` or ``SendFailed``. A body sent in several parts
@@ -159,7 +159,9 @@ def language_of(code: str | None, default: str) -> str:
 def numbered(buttons: list[dict] | None) -> bool:
     """Whether a text channel lists these buttons by number. Buttons whose titles are numbers
     already (the 0–10 survey) are not numbered: the customer types the number itself."""
-    return bool(buttons) and not all(str(b.get("title", "")).strip().isdigit() for b in buttons)
+    if not buttons:
+        return False
+    return not all(str(b.get("title", "")).strip().isdigit() for b in buttons)
 
 
 def pick_option(buttons: list[dict] | None, option: int | None) -> dict | None:

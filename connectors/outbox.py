@@ -5,13 +5,15 @@ backoff (or after the platform's ``retry_after``), and records what happened for
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Literal
+from typing import Literal, cast
 
 from sqlalchemy import or_, select, update
+from sqlalchemy.engine import CursorResult
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from connectors.base import OutboxChannel, RetryLater, SendFailed, Unreachable
@@ -196,10 +198,8 @@ class OutboxWorker:
                 except Exception:  # the database hiccuped: try again shortly
                     logger.exception("outbox dispatch failed")
                     wait_s = 1.0
-                try:
+                with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(self._wake.wait(), timeout=wait_s)
-                except TimeoutError:
-                    pass
                 self._wake.clear()
         finally:
             for task in list(self._tasks):
@@ -228,7 +228,7 @@ class OutboxWorker:
                 head = queue[0]
                 if key in self._busy:
                     continue
-                if head.status == Delivery.SENDING.value and aware(head.locked_until) > now:
+                if head.status == Delivery.SENDING.value and head.locked_until is not None and aware(head.locked_until) > now:
                     continue  # another worker holds it
                 due = aware(head.next_attempt_at)
                 if due > now:
@@ -248,7 +248,7 @@ class OutboxWorker:
                         )
                         .values(status=Delivery.SENDING.value, locked_until=now + self.lease)
                     )
-                    if result.rowcount != 1:
+                    if cast(CursorResult, result).rowcount != 1:  # an UPDATE's result is a CursorResult
                         break
                     mine.append(row)
                 if mine:

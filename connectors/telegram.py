@@ -14,14 +14,24 @@ import logging
 import re
 from collections.abc import Awaitable, Callable
 from datetime import timedelta
+from typing import Any
 
 from fastapi import APIRouter, HTTPException, Request
-from telegram import InlineKeyboardButton, InlineKeyboardMarkup, InputFile, Update
+from telegram import Bot, InlineKeyboardButton, InlineKeyboardMarkup, InputFile, Message, Update
 from telegram.constants import MessageLimit, ParseMode
 from telegram.error import BadRequest, Forbidden, InvalidToken, RetryAfter, TelegramError
 from telegram.ext import Application, ApplicationBuilder, ContextTypes, TypeHandler
 
-from connectors.base import Attachment, InboundMessage, OutboxChannel, RetryLater, SendFailed, Unreachable, language_of, split_text
+from connectors.base import (
+    Attachment,
+    InboundMessage,
+    OutboxChannel,
+    RetryLater,
+    SendFailed,
+    Unreachable,
+    language_of,
+    split_text,
+)
 from connectors.media import MediaStore
 from connectors.models import OutboxMessage
 from connectors.ratelimit import RateLimits
@@ -29,7 +39,7 @@ from connectors.ratelimit import RateLimits
 logger = logging.getLogger(__name__)
 
 CHANNEL = "telegram"
-SECRET_HEADER = "X-Telegram-Bot-Api-Secret-Token"
+SECRET_HEADER = "X-Telegram-Bot-Api-Secret-Token"  # noqa: S105 - the header's name, not a secret
 MAX_UPDATE_BYTES = 1_000_000
 ALLOWED_UPDATES = ["message", "callback_query"]
 COMMANDS = {"start": "greet", "help": "greet"}  # Telegram's commands → the assistant's intents
@@ -71,7 +81,7 @@ def parse_update(update: Update, *, default_language: str) -> InboundMessage | N
     chat = update.effective_chat
     if user is None or chat is None or chat.type != "private" or message is None or user.is_bot:
         return None
-    common = dict(
+    common: dict[str, Any] = dict(
         channel=CHANNEL,
         customer_id=f"tg-{user.id}",
         language=language_of(user.language_code, default_language),
@@ -91,6 +101,8 @@ def parse_update(update: Update, *, default_language: str) -> InboundMessage | N
         if index < len(keys):
             title = keys[index].text
         return InboundMessage(text=title, option=index + 1, option_of=offered_by, **common)
+    if not isinstance(message, Message):  # only a button's message can be inaccessible, and buttons returned above
+        return None
     text = message.text or message.caption or ""
     if message.text and message.text.startswith("/"):
         command = message.text[1:].split(maxsplit=1)[0].split("@")[0].lower() if len(message.text) > 1 else ""
@@ -137,7 +149,8 @@ class TelegramChannel(OutboxChannel):
         application.add_error_handler(self._on_error)
 
     @property
-    def bot(self):  # noqa: ANN201 - telegram.Bot
+    def bot(self) -> Bot:
+        """The Bot API client of the application."""
         return self.application.bot
 
     async def start(self, *, polling: bool = False) -> None:
@@ -145,6 +158,8 @@ class TelegramChannel(OutboxChannel):
         await self.application.initialize()
         if polling:
             await self.application.start()
+            if self.application.updater is None:
+                raise RuntimeError("polling needs the Telegram application's updater")
             await self.application.updater.start_polling(allowed_updates=ALLOWED_UPDATES)
 
     async def stop(self) -> None:
@@ -193,6 +208,7 @@ class TelegramChannel(OutboxChannel):
         else:
             parts = split_text(text, self.max_chars - 200)  # room for the markup added by to_html
         message_id = None
+        call: Awaitable[Message]
         for index in range(row.parts_sent, len(parts) + len(files)):
             if index < len(parts):
                 last = index == len(parts) - 1
@@ -207,7 +223,7 @@ class TelegramChannel(OutboxChannel):
             message_id = str(sent.message_id)
         return message_id
 
-    def _send_file(self, chat_id: int, file: dict, caption: str | None):  # noqa: ANN202 - a coroutine
+    def _send_file(self, chat_id: int, file: dict, caption: str | None) -> Awaitable[Message]:
         if self.media is None:
             raise SendFailed("this hub has no media store to read the file from")
         try:
@@ -215,13 +231,13 @@ class TelegramChannel(OutboxChannel):
         except (OSError, KeyError) as exc:
             raise SendFailed(f"the file {file.get('name')} is no longer stored") from exc
         name = str(file.get("name") or "file")
-        extra = {"caption": caption, "parse_mode": ParseMode.HTML} if caption else {}
+        extra: dict[str, Any] = {"caption": caption, "parse_mode": ParseMode.HTML} if caption else {}
         if file.get("kind") == "image":
             return self.bot.send_photo(chat_id=chat_id, photo=InputFile(content, filename=name), **extra)
         return self.bot.send_document(chat_id=chat_id, document=InputFile(content, filename=name), **extra)
 
     @staticmethod
-    async def _call(call):  # noqa: ANN001, ANN205 - a Bot API coroutine → its result
+    async def _call(call: Awaitable[Message]) -> Message:
         """Await one Bot API call, its errors as the outbox's."""
         try:
             return await call

@@ -3,11 +3,10 @@ for buttons, the 24-hour customer-service window, and replies through the outbox
 
 from __future__ import annotations
 
-import asyncio
 import json
 import logging
 import re
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from datetime import datetime, timedelta
 
 import aiohttp
@@ -176,12 +175,10 @@ class WhatsAppChannel(OutboxChannel):
     async def send(self, row: OutboxMessage, address: str) -> str | None:
         """Send the row (split at 1600 characters; its files, by their signed URLs, with the last
         part), or its template."""
-        assert self._client is not None, "WhatsAppChannel.start() was not called"
+        assert self._client is not None, "WhatsAppChannel.start() was not called"  # noqa: S101 - a programming error, not input
         extra = {"status_callback": self.status_callback_url} if self.status_callback_url else {}
-        if row.body.get("content_sid"):
-            bodies = [None]
-        else:
-            bodies = split_text(render(row.body), MAX_CHARS)
+        # None: the template instead of a text
+        bodies: Sequence[str | None] = [None] if row.body.get("content_sid") else split_text(render(row.body), MAX_CHARS)
         sid = None
         for index in range(row.parts_sent, len(bodies)):
             try:
@@ -200,7 +197,7 @@ class WhatsAppChannel(OutboxChannel):
                 if exc.status == 429 or exc.status >= 500:
                     raise RetryLater(f"Twilio {exc.status}: {exc.msg}") from exc
                 raise SendFailed(f"Twilio refused the message ({exc.code or exc.status}): {exc.msg}") from exc
-            except (aiohttp.ClientError, asyncio.TimeoutError, OSError, TwilioException) as exc:
+            except (TimeoutError, aiohttp.ClientError, OSError, TwilioException) as exc:
                 raise RetryLater(f"Twilio unreachable: {type(exc).__name__}: {exc}") from exc
             row.parts_sent = index + 1
             sid = message.sid

@@ -9,7 +9,7 @@ import uuid
 from collections import defaultdict
 from collections.abc import Awaitable, Callable
 from contextlib import AbstractAsyncContextManager
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 
 from fastapi import APIRouter, HTTPException, WebSocket, WebSocketDisconnect
@@ -101,7 +101,7 @@ class WidgetChannel(Channel):
         self._sockets[customer_id].discard(websocket)
         if not self._sockets[customer_id]:
             self._sockets.pop(customer_id, None)
-            self._left[customer_id] = datetime.now(timezone.utc)
+            self._left[customer_id] = datetime.now(UTC)
 
     def disconnected_since(self, customer_id: str) -> datetime | None:
         return None if self._sockets.get(customer_id) else self._left.get(customer_id)

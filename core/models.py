@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from datetime import datetime, timezone
-from typing import overload
+from datetime import UTC, datetime
+from typing import Any, overload
 
 from sqlalchemy import DateTime, MetaData
 from sqlalchemy.orm import DeclarativeBase
@@ -20,7 +20,23 @@ NAMING_CONVENTION = {
 
 def utcnow() -> datetime:
     """Aware UTC now; every timestamp in the database is UTC."""
-    return datetime.now(timezone.utc)
+    return datetime.now(UTC)
+
+
+# Every timestamp column is timezone-aware.
+TYPE_ANNOTATION_MAP: dict[Any, Any] = {datetime: DateTime(timezone=True)}
+
+
+def package_metadata() -> MetaData:
+    """A new MetaData with the shared naming convention, one per package.
+
+    A package declares its base as a class statement, so the type checker sees its models::
+
+        class Base(DeclarativeBase):
+            metadata = package_metadata()
+            type_annotation_map = TYPE_ANNOTATION_MAP
+    """
+    return MetaData(naming_convention=NAMING_CONVENTION)
 
 
 @overload
@@ -37,15 +53,15 @@ def aware(moment: datetime | str | None) -> datetime | None:
     if isinstance(moment, str):
         moment = datetime.fromisoformat(moment)
     if moment is not None and moment.tzinfo is None:
-        return moment.replace(tzinfo=timezone.utc)
+        return moment.replace(tzinfo=UTC)
     return moment
 
 
 def package_base() -> type[DeclarativeBase]:
-    """A new declarative base with its own metadata (``Base = package_base()`` once per package)."""
+    """A new declarative base with its own metadata; prefer the class statement shown in ``package_metadata``."""
 
     class Base(DeclarativeBase):
-        metadata = MetaData(naming_convention=NAMING_CONVENTION)
-        type_annotation_map = {datetime: DateTime(timezone=True)}
+        metadata = package_metadata()
+        type_annotation_map = TYPE_ANNOTATION_MAP
 
     return Base

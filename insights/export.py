@@ -82,8 +82,9 @@ def to_csv(table: Table) -> str:
     def spelled(row: Sequence[object]) -> list[object]:
         cells = list(row)
         for i in dated:
-            if cells[i] is not None:
-                cells[i] = cells[i].isoformat()  # type: ignore[attr-defined]
+            cell = cells[i]
+            if isinstance(cell, date):  # datetime too; None stays an empty cell
+                cells[i] = cell.isoformat()
         return cells
 
     # One row at a time, not a copy of the table: fewer live objects for the garbage collector.

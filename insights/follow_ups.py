@@ -4,8 +4,10 @@ claims it (compare-and-set, so two agents never call the same customer), and mar
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import cast
 
 from sqlalchemy import select, update
+from sqlalchemy.engine import CursorResult
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -73,7 +75,7 @@ async def claim_follow_up(session: AsyncSession, follow_up_id: int, agent_id: in
         .where(FollowUp.id == follow_up_id, FollowUp.claimed_by.is_(None))
         .values(claimed_by=agent_id, claimed_at=utcnow())
     )
-    if result.rowcount != 1:
+    if cast(CursorResult, result).rowcount != 1:  # an UPDATE's result is a CursorResult
         raise FollowUpAlreadyClaimed()
     return await get_follow_up(session, follow_up_id)
 

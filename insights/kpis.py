@@ -26,7 +26,7 @@ import math
 from collections import Counter, defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import date, datetime, time, timedelta, timezone
+from datetime import UTC, date, datetime, time, timedelta
 from types import SimpleNamespace
 from typing import Literal
 from zoneinfo import ZoneInfo
@@ -34,18 +34,22 @@ from zoneinfo import ZoneInfo
 from pydantic import BaseModel, Field
 from sqlalchemy import Date, Float, Integer, and_, case, cast, func, literal, literal_column, or_, select, text
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.sql.elements import ColumnClause
+from sqlalchemy.sql.selectable import Subquery
 
 from core.models import aware
 from handoff.models import Team, User
 from insights.models import ConversationHour, ConversationSummary
-from insights.sql import hour_bucket
+from insights.sql import dialect_name, hour_bucket
 from insights.summaries import HOUR_COUNTS, SCORE_COUNTS, WAIT_BUCKETS, WAIT_COUNTS, wait_bucket_conditions
 from insights.themes import top_words
 
 # The score at most of a detractor, inlined (not a bound parameter) so that the databases match the
 # partial index on detractors' reasons (ix_conversation_summaries_detractors) in every plan, cached ones too.
-DETRACTOR_MAX = literal_column("6")
+DETRACTOR_MAX: ColumnClause[int] = literal_column("6")
 THEME_REASONS = 5000  # the distinct reasons the themes are counted over: the most written, then the newest
+# Seconds per agent id; 0.0 for an agent with none.
+_Seconds = defaultdict[int, float]
 WEEKDAYS = ("Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun")
 
 
@@ -73,13 +77,13 @@ class Period:
     tz: str = "UTC"
 
     @classmethod
-    def of_days(cls, first: date, last: date, tz: str) -> "Period":
+    def of_days(cls, first: date, last: date, tz: str) -> Period:
         """The local days ``first`` to ``last``, both included."""
         if last < first:
             raise InvalidPeriod(f"the period ends ({last}) before it starts ({first})")
         zone = ZoneInfo(tz)
-        start = datetime.combine(first, time(), zone).astimezone(timezone.utc)
-        end = datetime.combine(last + timedelta(days=1), time(), zone).astimezone(timezone.utc)
+        start = datetime.combine(first, time(), zone).astimezone(UTC)
+        end = datetime.combine(last + timedelta(days=1), time(), zone).astimezone(UTC)
         return cls(start, end, tz)
 
 
@@ -232,11 +236,11 @@ async def team_targets(session: AsyncSession) -> dict[str, int]:
     return {team: int(seconds) for team, seconds in (await session.execute(select(Team.id, Team.sla_seconds))).all() if seconds}
 
 
-def _facts(period: Period, filters: Filters, targets: Targets, per_team: dict[str, int]):  # noqa: ANN202 - a subquery
+def _facts(period: Period, filters: Filters, targets: Targets, per_team: dict[str, int]) -> Subquery:
     """The summaries of the conversations started in the period that match the filters, with the
     two flags that depend on the targets (service level, first-contact resolution)."""
     s = ConversationSummary
-    as_int = lambda cond: cast(case((cond, 1), else_=0), Integer)  # noqa: E731
+    as_int = lambda cond: cast(case((cond, 1), else_=0), Integer)  # noqa: E731 - a one-line SQL shorthand
     # Each team's own target; the global one for teams without a target (or no longer in the table).
     target = case(per_team, value=s.team_id, else_=targets.service_level_seconds) if per_team else literal(targets.service_level_seconds)
     returned = s.returned_after_s <= targets.fcr_days * 86400
@@ -259,9 +263,9 @@ def _facts(period: Period, filters: Filters, targets: Targets, per_team: dict[st
     return facts.subquery("f")
 
 
-def _counts(f) -> list:  # noqa: ANN001
+def _counts(f: Subquery) -> list:
     """The additive columns every grouping shares (sums, so groups add up to the totals)."""
-    s = lambda col: func.coalesce(func.sum(col), 0)  # noqa: E731
+    s = lambda col: func.coalesce(func.sum(col), 0)  # noqa: E731 - a one-line SQL shorthand
     answered = f.c.score.is_not(None)
     return [
         func.count().label("conversations"),
@@ -311,7 +315,7 @@ def percentile(values: Sequence[float], q: float) -> float | None:
     return data[low] + (data[high] - data[low]) * (pos - low)
 
 
-def _group(key: str, row) -> Group:  # noqa: ANN001
+def _group(key: str, row: SimpleNamespace) -> Group:
     return Group(
         key=key,
         conversations=row.conversations, escalated=row.escalated, deflected=row.deflected, picked_up=row.picked_up,
@@ -328,9 +332,9 @@ def _groups(groups: dict) -> list[Group]:
     return sorted(rows, key=lambda g: -g.conversations)
 
 
-def _hour_counts(f) -> list:  # noqa: ANN001
+def _hour_counts(f: Subquery) -> list:
     """What the daily series needs, per hour."""
-    s = lambda col: func.coalesce(func.sum(col), 0)  # noqa: E731
+    s = lambda col: func.coalesce(func.sum(col), 0)  # noqa: E731 - a one-line SQL shorthand
     return [
         func.count().label("conversations"),
         s(f.c.escalated).label("escalated"),
@@ -342,24 +346,24 @@ def _hour_counts(f) -> list:  # noqa: ANN001
     ]
 
 
-def _extra_counts(f) -> list:  # noqa: ANN001
+def _extra_counts(f: Subquery) -> list:
     """Answers per score and picked-up waits per bucket (for the distribution and the histogram).
     ``count(*) FILTER (WHERE …)`` rather than ``sum(CASE …)``: the same counts, a fifth of the cost."""
-    s = lambda cond: func.count().filter(cond)  # noqa: E731
+    s = lambda cond: func.count().filter(cond)  # noqa: E731 - a one-line SQL shorthand
     waits = [s(cond).label(name) for name, cond in zip(WAIT_COUNTS, wait_bucket_conditions(f.c.wait_s))]
     return [s(f.c.score == k).label(name) for k, name in enumerate(SCORE_COUNTS)] + waits
 
 
-async def _percentiles(session: AsyncSession, f) -> dict[str, float | None]:  # noqa: ANN001
+async def _percentiles(session: AsyncSession, f: Subquery) -> dict[str, float | None]:
     columns = {"wait": f.c.wait_s, "first_response": f.c.first_response_s, "resolution": f.c.resolution_s}
-    if session.bind.dialect.name == "postgresql":
+    if dialect_name(session) == "postgresql":
         row = (await session.execute(select(*(func.percentile_cont(0.9).within_group(col).label(k) for k, col in columns.items())))).one()
         return {k: (float(v) if v is not None else None) for k, v in row._mapping.items()}
     rows = (await session.execute(select(*columns.values()).where(f.c.escalated + f.c.resolved > 0))).all()
     return {name: percentile([row[i] for row in rows], 0.9) for i, name in enumerate(columns)}
 
 
-async def _hours(session: AsyncSession, f, period: Period, filters: Filters) -> tuple[list[tuple[datetime, dict]], bool]:  # noqa: ANN001
+async def _hours(session: AsyncSession, f: Subquery, period: Period, filters: Filters) -> tuple[list[tuple[datetime, dict]], bool]:
     """The counts of the daily series per hour that conversations started in, as (local start of
     the hour, counts), and whether they came from ``conversation_hours``: without filters, over
     whole UTC hours (any period of local days, in all but the few time zones with a half-hour
@@ -383,15 +387,15 @@ async def _hours(session: AsyncSession, f, period: Period, filters: Filters) -> 
 def _local_hour(bucket: str | datetime, zone: ZoneInfo) -> datetime:
     """An ``hour_bucket`` (``'YYYY-MM-DD HH'`` or a naive timestamp, in UTC) in local time."""
     if isinstance(bucket, datetime):
-        return bucket.replace(tzinfo=timezone.utc).astimezone(zone)
-    utc = datetime(int(bucket[:4]), int(bucket[5:7]), int(bucket[8:10]), int(bucket[11:13]), tzinfo=timezone.utc)
+        return bucket.replace(tzinfo=UTC).astimezone(zone)
+    utc = datetime(int(bucket[:4]), int(bucket[5:7]), int(bucket[8:10]), int(bucket[11:13]), tzinfo=UTC)
     return utc.astimezone(zone)
 
 
-async def _agent_rows(session: AsyncSession, f, zone: ZoneInfo, groups: dict) -> list[AgentRow]:  # noqa: ANN001
+async def _agent_rows(session: AsyncSession, f: Subquery, zone: ZoneInfo, groups: dict) -> list[AgentRow]:
     rows = [SimpleNamespace(key=key, **counts) for key, counts in sorted(groups.items(), key=lambda kv: -kv[1]["conversations"])]
     names = dict((await session.execute(select(User.id, User.name))).all())
-    if session.bind.dialect.name == "postgresql":
+    if dialect_name(session) == "postgresql":
         busy, span, handled_time = await _occupancy_sql(session, f, zone)
     else:
         busy, span, handled_time = await _occupancy(session, f, zone)
@@ -417,7 +421,7 @@ async def _agent_rows(session: AsyncSession, f, zone: ZoneInfo, groups: dict) ->
     return result
 
 
-async def _occupancy(session: AsyncSession, f, zone: ZoneInfo) -> tuple[Counter, Counter, Counter]:  # noqa: ANN001
+async def _occupancy(session: AsyncSession, f: Subquery, zone: ZoneInfo) -> tuple[_Seconds, _Seconds, _Seconds]:
     """Per agent: busy seconds, working span and handled seconds, in Python (SQLite knows no time
     zones). Intervals from pick-up to ending, merged per agent and local day; in epoch seconds (ends
     from the stored handling time), with the local offset looked up once per UTC hour."""
@@ -431,11 +435,11 @@ async def _occupancy(session: AsyncSession, f, zone: ZoneInfo) -> tuple[Counter,
         hour = int(t // 3600)
         offset = offsets.get(hour)
         if offset is None:
-            offset = offsets[hour] = datetime.fromtimestamp(hour * 3600, zone).utcoffset().total_seconds()  # type: ignore[union-attr]
+            offset = offsets[hour] = datetime.fromtimestamp(hour * 3600, zone).utcoffset().total_seconds()  # type: ignore[union-attr]  # aware: never None
         per_day[(agent_id, int((t + offset) // 86400))].append((t, t + handle))
-    busy: Counter = Counter()
-    span: Counter = Counter()
-    handled_time: Counter = Counter()
+    busy: _Seconds = defaultdict(float)
+    span: _Seconds = defaultdict(float)
+    handled_time: _Seconds = defaultdict(float)
     for (agent_id, _day), intervals in per_day.items():
         intervals.sort()
         span[agent_id] += max(e for _, e in intervals) - intervals[0][0]
@@ -451,7 +455,7 @@ async def _occupancy(session: AsyncSession, f, zone: ZoneInfo) -> tuple[Counter,
     return busy, span, handled_time
 
 
-async def _occupancy_sql(session: AsyncSession, f, zone: ZoneInfo) -> tuple[Counter, Counter, Counter]:  # noqa: ANN001
+async def _occupancy_sql(session: AsyncSession, f: Subquery, zone: ZoneInfo) -> tuple[_Seconds, _Seconds, _Seconds]:
     """The same three sums as ``_occupancy``, computed by PostgreSQL (a few dozen rows come back
     instead of every handled conversation). Busy time is the length of the union of an agent's
     intervals per local day: taken in start order, each interval adds what it reaches past the
@@ -487,9 +491,9 @@ async def _occupancy_sql(session: AsyncSession, f, zone: ZoneInfo) -> tuple[Coun
     rows = await session.execute(
         select(days.c.agent_id, func.sum(days.c.busy), func.sum(days.c.span), func.sum(days.c.handled)).group_by(days.c.agent_id)
     )
-    busy: Counter = Counter()
-    span: Counter = Counter()
-    handled_time: Counter = Counter()
+    busy: _Seconds = defaultdict(float)
+    span: _Seconds = defaultdict(float)
+    handled_time: _Seconds = defaultdict(float)
     for agent_id, agent_busy, agent_span, handled in rows.all():
         busy[agent_id], span[agent_id], handled_time[agent_id] = float(agent_busy), float(agent_span), float(handled)
     return busy, span, handled_time
@@ -499,7 +503,7 @@ async def compute_report(
     session: AsyncSession, period: Period, filters: Filters = Filters(), *, targets: Targets = Targets()
 ) -> Report:
     """Every KPI of the dashboard for conversations started in ``period`` that match ``filters``."""
-    if session.bind.dialect.name == "postgresql":
+    if dialect_name(session) == "postgresql":
         # A report is a dozen short queries; PostgreSQL's JIT compiler would spend more time
         # compiling them (half a second at 1M conversations) than running them.
         await session.execute(text("SET LOCAL jit = off"))
@@ -507,7 +511,7 @@ async def compute_report(
     return await _report(session, f, period, filters)
 
 
-async def _report(session: AsyncSession, f, period: Period, filters: Filters) -> Report:  # noqa: ANN001 - a subquery
+async def _report(session: AsyncSession, f: Subquery, period: Period, filters: Filters) -> Report:
     zone = ZoneInfo(period.tz)
 
     # Per hour (the daily series and the heatmap), then per channel × team × agent × ending
@@ -590,7 +594,7 @@ async def _report(session: AsyncSession, f, period: Period, filters: Filters) ->
         for r in complaints_rows.all()
     ]
     # Counted per distinct text, so each is sent and folded into words once.
-    reasons = dict(
+    reasons: dict[str, int] = dict(
         (
             await session.execute(
                 select(f.c.reason, func.count().label("n"))

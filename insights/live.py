@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 from pydantic import BaseModel
 from sqlalchemy import func, select
@@ -23,7 +23,7 @@ class LiveCounters(BaseModel):
 async def live_counters(session: AsyncSession, *, agents_online: int, now: datetime | None = None) -> LiveCounters:
     """Queued and in-service conversations now, and the longest current wait. ``agents_online`` is
     the number of agents with the console open (the hub knows it; the database does not)."""
-    now = now or datetime.now(timezone.utc)
+    now = now or datetime.now(UTC)
     rows = (
         await session.execute(
             select(Conversation.team_id, func.count(), func.min(Conversation.queued_at))

@@ -5,11 +5,16 @@ from __future__ import annotations
 from datetime import datetime
 
 from sqlalchemy import Boolean, Float, Index, Integer, String, Text, text
-from sqlalchemy.orm import Mapped, mapped_column
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
-from core.models import package_base, utcnow
+from core.models import TYPE_ANNOTATION_MAP, package_metadata, utcnow
 
-Base = package_base()
+
+class Base(DeclarativeBase):
+    """The declarative base of insights' tables (their own metadata)."""
+
+    metadata = package_metadata()
+    type_annotation_map = TYPE_ANNOTATION_MAP
 
 
 class Survey(Base):

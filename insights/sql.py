@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from sqlalchemy import Float, Integer
+from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.ext.compiler import compiles
 from sqlalchemy.sql.functions import FunctionElement
 
@@ -29,7 +30,7 @@ def _seconds_pg(element: seconds_between, compiler: Any, **kw: Any) -> str:
     return f"EXTRACT(EPOCH FROM ({compiler.process(later, **kw)} - {compiler.process(earlier, **kw)}))"
 
 
-class hour_bucket(FunctionElement):  # noqa: N801
+class hour_bucket(FunctionElement):  # noqa: N801 - used like a SQL function
     """The UTC hour of a timestamp: text ``'YYYY-MM-DD HH'`` on SQLite, a naive UTC timestamp on
     PostgreSQL (``date_trunc``, a third cheaper than ``to_char`` over a month of rows). Turned into
     local time in Python, so the heatmap and daily series are exact in any time zone without the
@@ -50,7 +51,7 @@ def _hour_pg(element: hour_bucket, compiler: Any, **kw: Any) -> str:
     return f"date_trunc('hour', {compiler.process(value, **kw)} AT TIME ZONE 'UTC')"
 
 
-class epoch_hour(FunctionElement):  # noqa: N801
+class epoch_hour(FunctionElement):  # noqa: N801 - used like a SQL function
     """Whole hours from 1970-01-01 00:00 UTC to a timestamp (an integer; ``summaries.epoch_hour``
     in Python): the key of ``conversation_hours``."""
 
@@ -69,3 +70,8 @@ def _epoch_hour_sqlite(element: epoch_hour, compiler: Any, **kw: Any) -> str:
 def _epoch_hour_pg(element: epoch_hour, compiler: Any, **kw: Any) -> str:
     (value,) = list(element.clauses)
     return f"CAST(floor(date_part('epoch', {compiler.process(value, **kw)}) / 3600) AS INTEGER)"
+
+
+def dialect_name(session: AsyncSession) -> str:
+    """The name of the database the session talks to ("postgresql", "sqlite")."""
+    return session.get_bind().dialect.name

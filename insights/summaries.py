@@ -39,28 +39,28 @@ from bisect import bisect_left
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import ColumnElement, Insert, Integer, and_, case, cast, delete, func, insert, select
+from sqlalchemy import ColumnElement, Insert, Integer, Select, and_, case, cast, delete, func, insert, select
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
-from sqlalchemy.orm import aliased
+from sqlalchemy.orm import InstrumentedAttribute, aliased
 
 from core.models import aware
 from handoff.models import Conversation, Message, OwnershipEvent, State
 from insights.models import ConversationHour, ConversationSummary, Survey
-from insights.sql import epoch_hour, seconds_between
+from insights.sql import dialect_name, epoch_hour, seconds_between
 
 def _seconds(earlier: datetime | None, later: datetime | None) -> float | None:
     if earlier is None or later is None:
         return None
-    return (aware(later) - aware(earlier)).total_seconds()  # type: ignore[operator]
+    return (aware(later) - aware(earlier)).total_seconds()
 
 
 def _earliest(current: datetime | None, at: datetime) -> datetime:
-    return at if current is None or aware(at) < aware(current) else current  # type: ignore[operator]
+    return at if current is None or aware(at) < aware(current) else current
 
 
 def _latest(current: datetime | None, at: datetime) -> datetime:
-    return at if current is None or aware(at) > aware(current) else current  # type: ignore[operator]
+    return at if current is None or aware(at) > aware(current) else current
 
 
 WAIT_BUCKETS = (15, 30, 60, 120, 300, 600, 1800)  # seconds (upper bounds); the last bucket is "30 min or more"
@@ -72,12 +72,12 @@ HOUR_COUNTS = ("conversations", "escalated", "deflected", "answered", "promoters
 _NOTHING = (0,) * len(HOUR_COUNTS)
 
 
-def wait_bucket_conditions(wait: ColumnElement) -> list[ColumnElement]:
+def wait_bucket_conditions(wait: ColumnElement[Any] | InstrumentedAttribute[Any]) -> list[ColumnElement[bool]]:
     """Per bucket of ``WAIT_BUCKETS``, the SQL condition that a wait (seconds, NULL if none) is in it."""
-    conditions = []
+    conditions: list[ColumnElement[bool]] = []
     lower = None
     for limit in (*WAIT_BUCKETS, None):
-        cond = wait.is_not(None)
+        cond: ColumnElement[bool] = wait.is_not(None)
         if lower is not None:
             cond = and_(cond, wait > lower)
         if limit is not None:
@@ -89,7 +89,7 @@ def wait_bucket_conditions(wait: ColumnElement) -> list[ColumnElement]:
 
 def epoch_hour_of(at: datetime) -> int:
     """Whole hours from 1970-01-01 00:00 UTC to ``at`` (the key of ``conversation_hours``)."""
-    return int(aware(at).timestamp() // 3600)  # type: ignore[union-attr]
+    return int(aware(at).timestamp() // 3600)
 
 
 def _hour_counts(s: ConversationSummary) -> tuple[int, ...]:
@@ -100,7 +100,7 @@ def _hour_counts(s: ConversationSummary) -> tuple[int, ...]:
         waits[bisect_left(WAIT_BUCKETS, s.wait_s)] = 1  # the first bucket whose upper bound is reached
     return (
         1, s.escalated, s.deflected, int(answered),
-        int(answered and score >= 9), int(answered and 7 <= score <= 8), int(answered and score <= 6),
+        int(score is not None and score >= 9), int(score is not None and 7 <= score <= 8), int(score is not None and score <= 6),
         *(int(score == k) for k in range(11)), *waits,
     )
 
@@ -112,7 +112,7 @@ async def _move_hour_counts(session: AsyncSession, s: ConversationSummary, befor
         return
     table = ConversationHour.__table__
     # An upsert: two desks appending to conversations of the same hour at once must both count.
-    dialect = postgresql if session.bind.dialect.name == "postgresql" else sqlite
+    dialect = postgresql if dialect_name(session) == "postgresql" else sqlite
     stmt = dialect.insert(table).values(hour=epoch_hour_of(s.started_at), **{name: delta.get(name, 0) for name in HOUR_COUNTS})
     stmt = stmt.on_conflict_do_update(index_elements=[table.c.hour], set_={name: table.c[name] + stmt.excluded[name] for name in delta})
     await session.execute(stmt)
@@ -253,8 +253,8 @@ def rebuild_statement(conversation_ids: list[str] | None = None, *, leave_out: t
     from its events, messages and survey (all conversations, or only ``conversation_ids``).
     ``leave_out`` names columns a migration's older table does not have yet."""
     c, e, m = Conversation, OwnershipEvent, Message
-    first = lambda state: func.min(case((e.to_state == state.value, e.at)))  # noqa: E731
-    last = lambda state: func.max(case((e.to_state == state.value, e.at)))  # noqa: E731
+    first = lambda state: func.min(case((e.to_state == state.value, e.at)))  # noqa: E731 - a one-line SQL shorthand
+    last = lambda state: func.max(case((e.to_state == state.value, e.at)))  # noqa: E731 - a one-line SQL shorthand
     ev = (
         select(
             e.conversation_id.label("cid"),
@@ -294,7 +294,7 @@ def rebuild_statement(conversation_ids: list[str] | None = None, *, leave_out: t
     abandoned = ev.c.abandoned_at.is_not(None)
     picked = and_(ev.c.picked_at.is_not(None), ~abandoned)
     resolved = and_(resolved_at.is_not(None), ~abandoned)
-    as_int = lambda cond: cast(case((cond, 1), else_=0), Integer)  # noqa: E731
+    as_int = lambda cond: cast(case((cond, 1), else_=0), Integer)  # noqa: E731 - a one-line SQL shorthand
     handle = seconds_between(ev.c.picked_at, resolved_at)
     columns = {
         "conversation_id": c.id, "started_at": c.created_at, "channel": c.channel, "language": c.language,
@@ -316,7 +316,7 @@ def rebuild_statement(conversation_ids: list[str] | None = None, *, leave_out: t
         "returned_after_s": seconds_between(resolved_at, next_started),
     }
     columns = {name: value for name, value in columns.items() if name not in leave_out}
-    query = (
+    query: Select = (
         select(*(value.label(name) for name, value in columns.items()))
         .select_from(c)
         .outerjoin(ev, ev.c.cid == c.id)

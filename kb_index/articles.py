@@ -9,11 +9,12 @@ someone else's newer version is refused with ``StaleVersion``, naming who saved 
 from __future__ import annotations
 
 import difflib
+import typing
 from collections.abc import Iterable, Sequence
-from dataclasses import asdict
 from datetime import timedelta
 
 from sqlalchemy import Text, cast, delete, func, or_, select
+from sqlalchemy.engine import CursorResult
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from kb_index.index import IndexedArticle, KnowledgeIndex
@@ -306,7 +307,8 @@ async def prune_changes(session: AsyncSession, *, older_than: timedelta) -> int:
     would skip the next change. Returns how many rows went."""
     newest = await last_change_seq(session)
     stmt = delete(ArticleChange).where(ArticleChange.at < utcnow() - older_than, ArticleChange.seq < newest)
-    return (await session.execute(stmt)).rowcount or 0
+    # A DML statement's result is a CursorResult (it has the row count); execute() is typed for any statement.
+    return typing.cast(CursorResult, await session.execute(stmt)).rowcount or 0
 
 
 async def changes_after(session: AsyncSession, seq: int, *, limit: int = 1000) -> Sequence[ArticleChange]:

@@ -80,7 +80,10 @@ class SentenceTransformerEncoder(Encoder):
         self.name = label or f"st:{name_or_path}"
         # sentence-transformers 6 renamed the method; 5 only has the old name.
         dimension = getattr(self._model, "get_embedding_dimension", None) or self._model.get_sentence_embedding_dimension
-        self.dim = int(dimension())
+        dim = dimension()
+        if dim is None:  # a model without a fixed output size cannot fill a vector index
+            raise EncoderNotAvailable(f"sentence-transformers model {name_or_path!r} has no fixed embedding dimension")
+        self.dim = int(dim)
         self._batch_size = batch_size
 
     def _encode(self, texts: Sequence[str]) -> np.ndarray:

@@ -19,7 +19,7 @@ import threading
 from collections.abc import Iterable, Sequence
 from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
-from typing import NamedTuple
+from typing import Any, NamedTuple
 
 import faiss
 import numpy as np
@@ -34,6 +34,8 @@ faiss.omp_set_num_threads(1)
 logger = logging.getLogger(__name__)
 
 ArticleKey = tuple[str, str]  # (article id, language)
+# The linear head: a fitted sklearn LogisticRegression (untyped) and its column per (article id, language family).
+_Head = tuple[Any, dict[tuple[str, str], int]]
 _CHUNK_CHARS = 500
 _DENSE_CANDIDATES = 256
 # The linear head: inverse regularisation, chosen on the Portuguese validation questions (1, 10 and
@@ -134,7 +136,7 @@ class Calibration:
     negative: float = 0.0
 
     @classmethod
-    def load(cls, path: Path, encoder: str) -> "Calibration":
+    def load(cls, path: Path, encoder: str) -> Calibration:
         """Read this encoder's calibration from the JSON file that holds one per encoder."""
         try:
             data = json.loads(path.read_text())[encoder]
@@ -176,8 +178,8 @@ def _chunks(body: str) -> list[str]:
     """Body split at paragraphs into pieces of at most about 500 characters."""
     out: list[str] = []
     current = ""
-    for para in re.split(r"\n\s*\n", body):
-        para = para.strip()
+    for raw in re.split(r"\n\s*\n", body):
+        para = raw.strip()
         if not para:
             continue
         if current and len(current) + len(para) > _CHUNK_CHARS:
@@ -223,7 +225,7 @@ class EmbeddingCache:
 
     @staticmethod
     def _key(kind: str, text: str) -> str:
-        return hashlib.sha1(f"{kind}\x00{text}".encode()).hexdigest()
+        return hashlib.sha1(f"{kind}\x00{text}".encode(), usedforsecurity=False).hexdigest()
 
     def encode(self, encoder: Encoder, texts: Sequence[str], *, passages: bool) -> np.ndarray:
         kind = "p" if passages else "q"
@@ -287,7 +289,7 @@ class KnowledgeIndex:
         # trained on them (one class per article id and language family), retrained lazily after
         # a change: it learns which directions tell articles apart, which a plain cosine cannot.
         self._question_vectors: dict[ArticleKey, np.ndarray] = {}
-        self._head: tuple[object, dict[tuple[str, str], int]] | None = None
+        self._head: _Head | None = None
         self._head_generation = 0  # bumped on every change to the articles' question vectors
         self._head_fitted = -1  # the generation the current head was fitted on
         self._head_thread: threading.Thread | None = None
@@ -315,11 +317,11 @@ class KnowledgeIndex:
             else None
         )
         if self._journal is not None:
-            self._reopen()
+            self._reopen(self._journal)
 
-    def _reopen(self) -> None:
+    def _reopen(self, journal: ArticleJournal) -> None:
         """Take back the articles of the last run and make the vectors agree with them."""
-        stored = self._journal.load()
+        stored = journal.load()
         with self._lock:
             for row in stored.values():
                 article = IndexedArticle(**{**row, "questions": tuple(row.get("questions", ()))})
@@ -328,7 +330,7 @@ class KnowledgeIndex:
                 orphans = [pid for pid in self._dense.ids() if pid not in self._passages]
                 self._dense.remove(orphans)
                 self._encode_and_add([(pid, p) for pid, p in self._passages.items() if pid not in self._dense])
-                self._refresh_question_vectors(list(self._articles))
+                self._refresh_question_vectors(self._dense, list(self._articles))
 
     # -- writing -----------------------------------------------------------------------------
 
@@ -346,7 +348,7 @@ class KnowledgeIndex:
                 self._dense.remove(gone)
                 # The same article twice in one batch: only the passages its last version kept.
                 self._encode_and_add([(pid, p) for pid, p in dict(added).items() if pid in self._passages])
-                self._refresh_question_vectors({a.key for a in articles})
+                self._refresh_question_vectors(self._dense, {a.key for a in articles})
             self._record(put=articles)
 
     def _place(self, article: IndexedArticle) -> tuple[list[int], list[tuple[int, _Passage]]]:
@@ -369,7 +371,7 @@ class KnowledgeIndex:
         return gone, added
 
     def _encode_and_add(self, passages: list[tuple[int, _Passage]]) -> None:
-        if self._dense is None or not passages:
+        if self._dense is None or self.encoder is None or not passages:  # no encoder, no dense store
             return
         # A persisted index keeps its vectors in its own directory; the embedding cache (one file,
         # rewritten whole on save) would cost a write of every vector per publish at scale.
@@ -391,7 +393,7 @@ class KnowledgeIndex:
                 everything=lambda: [asdict(a) for a in self._articles.values()],
             )
 
-    def _refresh_question_vectors(self, keys: Iterable[ArticleKey]) -> None:
+    def _refresh_question_vectors(self, dense: VectorStore, keys: Iterable[ArticleKey]) -> None:
         """Recompute the centroid and the head's training rows of these articles from the stored
         vectors of their titles and questions (kept or new alike), and mark the head stale."""
         for key in keys:
@@ -400,7 +402,7 @@ class KnowledgeIndex:
             self._centroids.pop(key, None)
             if not pids:
                 continue
-            vectors = self._dense.get(pids)
+            vectors = dense.get(pids)
             self._question_vectors[key] = vectors
             mean = vectors.mean(axis=0)
             self._centroids[key] = (mean / max(float(np.linalg.norm(mean)), 1e-12)).astype(np.float32)
@@ -440,7 +442,7 @@ class KnowledgeIndex:
                 self._lexical.remove(pid)
             if self._dense is not None:
                 self._dense.remove(gone)
-                self._refresh_question_vectors([key])
+                self._refresh_question_vectors(self._dense, [key])
             del self._articles[key]
             self._record(delete=[key])
 
@@ -470,7 +472,7 @@ class KnowledgeIndex:
         return np.concatenate(rows), labels
 
     @staticmethod
-    def _fit_head(x: np.ndarray, labels: list[tuple[str, str]]) -> tuple[object, dict[tuple[str, str], int]]:
+    def _fit_head(x: np.ndarray, labels: list[tuple[str, str]]) -> _Head:
         from sklearn.linear_model import LogisticRegression
 
         column = {name: i for i, name in enumerate(sorted(set(labels)))}
@@ -488,13 +490,13 @@ class KnowledgeIndex:
             generation, data = self._head_generation, self._head_data()
             self._install_head(self._fit_head(*data) if data else None, generation)
 
-    def _install_head(self, head: tuple[object, dict[tuple[str, str], int]] | None, generation: int) -> None:
+    def _install_head(self, head: _Head | None, generation: int) -> None:
         """Use ``head`` unless a newer one is in place already (a refit in the foreground can finish
         before an older one in the background). Called with the lock held."""
         if generation > self._head_fitted:
             self._head, self._head_fitted = head, generation
 
-    def _trained_head(self) -> tuple[object, dict[tuple[str, str], int]] | None:
+    def _trained_head(self) -> _Head | None:
         """The linear head to score with (None with fewer than two articles, or past the size).
         Called with the lock held. Fits it here only if the index never had one; otherwise a stale
         head is used while ``_schedule_head_fit``'s thread fits the new one."""
@@ -553,7 +555,7 @@ class KnowledgeIndex:
                 return [{} for _ in questions]
             dense_rows: list[dict[ArticleKey, float]] = [{} for _ in questions]
             vectors = None
-            if self.encoder and len(self._dense):
+            if self.encoder and self._dense is not None and len(self._dense):
                 vectors = self.encoder.encode_queries(list(questions))
                 scores, ids = self._dense.search(vectors, min(_DENSE_CANDIDATES, len(self._dense)))
                 for row, (srow, irow) in enumerate(zip(scores, ids)):
@@ -585,7 +587,7 @@ class KnowledgeIndex:
                         sims = np.stack([self._centroids[keys[i]] for i in have]) @ vectors[row]
                         for i, sim in zip(have, sims.tolist()):
                             centroid[i] = sim
-                if probabilities is not None:
+                if head is not None and probabilities is not None:
                     column = head[1]
                     p_row = probabilities[row]
                     heads = [

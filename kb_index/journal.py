@@ -12,6 +12,7 @@ import json
 import logging
 from collections.abc import Callable, Iterable
 from pathlib import Path
+from typing import TextIO
 
 from kb_index.vectors import replace_atomically
 
@@ -25,7 +26,7 @@ class ArticleJournal:
         self._path = path
         self._writable = writable
         self._lines = 0
-        self._handle = None
+        self._handle: TextIO | None = None
 
     def load(self) -> dict[tuple[str, str], dict]:
         """The articles the file describes, in the order last written."""
@@ -44,7 +45,7 @@ class ArticleJournal:
                     articles.pop(tuple(entry["delete"]), None)
                 self._lines += 1
         if self._writable:
-            self._handle = open(self._path, "a", encoding="utf-8")
+            self._handle = open(self._path, "a", encoding="utf-8")  # noqa: SIM115 - kept open for appends until close()
         return articles
 
     def record(
@@ -70,7 +71,7 @@ class ArticleJournal:
             rows = [json.dumps({"put": article}, ensure_ascii=False) for article in everything()]
             self._handle.close()
             replace_atomically(self._path, lambda f: f.write(("\n".join(rows) + "\n" if rows else "").encode()))
-            self._handle = open(self._path, "a", encoding="utf-8")
+            self._handle = open(self._path, "a", encoding="utf-8")  # noqa: SIM115 - kept open for appends until close()
             self._lines = len(rows)
 
     def close(self) -> None:

@@ -22,7 +22,7 @@ _EMPTY = "\u2205"  # an empty passage is one token long, as the index always bui
 class _Postings:
     """The passages (slots) holding one term and how often: growable arrays, appended to."""
 
-    __slots__ = ("slots", "tfs", "size", "df")
+    __slots__ = ("df", "size", "slots", "tfs")
 
     def __init__(self) -> None:
         self.slots = np.empty(4, dtype=np.int64)

@@ -12,7 +12,7 @@ import random
 import shutil
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 
 from kb_index.encoders import Encoder, get_encoder
@@ -107,7 +107,7 @@ def fine_tune(
 
     torch.set_num_threads(1)  # on a busy 2-core machine a second thread made encoding ~5x slower
     torch.manual_seed(seed)
-    rng = random.Random(seed)
+    rng = random.Random(seed)  # noqa: S311 - a seeded shuffle of training pairs, not a secret
     model = SentenceTransformer(base, device="cpu")
     loss = MultipleNegativesRankingLoss(model)
     optimizer = torch.optim.AdamW(model.parameters(), lr=learning_rate)
@@ -180,7 +180,7 @@ def tune(
     if len(pairs) < 2:
         raise ValueError("the knowledge base has too few alternative questions to learn from")
     before, _, _ = _measure(get_encoder(spec), articles, validation)
-    stamp = datetime.now(timezone.utc).strftime("%Y%m%d-%H%M%S")
+    stamp = datetime.now(UTC).strftime("%Y%m%d-%H%M%S")
     out = models_dir / f"tuned-{stamp}"
     fine_tune(base_path, pairs, out, epochs=epochs, batch_size=batch_size, progress=progress)
     candidate = _replace_part(spec, base_spec, f"st:{out}")

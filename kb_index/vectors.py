@@ -29,7 +29,7 @@ import re
 import struct
 import tempfile
 import threading
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import IO
 
@@ -53,7 +53,7 @@ def lock_directory(path: Path) -> IO[bytes] | None:
     """Take the write lock of an index directory: the open lock file, or None when another
     process (or another index in this one) holds it. One writer per directory; others read."""
     path.mkdir(parents=True, exist_ok=True)
-    handle = open(path / "lock", "ab")
+    handle = open(path / "lock", "ab")  # noqa: SIM115 - the open file is the lock: the caller keeps it
     try:
         fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
     except BlockingIOError:
@@ -62,7 +62,7 @@ def lock_directory(path: Path) -> IO[bytes] | None:
     return handle
 
 
-def replace_atomically(path: Path, write) -> None:  # noqa: ANN001 - write(file object)
+def replace_atomically(path: Path, write: Callable[[IO[bytes]], object]) -> None:
     """Write through ``write`` to a temporary file beside ``path``, then rename it over ``path``:
     a reader never sees half a file."""
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
@@ -266,7 +266,7 @@ class VectorStore:
         queries = np.ascontiguousarray(queries, dtype=np.float32).reshape(-1, self.dim)
         with self._lock:
             if self._approx is not None:
-                return self._search_approx(queries, k)
+                return self._search_approx(self._approx, queries, k)
             return self._search_exact(queries, k)
 
     def exact_search(self, queries: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
@@ -293,14 +293,14 @@ class VectorStore:
             scores[row, : len(row_ids)] = row_scores
         return scores, ids
 
-    def _search_approx(self, queries: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
+    def _search_approx(self, approx: faiss.Index, queries: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
         scores, ids = self._empty(len(queries), k)
         # Twice as many candidates as asked, re-scored with the stored vectors: the 8-bit codes
         # only have to put the true best among them, and the scores returned are exact cosines.
         wanted = min(2 * k + 16, len(self._slot))
         if not wanted:
             return scores, ids
-        _, candidates = self._approx.search(queries, wanted)
+        _, candidates = approx.search(queries, wanted)
         for row in range(len(queries)):
             found = [i for i in candidates[row].tolist() if i >= 0]
             slots = np.array([self._slot[i] for i in found], dtype=np.int64)
@@ -332,23 +332,32 @@ class VectorStore:
         n0 = self._n
         ids0 = self._ids[:n0].copy()
         vectors = self._vectors  # rows [0, n0) stay as they are until the job ends (removals only mark)
-        self._pending = []
+        pending: list[tuple[bytes, np.ndarray, np.ndarray | None]] = []  # the job's changes, kept while it runs
+        self._pending = pending
         generation = self._open_journal() if self._writable else None
-        args = (n0, ids0, vectors, generation, approx)
+        args = (n0, ids0, vectors, generation, approx, pending)
         if self._background:
             self._thread = threading.Thread(target=self._run_job, args=args, name="kb-vector-build", daemon=True)
             self._thread.start()
         else:
             self._run_job(*args)
 
-    def _run_job(self, n0: int, ids0: np.ndarray, vectors: np.ndarray, generation: int | None, approx: bool) -> None:
+    def _run_job(
+        self,
+        n0: int,
+        ids0: np.ndarray,
+        vectors: np.ndarray,
+        generation: int | None,
+        approx: bool,
+        pending: list[tuple[bytes, np.ndarray, np.ndarray | None]],
+    ) -> None:
         try:
             index = self._build_approx(vectors[:n0], ids0) if approx else None
             if generation is not None:
                 self._write_snapshot(generation, vectors[:n0], ids0, index)
             with self._lock:
                 if index is not None:
-                    for op, ids, added in self._pending:
+                    for op, ids, added in pending:
                         index.remove_ids(ids)
                         if op == b"A":
                             index.add_with_ids(added, ids)
@@ -397,18 +406,23 @@ class VectorStore:
 
     # -- persistence -------------------------------------------------------------------------
 
+    @property
+    def _dir(self) -> Path:
+        """The store's directory; only a store kept on disk has files and journals."""
+        if self._path is None:
+            raise RuntimeError("this vector store is kept in memory only: it has no files")
+        return self._path
+
     def _files(self, generation: int) -> dict[str, Path]:
-        assert self._path is not None
         return {
-            "vectors": self._path / f"vectors.{generation}.npy",
-            "ids": self._path / f"ids.{generation}.npy",
-            "approx": self._path / f"approx.{generation}.faiss",
+            "vectors": self._dir / f"vectors.{generation}.npy",
+            "ids": self._dir / f"ids.{generation}.npy",
+            "approx": self._dir / f"approx.{generation}.faiss",
         }
 
     def _journals(self) -> list[tuple[int, Path]]:
-        assert self._path is not None
         found = []
-        for path in self._path.glob("journal.*.bin"):
+        for path in self._dir.glob("journal.*.bin"):
             match = re.fullmatch(r"journal\.(\d+)\.bin", path.name)
             if match:
                 found.append((int(match.group(1)), path))
@@ -445,8 +459,8 @@ class VectorStore:
                     faiss.extract_index_ivf(self._approx).nprobe = self._nprobe
             for journal_generation, journal in self._journals():
                 if journal_generation >= self._generation:
-                    for op, ids, vectors in self._read_journal(journal):
-                        if op == b"A":
+                    for _op, ids, vectors in self._read_journal(journal):
+                        if vectors is not None:  # an addition (b"A") carries its vectors
                             self._apply_add(ids, vectors)
                         else:
                             present = np.array([i for i in ids.tolist() if i in self._slot], dtype=np.int64)
@@ -479,8 +493,7 @@ class VectorStore:
         if self._journal is not None:
             self._journal.close()
         generation = max([self._generation, *(g for g, _ in self._journals())]) + 1
-        assert self._path is not None
-        self._journal = open(self._path / f"journal.{generation}.bin", "ab")
+        self._journal = open(self._dir / f"journal.{generation}.bin", "ab")  # noqa: SIM115 - appended to until the next compaction
         self._journal_bytes = 0
         return generation
 
@@ -502,10 +515,10 @@ class VectorStore:
         replace_atomically(files["ids"], lambda f: np.save(f, ids))
         if approx is not None:
             replace_atomically(files["approx"], lambda f: f.write(faiss.serialize_index(approx).tobytes()))
-        manifest = {"format": _FORMAT, "encoder": self.encoder, "dim": self.dim, "generation": generation, "count": int(len(ids))}
-        replace_atomically(self._path / "manifest.json", lambda f: f.write(json.dumps(manifest, indent=2).encode()))
+        manifest = {"format": _FORMAT, "encoder": self.encoder, "dim": self.dim, "generation": generation, "count": len(ids)}
+        replace_atomically(self._dir / "manifest.json", lambda f: f.write(json.dumps(manifest, indent=2).encode()))
         self._generation = generation
-        for old in self._path.iterdir():
+        for old in self._dir.iterdir():
             match = re.fullmatch(r"(vectors|ids|approx|journal)\.(\d+)\.(npy|faiss|bin)", old.name)
             if match and int(match.group(2)) < generation:
                 old.unlink(missing_ok=True)

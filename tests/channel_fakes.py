@@ -41,7 +41,7 @@ class FakeServer:
     def url(self) -> str:
         return f"http://127.0.0.1:{self.port}"
 
-    def start(self) -> "FakeServer":
+    def start(self) -> FakeServer:
         self.thread.start()
         wait_until(lambda: self.server.started, 30, type(self).__name__)
         return self
@@ -176,7 +176,7 @@ class FakeTwilio(FakeServer):
         if request.headers.get("authorization") != expected or request.path_params["sid"] != self.account_sid:
             return JSONResponse({"code": 20003, "message": "Authenticate", "status": 401}, status_code=401)
         form = await request.form()
-        params = {k: v for k, v in form.items()}
+        params = dict(form.items())
         media_urls = [str(v) for v in form.getlist("MediaUrl")]
         with self.lock:
             self.calls.append(params)

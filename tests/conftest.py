@@ -12,8 +12,8 @@ import pytest
 
 os.environ.setdefault("OMP_NUM_THREADS", "1")
 
-from tests.channel_fakes import FakeTelegram, FakeTwilio  # noqa: E402
-from tests.support import AgentClient, RunningHub, RunningRasa, start_hub, start_rasa, hub_settings  # noqa: E402
+from tests.channel_fakes import FakeTelegram, FakeTwilio
+from tests.support import AgentClient, RunningHub, RunningRasa, start_hub, start_rasa, hub_settings
 
 
 @pytest.fixture(scope="session")

@@ -20,7 +20,6 @@ import websockets
 
 from hub.settings import ROOT, Settings
 
-
 PG_ADMIN = "postgresql://postgres@127.0.0.1:5432/test"  # the machine's PostgreSQL (trust)
 
 
@@ -83,10 +82,10 @@ class RunningHub:
         return f"http://127.0.0.1:{self.settings.port}"
 
     @property
-    def app(self):  # noqa: ANN201
+    def app(self):
         return self.server.config.app
 
-    def call(self, coro_factory: Callable, timeout_s: float = 60):  # noqa: ANN201
+    def call(self, coro_factory: Callable, timeout_s: float = 60):
         """Run a coroutine on the hub's own event loop (where its database engine lives)."""
         future = asyncio.run_coroutine_threadsafe(coro_factory(), self.app.state.loop)
         return future.result(timeout_s)
@@ -195,7 +194,7 @@ class WidgetCustomer:
         payload = self.token.split(".")[0]
         return json.loads(base64.urlsafe_b64decode(payload + "=" * (-len(payload) % 4)))["c"]
 
-    async def connect(self) -> "WidgetCustomer":
+    async def connect(self) -> WidgetCustomer:
         async with httpx.AsyncClient() as client:
             r = await client.post(f"{self.hub_url}/widget/session", json={"token": self.token})
             r.raise_for_status()
@@ -268,7 +267,7 @@ class AgentClient:
     email: str
     password: str
 
-    async def login(self) -> "AgentClient":
+    async def login(self) -> AgentClient:
         self.http = httpx.AsyncClient(base_url=self.hub_url, timeout=30)
         r = await self.http.post("/api/auth/login", json={"email": self.email, "password": self.password})
         r.raise_for_status()

@@ -6,7 +6,7 @@ import logging
 from typing import Any
 
 from rasa_sdk import Action, FormValidationAction, Tracker
-from rasa_sdk.events import EventType, FollowupAction, SessionStarted, SlotSet, ActionExecuted
+from rasa_sdk.events import ActionExecuted, EventType, FollowupAction, SessionStarted, SlotSet
 from rasa_sdk.executor import CollectingDispatcher
 
 from bot.actions.services import DeskServices

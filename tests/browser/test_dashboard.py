@@ -27,7 +27,7 @@ def supervisor_account(hub: RunningHub) -> tuple[str, str]:
 
 
 @pytest.fixture
-async def dashboard(hub: RunningHub, browser: Browser, supervisor_account: tuple[str, str]) -> AsyncIterator[Page]:  # noqa: F811
+async def dashboard(hub: RunningHub, browser: Browser, supervisor_account: tuple[str, str]) -> AsyncIterator[Page]:
     context = await browser.new_context()
     page = await context.new_page()
     await page.goto(f"{hub.url}/dashboard")
@@ -121,7 +121,7 @@ async def test_every_ending_is_counted_on_the_dashboard_and_a_detractor_alerts_t
 
 
 async def test_an_agent_takes_a_detractors_follow_up_in_the_console_and_records_the_call(
-    hub: RunningHub, browser: Browser, agent_accounts: dict[str, tuple[str, str]]  # noqa: F811
+    hub: RunningHub, browser: Browser, agent_accounts: dict[str, tuple[str, str]]
 ) -> None:
     # Gil ends his chat with the bot with a 0 and says why: a follow-up for someone to call him back.
     gil = await WidgetCustomer(hub.url, "en").connect()

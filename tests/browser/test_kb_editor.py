@@ -37,7 +37,7 @@ def agent_account(hub: RunningHub) -> tuple[str, str]:
 
 
 @pytest.fixture
-async def editor_page(hub: RunningHub, browser: Browser, editor_account: tuple[str, str]) -> AsyncIterator[Page]:  # noqa: F811
+async def editor_page(hub: RunningHub, browser: Browser, editor_account: tuple[str, str]) -> AsyncIterator[Page]:
     context = await browser.new_context(locale="pt-BR")  # the page speaks the browser's language
     page = await context.new_page()
     await page.goto(f"{hub.url}/kb")
@@ -49,7 +49,7 @@ async def editor_page(hub: RunningHub, browser: Browser, editor_account: tuple[s
     await context.close()
 
 
-async def ask_in_the_widget(hub: RunningHub, browser: Browser, question: str) -> Page:  # noqa: F811
+async def ask_in_the_widget(hub: RunningHub, browser: Browser, question: str) -> Page:
     page = await (await browser.new_context()).new_page()
     await page.goto(f"{hub.url}/?lang=pt-BR")
     widget = page.locator("[data-balcao-widget]")
@@ -61,7 +61,7 @@ async def ask_in_the_widget(hub: RunningHub, browser: Browser, question: str) ->
 
 
 async def test_an_editor_publishes_an_article_and_the_bot_answers_with_it_in_the_widget(
-    hub: RunningHub, browser: Browser, editor_page: Page  # noqa: F811
+    hub: RunningHub, browser: Browser, editor_page: Page
 ) -> None:
     page = editor_page
     # Before: the bot has nothing on pets (the editor checks with "try it").
@@ -111,7 +111,7 @@ async def test_an_editor_publishes_an_article_and_the_bot_answers_with_it_in_the
 
 
 async def test_an_agent_turns_a_reply_into_a_draft_article_from_the_console(
-    hub: RunningHub, browser: Browser, agent_account: tuple[str, str], editor_page: Page  # noqa: F811
+    hub: RunningHub, browser: Browser, agent_account: tuple[str, str], editor_page: Page
 ) -> None:
     customer = await WidgetCustomer(hub.url).connect()
     await customer.say("quero falar com um atendente")

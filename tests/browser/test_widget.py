@@ -21,7 +21,7 @@ ARGS = [
 
 @pytest.fixture(scope="module")
 async def browser() -> AsyncIterator[Browser]:
-    if not os.path.exists(CHROMIUM):
+    if not os.path.exists(CHROMIUM):  # noqa: ASYNC240 - one stat before the browser starts
         if os.environ.get("CI"):
             pytest.fail("Chromium is missing: .ci/run installs Debian's chromium package")
         pytest.skip("Chromium is not installed (apt-get install chromium)")

@@ -5,9 +5,8 @@ from __future__ import annotations
 
 import asyncio
 import base64
-from pathlib import Path
-
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 from playwright.async_api import Browser, Page, expect
@@ -15,7 +14,6 @@ from starlette.responses import HTMLResponse
 from starlette.routing import Route
 
 import handoff
-from handoff import Role
 from hub.db import make_engine, make_sessionmaker, unit_of_work
 from hub.settings import Settings
 from insights.summaries import note_appended
@@ -57,7 +55,7 @@ def customer_texts(settings: Settings) -> list[str]:
 
 
 async def test_the_widget_reconnects_after_a_hub_restart_and_no_message_is_lost(
-    browser: Browser, tmp_path: Path, index_cache: Path  # noqa: F811
+    browser: Browser, tmp_path: Path, index_cache: Path
 ) -> None:
     # No Rasa behind this hub: the bot fails at once and every chat goes to a person.
     settings = hub_settings(tmp_path, cache_dir=index_cache, rasa_timeout_s=0.5)
@@ -91,7 +89,7 @@ async def test_the_widget_reconnects_after_a_hub_restart_and_no_message_is_lost(
         await asyncio.to_thread(hub.stop)
 
 
-async def test_the_widget_works_with_the_keyboard_alone(hub: RunningHub, page: Page) -> None:  # noqa: F811
+async def test_the_widget_works_with_the_keyboard_alone(hub: RunningHub, page: Page) -> None:
     await page.goto(f"{hub.url}/?lang=pt-BR")
     widget = page.locator("[data-balcao-widget]")
     launcher = widget.get_by_role("button", name="Abrir o chat")
@@ -169,7 +167,7 @@ def shop_site(hub: RunningHub) -> Iterator[FakeServer]:
 
 
 async def test_a_host_page_with_aggressive_css_does_not_restyle_the_widget(
-    hub: RunningHub, browser: Browser, shop_site: FakeServer  # noqa: F811
+    hub: RunningHub, browser: Browser, shop_site: FakeServer
 ) -> None:
     context = await browser.new_context(viewport={"width": 1000, "height": 800})
     try:

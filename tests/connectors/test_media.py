@@ -18,7 +18,7 @@ PDF = b"%PDF-1.4\n1 0 obj << /Type /Catalog >> endobj\ntrailer << /Root 1 0 R >>
 PNG = b"\x89PNG\r\n\x1a\n" + b"\x00" * 64
 
 
-async def talking_to_ana(customer, hub: RunningHub, agent: AgentClient, channel: str) -> str:  # noqa: ANN001
+async def talking_to_ana(customer, hub: RunningHub, agent: AgentClient, channel: str) -> str:
     """The customer asks for a person and Ana takes the chat; returns the conversation id."""
     await customer.say("quero falar com um atendente")
     conversation_id = await conversation_of(hub, customer.customer_id, channel)

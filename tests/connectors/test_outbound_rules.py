@@ -49,7 +49,7 @@ async def customer_wrote(session: AsyncSession, text: str = "oi") -> handoff.Con
     return await handoff.get_conversation(session, conversation.id)
 
 
-async def bot_says(session: AsyncSession, conversation: handoff.Conversation, text: str, *, hours_later: float, template: str | None = None):  # noqa: ANN201
+async def bot_says(session: AsyncSession, conversation: handoff.Conversation, text: str, *, hours_later: float, template: str | None = None):
     """The bot writes ``hours_later`` after the customer; returns what WhatsApp would send."""
     take_pending_events(session)
     await handoff.record_message(session, conversation, sender="bot", text=text)

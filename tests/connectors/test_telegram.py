@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import pytest
 
-import insights
 from tests.channel_fakes import FakeTelegram, TelegramCustomer, outbox_rows
 from tests.conftest import TELEGRAM_SECRET
 from tests.e2e.test_conversations import article_title, stored_survey
@@ -42,10 +41,10 @@ async def senders(hub: RunningHub, conversation_id: str) -> list[str]:
     return hub.call(read)
 
 
-async def customer_record(hub: RunningHub, customer_id: str, channel: str = "telegram"):  # noqa: ANN201
+async def customer_record(hub: RunningHub, customer_id: str, channel: str = "telegram"):
     from connectors import customers
 
-    async def read():  # noqa: ANN202
+    async def read():
         async with hub.app.state.desk.sessions() as session:
             return await customers.get_customer(session, channel=channel, customer_id=customer_id)
 

@@ -62,7 +62,7 @@ async def test_a_forged_or_unknown_widget_token_is_refused(hub: RunningHub) -> N
     genuine = await WidgetCustomer(hub.url).connect()
     await genuine.close()
     forged = genuine.token[:-3] + ("AAA" if not genuine.token.endswith("AAA") else "BBB")
-    r = httpx.post(f"{hub.url}/widget/session", json={"token": forged})
+    r = httpx.post(f"{hub.url}/widget/session", json={"token": forged})  # noqa: ASYNC210 - the hub runs in its own thread
     assert r.status_code == 403 and "not valid" in r.json()["detail"]
     for token in (forged, "w-guessed-id", ""):
         with pytest.raises(websockets.exceptions.InvalidStatus) as refused:
@@ -71,7 +71,7 @@ async def test_a_forged_or_unknown_widget_token_is_refused(hub: RunningHub) -> N
 
 
 @pytest.mark.rasa
-async def test_a_button_payload_that_was_not_offered_is_treated_as_text(hub: RunningHub, rasa) -> None:  # noqa: ANN001
+async def test_a_button_payload_that_was_not_offered_is_treated_as_text(hub: RunningHub, rasa) -> None:
     fabio = await WidgetCustomer(hub.url).connect()
     await fabio.say("oi")
     turn = await fabio.say("sair", payload="/end_conversation")

@@ -109,10 +109,10 @@ async def test_an_agent_takes_over_and_the_bot_stays_silent_until_the_survey(
     await lucas.close()
 
 
-async def stored_survey(hub: RunningHub, conversation_id: str):  # noqa: ANN201
+async def stored_survey(hub: RunningHub, conversation_id: str):
     import insights
 
-    async def read():  # noqa: ANN202
+    async def read():
         async with hub.app.state.desk.sessions() as session:
             return await insights.get_survey(session, conversation_id)
 

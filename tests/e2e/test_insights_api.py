@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import io
 
@@ -19,10 +20,8 @@ async def supervisor(hub: RunningHub) -> AgentClient:
 
     from hub.operations import add_user
 
-    try:
+    with contextlib.suppress(ValueError):  # created by an earlier test
         await asyncio.to_thread(lambda: asyncio.run(add_user(hub.settings, email="vera@loja.test", name="Vera", role="admin", teams=[], password="vera-password-1")))
-    except ValueError:
-        pass  # created by an earlier test
     client = await AgentClient(hub.url, "vera@loja.test", "vera-password-1").login()
     yield client
     await client.aclose()
@@ -71,7 +70,7 @@ async def test_a_detractor_becomes_a_follow_up_that_one_agent_takes_and_closes(
 
 
 @pytest.fixture
-def mailbox(hub: RunningHub):  # noqa: ANN201 - yields the received messages
+def mailbox(hub: RunningHub):
     """A local SMTP server (aiosmtpd) the hub sends detractor alerts to, for this test only."""
     from email import message_from_bytes
 
@@ -82,7 +81,7 @@ def mailbox(hub: RunningHub):  # noqa: ANN201 - yields the received messages
     received: list = []
 
     class Handler:
-        async def handle_DATA(self, server, session, envelope):  # noqa: ANN001, ANN201, N802 - aiosmtpd's hook
+        async def handle_DATA(self, server, session, envelope):  # noqa: N802 - aiosmtpd's hook
             received.append((list(envelope.rcpt_tos), message_from_bytes(envelope.content)))
             return "250 OK"
 

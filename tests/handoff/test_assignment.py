@@ -40,7 +40,7 @@ async def assign(sessions: async_sessionmaker[AsyncSession]) -> dict[str, int]:
 
 
 async def test_chats_go_to_the_least_loaded_online_agent_in_turn_and_never_past_capacity(sessions: async_sessionmaker[AsyncSession]) -> None:
-    ana, bia, caio = await setup_team(sessions, agents=3)
+    ana, bia, _caio = await setup_team(sessions, agents=3)
     await go_online(sessions, ana, bia)  # Caio is offline: he gets nothing
     chats = [await escalate(sessions, f"w-{n}") for n in range(5)]
     assigned = await assign(sessions)

@@ -1,6 +1,6 @@
 """Business hours: open now, next opening, holidays, and hours that make no sense."""
 
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 import pytest
 
@@ -8,13 +8,13 @@ from handoff.hours import DEFAULT_HOURS, InvalidHours, check_hours, is_open, nex
 from handoff.models import Team
 
 
-def team(**values) -> Team:  # noqa: ANN003
+def team(**values) -> Team:
     return Team(id="geral", name="Geral", timezone=values.pop("timezone", "America/Sao_Paulo"),
                 hours=values.pop("hours", DEFAULT_HOURS), holidays=values.pop("holidays", []))
 
 
 def utc(*args: int) -> datetime:
-    return datetime(*args, tzinfo=timezone.utc)
+    return datetime(*args, tzinfo=UTC)
 
 
 def test_a_team_is_open_in_its_own_time_zone() -> None:
@@ -44,6 +44,6 @@ def test_a_team_without_hours_is_always_open() -> None:
         (None, [], "Mars/Olympus", "time zone"),
     ],
 )
-def test_hours_that_make_no_sense_are_refused_with_the_reason(hours, holidays, zone, culprit) -> None:  # noqa: ANN001
+def test_hours_that_make_no_sense_are_refused_with_the_reason(hours, holidays, zone, culprit) -> None:
     with pytest.raises(InvalidHours, match=culprit):
         check_hours(hours, holidays, zone)

@@ -41,7 +41,7 @@ def test_the_search_command_refuses_an_empty_question(capsys: pytest.CaptureFixt
     assert "give a question" in capsys.readouterr().err
 
 
-def test_set_webhook_registers_the_public_url_with_the_secret_token(tmp_path: Path, index_cache: Path, fake_telegram) -> None:  # noqa: ANN001
+def test_set_webhook_registers_the_public_url_with_the_secret_token(tmp_path: Path, index_cache: Path, fake_telegram) -> None:
     from tests.conftest import TELEGRAM_SECRET, TELEGRAM_TOKEN
 
     settings = hub_settings(tmp_path, cache_dir=index_cache, telegram_bot_token=TELEGRAM_TOKEN,

@@ -149,6 +149,6 @@ async def test_a_replica_told_to_use_an_unreachable_redis_says_so_at_start() -> 
     from desk.realtime import RelayUnavailable, ReplicaRelay
 
     relay = ReplicaRelay("redis://127.0.0.1:1/0")
-    with pytest.raises(RelayUnavailable, match="BALCAO_REDIS_URL=redis://127.0.0.1:1/0"):
+    with pytest.raises(RelayUnavailable, match=r"BALCAO_REDIS_URL=redis://127.0.0.1:1/0"):
         await relay.subscribe()
     await relay.redis.aclose()

@@ -4,7 +4,7 @@ messages, surveys), at chosen times, so KPI expectations can be computed by hand
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -27,7 +27,7 @@ class Stream:
     def at(self, seconds: float) -> datetime:
         return self.t0 + timedelta(seconds=seconds)
 
-    def start(self, cid: str, at: float, *, channel: str = "widget", customer: str | None = None, language: str = "pt-BR") -> "Stream":
+    def start(self, cid: str, at: float, *, channel: str = "widget", customer: str | None = None, language: str = "pt-BR") -> Stream:
         self._channels[cid] = channel
         self.rows.append(
             Conversation(id=cid, channel=channel, customer_id=customer or f"customer-{cid}", language=language,
@@ -36,7 +36,7 @@ class Stream:
         return self
 
     def move(self, cid: str, at: float, from_state: str, to_state: str, *, team: str | None = None,
-             agent: int | None = None, reason: str | None = None) -> "Stream":
+             agent: int | None = None, reason: str | None = None) -> Stream:
         if team is not None:
             self._teams[cid] = team
         if to_state == "human":
@@ -49,7 +49,7 @@ class Stream:
         return self
 
     def message(self, cid: str, at: float, sender: str, text: str = "…", *, kb: str | None = None,
-                internal: bool = False) -> "Stream":
+                internal: bool = False) -> Stream:
         self.rows.append(
             Message(conversation_id=cid, sender=sender, text=text, channel=self._channels[cid],
                     data={"kb": kb} if kb else None, internal=internal, created_at=self.at(at))
@@ -57,7 +57,7 @@ class Stream:
         return self
 
     def survey(self, cid: str, at: float, *, ending: str, score: int | None, reason: str | None = None,
-               answered: bool = True) -> "Stream":
+               answered: bool = True) -> Stream:
         self.rows.append(
             Survey(conversation_id=cid, channel=self._channels[cid], language="pt-BR", ending=ending,
                    team_id=self._teams.get(cid), agent_id=self._agents.get(cid), bot_only=cid not in self._agents,
@@ -86,4 +86,4 @@ def _when(row: object) -> datetime:
         return row.asked_at
     if isinstance(row, (Conversation, Message)):
         return row.created_at
-    return datetime.min.replace(tzinfo=timezone.utc)
+    return datetime.min.replace(tzinfo=UTC)

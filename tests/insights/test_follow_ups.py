@@ -76,7 +76,7 @@ def webhook_receiver() -> Iterator[tuple[str, list[dict]]]:
     received: list[dict] = []
 
     class Handler(BaseHTTPRequestHandler):
-        def do_POST(self) -> None:  # noqa: N802
+        def do_POST(self) -> None:
             received.append(json.loads(self.rfile.read(int(self.headers["Content-Length"]))))
             self.send_response(204 if self.path == "/ok" else 500)
             self.end_headers()

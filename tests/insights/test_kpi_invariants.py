@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import date, datetime, timezone
+from datetime import UTC, date, datetime
 
 import pytest
 from hypothesis import HealthCheck, given, settings
@@ -16,7 +16,7 @@ from insights.models import ConversationHour, ConversationSummary, Survey
 from insights.summaries import note_appended
 from tests.insights.streams import Stream
 
-T0 = datetime(2026, 5, 4, 0, 0, tzinfo=timezone.utc)
+T0 = datetime(2026, 5, 4, 0, 0, tzinfo=UTC)
 MAY = Period.of_days(date(2026, 5, 1), date(2026, 5, 31), "America/Sao_Paulo")
 PATHS = ("bot_open", "bot_resolved", "waiting", "abandoned", "served", "served_open")
 

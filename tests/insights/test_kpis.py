@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import date, datetime, timezone
+from datetime import UTC, date, datetime
 
 import pytest
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
@@ -11,7 +11,7 @@ from handoff.models import Team, User
 from insights.kpis import Filters, InvalidPeriod, Period, Report, Targets, compute_report
 from tests.insights.streams import Stream
 
-T0 = datetime(2026, 3, 2, 12, 0, tzinfo=timezone.utc)  # a Monday, 09:00 in São Paulo
+T0 = datetime(2026, 3, 2, 12, 0, tzinfo=UTC)  # a Monday, 09:00 in São Paulo
 TZ = "America/Sao_Paulo"
 MARCH = Period.of_days(date(2026, 3, 1), date(2026, 3, 31), TZ)
 MINUTE = 60

@@ -13,6 +13,7 @@ import asyncpg
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+
 from hub.db import run_migrations
 from tests.insights.test_kpi_invariants import conversation, report_on
 
@@ -38,7 +39,7 @@ async def both(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[tuple[
         await admin.close()
 
 
-def comparable(value):  # noqa: ANN001, ANN201 - any part of a report's JSON
+def comparable(value):
     """Floats rounded (the databases add up in different orders); tables in key order (ties in
     their size may come back in either order)."""
     if isinstance(value, float):

@@ -4,7 +4,7 @@ the history, they equal a recomputation from the events, messages and surveys (t
 from __future__ import annotations
 
 import random
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 import pytest
 from hypothesis import HealthCheck, given, settings
@@ -17,7 +17,7 @@ from insights.models import ConversationHour, ConversationSummary, Survey
 from insights.summaries import note_appended, rebuild_summaries
 from tests.insights.streams import Stream
 
-T0 = datetime(2026, 5, 4, 0, 0, tzinfo=timezone.utc)
+T0 = datetime(2026, 5, 4, 0, 0, tzinfo=UTC)
 # What can happen to a conversation, as steps appended in order (each a few seconds to an hour apart).
 STEPS = ("bot_answer", "bot_miss", "customer", "queue", "complaint", "pick", "agent_reply", "note", "transfer",
          "unassign", "abandon", "close", "survey", "end")
@@ -105,7 +105,7 @@ def _same(kept: dict, recomputed: dict) -> bool:
     return True
 
 
-async def _hours(sessions) -> dict[int, tuple[int, ...]]:  # noqa: ANN001
+async def _hours(sessions) -> dict[int, tuple[int, ...]]:
     """The hourly counts, hours with nothing counted left out (a rebuild writes no such row)."""
     async with sessions() as session:
         rows = (await session.execute(select(ConversationHour))).scalars()
@@ -147,7 +147,7 @@ async def test_the_summaries_kept_while_appending_equal_a_recomputation_from_the
 
 
 @pytest.mark.postgres
-async def test_a_long_history_on_both_databases(sessions) -> None:  # noqa: ANN001 - the fixture's sessionmaker
+async def test_a_long_history_on_both_databases(sessions) -> None:
     """One long generated history, also on PostgreSQL (its timestamp arithmetic differs from SQLite's)."""
     rng = random.Random(7)
     conversations = [
@@ -162,7 +162,7 @@ async def test_a_long_history_on_both_databases(sessions) -> None:  # noqa: ANN0
         assert _same(kept[cid], recomputed[cid]), (cid, kept[cid], recomputed[cid])
 
 
-async def test_the_desks_own_steps_keep_the_summary(sessions) -> None:  # noqa: ANN001
+async def test_the_desks_own_steps_keep_the_summary(sessions) -> None:
     """A chat through handoff's and insights' own functions: its summary, kept step by step in the
     same transactions, is what a recomputation from the events gives."""
     import handoff

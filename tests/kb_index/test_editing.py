@@ -14,8 +14,7 @@ import kb_index
 from handoff import DEFAULT_TEAMS
 from hub.db import unit_of_work
 from hub.settings import ROOT
-from kb_index import ArticleDraft, ArticleFileError, Decision, KnowledgeIndex
-
+from kb_index import ArticleDraft, ArticleFileError, Decision
 
 
 def gift_wrap(**changes: object) -> ArticleDraft:
@@ -96,7 +95,7 @@ async def test_an_id_can_be_created_only_once_per_language(sessions: async_sessi
     async with unit_of_work(sessions) as session:
         await kb_index.create_article(session, gift_wrap(), author="Edu")
         await kb_index.create_article(session, gift_wrap(lang="en", title="Do you gift wrap?"), author="Edu")
-    with pytest.raises(kb_index.DuplicateArticle, match="already exists .*choose another id or edit that one"):
+    with pytest.raises(kb_index.DuplicateArticle, match=r"already exists .*choose another id or edit that one"):
         async with unit_of_work(sessions) as session:
             await kb_index.create_article(session, gift_wrap(), author="Rui")
 

@@ -16,13 +16,13 @@ DATA = Path(__file__).parent / "data"
 
 
 @pytest.fixture(scope="module")
-def report():  # noqa: ANN201
+def report():
     articles = read_faq_jsonl(DATA / "faq.jsonl")
     encoder = get_encoder(Settings(environment="test").encoder)
     return evaluate_kb(articles, read_jsonl(DATA / "val.jsonl"), {"test": read_jsonl(DATA / "test.jsonl")}, encoder)
 
 
-def test_a_small_bakery_faq_is_measured_on_its_test_questions(report) -> None:  # noqa: ANN001
+def test_a_small_bakery_faq_is_measured_on_its_test_questions(report) -> None:
     result = report.as_dict()
     test = result["test"]
     assert (test["in_scope"], test["out_of_scope"]) == (6, 3)
@@ -33,7 +33,7 @@ def test_a_small_bakery_faq_is_measured_on_its_test_questions(report) -> None:  
         assert 0.0 <= test[key] <= 1.0
 
 
-def test_the_thresholds_are_fitted_on_the_validation_questions(report) -> None:  # noqa: ANN001
+def test_the_thresholds_are_fitted_on_the_validation_questions(report) -> None:
     th = report.as_dict()["thresholds"]
     assert th["t_clarify"] <= th["t_answer"]
     validation = report.as_dict()["validation"]

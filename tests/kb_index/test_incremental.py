@@ -98,7 +98,7 @@ def assert_same_answers(index: KnowledgeIndex, fresh: KnowledgeIndex) -> None:
         assert got.keys() == want.keys()
         for key in want:
             assert got[key] == pytest.approx(want[key], rel=1e-5, abs=1e-6)
-    for (question, lang), got, want in zip(PROBES, scores_of(index), scores_of(fresh)):
+    for (_question, lang), got, want in zip(PROBES, scores_of(index), scores_of(fresh)):
         got_ranked, want_ranked = ranking(index, got, lang), ranking(fresh, want, lang)
         assert [key for key, _ in got_ranked] == [key for key, _ in want_ranked]
         # Rounding to 5 places can still split two values a last bit apart (…945 vs …9449999).

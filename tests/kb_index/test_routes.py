@@ -92,7 +92,7 @@ async def bot_answer(hub: RunningHub, question: str) -> dict:
         return r.json()
 
 
-async def eventually(check, what: str, timeout_s: float = 15) -> None:  # noqa: ANN001
+async def eventually(check, what: str, timeout_s: float = 15) -> None:
     """Wait for the other process to follow the change log (its poll runs every 0.25 s)."""
     deadline = time.monotonic() + timeout_s
     while not await check():

