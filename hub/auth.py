@@ -10,6 +10,7 @@ from fastapi import Depends, HTTPException, Request
 from sqlalchemy.ext.asyncio import AsyncSession
 
 import handoff
+from core.security import same_secret
 from handoff import Role, User
 
 CSRF_HEADER = "X-CSRF-Token"
@@ -28,7 +29,7 @@ def csrf_token(request: Request) -> str:
 def check_csrf(request: Request, supplied: str | None) -> None:
     """Refuse a state-changing request whose CSRF token does not match the session's."""
     expected = request.session.get("csrf")
-    if not expected or not supplied or not secrets.compare_digest(expected, supplied):
+    if not expected or not supplied or not same_secret(supplied, expected):
         raise HTTPException(status_code=403, detail="missing or wrong CSRF token; reload the page")
 
 

@@ -14,6 +14,7 @@ import httpx
 import uvicorn
 
 from hub.rasa_model import ensure_model, server_command, server_env
+from hub.secret_store import ensure_secrets
 from hub.settings import ROOT, Settings
 
 RASA_PORT = int(os.environ.get("BALCAO_RASA_PORT", "5005"))
@@ -41,6 +42,7 @@ def run_all(settings: Settings) -> int:
     from hub.app import create_app
     from hub.cli import ensure_demo_admin
 
+    ensure_secrets(settings)  # Rasa is given the same (possibly generated) tokens as the hub
     model = ensure_model()
     admin = asyncio.run(ensure_demo_admin(settings))
     server = uvicorn.Server(uvicorn.Config(create_app(settings), host=settings.host, port=settings.port, log_level="warning"))
@@ -51,7 +53,7 @@ def run_all(settings: Settings) -> int:
     thread.start()
     _wait_until(lambda: server.started, 120, "the hub")
     hub_url = f"http://{settings.host}:{settings.port}"
-    env = server_env(actions_url=f"{hub_url}/actions/webhook", token=settings.rasa_token, tracker_db=ROOT / "var" / "rasa-tracker.db")
+    env = server_env(actions_url=f"{hub_url}/actions/webhook", actions_token=settings.actions_token, tracker_db=ROOT / "var" / "rasa-tracker.db")
     rasa = subprocess.Popen(server_command(model, port=RASA_PORT, token=settings.rasa_token), cwd=ROOT, env=env)
     stop = {"now": False}
     signal.signal(signal.SIGINT, lambda *_: stop.update(now=True))
