@@ -432,7 +432,7 @@ def main(argv: list[str] | None = None) -> int:
 
         from hub.app import create_app
 
-        uvicorn.run(create_app(settings), host=settings.host, port=settings.port)
+        uvicorn.run(create_app(settings), host=settings.host, port=settings.port, proxy_headers=False)  # BALCAO_TRUSTED_PROXIES decides
         return 0
     if args.command == "prepare":
         prepare(settings)

@@ -45,7 +45,7 @@ def run_all(settings: Settings) -> int:
     ensure_secrets(settings)  # Rasa is given the same (possibly generated) tokens as the hub
     model = ensure_model()
     admin = asyncio.run(ensure_demo_admin(settings))
-    server = uvicorn.Server(uvicorn.Config(create_app(settings), host=settings.host, port=settings.port, log_level="warning"))
+    server = uvicorn.Server(uvicorn.Config(create_app(settings), host=settings.host, port=settings.port, log_level="warning", proxy_headers=False))
     server.install_signal_handlers = lambda: None  # type: ignore[method-assign] - we stop it ourselves
     import threading
 

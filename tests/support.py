@@ -123,7 +123,7 @@ def start_hub(settings: Settings) -> RunningHub:
     _asyncio.run(seed_desk(settings))
     _asyncio.run(open_all_teams_always(settings))
     _asyncio.run(import_kb(settings, settings.kb_dir))
-    server = uvicorn.Server(uvicorn.Config(create_app(settings), host="127.0.0.1", port=settings.port, log_level="warning"))
+    server = uvicorn.Server(uvicorn.Config(create_app(settings), host="127.0.0.1", port=settings.port, log_level="warning", proxy_headers=False))
     thread = threading.Thread(target=server.run, daemon=True)
     thread.start()
     wait_until(lambda: server.started, 120, "hub")
