@@ -37,7 +37,8 @@ async def test_the_token_rides_in_the_handshake_header_not_in_the_url(bare_hub: 
 async def test_a_returning_customer_gets_a_fresh_token_for_the_same_conversation(bare_hub: RunningHub) -> None:
     tokens = WidgetTokens(bare_hub.settings.widget_secret, clock=lambda: time.time() - 23 * HOUR)
     customer_id, old = tokens.issue()  # 23 hours old: still valid for a day's lifetime
-    r = httpx.post(f"{bare_hub.url}/widget/session", json={"token": old})
+    async with httpx.AsyncClient() as client:
+        r = await client.post(f"{bare_hub.url}/widget/session", json={"token": old})
     assert r.status_code == 200
     assert r.json()["expires_in"] == 24 * HOUR
     fresh = WidgetCustomer(bare_hub.url, token=r.json()["token"])
@@ -46,7 +47,8 @@ async def test_a_returning_customer_gets_a_fresh_token_for_the_same_conversation
 
 async def test_an_expired_widget_token_is_refused_politely(bare_hub: RunningHub) -> None:
     _, expired = WidgetTokens(bare_hub.settings.widget_secret, clock=lambda: time.time() - 25 * HOUR).issue()
-    r = httpx.post(f"{bare_hub.url}/widget/session", json={"token": expired})
+    async with httpx.AsyncClient() as client:
+        r = await client.post(f"{bare_hub.url}/widget/session", json={"token": expired})
     assert r.status_code == 403
     assert r.json()["detail"] == "this chat session has expired, sorry: please start a new chat"
     assert r.headers["access-control-allow-origin"] == "*"  # the widget on the shop's site can read it
@@ -60,7 +62,8 @@ async def test_a_widget_token_forged_with_the_old_development_secret_is_refused(
     victim = await WidgetCustomer(bare_hub.url).connect()
     await victim.close()
     forged = URLSafeSerializer(DEV_SECRET, salt="balcao-widget").dumps({"c": victim.customer_id})
-    assert httpx.post(f"{bare_hub.url}/widget/session", json={"token": forged}).status_code == 403
+    async with httpx.AsyncClient() as client:
+        assert (await client.post(f"{bare_hub.url}/widget/session", json={"token": forged})).status_code == 403
     with pytest.raises(websockets.exceptions.InvalidStatus) as refused:
         await websockets.connect(ws_url(bare_hub), subprotocols=widget_protocols(forged))
     assert refused.value.response.status_code == 403
