@@ -139,7 +139,8 @@ class WidgetTurns:
     @classmethod
     async def open(cls, http: httpx.AsyncClient) -> WidgetTurns:
         token = (await http.post(f"{HUB}/widget/session", json={})).json()["token"]
-        ws = await connect(f"ws://{HOST}:{HUB_PORT}/widget/ws?token={token}&lang=pt-BR", proxy=None, max_size=None)
+        ws = await connect(f"ws://{HOST}:{HUB_PORT}/widget/ws?lang=pt-BR", subprotocols=["balcao.widget", f"balcao.token.{token}"],
+                           proxy=None, max_size=None)
         await asyncio.wait_for(ws.recv(), TURN_TIMEOUT_S)  # the history frame
         return cls(ws)
 

@@ -40,6 +40,7 @@ from handoff.models import OwnershipEvent
 from hub.db import make_engine, make_sessionmaker, run_migrations, unit_of_work
 from hub.settings import Settings
 from insights.summaries import note_appended
+from hub.secret_store import ensure_secrets
 
 PG_ADMIN = "postgresql://postgres@127.0.0.1:5432/test"
 PASSWORD = "bench-password-1"
@@ -145,7 +146,7 @@ async def message_to_agent(
     latencies = []
     widget_ws = (customer_base or base).replace("http", "ws")
     for _conversation_id, token in chats:
-        async with websockets.connect(f"{widget_ws}/widget/ws?token={token}&lang=pt-BR") as customer:
+        async with websockets.connect(f"{widget_ws}/widget/ws?lang=pt-BR", subprotocols=["balcao.widget", f"balcao.token.{token}"]) as customer:
             await customer.recv()  # history
             text = f"mensagem {uuid.uuid4().hex}"
             sent = time.perf_counter()
@@ -202,9 +203,9 @@ def main() -> None:
         common = dict(environment="test", database_url=url, rasa_url="http://127.0.0.1:1",
                       index_dir=tmp, encoder="bm25", calibration_file=tmp / "none.json",
                       kb_dir=tmp, inactivity_seconds=3600, inactivity_check_seconds=3600,
-                      redis_url=args.redis, redis_prefix=name)
+                      redis_url=args.redis, redis_prefix=name, secrets_file=tmp / "secrets.json")
         replicas = [Settings(port=8300, **common), Settings(port=8301, **common)]
-        emails, customers = asyncio.run(seed(url, args.agents, args.chats, replicas[0].secret_key))
+        emails, customers = asyncio.run(seed(url, args.agents, args.chats, ensure_secrets(replicas[0]).widget_secret))
         from hub.app import create_app
 
         for settings in replicas:

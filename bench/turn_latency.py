@@ -199,6 +199,7 @@ def start_hub_and_rasa(
     """The hub (``balcao serve``) on a fresh SQLite database, then its Rasa server; ``extra_env``
     adds settings (e.g. channels pointed at fakes). Returns (hub, rasa, Rasa token)."""
     token = secrets.token_hex(24)  # hex: a token starting with "-" would read as an option of `rasa run`
+    actions_token = secrets.token_hex(24)  # Rasa → hub, a secret of its own (docs/secrets.md)
     # A copy of the shipped thresholds, so `balcao prepare` can never rewrite the repository's file,
     # and of the hub's embedding cache, so start-up does not re-encode every article.
     calibration = tmp / "calibration.json"
@@ -212,6 +213,8 @@ def start_hub_and_rasa(
         BALCAO_PORT=str(hub_port),
         BALCAO_RASA_URL=f"http://{HOST}:{rasa_port}",
         BALCAO_RASA_TOKEN=token,
+        BALCAO_ACTIONS_TOKEN=actions_token,
+        BALCAO_SECRETS_FILE=str(tmp / "secrets.json"),
         BALCAO_INACTIVITY_SECONDS="3600",  # no endings (NPS) in the middle of the measurement
         BALCAO_CALIBRATION_FILE=str(calibration),
         BALCAO_INDEX_DIR=str(index_dir),
@@ -228,7 +231,7 @@ def start_hub_and_rasa(
         raise RuntimeError(f"balcao prepare failed:\n{prepared.stdout[-2000:]}\n{prepared.stderr[-3000:]}")
     hub = services.start("hub", [str(BALCAO_BIN), "serve"], cwd=ROOT, env=env)
     model = ensure_model(quiet=True)
-    rasa_env = server_env(actions_url=f"http://{HOST}:{hub_port}/actions/webhook", token=token, tracker_db=tmp / "tracker.db")
+    rasa_env = server_env(actions_url=f"http://{HOST}:{hub_port}/actions/webhook", actions_token=actions_token, tracker_db=tmp / "tracker.db")
     rasa_env.update(RASA_TELEMETRY_ENABLED="false")
     rasa = services.start(rasa_name, server_command(model, port=rasa_port, token=token), cwd=ROOT, env=rasa_env,
                           stop_signal=signal.SIGINT)
@@ -309,7 +312,8 @@ class WidgetConversation:
         response = await http.post(f"http://{HOST}:{HUB_PORT}/widget/session", json={})
         response.raise_for_status()
         token = response.json()["token"]
-        ws = await connect(f"ws://{HOST}:{HUB_PORT}/widget/ws?token={token}&lang=pt-BR", proxy=None, max_size=None)
+        ws = await connect(f"ws://{HOST}:{HUB_PORT}/widget/ws?lang=pt-BR", subprotocols=["balcao.widget", f"balcao.token.{token}"],
+                           proxy=None, max_size=None)
         first = json.loads(await asyncio.wait_for(ws.recv(), TURN_TIMEOUT_S))
         if first.get("type") != "history":
             raise TurnFailed(f"expected the history frame first, got {first!r}")

@@ -4,13 +4,18 @@ the customer's platform (Twilio fetches WhatsApp media by URL) or page through a
 from __future__ import annotations
 
 import secrets
+import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
 from fastapi import APIRouter, HTTPException
 from fastapi.responses import FileResponse
-from itsdangerous import BadSignature, URLSafeSerializer
+from itsdangerous import BadSignature, SignatureExpired, URLSafeTimedSerializer
 
+from core.security import timestamp_signer
+
+DEFAULT_LINK_MAX_AGE_S = 7 * 24 * 3600  # Telegram and Twilio fetch a file seconds after it is sent
 ALLOWED_TYPES = {"image/jpeg": b"\xff\xd8\xff", "image/png": b"\x89PNG\r\n\x1a\n", "application/pdf": b"%PDF-"}
 
 
@@ -35,8 +40,22 @@ class MediaTypeNotAllowed(MediaRefused):
 
 
 class InvalidMediaToken(Exception):
+    """A file link that does not verify; ``status`` is the HTTP status to answer with."""
+
+    status = 403
+
+    def __init__(self, message: str = "this file link is not valid") -> None:
+        super().__init__(message)
+
+
+class ExpiredMediaToken(InvalidMediaToken):
+    """A genuine file link older than its lifetime."""
+
+    status = 410
+
     def __init__(self) -> None:
-        super().__init__("this file link is not valid")
+        super().__init__("this file link has expired: please ask us to send the file again")
+
 
 
 @dataclass(frozen=True)
@@ -75,12 +94,17 @@ def safe_name(name: str | None, mime: str) -> str:
 
 
 class MediaStore:
-    """Files under ``directory``, each named by a random id; links signed with the hub's secret."""
+    """Files under ``directory``, each named by a random id; links signed with the media secret,
+    valid for ``max_age_s``."""
 
-    def __init__(self, directory: Path, secret: str, *, public_url: str) -> None:
+    def __init__(
+        self, directory: Path, secret: str, *, public_url: str, max_age_s: int = DEFAULT_LINK_MAX_AGE_S,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
         self.directory = directory
         self.public_url = public_url.rstrip("/")
-        self._serializer = URLSafeSerializer(secret, salt="balcao-media")
+        self.max_age_s = max_age_s
+        self._serializer = URLSafeTimedSerializer(secret, salt="balcao-media", signer=timestamp_signer(clock))
 
     def save(self, content: bytes, *, mime: str, name: str) -> StoredMedia:
         """Write the (already checked) file; returns it with its signed URL."""
@@ -101,9 +125,12 @@ class MediaStore:
         return self.path(media_id).read_bytes()
 
     def verify(self, token: str) -> tuple[Path, str, str]:
-        """The file, its type and name a signed token points at; ``InvalidMediaToken`` if forged."""
+        """The file, its type and name a signed token points at; ``InvalidMediaToken`` if forged,
+        ``ExpiredMediaToken`` if older than ``max_age_s``."""
         try:
-            data = self._serializer.loads(token)
+            data = self._serializer.loads(token, max_age=self.max_age_s)
+        except SignatureExpired as exc:
+            raise ExpiredMediaToken() from exc
         except BadSignature as exc:
             raise InvalidMediaToken() from exc
         if not isinstance(data, dict) or not all(isinstance(data.get(k), str) for k in ("m", "t", "n")):
@@ -112,7 +139,8 @@ class MediaStore:
 
 
 def media_router(store: MediaStore) -> APIRouter:
-    """``GET /media/{token}``: the file behind a signed link (403 when the token was forged)."""
+    """``GET /media/{token}``: the file behind a signed link (403 when the token was forged, 410
+    when it expired)."""
     router = APIRouter(tags=["media"])
 
     @router.get("/media/{token}", include_in_schema=False)
@@ -120,7 +148,7 @@ def media_router(store: MediaStore) -> APIRouter:
         try:
             path, mime, name = store.verify(token)
         except InvalidMediaToken as exc:
-            raise HTTPException(403, str(exc)) from exc
+            raise HTTPException(exc.status, str(exc)) from exc
         if not path.is_file():
             raise HTTPException(404, "this file is no longer available")
         return FileResponse(path, media_type=mime, filename=name, content_disposition_type="inline",

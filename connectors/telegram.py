@@ -7,7 +7,6 @@ message we could not store is then delivered again by Telegram instead of being 
 
 from __future__ import annotations
 
-import hmac
 import html
 import json
 import logging
@@ -35,6 +34,7 @@ from connectors.base import (
 from connectors.media import MediaStore
 from connectors.models import OutboxMessage
 from connectors.ratelimit import RateLimits
+from core.security import same_secret
 
 logger = logging.getLogger(__name__)
 
@@ -258,13 +258,12 @@ def telegram_router(channel: TelegramChannel, secret_token: str, *, limits: Rate
     """The webhook Telegram calls. A wrong or missing secret token is refused before anything is
     read; a customer (or client IP) over the rate limit gets 429 and nothing is stored."""
     router = APIRouter(tags=["telegram"])
-    expected = secret_token.encode()
 
     @router.post("/webhooks/telegram")
     async def telegram_webhook(request: Request) -> dict:
         """Verify, store and answer one update; 500 (Telegram retries) if it could not be stored."""
-        given = request.headers.get(SECRET_HEADER, "").encode()
-        if not expected or not hmac.compare_digest(given, expected):
+        given = request.headers.get(SECRET_HEADER, "")
+        if not secret_token or not same_secret(given, secret_token):
             raise HTTPException(403, "wrong or missing secret token")
         raw = await request.body()
         if len(raw) > MAX_UPDATE_BYTES:
@@ -278,7 +277,7 @@ def telegram_router(channel: TelegramChannel, secret_token: str, *, limits: Rate
             raise HTTPException(400, "not a Telegram update")
         if limits is not None:
             user = update.effective_user
-            if not limits.allow(ip=request.client.host if request.client else None, customer=f"telegram:tg-{user.id}" if user else None):
+            if not await limits.allow(ip=limits.client_ip(request), customer=f"telegram:tg-{user.id}" if user else None):
                 raise HTTPException(429, "too many messages; try again later")
         if not await channel.process(update):
             raise HTTPException(500, "the update could not be stored; Telegram will send it again")

@@ -233,8 +233,8 @@ def whatsapp_router(
         """Verify, store and route one customer message (replies go out through the outbox)."""
         form = await verified_form(request)
         inbound = parse_form(form, language=language)
-        if limits is not None and not limits.allow(
-            ip=request.client.host if request.client else None, customer=f"{CHANNEL}:{inbound.customer_id}" if inbound else None
+        if limits is not None and not await limits.allow(
+            ip=limits.client_ip(request), customer=f"{CHANNEL}:{inbound.customer_id}" if inbound else None
         ):
             raise HTTPException(429, "too many messages; try again later")
         if inbound is not None:

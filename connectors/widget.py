@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import logging
+import time
 import uuid
 from collections import defaultdict
 from collections.abc import Awaitable, Callable
@@ -12,9 +13,9 @@ from contextlib import AbstractAsyncContextManager
 from datetime import UTC, datetime
 from pathlib import Path
 
-from fastapi import APIRouter, HTTPException, WebSocket, WebSocketDisconnect
-from fastapi.responses import FileResponse, Response
-from itsdangerous import BadSignature, URLSafeSerializer
+from fastapi import APIRouter, HTTPException, Request, WebSocket, WebSocketDisconnect
+from fastapi.responses import FileResponse, JSONResponse, Response
+from itsdangerous import BadSignature, SignatureExpired, URLSafeTimedSerializer
 from pydantic import BaseModel, Field
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -24,6 +25,7 @@ from connectors.ratelimit import RateLimits
 from core.events import Event
 from core.languages import supported
 from handoff.events import MessageAdded, OwnerChanged, QueueUpdate, Typing
+from core.security import timestamp_signer
 
 logger = logging.getLogger(__name__)
 
@@ -37,31 +39,60 @@ CustomerTyping = Callable[[str], Awaitable[None]]
 Sessions = Callable[[], AbstractAsyncContextManager[AsyncSession]]
 
 
+SUBPROTOCOL = "balcao.widget"
+# The token travels in the WebSocket handshake's Sec-WebSocket-Protocol header, beside SUBPROTOCOL
+# (the only way a browser can add to the handshake): URLs end up in proxies' and servers' logs.
+TOKEN_PROTOCOL_PREFIX = "balcao.token."
+DEFAULT_TOKEN_MAX_AGE_S = 24 * 3600
+
+
 class InvalidToken(Exception):
+    """A widget token that does not verify (forged, or signed with another secret)."""
+
+    def __init__(self, message: str = "this widget token is not valid: start a new chat") -> None:
+        super().__init__(message)
+
+
+class ExpiredToken(InvalidToken):
+    """A genuine widget token older than its lifetime (the widget refreshes it before then)."""
+
     def __init__(self) -> None:
-        super().__init__("this widget token is not valid: start a new chat")
+        super().__init__("this chat session has expired, sorry: please start a new chat")
+
 
 
 class WidgetTokens:
-    """Signed customer tokens: unguessable, and a changed token does not verify."""
+    """Signed customer tokens: unguessable, a changed token does not verify, and one issued more
+    than ``max_age_s`` ago has expired. Refreshing issues a new token for the same customer."""
 
-    def __init__(self, secret: str) -> None:
-        self._serializer = URLSafeSerializer(secret, salt="balcao-widget")
+    def __init__(self, secret: str, *, max_age_s: int = DEFAULT_TOKEN_MAX_AGE_S, clock: Callable[[], float] = time.time) -> None:
+        self.max_age_s = max_age_s
+        self._serializer = URLSafeTimedSerializer(secret, salt="balcao-widget", signer=timestamp_signer(clock))
 
-    def issue(self) -> tuple[str, str]:
-        """A new customer id and its token."""
-        customer_id = f"w-{uuid.uuid4().hex}"
+    def issue(self, customer_id: str | None = None) -> tuple[str, str]:
+        """A token for ``customer_id`` (a new customer when ``None``): the id and the token."""
+        customer_id = customer_id or f"w-{uuid.uuid4().hex}"
         return customer_id, self._serializer.dumps({"c": customer_id})
 
     def verify(self, token: str) -> str:
-        """The customer id in ``token``, or ``InvalidToken``."""
+        """The customer id in ``token``; ``ExpiredToken`` or ``InvalidToken`` when it may not be used."""
         try:
-            data = self._serializer.loads(token)
+            data = self._serializer.loads(token, max_age=self.max_age_s)
+        except SignatureExpired as exc:
+            raise ExpiredToken() from exc
         except BadSignature as exc:
             raise InvalidToken() from exc
         if not isinstance(data, dict) or not str(data.get("c", "")).startswith("w-"):
             raise InvalidToken()
         return data["c"]
+
+
+def offered_token(websocket: WebSocket) -> str:
+    """The token a widget offered in its handshake's ``Sec-WebSocket-Protocol`` ("" if none)."""
+    for protocol in websocket.scope.get("subprotocols") or ():
+        if protocol.startswith(TOKEN_PROTOCOL_PREFIX):
+            return protocol[len(TOKEN_PROTOCOL_PREFIX):]
+    return ""
 
 
 def message_json(event: MessageAdded) -> dict:
@@ -133,6 +164,15 @@ class SessionRequest(BaseModel):
 
 class SessionResponse(BaseModel):
     token: str
+    expires_in: int = Field(description="seconds until the token expires; the widget refreshes it before then")
+
+
+async def _refuse(websocket: WebSocket, reason: InvalidToken) -> None:
+    """Refuse a handshake with HTTP 403 and the reason (a browser sees only a failed connection)."""
+    try:
+        await websocket.send_denial_response(JSONResponse({"detail": str(reason)}, status_code=403))
+    except RuntimeError:  # a server without the ASGI denial-response extension: a plain 403
+        await websocket.close(code=4403, reason="invalid token")
 
 
 def widget_router(
@@ -145,8 +185,12 @@ def widget_router(
     limits: RateLimits | None = None,
 ) -> APIRouter:
     """Routes of the widget: its script, a token for a new or returning customer, the WebSocket.
-    A message over the rate limit (per customer, per client IP) is answered with an error frame."""
+    Every frame and every token counts against the client address's rate limit; a message over the
+    limit (per customer, per address) is answered with an error frame, other frames are dropped."""
     router = APIRouter(tags=["widget"])
+
+    async def under_limit(*, ip: str | None, customer: str | None = None) -> bool:
+        return limits is None or await limits.allow(ip=ip, customer=customer)
 
     @router.get("/widget.js", include_in_schema=False)
     async def widget_script() -> FileResponse:
@@ -162,51 +206,57 @@ def widget_router(
         return Response(status_code=204, headers=cors)
 
     @router.post("/widget/session", response_model=SessionResponse)
-    async def widget_session(request: SessionRequest, response: Response) -> SessionResponse:
-        """A token for a new customer, or the same token back for a returning one (403 if forged)."""
+    async def widget_session(body: SessionRequest, request: Request, response: Response) -> SessionResponse:
+        """A token for a new customer, or a fresh one for a returning customer (403 if forged or
+        expired; 429 when the client's address asked for too many)."""
         response.headers.update(cors)
-        if request.token:
+        if not await under_limit(ip=limits.client_ip(request) if limits else None):
+            raise HTTPException(status_code=429, detail="too many chats started from your address: please try again in a minute",
+                                headers=cors)
+        customer_id = None
+        if body.token:
             try:
-                tokens.verify(request.token)
+                customer_id = tokens.verify(body.token)
             except InvalidToken as exc:
                 raise HTTPException(status_code=403, detail=str(exc), headers=cors) from exc
-            return SessionResponse(token=request.token)
-        _, token = tokens.issue()
-        return SessionResponse(token=token)
+        _, token = tokens.issue(customer_id)
+        return SessionResponse(token=token, expires_in=tokens.max_age_s)
 
     @router.websocket("/widget/ws")
-    async def widget_socket(websocket: WebSocket, token: str = "", lang: str = "pt-BR") -> None:
+    async def widget_socket(websocket: WebSocket, lang: str = "pt-BR") -> None:
         try:
-            customer_id = tokens.verify(token)
-        except InvalidToken:
-            await websocket.close(code=4403, reason="invalid token")  # before accept: HTTP 403
+            customer_id = tokens.verify(offered_token(websocket))
+        except InvalidToken as exc:
+            await _refuse(websocket, exc)  # before accept: HTTP 403
             return
         language = supported(lang)
-        await websocket.accept()
+        ip = limits.client_ip(websocket) if limits else None
+        await websocket.accept(subprotocol=SUBPROTOCOL if SUBPROTOCOL in (websocket.scope.get("subprotocols") or ()) else None)
         channel.attach(customer_id, websocket)
         try:
             await websocket.send_json({"type": "history", **await view(customer_id)})
             while True:
                 raw = await websocket.receive_text()
                 if len(raw) > MAX_FRAME_CHARS:
-                    await websocket.send_json({"type": "error", "code": "too_long", "message": "message too large"})
+                    if await under_limit(ip=ip):  # over the limit, a frame is dropped: answering would feed a flood
+                        await websocket.send_json({"type": "error", "code": "too_long", "message": "message too large"})
                     continue
                 try:
                     frame = json.loads(raw)
-                    if isinstance(frame, dict) and frame.get("type") == "typing":
-                        await typing(customer_id)
-                        continue
-                    if not isinstance(frame, dict) or frame.get("type") != "message":
+                    if not isinstance(frame, dict) or frame.get("type") not in ("message", "typing"):
                         raise ValueError("expected {\"type\": \"message\", \"text\": ...}")
-                    text = str(frame.get("text", ""))
                 except ValueError as exc:
-                    await websocket.send_json({"type": "error", "code": "bad_frame", "message": str(exc)})
+                    if await under_limit(ip=ip):
+                        await websocket.send_json({"type": "error", "code": "bad_frame", "message": str(exc)})
                     continue
+                if frame["type"] == "typing":  # its own bucket: typing does not use up the customer's messages
+                    if await under_limit(ip=ip, customer=f"{CHANNEL}-typing:{customer_id}"):
+                        await typing(customer_id)
+                    continue
+                text = str(frame.get("text", ""))
                 client_id = str(frame.get("id") or "")[:100] or None
-                if limits is not None and not limits.allow(
-                    ip=websocket.client.host if websocket.client else None, customer=f"{CHANNEL}:{customer_id}"
-                ):
-                    await websocket.send_json({"type": "error", "code": "rate_limited", "message": limits.too_fast(language), "id": client_id})
+                if not await under_limit(ip=ip, customer=f"{CHANNEL}:{customer_id}"):
+                    await websocket.send_json({"type": "error", "code": "rate_limited", "message": RateLimits.too_fast(language), "id": client_id})
                     continue
                 inbound = InboundMessage(
                     channel=CHANNEL,

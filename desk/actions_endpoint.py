@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import logging
-import secrets
 
 from fastapi import APIRouter, HTTPException, Request
 from fastapi.responses import JSONResponse
 from rasa_sdk.executor import ActionExecutor
 from rasa_sdk.interfaces import ActionExecutionRejection, ActionNotFoundException
+
+from core.security import same_secret
 
 logger = logging.getLogger(__name__)
 
@@ -20,7 +21,7 @@ def actions_router(executor: ActionExecutor, token: str) -> APIRouter:
     @router.post("/actions/webhook")
     async def webhook(request: Request) -> JSONResponse:
         supplied = request.query_params.get("token", "")
-        if not secrets.compare_digest(supplied, token):
+        if not same_secret(supplied, token):
             raise HTTPException(403, "wrong or missing Rasa token")
         action_call = await request.json()
         try:

@@ -19,6 +19,7 @@ from pydantic import BaseModel, Field
 from sqlalchemy.ext.asyncio import AsyncSession
 
 import handoff
+from core.security import same_secret
 from core.web import app_state, page_templates
 from handoff import Role, User
 
@@ -39,7 +40,7 @@ def csrf_token(request: Request) -> str:
 def check_csrf(request: Request, supplied: str | None) -> None:
     """Refuse a state-changing request whose CSRF token does not match the session's."""
     expected = request.session.get("csrf")
-    if not expected or not supplied or not secrets.compare_digest(expected, supplied):
+    if not expected or not supplied or not same_secret(supplied, expected):
         raise HTTPException(status_code=403, detail="missing or wrong CSRF token; reload the page")
 
 

@@ -26,12 +26,13 @@ from connectors import outbox
 from connectors.base import OutboxChannel
 from connectors.outbox import DeliveryChange, OutboxWorker
 from connectors.media import MediaStore, media_router
-from connectors.ratelimit import RateLimits, TokenBucket
+from connectors.ratelimit import build_rate_limits
 from connectors.widget import WidgetChannel, WidgetTokens, customer_view, widget_router
 from desk import Desk, EventBus, RasaClient, ReplicaRelay, actions_router, inactivity_loop
 from handoff.auth import LoginRequired, auth_router, redirect_to_login
 from hub.db import make_engine, make_sessionmaker
 from hub.pages import process_router
+from hub.secret_store import ensure_secrets
 from hub.settings import Settings, get_settings
 from kb_index import IndexFollower
 
@@ -44,7 +45,7 @@ KB_DIR = Path(kb_index.__file__).parent
 
 def create_app(settings: Settings | None = None) -> FastAPI:
     """Build the hub. The index is loaded and the services started in the lifespan."""
-    settings = settings or get_settings()
+    settings = ensure_secrets(settings or get_settings())
     engine = make_engine(settings.database_url)
     # Every row handoff appends (a conversation, a message, an ownership change) also updates
     # insights' KPI summaries, in the same transaction.
@@ -72,10 +73,11 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         refusal = await desk.handle_inbound(inbound)
         return (refusal[0].value, refusal[1]) if refusal else None
 
-    media = MediaStore(settings.media_dir, settings.secret_key, public_url=settings.public_url)
-    limits = RateLimits(
-        customer=TokenBucket(settings.rate_customer_per_minute, settings.rate_customer_burst),
-        ip=TokenBucket(settings.rate_ip_per_minute, settings.rate_ip_burst),
+    media = MediaStore(settings.media_dir, settings.media_secret, public_url=settings.public_url, max_age_s=settings.media_link_max_age_s)
+    limits, limits_redis = build_rate_limits(
+        customer_per_minute=settings.rate_customer_per_minute, customer_burst=settings.rate_customer_burst,
+        ip_per_minute=settings.rate_ip_per_minute, ip_burst=settings.rate_ip_burst, trusted_proxies=settings.trusted_proxies,
+        redis_url=settings.redis_url, redis_prefix=settings.redis_prefix,
     )
     routers = [media_router(media)]
     telegram = whatsapp = None
@@ -160,6 +162,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             await rasa.aclose()
             if relay is not None:
                 await relay.close()
+            if limits_redis is not None:
+                await limits_redis.aclose()
             await engine.dispose()
             index.close()
 
@@ -182,7 +186,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
     app.include_router(
         widget_router(
-            WidgetTokens(settings.secret_key), widget, handle,
+            WidgetTokens(settings.widget_secret, max_age_s=settings.widget_token_max_age_s), widget, handle,
             lambda cid: customer_view(desk.sessions, "widget", cid), lambda cid: desk.customer_typing("widget", cid), limits=limits,
         )
     )
@@ -192,7 +196,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(handoff.admin_routes.router)
     app.include_router(insights.routes.router)  # the dashboard: KPIs, exports, follow-ups and page
     app.include_router(kb_index.routes.router)  # the knowledge-base editor: its API and page
-    app.include_router(actions_router(executor, settings.rasa_token))
+    app.include_router(actions_router(executor, settings.actions_token))
     app.mount("/console/static", StaticFiles(directory=HANDOFF_DIR / "static"), name="console-static")
     app.mount("/dashboard/static", StaticFiles(directory=INSIGHTS_DIR / "static"), name="dashboard-static")
     app.mount("/kb/static", StaticFiles(directory=KB_DIR / "static"), name="kb-static")

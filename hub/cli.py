@@ -64,7 +64,7 @@ def _cmd_serve(args: argparse.Namespace, settings: Settings) -> int:
 
     from hub.app import create_app
 
-    uvicorn.run(create_app(settings), host=settings.host, port=settings.port)
+    uvicorn.run(create_app(settings), host=settings.host, port=settings.port, proxy_headers=False)  # BALCAO_TRUSTED_PROXIES decides
     return 0
 
 

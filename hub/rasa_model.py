@@ -78,13 +78,14 @@ def server_command(model: Path, *, port: int, token: str) -> list[str]:
     )
 
 
-def server_env(*, actions_url: str, token: str, tracker_db: Path) -> dict[str, str]:
-    """Environment for the Rasa server: where the actions are, and where trackers are stored."""
+def server_env(*, actions_url: str, actions_token: str, tracker_db: Path) -> dict[str, str]:
+    """Environment for the Rasa server: where the actions are, the token it proves itself to them
+    with (bot/endpoints.yml; not the hub's token for Rasa's API), and where trackers are stored."""
     tracker_db.parent.mkdir(parents=True, exist_ok=True)
     return {
         **os.environ,
         "BALCAO_ACTIONS_URL": actions_url,
-        "BALCAO_RASA_TOKEN": token,
+        "BALCAO_ACTIONS_TOKEN": actions_token,
         "BALCAO_RASA_TRACKER_DB": str(tracker_db),
         "OMP_NUM_THREADS": "1",
         "TF_CPP_MIN_LOG_LEVEL": "2",

@@ -2,18 +2,22 @@
 
 from __future__ import annotations
 
+import ipaddress
+import json
 from functools import lru_cache
 from pathlib import Path
-from typing import Literal
+from typing import Annotated, Literal
 
-from pydantic import Field, model_validator
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic import Field, field_validator, model_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+
+from hub.secret_store import DEV_RASA_TOKEN, DEV_SECRET, SECRETS, check_secrets, is_loopback
+
+__all__ = ["DEV_RASA_TOKEN", "DEV_SECRET", "ROOT", "Settings", "get_settings"]
 
 from core.languages import DEFAULT_LANGUAGE, Language
 
 ROOT = Path(__file__).resolve().parent.parent
-DEV_SECRET = "balcao-development-secret-not-for-production"
-DEV_RASA_TOKEN = "balcao-development-rasa-token"
 
 
 class Settings(BaseSettings):
@@ -23,13 +27,21 @@ class Settings(BaseSettings):
 
     environment: Literal["development", "test", "production"] = "development"
     database_url: str = f"sqlite+aiosqlite:///{ROOT / 'var' / 'balcao.db'}"
-    secret_key: str = DEV_SECRET
+    # Secrets, one per purpose (docs/secrets.md). Empty: generated on first start into secrets_file
+    # (hub.secret_store.ensure_secrets). An exposed hub refuses known or short ones.
+    secret_key: str = Field("", description="signs the staff session cookies")
+    widget_secret: str = Field("", description="signs the website widget's customer tokens")
+    media_secret: str = Field("", description="signs the links to files sent to customers")
+    actions_token: str = Field("", description="Rasa → hub: the token Rasa sends to /actions/webhook (bot/endpoints.yml)")
+    secrets_file: Path = Field(ROOT / "var" / "secrets.json", description="where generated secrets are kept (mode 0600)")
+    widget_token_max_age_s: int = Field(24 * 3600, description="a widget token unused this long expires (the widget refreshes it)")
+    media_link_max_age_s: int = Field(7 * 24 * 3600, description="links to files sent to customers expire after this long")
     host: str = "127.0.0.1"
     port: int = 8000
     public_url: str = Field("", description="URL customers and agents use; defaults to http://host:port")
 
     rasa_url: str = "http://127.0.0.1:5005"
-    rasa_token: str = DEV_RASA_TOKEN
+    rasa_token: str = Field("", description="hub → Rasa: Rasa's --auth-token; empty: generated (see secret_key)")
     rasa_timeout_s: float = 3.0
     rasa_attempts: int = 2
 
@@ -90,6 +102,9 @@ class Settings(BaseSettings):
         600.0, description="messages a minute from one client IP (Telegram and Twilio call from few IPs: keep it generous)"
     )
     rate_ip_burst: int = 200
+    trusted_proxies: Annotated[list[str], NoDecode] = Field(
+        default_factory=list, description="IPs/CIDRs of your reverse proxies, whose X-Forwarded-For names the client: 10.0.0.5,10.1.0.0/16"
+    )
 
     # The outbox of Telegram and WhatsApp messages.
     outbox_backoff_s: float = 1.0
@@ -116,22 +131,33 @@ class Settings(BaseSettings):
     fcr_days: int = Field(7, description="a customer back within this many days was not resolved at first contact")
     report_timezone: str = "America/Sao_Paulo"
 
+    @field_validator("trusted_proxies", mode="before")
+    @classmethod
+    def _split_proxies(cls, value: object) -> object:
+        """``BALCAO_TRUSTED_PROXIES`` as a JSON list or comma-separated; each must parse."""
+        if isinstance(value, str):
+            value = json.loads(value) if value.strip().startswith("[") else [p for p in value.replace(" ", "").split(",") if p]
+        if isinstance(value, list):
+            for entry in value:
+                ipaddress.ip_network(str(entry), strict=False)  # a ValueError names the bad entry
+        return value
+
     @model_validator(mode="after")
-    def _refuse_default_secrets_in_production(self) -> "Settings":
-        if self.environment == "production":
-            for name, value, default in (
-                ("BALCAO_SECRET_KEY", self.secret_key, DEV_SECRET),
-                ("BALCAO_RASA_TOKEN", self.rasa_token, DEV_RASA_TOKEN),
-            ):
-                if value == default:
-                    raise ValueError(f"{name} still has its development default; set a secret value")
-            if self.telegram_bot_token and self.telegram_mode == "webhook" and len(self.telegram_webhook_secret) < 16:
-                raise ValueError("BALCAO_TELEGRAM_WEBHOOK_SECRET must be set (16+ characters) for the Telegram webhook")
+    def _refuse_known_secrets_when_exposed(self) -> "Settings":
+        check_secrets({spec.field: getattr(self, spec.field) for spec in SECRETS}, exposed=self.exposed)
+        if self.exposed and self.telegram_bot_token and self.telegram_mode == "webhook" and len(self.telegram_webhook_secret) < 16:
+            raise ValueError("BALCAO_TELEGRAM_WEBHOOK_SECRET must be set (16+ characters) for the Telegram webhook")
         if self.twilio_account_sid and not (self.twilio_auth_token and self.twilio_whatsapp_from):
             raise ValueError("WhatsApp needs BALCAO_TWILIO_AUTH_TOKEN and BALCAO_TWILIO_WHATSAPP_FROM with BALCAO_TWILIO_ACCOUNT_SID")
         if not self.public_url:
             self.public_url = f"http://{self.host}:{self.port}"
         return self
+
+    @property
+    def exposed(self) -> bool:
+        """True when others can reach the hub: it listens beyond loopback, or runs as production.
+        Such a hub refuses known secrets (hub.secret_store.check_secrets)."""
+        return self.environment == "production" or not is_loopback(self.host)
 
     @property
     def telegram_enabled(self) -> bool:

@@ -81,7 +81,9 @@ def desk(
         **channel_settings(fake_telegram, fake_twilio),
     )
     hub = start_hub(settings)
-    rasa = start_rasa(rasa_model, actions_url=f"{hub.url}/actions/webhook", token=token, tmp=tmp, port=rasa_port)
+    rasa = start_rasa(
+        rasa_model, actions_url=f"{hub.url}/actions/webhook", token=token, actions_token=hub.settings.actions_token, tmp=tmp, port=rasa_port
+    )
     yield hub, rasa
     rasa.stop()
     hub.stop()

@@ -58,6 +58,7 @@ def hub_settings(tmp: Path, *, cache_dir: Path, rasa_url: str = "http://127.0.0.
         rasa_url=rasa_url,
         index_dir=cache_dir,
         media_dir=tmp / "media",
+        secrets_file=tmp / "secrets.json",  # generated secrets stay out of the repository's var/
         # every test client is 127.0.0.1: the limits are tested by swapping the buckets (test_ratelimit)
         rate_ip_per_minute=1_000_000, rate_ip_burst=1_000_000, rate_customer_per_minute=1_000_000, rate_customer_burst=1_000_000,
         calibration_file=ROOT / "data" / "kb" / "calibration.json",
@@ -121,7 +122,7 @@ def start_hub(settings: Settings) -> RunningHub:
     _asyncio.run(seed_desk(settings))
     _asyncio.run(open_all_teams_always(settings))
     _asyncio.run(import_kb(settings, settings.kb_dir))
-    server = uvicorn.Server(uvicorn.Config(create_app(settings), host="127.0.0.1", port=settings.port, log_level="warning"))
+    server = uvicorn.Server(uvicorn.Config(create_app(settings), host="127.0.0.1", port=settings.port, log_level="warning", proxy_headers=False))
     thread = threading.Thread(target=server.run, daemon=True)
     thread.start()
     wait_until(lambda: server.started, 120, "hub")
@@ -152,12 +153,12 @@ class RunningRasa:
             self.process.kill()
 
 
-def start_rasa(model: Path, *, actions_url: str, token: str, tmp: Path, port: int) -> RunningRasa:
+def start_rasa(model: Path, *, actions_url: str, token: str, actions_token: str, tmp: Path, port: int) -> RunningRasa:
     """The real Rasa server with the project's trained model, its actions served by the hub."""
     from hub.rasa_model import server_command, server_env
 
     log = tmp / "rasa.log"
-    env = server_env(actions_url=actions_url, token=token, tracker_db=tmp / "tracker.db")
+    env = server_env(actions_url=actions_url, actions_token=actions_token, tracker_db=tmp / "tracker.db")
     process = subprocess.Popen(
         server_command(model, port=port, token=token), cwd=ROOT, env=env, stdout=log.open("w"), stderr=subprocess.STDOUT
     )
@@ -174,6 +175,11 @@ def start_rasa(model: Path, *, actions_url: str, token: str, tmp: Path, port: in
 
     wait_until(ready, 240, "Rasa")
     return RunningRasa(url, token, process, log)
+
+
+def widget_protocols(token: str) -> list[str]:
+    """The Sec-WebSocket-Protocol values the widget opens its WebSocket with (its token rides there)."""
+    return ["balcao.widget", f"balcao.token.{token}"]
 
 
 @dataclass
@@ -199,8 +205,8 @@ class WidgetCustomer:
             r = await client.post(f"{self.hub_url}/widget/session", json={"token": self.token})
             r.raise_for_status()
             self.token = r.json()["token"]
-        ws_url = self.hub_url.replace("http", "ws") + f"/widget/ws?token={self.token}&lang={self.lang}"
-        self.ws = await websockets.connect(ws_url)
+        ws_url = self.hub_url.replace("http", "ws") + f"/widget/ws?lang={self.lang}"
+        self.ws = await websockets.connect(ws_url, subprotocols=widget_protocols(self.token))
         self.history = json.loads(await asyncio.wait_for(self.ws.recv(), 10))
         return self
 

@@ -83,7 +83,7 @@
 
   /* unacked: messages written but not yet confirmed stored by the hub (by id, in order). They are
    * sent again after a reconnect; the hub stores each id once, so nothing is lost or doubled. */
-  var socket = null, token = null, retry = 0, seen = {}, opened = false, unacked = [];
+  var socket = null, retry = 0, seen = {}, opened = false, unacked = [], refreshTimer = null;
   var state = null, lastTyping = 0, agentTyping = null;
 
   /* Bold (**text**) is the only formatting the bot uses; everything is still inserted as text. */
@@ -163,21 +163,38 @@
     transmit(frame);
     input.focus(); /* a tapped quick reply disappears: keep keyboard users in the conversation */
   }
+  /* The customer's token, kept in localStorage (or this page only, if storage is blocked). Tokens
+   * expire (24 h by default): every (re)connection first exchanges it for a fresh one, and an open
+   * page refreshes it halfway through its life, so a returning visitor keeps their conversation.
+   * A token the hub refuses (forged, or expired) is dropped and a new chat starts. */
+  var pageToken = null;
+  function storedToken() {
+    try { return localStorage.getItem(storageKey); } catch (e) { return pageToken; } /* storage blocked */
+  }
+  function keepToken(t) {
+    pageToken = t;
+    try { if (t) localStorage.setItem(storageKey, t); else localStorage.removeItem(storageKey); } catch (e) {}
+  }
   function getToken() {
-    var stored = null;
-    try { stored = localStorage.getItem(storageKey); } catch (e) { /* storage blocked: session only */ }
+    var stored = storedToken();
     return fetch(hub + "/widget/session", { method: "POST", headers: { "Content-Type": "application/json" },
       body: JSON.stringify({ token: stored }) })
       .then(function (r) {
-        if (r.status === 403 && stored) { try { localStorage.removeItem(storageKey); } catch (e) {} return getToken(); }
+        if (r.status === 403 && stored) { keepToken(null); return getToken(); }
         if (!r.ok) throw new Error("session " + r.status);
-        return r.json().then(function (j) { try { localStorage.setItem(storageKey, j.token); } catch (e) {} return j.token; });
+        return r.json().then(function (j) {
+          keepToken(j.token);
+          clearTimeout(refreshTimer);
+          refreshTimer = setTimeout(function () { getToken().catch(function () {}); }, Math.min(2147483647, (j.expires_in || 86400) * 500));
+          return j.token;
+        });
       });
   }
   function connect() {
-    (token ? Promise.resolve(token) : getToken()).then(function (t) {
-      token = t;
-      socket = new WebSocket(hub.replace(/^http/, "ws") + "/widget/ws?token=" + encodeURIComponent(t) + "&lang=" + lang);
+    getToken().then(function (t) {
+      /* The token rides in the handshake's Sec-WebSocket-Protocol header, not in the URL (which
+       * proxies and servers write to their logs). */
+      socket = new WebSocket(hub.replace(/^http/, "ws") + "/widget/ws?lang=" + lang, ["balcao.widget", "balcao.token." + t]);
       socket.onopen = function () { retry = 0; if (status.textContent === T.offline) status.textContent = ""; };
       /* frames sent before the history arrives would be drawn and then wiped: send them after it */
       socket.onmessage = function (ev) {
@@ -205,7 +222,6 @@
         else if (m.type === "error") { if (m.id) acked(m.id); addMessage({ sender: "system", text: m.message }, true); }
       };
       socket.onclose = function (ev) {
-        if (ev.code === 4403 || ev.code === 1008) { token = null; try { localStorage.removeItem(storageKey); } catch (e) {} }
         status.textContent = T.offline; showTyping(false);
         log.querySelectorAll("[data-id]").forEach(function (el) { el.classList.add("pending"); el.title = T.pending; }); /* unacked only */
         setTimeout(connect, Math.min(10000, 500 * Math.pow(2, retry++)));

@@ -25,12 +25,12 @@ def test_a_bucket_allows_a_burst_then_refills_at_its_rate() -> None:
     assert bucket.allow("a") and not bucket.allow("a")
 
 
-def test_the_ip_limit_applies_across_customers() -> None:
+async def test_the_ip_limit_applies_across_customers() -> None:
     limits = RateLimits(customer=TokenBucket(60, 5, clock=lambda: 0.0), ip=TokenBucket(60, 2, clock=lambda: 0.0))
-    assert limits.allow(ip="10.0.0.1", customer="widget:w-1")
-    assert limits.allow(ip="10.0.0.1", customer="widget:w-2")
-    assert not limits.allow(ip="10.0.0.1", customer="widget:w-3")
-    assert limits.allow(ip="10.0.0.2", customer="widget:w-3")
+    assert await limits.allow(ip="10.0.0.1", customer="widget:w-1")
+    assert await limits.allow(ip="10.0.0.1", customer="widget:w-2")
+    assert not await limits.allow(ip="10.0.0.1", customer="widget:w-3")
+    assert await limits.allow(ip="10.0.0.2", customer="widget:w-3")
 
 
 @pytest.fixture
