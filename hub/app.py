@@ -31,7 +31,7 @@ from connectors.widget import WidgetChannel, WidgetTokens, public_attachments, w
 from hub import admin_api, agents_api, insights_api, kb_api
 from hub.actions_endpoint import actions_router
 from hub.auth import CurrentUser, DbSession, check_csrf, csrf_token, login_session
-from hub.db import make_engine, make_sessionmaker
+from hub.db import make_engine, make_read_sessionmaker, make_sessionmaker
 from handoff.console_texts import console_texts
 from hub.desk import Desk
 from hub.kb_sync import IndexFollower
@@ -99,6 +99,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     settings = settings or get_settings()
     engine = make_engine(settings.database_url)
     sessions = make_sessionmaker(engine)
+    read_sessions = make_read_sessionmaker(engine)  # reads that must not take SQLite's write lock
     relay = ReplicaRelay(settings.redis_url, prefix=settings.redis_prefix) if settings.redis_url else None
     bus = EventBus(relay)
     widget = WidgetChannel()
@@ -113,7 +114,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         approx_nprobe=settings.index_nprobe or None,
     )
     desk = Desk(settings, sessions, index, bus, rasa)
-    follower = IndexFollower(sessions, index, poll_seconds=settings.kb_poll_seconds)
+    follower = IndexFollower(sessions, index, poll_seconds=settings.kb_poll_seconds, read_sessions=read_sessions)
     executor = ActionExecutor()
     for action in bot.actions.build_actions(desk):
         executor.register_action(action)
@@ -179,8 +180,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         if relay is not None:
             await relay.subscribe()  # before serving: no other replica's event is missed; fails loudly
         await follower.start_at_current()  # before loading: changes made meanwhile are applied after
-        async with sessions() as session:
-            count = await kb_index.refresh_index(session, index)
+        async with read_sessions() as session:
+            articles = await kb_index.indexed_articles(session)
+        count = kb_index.sync_index(index, articles)  # encoding, after the transaction
         await asyncio.to_thread(index.train_head)  # the first customer does not wait for it
         if index.calibration is None:
             logger.warning("the knowledge base has no calibration for %s: run `balcao kb calibrate`", index.encoder_name)
@@ -215,6 +217,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
     app = FastAPI(title="Balcão", version="0.1.0", lifespan=lifespan)
     app.state.desk = desk
+    app.state.read_sessions = read_sessions
     app.state.kb_follower = follower
     app.state.settings = settings
     app.state.outbox_worker = worker

@@ -40,7 +40,9 @@ def login_session(request: Request, user: User) -> str:
 
 
 async def _session(request: Request):  # noqa: ANN202 - an async generator dependency
-    async with request.app.state.desk.sessions() as session:
+    # Routes given a DbSession only read (it is never committed): a read session, which on SQLite
+    # takes no write lock however long the request runs (a report, an export).
+    async with request.app.state.read_sessions() as session:
         yield session
 
 
@@ -53,7 +55,7 @@ async def current_user(request: Request) -> User:
     user_id = request.session.get("uid")
     user = None
     if user_id:
-        async with request.app.state.desk.sessions() as session:
+        async with request.app.state.read_sessions() as session:
             user = await handoff.get_user(session, int(user_id))
     if user is None:
         raise HTTPException(status_code=401, detail="log in first")

@@ -104,13 +104,16 @@ def _article_values(args: argparse.Namespace) -> dict:
 async def _loaded_index(settings: Settings):  # noqa: ANN202
     import kb_index
 
+    from hub.db import make_engine, make_read_sessionmaker
+
     index = kb_index.open_index(settings.encoder, calibration_file=settings.calibration_file, cache_dir=settings.index_dir)
-    engine, sessions = _sessions(settings)
+    engine = make_engine(settings.database_url)
     try:
-        async with sessions() as session:
-            await kb_index.refresh_index(session, index)
+        async with make_read_sessionmaker(engine)() as session:  # no write lock: a live desk keeps writing
+            articles = await kb_index.indexed_articles(session)
     finally:
         await engine.dispose()
+    kb_index.sync_index(index, articles)  # encoding, after the transaction
     return index
 
 

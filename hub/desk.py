@@ -19,6 +19,7 @@ import kb_index
 from connectors import customers, outbox
 from connectors.base import InboundMessage, numbered, pick_option
 from connectors.outbox import DeliveryChange, DeliveryChanged
+from connectors.text import text_for_the_bot
 from handoff import AgentStatusChanged, Conversation, OwnerChanged, Priority, QueueUpdate, State, Typing, User
 from handoff.events import about, queue_event
 from core.models import utcnow
@@ -212,7 +213,7 @@ class Desk:
             if state in (State.BOT.value, State.CLOSING.value):
                 # Typed text never reaches Rasa as an intent payload ("/..."): only offered buttons
                 # and intents the channel itself recognised (Telegram's /start) do.
-                text = payload or (f"/{inbound.intent}" if inbound.intent else None) or inbound.text.lstrip("/").strip() or inbound.text
+                text = payload or (f"/{inbound.intent}" if inbound.intent else None) or text_for_the_bot(inbound.text)
                 await self._ask_rasa(conversation, text)
             # queued or human: the agents already received the message; Rasa is not asked.
         return None

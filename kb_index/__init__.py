@@ -114,7 +114,8 @@ __all__ = [
     "publish_article",
     "published_articles",
     "save_draft",
-    "refresh_index",
+    "indexed_articles",
+    "sync_index",
 ]
 
 
@@ -130,7 +131,7 @@ def open_index(
     """An index with the named encoder, its stored calibration (if any) and an embedding cache.
 
     Empty, unless ``persist``: then it lives in ``cache_dir/store-<encoder>/`` and reopens with the
-    articles and vectors of the last run (``refresh_index`` then brings it up to date). The
+    articles and vectors of the last run (``sync_index`` then brings it up to date). The
     out-of-scope examples are read from ``out-of-scope.jsonl`` beside the calibration file: the
     calibration was fitted with them, so its weights only mean something together with them."""
     encoder = get_encoder(encoder_spec)
@@ -172,9 +173,15 @@ async def import_kb_dir(session: AsyncSession, folder: Path, *, author: str) -> 
     return len(drafts), changed, errors
 
 
-async def refresh_index(session: AsyncSession, index: KnowledgeIndex) -> int:
-    """Make the index hold exactly the published articles. Returns how many it holds."""
-    articles = [to_indexed(a) for a in await published_articles(session)]
+async def indexed_articles(session: AsyncSession) -> list[IndexedArticle]:
+    """The published articles as the index holds them: the read half of loading an index (the
+    encoding, ``sync_index``, comes after the transaction)."""
+    return [to_indexed(a) for a in await published_articles(session)]
+
+
+def sync_index(index: KnowledgeIndex, articles: list[IndexedArticle]) -> int:
+    """Make the index hold exactly ``articles`` (``indexed_articles``). It encodes what changed,
+    which takes seconds: call it outside any transaction. Returns how many articles it holds."""
     wanted = {a.key for a in articles}
     for stale in [a.key for a in index.articles() if a.key not in wanted]:
         index.remove(*stale)
