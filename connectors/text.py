@@ -40,5 +40,6 @@ def text_for_the_bot(typed: str) -> str:
     visible = "".join(char for char in typed if not _invisible(char))
     text = unicodedata.normalize("NFKC", visible).strip()
     while text.startswith(INTENT_PREFIX):
-        text = text[_COMMAND.match(text).end() :].strip()  # type: ignore[union-attr]  # matches any "/..."
+        command = _COMMAND.match(text)  # always matches a text that starts with "/"
+        text = text[command.end() if command else 1 :].strip()
     return text

@@ -64,7 +64,7 @@ async def test_a_kb_search_loading_the_index_does_not_hold_up_the_desk(live_hub:
     loading = threading.Event()
     upsert = KnowledgeIndex.upsert
 
-    def slow_upsert(self: KnowledgeIndex, articles) -> None:  # noqa: ANN001 - as KnowledgeIndex.upsert
+    def slow_upsert(self: KnowledgeIndex, articles: list) -> None:
         loading.set()
         time.sleep(HELD_S)  # encoding a large knowledge base takes this long, or much longer
         upsert(self, articles)

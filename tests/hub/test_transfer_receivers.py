@@ -15,7 +15,14 @@ from sqlalchemy import select
 
 import handoff
 from hub.cli import add_user
-from tests.support import AgentClient, RunningHub, WidgetCustomer, hub_settings, pg_admin, start_hub
+from tests.support import (
+    AgentClient,
+    RunningHub,
+    WidgetCustomer,
+    hub_settings,
+    pg_admin,
+    start_hub,
+)
 
 ANA = ("ana@loja.test", "ana-password-1", "agent", ["geral"])
 BIA = ("bia@loja.test", "bia-password-1", "agent", ["geral"])

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import csv
 import io
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -14,7 +14,7 @@ from insights.export import FORMULA_STARTS, neutralised, to_csv
 
 TEXT = st.text(alphabet=st.sampled_from(["=", "+", "-", "@", "\t", "\r", "a", " ", "1", '"', ",", "\n", "'", "é"]), max_size=8)
 CELL = st.one_of(st.none(), st.integers(-10**6, 10**6), st.floats(allow_nan=False, allow_infinity=False), TEXT,
-                 st.datetimes(timezones=st.just(timezone.utc)))
+                 st.datetimes(timezones=st.just(UTC)))
 
 
 def expected(cell: object) -> str:
