@@ -115,6 +115,7 @@ class AppState(Protocol):
     """What the hub puts on ``app.state`` for routes."""
 
     desk: DeskServices
+    read_sessions: Callable[[], AbstractAsyncContextManager[AsyncSession]]  # reads only: no SQLite write lock
     settings: RouteSettings
     media: MediaStore
     kb_follower: IndexCatchUp

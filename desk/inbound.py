@@ -12,6 +12,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 import handoff
 from connectors import customers, outbox
+from connectors.text import text_for_the_bot
 from connectors.base import InboundMessage, numbered, pick_option
 from connectors.outbox import DeliveryChange, DeliveryChanged
 from desk.config import DeskSettings
@@ -57,7 +58,7 @@ async def chosen_payload(session: AsyncSession, conversation: Conversation, inbo
 def rasa_text(inbound: InboundMessage, payload: str | None) -> str:
     """What Rasa hears. Typed text never reaches it as an intent payload ("/..."): only offered
     buttons and intents the channel itself recognised (Telegram's /start) do."""
-    return payload or (f"/{inbound.intent}" if inbound.intent else None) or inbound.text.lstrip("/").strip() or inbound.text
+    return payload or (f"/{inbound.intent}" if inbound.intent else None) or text_for_the_bot(inbound.text)
 
 
 async def _open_conversation(session: AsyncSession, inbound: InboundMessage) -> Conversation:

@@ -5,6 +5,7 @@ from handoff.canned import InvalidCannedResponse, add_canned_response, ensure_de
 from handoff.confirmed import ConfirmedAnswer, confirmed_answers
 from handoff.conversations import (
     AlreadyClaimed,
+    CannotReceiveTransfer,
     ConversationNotFound,
     DuplicateMessage,
     HandoffError,
@@ -58,6 +59,7 @@ __all__ = [
     "AgentLoad",
     "AgentStatusChanged",
     "AlreadyClaimed",
+    "CannotReceiveTransfer",
     "CannedResponse",
     "Conversation",
     "ConversationNotFound",

@@ -52,7 +52,9 @@ def login_session(request: Request, user: User) -> str:
 
 
 async def _session(request: Request) -> AsyncIterator[AsyncSession]:
-    async with app_state(request).desk.sessions() as session:
+    # Routes given a DbSession only read (it is never committed): a read session, which on SQLite
+    # takes no write lock however long the request runs (a report, an export).
+    async with app_state(request).read_sessions() as session:
         yield session
 
 
@@ -65,7 +67,7 @@ async def current_user(request: Request) -> User:
     user_id = request.session.get("uid")
     user = None
     if user_id:
-        async with app_state(request).desk.sessions() as session:
+        async with app_state(request).read_sessions() as session:
             user = await handoff.get_user(session, int(user_id))
     if user is None:
         raise HTTPException(status_code=401, detail="log in first")

@@ -13,7 +13,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from core.events import appended, queue_event
 from handoff.events import MessageAdded, OwnerChanged, about
-from handoff.models import Conversation, Message, OwnershipEvent, Priority, State, User, utcnow
+from handoff.models import Conversation, Message, OwnershipEvent, Priority, Role, State, TeamMember, User, utcnow
 
 OPEN_STATES = (State.BOT, State.QUEUED, State.HUMAN, State.CLOSING)
 
@@ -44,6 +44,33 @@ class DuplicateMessage(HandoffError):
 class NotYourConversation(HandoffError):
     def __init__(self) -> None:
         super().__init__("this conversation is handled by another agent")
+
+
+class CannotReceiveTransfer(HandoffError):
+    """The person chosen for a transfer may not take chats of that team."""
+
+    def __init__(self, user: User, team_id: str | None, why: str) -> None:
+        super().__init__(
+            f"{user.name} cannot receive this conversation: {why}; choose an active agent of the team {team_id or '(none)'}"
+        )
+        self.user_id = user.id
+        self.team_id = team_id
+
+
+RECEIVING_ROLES = (Role.AGENT.value, Role.SUPERVISOR.value, Role.ADMIN.value)
+
+
+async def _check_can_receive(session: AsyncSession, user: User, team_id: str | None) -> None:
+    """Only an active agent (or supervisor, admin) who is a member of ``team_id`` may receive a chat of it."""
+    if not user.active:
+        raise CannotReceiveTransfer(user, team_id, "their account is deactivated")
+    if user.role not in RECEIVING_ROLES:
+        raise CannotReceiveTransfer(user, team_id, f"their role is {user.role}, not agent")
+    member = await session.scalar(
+        select(TeamMember.user_id).where(TeamMember.user_id == user.id, TeamMember.team_id == team_id)
+    )
+    if team_id is None or member is None:
+        raise CannotReceiveTransfer(user, team_id, f"they are not a member of the team {team_id or '(none)'}")
 
 
 async def start_conversation(
@@ -379,6 +406,8 @@ async def transfer_conversation(
     """Send the conversation to another team's queue, or straight to another agent, with a note.
 
     The agent who holds it may transfer it; a supervisor or admin may move any open handoff.
+    Only an active agent who is a member of the target team may receive it
+    (``CannotReceiveTransfer`` otherwise: editors, deactivated accounts, other teams' agents).
     """
     conversation = await get_conversation(session, conversation_id)
     supervising = by.role in ("supervisor", "admin")
@@ -386,6 +415,8 @@ async def transfer_conversation(
         raise NotYourConversation()
     if not team_id and to_agent is None:
         raise InvalidTransition("choose a team or an agent to transfer to")
+    if to_agent is not None:
+        await _check_can_receive(session, to_agent, team_id or conversation.team_id)
     if note.strip():
         await record_message(session, conversation, sender="agent", text=note.strip(), agent=by, internal=True)
     actor = f"agent:{by.id}"

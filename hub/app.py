@@ -30,7 +30,7 @@ from connectors.ratelimit import build_rate_limits
 from connectors.widget import WidgetChannel, WidgetTokens, customer_view, widget_router
 from desk import Desk, EventBus, RasaClient, ReplicaRelay, actions_router, inactivity_loop
 from handoff.auth import LoginRequired, auth_router, redirect_to_login
-from hub.db import make_engine, make_sessionmaker
+from hub.db import make_engine, make_read_sessionmaker, make_sessionmaker
 from hub.pages import process_router
 from hub.secret_store import ensure_secrets
 from hub.settings import Settings, get_settings
@@ -50,6 +50,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     # Every row handoff appends (a conversation, a message, an ownership change) also updates
     # insights' KPI summaries, in the same transaction.
     sessions = make_sessionmaker(engine, listeners=[insights.note_appended])
+    read_sessions = make_read_sessionmaker(engine)  # reads that must not take SQLite's write lock
     relay = ReplicaRelay(settings.redis_url, prefix=settings.redis_prefix) if settings.redis_url else None
     bus = EventBus(relay)
     widget = WidgetChannel()
@@ -64,7 +65,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         approx_nprobe=settings.index_nprobe or None,
     )
     desk = Desk(settings, sessions, index, bus, rasa)
-    follower = IndexFollower(sessions, index, poll_seconds=settings.kb_poll_seconds)
+    follower = IndexFollower(sessions, index, poll_seconds=settings.kb_poll_seconds, read_sessions=read_sessions)
     executor = ActionExecutor()
     for action in bot.actions.build_actions(desk):
         executor.register_action(action)
@@ -131,8 +132,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         if relay is not None:
             await relay.subscribe()  # before serving: no other replica's event is missed; fails loudly
         await follower.start_at_current()  # before loading: changes made meanwhile are applied after
-        async with sessions() as session:
-            count = await kb_index.refresh_index(session, index)
+        async with read_sessions() as session:
+            articles = await kb_index.indexed_articles(session)
+        count = kb_index.sync_index(index, articles)  # encoding, after the transaction
         await asyncio.to_thread(index.train_head)  # the first customer does not wait for it
         if index.calibration is None:
             logger.warning("the knowledge base has no calibration for %s: run `balcao kb calibrate`", index.encoder_name)
@@ -169,6 +171,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
     app = FastAPI(title="Balcão", version="0.1.0", lifespan=lifespan)
     app.state.desk = desk
+    app.state.read_sessions = read_sessions
     app.state.kb_follower = follower
     app.state.settings = settings
     app.state.outbox_worker = worker

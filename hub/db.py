@@ -13,6 +13,10 @@ from core.events import AppendListener, listening
 from hub.settings import ROOT
 
 
+# Execution option of the read-only sessions' engine (``make_read_sessionmaker``).
+READ_ONLY = "balcao_read_only"
+
+
 def make_engine(url: str) -> AsyncEngine:
     """Create the engine; SQLite gets WAL and a busy timeout so concurrent writers wait, not fail."""
     if url.startswith("sqlite"):
@@ -36,7 +40,9 @@ def make_engine(url: str) -> AsyncEngine:
             # A deferred transaction that read a row and then writes it fails with "database is
             # locked" when another writer committed in between; IMMEDIATE makes writers queue
             # (busy_timeout) so a compare-and-set loser sees the winner's row, as on PostgreSQL.
-            conn.exec_driver_sql("BEGIN IMMEDIATE")
+            # Read-only sessions (``make_read_sessionmaker``) begin deferred: under WAL a reader
+            # takes no lock, so a long read never keeps a writer waiting.
+            conn.exec_driver_sql("BEGIN" if conn.get_execution_options().get(READ_ONLY) else "BEGIN IMMEDIATE")
 
         return engine
     # No pool_pre_ping: with asyncpg it broke connections under 50 concurrent agents here
@@ -49,6 +55,14 @@ def make_sessionmaker(engine: AsyncEngine, *, listeners: Sequence[AppendListener
     row handoff appends reaches ``listeners`` in the same transaction (the app passes insights'
     ``note_appended``, which keeps the KPI summaries)."""
     return async_sessionmaker(engine, expire_on_commit=False, info=listening(*listeners))
+
+
+def make_read_sessionmaker(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]:
+    """Sessions for reads only (the index load, searches, reports, who is logged in): on SQLite
+    their transactions begin deferred, so they never hold the write lock that every other
+    transaction begins with; nothing they write is ever committed. On PostgreSQL they are
+    ordinary sessions."""
+    return async_sessionmaker(engine.execution_options(**{READ_ONLY: True}), expire_on_commit=False)
 
 
 @asynccontextmanager

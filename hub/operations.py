@@ -33,13 +33,14 @@ class CommandError(Exception):
 
 
 @asynccontextmanager
-async def _database(settings: Settings) -> AsyncIterator[async_sessionmaker[AsyncSession]]:
-    """Sessions on the configured database, its engine disposed when the block ends."""
-    from hub.db import make_engine, make_sessionmaker
+async def _database(settings: Settings, *, read_only: bool = False) -> AsyncIterator[async_sessionmaker[AsyncSession]]:
+    """Sessions on the configured database (read-only ones take no SQLite write lock), its engine
+    disposed when the block ends."""
+    from hub.db import make_engine, make_read_sessionmaker, make_sessionmaker
 
     engine = make_engine(settings.database_url)
     try:
-        yield make_sessionmaker(engine)
+        yield make_read_sessionmaker(engine) if read_only else make_sessionmaker(engine)
     finally:
         await engine.dispose()
 
@@ -102,8 +103,9 @@ async def _loaded_index(settings: Settings) -> KnowledgeIndex:
     import kb_index
 
     index = kb_index.open_index(settings.encoder, calibration_file=settings.calibration_file, cache_dir=settings.index_dir)
-    async with _database(settings) as sessions, sessions() as session:
-        await kb_index.refresh_index(session, index)
+    async with _database(settings, read_only=True) as sessions, sessions() as session:
+        articles = await kb_index.indexed_articles(session)  # no write lock: a live desk keeps writing
+    kb_index.sync_index(index, articles)  # encoding, after the transaction
     return index
 
 

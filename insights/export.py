@@ -66,16 +66,42 @@ def surveys_table(surveys: Sequence[Row]) -> Table:
     return list(EXPORT_COLUMNS), [tuple(row) for row in surveys]
 
 
+# A spreadsheet reads a cell that starts with one of these as a formula (``=HYPERLINK(...)``,
+# ``+cmd|...``, ``@SUM(...)``); OWASP's advice for CSV injection: prefix such a text with a single quote.
+FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
+_FORMULA_FIRST = frozenset(FORMULA_STARTS)
+
+
+def neutralised(text: str) -> str:
+    """``text`` as a CSV cell a spreadsheet shows as text, never runs as a formula. Its line breaks
+    become ``\n`` too: the csv module (lines end in ``\n``) would leave a bare CR unquoted, and
+    every reader ends the row there."""
+    if text.startswith(FORMULA_STARTS):
+        text = "'" + text
+    return text.replace("\r\n", "\n").replace("\r", "\n") if "\r" in text else text
+
+
+def _needs_care(value: object) -> bool:
+    return isinstance(value, str) and (value[:1] in _FORMULA_FIRST or "\r" in value)
+
+
 def to_csv(table: Table) -> str:
-    """The table as CSV text (header first; empty cells for missing values)."""
+    """The table as CSV text (header first; empty cells for missing values).
+
+    Dates are spelled out (ISO 8601) and every text cell is neutralised (``neutralised``): survey
+    reasons, names and anything else people typed open safely in a spreadsheet."""
     header, rows = table
     out = io.StringIO()
     writer = csv.writer(out, lineterminator="\n")
-    writer.writerow(header)
-    # The csv module writes None as an empty cell itself; only dates need spelling out (ISO 8601),
-    # and only the columns that hold them are looked at cell by cell (exports have 10^4-10^5 rows).
-    dated = [i for i in range(len(header)) if isinstance(next((r[i] for r in rows if r[i] is not None), None), (date, datetime))]
-    if not dated:
+    writer.writerow([neutralised(str(name)) for name in header])
+    # The csv module writes None as an empty cell itself and numbers as they are: only the columns
+    # that hold dates, or text that starts like a formula or holds a CR, are looked at cell by cell
+    # (exports have 10^4-10^5 rows, and most have no such text at all).
+    kinds = [{type(row[i]) for row in rows} for i in range(len(header))]
+    dated = [i for i, kind in enumerate(kinds) if any(issubclass(k, date) for k in kind)]
+    texts = [i for i, kind in enumerate(kinds) if any(issubclass(k, str) for k in kind)]
+    formulas = [i for i in texts if any(_needs_care(row[i]) for row in rows)]
+    if not dated and not formulas:
         writer.writerows(rows)
         return out.getvalue()
 
@@ -85,6 +111,10 @@ def to_csv(table: Table) -> str:
             cell = cells[i]
             if isinstance(cell, date):  # datetime too; None stays an empty cell
                 cells[i] = cell.isoformat()
+        for i in formulas:
+            cell = cells[i]
+            if isinstance(cell, str):
+                cells[i] = neutralised(cell)
         return cells
 
     # One row at a time, not a copy of the table: fewer live objects for the garbage collector.

@@ -98,6 +98,7 @@ __all__ = [
     "get_encoder",
     "import_kb_dir",
     "indexable",
+    "indexed_articles",
     "last_change_seq",
     "list_articles",
     "load_kb_dir",
@@ -109,11 +110,11 @@ __all__ = [
     "published_articles",
     "read_article_values",
     "record_unanswered",
-    "refresh_index",
     "render_article_file",
     "revert_article",
     "save_draft",
     "similarity_for",
+    "sync_index",
     "to_draft",
     "unanswered_questions",
     "unpublish",
@@ -133,7 +134,7 @@ def open_index(
     """An index with the named encoder, its stored calibration (if any) and an embedding cache.
 
     Empty, unless ``persist``: then it lives in ``cache_dir/store-<encoder>/`` and reopens with the
-    articles and vectors of the last run (``refresh_index`` then brings it up to date). The
+    articles and vectors of the last run (``sync_index`` then brings it up to date). The
     out-of-scope examples are read from ``out-of-scope.jsonl`` beside the calibration file: the
     calibration was fitted with them, so its weights only mean something together with them."""
     encoder = get_encoder(encoder_spec)
@@ -178,9 +179,15 @@ async def import_kb_dir(
     return len(drafts), changed, errors
 
 
-async def refresh_index(session: AsyncSession, index: KnowledgeIndex) -> int:
-    """Make the index hold exactly the published articles. Returns how many it holds."""
-    articles = [to_indexed(a) for a in await published_articles(session)]
+async def indexed_articles(session: AsyncSession) -> list[IndexedArticle]:
+    """The published articles as the index holds them: the read half of loading an index (the
+    encoding, ``sync_index``, comes after the transaction)."""
+    return [to_indexed(a) for a in await published_articles(session)]
+
+
+def sync_index(index: KnowledgeIndex, articles: list[IndexedArticle]) -> int:
+    """Make the index hold exactly ``articles`` (``indexed_articles``). It encodes what changed,
+    which takes seconds: call it outside any transaction. Returns how many articles it holds."""
     wanted = {a.key for a in articles}
     for stale in [a.key for a in index.articles() if a.key not in wanted]:
         index.remove(*stale)

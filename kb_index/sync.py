@@ -32,8 +32,17 @@ PRUNE_EVERY_S = 600.0
 class IndexFollower:
     """Applies the article change log to one ``KnowledgeIndex``."""
 
-    def __init__(self, sessions: async_sessionmaker[AsyncSession], index: KnowledgeIndex, *, poll_seconds: float) -> None:
+    def __init__(
+        self,
+        sessions: async_sessionmaker[AsyncSession],
+        index: KnowledgeIndex,
+        *,
+        poll_seconds: float,
+        read_sessions: async_sessionmaker[AsyncSession] | None = None,
+    ) -> None:
         self.sessions = sessions
+        # The log is read ten times a second: in read sessions, which take no write lock on SQLite.
+        self.read_sessions = read_sessions or sessions
         self.index = index
         self.poll_seconds = poll_seconds
         self.floor = 0  # every change up to here is applied
@@ -44,13 +53,13 @@ class IndexFollower:
     async def start_at_current(self) -> None:
         """Start following from the newest change (call before loading the index, so nothing that
         happens while it loads is missed; applying a change twice is harmless)."""
-        async with self.sessions() as session:
+        async with self.read_sessions() as session:
             self.floor = await last_change_seq(session)
 
     async def catch_up(self) -> int:
         """Apply the changes not applied yet; returns how many articles changed in the index."""
         async with self._lock:
-            async with self.sessions() as session:
+            async with self.read_sessions() as session:
                 changes = [c for c in await changes_after(session, self.floor) if c.seq not in self._seen]
                 if not changes:
                     return 0

@@ -85,7 +85,7 @@ async def test_transfer_with_a_note_and_back_to_the_queue(sessions: async_sessio
         moved = await handoff.transfer_conversation(session, chat, ana, team_id="financeiro", note="cobrança em dobro, ver fatura")
         assert (moved.state, moved.team_id, moved.agent_id) == ("queued", "financeiro", None)
     async with sessions() as session, session.begin():
-        moved = await handoff.transfer_conversation(session, chat, ana, to_agent=bia)
+        moved = await handoff.transfer_conversation(session, chat, ana, to_agent=bia, team_id="geral")  # Bia is in geral only
         assert (moved.state, moved.agent_id) == ("human", bia.id)
         with pytest.raises(handoff.NotYourConversation):
             await handoff.unassign_conversation(session, chat, ana)

@@ -1,0 +1,99 @@
+"""Reads never hold up the desk's writes: a `balcao kb search` loading the index beside a live
+hub, or any long read, leaves logins and customers' messages prompt (SQLite begins every writing
+transaction IMMEDIATE, so a read that took the write lock used to stall them for its whole length)."""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+import time
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+from sqlalchemy import text
+
+from hub.cli import add_user, search
+from kb_index.index import KnowledgeIndex
+from tests.support import RunningHub, WidgetCustomer, hub_settings, pg_admin, start_hub
+
+ANA = ("ana@loja.test", "ana-password-1")
+HELD_S = 6.0  # how long the read goes on
+PROMPT_S = 3.0  # a login or a message beside it must not wait for it
+
+
+@pytest.fixture(scope="module", params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)])
+def live_hub(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory, index_cache: Path) -> Iterator[RunningHub]:
+    """A live hub (its Rasa never answers: a customer's message is stored, then queued)."""
+    tmp = tmp_path_factory.mktemp(f"reads-{request.param}")
+    name = None
+    url = f"sqlite+aiosqlite:///{tmp / 'balcao.db'}"
+    if request.param == "postgresql":
+        name = f"balcao_reads_{uuid.uuid4().hex[:10]}"
+        asyncio.run(pg_admin(f'CREATE DATABASE "{name}"'))
+        url = f"postgresql+asyncpg://postgres@127.0.0.1:5432/{name}"
+    hub = start_hub(hub_settings(tmp, cache_dir=index_cache, database_url=url, rasa_timeout_s=0.5, rasa_attempts=1))
+    asyncio.run(add_user(hub.settings, email=ANA[0], name="Ana", role="agent", teams=["geral"], password=ANA[1]))
+    yield hub
+    hub.stop()
+    if name:
+        asyncio.run(pg_admin(f'DROP DATABASE "{name}" WITH (FORCE)'))
+
+
+async def timed_login(hub: RunningHub) -> float:
+    started = time.monotonic()
+    async with httpx.AsyncClient(base_url=hub.url, timeout=60) as client:
+        r = await client.post("/api/auth/login", json={"email": ANA[0], "password": ANA[1]})
+        assert r.status_code == 200, r.text
+        assert (await client.get("/api/agent/queue")).status_code == 200  # current_user, then a read
+    return time.monotonic() - started
+
+
+async def timed_message(hub: RunningHub) -> float:
+    started = time.monotonic()
+    customer = await WidgetCustomer(hub.url).connect()
+    turn = await customer.say("oi, alguém aí?", timeout_s=60)
+    await customer.close()
+    assert turn[-1]["type"] == "ack"
+    return time.monotonic() - started
+
+
+async def test_a_kb_search_loading_the_index_does_not_hold_up_the_desk(live_hub: RunningHub, monkeypatch: pytest.MonkeyPatch) -> None:
+    loading = threading.Event()
+    upsert = KnowledgeIndex.upsert
+
+    def slow_upsert(self: KnowledgeIndex, articles: list) -> None:
+        loading.set()
+        time.sleep(HELD_S)  # encoding a large knowledge base takes this long, or much longer
+        upsert(self, articles)
+
+    monkeypatch.setattr(KnowledgeIndex, "upsert", slow_upsert)
+    cli = threading.Thread(target=lambda: asyncio.run(search(live_hub.settings, "qual o prazo de entrega?", "pt-BR")))
+    cli.start()
+    try:
+        assert await asyncio.to_thread(loading.wait, 60)
+        assert await timed_login(live_hub) < PROMPT_S
+        assert await timed_message(live_hub) < PROMPT_S
+    finally:
+        await asyncio.to_thread(cli.join, 60)
+
+
+async def test_a_long_read_session_does_not_hold_up_logins_or_messages(live_hub: RunningHub) -> None:
+    reading = threading.Event()
+
+    async def long_read() -> None:
+        async with live_hub.app.state.read_sessions() as session:
+            await session.execute(text("SELECT count(*) FROM conversations"))
+            reading.set()
+            await asyncio.sleep(HELD_S)  # e.g. a report over a year of conversations
+
+    held = asyncio.run_coroutine_threadsafe(long_read(), live_hub.app.state.loop)
+    try:
+        assert await asyncio.to_thread(reading.wait, 30)
+        assert await timed_login(live_hub) < PROMPT_S
+        assert await timed_message(live_hub) < PROMPT_S
+        assert not held.done()  # the read was still open all along
+    finally:
+        await asyncio.to_thread(held.result, 60)
