@@ -76,15 +76,21 @@ def main(argv: list[str] | None = None) -> int:
     """Ask, check, and say what happened."""
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--url", required=True, help="the hub's base URL, e.g. http://127.0.0.1:8000")
-    parser.add_argument("--question", default="Como faço para acompanhar a entrega do meu pedido? Onde vejo o rastreio?",
-                        help="what the customer asks")
+    parser.add_argument(
+        "--question",
+        default="Como faço para acompanhar a entrega do meu pedido? Onde vejo o rastreio?",
+        help="what the customer asks",
+    )
     parser.add_argument("--lang", default="pt-BR", choices=["pt-BR", "pt-PT", "en"], help="the widget's language")
-    parser.add_argument("--article", default="rastrear-pedido", help="the starter article (data/kb/<lang>/<id>.md) that must answer")
+    parser.add_argument(
+        "--article", default="rastrear-pedido", help="the starter article (data/kb/<lang>/<id>.md) that must answer"
+    )
     parser.add_argument("--timeout", type=float, default=60, help="seconds to wait for each step (default: 60)")
     args = parser.parse_args(argv)
     try:
-        answer = check_answer(asyncio.run(ask(args.url.rstrip("/"), args.question, args.lang, args.timeout)),
-                              article_title(args.lang, args.article))
+        answer = check_answer(
+            asyncio.run(ask(args.url.rstrip("/"), args.question, args.lang, args.timeout)), article_title(args.lang, args.article)
+        )
     except (SmokeFailed, OSError, httpx.HTTPError, websockets.WebSocketException) as exc:
         print(f"smoke: FAILED: {exc}", file=sys.stderr)
         return 1

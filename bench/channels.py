@@ -139,8 +139,12 @@ class WidgetTurns:
     @classmethod
     async def open(cls, http: httpx.AsyncClient) -> WidgetTurns:
         token = (await http.post(f"{HUB}/widget/session", json={})).json()["token"]
-        ws = await connect(f"ws://{HOST}:{HUB_PORT}/widget/ws?lang=pt-BR", subprotocols=["balcao.widget", f"balcao.token.{token}"],
-                           proxy=None, max_size=None)
+        ws = await connect(
+            f"ws://{HOST}:{HUB_PORT}/widget/ws?lang=pt-BR",
+            subprotocols=["balcao.widget", f"balcao.token.{token}"],
+            proxy=None,
+            max_size=None,
+        )
         await asyncio.wait_for(ws.recv(), TURN_TIMEOUT_S)  # the history frame
         return cls(ws)
 
@@ -173,11 +177,21 @@ class TelegramTurns:
 
     async def ask(self, text: str) -> float:
         user = {"id": self.user_id, "is_bot": False, "first_name": "Bench", "language_code": "pt-br"}
-        update = {"update_id": next(_ids), "message": {"message_id": next(_ids), "date": int(time.time()), "text": text,
-                                                        "chat": {"id": self.user_id, "type": "private"}, "from": user}}
+        update = {
+            "update_id": next(_ids),
+            "message": {
+                "message_id": next(_ids),
+                "date": int(time.time()),
+                "text": text,
+                "chat": {"id": self.user_id, "type": "private"},
+                "from": user,
+            },
+        }
         arrived = self.arrivals.expect(f"tg:{self.user_id}")
         started = time.perf_counter()
-        response = await self.http.post(f"{HUB}/webhooks/telegram", json=update, headers={"X-Telegram-Bot-Api-Secret-Token": TELEGRAM_SECRET})
+        response = await self.http.post(
+            f"{HUB}/webhooks/telegram", json=update, headers={"X-Telegram-Bot-Api-Secret-Token": TELEGRAM_SECRET}
+        )
         if response.status_code != 200:
             raise TurnFailed(f"webhook answered {response.status_code}")
         try:
@@ -199,12 +213,21 @@ class WhatsAppTurns:
         self.number = f"+55119{next(_ids):08d}"
 
     async def ask(self, text: str) -> float:
-        form = {"MessageSid": "SM" + uuid.uuid4().hex, "AccountSid": TWILIO_SID, "From": f"whatsapp:{self.number}",
-                "To": TWILIO_FROM, "Body": text, "NumMedia": "0", "ProfileName": "Bench"}
+        form = {
+            "MessageSid": "SM" + uuid.uuid4().hex,
+            "AccountSid": TWILIO_SID,
+            "From": f"whatsapp:{self.number}",
+            "To": TWILIO_FROM,
+            "Body": text,
+            "NumMedia": "0",
+            "ProfileName": "Bench",
+        }
         url = f"{HUB}/webhooks/whatsapp"
         arrived = self.arrivals.expect(f"wa:whatsapp:{self.number}")
         started = time.perf_counter()
-        response = await self.http.post(url, data=form, headers={"X-Twilio-Signature": self.validator.compute_signature(url, form)})
+        response = await self.http.post(
+            url, data=form, headers={"X-Twilio-Signature": self.validator.compute_signature(url, form)}
+        )
         if response.status_code != 200:
             raise TurnFailed(f"webhook answered {response.status_code}")
         try:
@@ -229,7 +252,11 @@ def start_desk(services: Services, tmp: Path, telegram_url: str, twilio_url: str
         if not port_is_free(port):
             raise RuntimeError(f"port {port} is taken (another benchmark?): stop it or change HUB_PORT/RASA_PORT")
     hub, rasa, token = start_hub_and_rasa(
-        services, tmp, hub_port=HUB_PORT, rasa_port=RASA_PORT, rasa_name="rasa",
+        services,
+        tmp,
+        hub_port=HUB_PORT,
+        rasa_port=RASA_PORT,
+        rasa_name="rasa",
         # Production waits 3 s (twice) for Rasa and then hands the chat to a person; at 100 customers
         # one Rasa process queues turns far past that, so every turn would end in the queue. Wait
         # for Rasa here, so each turn is a FAQ answer and the channels compare with the bare turn.
@@ -252,6 +279,7 @@ async def measure(levels: dict[int, int], telegram: ObservedTelegram, twilio: Ob
     telegram.arrivals = twilio.arrivals = arrivals
     limits = httpx.Limits(max_connections=300, max_keepalive_connections=300)
     async with httpx.AsyncClient(timeout=TURN_TIMEOUT_S, limits=limits, trust_env=False) as http:
+
         async def rasa() -> Conversation:
             return RestConversation(http, RASA_PORT, is_faq_answer_end, {"language": "pt-BR", "channel": "bench"})
 
@@ -262,7 +290,10 @@ async def measure(levels: dict[int, int], telegram: ObservedTelegram, twilio: Ob
             return WhatsAppTurns(http, arrivals)
 
         systems: dict[str, Callable[[], Awaitable[Conversation]]] = {
-            "rasa": rasa, "widget": lambda: WidgetTurns.open(http), "telegram": tg, "whatsapp": wa,
+            "rasa": rasa,
+            "widget": lambda: WidgetTurns.open(http),
+            "telegram": tg,
+            "whatsapp": wa,
         }
         for name, new in systems.items():
             warm = await run_phase(new, 1, WARMUP_TURNS)
@@ -274,8 +305,11 @@ async def measure(levels: dict[int, int], telegram: ObservedTelegram, twilio: Ob
                 print(f"{name}: {turns} turns at {concurrency} customers…", file=sys.stderr, flush=True)
                 summary = (await run_phase(new, concurrency, turns)).summary()
                 results[name][str(concurrency)] = summary
-                print(f"  p50 {summary['p50_ms']} ms, p95 {summary['p95_ms']} ms, n {summary['n']}, errors {summary['errors']}",
-                      file=sys.stderr, flush=True)
+                print(
+                    f"  p50 {summary['p50_ms']} ms, p95 {summary['p95_ms']} ms, n {summary['n']}, errors {summary['errors']}",
+                    file=sys.stderr,
+                    flush=True,
+                )
         return results
 
 
@@ -302,10 +336,13 @@ def main(argv: list[str] | None = None) -> int:
         "benchmark": "channels",
         "measured_at": datetime.now(UTC).isoformat(timespec="seconds"),
         "what": "inbound to the last outbound reply of a FAQ turn, per channel (fakes for Telegram/WhatsApp), "
-                "beside the bare Rasa REST turn on the same server",
+        "beside the bare Rasa REST turn on the same server",
         "machine": {"cpus": os.cpu_count(), "loadavg_before": [round(x, 2) for x in load_before]},
-        "rasa": {"p50_ms": {k: v["p50_ms"] for k, v in results["rasa"].items()},
-                 "p95_ms": {k: v["p95_ms"] for k, v in results["rasa"].items()}, "detail": results["rasa"]},
+        "rasa": {
+            "p50_ms": {k: v["p50_ms"] for k, v in results["rasa"].items()},
+            "p95_ms": {k: v["p95_ms"] for k, v in results["rasa"].items()},
+            "detail": results["rasa"],
+        },
     }
     for channel in ("widget", "telegram", "whatsapp"):
         report[channel] = {

@@ -38,9 +38,9 @@ from connectors.widget import WidgetTokens
 from handoff import Priority, Role
 from handoff.models import OwnershipEvent
 from hub.db import make_engine, make_sessionmaker, run_migrations, unit_of_work
+from hub.secret_store import ensure_secrets
 from hub.settings import Settings
 from insights.summaries import note_appended
-from hub.secret_store import ensure_secrets
 
 PG_ADMIN = "postgresql://postgres@127.0.0.1:5432/test"
 PASSWORD = "bench-password-1"
@@ -62,14 +62,18 @@ async def seed(url: str, agents: int, chats: int, secret: str) -> tuple[list[str
         await handoff.update_team(session, "geral", always_open=True)
         for n in range(agents):
             email = f"agent{n}@bench.test"
-            user = await handoff.add_user(session, email=email, name=f"Agent {n}", password=PASSWORD, role=Role.AGENT, teams=["geral"])
+            user = await handoff.add_user(
+                session, email=email, name=f"Agent {n}", password=PASSWORD, role=Role.AGENT, teams=["geral"]
+            )
             user.capacity = chats
             emails.append(email)
         for _ in range(chats):
             customer_id, token = tokens.issue()
             conversation = await handoff.start_conversation(session, channel="widget", customer_id=customer_id, language="pt-BR")
             await handoff.record_message(session, conversation, sender="customer", text="quero falar com uma pessoa")
-            await handoff.escalate_conversation(session, conversation.id, team_id="geral", priority=Priority.REQUEST, reason="customer_request")
+            await handoff.escalate_conversation(
+                session, conversation.id, team_id="geral", priority=Priority.REQUEST, reason="customer_request"
+            )
             customers.append((conversation.id, token))
     await engine.dispose()
     return emails, customers
@@ -114,8 +118,13 @@ async def race_for_claims(base: str, emails: list[str], deadline: float) -> tupl
 
 
 async def message_to_agent(
-    base: str, emails: list[str], customers: list[tuple[str, str]], winners: dict[str, list[str]], count: int,
-    *, customer_base: str | None = None,
+    base: str,
+    emails: list[str],
+    customers: list[tuple[str, str]],
+    winners: dict[str, list[str]],
+    count: int,
+    *,
+    customer_base: str | None = None,
 ) -> list[float]:
     """Customers write in the widget (on ``customer_base``, default the agents' hub); the time
     until the owning agent's console, on ``base``, receives it."""
@@ -146,7 +155,9 @@ async def message_to_agent(
     latencies = []
     widget_ws = (customer_base or base).replace("http", "ws")
     for _conversation_id, token in chats:
-        async with websockets.connect(f"{widget_ws}/widget/ws?lang=pt-BR", subprotocols=["balcao.widget", f"balcao.token.{token}"]) as customer:
+        async with websockets.connect(
+            f"{widget_ws}/widget/ws?lang=pt-BR", subprotocols=["balcao.widget", f"balcao.token.{token}"]
+        ) as customer:
             await customer.recv()  # history
             text = f"mensagem {uuid.uuid4().hex}"
             sent = time.perf_counter()
@@ -200,16 +211,28 @@ def main() -> None:
     try:
         run_migrations(url)
         tmp = Path(tempfile.mkdtemp())
-        common = dict(environment="test", database_url=url, rasa_url="http://127.0.0.1:1",
-                      index_dir=tmp, encoder="bm25", calibration_file=tmp / "none.json",
-                      kb_dir=tmp, inactivity_seconds=3600, inactivity_check_seconds=3600,
-                      redis_url=args.redis, redis_prefix=name, secrets_file=tmp / "secrets.json")
+        common = dict(
+            environment="test",
+            database_url=url,
+            rasa_url="http://127.0.0.1:1",
+            index_dir=tmp,
+            encoder="bm25",
+            calibration_file=tmp / "none.json",
+            kb_dir=tmp,
+            inactivity_seconds=3600,
+            inactivity_check_seconds=3600,
+            redis_url=args.redis,
+            redis_prefix=name,
+            secrets_file=tmp / "secrets.json",
+        )
         replicas = [Settings(port=8300, **common), Settings(port=8301, **common)]
         emails, customers = asyncio.run(seed(url, args.agents, args.chats, ensure_secrets(replicas[0]).widget_secret))
         from hub.app import create_app
 
         for settings in replicas:
-            server = uvicorn.Server(uvicorn.Config(create_app(settings), host="127.0.0.1", port=settings.port, log_level="warning"))
+            server = uvicorn.Server(
+                uvicorn.Config(create_app(settings), host="127.0.0.1", port=settings.port, log_level="warning")
+            )
             threading.Thread(target=server.run, daemon=True).start()
             servers.append(server)
         while not all(s.started for s in servers):
@@ -241,9 +264,9 @@ def main() -> None:
             "ratio_p95_other_replica_vs_same": round(pct(across, 0.95) / max(pct(to_agent, 0.95), 0.01), 2),
             "timestamp": datetime.now(UTC).isoformat(timespec="seconds"),
             "notes": "Two hub replicas (uvicorn, one thread each) on 2 cores, one PostgreSQL database and one Redis; "
-                     "claims over the JSON API of replica A by 50 logged-in agents all taking the head of the queue; "
-                     "message time from the widget send to the agent console's WebSocket on replica A, the widget "
-                     "on replica A, then on replica B (the message reaches A through Redis).",
+            "claims over the JSON API of replica A by 50 logged-in agents all taking the head of the queue; "
+            "message time from the widget send to the agent console's WebSocket on replica A, the widget "
+            "on replica A, then on replica B (the message reaches A through Redis).",
         }
         out = ROOT / "bench" / "results" / "handoff.json"
         out.parent.mkdir(parents=True, exist_ok=True)

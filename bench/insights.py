@@ -52,7 +52,12 @@ PG_ADMIN = "postgresql://postgres@127.0.0.1:5432/postgres"
 TZ = "America/Sao_Paulo"
 LAST_DAY = date(2026, 11, 24)
 TEAMS = ("geral", "financeiro", "logistica", "tecnico")
-TEAM_TARGETS = [("geral", "Geral", 60), ("financeiro", "Financeiro", 120), ("logistica", "Logística", 90), ("tecnico", "Técnico", 45)]
+TEAM_TARGETS = [
+    ("geral", "Geral", 60),
+    ("financeiro", "Financeiro", 120),
+    ("logistica", "Logística", 90),
+    ("tecnico", "Técnico", 45),
+]
 CHANNELS = ("widget", "widget", "whatsapp", "telegram")
 LANGUAGES = ("pt-BR", "pt-BR", "pt-BR", "pt-PT", "en")
 AGENTS = 40
@@ -76,7 +81,16 @@ def history(n: int, seed: int = 7) -> Iterator[tuple[list, list, list, list]]:
         channel, lang = rng.choice(CHANNELS), rng.choice(LANGUAGES)
         customer = f"cust-{rng.randrange(n // 3 + 1)}"
         conversations.append((cid, channel, customer, lang, "ended", 0, 0, t0))
-        messages.append((cid, "bot", "…", json.dumps({"kb": rng.choice(("answer", "answer", "answer", "clarify", "miss"))}), channel, t0 + timedelta(seconds=2)))
+        messages.append(
+            (
+                cid,
+                "bot",
+                "…",
+                json.dumps({"kb": rng.choice(("answer", "answer", "answer", "clarify", "miss"))}),
+                channel,
+                t0 + timedelta(seconds=2),
+            )
+        )
         path = rng.random()
         t = t0 + timedelta(seconds=rng.randrange(20, 400))
         team, agent, ending, escalated = None, None, None, path >= 0.66
@@ -105,8 +119,21 @@ def history(n: int, seed: int = 7) -> Iterator[tuple[list, list, list, list]]:
             answered = rng.random() < 0.45
             score = rng.choices(range(11), (3, 1, 1, 2, 2, 3, 4, 8, 14, 20, 25))[0] if answered else None
             reason = rng.choice(REASONS) if score is not None and score <= 6 and rng.random() < 0.6 else None
-            surveys.append((cid, channel, lang, team, agent, agent is None, ending, asked, score,
-                            asked + timedelta(seconds=30) if answered else None, reason))
+            surveys.append(
+                (
+                    cid,
+                    channel,
+                    lang,
+                    team,
+                    agent,
+                    agent is None,
+                    ending,
+                    asked,
+                    score,
+                    asked + timedelta(seconds=30) if answered else None,
+                    reason,
+                )
+            )
             events.append((cid, asked + timedelta(seconds=60), "customer", "closing", "ended", team, agent, "survey_done"))
         if (i + 1) % CHUNK == 0 or i + 1 == n:
             yield conversations, events, messages, surveys
@@ -122,17 +149,27 @@ def load_sqlite(path: Path, n: int) -> None:
     db.execute("PRAGMA journal_mode=WAL")
     db.execute("PRAGMA synchronous=OFF")
     db.executemany("INSERT INTO teams (id, name, sla_seconds) VALUES (?, ?, ?)", TEAM_TARGETS)
-    db.executemany("INSERT INTO users (id, email, name, password_hash, role, active, created_at) VALUES (?, ?, ?, '-', 'agent', 1, ?)",
-                   [(a, f"agent{a}@bench.test", f"Agent {a}", _sqlite_time(datetime.now(UTC))) for a in range(1, AGENTS + 1)])
+    db.executemany(
+        "INSERT INTO users (id, email, name, password_hash, role, active, created_at) VALUES (?, ?, ?, '-', 'agent', 1, ?)",
+        [(a, f"agent{a}@bench.test", f"Agent {a}", _sqlite_time(datetime.now(UTC))) for a in range(1, AGENTS + 1)],
+    )
     for conversations, events, messages, surveys in history(n):
-        db.executemany("INSERT INTO conversations (id, channel, customer_id, language, state, priority, version, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-                       [(*c[:7], _sqlite_time(c[7])) for c in conversations])
-        db.executemany("INSERT INTO ownership_events (conversation_id, at, actor, from_state, to_state, team_id, agent_id, reason) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-                       [(e[0], _sqlite_time(e[1]), *e[2:]) for e in events])
-        db.executemany("INSERT INTO messages (conversation_id, sender, text, data, channel, created_at) VALUES (?, ?, ?, ?, ?, ?)",
-                       [(*m[:5], _sqlite_time(m[5])) for m in messages])
-        db.executemany("INSERT INTO surveys (conversation_id, channel, language, team_id, agent_id, bot_only, ending, asked_at, score, answered_at, reason) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                       [(*s[:7], _sqlite_time(s[7]), s[8], _sqlite_time(s[9]), s[10]) for s in surveys])
+        db.executemany(
+            "INSERT INTO conversations (id, channel, customer_id, language, state, priority, version, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+            [(*c[:7], _sqlite_time(c[7])) for c in conversations],
+        )
+        db.executemany(
+            "INSERT INTO ownership_events (conversation_id, at, actor, from_state, to_state, team_id, agent_id, reason) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+            [(e[0], _sqlite_time(e[1]), *e[2:]) for e in events],
+        )
+        db.executemany(
+            "INSERT INTO messages (conversation_id, sender, text, data, channel, created_at) VALUES (?, ?, ?, ?, ?, ?)",
+            [(*m[:5], _sqlite_time(m[5])) for m in messages],
+        )
+        db.executemany(
+            "INSERT INTO surveys (conversation_id, channel, language, team_id, agent_id, bot_only, ending, asked_at, score, answered_at, reason) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            [(*s[:7], _sqlite_time(s[7]), s[8], _sqlite_time(s[9]), s[10]) for s in surveys],
+        )
         db.commit()
     db.execute("ANALYZE")
     db.commit()
@@ -146,13 +183,42 @@ async def load_postgres(dsn: str, n: int) -> None:
     try:
         now = datetime.now(UTC)
         await db.executemany("INSERT INTO teams (id, name, sla_seconds) VALUES ($1, $2, $3)", TEAM_TARGETS)
-        await db.copy_records_to_table("users", columns=["id", "email", "name", "password_hash", "role", "active", "created_at"],
-                                       records=[(a, f"agent{a}@bench.test", f"Agent {a}", "-", "agent", True, now) for a in range(1, AGENTS + 1)])
+        await db.copy_records_to_table(
+            "users",
+            columns=["id", "email", "name", "password_hash", "role", "active", "created_at"],
+            records=[(a, f"agent{a}@bench.test", f"Agent {a}", "-", "agent", True, now) for a in range(1, AGENTS + 1)],
+        )
         for conversations, events, messages, surveys in history(n):
-            await db.copy_records_to_table("conversations", columns=["id", "channel", "customer_id", "language", "state", "priority", "version", "created_at"], records=conversations)
-            await db.copy_records_to_table("ownership_events", columns=["conversation_id", "at", "actor", "from_state", "to_state", "team_id", "agent_id", "reason"], records=events)
-            await db.copy_records_to_table("messages", columns=["conversation_id", "sender", "text", "data", "channel", "created_at"], records=messages)
-            await db.copy_records_to_table("surveys", columns=["conversation_id", "channel", "language", "team_id", "agent_id", "bot_only", "ending", "asked_at", "score", "answered_at", "reason"], records=surveys)
+            await db.copy_records_to_table(
+                "conversations",
+                columns=["id", "channel", "customer_id", "language", "state", "priority", "version", "created_at"],
+                records=conversations,
+            )
+            await db.copy_records_to_table(
+                "ownership_events",
+                columns=["conversation_id", "at", "actor", "from_state", "to_state", "team_id", "agent_id", "reason"],
+                records=events,
+            )
+            await db.copy_records_to_table(
+                "messages", columns=["conversation_id", "sender", "text", "data", "channel", "created_at"], records=messages
+            )
+            await db.copy_records_to_table(
+                "surveys",
+                columns=[
+                    "conversation_id",
+                    "channel",
+                    "language",
+                    "team_id",
+                    "agent_id",
+                    "bot_only",
+                    "ending",
+                    "asked_at",
+                    "score",
+                    "answered_at",
+                    "reason",
+                ],
+                records=surveys,
+            )
         await db.execute("VACUUM ANALYZE")
     finally:
         await db.close()
@@ -220,8 +286,11 @@ async def measure(url: str, repeat: int) -> dict:
         plans = await _plans(engine) if url.startswith("postgresql") else None
     worst = max(pages.values(), key=lambda p: p["p95_ms"])
     return {
-        "p50_ms": pages["week"]["p50_ms"], "p95_ms": pages["week"]["p95_ms"],
-        "slowest_page_p95_ms": worst["p95_ms"], "pages": pages, **({"explain": plans} if plans else {}),
+        "p50_ms": pages["week"]["p50_ms"],
+        "p95_ms": pages["week"]["p95_ms"],
+        "slowest_page_p95_ms": worst["p95_ms"],
+        "pages": pages,
+        **({"explain": plans} if plans else {}),
     }
 
 
@@ -232,9 +301,12 @@ async def _plans(engine: AsyncEngine) -> dict[str, list[str]]:
     plans = {}
     async with engine.connect() as conn:
         for name, extra in (("month", ""), ("month_team", " AND team_id = 'financeiro'")):
-            sql = ("EXPLAIN (ANALYZE, COSTS OFF) SELECT channel, team_id, agent_id, ending, count(*), sum(escalated), sum(wait_s) "
-                   "FROM conversation_summaries WHERE started_at >= $1 AND started_at < $2" + extra +
-                   " GROUP BY channel, team_id, agent_id, ending")
+            sql = (
+                "EXPLAIN (ANALYZE, COSTS OFF) SELECT channel, team_id, agent_id, ending, count(*), sum(escalated), sum(wait_s) "
+                "FROM conversation_summaries WHERE started_at >= $1 AND started_at < $2"
+                + extra
+                + " GROUP BY channel, team_id, agent_id, ending"
+            )
             rows = await conn.exec_driver_sql(sql, (period.start, period.end))
             plans[name] = [r[0] for r in rows]
     return plans
@@ -304,10 +376,15 @@ async def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--conversations", type=int, default=1_000_000)
     parser.add_argument("--repeat", type=int, default=10)
-    parser.add_argument("--only", choices=["sqlite", "postgresql"], help="measure one database; its part of the results file is replaced")
+    parser.add_argument(
+        "--only", choices=["sqlite", "postgresql"], help="measure one database; its part of the results file is replaced"
+    )
     parser.add_argument("--out", type=Path, default=ROOT / "bench" / "results" / "insights.json")
-    parser.add_argument("--keep-database", metavar="NAME",
-                        help="PostgreSQL: use (and keep) this database, loading it only if it does not exist yet")
+    parser.add_argument(
+        "--keep-database",
+        metavar="NAME",
+        help="PostgreSQL: use (and keep) this database, loading it only if it does not exist yet",
+    )
     parser.add_argument("--no-rebuild", action="store_true", help="with --keep-database: keep its summaries as they are")
     args = parser.parse_args()
     previous = json.loads(args.out.read_text()) if args.only and args.out.exists() else {}

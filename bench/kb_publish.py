@@ -40,11 +40,28 @@ PG_ADMIN = "postgresql://postgres@127.0.0.1:5432/test"
 EDITOR = ("bench-editor@balcao.local", "bench-editor-password")
 # Things a shop might be asked about that no starter article covers: one new article each.
 TOPICS = [
-    "aquário de vidro", "bicicleta ergométrica", "máquina de costura", "piano digital", "prancha de surfe",
-    "barraca de camping", "forno de pizza", "cadeira de rodas", "telescópio", "mesa de sinuca",
-    "kit de jardinagem", "bateria eletrônica", "esteira de corrida", "berço portátil", "churrasqueira a gás",
-    "drone com câmera", "impressora 3D", "patinete elétrico", "sofá-cama", "chocadeira de ovos",
-    "caiaque inflável", "gerador solar",
+    "aquário de vidro",
+    "bicicleta ergométrica",
+    "máquina de costura",
+    "piano digital",
+    "prancha de surfe",
+    "barraca de camping",
+    "forno de pizza",
+    "cadeira de rodas",
+    "telescópio",
+    "mesa de sinuca",
+    "kit de jardinagem",
+    "bateria eletrônica",
+    "esteira de corrida",
+    "berço portátil",
+    "churrasqueira a gás",
+    "drone com câmera",
+    "impressora 3D",
+    "patinete elétrico",
+    "sofá-cama",
+    "chocadeira de ovos",
+    "caiaque inflável",
+    "gerador solar",
 ]
 
 
@@ -93,13 +110,32 @@ def measure_publish_to_answerable(*, database_url: str | None = None, publishes:
         if prepared.returncode != 0:
             raise RuntimeError(f"balcao prepare failed:\n{prepared.stderr[-3000:]}")
         subprocess.run(
-            [str(BALCAO_BIN), "user", "add", "--email", EDITOR[0], "--name", "Bench", "--role", "editor", "--password", EDITOR[1]],
-            cwd=ROOT, env=env_a, check=True, capture_output=True,
+            [
+                str(BALCAO_BIN),
+                "user",
+                "add",
+                "--email",
+                EDITOR[0],
+                "--name",
+                "Bench",
+                "--role",
+                "editor",
+                "--password",
+                EDITOR[1],
+            ],
+            cwd=ROOT,
+            env=env_a,
+            check=True,
+            capture_output=True,
         )
         try:
             for env, port in ((env_a, PORTS[0]), (env_b, PORTS[1])):
                 log = tmp / f"hub-{port}.log"
-                processes.append(subprocess.Popen([str(BALCAO_BIN), "serve"], cwd=ROOT, env=env, stdout=log.open("w"), stderr=subprocess.STDOUT))
+                processes.append(
+                    subprocess.Popen(
+                        [str(BALCAO_BIN), "serve"], cwd=ROOT, env=env, stdout=log.open("w"), stderr=subprocess.STDOUT
+                    )
+                )
                 _wait_ready(processes[-1], f"http://{HOST}:{port}", log)
             a = httpx.Client(base_url=f"http://{HOST}:{PORTS[0]}", timeout=30)
             b = httpx.Client(base_url=f"http://{HOST}:{PORTS[1]}", timeout=30)
@@ -111,10 +147,17 @@ def measure_publish_to_answerable(*, database_url: str | None = None, publishes:
             for n, topic in enumerate(TOPICS[:publishes]):
                 article_id = f"bench-{n}-{secrets.token_hex(2)}"
                 question = f"vocês vendem {topic}?"
-                created = a.post("/api/kb/articles", json={
-                    "id": article_id, "lang": "pt-BR", "title": f"Vocês vendem {topic}?", "team": "geral",
-                    "body": f"Ainda não vendemos {topic}, mas avisamos por e-mail quando chegar.", "questions": [question],
-                })
+                created = a.post(
+                    "/api/kb/articles",
+                    json={
+                        "id": article_id,
+                        "lang": "pt-BR",
+                        "title": f"Vocês vendem {topic}?",
+                        "team": "geral",
+                        "body": f"Ainda não vendemos {topic}, mas avisamos por e-mail quando chegar.",
+                        "questions": [question],
+                    },
+                )
                 created.raise_for_status()
                 start = time.perf_counter()
                 a.post(f"/api/kb/articles/{article_id}/pt-BR/publish", json={}).raise_for_status()

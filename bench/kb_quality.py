@@ -77,9 +77,7 @@ QUICK_OOS_TEST = 100
 QUICK_EVAL_STEP = 4  # every 4th labelled question of data/eval
 
 # (articles, validation questions, test sets by name, out-of-scope examples as (text, language)).
-Dataset = tuple[
-    list[IndexedArticle], list[LabelledQuestion], dict[str, list[LabelledQuestion]], list[tuple[str, str]]
-]
+Dataset = tuple[list[IndexedArticle], list[LabelledQuestion], dict[str, list[LabelledQuestion]], list[tuple[str, str]]]
 
 
 class CachedEncoder(Encoder):
@@ -111,9 +109,10 @@ class CachedEncoder(Encoder):
             if len(texts) > BATCH:
                 rate = done / max(time.monotonic() - started, 1e-9)
                 print(
-                    f"\r  {self.label}: encoded {done}/{len(texts)} ({rate:.0f}/s, "
-                    f"{(len(texts) - done) / rate:.0f} s left)   ",
-                    end="", file=sys.stderr, flush=True,
+                    f"\r  {self.label}: encoded {done}/{len(texts)} ({rate:.0f}/s, {(len(texts) - done) / rate:.0f} s left)   ",
+                    end="",
+                    file=sys.stderr,
+                    flush=True,
                 )
         if len(texts) > BATCH:
             print(file=sys.stderr, flush=True)
@@ -205,7 +204,10 @@ def cached(inner: Encoder, name: str) -> tuple[Encoder, list[CachedEncoder]]:
     """``inner`` with every vector cached per data set; an ensemble caches each of its encoders
     (so trying other weights re-encodes nothing)."""
     if isinstance(inner, EnsembleEncoder):
-        parts = [(CachedEncoder(p, EmbeddingCache(CACHE_DIR / f"{safe_name(p.name)}-{name}.npz"), f"{p.name}/{name}"), w) for p, w in inner.parts]
+        parts = [
+            (CachedEncoder(p, EmbeddingCache(CACHE_DIR / f"{safe_name(p.name)}-{name}.npz"), f"{p.name}/{name}"), w)
+            for p, w in inner.parts
+        ]
         return EnsembleEncoder(parts), [p for p, _ in parts]
     wrapped = CachedEncoder(inner, EmbeddingCache(CACHE_DIR / f"{safe_name(inner.name)}-{name}.npz"), f"{inner.name}/{name}")
     return wrapped, [wrapped]
@@ -223,7 +225,11 @@ def run_dataset(inner: Encoder | None, name: str, dataset: Dataset) -> tuple[dic
         for c in caches:
             c.cache.save()
     results = dict(report.tests)
-    return results, {**report.calibration.parameters(), "validation": report.calibration.metrics["validation"]}, sum(c.encoded for c in caches)
+    return (
+        results,
+        {**report.calibration.parameters(), "validation": report.calibration.metrics["validation"]},
+        sum(c.encoded for c in caches),
+    )
 
 
 def run_encoder(spec: str, quick: bool, datasets: dict[str, Callable[[bool], Dataset]]) -> dict:

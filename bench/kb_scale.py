@@ -125,9 +125,7 @@ def synthetic_texts(sentences: list[str], n: int, seed: int) -> list[str]:
     words = [s.split() for s in sentences]
     a = rng.integers(0, len(words), n)
     b = rng.integers(0, len(words), n)
-    return [
-        " ".join(words[i][: max(1, len(words[i]) // 2)] + words[j][len(words[j]) // 2 :]) for i, j in zip(a, b)
-    ]
+    return [" ".join(words[i][: max(1, len(words[i]) // 2)] + words[j][len(words[j]) // 2 :]) for i, j in zip(a, b)]
 
 
 class Timer:

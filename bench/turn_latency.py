@@ -134,7 +134,9 @@ class Services:
     # What to wait for before measuring: servers start in parallel, then all are awaited.
     readiness: list[tuple[Service, Callable[[], bool]]] = field(default_factory=list)
 
-    def start(self, name: str, command: list[str], *, cwd: Path, env: dict[str, str], stop_signal: int = signal.SIGTERM) -> Service:
+    def start(
+        self, name: str, command: list[str], *, cwd: Path, env: dict[str, str], stop_signal: int = signal.SIGTERM
+    ) -> Service:
         log = self.logs / f"{name}.log"
         with log.open("wb") as out:
             process = subprocess.Popen(command, cwd=cwd, env=env, stdout=out, stderr=subprocess.STDOUT)
@@ -231,10 +233,13 @@ def start_hub_and_rasa(
         raise RuntimeError(f"balcao prepare failed:\n{prepared.stdout[-2000:]}\n{prepared.stderr[-3000:]}")
     hub = services.start("hub", [str(BALCAO_BIN), "serve"], cwd=ROOT, env=env)
     model = ensure_model(quiet=True)
-    rasa_env = server_env(actions_url=f"http://{HOST}:{hub_port}/actions/webhook", actions_token=actions_token, tracker_db=tmp / "tracker.db")
+    rasa_env = server_env(
+        actions_url=f"http://{HOST}:{hub_port}/actions/webhook", actions_token=actions_token, tracker_db=tmp / "tracker.db"
+    )
     rasa_env.update(RASA_TELEMETRY_ENABLED="false")
-    rasa = services.start(rasa_name, server_command(model, port=rasa_port, token=token), cwd=ROOT, env=rasa_env,
-                          stop_signal=signal.SIGINT)
+    rasa = services.start(
+        rasa_name, server_command(model, port=rasa_port, token=token), cwd=ROOT, env=rasa_env, stop_signal=signal.SIGINT
+    )
     return hub, rasa, token
 
 
@@ -261,8 +266,18 @@ def reference_model() -> Path:
         return model
     print("reference: training its Rasa model (once; about a minute)…", file=sys.stderr, flush=True)
     command = [
-        str(rasa_executable()), "train", "--config", "config.yml", "--domain", "domain.yml", "--data", "data",
-        "--out", str(out), "--fixed-model-name", name,
+        str(rasa_executable()),
+        "train",
+        "--config",
+        "config.yml",
+        "--domain",
+        "domain.yml",
+        "--data",
+        "data",
+        "--out",
+        str(out),
+        "--fixed-model-name",
+        name,
     ]
     # Rasa's training cache goes under bench/.cache, not into a .rasa/ folder in the source tree.
     env = quiet_env(OMP_NUM_THREADS="2", RASA_CACHE_DIRECTORY=str(CACHE_DIR / "rasa-train-cache"))
@@ -285,8 +300,20 @@ def start_reference(services: Services) -> None:
     rasa = services.start(
         "reference-rasa",
         [
-            str(rasa_executable()), "run", "--enable-api", "--interface", HOST, "--port", str(REF_RASA_PORT),
-            "--model", str(model), "--endpoints", "endpoints.yml", "--credentials", "credentials.yml", "--quiet",
+            str(rasa_executable()),
+            "run",
+            "--enable-api",
+            "--interface",
+            HOST,
+            "--port",
+            str(REF_RASA_PORT),
+            "--model",
+            str(model),
+            "--endpoints",
+            "endpoints.yml",
+            "--credentials",
+            "credentials.yml",
+            "--quiet",
         ],
         cwd=REFERENCE_DIR,
         env=quiet_env(BENCH_ACTIONS_URL=f"http://{HOST}:{REF_ACTIONS_PORT}/webhook", SQLALCHEMY_SILENCE_UBER_WARNING="1"),
@@ -312,8 +339,12 @@ class WidgetConversation:
         response = await http.post(f"http://{HOST}:{HUB_PORT}/widget/session", json={})
         response.raise_for_status()
         token = response.json()["token"]
-        ws = await connect(f"ws://{HOST}:{HUB_PORT}/widget/ws?lang=pt-BR", subprotocols=["balcao.widget", f"balcao.token.{token}"],
-                           proxy=None, max_size=None)
+        ws = await connect(
+            f"ws://{HOST}:{HUB_PORT}/widget/ws?lang=pt-BR",
+            subprotocols=["balcao.widget", f"balcao.token.{token}"],
+            proxy=None,
+            max_size=None,
+        )
         first = json.loads(await asyncio.wait_for(ws.recv(), TURN_TIMEOUT_S))
         if first.get("type") != "history":
             raise TurnFailed(f"expected the history frame first, got {first!r}")
@@ -361,7 +392,9 @@ def is_faq_answer_end(message: dict) -> bool:
 class RestConversation:
     """A sender of a Rasa server's REST channel; a turn is one webhook call."""
 
-    def __init__(self, http: httpx.AsyncClient, port: int, expected: Callable[[dict], bool], metadata: dict | None = None) -> None:
+    def __init__(
+        self, http: httpx.AsyncClient, port: int, expected: Callable[[dict], bool], metadata: dict | None = None
+    ) -> None:
         self.http = http
         self.url = f"http://{HOST}:{port}/webhooks/rest/webhook"
         self.expected = expected
@@ -462,6 +495,7 @@ async def measure(turns_by_level: dict[int, int]) -> dict[str, dict[str, dict]]:
     """Warm every system up, then measure each concurrency level."""
     limits = httpx.Limits(max_connections=50, max_keepalive_connections=50)
     async with httpx.AsyncClient(timeout=TURN_TIMEOUT_S, limits=limits, trust_env=False) as http:
+
         async def reference_sender() -> Conversation:
             return RestConversation(http, REF_RASA_PORT, is_reference_answer)
 
@@ -492,8 +526,12 @@ async def measure(turns_by_level: dict[int, int]) -> dict[str, dict[str, dict]]:
                     phases[name].add(await run_phase(new, concurrency, min(per_round, turns - done)))
             for name, phase in phases.items():
                 summary = results[name][str(concurrency)] = phase.summary()
-                print(f"  {name}: p50 {summary['p50_ms']} ms, p95 {summary['p95_ms']} ms, n {summary['n']}, "
-                      f"errors {summary['errors']}", file=sys.stderr, flush=True)
+                print(
+                    f"  {name}: p50 {summary['p50_ms']} ms, p95 {summary['p95_ms']} ms, n {summary['n']}, "
+                    f"errors {summary['errors']}",
+                    file=sys.stderr,
+                    flush=True,
+                )
         return results
 
 
@@ -569,12 +607,21 @@ def main(argv: list[str] | None = None) -> int:
     print(f"\n{'':<17}" + "".join(f"{h:>9}" for h in heads))
     for name in ("balcao", "reference", "balcao_rasa_only"):
         for level, s in output[name].items():
-            cells = (level, s["p50_ms"], s["p95_ms"], s["n"], s["turns_per_s"], s["errors"],
-                     s["p50_first_turn_ms"], s["p50_later_turns_ms"])
+            cells = (
+                level,
+                s["p50_ms"],
+                s["p95_ms"],
+                s["n"],
+                s["turns_per_s"],
+                s["errors"],
+                s["p50_first_turn_ms"],
+                s["p50_later_turns_ms"],
+            )
             print(f"{name:<17}" + "".join(f"{c!s:>9}" for c in cells))
     for level in output["ratio_p50"]:
-        print(f"ratio balcao/reference at concurrency {level}: "
-              f"p50 {output['ratio_p50'][level]}×, p95 {output['ratio_p95'][level]}×")
+        print(
+            f"ratio balcao/reference at concurrency {level}: p50 {output['ratio_p50'][level]}×, p95 {output['ratio_p95'][level]}×"
+        )
     print(f"\nwritten to {results_file.relative_to(ROOT)} in {output['seconds']:.0f} s")
     return 0
 

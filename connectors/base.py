@@ -17,6 +17,7 @@ if TYPE_CHECKING:
     from connectors.models import ChannelCustomer, OutboxMessage
     from handoff.models import Conversation
 
+
 @dataclass(frozen=True)
 class Attachment:
     """A file the customer sent: a photo, a document, a voice note, a sticker."""
@@ -66,6 +67,7 @@ class Channel(ABC):
         """When the customer closed their last connection, for channels that keep one open
         (the widget); ``None`` when connected or when the channel cannot tell."""
         return None
+
 
 class RetryLater(Exception):
     """The platform could not take the message now (rate limit, 5xx, network): try again."""

@@ -57,7 +57,6 @@ class ExpiredMediaToken(InvalidMediaToken):
         super().__init__("this file link has expired: please ask us to send the file again")
 
 
-
 @dataclass(frozen=True)
 class StoredMedia:
     """A stored file and what a message says about it (``as_attachment``)."""
@@ -98,7 +97,12 @@ class MediaStore:
     valid for ``max_age_s``."""
 
     def __init__(
-        self, directory: Path, secret: str, *, public_url: str, max_age_s: int = DEFAULT_LINK_MAX_AGE_S,
+        self,
+        directory: Path,
+        secret: str,
+        *,
+        public_url: str,
+        max_age_s: int = DEFAULT_LINK_MAX_AGE_S,
         clock: Callable[[], float] = time.time,
     ) -> None:
         self.directory = directory
@@ -151,7 +155,12 @@ def media_router(store: MediaStore) -> APIRouter:
             raise HTTPException(exc.status, str(exc)) from exc
         if not path.is_file():
             raise HTTPException(404, "this file is no longer available")
-        return FileResponse(path, media_type=mime, filename=name, content_disposition_type="inline",
-                            headers={"X-Content-Type-Options": "nosniff", "Cache-Control": "private, max-age=3600"})
+        return FileResponse(
+            path,
+            media_type=mime,
+            filename=name,
+            content_disposition_type="inline",
+            headers={"X-Content-Type-Options": "nosniff", "Cache-Control": "private, max-age=3600"},
+        )
 
     return router

@@ -83,7 +83,9 @@ async def enqueue(
     return row
 
 
-async def stage_event(session: AsyncSession, channel: OutboxChannel, event: Event, conversation: Conversation) -> OutboxMessage | None:
+async def stage_event(
+    session: AsyncSession, channel: OutboxChannel, event: Event, conversation: Conversation
+) -> OutboxMessage | None:
     """Write the outbox row for a committed-to-be event the customer should see (same transaction)."""
     customer = await get_customer(session, channel=channel.name, customer_id=event.customer_id)
     plan = await channel.plan(session, event, conversation, customer, utcnow())
@@ -100,7 +102,9 @@ async def stage_event(session: AsyncSession, channel: OutboxChannel, event: Even
     )
 
 
-async def record_status(session: AsyncSession, *, provider_message_id: str, status: str, error: str | None = None) -> OutboxMessage | None:
+async def record_status(
+    session: AsyncSession, *, provider_message_id: str, status: str, error: str | None = None
+) -> OutboxMessage | None:
     """Apply a platform's status report (sent, delivered, read, failed); returns the row if it changed."""
     row = (
         await session.execute(select(OutboxMessage).where(OutboxMessage.provider_message_id == provider_message_id))
@@ -125,7 +129,12 @@ async def delivery_of_messages(session: AsyncSession, message_ids: Sequence[int]
         return {}
     rows = (await session.execute(select(OutboxMessage).where(OutboxMessage.message_id.in_(message_ids)))).scalars()
     return {
-        r.message_id: {"status": r.status, "attempts": r.attempts, "error": r.error, "updated_at": aware(r.updated_at).isoformat()}
+        r.message_id: {
+            "status": r.status,
+            "attempts": r.attempts,
+            "error": r.error,
+            "updated_at": aware(r.updated_at).isoformat(),
+        }
         for r in rows
         if r.message_id is not None
     }
@@ -214,13 +223,17 @@ class OutboxWorker:
         addresses: dict[tuple[str, str], str | None] = {}
         async with self.sessions() as session, session.begin():
             rows = (
-                await session.execute(
-                    select(OutboxMessage)
-                    .where(OutboxMessage.status.in_(UNSENT), OutboxMessage.channel.in_(list(self.channels)))
-                    .order_by(OutboxMessage.id)
-                    .limit(500)
+                (
+                    await session.execute(
+                        select(OutboxMessage)
+                        .where(OutboxMessage.status.in_(UNSENT), OutboxMessage.channel.in_(list(self.channels)))
+                        .order_by(OutboxMessage.id)
+                        .limit(500)
+                    )
                 )
-            ).scalars().all()
+                .scalars()
+                .all()
+            )
             by_customer: dict[tuple[str, str], list[OutboxMessage]] = {}
             for row in rows:
                 by_customer.setdefault((row.channel, row.customer_id), []).append(row)
@@ -257,10 +270,12 @@ class OutboxWorker:
                 customers = (
                     await session.execute(
                         select(ChannelCustomer).where(
-                            or_(*(
-                                (ChannelCustomer.channel == channel) & (ChannelCustomer.customer_id == customer_id)
-                                for channel, customer_id in claimed
-                            ))
+                            or_(
+                                *(
+                                    (ChannelCustomer.channel == channel) & (ChannelCustomer.customer_id == customer_id)
+                                    for channel, customer_id in claimed
+                                )
+                            )
                         )
                     )
                 ).scalars()
@@ -297,7 +312,10 @@ class OutboxWorker:
                 except Unreachable as exc:
                     unreachable = str(exc)
                     outcomes.append(_Outcome(row, Delivery.FAILED.value, error=unreachable, attempts=row.attempts + 1))
-                    outcomes += [_Outcome(r, Delivery.NOT_SENT.value, error=f"customer unreachable: {unreachable}") for r in queue[index + 1:]]
+                    outcomes += [
+                        _Outcome(r, Delivery.NOT_SENT.value, error=f"customer unreachable: {unreachable}")
+                        for r in queue[index + 1 :]
+                    ]
                     break
                 except Exception as exc:  # RetryLater, or something unexpected (a bug, a timeout)
                     if not isinstance(exc, RetryLater):
@@ -305,11 +323,15 @@ class OutboxWorker:
                         exc = RetryLater(f"{type(exc).__name__}: {exc}")
                     attempts, at = self._retry_at(row, exc)
                     if at is None:
-                        outcomes.append(_Outcome(row, Delivery.FAILED.value, error=f"gave up after {attempts} attempts: {exc}", attempts=attempts))
+                        outcomes.append(
+                            _Outcome(
+                                row, Delivery.FAILED.value, error=f"gave up after {attempts} attempts: {exc}", attempts=attempts
+                            )
+                        )
                         continue
                     logger.info("outbox row %s: %s; retrying at %s", row.id, exc, at.isoformat())
                     outcomes.append(_Outcome(row, Delivery.PENDING.value, error=str(exc), attempts=attempts, next_attempt_at=at))
-                    outcomes += [_Outcome(r, Delivery.PENDING.value) for r in queue[index + 1:]]
+                    outcomes += [_Outcome(r, Delivery.PENDING.value) for r in queue[index + 1 :]]
                     break
             await self._record(key, outcomes, unreachable)
         except Exception:
@@ -333,7 +355,9 @@ class OutboxWorker:
                 if o.next_attempt_at is not None:
                     values["next_attempt_at"] = o.next_attempt_at
                 await session.execute(update(OutboxMessage).where(OutboxMessage.id == o.row.id).values(**values))
-                if o.status in (Delivery.FAILED.value, Delivery.NOT_SENT.value) or (o.attempts == 1 and o.status == Delivery.PENDING.value):
+                if o.status in (Delivery.FAILED.value, Delivery.NOT_SENT.value) or (
+                    o.attempts == 1 and o.status == Delivery.PENDING.value
+                ):
                     changes.append(DeliveryChange(o.row.conversation_id, o.row.message_id, o.status, o.error))
             if unreachable:
                 await mark_unreachable(session, channel=key[0], customer_id=key[1], reason=unreachable)

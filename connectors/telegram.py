@@ -68,7 +68,7 @@ def keyboard(buttons: list[dict], message_id: int) -> InlineKeyboardMarkup:
     offering message and the button's position; the hub maps it back to the payload."""
     keys = [InlineKeyboardButton(str(b["title"])[:64], callback_data=f"m{message_id}:{i}") for i, b in enumerate(buttons)]
     if all(str(b["title"]).strip().isdigit() for b in buttons):  # the 0–10 survey: rows of six
-        return InlineKeyboardMarkup([keys[i:i + 6] for i in range(0, len(keys), 6)])
+        return InlineKeyboardMarkup([keys[i : i + 6] for i in range(0, len(keys), 6)])
     return InlineKeyboardMarkup([[k] for k in keys])
 
 
@@ -112,7 +112,9 @@ def parse_update(update: Update, *, default_language: str) -> InboundMessage | N
     if message.photo:
         attachments.append(Attachment("photo", message.photo[-1].file_id, "image/jpeg"))
     if message.document:
-        attachments.append(Attachment("document", message.document.file_id, message.document.mime_type, message.document.file_name))
+        attachments.append(
+            Attachment("document", message.document.file_id, message.document.mime_type, message.document.file_name)
+        )
     if message.voice:
         attachments.append(Attachment("voice", message.voice.file_id, message.voice.mime_type))
     if message.audio:
@@ -136,7 +138,13 @@ class TelegramChannel(OutboxChannel):
     max_chars = MessageLimit.MAX_TEXT_LENGTH
 
     def __init__(
-        self, application: Application, handle: HandleInbound, tell: Tell, *, default_language: str, media: MediaStore | None = None
+        self,
+        application: Application,
+        handle: HandleInbound,
+        tell: Tell,
+        *,
+        default_language: str,
+        media: MediaStore | None = None,
     ) -> None:
         super().__init__()
         self.application = application
@@ -213,7 +221,9 @@ class TelegramChannel(OutboxChannel):
             if index < len(parts):
                 last = index == len(parts) - 1
                 markup = keyboard(buttons, row.message_id) if last and buttons and row.message_id else None
-                call = self.bot.send_message(chat_id=int(address), text=to_html(parts[index]), parse_mode=ParseMode.HTML, reply_markup=markup)
+                call = self.bot.send_message(
+                    chat_id=int(address), text=to_html(parts[index]), parse_mode=ParseMode.HTML, reply_markup=markup
+                )
             else:
                 file = files[index - len(parts)]
                 first_caption = to_html(caption) if caption and index == len(parts) else None

@@ -43,8 +43,13 @@ MAX_CHARS = 1600  # Twilio's limit for one WhatsApp message body
 SIGNATURE_HEADER = "X-Twilio-Signature"
 EMPTY_TWIML = '<?xml version="1.0" encoding="UTF-8"?><Response></Response>'
 # Twilio's message statuses → the outbox's (queued/accepted/sending say nothing new).
-STATUSES = {"sent": Delivery.SENT, "delivered": Delivery.DELIVERED, "read": Delivery.READ,
-            "failed": Delivery.FAILED, "undelivered": Delivery.FAILED}
+STATUSES = {
+    "sent": Delivery.SENT,
+    "delivered": Delivery.DELIVERED,
+    "read": Delivery.READ,
+    "failed": Delivery.FAILED,
+    "undelivered": Delivery.FAILED,
+}
 REPLY_WITH_NUMBER = {"pt-BR": "Responda com o número.", "pt-PT": "Responda com o número.", "en": "Reply with the number."}
 _OPTION = re.compile(r"^\s*(\d{1,2})\s*[.)]?\s*$")
 
@@ -72,7 +77,15 @@ def parse_form(form: Mapping[str, str], *, language: str) -> InboundMessage | No
     for i in range(count):
         url, mime = form.get(f"MediaUrl{i}"), form.get(f"MediaContentType{i}") or ""
         if url:
-            kind = "image" if mime.startswith("image/") else "audio" if mime.startswith("audio/") else "video" if mime.startswith("video/") else "document"
+            kind = (
+                "image"
+                if mime.startswith("image/")
+                else "audio"
+                if mime.startswith("audio/")
+                else "video"
+                if mime.startswith("video/")
+                else "document"
+            )
             attachments.append(Attachment(kind, url, mime or None))
     text = body or (f"[{attachments[0].kind}]" if attachments else "")
     option = _OPTION.match(body)
@@ -157,7 +170,9 @@ class WhatsAppChannel(OutboxChannel):
         last = aware(conversation.last_customer_at)
         return last is not None and now - last < self.window
 
-    async def plan(self, session: AsyncSession, event: Event, conversation: Conversation, customer: ChannelCustomer | None, now: datetime) -> Plan | None:
+    async def plan(
+        self, session: AsyncSession, event: Event, conversation: Conversation, customer: ChannelCustomer | None, now: datetime
+    ) -> Plan | None:
         plan = await super().plan(session, event, conversation, customer, now)
         if plan is None or plan.body is None or self.window_open(conversation, now):
             return plan
@@ -184,8 +199,11 @@ class WhatsAppChannel(OutboxChannel):
             try:
                 if bodies[index] is None:
                     message = await self._client.messages.create_async(
-                        to=address, from_=self.from_number, content_sid=row.body["content_sid"],
-                        content_variables=json.dumps(row.body.get("variables") or {}), **extra,
+                        to=address,
+                        from_=self.from_number,
+                        content_sid=row.body["content_sid"],
+                        content_variables=json.dumps(row.body.get("variables") or {}),
+                        **extra,
                     )
                 else:
                     media = [str(f["url"]) for f in row.body.get("attachments") or []] if index == len(bodies) - 1 else []

@@ -24,8 +24,8 @@ from connectors.base import Channel, InboundMessage
 from connectors.ratelimit import RateLimits
 from core.events import Event
 from core.languages import supported
-from handoff.events import MessageAdded, OwnerChanged, QueueUpdate, Typing
 from core.security import timestamp_signer
+from handoff.events import MessageAdded, OwnerChanged, QueueUpdate, Typing
 
 logger = logging.getLogger(__name__)
 
@@ -42,7 +42,7 @@ Sessions = Callable[[], AbstractAsyncContextManager[AsyncSession]]
 SUBPROTOCOL = "balcao.widget"
 # The token travels in the WebSocket handshake's Sec-WebSocket-Protocol header, beside SUBPROTOCOL
 # (the only way a browser can add to the handshake): URLs end up in proxies' and servers' logs.
-TOKEN_PROTOCOL_PREFIX = "balcao.token."
+TOKEN_PROTOCOL_PREFIX = "balcao.token."  # noqa: S105 - a protocol name prefix, not a secret
 DEFAULT_TOKEN_MAX_AGE_S = 24 * 3600
 
 
@@ -58,7 +58,6 @@ class ExpiredToken(InvalidToken):
 
     def __init__(self) -> None:
         super().__init__("this chat session has expired, sorry: please start a new chat")
-
 
 
 class WidgetTokens:
@@ -91,7 +90,7 @@ def offered_token(websocket: WebSocket) -> str:
     """The token a widget offered in its handshake's ``Sec-WebSocket-Protocol`` ("" if none)."""
     for protocol in websocket.scope.get("subprotocols") or ():
         if protocol.startswith(TOKEN_PROTOCOL_PREFIX):
-            return protocol[len(TOKEN_PROTOCOL_PREFIX):]
+            return protocol[len(TOKEN_PROTOCOL_PREFIX) :]
     return ""
 
 
@@ -111,8 +110,11 @@ def message_json(event: MessageAdded) -> dict:
 
 def public_attachments(attachments: list[dict] | None) -> list[dict]:
     """What a customer's page shows of a message's files: their names and signed links."""
-    return [{"kind": a.get("kind"), "name": a.get("name"), "mime": a.get("mime"), "url": a.get("ref")} for a in attachments or []
-            if str(a.get("ref", "")).startswith(("http://", "https://"))]
+    return [
+        {"kind": a.get("kind"), "name": a.get("name"), "mime": a.get("mime"), "url": a.get("ref")}
+        for a in attachments or []
+        if str(a.get("ref", "")).startswith(("http://", "https://"))
+    ]
 
 
 class WidgetChannel(Channel):
@@ -198,8 +200,12 @@ def widget_router(
 
     # The widget is embedded on the shop's own site: its session call is cross-origin. It carries
     # no cookie (the token is in the body), so any origin may make it.
-    cors = {"Access-Control-Allow-Origin": "*", "Access-Control-Allow-Methods": "POST", "Access-Control-Allow-Headers": "Content-Type",
-            "Access-Control-Max-Age": "86400"}
+    cors = {
+        "Access-Control-Allow-Origin": "*",
+        "Access-Control-Allow-Methods": "POST",
+        "Access-Control-Allow-Headers": "Content-Type",
+        "Access-Control-Max-Age": "86400",
+    }
 
     @router.options("/widget/session", include_in_schema=False)
     async def widget_session_preflight() -> Response:
@@ -211,8 +217,9 @@ def widget_router(
         expired; 429 when the client's address asked for too many)."""
         response.headers.update(cors)
         if not await under_limit(ip=limits.client_ip(request) if limits else None):
-            raise HTTPException(status_code=429, detail="too many chats started from your address: please try again in a minute",
-                                headers=cors)
+            raise HTTPException(
+                status_code=429, detail="too many chats started from your address: please try again in a minute", headers=cors
+            )
         customer_id = None
         if body.token:
             try:
@@ -244,7 +251,7 @@ def widget_router(
                 try:
                     frame = json.loads(raw)
                     if not isinstance(frame, dict) or frame.get("type") not in ("message", "typing"):
-                        raise ValueError("expected {\"type\": \"message\", \"text\": ...}")
+                        raise ValueError('expected {"type": "message", "text": ...}')
                 except ValueError as exc:
                     if await under_limit(ip=ip):
                         await websocket.send_json({"type": "error", "code": "bad_frame", "message": str(exc)})
@@ -256,7 +263,9 @@ def widget_router(
                 text = str(frame.get("text", ""))
                 client_id = str(frame.get("id") or "")[:100] or None
                 if not await under_limit(ip=ip, customer=f"{CHANNEL}:{customer_id}"):
-                    await websocket.send_json({"type": "error", "code": "rate_limited", "message": RateLimits.too_fast(language), "id": client_id})
+                    await websocket.send_json(
+                        {"type": "error", "code": "rate_limited", "message": RateLimits.too_fast(language), "id": client_id}
+                    )
                     continue
                 inbound = InboundMessage(
                     channel=CHANNEL,

@@ -47,8 +47,15 @@ class AlertDelivery:
 
     async def _email(self, alert: DetractorAlert, recipients: list[str]) -> None:
         s = self.settings
-        config = SmtpConfig(host=s.smtp_host, port=s.smtp_port, username=s.smtp_username, password=s.smtp_password,
-                            starttls=s.smtp_starttls, use_ssl=s.smtp_ssl, sender=s.smtp_from)
+        config = SmtpConfig(
+            host=s.smtp_host,
+            port=s.smtp_port,
+            username=s.smtp_username,
+            password=s.smtp_password,
+            starttls=s.smtp_starttls,
+            use_ssl=s.smtp_ssl,
+            sender=s.smtp_from,
+        )
         dashboard_url = f"{s.public_url.rstrip('/')}/dashboard" if s.public_url else ""
         try:
             await send_alert_email(config, recipients, alert, dashboard_url=dashboard_url)

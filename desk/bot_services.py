@@ -49,8 +49,14 @@ class BotServices:
         async with self.queues.unit_of_work() as session:
             conversation = await handoff.get_conversation(session, conversation_id)
             await kb_index.record_unanswered(
-                session, text=question, lang=lang, channel=conversation.channel, decision=result.decision.value,
-                confidence=result.confidence, conversation_id=conversation_id, customer_id=conversation.customer_id,
+                session,
+                text=question,
+                lang=lang,
+                channel=conversation.channel,
+                decision=result.decision.value,
+                confidence=result.confidence,
+                conversation_id=conversation_id,
+                customer_id=conversation.customer_id,
                 best_article=result.best.article_id if result.best else None,
             )
 

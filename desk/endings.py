@@ -119,7 +119,10 @@ class Endings:
         gone_for = timedelta(seconds=self.settings.abandon_after_disconnect_seconds)
         silent_for = timedelta(seconds=self.settings.abandon_after_silence_seconds)
         async with self.sessions() as session:
-            waiting = [(c.id, c.channel, c.customer_id, c.last_customer_at or c.queued_at) for c in await handoff.queued_conversations(session)]
+            waiting = [
+                (c.id, c.channel, c.customer_id, c.last_customer_at or c.queued_at)
+                for c in await handoff.queued_conversations(session)
+            ]
         abandoned = 0
         for conversation_id, channel, customer_id, last_heard in waiting:
             channel_adapter = self.bus.channels.get(channel)
@@ -170,8 +173,13 @@ class Endings:
             task = await insights.open_follow_up(session, survey)
             if task is not None:
                 alert = DetractorAlert(
-                    conversation_id=conversation_id, channel=conversation.channel, customer_id=conversation.customer_id,
-                    team_id=survey.team_id, agent_id=survey.agent_id, score=task.score, reason=task.reason,
+                    conversation_id=conversation_id,
+                    channel=conversation.channel,
+                    customer_id=conversation.customer_id,
+                    team_id=survey.team_id,
+                    agent_id=survey.agent_id,
+                    score=task.score,
+                    reason=task.reason,
                     follow_up_id=task.id,
                 )
                 queue_event(session, alert)  # the bus routes it to supervisors

@@ -12,9 +12,9 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 import handoff
 from connectors import customers, outbox
-from connectors.text import text_for_the_bot
 from connectors.base import InboundMessage, numbered, pick_option
 from connectors.outbox import DeliveryChange, DeliveryChanged
+from connectors.text import text_for_the_bot
 from desk.config import DeskSettings
 from desk.queues import Queues
 from desk.rasa import RasaBridge
@@ -113,7 +113,11 @@ class Inbound:
                     data["attachments"] = [a.as_dict() for a in inbound.attachments]
                 try:
                     await handoff.record_message(
-                        session, conversation, sender="customer", text=inbound.text, data=data or None,
+                        session,
+                        conversation,
+                        sender="customer",
+                        text=inbound.text,
+                        data=data or None,
                         channel_message_id=inbound.channel_message_id,
                     )
                 except handoff.DuplicateMessage:
@@ -121,7 +125,9 @@ class Inbound:
                 state = conversation.state
                 if inbound.attachments and state in BOT_OWNED:
                     # Rasa reads text only: the file is kept for the agents, the bot says so politely.
-                    await handoff.record_message(session, conversation, sender="bot", text=say("attachment", conversation.language))
+                    await handoff.record_message(
+                        session, conversation, sender="bot", text=say("attachment", conversation.language)
+                    )
                     return None
             if state in BOT_OWNED:
                 await self.bridge.ask(conversation, rasa_text(inbound, payload))
@@ -133,7 +139,9 @@ class Inbound:
         refused), through their channel's outbox."""
         async with self.queues.unit_of_work() as session:
             await customers.remember_customer(session, inbound)
-            await outbox.enqueue(session, channel=inbound.channel, customer_id=inbound.customer_id, body={"text": text, "buttons": []})
+            await outbox.enqueue(
+                session, channel=inbound.channel, customer_id=inbound.customer_id, body={"text": text, "buttons": []}
+            )
         channel = self.bus.channels.get(inbound.channel)
         if channel is not None:
             getattr(channel, "wake", lambda: None)()

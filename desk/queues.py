@@ -96,9 +96,12 @@ class Queues:
                 queue_event(
                     session,
                     QueueUpdate(
-                        conversation_id=standing.conversation_id, channel=standing.channel,
-                        customer_id=standing.customer_id, team_id=team_id,
-                        position=standing.position, wait_seconds=standing.wait_seconds,
+                        conversation_id=standing.conversation_id,
+                        channel=standing.channel,
+                        customer_id=standing.customer_id,
+                        team_id=team_id,
+                        position=standing.position,
+                        wait_seconds=standing.wait_seconds,
                     ),
                 )
         self._standings[team_id] = now  # chats that left the queue are forgotten

@@ -14,7 +14,7 @@ import logging
 import uuid
 from collections import defaultdict
 from collections.abc import Awaitable, Callable, Sequence
-from typing import Annotated, Union
+from typing import Annotated
 
 import redis.asyncio as aioredis
 from pydantic import Field, TypeAdapter, ValidationError
@@ -38,7 +38,7 @@ AnyEvent = RealtimeEvent  # an Event about a conversation (a DetractorAlert too)
 _RELAYED = TypeAdapter(
     list[
         Annotated[
-            Union[MessageAdded, OwnerChanged, QueueUpdate, Typing, DeliveryChanged, AgentStatusChanged, DetractorAlert],
+            MessageAdded | OwnerChanged | QueueUpdate | Typing | DeliveryChanged | AgentStatusChanged | DetractorAlert,
             Field(discriminator="type"),
         ]
     ]
@@ -92,8 +92,10 @@ class ReplicaRelay:
             try:
                 if self._pubsub is None:
                     await self.subscribe()
-                assert self._pubsub is not None
-                async for message in self._pubsub.listen():
+                pubsub = self._pubsub
+                if pubsub is None:  # subscribe() always sets it; this tells the type checker
+                    raise RelayUnavailable("no Redis subscription")
+                async for message in pubsub.listen():
                     if message["type"] != "message":
                         continue
                     try:
@@ -178,8 +180,7 @@ class EventBus:
     def _consoles_here(self) -> dict[int, str]:
         """User id → "agent" (a team member) or "staff" (sees every team) for this process's consoles."""
         return {
-            user_id: "agent" if any(c.team_ids is not None for c in conns) else "staff"
-            for user_id, conns in self._agents.items()
+            user_id: "agent" if any(c.team_ids is not None for c in conns) else "staff" for user_id, conns in self._agents.items()
         }
 
     @staticmethod

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 from sqlalchemy import func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -74,7 +74,7 @@ def choose_agent(loads: Sequence[AgentLoad]) -> User | None:
     candidates = [load for load in loads if load.user.status == "online" and load.free > 0]
     if not candidates:
         return None
-    never = datetime.min.replace(tzinfo=timezone.utc)
+    never = datetime.min.replace(tzinfo=UTC)
 
     def key(load: AgentLoad) -> tuple:
         return (load.open_chats, aware(load.user.last_assigned_at) or never, load.user.id)

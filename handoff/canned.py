@@ -41,14 +41,18 @@ def render_canned(text: str, *, customer_name: str | None, agent_name: str) -> s
     return re.sub(r"\{(\w+)\}", lambda m: values.get(m.group(1), m.group(0)), text).replace(" ,", ",").replace(", !", "!")
 
 
-async def add_canned_response(session: AsyncSession, *, shortcut: str, lang: str, text: str, team_id: str | None = None) -> CannedResponse:
+async def add_canned_response(
+    session: AsyncSession, *, shortcut: str, lang: str, text: str, team_id: str | None = None
+) -> CannedResponse:
     """Create a canned response (shortcut unique per language)."""
     shortcut = shortcut.strip().lstrip("/").lower()
     if not _SHORTCUT.match(shortcut):
         raise InvalidCannedResponse("a shortcut is 1–40 lowercase letters, digits, - or _ (typed as /shortcut)")
     if not text.strip() or len(text) > 2000:
         raise InvalidCannedResponse("the text must have 1 to 2000 characters")
-    existing = await session.execute(select(CannedResponse).where(CannedResponse.shortcut == shortcut, CannedResponse.lang == lang))
+    existing = await session.execute(
+        select(CannedResponse).where(CannedResponse.shortcut == shortcut, CannedResponse.lang == lang)
+    )
     if existing.scalar_one_or_none():
         raise InvalidCannedResponse(f"/{shortcut} already exists in {lang}")
     canned = CannedResponse(shortcut=shortcut, lang=lang, text=text.strip(), team_id=team_id)

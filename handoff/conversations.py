@@ -66,9 +66,7 @@ async def _check_can_receive(session: AsyncSession, user: User, team_id: str | N
         raise CannotReceiveTransfer(user, team_id, "their account is deactivated")
     if user.role not in RECEIVING_ROLES:
         raise CannotReceiveTransfer(user, team_id, f"their role is {user.role}, not agent")
-    member = await session.scalar(
-        select(TeamMember.user_id).where(TeamMember.user_id == user.id, TeamMember.team_id == team_id)
-    )
+    member = await session.scalar(select(TeamMember.user_id).where(TeamMember.user_id == user.id, TeamMember.team_id == team_id))
     if team_id is None or member is None:
         raise CannotReceiveTransfer(user, team_id, f"they are not a member of the team {team_id or '(none)'}")
 
@@ -280,7 +278,9 @@ async def claim_conversation(session: AsyncSession, conversation_id: str, agent:
     )
 
 
-async def close_conversation(session: AsyncSession, conversation_id: str, agent: User, *, reason: str = "resolved") -> Conversation:
+async def close_conversation(
+    session: AsyncSession, conversation_id: str, agent: User, *, reason: str = "resolved"
+) -> Conversation:
     """The agent ends their part; the bot owns the chat again to run the ending (NPS)."""
     conversation = await get_conversation(session, conversation_id)
     if conversation.agent_id != agent.id:
@@ -298,9 +298,7 @@ async def close_conversation(session: AsyncSession, conversation_id: str, agent:
 
 async def begin_closing(session: AsyncSession, conversation_id: str, *, actor: str, reason: str) -> Conversation:
     """The bot starts the ending (customer said yes/bye, or went quiet): NPS comes next."""
-    return await _transition(
-        session, conversation_id, allowed_from=(State.BOT,), to=State.CLOSING, actor=actor, reason=reason
-    )
+    return await _transition(session, conversation_id, allowed_from=(State.BOT,), to=State.CLOSING, actor=actor, reason=reason)
 
 
 async def end_conversation(session: AsyncSession, conversation_id: str, *, actor: str, reason: str) -> Conversation:
@@ -316,9 +314,7 @@ async def end_conversation(session: AsyncSession, conversation_id: str, *, actor
     )
 
 
-async def conversation_history(
-    session: AsyncSession, conversation_id: str, *, include_notes: bool = True
-) -> Sequence[Message]:
+async def conversation_history(session: AsyncSession, conversation_id: str, *, include_notes: bool = True) -> Sequence[Message]:
     """Every message of the conversation, bot part included, oldest first. Customers' views pass
     ``include_notes=False``: agents' private notes are not theirs to see."""
     stmt = select(Message).where(Message.conversation_id == conversation_id).order_by(Message.id)
@@ -422,12 +418,26 @@ async def transfer_conversation(
     actor = f"agent:{by.id}"
     if to_agent is not None:
         return await _transition(
-            session, conversation_id, allowed_from=(State.QUEUED, State.HUMAN), to=State.HUMAN, actor=actor,
-            reason="transfer", agent=to_agent, agent_id=to_agent.id, team_id=team_id or conversation.team_id,
+            session,
+            conversation_id,
+            allowed_from=(State.QUEUED, State.HUMAN),
+            to=State.HUMAN,
+            actor=actor,
+            reason="transfer",
+            agent=to_agent,
+            agent_id=to_agent.id,
+            team_id=team_id or conversation.team_id,
         )
     return await _transition(
-        session, conversation_id, allowed_from=(State.QUEUED, State.HUMAN), to=State.QUEUED, actor=actor,
-        reason="transfer", team_id=team_id, agent_id=None, queued_at=utcnow(),
+        session,
+        conversation_id,
+        allowed_from=(State.QUEUED, State.HUMAN),
+        to=State.QUEUED,
+        actor=actor,
+        reason="transfer",
+        team_id=team_id,
+        agent_id=None,
+        queued_at=utcnow(),
     )
 
 
@@ -437,16 +447,28 @@ async def unassign_conversation(session: AsyncSession, conversation_id: str, by:
     if conversation.agent_id != by.id and by.role not in ("supervisor", "admin"):
         raise NotYourConversation()
     return await _transition(
-        session, conversation_id, allowed_from=(State.HUMAN,), to=State.QUEUED, actor=f"agent:{by.id}",
-        reason="unassigned", agent_id=None,
+        session,
+        conversation_id,
+        allowed_from=(State.HUMAN,),
+        to=State.QUEUED,
+        actor=f"agent:{by.id}",
+        reason="unassigned",
+        agent_id=None,
     )
 
 
 async def assign_conversation(session: AsyncSession, conversation_id: str, agent: User, *, actor: str = "system") -> Conversation:
     """Give a queued conversation to an agent (automatic assignment, or a supervisor's choice)."""
     conversation = await _transition(
-        session, conversation_id, allowed_from=(State.QUEUED,), to=State.HUMAN, actor=actor, reason="assigned",
-        agent=agent, conflict=AlreadyClaimed, agent_id=agent.id,
+        session,
+        conversation_id,
+        allowed_from=(State.QUEUED,),
+        to=State.HUMAN,
+        actor=actor,
+        reason="assigned",
+        agent=agent,
+        conflict=AlreadyClaimed,
+        agent_id=agent.id,
     )
     await session.execute(update(User).where(User.id == agent.id).values(last_assigned_at=utcnow()))
     return conversation
@@ -455,8 +477,13 @@ async def assign_conversation(session: AsyncSession, conversation_id: str, agent
 async def abandon_conversation(session: AsyncSession, conversation_id: str, *, reason: str) -> Conversation:
     """The customer left while waiting in the queue."""
     return await _transition(
-        session, conversation_id, allowed_from=(State.QUEUED,), to=State.ABANDONED, actor="customer",
-        reason=reason, ended_at=utcnow(),
+        session,
+        conversation_id,
+        allowed_from=(State.QUEUED,),
+        to=State.ABANDONED,
+        actor="customer",
+        reason=reason,
+        ended_at=utcnow(),
     )
 
 
@@ -465,7 +492,9 @@ async def queued_conversations(session: AsyncSession) -> Sequence[Conversation]:
     return (await session.execute(select(Conversation).where(Conversation.state == State.QUEUED))).scalars().all()
 
 
-async def customer_conversations(session: AsyncSession, *, channel: str, customer_id: str, limit: int = 10) -> Sequence[Conversation]:
+async def customer_conversations(
+    session: AsyncSession, *, channel: str, customer_id: str, limit: int = 10
+) -> Sequence[Conversation]:
     """The customer's latest conversations on this channel, newest first (their profile's history)."""
     stmt = (
         select(Conversation)

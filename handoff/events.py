@@ -74,7 +74,7 @@ class About(TypedDict):
     agent_id: int | None
 
 
-def about(conversation: "Conversation") -> About:
+def about(conversation: Conversation) -> About:
     """The fields every event of ``conversation`` carries; the desk decides recipients from them."""
     return {
         "conversation_id": conversation.id,

@@ -34,7 +34,7 @@ def check_hours(hours: dict | None, holidays: list[str], timezone: str) -> None:
         try:
             start, end = (time.fromisoformat(t) for t in span)
         except (TypeError, ValueError) as exc:
-            raise InvalidHours(f"{day}: give [\"HH:MM\", \"HH:MM\"]") from exc
+            raise InvalidHours(f'{day}: give ["HH:MM", "HH:MM"]') from exc
         if start >= end:
             raise InvalidHours(f"{day}: opening {span[0]} must be before closing {span[1]}")
 
@@ -59,7 +59,7 @@ def next_opening(team: Team, at: datetime) -> datetime | None:
     """When the team next opens after ``at`` (in the team's time zone); None if it never does."""
     zone = ZoneInfo(team.timezone)
     local = at.astimezone(zone)
-    for offset in range(0, 15):
+    for offset in range(15):
         day = local.date() + timedelta(days=offset)
         span = _span(team, day)
         if span is None:

@@ -29,7 +29,10 @@ async def recent_handle_seconds(session: AsyncSession, team_id: str) -> float:
     """Mean time agents of the team held their last chats (claim to close), from ownership events."""
     stmt = (
         select(OwnershipEvent.conversation_id, OwnershipEvent.to_state, OwnershipEvent.from_state, OwnershipEvent.at)
-        .where(OwnershipEvent.team_id == team_id, or_(OwnershipEvent.to_state == State.HUMAN.value, OwnershipEvent.from_state == State.HUMAN.value))
+        .where(
+            OwnershipEvent.team_id == team_id,
+            or_(OwnershipEvent.to_state == State.HUMAN.value, OwnershipEvent.from_state == State.HUMAN.value),
+        )
         .order_by(OwnershipEvent.id.desc())
         .limit(RECENT_CHATS * 4)
     )
@@ -67,7 +70,7 @@ async def queue_standings(session: AsyncSession, team_id: str) -> list[QueueStan
         return []
     per_chat = await recent_handle_seconds(session, team_id) / max(1, await agents_available(session, team_id))
     return [
-        QueueStanding(cid, team_id, n, int(round(n * per_chat)), channel, customer_id)
+        QueueStanding(cid, team_id, n, round(n * per_chat), channel, customer_id)
         for n, (cid, channel, customer_id) in enumerate(rows, 1)
     ]
 
@@ -79,7 +82,9 @@ async def queue_standing(session: AsyncSession, conversation_id: str) -> QueueSt
         return None
     ahead = (
         await session.execute(
-            select(func.count()).select_from(Conversation).where(
+            select(func.count())
+            .select_from(Conversation)
+            .where(
                 Conversation.state == State.QUEUED,
                 Conversation.team_id == conversation.team_id,
                 or_(
@@ -89,6 +94,8 @@ async def queue_standing(session: AsyncSession, conversation_id: str) -> QueueSt
             )
         )
     ).scalar_one()
-    per_chat = await recent_handle_seconds(session, conversation.team_id) / max(1, await agents_available(session, conversation.team_id))
+    per_chat = await recent_handle_seconds(session, conversation.team_id) / max(
+        1, await agents_available(session, conversation.team_id)
+    )
     position = int(ahead) + 1
-    return QueueStanding(conversation_id, conversation.team_id, position, int(round(position * per_chat)))
+    return QueueStanding(conversation_id, conversation.team_id, position, round(position * per_chat))

@@ -47,7 +47,7 @@ class ConversationOut(BaseModel):
     last_customer_at: datetime | None
 
     @classmethod
-    def of(cls, c: Conversation) -> "ConversationOut":
+    def of(cls, c: Conversation) -> ConversationOut:
         return cls.model_validate(c, from_attributes=True)
 
 
@@ -63,7 +63,7 @@ class MessageOut(BaseModel):
     delivery: dict | None = None  # Telegram/WhatsApp: sent, delivered, read, failed (with why), not_sent
 
     @classmethod
-    def of(cls, m: Message, delivery: dict | None = None) -> "MessageOut":
+    def of(cls, m: Message, delivery: dict | None = None) -> MessageOut:
         out = cls.model_validate(m, from_attributes=True)
         out.delivery = delivery
         return out
@@ -161,10 +161,17 @@ async def _profile(session: DbSession, conversation: Conversation) -> CustomerPr
     rows = []
     for c in past:
         survey = await insights.get_survey(session, c.id)
-        rows.append(PastConversation(id=c.id, state=c.state, created_at=c.created_at, team_id=c.team_id, nps=survey.score if survey else None))
+        rows.append(
+            PastConversation(
+                id=c.id, state=c.state, created_at=c.created_at, team_id=c.team_id, nps=survey.score if survey else None
+            )
+        )
     return CustomerProfile(
-        channel=conversation.channel, customer_id=conversation.customer_id, name=conversation.customer_name,
-        language=conversation.language, conversations=rows,
+        channel=conversation.channel,
+        customer_id=conversation.customer_id,
+        name=conversation.customer_name,
+        language=conversation.language,
+        conversations=rows,
     )
 
 
@@ -215,7 +222,12 @@ async def claim(conversation_id: str, user: Agent, request: Request) -> Conversa
     return ConversationOut.of(conversation)
 
 
-@api.post("/conversations/{conversation_id}/messages", response_model=MessageOut, status_code=201, dependencies=[Depends(csrf_protected)])
+@api.post(
+    "/conversations/{conversation_id}/messages",
+    response_model=MessageOut,
+    status_code=201,
+    dependencies=[Depends(csrf_protected)],
+)
 async def reply(conversation_id: str, body: ReplyIn, user: Agent, request: Request) -> MessageOut:
     """Write to the customer (the conversation must be yours)."""
     if not body.text.strip():
@@ -224,7 +236,12 @@ async def reply(conversation_id: str, body: ReplyIn, user: Agent, request: Reque
     return MessageOut.of(message)
 
 
-@api.post("/conversations/{conversation_id}/attachments", response_model=MessageOut, status_code=201, dependencies=[Depends(csrf_protected)])
+@api.post(
+    "/conversations/{conversation_id}/attachments",
+    response_model=MessageOut,
+    status_code=201,
+    dependencies=[Depends(csrf_protected)],
+)
 async def send_attachment(
     conversation_id: str,
     user: Agent,
@@ -260,7 +277,9 @@ async def send_attachment(
     return MessageOut.of(message)
 
 
-@api.post("/conversations/{conversation_id}/notes", response_model=MessageOut, status_code=201, dependencies=[Depends(csrf_protected)])
+@api.post(
+    "/conversations/{conversation_id}/notes", response_model=MessageOut, status_code=201, dependencies=[Depends(csrf_protected)]
+)
 async def note(conversation_id: str, body: ReplyIn, user: Agent, request: Request) -> MessageOut:
     """A private note for the agents; the customer never sees it."""
     if not body.text.strip():
@@ -281,7 +300,9 @@ async def transfer(conversation_id: str, body: TransferIn, user: Agent, request:
                 raise HTTPException(404, f"there is no active user {body.agent_id}")
         if body.team_id is not None:
             await handoff.get_team(session, body.team_id)
-        return await handoff.transfer_conversation(session, conversation_id, user, team_id=body.team_id, to_agent=target, note=body.note)
+        return await handoff.transfer_conversation(
+            session, conversation_id, user, team_id=body.team_id, to_agent=target, note=body.note
+        )
 
     return ConversationOut.of(await _change(request, user, conversation_id, change))
 
@@ -289,7 +310,9 @@ async def transfer(conversation_id: str, body: TransferIn, user: Agent, request:
 @api.post("/conversations/{conversation_id}/unassign", response_model=ConversationOut, dependencies=[Depends(csrf_protected)])
 async def unassign(conversation_id: str, user: Agent, request: Request) -> ConversationOut:
     """Put the chat back in its team's queue."""
-    return ConversationOut.of(await _change(request, user, conversation_id, lambda s: handoff.unassign_conversation(s, conversation_id, user)))
+    return ConversationOut.of(
+        await _change(request, user, conversation_id, lambda s: handoff.unassign_conversation(s, conversation_id, user))
+    )
 
 
 @api.post("/conversations/{conversation_id}/close", response_model=ConversationOut, dependencies=[Depends(csrf_protected)])
@@ -328,9 +351,21 @@ async def overview(session: DbSession) -> list[TeamOverview]:
         loads = await handoff.team_loads(session, team.id)
         out.append(
             TeamOverview(
-                id=team.id, name=team.name, open_now=handoff.is_open(team, utcnow()), assignment=team.assignment,
+                id=team.id,
+                name=team.name,
+                open_now=handoff.is_open(team, utcnow()),
+                assignment=team.assignment,
                 queue=[ConversationOut.of(c) for c in await handoff.list_queue(session, [team.id])],
-                agents=[AgentOut(id=l.user.id, name=l.user.name, status=l.user.status, capacity=l.user.capacity, open_chats=l.open_chats) for l in loads],
+                agents=[
+                    AgentOut(
+                        id=load.user.id,
+                        name=load.user.name,
+                        status=load.user.status,
+                        capacity=load.user.capacity,
+                        open_chats=load.open_chats,
+                    )
+                    for load in loads
+                ],
             )
         )
     return out
@@ -379,7 +414,10 @@ async def console(request: Request, session: DbSession, user: ConsoleUser, lang:
     """The agents' console (queues, conversations, canned responses; supervisors see every team)."""
     chosen, texts = console_texts(lang or request.headers.get("accept-language", "pt-BR"))
     teams = await handoff.list_teams(session)
-    agents = sorted({load.user.id: load.user for t in teams for load in await handoff.team_loads(session, t.id)}.values(), key=lambda u: u.name)
+    agents = sorted(
+        {load.user.id: load.user for t in teams for load in await handoff.team_loads(session, t.id)}.values(),
+        key=lambda u: u.name,
+    )
     context = {"csrf": csrf_token(request), "user": user, "lang": chosen, "t": texts, "teams": teams, "agents": agents}
     return templates.TemplateResponse(request, "console.html", context)
 

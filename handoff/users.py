@@ -103,7 +103,11 @@ async def team_supervisors(session: AsyncSession, team_id: str | None) -> Sequen
     conversation without a team), every active supervisor and admin."""
     staff = select(User).where(User.active.is_(True), User.role.in_((Role.SUPERVISOR.value, Role.ADMIN.value)))
     if team_id is not None:
-        members = (await session.execute(staff.join(TeamMember, TeamMember.user_id == User.id).where(TeamMember.team_id == team_id))).scalars().all()
+        members = (
+            (await session.execute(staff.join(TeamMember, TeamMember.user_id == User.id).where(TeamMember.team_id == team_id)))
+            .scalars()
+            .all()
+        )
         if members:
             return members
     return (await session.execute(staff.order_by(User.id))).scalars().all()

@@ -24,8 +24,8 @@ import kb_index
 import kb_index.routes
 from connectors import outbox
 from connectors.base import OutboxChannel
-from connectors.outbox import DeliveryChange, OutboxWorker
 from connectors.media import MediaStore, media_router
+from connectors.outbox import DeliveryChange, OutboxWorker
 from connectors.ratelimit import build_rate_limits
 from connectors.widget import WidgetChannel, WidgetTokens, customer_view, widget_router
 from desk import Desk, EventBus, RasaClient, ReplicaRelay, actions_router, inactivity_loop
@@ -40,7 +40,6 @@ logger = logging.getLogger(__name__)
 HANDOFF_DIR = Path(handoff.__file__).parent
 INSIGHTS_DIR = Path(insights.__file__).parent
 KB_DIR = Path(kb_index.__file__).parent
-
 
 
 def create_app(settings: Settings | None = None) -> FastAPI:
@@ -74,11 +73,17 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         refusal = await desk.handle_inbound(inbound)
         return (refusal[0].value, refusal[1]) if refusal else None
 
-    media = MediaStore(settings.media_dir, settings.media_secret, public_url=settings.public_url, max_age_s=settings.media_link_max_age_s)
+    media = MediaStore(
+        settings.media_dir, settings.media_secret, public_url=settings.public_url, max_age_s=settings.media_link_max_age_s
+    )
     limits, limits_redis = build_rate_limits(
-        customer_per_minute=settings.rate_customer_per_minute, customer_burst=settings.rate_customer_burst,
-        ip_per_minute=settings.rate_ip_per_minute, ip_burst=settings.rate_ip_burst, trusted_proxies=settings.trusted_proxies,
-        redis_url=settings.redis_url, redis_prefix=settings.redis_prefix,
+        customer_per_minute=settings.rate_customer_per_minute,
+        customer_burst=settings.rate_customer_burst,
+        ip_per_minute=settings.rate_ip_per_minute,
+        ip_burst=settings.rate_ip_burst,
+        trusted_proxies=settings.trusted_proxies,
+        redis_url=settings.redis_url,
+        redis_prefix=settings.redis_prefix,
     )
     routers = [media_router(media)]
     telegram = whatsapp = None
@@ -116,13 +121,22 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
         routers.append(
             whatsapp_router(
-                whatsapp, handle, desk.tell, whatsapp_status, public_url=settings.public_url,
-                language=settings.whatsapp_language, trust_proxy_headers=settings.trust_proxy_headers, limits=limits,
+                whatsapp,
+                handle,
+                desk.tell,
+                whatsapp_status,
+                public_url=settings.public_url,
+                language=settings.whatsapp_language,
+                trust_proxy_headers=settings.trust_proxy_headers,
+                limits=limits,
             )
         )
     outbox_channels: list[OutboxChannel] = [c for c in (telegram, whatsapp) if c is not None]
     worker = OutboxWorker(
-        sessions, outbox_channels, backoff_s=settings.outbox_backoff_s, max_attempts=settings.outbox_max_attempts,
+        sessions,
+        outbox_channels,
+        backoff_s=settings.outbox_backoff_s,
+        max_attempts=settings.outbox_max_attempts,
         on_change=desk.delivery_changed,
     )
 
@@ -189,8 +203,12 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
     app.include_router(
         widget_router(
-            WidgetTokens(settings.widget_secret, max_age_s=settings.widget_token_max_age_s), widget, handle,
-            lambda cid: customer_view(desk.sessions, "widget", cid), lambda cid: desk.customer_typing("widget", cid), limits=limits,
+            WidgetTokens(settings.widget_secret, max_age_s=settings.widget_token_max_age_s),
+            widget,
+            handle,
+            lambda cid: customer_view(desk.sessions, "widget", cid),
+            lambda cid: desk.customer_typing("widget", cid),
+            limits=limits,
         )
     )
     for router in routers:

@@ -64,7 +64,9 @@ def _cmd_serve(args: argparse.Namespace, settings: Settings) -> int:
 
     from hub.app import create_app
 
-    uvicorn.run(create_app(settings), host=settings.host, port=settings.port, proxy_headers=False)  # BALCAO_TRUSTED_PROXIES decides
+    uvicorn.run(
+        create_app(settings), host=settings.host, port=settings.port, proxy_headers=False
+    )  # BALCAO_TRUSTED_PROXIES decides
     return 0
 
 
@@ -201,8 +203,12 @@ def _cmd_telegram_delete_webhook(args: argparse.Namespace, settings: Settings) -
 
 
 def _cmd_report(args: argparse.Namespace, settings: Settings) -> int:
-    filters = {k: getattr(args, k) for k in ("channel", "team_id", "agent_id", "language", "handled_by") if getattr(args, k) is not None}
-    print(asyncio.run(report(settings, start=args.start, end=args.end, fmt=args.format, table=args.table, filters=filters)), end="")
+    filters = {
+        k: getattr(args, k) for k in ("channel", "team_id", "agent_id", "language", "handled_by") if getattr(args, k) is not None
+    }
+    print(
+        asyncio.run(report(settings, start=args.start, end=args.end, fmt=args.format, table=args.table, filters=filters)), end=""
+    )
     return 0
 
 
@@ -257,9 +263,14 @@ def build_parser() -> argparse.ArgumentParser:
         "(http://127.0.0.1:5005), BALCAO_ENCODER. Exit codes: 0 done, 1 failed (reason on stderr), 2 bad arguments.",
     )
     sub = _subcommands(parser, "command")
-    _command(sub, "run", _cmd_run, "prepare everything and start Rasa and the hub (what `make run` does); Ctrl-C stops both",
-             description="Migrate the database, import the starter articles, calibrate if needed, train the Rasa model "
-             "if its data changed, then serve the hub and the Rasa server until Ctrl-C.")
+    _command(
+        sub,
+        "run",
+        _cmd_run,
+        "prepare everything and start Rasa and the hub (what `make run` does); Ctrl-C stops both",
+        description="Migrate the database, import the starter articles, calibrate if needed, train the Rasa model "
+        "if its data changed, then serve the hub and the Rasa server until Ctrl-C.",
+    )
     _command(sub, "serve", _cmd_serve, "start only the hub (Rasa must run elsewhere, at BALCAO_RASA_URL)")
     _command(sub, "prepare", _cmd_prepare, "migrate the database, import the starter articles, calibrate if needed")
 
@@ -267,9 +278,13 @@ def build_parser() -> argparse.ArgumentParser:
     _command(db, "upgrade", _cmd_db_upgrade, "apply the migrations (creates the SQLite file and its folder if missing)")
 
     kb = _group(sub, "kb", "the knowledge base: articles, search, thresholds")
-    kb_import = _command(kb, "import", _cmd_kb_import, "publish the articles of a folder of Markdown files (exit 1 if a file was skipped)")
+    kb_import = _command(
+        kb, "import", _cmd_kb_import, "publish the articles of a folder of Markdown files (exit 1 if a file was skipped)"
+    )
     kb_import.add_argument("--dir", type=Path, default=None, help="the folder (default: BALCAO_KB_DIR, data/kb)")
-    kb_export = _command(kb, "export", _cmd_kb_export, "write every article as <dir>/<lang>/<id>.md (import reads them back unchanged)")
+    kb_export = _command(
+        kb, "export", _cmd_kb_export, "write every article as <dir>/<lang>/<id>.md (import reads them back unchanged)"
+    )
     kb_export.add_argument("--dir", type=Path, default=None, help="the folder (default: BALCAO_KB_DIR, data/kb)")
     kb_add = _command(kb, "add", _cmd_kb_add, "add one article, from flags or a Markdown file (published unless --draft)")
     kb_add.add_argument("--file", type=Path, help="an article file (front matter + body); flags override its fields")
@@ -282,19 +297,27 @@ def build_parser() -> argparse.ArgumentParser:
     kb_add.add_argument("--body", help="the Markdown body")
     kb_add.add_argument("--body-file", type=Path, help="read the body from this file")
     kb_add.add_argument("--draft", action="store_true", help="store as a draft (not answered with)")
-    kb_search = _command(kb, "search", _cmd_kb_search, "what the bot would answer: its decision, confidence and best articles (JSON)")
+    kb_search = _command(
+        kb, "search", _cmd_kb_search, "what the bot would answer: its decision, confidence and best articles (JSON)"
+    )
     kb_search.add_argument("question", type=_question, help="the customer's question")
-    kb_search.add_argument("--lang", default=DEFAULT_LANGUAGE, choices=LANGUAGES, help=f"the language to search in (default: {DEFAULT_LANGUAGE})")
+    kb_search.add_argument(
+        "--lang", default=DEFAULT_LANGUAGE, choices=LANGUAGES, help=f"the language to search in (default: {DEFAULT_LANGUAGE})"
+    )
     _command(kb, "calibrate", _cmd_kb_calibrate, "fit the answer/clarify/escalate thresholds on data/eval/*.val.jsonl")
-    kb_tune = _command(kb, "tune", _cmd_kb_tune,
-                       "fine-tune the encoder on the articles' questions and confirmed answers (kept only if better)")
+    kb_tune = _command(
+        kb, "tune", _cmd_kb_tune, "fine-tune the encoder on the articles' questions and confirmed answers (kept only if better)"
+    )
     kb_tune.add_argument("--base", default=None, help="sentence-transformers model path (default: MiniLM's local model)")
     kb_tune.add_argument("--epochs", type=int, default=1, help="training passes over the questions (default: 1)")
     kb_tune.add_argument("--batch-size", type=int, default=16, help="questions per training step (default: 16)")
-    kb_tune.add_argument("--min-gain", type=float, default=0.005,
-                         help="in-scope accuracy the new model must add to be kept (default: 0.005)")
+    kb_tune.add_argument(
+        "--min-gain", type=float, default=0.005, help="in-scope accuracy the new model must add to be kept (default: 0.005)"
+    )
     kb_eval = _command(kb, "eval", _cmd_kb_eval, "measure the search on your own FAQ and labelled questions (no database)")
-    kb_eval.add_argument("--kb", type=Path, required=True, help='FAQ JSON lines: {"id", "lang", "title", "questions": [...], "body"}')
+    kb_eval.add_argument(
+        "--kb", type=Path, required=True, help='FAQ JSON lines: {"id", "lang", "title", "questions": [...], "body"}'
+    )
     kb_eval.add_argument("--val", type=Path, required=True, help='validation JSON lines: {"text", "lang", "article": id or null}')
     kb_eval.add_argument("--test", type=Path, required=True, help="test JSON lines, same shape as --val")
     kb_eval.add_argument("--encoder", default=None, help="encoder spec (default: BALCAO_ENCODER)")
@@ -309,28 +332,44 @@ def build_parser() -> argparse.ArgumentParser:
     user_add.add_argument("--password", default=None, help="at least 8 characters; generated and printed when omitted")
 
     telegram = _group(sub, "telegram", "the Telegram channel (needs BALCAO_TELEGRAM_BOT_TOKEN)")
-    set_webhook = _command(telegram, "set-webhook", _cmd_telegram_set_webhook,
-                           "register BALCAO_PUBLIC_URL/webhooks/telegram with the secret token (BALCAO_TELEGRAM_WEBHOOK_SECRET)")
+    set_webhook = _command(
+        telegram,
+        "set-webhook",
+        _cmd_telegram_set_webhook,
+        "register BALCAO_PUBLIC_URL/webhooks/telegram with the secret token (BALCAO_TELEGRAM_WEBHOOK_SECRET)",
+    )
     set_webhook.add_argument("--url", default=None, help="another public URL of the webhook")
     _command(telegram, "delete-webhook", _cmd_telegram_delete_webhook, "unregister it (for BALCAO_TELEGRAM_MODE=polling)")
 
     from insights.export import TABLES
 
-    rep = _command(sub, "report", _cmd_report, "NPS and service KPIs of a period (local days in BALCAO_REPORT_TIMEZONE, both included)")
+    rep = _command(
+        sub, "report", _cmd_report, "NPS and service KPIs of a period (local days in BALCAO_REPORT_TIMEZONE, both included)"
+    )
     rep.add_argument("--from", dest="start", required=True, help="first day, YYYY-MM-DD")
     rep.add_argument("--to", dest="end", required=True, help="last day, YYYY-MM-DD (included)")
-    rep.add_argument("--format", choices=["json", "csv"], default="json",
-                     help="the whole report as JSON, or one table as CSV (default: json)")
+    rep.add_argument(
+        "--format", choices=["json", "csv"], default="json", help="the whole report as JSON, or one table as CSV (default: json)"
+    )
     rep.add_argument("--table", choices=TABLES, default="summary", help="with --format csv: which table (default: summary)")
     rep.add_argument("--channel", help="only this channel (widget, telegram, whatsapp)")
     rep.add_argument("--team", dest="team_id", help="only this team's conversations")
     rep.add_argument("--agent", dest="agent_id", type=int, help="only this agent's conversations (user id)")
     rep.add_argument("--language", help="only conversations in this language (pt-BR, pt-PT, en)")
-    rep.add_argument("--handled-by", dest="handled_by", choices=["bot", "person"],
-                     help="only those the bot handled alone (bot) or that were handed to a person (person)")
+    rep.add_argument(
+        "--handled-by",
+        dest="handled_by",
+        choices=["bot", "person"],
+        help="only those the bot handled alone (bot) or that were handed to a person (person)",
+    )
 
     ins = _group(sub, "insights", "the KPI summaries")
-    _command(ins, "rebuild", _cmd_insights_rebuild, "recompute every conversation's summary from its events (after a restore or an import)")
+    _command(
+        ins,
+        "rebuild",
+        _cmd_insights_rebuild,
+        "recompute every conversation's summary from its events (after a restore or an import)",
+    )
 
     rasa = _group(sub, "rasa", "the Rasa model")
     _command(rasa, "train", _cmd_rasa_train, "train the model if the training data changed; print its path")

@@ -12,7 +12,6 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 from core.events import AppendListener, listening
 from hub.settings import ROOT
 
-
 # Execution option of the read-only sessions' engine (``make_read_sessionmaker``).
 READ_ONLY = "balcao_read_only"
 
@@ -68,9 +67,8 @@ def make_read_sessionmaker(engine: AsyncEngine) -> async_sessionmaker[AsyncSessi
 @asynccontextmanager
 async def unit_of_work(sessions: async_sessionmaker[AsyncSession]) -> AsyncIterator[AsyncSession]:
     """One transaction: commit when the block ends, roll back on error."""
-    async with sessions() as session:
-        async with session.begin():
-            yield session
+    async with sessions() as session, session.begin():
+        yield session
 
 
 def run_migrations(url: str) -> None:

@@ -126,8 +126,14 @@ async def calibrate(settings: Settings) -> dict[str, Any]:
         raise CommandError(f"no validation questions in {EVAL_DIR} (*.val.jsonl): add some, then calibrate again")
     calibration = fit(index, validation)
     calibration.save(settings.calibration_file)
-    return {"encoder": calibration.encoder, "t_answer": calibration.t_answer, "t_clarify": calibration.t_clarify,
-            "beta": calibration.beta, "kappa": calibration.kappa, **calibration.metrics}
+    return {
+        "encoder": calibration.encoder,
+        "t_answer": calibration.t_answer,
+        "t_clarify": calibration.t_clarify,
+        "beta": calibration.beta,
+        "kappa": calibration.kappa,
+        **calibration.metrics,
+    }
 
 
 def eval_kb(kb: Path, val: Path, test: Path, encoder_spec: str) -> dict[str, Any]:
@@ -268,9 +274,15 @@ async def report(settings: Settings, *, start: str, end: str, fmt: str, table: s
     targets = insights.Targets(service_level_seconds=settings.service_level_seconds, fcr_days=settings.fcr_days)
     async with _database(settings) as sessions, sessions() as session:
         if fmt == "csv" and table == "surveys":
-            rows = await insights.list_surveys(session, start=period.start, end=period.end,
-                                               channel=filters.get("channel"), team_id=filters.get("team_id"),
-                                               agent_id=filters.get("agent_id"), language=filters.get("language"))
+            rows = await insights.list_surveys(
+                session,
+                start=period.start,
+                end=period.end,
+                channel=filters.get("channel"),
+                team_id=filters.get("team_id"),
+                agent_id=filters.get("agent_id"),
+                language=filters.get("language"),
+            )
             return to_csv(surveys_table(rows))
         result = await insights.compute_report(session, period, insights.Filters(**filters), targets=targets)
     if fmt == "json":

@@ -57,13 +57,25 @@ def ensure_model(*, quiet: bool = False) -> Path:
         return model
     MODELS_DIR.mkdir(parents=True, exist_ok=True)
     command = rasa_command(
-        "train", "--config", "config.yml", "--domain", "bot/domain.yml",
-        "--data", "data/nlu", "data/rules.yml", "data/stories.yml",
-        "--out", str(MODELS_DIR), "--fixed-model-name", name,
+        "train",
+        "--config",
+        "config.yml",
+        "--domain",
+        "bot/domain.yml",
+        "--data",
+        "data/nlu",
+        "data/rules.yml",
+        "data/stories.yml",
+        "--out",
+        str(MODELS_DIR),
+        "--fixed-model-name",
+        name,
     )
     print(f"training the Rasa model {name} (the training data changed)…", file=sys.stderr, flush=True)
     env = {**os.environ, "OMP_NUM_THREADS": "2", "TF_CPP_MIN_LOG_LEVEL": "2"}
-    result = subprocess.run(command, cwd=ROOT, env=env, capture_output=quiet, text=True)
+    result = subprocess.run(
+        command, cwd=ROOT, env=env, capture_output=quiet, text=True, check=False
+    )  # the return code is read below
     if result.returncode != 0 or not model.exists():
         detail = (result.stderr or "")[-2000:] if quiet else "(its output is above)"
         raise TrainingFailed(f"training the Rasa model failed (exit {result.returncode}) {detail}")
@@ -73,8 +85,20 @@ def ensure_model(*, quiet: bool = False) -> Path:
 def server_command(model: Path, *, port: int, token: str) -> list[str]:
     """The Rasa server: REST channel and HTTP API on loopback only, with the auth token."""
     return rasa_command(
-        "run", "--model", str(model), "--endpoints", "bot/endpoints.yml", "--credentials", "bot/credentials.yml",
-        "--enable-api", f"--auth-token={token}", "--interface", "127.0.0.1", "--port", str(port), "--quiet",
+        "run",
+        "--model",
+        str(model),
+        "--endpoints",
+        "bot/endpoints.yml",
+        "--credentials",
+        "bot/credentials.yml",
+        "--enable-api",
+        f"--auth-token={token}",
+        "--interface",
+        "127.0.0.1",
+        "--port",
+        str(port),
+        "--quiet",
     )
 
 

@@ -66,11 +66,15 @@ def run_all(settings: Settings) -> int:
     port = rasa_port(settings)
     # A Rasa server left over on the port would answer our readiness checks while ours fails to bind.
     if _listening("127.0.0.1", port):
-        raise CommandError(f"port {port} is in use (a Rasa server still running?): stop it, or set BALCAO_RASA_URL to another port")
+        raise CommandError(
+            f"port {port} is in use (a Rasa server still running?): stop it, or set BALCAO_RASA_URL to another port"
+        )
     ensure_secrets(settings)  # Rasa is given the same (possibly generated) tokens as the hub
     model = ensure_model()
     admin = asyncio.run(ensure_demo_admin(settings))
-    server = uvicorn.Server(uvicorn.Config(create_app(settings), host=settings.host, port=settings.port, log_level="warning", proxy_headers=False))
+    server = uvicorn.Server(
+        uvicorn.Config(create_app(settings), host=settings.host, port=settings.port, log_level="warning", proxy_headers=False)
+    )
     # Run in a thread, uvicorn leaves the signals alone (it only captures them in the main thread):
     # Ctrl-C reaches our handlers below, which stop Rasa and then the hub.
     thread = threading.Thread(target=server.run, daemon=True)
@@ -79,9 +83,15 @@ def run_all(settings: Settings) -> int:
     # uvicorn ends its thread (after logging why) when it cannot bind the port.
     _wait_until(lambda: server.started or not thread.is_alive(), HUB_START_TIMEOUT_S, "the hub")
     if not server.started:
-        raise CommandError(f"the hub could not listen on {settings.host}:{settings.port} (see above): free it, or set BALCAO_PORT")
+        raise CommandError(
+            f"the hub could not listen on {settings.host}:{settings.port} (see above): free it, or set BALCAO_PORT"
+        )
     hub_url = f"http://{settings.host}:{settings.port}"
-    env = server_env(actions_url=f"{hub_url}/actions/webhook", actions_token=settings.actions_token, tracker_db=ROOT / "var" / "rasa-tracker.db")
+    env = server_env(
+        actions_url=f"{hub_url}/actions/webhook",
+        actions_token=settings.actions_token,
+        tracker_db=ROOT / "var" / "rasa-tracker.db",
+    )
     rasa = subprocess.Popen(server_command(model, port=port, token=settings.rasa_token), cwd=ROOT, env=env)
     stop = {"now": False}
     signal.signal(signal.SIGINT, lambda *_: stop.update(now=True))

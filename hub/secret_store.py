@@ -23,8 +23,8 @@ if TYPE_CHECKING:
 logger = logging.getLogger(__name__)
 
 # The secrets written in the source of earlier versions: public, so never accepted when exposed.
-DEV_SECRET = "balcao-development-secret-not-for-production"
-DEV_RASA_TOKEN = "balcao-development-rasa-token"
+DEV_SECRET = "balcao-development-secret-not-for-production"  # noqa: S105 - public: listed to be refused
+DEV_RASA_TOKEN = "balcao-development-rasa-token"  # noqa: S105 - public: listed to be refused
 KNOWN_SECRETS = frozenset({DEV_SECRET, DEV_RASA_TOKEN, "changeme", "change-me", "secret", "password", "balcao"})
 MIN_LENGTH = 16  # characters of a secret someone else chose for an exposed hub
 

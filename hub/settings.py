@@ -34,7 +34,9 @@ class Settings(BaseSettings):
     media_secret: str = Field("", description="signs the links to files sent to customers")
     actions_token: str = Field("", description="Rasa → hub: the token Rasa sends to /actions/webhook (bot/endpoints.yml)")
     secrets_file: Path = Field(ROOT / "var" / "secrets.json", description="where generated secrets are kept (mode 0600)")
-    widget_token_max_age_s: int = Field(24 * 3600, description="a widget token unused this long expires (the widget refreshes it)")
+    widget_token_max_age_s: int = Field(
+        24 * 3600, description="a widget token unused this long expires (the widget refreshes it)"
+    )
     media_link_max_age_s: int = Field(7 * 24 * 3600, description="links to files sent to customers expire after this long")
     host: str = "127.0.0.1"
     port: int = 8000
@@ -58,10 +60,13 @@ class Settings(BaseSettings):
     )
     index_nprobe: int = Field(0, description="IVF lists searched per query; 0: one in 80 (12 of 1024 at 1M passages), at least 8")
     redis_url: str = Field(
-        "", description="several hub replicas: Redis carries real-time events and open consoles between them (redis://host:6379/0)"
+        "",
+        description="several hub replicas: Redis carries real-time events and open consoles between them (redis://host:6379/0)",
     )
     redis_prefix: str = Field("balcao", description="prefix of the Redis channel and keys (one per desk sharing a Redis)")
-    kb_poll_seconds: float = Field(0.1, description="how often each hub reads the article change log (other processes' publishes)")
+    kb_poll_seconds: float = Field(
+        0.1, description="how often each hub reads the article change log (other processes' publishes)"
+    )
     kb_cluster_similarity: float | None = Field(
         None, description="cosine at which unanswered questions are grouped; default per encoder (kb_index.unanswered)"
     )
@@ -77,7 +82,9 @@ class Settings(BaseSettings):
 
     # Telegram: the channel is on when a bot token is set.
     telegram_bot_token: str = ""
-    telegram_webhook_secret: str = Field("", description="secret_token Telegram sends with each update (1-256 of A-Z a-z 0-9 _ -)")
+    telegram_webhook_secret: str = Field(
+        "", description="secret_token Telegram sends with each update (1-256 of A-Z a-z 0-9 _ -)"
+    )
     telegram_mode: Literal["webhook", "polling"] = "webhook"
     telegram_api_url: str = "https://api.telegram.org/bot"
 
@@ -103,7 +110,8 @@ class Settings(BaseSettings):
     )
     rate_ip_burst: int = 200
     trusted_proxies: Annotated[list[str], NoDecode] = Field(
-        default_factory=list, description="IPs/CIDRs of your reverse proxies, whose X-Forwarded-For names the client: 10.0.0.5,10.1.0.0/16"
+        default_factory=list,
+        description="IPs/CIDRs of your reverse proxies, whose X-Forwarded-For names the client: 10.0.0.5,10.1.0.0/16",
     )
 
     # The outbox of Telegram and WhatsApp messages.
@@ -143,12 +151,19 @@ class Settings(BaseSettings):
         return value
 
     @model_validator(mode="after")
-    def _refuse_known_secrets_when_exposed(self) -> "Settings":
+    def _refuse_known_secrets_when_exposed(self) -> Settings:
         check_secrets({spec.field: getattr(self, spec.field) for spec in SECRETS}, exposed=self.exposed)
-        if self.exposed and self.telegram_bot_token and self.telegram_mode == "webhook" and len(self.telegram_webhook_secret) < 16:
+        if (
+            self.exposed
+            and self.telegram_bot_token
+            and self.telegram_mode == "webhook"
+            and len(self.telegram_webhook_secret) < 16
+        ):
             raise ValueError("BALCAO_TELEGRAM_WEBHOOK_SECRET must be set (16+ characters) for the Telegram webhook")
         if self.twilio_account_sid and not (self.twilio_auth_token and self.twilio_whatsapp_from):
-            raise ValueError("WhatsApp needs BALCAO_TWILIO_AUTH_TOKEN and BALCAO_TWILIO_WHATSAPP_FROM with BALCAO_TWILIO_ACCOUNT_SID")
+            raise ValueError(
+                "WhatsApp needs BALCAO_TWILIO_AUTH_TOKEN and BALCAO_TWILIO_WHATSAPP_FROM with BALCAO_TWILIO_ACCOUNT_SID"
+            )
         if not self.public_url:
             self.public_url = f"http://{self.host}:{self.port}"
         return self

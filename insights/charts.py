@@ -56,7 +56,11 @@ def nps_over_time(days: Sequence[DayPoint]) -> Markup:
     for i, d in enumerate(days):
         x = left + i * step + (step - bar) / 2
         y: float = top + plot_h
-        for count, colour, name in ((d.detractors, DETRACTOR, "detractors"), (d.passives, PASSIVE, "passives"), (d.promoters, PROMOTER, "promoters")):
+        for count, colour, name in (
+            (d.detractors, DETRACTOR, "detractors"),
+            (d.passives, PASSIVE, "passives"),
+            (d.promoters, PROMOTER, "promoters"),
+        ):
             h = plot_h * count / peak
             y -= h
             body.append(_rect(x, y, bar, h, colour, f"{d.day}: {count} {name}"))
@@ -86,7 +90,9 @@ def rates_over_time(days: Sequence[DayPoint]) -> Markup:
             rate = getattr(d, attr) / d.conversations
             x, y = left + i * step + (plot_w / 2 if len(days) == 1 else 0), top + plot_h * (1 - rate)
             pts.append(f"{x:.1f},{y:.1f}")
-            body.append(f'<circle cx="{x:.1f}" cy="{y:.1f}" r="3" fill="{colour}"><title>{escape(f"{d.day}: {name} {rate:.0%}")}</title></circle>')
+            body.append(
+                f'<circle cx="{x:.1f}" cy="{y:.1f}" r="3" fill="{colour}"><title>{escape(f"{d.day}: {name} {rate:.0%}")}</title></circle>'
+            )
         body.append(f'<polyline points="{" ".join(pts)}" fill="none" stroke="{colour}" stroke-width="2"/>')
     for i, d in enumerate(days):
         if len(days) <= 14 or i % max(1, len(days) // 10) == 0:
@@ -107,7 +113,17 @@ def volume_heatmap(heatmap: Sequence[Sequence[int]]) -> Markup:
         body.append(_text(left - 6, top + d * cell + cell / 2 + 4, WEEKDAYS[d], anchor="end"))
         for h, count in enumerate(row):
             opacity = 0.06 if not count else 0.15 + 0.85 * count / peak
-            body.append(_rect(left + h * cell + 1, top + d * cell + 1, cell - 2, cell - 2, ACCENT, f"{WEEKDAYS[d]} {h:02d}h: {count}", opacity))
+            body.append(
+                _rect(
+                    left + h * cell + 1,
+                    top + d * cell + 1,
+                    cell - 2,
+                    cell - 2,
+                    ACCENT,
+                    f"{WEEKDAYS[d]} {h:02d}h: {count}",
+                    opacity,
+                )
+            )
     return _svg(width, height, label, body)
 
 

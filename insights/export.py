@@ -5,7 +5,7 @@ from __future__ import annotations
 import csv
 import io
 from collections.abc import Sequence
-from datetime import date, datetime
+from datetime import date
 
 from sqlalchemy import Row
 
@@ -14,8 +14,20 @@ from insights.surveys import EXPORT_COLUMNS
 
 Table = tuple[list[str], Sequence[Sequence[object]]]
 GROUP_COLUMNS = [
-    "conversations", "escalated", "deflected", "picked_up", "abandoned", "within_service_level", "wait_avg",
-    "handling_avg", "asked", "answered", "promoters", "passives", "detractors", "nps",
+    "conversations",
+    "escalated",
+    "deflected",
+    "picked_up",
+    "abandoned",
+    "within_service_level",
+    "wait_avg",
+    "handling_avg",
+    "asked",
+    "answered",
+    "promoters",
+    "passives",
+    "detractors",
+    "nps",
 ]
 TABLES = ("summary", "days", "heatmap", "waits", "channels", "teams", "agents", "endings", "complaints", "themes", "surveys")
 
@@ -49,7 +61,18 @@ def report_table(report: Report, name: str) -> Table:
         groups = getattr(report, name)
         return [name[:-1], *GROUP_COLUMNS], [[g.key, *(getattr(g, c) for c in GROUP_COLUMNS)] for g in groups]
     if name == "agents":
-        columns = ["agent_id", "name", "handled", "handling_avg", "handling_total", "first_response_avg", "answered", "nps", "load", "occupancy"]
+        columns = [
+            "agent_id",
+            "name",
+            "handled",
+            "handling_avg",
+            "handling_total",
+            "first_response_avg",
+            "answered",
+            "nps",
+            "load",
+            "occupancy",
+        ]
         return columns, [[getattr(a, c) for c in columns] for a in report.agents]
     if name == "complaints":
         columns = ["conversation_id", "started_at", "channel", "team_id", "agent_id", "outcome", "score"]

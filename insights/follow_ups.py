@@ -45,7 +45,10 @@ async def open_follow_up(session: AsyncSession, survey: Survey) -> FollowUp | No
     if not is_detractor(survey.score):
         return None
     task = FollowUp(
-        conversation_id=survey.conversation_id, team_id=survey.team_id, score=survey.score, reason=survey.reason,
+        conversation_id=survey.conversation_id,
+        team_id=survey.team_id,
+        score=survey.score,
+        reason=survey.reason,
         created_at=utcnow(),
     )
     try:

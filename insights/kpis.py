@@ -242,18 +242,46 @@ def _facts(period: Period, filters: Filters, targets: Targets, per_team: dict[st
     s = ConversationSummary
     as_int = lambda cond: cast(case((cond, 1), else_=0), Integer)  # noqa: E731 - a one-line SQL shorthand
     # Each team's own target; the global one for teams without a target (or no longer in the table).
-    target = case(per_team, value=s.team_id, else_=targets.service_level_seconds) if per_team else literal(targets.service_level_seconds)
+    target = (
+        case(per_team, value=s.team_id, else_=targets.service_level_seconds)
+        if per_team
+        else literal(targets.service_level_seconds)
+    )
     returned = s.returned_after_s <= targets.fcr_days * 86400
     facts = select(
-        s.conversation_id.label("id"), s.channel, s.language, s.started_at.label("created_at"), s.team_id, s.agent_id,
-        s.escalated, s.abandoned, s.picked, s.resolved, s.deflected,
+        s.conversation_id.label("id"),
+        s.channel,
+        s.language,
+        s.started_at.label("created_at"),
+        s.team_id,
+        s.agent_id,
+        s.escalated,
+        s.abandoned,
+        s.picked,
+        s.resolved,
+        s.deflected,
         as_int(and_(s.resolved == 1, or_(s.returned_after_s.is_(None), ~returned))).label("fcr"),
         as_int(and_(s.picked == 1, s.wait_s <= target)).label("within_sl"),
-        s.complaint, s.picked_at, s.resolved_at, s.wait_s, s.handle_s, s.first_response_s, s.resolution_s,
-        s.kb_asked, s.kb_missed, s.surveyed, s.score, s.ending, s.reason,
+        s.complaint,
+        s.picked_at,
+        s.resolved_at,
+        s.wait_s,
+        s.handle_s,
+        s.first_response_s,
+        s.resolution_s,
+        s.kb_asked,
+        s.kb_missed,
+        s.surveyed,
+        s.score,
+        s.ending,
+        s.reason,
     ).where(s.started_at >= period.start, s.started_at < period.end)
-    for column, value in ((s.channel, filters.channel), (s.language, filters.language), (s.team_id, filters.team_id),
-                          (s.agent_id, filters.agent_id)):
+    for column, value in (
+        (s.channel, filters.channel),
+        (s.language, filters.language),
+        (s.team_id, filters.team_id),
+        (s.agent_id, filters.agent_id),
+    ):
         if value is not None:
             facts = facts.where(column == value)
     if filters.handled_by == "bot":
@@ -284,10 +312,14 @@ def _counts(f: Subquery) -> list:
         func.count().filter(and_(answered, f.c.score >= 9)).label("promoters"),
         func.count().filter(and_(answered, f.c.score.between(7, 8))).label("passives"),
         func.count().filter(and_(answered, f.c.score <= 6)).label("detractors"),
-        s(f.c.wait_s).label("wait_sum"), func.count(f.c.wait_s).label("wait_n"),
-        s(f.c.handle_s).label("handle_sum"), func.count(f.c.handle_s).label("handle_n"),
-        s(f.c.first_response_s).label("frt_sum"), func.count(f.c.first_response_s).label("frt_n"),
-        s(f.c.resolution_s).label("resolution_sum"), func.count(f.c.resolution_s).label("resolution_n"),
+        s(f.c.wait_s).label("wait_sum"),
+        func.count(f.c.wait_s).label("wait_n"),
+        s(f.c.handle_s).label("handle_sum"),
+        func.count(f.c.handle_s).label("handle_n"),
+        s(f.c.first_response_s).label("frt_sum"),
+        func.count(f.c.first_response_s).label("frt_n"),
+        s(f.c.resolution_s).label("resolution_sum"),
+        func.count(f.c.resolution_s).label("resolution_n"),
     ]
 
 
@@ -318,11 +350,20 @@ def percentile(values: Sequence[float], q: float) -> float | None:
 def _group(key: str, row: SimpleNamespace) -> Group:
     return Group(
         key=key,
-        conversations=row.conversations, escalated=row.escalated, deflected=row.deflected, picked_up=row.picked_up,
-        abandoned=row.abandoned, within_service_level=row.within_service_level,
-        wait_avg=_avg(row.wait_sum, row.wait_n), handling_avg=_avg(row.handle_sum, row.handle_n),
-        asked=row.asked, answered=row.answered, promoters=row.promoters, passives=row.passives,
-        detractors=row.detractors, nps=nps_score(row.promoters, row.detractors, row.answered),
+        conversations=row.conversations,
+        escalated=row.escalated,
+        deflected=row.deflected,
+        picked_up=row.picked_up,
+        abandoned=row.abandoned,
+        within_service_level=row.within_service_level,
+        wait_avg=_avg(row.wait_sum, row.wait_n),
+        handling_avg=_avg(row.handle_sum, row.handle_n),
+        asked=row.asked,
+        answered=row.answered,
+        promoters=row.promoters,
+        passives=row.passives,
+        detractors=row.detractors,
+        nps=nps_score(row.promoters, row.detractors, row.answered),
     )
 
 
@@ -357,13 +398,17 @@ def _extra_counts(f: Subquery) -> list:
 async def _percentiles(session: AsyncSession, f: Subquery) -> dict[str, float | None]:
     columns = {"wait": f.c.wait_s, "first_response": f.c.first_response_s, "resolution": f.c.resolution_s}
     if dialect_name(session) == "postgresql":
-        row = (await session.execute(select(*(func.percentile_cont(0.9).within_group(col).label(k) for k, col in columns.items())))).one()
+        row = (
+            await session.execute(select(*(func.percentile_cont(0.9).within_group(col).label(k) for k, col in columns.items())))
+        ).one()
         return {k: (float(v) if v is not None else None) for k, v in row._mapping.items()}
     rows = (await session.execute(select(*columns.values()).where(f.c.escalated + f.c.resolved > 0))).all()
     return {name: percentile([row[i] for row in rows], 0.9) for i, name in enumerate(columns)}
 
 
-async def _hours(session: AsyncSession, f: Subquery, period: Period, filters: Filters) -> tuple[list[tuple[datetime, dict]], bool]:
+async def _hours(
+    session: AsyncSession, f: Subquery, period: Period, filters: Filters
+) -> tuple[list[tuple[datetime, dict]], bool]:
     """The counts of the daily series per hour that conversations started in, as (local start of
     the hour, counts), and whether they came from ``conversation_hours``: without filters, over
     whole UTC hours (any period of local days, in all but the few time zones with a half-hour
@@ -374,13 +419,14 @@ async def _hours(session: AsyncSession, f: Subquery, period: Period, filters: Fi
     if filters == Filters() and start % 3600 == 0 and end % 3600 == 0:
         h = ConversationHour
         rows = await session.execute(
-            select(h.hour, *(getattr(h, name) for name in HOUR_COUNTS)).where(h.hour >= int(start // 3600), h.hour < int(end // 3600))
+            select(h.hour, *(getattr(h, name) for name in HOUR_COUNTS)).where(
+                h.hour >= int(start // 3600), h.hour < int(end // 3600)
+            )
         )
-        return [
-            (datetime.fromtimestamp(hour * 3600, zone), dict(zip(HOUR_COUNTS, counts)))
-            for hour, *counts in rows.all()
-        ], True
-    rows = await session.execute(select(hour_bucket(f.c.created_at).label("key"), *_hour_counts(f)).group_by(literal_column("key")))
+        return [(datetime.fromtimestamp(hour * 3600, zone), dict(zip(HOUR_COUNTS, counts))) for hour, *counts in rows.all()], True
+    rows = await session.execute(
+        select(hour_bucket(f.c.created_at).label("key"), *_hour_counts(f)).group_by(literal_column("key"))
+    )
     return [(_local_hour(row.key, zone), {k: v for k, v in row._mapping.items() if k != "key"}) for row in rows.all()], False
 
 
@@ -425,9 +471,7 @@ async def _occupancy(session: AsyncSession, f: Subquery, zone: ZoneInfo) -> tupl
     """Per agent: busy seconds, working span and handled seconds, in Python (SQLite knows no time
     zones). Intervals from pick-up to ending, merged per agent and local day; in epoch seconds (ends
     from the stored handling time), with the local offset looked up once per UTC hour."""
-    spans = await session.execute(
-        select(f.c.agent_id, f.c.picked_at, f.c.handle_s).where(f.c.handle_s.is_not(None))
-    )
+    spans = await session.execute(select(f.c.agent_id, f.c.picked_at, f.c.handle_s).where(f.c.handle_s.is_not(None)))
     offsets: dict[int, float] = {}
     per_day: dict[tuple[int, int], list[tuple[float, float]]] = defaultdict(list)
     for agent_id, start, handle in spans.all():
@@ -475,7 +519,10 @@ async def _occupancy_sql(session: AsyncSession, f: Subquery, zone: ZoneInfo) -> 
         partition_by=(spans.c.agent_id, spans.c.day), order_by=(spans.c.s, spans.c.e), rows=(None, -1)
     )
     reach = select(
-        spans.c.agent_id, spans.c.day, spans.c.s, spans.c.e,
+        spans.c.agent_id,
+        spans.c.day,
+        spans.c.s,
+        spans.c.e,
         func.coalesce(ended_before, spans.c.s).label("covered"),
     ).subquery("reach")
     days = (
@@ -538,7 +585,7 @@ async def _report(session: AsyncSession, f: Subquery, period: Period, filters: F
     total = list(zero)
     per_key: list[dict] = [{}, {}, {}, {}]
     for row in cube:
-        values = [v or 0 for v in row[len(keys):]]
+        values = [v or 0 for v in row[len(keys) :]]
         total = [a + b for a, b in zip(total, values)]
         for i, groups in enumerate(per_key):
             acc = groups.get(row[i], zero)
@@ -556,8 +603,12 @@ async def _report(session: AsyncSession, f: Subquery, period: Period, filters: F
 
     answered = int(sums["answered"])
     nps = Nps(
-        asked=int(sums["asked"]), answered=answered, promoters=int(sums["promoters"]), passives=int(sums["passives"]),
-        detractors=int(sums["detractors"]), score=nps_score(sums["promoters"], sums["detractors"], answered),
+        asked=int(sums["asked"]),
+        answered=answered,
+        promoters=int(sums["promoters"]),
+        passives=int(sums["passives"]),
+        detractors=int(sums["detractors"]),
+        score=nps_score(sums["promoters"], sums["detractors"], answered),
         distribution=[int(sums[name]) for name in SCORE_COUNTS],
     )
     rates = Rates(
@@ -571,10 +622,13 @@ async def _report(session: AsyncSession, f: Subquery, period: Period, filters: F
     )
     p90 = await _percentiles(session, f)
     durations = Durations(
-        wait_avg=_avg(sums["wait_sum"], sums["wait_n"]), wait_p90=p90["wait"],
-        first_response_avg=_avg(sums["frt_sum"], sums["frt_n"]), first_response_p90=p90["first_response"],
+        wait_avg=_avg(sums["wait_sum"], sums["wait_n"]),
+        wait_p90=p90["wait"],
+        first_response_avg=_avg(sums["frt_sum"], sums["frt_n"]),
+        first_response_p90=p90["first_response"],
         handling_avg=_avg(sums["handle_sum"], sums["handle_n"]),
-        resolution_avg=_avg(sums["resolution_sum"], sums["resolution_n"]), resolution_p90=p90["resolution"],
+        resolution_avg=_avg(sums["resolution_sum"], sums["resolution_n"]),
+        resolution_p90=p90["resolution"],
     )
 
     histogram = [int(sums[name]) for name in WAIT_COUNTS]
@@ -587,7 +641,11 @@ async def _report(session: AsyncSession, f: Subquery, period: Period, filters: F
     )
     complaints = [
         Complaint(
-            conversation_id=r.id, started_at=aware(r.created_at), channel=r.channel, team_id=r.team_id, agent_id=r.agent_id,
+            conversation_id=r.id,
+            started_at=aware(r.created_at),
+            channel=r.channel,
+            team_id=r.team_id,
+            agent_id=r.agent_id,
             outcome="abandoned" if r.abandoned else "resolved" if r.resolved else "with an agent" if r.picked else "waiting",
             score=r.score,
         )
@@ -607,13 +665,23 @@ async def _report(session: AsyncSession, f: Subquery, period: Period, filters: F
     )
 
     return Report(
-        start=period.start, end=period.end, timezone=period.tz,
+        start=period.start,
+        end=period.end,
+        timezone=period.tz,
         filters={k: v for k, v in filters.__dict__.items() if v is not None},
-        totals=totals, rates=rates, nps=nps, durations=durations,
+        totals=totals,
+        rates=rates,
+        nps=nps,
+        durations=durations,
         days=[
             DayPoint(
-                day=day, conversations=int(c["conversations"]), escalated=int(c["escalated"]), deflected=int(c["deflected"]),
-                promoters=int(c["promoters"]), passives=int(c["passives"]), detractors=int(c["detractors"]),
+                day=day,
+                conversations=int(c["conversations"]),
+                escalated=int(c["escalated"]),
+                deflected=int(c["deflected"]),
+                promoters=int(c["promoters"]),
+                passives=int(c["passives"]),
+                detractors=int(c["detractors"]),
                 nps=nps_score(c["promoters"], c["detractors"], c["answered"]),
             )
             for day, c in sorted(days.items())

@@ -105,13 +105,17 @@ class ConversationSummary(Base):
         # The two parts of the page that read a fraction of the period: detractors' reasons, and the
         # handled conversations behind agents' occupancy (covering, so PostgreSQL reads the index only).
         Index(
-            "ix_conversation_summaries_detractors", "started_at",
-            postgresql_where=text("score <= 6 AND reason IS NOT NULL"), sqlite_where=text("score <= 6 AND reason IS NOT NULL"),
+            "ix_conversation_summaries_detractors",
+            "started_at",
+            postgresql_where=text("score <= 6 AND reason IS NOT NULL"),
+            sqlite_where=text("score <= 6 AND reason IS NOT NULL"),
         ),
         Index(
-            "ix_conversation_summaries_handled", "started_at",
+            "ix_conversation_summaries_handled",
+            "started_at",
             postgresql_include=["agent_id", "picked_at", "handle_s"],
-            postgresql_where=text("handle_s IS NOT NULL"), sqlite_where=text("handle_s IS NOT NULL"),
+            postgresql_where=text("handle_s IS NOT NULL"),
+            sqlite_where=text("handle_s IS NOT NULL"),
         ),
     )
 

@@ -52,8 +52,11 @@ class ReportQuery(BaseModel):
 
     def filters(self) -> insights.Filters:
         return insights.Filters(
-            channel=self.channel or None, team_id=self.team or None, agent_id=self.agent,
-            language=self.language or None, handled_by=self.handled_by,
+            channel=self.channel or None,
+            team_id=self.team or None,
+            agent_id=self.agent,
+            language=self.language or None,
+            handled_by=self.handled_by,
         )
 
 
@@ -70,8 +73,15 @@ def _query(
     if agent and not agent.isdigit():
         raise HTTPException(422, "agent must be an agent id")
     return ReportQuery.model_validate(
-        {"from": start, "to": end, "channel": channel, "team": team, "agent": int(agent) if agent else None,
-         "language": language, "handled_by": handled_by or None}
+        {
+            "from": start,
+            "to": end,
+            "channel": channel,
+            "team": team,
+            "agent": int(agent) if agent else None,
+            "language": language,
+            "handled_by": handled_by or None,
+        }
     )
 
 
@@ -106,8 +116,13 @@ async def export_csv(table: str, request: Request, session: DbSession, params: P
     if table == "surveys":
         period = params.period(app_state(request).settings)
         rows = await insights.list_surveys(
-            session, start=period.start, end=period.end, channel=params.channel, team_id=params.team,
-            agent_id=params.agent, language=params.language,
+            session,
+            start=period.start,
+            end=period.end,
+            channel=params.channel,
+            team_id=params.team,
+            agent_id=params.agent,
+            language=params.language,
         )
         body = to_csv(surveys_table(rows))
     else:
@@ -115,7 +130,9 @@ async def export_csv(table: str, request: Request, session: DbSession, params: P
             body = to_csv(report_table(await _report(request, session, params), table))
         except UnknownTable as exc:
             raise HTTPException(404, str(exc)) from exc
-    return Response(body, media_type="text/csv; charset=utf-8", headers={"Content-Disposition": f'attachment; filename="{table}.csv"'})
+    return Response(
+        body, media_type="text/csv; charset=utf-8", headers={"Content-Disposition": f'attachment; filename="{table}.csv"'}
+    )
 
 
 # -- follow-ups of detractors -----------------------------------------------------------------
@@ -146,7 +163,10 @@ def _follow_up_error(exc: insights.FollowUpError) -> HTTPException:
 async def follow_ups(user: Agent, session: DbSession, open_only: bool = True) -> list[FollowUpOut]:
     """Detractors to call back, of the user's teams (every team for supervisors), oldest first."""
     teams = await handoff.user_team_ids(session, user)
-    return [FollowUpOut.model_validate(t, from_attributes=True) for t in await insights.list_follow_ups(session, teams, open_only=open_only)]
+    return [
+        FollowUpOut.model_validate(t, from_attributes=True)
+        for t in await insights.list_follow_ups(session, teams, open_only=open_only)
+    ]
 
 
 async def _check_team(session: DbSession, user: User, follow_up_id: int) -> None:
@@ -211,11 +231,20 @@ async def dashboard(request: Request, session: DbSession, ask: Annotated[_Dashbo
     period = params.period(settings)
     query = str(request.url.query)
     context = {
-        "user": user, "report": report, "live": live, "teams": teams, "agents": agents, "params": params,
+        "user": user,
+        "report": report,
+        "live": live,
+        "teams": teams,
+        "agents": agents,
+        "params": params,
         "first_day": (period.start.astimezone(ZoneInfo(period.tz))).date(),
         "last_day": (period.end.astimezone(ZoneInfo(period.tz)) - timedelta(seconds=1)).date(),
-        "follow_ups": open_follow_ups, "charts": charts, "tables": TABLES, "query": query,
-        "csrf": csrf_token(request), "agent_names": {a.id: a.name for a in agents},
+        "follow_ups": open_follow_ups,
+        "charts": charts,
+        "tables": TABLES,
+        "query": query,
+        "csrf": csrf_token(request),
+        "agent_names": {a.id: a.name for a in agents},
         "service_level_seconds": settings.service_level_seconds,
         "fcr_days": settings.fcr_days,
     }

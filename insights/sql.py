@@ -35,6 +35,7 @@ class hour_bucket(FunctionElement):  # noqa: N801 - used like a SQL function
     PostgreSQL (``date_trunc``, a third cheaper than ``to_char`` over a month of rows). Turned into
     local time in Python, so the heatmap and daily series are exact in any time zone without the
     database knowing it."""
+
     inherit_cache = True
     name = "hour_bucket"
 

@@ -49,6 +49,7 @@ from handoff.models import Conversation, Message, OwnershipEvent, State
 from insights.models import ConversationHour, ConversationSummary, Survey
 from insights.sql import dialect_name, epoch_hour, seconds_between
 
+
 def _seconds(earlier: datetime | None, later: datetime | None) -> float | None:
     if earlier is None or later is None:
         return None
@@ -68,7 +69,17 @@ WAIT_BUCKETS = (15, 30, 60, 120, 300, 600, 1800)  # seconds (upper bounds); the 
 # series, then the answers per score and the picked-up waits per bucket.
 SCORE_COUNTS = tuple(f"score_{k}" for k in range(11))
 WAIT_COUNTS = tuple(f"wait_bucket_{i}" for i in range(len(WAIT_BUCKETS) + 1))
-HOUR_COUNTS = ("conversations", "escalated", "deflected", "answered", "promoters", "passives", "detractors", *SCORE_COUNTS, *WAIT_COUNTS)
+HOUR_COUNTS = (
+    "conversations",
+    "escalated",
+    "deflected",
+    "answered",
+    "promoters",
+    "passives",
+    "detractors",
+    *SCORE_COUNTS,
+    *WAIT_COUNTS,
+)
 _NOTHING = (0,) * len(HOUR_COUNTS)
 
 
@@ -99,9 +110,15 @@ def _hour_counts(s: ConversationSummary) -> tuple[int, ...]:
     if s.wait_s is not None:
         waits[bisect_left(WAIT_BUCKETS, s.wait_s)] = 1  # the first bucket whose upper bound is reached
     return (
-        1, s.escalated, s.deflected, int(answered),
-        int(score is not None and score >= 9), int(score is not None and 7 <= score <= 8), int(score is not None and score <= 6),
-        *(int(score == k) for k in range(11)), *waits,
+        1,
+        s.escalated,
+        s.deflected,
+        int(answered),
+        int(score is not None and score >= 9),
+        int(score is not None and 7 <= score <= 8),
+        int(score is not None and score <= 6),
+        *(int(score == k) for k in range(11)),
+        *waits,
     )
 
 
@@ -114,7 +131,9 @@ async def _move_hour_counts(session: AsyncSession, s: ConversationSummary, befor
     # An upsert: two desks appending to conversations of the same hour at once must both count.
     dialect = postgresql if dialect_name(session) == "postgresql" else sqlite
     stmt = dialect.insert(table).values(hour=epoch_hour_of(s.started_at), **{name: delta.get(name, 0) for name in HOUR_COUNTS})
-    stmt = stmt.on_conflict_do_update(index_elements=[table.c.hour], set_={name: table.c[name] + stmt.excluded[name] for name in delta})
+    stmt = stmt.on_conflict_do_update(
+        index_elements=[table.c.hour], set_={name: table.c[name] + stmt.excluded[name] for name in delta}
+    )
     await session.execute(stmt)
 
 
@@ -136,8 +155,14 @@ def derive(s: ConversationSummary) -> None:
 
 def _new_summary(conversation: Conversation) -> ConversationSummary:
     s = ConversationSummary(
-        conversation_id=conversation.id, started_at=conversation.created_at, channel=conversation.channel,
-        language=conversation.language, complaint=0, kb_asked=0, kb_missed=0, surveyed=0,
+        conversation_id=conversation.id,
+        started_at=conversation.created_at,
+        channel=conversation.channel,
+        language=conversation.language,
+        complaint=0,
+        kb_asked=0,
+        kb_missed=0,
+        surveyed=0,
     )
     derive(s)
     return s
@@ -297,18 +322,33 @@ def rebuild_statement(conversation_ids: list[str] | None = None, *, leave_out: t
     as_int = lambda cond: cast(case((cond, 1), else_=0), Integer)  # noqa: E731 - a one-line SQL shorthand
     handle = seconds_between(ev.c.picked_at, resolved_at)
     columns = {
-        "conversation_id": c.id, "started_at": c.created_at, "channel": c.channel, "language": c.language,
-        "team_id": queue_event.team_id, "agent_id": pick_event.agent_id, "escalation_reason": first_queue.reason,
+        "conversation_id": c.id,
+        "started_at": c.created_at,
+        "channel": c.channel,
+        "language": c.language,
+        "team_id": queue_event.team_id,
+        "agent_id": pick_event.agent_id,
+        "escalation_reason": first_queue.reason,
         "complaint": func.coalesce(ev.c.complaint, 0),
-        "queued_at": ev.c.queued_at, "picked_at": ev.c.picked_at, "first_reply_at": said.c.first_reply_at,
-        "closing_at": ev.c.closing_at, "ended_at": ev.c.ended_at, "abandoned_at": ev.c.abandoned_at,
+        "queued_at": ev.c.queued_at,
+        "picked_at": ev.c.picked_at,
+        "first_reply_at": said.c.first_reply_at,
+        "closing_at": ev.c.closing_at,
+        "ended_at": ev.c.ended_at,
+        "abandoned_at": ev.c.abandoned_at,
         "resolved_at": resolved_at,
-        "kb_asked": func.coalesce(said.c.kb_asked, 0), "kb_missed": func.coalesce(said.c.kb_missed, 0),
-        "surveyed": as_int(Survey.id.is_not(None)), "score": Survey.score, "ending": Survey.ending,
+        "kb_asked": func.coalesce(said.c.kb_asked, 0),
+        "kb_missed": func.coalesce(said.c.kb_missed, 0),
+        "surveyed": as_int(Survey.id.is_not(None)),
+        "score": Survey.score,
+        "ending": Survey.ending,
         "reason": Survey.reason,
         "next_started_at": next_started,
-        "escalated": as_int(escalated), "abandoned": as_int(abandoned), "picked": as_int(picked),
-        "resolved": as_int(resolved), "deflected": as_int(and_(resolved, ~escalated)),
+        "escalated": as_int(escalated),
+        "abandoned": as_int(abandoned),
+        "picked": as_int(picked),
+        "resolved": as_int(resolved),
+        "deflected": as_int(and_(resolved, ~escalated)),
         "wait_s": case((picked, seconds_between(ev.c.queued_at, ev.c.picked_at))),
         "first_response_s": case((escalated, seconds_between(ev.c.queued_at, said.c.first_reply_at))),
         "handle_s": case((and_(picked, handle >= 0), handle)),
@@ -341,9 +381,13 @@ def rebuild_hours_statement(hours: list[int] | None = None) -> Insert:
     hour = epoch_hour(s.started_at)
     score = s.score
     counts = {
-        "conversations": func.count(), "escalated": func.sum(s.escalated), "deflected": func.sum(s.deflected),
-        "answered": func.count(score), "promoters": func.count(case((score >= 9, 1))),
-        "passives": func.count(case((score.between(7, 8), 1))), "detractors": func.count(case((score <= 6, 1))),
+        "conversations": func.count(),
+        "escalated": func.sum(s.escalated),
+        "deflected": func.sum(s.deflected),
+        "answered": func.count(score),
+        "promoters": func.count(case((score >= 9, 1))),
+        "passives": func.count(case((score.between(7, 8), 1))),
+        "detractors": func.count(case((score <= 6, 1))),
         **{name: func.count(case((score == k, 1))) for k, name in enumerate(SCORE_COUNTS)},
         **{name: func.count(case((cond, 1))) for name, cond in zip(WAIT_COUNTS, wait_bucket_conditions(s.wait_s))},
     }

@@ -85,7 +85,17 @@ async def record_reason(session: AsyncSession, conversation_id: str, reason: str
 
 # What an export of the raw answers holds, in its order ("no answer": asked, never answered).
 EXPORT_COLUMNS = (
-    "conversation_id", "channel", "language", "team_id", "agent_id", "bot_only", "ending", "asked_at", "answered_at", "score", "reason",
+    "conversation_id",
+    "channel",
+    "language",
+    "team_id",
+    "agent_id",
+    "bot_only",
+    "ending",
+    "asked_at",
+    "answered_at",
+    "score",
+    "reason",
 )
 
 
@@ -103,7 +113,12 @@ async def list_surveys(
     """The raw survey answers asked in ``[start, end)``, oldest first (for exports): plain rows of
     the columns ``EXPORT_COLUMNS``, in that order (not ORM objects: an export reads tens of thousands)."""
     stmt = select(*(Survey.__table__.c[name] for name in EXPORT_COLUMNS)).where(Survey.asked_at >= start, Survey.asked_at < end)
-    for column, value in ((Survey.channel, channel), (Survey.team_id, team_id), (Survey.agent_id, agent_id), (Survey.language, language)):
+    for column, value in (
+        (Survey.channel, channel),
+        (Survey.team_id, team_id),
+        (Survey.agent_id, agent_id),
+        (Survey.language, language),
+    ):
         if value is not None:
             stmt = stmt.where(column == value)
     # On the session's connection, not through the ORM: its row loading was half of an export's time.

@@ -66,8 +66,14 @@ def to_indexed(article: Article) -> IndexedArticle:
 def to_draft(article: Article) -> ArticleDraft:
     """The editable fields of a stored article (what the export writes)."""
     return ArticleDraft(
-        id=article.id, lang=article.lang, title=article.title, body=article.body, team=article.team,
-        questions=list(article.questions or []), tags=list(article.tags or []), status=article.status,
+        id=article.id,
+        lang=article.lang,
+        title=article.title,
+        body=article.body,
+        team=article.team,
+        questions=list(article.questions or []),
+        tags=list(article.tags or []),
+        status=article.status,
     )
 
 
@@ -112,8 +118,10 @@ async def list_articles(
         like = f"%{text.lower()}%"
         stmt = stmt.where(
             or_(
-                func.lower(Article.id).like(like), func.lower(Article.title).like(like),
-                func.lower(Article.body).like(like), func.lower(cast(Article.questions, Text)).like(like),
+                func.lower(Article.id).like(like),
+                func.lower(Article.title).like(like),
+                func.lower(Article.body).like(like),
+                func.lower(cast(Article.questions, Text)).like(like),
             )
         )
     stmt = stmt.order_by(Article.updated_at.desc(), Article.id, Article.lang).limit(limit)
@@ -148,7 +156,9 @@ async def _version(session: AsyncSession, article: Article, version: int) -> Art
 
 def snapshot_text(snapshot: dict) -> str:
     """A version as its Markdown file, the form in which versions are compared."""
-    return render_article_file(ArticleDraft(**{k: snapshot[k] for k in ("id", "lang", *CONTENT_FIELDS)}, status=snapshot.get("status", "published")))
+    return render_article_file(
+        ArticleDraft(**{k: snapshot[k] for k in ("id", "lang", *CONTENT_FIELDS)}, status=snapshot.get("status", "published"))
+    )
 
 
 async def diff_versions(session: AsyncSession, article_id: str, lang: str, old: int, new: int) -> str:
@@ -156,8 +166,10 @@ async def diff_versions(session: AsyncSession, article_id: str, lang: str, old: 
     article = await get_article(session, article_id, lang)
     a, b = await _version(session, article, old), await _version(session, article, new)
     lines = difflib.unified_diff(
-        snapshot_text(a.snapshot).splitlines(keepends=True), snapshot_text(b.snapshot).splitlines(keepends=True),
-        fromfile=f"version {old} ({a.author})", tofile=f"version {new} ({b.author})",
+        snapshot_text(a.snapshot).splitlines(keepends=True),
+        snapshot_text(b.snapshot).splitlines(keepends=True),
+        fromfile=f"version {old} ({a.author})",
+        tofile=f"version {new} ({b.author})",
     )
     return "".join(lines)
 
@@ -179,7 +191,11 @@ async def _new_version(session: AsyncSession, article: Article, *, author: str, 
     article.author = author
     article.updated_at = utcnow()
     await session.flush()
-    session.add(ArticleVersion(article_pk=article.pk, version=article.version, snapshot=_fields(article), author=author, at=article.updated_at))
+    session.add(
+        ArticleVersion(
+            article_pk=article.pk, version=article.version, snapshot=_fields(article), author=author, at=article.updated_at
+        )
+    )
     _record_change(session, article.id, article.lang)
     await session.flush()
     return article
@@ -200,8 +216,16 @@ async def create_article(session: AsyncSession, draft: ArticleDraft, *, author: 
             "choose another id or edit that one"
         )
     fields = {k: getattr(draft, k) for k in CONTENT_FIELDS}
-    article = Article(id=draft.id, lang=draft.lang, **fields, status="draft", author=author, version=1,
-                      updated_at=utcnow(), suggested_by=suggested_by)
+    article = Article(
+        id=draft.id,
+        lang=draft.lang,
+        **fields,
+        status="draft",
+        author=author,
+        version=1,
+        updated_at=utcnow(),
+        suggested_by=suggested_by,
+    )
     session.add(article)
     await session.flush()
     return await _new_version(session, article, author=author, bump=False)
@@ -223,7 +247,9 @@ async def update_article(
     return await _new_version(session, article, author=author)
 
 
-async def _set_status(session: AsyncSession, article_id: str, lang: str, status: str, *, author: str, expected_version: int | None) -> Article:
+async def _set_status(
+    session: AsyncSession, article_id: str, lang: str, status: str, *, author: str, expected_version: int | None
+) -> Article:
     article = await get_article(session, article_id, lang)
     _check_version(article, expected_version)
     if article.status == status:
@@ -232,12 +258,16 @@ async def _set_status(session: AsyncSession, article_id: str, lang: str, status:
     return await _new_version(session, article, author=author)
 
 
-async def publish(session: AsyncSession, article_id: str, lang: str, *, author: str, expected_version: int | None = None) -> Article:
+async def publish(
+    session: AsyncSession, article_id: str, lang: str, *, author: str, expected_version: int | None = None
+) -> Article:
     """The bot answers with the article from now on (on every hub process, within a second)."""
     return await _set_status(session, article_id, lang, "published", author=author, expected_version=expected_version)
 
 
-async def unpublish(session: AsyncSession, article_id: str, lang: str, *, author: str, expected_version: int | None = None) -> Article:
+async def unpublish(
+    session: AsyncSession, article_id: str, lang: str, *, author: str, expected_version: int | None = None
+) -> Article:
     """Back to draft: kept with its history, no longer answered with."""
     return await _set_status(session, article_id, lang, "draft", author=author, expected_version=expected_version)
 

@@ -89,9 +89,7 @@ class SentenceTransformerEncoder(Encoder):
     def _encode(self, texts: Sequence[str]) -> np.ndarray:
         if not texts:
             return np.zeros((0, self.dim), dtype=np.float32)
-        vectors = self._model.encode(
-            list(texts), batch_size=self._batch_size, normalize_embeddings=True, show_progress_bar=False
-        )
+        vectors = self._model.encode(list(texts), batch_size=self._batch_size, normalize_embeddings=True, show_progress_bar=False)
         return _normalise(vectors)
 
     encode_queries = _encode
@@ -109,15 +107,11 @@ class EnsembleEncoder(Encoder):
             raise EncoderNotAvailable("an ensemble needs two or more encoders with positive weights")
         total = sum(w for _, w in parts)
         self.parts = [(encoder, w / total) for encoder, w in parts]
-        self.name = "+".join(encoder.name for encoder, _ in self.parts) + "@" + ",".join(
-            f"{w:g}" for _, w in self.parts
-        )
+        self.name = "+".join(encoder.name for encoder, _ in self.parts) + "@" + ",".join(f"{w:g}" for _, w in self.parts)
         self.dim = sum(encoder.dim for encoder, _ in self.parts)
 
     def _join(self, pieces: list[np.ndarray]) -> np.ndarray:
-        return np.concatenate(
-            [np.sqrt(w) * v for v, (_, w) in zip(pieces, self.parts)], axis=1
-        ).astype(np.float32)
+        return np.concatenate([np.sqrt(w) * v for v, (_, w) in zip(pieces, self.parts)], axis=1).astype(np.float32)
 
     def encode_queries(self, texts: Sequence[str]) -> np.ndarray:
         if not texts:

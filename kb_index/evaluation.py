@@ -46,7 +46,7 @@ def read_jsonl(path: Path) -> list[LabelledQuestion]:
             row = json.loads(line)
             out.append(LabelledQuestion(row["text"], row.get("lang", "pt-BR"), row.get("article")))
         except (json.JSONDecodeError, KeyError) as exc:
-            raise ValueError(f"{path}:{n}: expected {{\"text\", \"lang\", \"article\"}} ({exc})") from exc
+            raise ValueError(f'{path}:{n}: expected {{"text", "lang", "article"}} ({exc})') from exc
     return out
 
 
@@ -81,9 +81,7 @@ def read_faq_jsonl(path: Path) -> list[IndexedArticle]:
                 team=row.get("team", "geral"),
             )
         except (json.JSONDecodeError, KeyError, TypeError, ValueError) as exc:
-            raise ValueError(
-                f'{path}:{n}: expected {{"id", "lang", "title", "questions": [...], "body"}} ({exc})'
-            ) from exc
+            raise ValueError(f'{path}:{n}: expected {{"id", "lang", "title", "questions": [...], "body"}} ({exc})') from exc
         if article.key in seen:
             raise ValueError(f"{path}:{n}: article {article.id!r} ({article.lang}) appears twice")
         seen.add(article.key)
@@ -216,9 +214,7 @@ def _score(
 ) -> _Scored:
     sat = np.where(c.lexical > 0, c.lexical / (c.lexical + kappa), 0.0)
     cosine = (
-        (1.0 - centroid) * c.dense + centroid * c.centroid + head * c.head - negative * c.negative
-        if dense_available
-        else 0.0
+        (1.0 - centroid) * c.dense + centroid * c.centroid + head * c.head - negative * c.negative if dense_available else 0.0
     )
     fused = np.where(c.mask, cosine + beta * sat, -np.inf)
     # Stable: equal scores keep the candidates' (sorted) order, as KnowledgeIndex.rank does.
@@ -308,9 +304,7 @@ def calibrate(index: KnowledgeIndex, validation: Sequence[LabelledQuestion]) -> 
         for kappa in (_KAPPAS if beta > 0 else (_KAPPAS[0],))
     ]
     for centroid, head, negative, beta, kappa in grid:
-        scored = _score(
-            cands, beta=beta, kappa=kappa, centroid=centroid, head=head, negative=negative, dense_available=dense
-        )
+        scored = _score(cands, beta=beta, kappa=kappa, centroid=centroid, head=head, negative=negative, dense_available=dense)
         objective, t_answer, t_clarify = _fit_thresholds(scored)
         if best is None or objective > best[0] + 1e-9:
             cal = Calibration(

@@ -141,9 +141,7 @@ class Calibration:
         try:
             data = json.loads(path.read_text())[encoder]
         except (FileNotFoundError, KeyError) as exc:
-            raise NotCalibrated(
-                f"no calibration for encoder {encoder!r} in {path}; run `balcao kb calibrate`"
-            ) from exc
+            raise NotCalibrated(f"no calibration for encoder {encoder!r} in {path}; run `balcao kb calibrate`") from exc
         known = {f.name for f in fields(cls)}
         return cls(**{k: v for k, v in data.items() if k in known})
 
@@ -591,7 +589,9 @@ class KnowledgeIndex:
                     column = head[1]
                     p_row = probabilities[row]
                     heads = [
-                        float(p_row[column[(key[0], language_family(key[1]))]]) if (key[0], language_family(key[1])) in column else 0.0
+                        float(p_row[column[(key[0], language_family(key[1]))]])
+                        if (key[0], language_family(key[1])) in column
+                        else 0.0
                         for key in keys
                     ]
                 else:

@@ -95,7 +95,7 @@ class ArticleOut(BaseModel):
     suggested_by: str | None
 
     @classmethod
-    def of(cls, article: Article) -> "ArticleOut":
+    def of(cls, article: Article) -> ArticleOut:
         return cls.model_validate(article, from_attributes=True)
 
 
@@ -202,13 +202,22 @@ async def versions(article_id: str, lang: str, user: Staff, session: DbSession) 
         rows = await kb_index.article_versions(session, article_id, lang)
     except kb_index.ArticleError as exc:
         raise _refusal(exc) from exc
-    return [VersionOut(version=v.version, author=v.author, at=v.at, status=v.snapshot.get("status", "draft"), title=v.snapshot["title"]) for v in rows]
+    return [
+        VersionOut(
+            version=v.version, author=v.author, at=v.at, status=v.snapshot.get("status", "draft"), title=v.snapshot["title"]
+        )
+        for v in rows
+    ]
 
 
 @api.get("/articles/{article_id}/{lang}/diff", response_class=Response, responses={200: {"content": {"text/plain": {}}}})
 async def diff(
-    article_id: str, lang: str, user: Staff, session: DbSession,
-    old: Annotated[int, Query(alias="from")], new: Annotated[int, Query(alias="to")],
+    article_id: str,
+    lang: str,
+    user: Staff,
+    session: DbSession,
+    old: Annotated[int, Query(alias="from")],
+    new: Annotated[int, Query(alias="to")],
 ) -> Response:
     """A unified diff between two versions (their Markdown files)."""
     try:
@@ -221,9 +230,11 @@ async def diff(
 def _try_out(request: Request, result: kb_index.SearchResult) -> TryOut:
     calibration = app_state(request).desk.index.calibration
     return TryOut(
-        decision=result.decision.value, confidence=result.confidence,
+        decision=result.decision.value,
+        confidence=result.confidence,
         hits=[HitOut(id=h.article_id, lang=h.lang, title=h.title, team=h.team, score=h.score) for h in result.hits],
-        t_answer=calibration.t_answer if calibration else None, t_clarify=calibration.t_clarify if calibration else None,
+        t_answer=calibration.t_answer if calibration else None,
+        t_clarify=calibration.t_clarify if calibration else None,
     )
 
 
@@ -255,8 +266,11 @@ async def preview(body: PreviewIn, user: Staff) -> dict:
 
 @api.get("/unanswered/clusters", response_model=list[ClusterOut])
 async def clusters(
-    request: Request, user: Editor, session: DbSession,
-    lang: Annotated[str | None, Query(max_length=8)] = None, days: Annotated[int, Query(ge=1, le=366)] = 30,
+    request: Request,
+    user: Editor,
+    session: DbSession,
+    lang: Annotated[str | None, Query(max_length=8)] = None,
+    days: Annotated[int, Query(ge=1, le=366)] = 30,
 ) -> list[ClusterOut]:
     """Questions the bot could not answer with confidence, grouped by similarity, the most asked first."""
     rows = await kb_index.unanswered_questions(session, since=utcnow() - timedelta(days=days), lang=lang or None)
@@ -288,7 +302,9 @@ async def edit(article_id: str, lang: str, body: ArticleEdit, user: Editor, requ
     draft = _draft(body.model_dump(exclude={"version"}) | {"id": article_id, "lang": lang}, await _teams(request))
     try:
         async with app_state(request).desk.unit_of_work() as session:
-            article = await kb_index.update_article(session, article_id, lang, draft, expected_version=body.version, author=user.name)
+            article = await kb_index.update_article(
+                session, article_id, lang, draft, expected_version=body.version, author=user.name
+            )
     except kb_index.ArticleError as exc:
         raise _refusal(exc) from exc
     await _changed(request)
@@ -322,7 +338,9 @@ async def revert(article_id: str, lang: str, body: RevertIn, user: Editor, reque
     """Bring back an earlier version's text, as a new version."""
     try:
         async with app_state(request).desk.unit_of_work() as session:
-            article = await kb_index.revert_article(session, article_id, lang, body.to, author=user.name, expected_version=body.version)
+            article = await kb_index.revert_article(
+                session, article_id, lang, body.to, author=user.name, expected_version=body.version
+            )
     except kb_index.ArticleError as exc:
         raise _refusal(exc) from exc
     await _changed(request)
@@ -372,11 +390,19 @@ async def suggest_from_message(body: FromMessageIn, user: Agent, request: Reques
         reply = history[position].text
         teams = await handoff.team_ids(session)
         lang = conversation.language if conversation.language in kb_index.LANGUAGES else "pt-BR"
-        draft = _draft({
-            "id": f"{_slug(question)}-{secrets.token_hex(3)}", "lang": lang, "title": _clip(question, 200), "body": reply,
-            "team": conversation.team_id if conversation.team_id in teams else "geral",
-            "questions": [_clip(question, 500)], "tags": ["sugestao"], "status": "draft",
-        }, teams)
+        draft = _draft(
+            {
+                "id": f"{_slug(question)}-{secrets.token_hex(3)}",
+                "lang": lang,
+                "title": _clip(question, 200),
+                "body": reply,
+                "team": conversation.team_id if conversation.team_id in teams else "geral",
+                "questions": [_clip(question, 500)],
+                "tags": ["sugestao"],
+                "status": "draft",
+            },
+            teams,
+        )
         try:
             article = await kb_index.create_article(session, draft, author=user.name, suggested_by=user.name)
         except kb_index.ArticleError as exc:
@@ -392,8 +418,12 @@ async def editor_page(request: Request, user: EditorPage, session: DbSession, la
     """The editors' page: list, edit with preview, history, try it, unanswered questions."""
     chosen, texts = editor_texts(lang or request.headers.get("accept-language", "pt-BR"))
     context = {
-        "csrf": csrf_token(request), "user": user, "lang": chosen, "t": texts,
-        "languages": kb_index.LANGUAGES, "teams": await handoff.team_ids(session),
+        "csrf": csrf_token(request),
+        "user": user,
+        "lang": chosen,
+        "t": texts,
+        "languages": kb_index.LANGUAGES,
+        "teams": await handoff.team_ids(session),
     }
     return templates.TemplateResponse(request, "kb_editor.html", context)
 

@@ -27,7 +27,7 @@ _STEMMER_NAMES = {"pt": "portuguese", "en": "english"}
 
 
 def language_family(lang: str) -> str:
-    """"pt-BR" and "pt-PT" are both "pt"; anything else is its primary subtag ("en")."""
+    """ "pt-BR" and "pt-PT" are both "pt"; anything else is its primary subtag ("en")."""
     return (lang or "pt").split("-")[0].lower()
 
 

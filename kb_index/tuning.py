@@ -48,9 +48,7 @@ class TuneResult:
         }
 
 
-def training_pairs(
-    articles: Sequence[IndexedArticle], confirmed: Sequence[tuple[str, str]] = ()
-) -> list[tuple[str, str, str]]:
+def training_pairs(articles: Sequence[IndexedArticle], confirmed: Sequence[tuple[str, str]] = ()) -> list[tuple[str, str, str]]:
     """(question, article title, article key) for each alternative question and each confirmed
     customer question (``(question, article id)``; the article's versions in every language get it,
     questions naming an article no longer published are skipped)."""

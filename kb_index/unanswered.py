@@ -39,8 +39,15 @@ async def record_unanswered(
 ) -> UnansweredQuestion:
     """Keep a question the bot could only clarify or escalate."""
     row = UnansweredQuestion(
-        text=text.strip()[:MAX_QUESTION_CHARS], lang=lang, channel=channel, decision=decision, confidence=float(confidence),
-        conversation_id=conversation_id, customer_id=customer_id, best_article=best_article, at=utcnow(),
+        text=text.strip()[:MAX_QUESTION_CHARS],
+        lang=lang,
+        channel=channel,
+        decision=decision,
+        confidence=float(confidence),
+        conversation_id=conversation_id,
+        customer_id=customer_id,
+        best_article=best_article,
+        at=utcnow(),
     )
     session.add(row)
     await session.flush()

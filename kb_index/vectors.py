@@ -147,7 +147,7 @@ class VectorStore:
 
     @property
     def kind(self) -> str:
-        """"ivf" while the approximate index serves searches, else "exact"."""
+        """ "ivf" while the approximate index serves searches, else "exact"."""
         return "ivf" if self._approx is not None else "exact"
 
     @property
@@ -186,7 +186,9 @@ class VectorStore:
         """Forget these ids (ids not stored are ignored)."""
         with self._lock:
             self._check_open()
-            present = np.array([i for i in np.asarray(ids, dtype=np.int64).reshape(-1).tolist() if i in self._slot], dtype=np.int64)
+            present = np.array(
+                [i for i in np.asarray(ids, dtype=np.int64).reshape(-1).tolist() if i in self._slot], dtype=np.int64
+            )
             if not len(present):
                 return
             self._apply_remove(present)
@@ -438,7 +440,11 @@ class VectorStore:
         ):
             logger.warning(
                 "vector store in %s was made for %s (dim %s); starting empty for %s (dim %d)",
-                path, manifest.get("encoder"), manifest.get("dim"), self.encoder, self.dim,
+                path,
+                manifest.get("encoder"),
+                manifest.get("dim"),
+                self.encoder,
+                self.dim,
             )
             fresh = True
             self._generation = max([int(manifest.get("generation", 0)), *(g for g, _ in self._journals())]) + 1

@@ -160,9 +160,7 @@ def _in_range(version: str, events: Sequence[tuple[str, str]]) -> bool:
     for bound_version, kind in ordered:
         if kind == "introduced" and parsed >= bound_version:
             affected = True
-        elif kind == "fixed" and parsed >= bound_version:
-            affected = False
-        elif kind == "last_affected" and parsed > bound_version:
+        elif (kind == "fixed" and parsed >= bound_version) or (kind == "last_affected" and parsed > bound_version):
             affected = False
     return affected
 
@@ -203,7 +201,7 @@ def load_advisories(snapshot: Path) -> list[Advisory]:
     for path in sorted(vulns.rglob("*")):
         if path.suffix not in {".yaml", ".yml", ".json"}:
             continue
-        data = yaml.load(path.read_text(encoding="utf-8"), Loader=getattr(yaml, "CSafeLoader", yaml.SafeLoader))
+        data = yaml.load(path.read_text(encoding="utf-8"), Loader=getattr(yaml, "CSafeLoader", yaml.SafeLoader))  # noqa: S506 - a safe loader, the C one when built
         advisory = parse_advisory(data, source=str(path))
         if advisory is not None:
             advisories.append(advisory)

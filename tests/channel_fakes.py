@@ -34,7 +34,9 @@ class FakeServer:
         self.port = free_port()
         self.lock = threading.Lock()
         self.failures: dict[str, list[tuple[int, dict]]] = {}
-        self.server = uvicorn.Server(uvicorn.Config(Starlette(routes=routes), host="127.0.0.1", port=self.port, log_level="warning"))
+        self.server = uvicorn.Server(
+            uvicorn.Config(Starlette(routes=routes), host="127.0.0.1", port=self.port, log_level="warning")
+        )
         self.thread = threading.Thread(target=self.server.run, daemon=True)
 
     @property
@@ -119,7 +121,9 @@ class FakeTelegram(FakeServer):
             field_name = "document" if method == "sendDocument" else "photo"
             upload = params.get(field_name)
             if not isinstance(upload, dict):  # a file_id or URL would be a str: the hub uploads
-                return JSONResponse({"ok": False, "error_code": 400, "description": f"Bad Request: no {field_name} uploaded"}, status_code=400)
+                return JSONResponse(
+                    {"ok": False, "error_code": 400, "description": f"Bad Request: no {field_name} uploaded"}, status_code=400
+                )
             file_id = "F" + uuid.uuid4().hex
             result = {
                 "message_id": next(self._ids),
@@ -130,14 +134,31 @@ class FakeTelegram(FakeServer):
             if params.get("caption"):
                 result["caption"] = params["caption"]
             if field_name == "document":
-                result["document"] = {"file_id": file_id, "file_unique_id": file_id[:16], "file_name": upload["filename"],
-                                      "file_size": len(upload["content"])}
+                result["document"] = {
+                    "file_id": file_id,
+                    "file_unique_id": file_id[:16],
+                    "file_name": upload["filename"],
+                    "file_size": len(upload["content"]),
+                }
             else:
-                result["photo"] = [{"file_id": file_id, "file_unique_id": file_id[:16], "width": 1, "height": 1,
-                                    "file_size": len(upload["content"])}]
+                result["photo"] = [
+                    {
+                        "file_id": file_id,
+                        "file_unique_id": file_id[:16],
+                        "width": 1,
+                        "height": 1,
+                        "file_size": len(upload["content"]),
+                    }
+                ]
             with self.lock:
-                self.sent.append({**result, "text": params.get("caption", ""), "parse_mode": params.get("parse_mode"),
-                                  "file": {"kind": field_name, **upload}})
+                self.sent.append(
+                    {
+                        **result,
+                        "text": params.get("caption", ""),
+                        "parse_mode": params.get("parse_mode"),
+                        "file": {"kind": field_name, **upload},
+                    }
+                )
             return JSONResponse({"ok": True, "result": result})
         if method in ("answerCallbackQuery", "setWebhook", "deleteWebhook"):
             return JSONResponse({"ok": True, "result": True})
@@ -152,13 +173,24 @@ class FakeTelegram(FakeServer):
             return [p for m, p in self.calls if m == method]
 
     def rate_limit_next(self, *, retry_after: int) -> None:
-        self.fail_next("sendMessage", 429, {"ok": False, "error_code": 429, "description": f"Too Many Requests: retry after {retry_after}", "parameters": {"retry_after": retry_after}})
+        self.fail_next(
+            "sendMessage",
+            429,
+            {
+                "ok": False,
+                "error_code": 429,
+                "description": f"Too Many Requests: retry after {retry_after}",
+                "parameters": {"retry_after": retry_after},
+            },
+        )
 
     def break_next(self, times: int = 1) -> None:
         self.fail_next("sendMessage", 500, {"ok": False, "error_code": 500, "description": "Internal Server Error"}, times)
 
     def blocked_next(self) -> None:
-        self.fail_next("sendMessage", 403, {"ok": False, "error_code": 403, "description": "Forbidden: bot was blocked by the user"})
+        self.fail_next(
+            "sendMessage", 403, {"ok": False, "error_code": 403, "description": "Forbidden: bot was blocked by the user"}
+        )
 
 
 class FakeTwilio(FakeServer):
@@ -209,7 +241,16 @@ class FakeTwilio(FakeServer):
             return [m for m in self.sent if m["to"] == f"whatsapp:{number}"]
 
     def break_next(self, status: int = 503, times: int = 1) -> None:
-        self.fail_next("messages", status, {"code": 20500 if status >= 500 else 20429, "message": "Service Unavailable" if status >= 500 else "Too Many Requests", "status": status}, times)
+        self.fail_next(
+            "messages",
+            status,
+            {
+                "code": 20500 if status >= 500 else 20429,
+                "message": "Service Unavailable" if status >= 500 else "Too Many Requests",
+                "status": status,
+            },
+            times,
+        )
 
 
 async def unsent_rows(hub: RunningHub, channel: str, customer_id: str) -> int:
@@ -283,7 +324,7 @@ class TelegramCustomer:
             if time.monotonic() > deadline:
                 raise TimeoutError("the outbox did not drain")
             await asyncio.sleep(0.05)
-        new = self.fake.messages_to(self.user_id)[self.seen:]
+        new = self.fake.messages_to(self.user_id)[self.seen :]
         self.seen += len(new)
         return new
 
@@ -351,7 +392,9 @@ class WhatsAppCustomer:
         url = self.hub.settings.public_url + path
         return RequestValidator(self.fake.auth_token).compute_signature(url, form)
 
-    async def post(self, form: dict[str, str], *, path: str = "/webhooks/whatsapp", signature: str | None = None) -> httpx.Response:
+    async def post(
+        self, form: dict[str, str], *, path: str = "/webhooks/whatsapp", signature: str | None = None
+    ) -> httpx.Response:
         signature = self.signature(path, form) if signature is None else signature
         async with httpx.AsyncClient(timeout=60) as client:
             return await client.post(f"{self.hub.url}{path}", data=form, headers={"X-Twilio-Signature": signature})
@@ -362,7 +405,7 @@ class WhatsAppCustomer:
             if time.monotonic() > deadline:
                 raise TimeoutError("the outbox did not drain")
             await asyncio.sleep(0.05)
-        new = self.fake.messages_to(self.number)[self.seen:]
+        new = self.fake.messages_to(self.number)[self.seen :]
         self.seen += len(new)
         return new
 

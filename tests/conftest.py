@@ -13,7 +13,7 @@ import pytest
 os.environ.setdefault("OMP_NUM_THREADS", "1")
 
 from tests.channel_fakes import FakeTelegram, FakeTwilio
-from tests.support import AgentClient, RunningHub, RunningRasa, start_hub, start_rasa, hub_settings
+from tests.support import AgentClient, RunningHub, RunningRasa, hub_settings, start_hub, start_rasa
 
 
 @pytest.fixture(scope="session")
@@ -67,7 +67,11 @@ def channel_settings(fake_telegram: FakeTelegram, fake_twilio: FakeTwilio) -> di
 
 @pytest.fixture(scope="session")
 def desk(
-    tmp_path_factory: pytest.TempPathFactory, index_cache: Path, rasa_model: Path, fake_telegram: FakeTelegram, fake_twilio: FakeTwilio
+    tmp_path_factory: pytest.TempPathFactory,
+    index_cache: Path,
+    rasa_model: Path,
+    fake_telegram: FakeTelegram,
+    fake_twilio: FakeTwilio,
 ) -> Iterator[tuple[RunningHub, RunningRasa]]:
     """A hub on SQLite and the real Rasa server, wired together as `make run` wires them, with
     Telegram and WhatsApp pointed at local fakes of their APIs."""
@@ -77,12 +81,20 @@ def desk(
 
     rasa_port = free_port()
     settings = hub_settings(
-        tmp, cache_dir=index_cache, rasa_url=f"http://127.0.0.1:{rasa_port}", rasa_token=token,
+        tmp,
+        cache_dir=index_cache,
+        rasa_url=f"http://127.0.0.1:{rasa_port}",
+        rasa_token=token,
         **channel_settings(fake_telegram, fake_twilio),
     )
     hub = start_hub(settings)
     rasa = start_rasa(
-        rasa_model, actions_url=f"{hub.url}/actions/webhook", token=token, actions_token=hub.settings.actions_token, tmp=tmp, port=rasa_port
+        rasa_model,
+        actions_url=f"{hub.url}/actions/webhook",
+        token=token,
+        actions_token=hub.settings.actions_token,
+        tmp=tmp,
+        port=rasa_port,
     )
     yield hub, rasa
     rasa.stop()
@@ -111,7 +123,9 @@ def agent_accounts(hub: RunningHub) -> dict[str, tuple[str, str]]:
         "financeiro": ("bruno@loja.test", "bruno-password-1"),
     }
     for team, (email, password) in accounts.items():
-        asyncio.run(add_user(hub.settings, email=email, name=email.split("@")[0].title(), role="agent", teams=[team], password=password))
+        asyncio.run(
+            add_user(hub.settings, email=email, name=email.split("@")[0].title(), role="agent", teams=[team], password=password)
+        )
     return accounts
 
 

@@ -60,7 +60,10 @@ def hub_settings(tmp: Path, *, cache_dir: Path, rasa_url: str = "http://127.0.0.
         media_dir=tmp / "media",
         secrets_file=tmp / "secrets.json",  # generated secrets stay out of the repository's var/
         # every test client is 127.0.0.1: the limits are tested by swapping the buckets (test_ratelimit)
-        rate_ip_per_minute=1_000_000, rate_ip_burst=1_000_000, rate_customer_per_minute=1_000_000, rate_customer_burst=1_000_000,
+        rate_ip_per_minute=1_000_000,
+        rate_ip_burst=1_000_000,
+        rate_customer_per_minute=1_000_000,
+        rate_customer_burst=1_000_000,
         calibration_file=ROOT / "data" / "kb" / "calibration.json",
         kb_dir=ROOT / "data" / "kb",
         inactivity_seconds=3600,
@@ -115,14 +118,16 @@ def start_hub(settings: Settings) -> RunningHub:
     import asyncio as _asyncio
 
     from hub.app import create_app
-    from hub.operations import import_kb, seed_desk
     from hub.db import run_migrations
+    from hub.operations import import_kb, seed_desk
 
     run_migrations(settings.database_url)
     _asyncio.run(seed_desk(settings))
     _asyncio.run(open_all_teams_always(settings))
     _asyncio.run(import_kb(settings, settings.kb_dir))
-    server = uvicorn.Server(uvicorn.Config(create_app(settings), host="127.0.0.1", port=settings.port, log_level="warning", proxy_headers=False))
+    server = uvicorn.Server(
+        uvicorn.Config(create_app(settings), host="127.0.0.1", port=settings.port, log_level="warning", proxy_headers=False)
+    )
     thread = threading.Thread(target=server.run, daemon=True)
     thread.start()
     wait_until(lambda: server.started, 120, "hub")

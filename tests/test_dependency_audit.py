@@ -60,8 +60,7 @@ def test_the_audit_catches_known_vulnerable_pins(tmp_path: Path) -> None:
 
 def _acceptance(package: str, version: str, advisory_id: str, reason: str = "a reason") -> str:
     return (
-        f'[[accepted]]\nlock = "rasa"\npackage = "{package}"\nversion = "{version}"\nid = "{advisory_id}"\n'
-        f'reason = "{reason}"\n'
+        f'[[accepted]]\nlock = "rasa"\npackage = "{package}"\nversion = "{version}"\nid = "{advisory_id}"\nreason = "{reason}"\n'
     )
 
 
@@ -86,8 +85,7 @@ def test_an_advisory_outside_the_snapshot_is_accepted_while_its_version_is_locke
     lock = _lock(tmp_path, "setuptools==70.3.0", name="rasa")
     accepted = _write(
         tmp_path / "accepted.toml",
-        _acceptance("setuptools", "70.3.0", "GHSA-5rjg-fvgr-3xxf")
-        + _acceptance("setuptools", "70.2.0", "GHSA-0000-later"),
+        _acceptance("setuptools", "70.3.0", "GHSA-5rjg-fvgr-3xxf") + _acceptance("setuptools", "70.2.0", "GHSA-0000-later"),
     )
 
     report = audit.audit([lock], accepted=accepted)

@@ -75,7 +75,9 @@ async def hand_over(
     return _reset_kb()
 
 
-async def end_conversation(desk: DeskServices, dispatcher: CollectingDispatcher, tracker: Tracker, *, ending: str) -> list[EventType]:
+async def end_conversation(
+    desk: DeskServices, dispatcher: CollectingDispatcher, tracker: Tracker, *, ending: str
+) -> list[EventType]:
     """Every ending asks the NPS question, once per conversation; after that it only says goodbye."""
     # The survey slots were cleared when the last survey was submitted; setting them here
     # would make the form validate them as if the customer had answered.
@@ -160,7 +162,7 @@ class ActionShowArticle(DeskAction):
 
 
 class ActionFeedbackYes(DeskAction):
-    """"Yes": after an answer, it solved the question, so the conversation ends with the survey."""
+    """ "Yes": after an answer, it solved the question, so the conversation ends with the survey."""
 
     def name(self) -> str:
         return "action_feedback_yes"
@@ -173,7 +175,7 @@ class ActionFeedbackYes(DeskAction):
 
 
 class ActionFeedbackNo(DeskAction):
-    """"No": show the next best article; after the best two, hand over to the article's team."""
+    """ "No": show the next best article; after the best two, hand over to the article's team."""
 
     def name(self) -> str:
         return "action_feedback_no"
@@ -292,15 +294,23 @@ class ActionNpsSubmit(DeskAction):
         score_text = tracker.get_slot("nps_score")
         reason = tracker.get_slot("nps_reason")
         score = int(score_text) if score_text not in (None, NO_VALUE) else None
-        await self.desk.finish_survey(
-            tracker.sender_id, score=score, reason=None if reason in (None, NO_VALUE) else str(reason)
-        )
+        await self.desk.finish_survey(tracker.sender_id, score=score, reason=None if reason in (None, NO_VALUE) else str(reason))
         dispatcher.utter_message(response="utter_nps_thanks" if score is not None else "utter_nps_no_answer")
         return [SlotSet("nps_score", None), SlotSet("nps_reason", None), SlotSet("nps_attempts", 0.0)]
 
 
 def build_actions(desk: DeskServices) -> list[Action]:
     """The assistant's actions, bound to this hub's desk (register them with rasa-sdk's executor)."""
-    with_desk = (ActionKbAnswer, ActionShowArticle, ActionFeedbackYes, ActionFeedbackNo, ActionRequestHuman,
-                 ActionComplaint, ActionEndConversation, ActionNpsSubmit, ActionAskNpsScore, ActionAskNpsReason)
+    with_desk = (
+        ActionKbAnswer,
+        ActionShowArticle,
+        ActionFeedbackYes,
+        ActionFeedbackNo,
+        ActionRequestHuman,
+        ActionComplaint,
+        ActionEndConversation,
+        ActionNpsSubmit,
+        ActionAskNpsScore,
+        ActionAskNpsReason,
+    )
     return [ActionSessionStart(), ValidateNpsForm(), *(cls(desk) for cls in with_desk)]

@@ -36,7 +36,9 @@ def _create_sqlite_directory(url: str) -> None:
 
 async def _run() -> None:
     _create_sqlite_directory(config.get_main_option("sqlalchemy.url"))
-    engine = async_engine_from_config(config.get_section(config.config_ini_section, {}), prefix="sqlalchemy.", poolclass=pool.NullPool)
+    engine = async_engine_from_config(
+        config.get_section(config.config_ini_section, {}), prefix="sqlalchemy.", poolclass=pool.NullPool
+    )
     async with engine.connect() as connection:
         await connection.run_sync(_configure)
     await engine.dispose()

@@ -9,8 +9,16 @@ from hub.settings import ROOT
 def test_rasa_data_validate_passes() -> None:
     result = subprocess.run(
         rasa_command(
-            "data", "validate", "--config", "config.yml", "--domain", "bot/domain.yml",
-            "--data", "data/nlu", "data/rules.yml", "data/stories.yml",
+            "data",
+            "validate",
+            "--config",
+            "config.yml",
+            "--domain",
+            "bot/domain.yml",
+            "--data",
+            "data/nlu",
+            "data/rules.yml",
+            "data/stories.yml",
         ),
         cwd=ROOT,
         capture_output=True,

@@ -80,7 +80,9 @@ async def test_every_ending_is_counted_on_the_dashboard_and_a_detractor_alerts_t
     # Rui says goodbye, gives 3 and says why: the supervisor's open page shows the alert.
     rui = await WidgetCustomer(hub.url, "pt-PT").connect()
     await rui.say("olá")
-    assert bot_texts(await rui.say("era só isso, obrigado, adeus")) == ["De 0 a 10, qual a probabilidade de recomendar a Loja Maré a um amigo?"]
+    assert bot_texts(await rui.say("era só isso, obrigado, adeus")) == [
+        "De 0 a 10, qual a probabilidade de recomendar a Loja Maré a um amigo?"
+    ]
     await rui.say("nota 3")
     await rui.say("demorou demais para responder")
     await expect(dashboard.locator("#alerts p").first).to_contain_text("Score 3", timeout=10_000)
@@ -110,9 +112,19 @@ async def test_every_ending_is_counted_on_the_dashboard_and_a_detractor_alerts_t
     after = await numbers(dashboard)
     moved = {k: after[k] - before[k] for k in after}
     assert moved == {
-        "conversations": 5, "complaints": 1, "queued": 1, "answered": 3, "asked": 4,
-        "resolved asked": 1, "resolved answered": 1, "goodbye asked": 1, "goodbye answered": 1,
-        "agent_closed asked": 1, "agent_closed answered": 1, "inactivity asked": 1, "inactivity answered": 0,
+        "conversations": 5,
+        "complaints": 1,
+        "queued": 1,
+        "answered": 3,
+        "asked": 4,
+        "resolved asked": 1,
+        "resolved answered": 1,
+        "goodbye asked": 1,
+        "goodbye answered": 1,
+        "agent_closed asked": 1,
+        "agent_closed answered": 1,
+        "inactivity asked": 1,
+        "inactivity answered": 0,
     }
     follow_ups = dashboard.get_by_test_id("follow-ups")
     await expect(follow_ups).to_contain_text("demorou demais para responder")

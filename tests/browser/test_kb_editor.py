@@ -129,14 +129,18 @@ async def test_an_agent_turns_a_reply_into_a_draft_article_from_the_console(
 
         await customer.say("vocês consertam tela quebrada de celular?")
         history = console.get_by_role("log")
-        await expect(history.locator(".msg.customer").last).to_contain_text("vocês consertam tela quebrada de celular?", timeout=30_000)
+        await expect(history.locator(".msg.customer").last).to_contain_text(
+            "vocês consertam tela quebrada de celular?", timeout=30_000
+        )
         reply = console.get_by_role("textbox", name="Resposta")
         await reply.fill("Não consertamos, mas a assistência autorizada do fabricante troca a tela.")
         await reply.press("Enter")
         answer = history.locator(".msg.agent").last
         await expect(answer).to_contain_text("a assistência autorizada do fabricante troca a tela", timeout=30_000)
         await answer.get_by_role("button", name="Virar artigo").click()
-        await expect(console.locator("#notice")).to_contain_text("Rascunho criado para os editores: voces-consertam-tela-quebrada-de-celular-")
+        await expect(console.locator("#notice")).to_contain_text(
+            "Rascunho criado para os editores: voces-consertam-tela-quebrada-de-celular-"
+        )
         await console.get_by_role("button", name="Encerrar", exact=True).click()
         await customer.wait_for(lambda f: f.get("type") == "message" and f.get("buttons"))
     finally:
@@ -150,4 +154,6 @@ async def test_an_agent_turns_a_reply_into_a_draft_article_from_the_console(
     await expect(suggestion).to_contain_text("vocês consertam tela quebrada de celular?")
     await expect(suggestion).to_contain_text("rascunho · v1 · sugerido por Tito")
     await suggestion.click()
-    await expect(editor_page.get_by_label("Texto (Markdown)")).to_have_value("Não consertamos, mas a assistência autorizada do fabricante troca a tela.")
+    await expect(editor_page.get_by_label("Texto (Markdown)")).to_have_value(
+        "Não consertamos, mas a assistência autorizada do fabricante troca a tela."
+    )

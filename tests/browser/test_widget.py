@@ -14,14 +14,19 @@ from tests.support import RunningHub, WidgetCustomer
 pytestmark = [pytest.mark.browser, pytest.mark.rasa]
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
 ARGS = [
-    "--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
-    "--disable-background-networking", "--disable-component-update", "--disable-sync",
+    "--headless=new",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-dev-shm-usage",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
 ]
 
 
 @pytest.fixture(scope="module")
 async def browser() -> AsyncIterator[Browser]:
-    if not os.path.exists(CHROMIUM):  # noqa: ASYNC240 - one stat before the browser starts
+    if not os.path.exists(CHROMIUM):
         if os.environ.get("CI"):
             pytest.fail("Chromium is missing: .ci/run installs Debian's chromium package")
         pytest.skip("Chromium is not installed (apt-get install chromium)")
@@ -52,7 +57,9 @@ async def test_a_customer_asks_in_the_widget_and_taps_an_answer_button(hub: Runn
     await expect(log.locator(".msg.bot").last).to_have_text("Isso resolveu sua dúvida?")
     await widget.get_by_role("button", name="Sim").click()
     await expect(log.locator(".msg.customer").last).to_have_text("Sim")
-    await expect(log.locator(".msg.bot").last).to_have_text("De 0 a 10, qual a chance de você recomendar a Loja Maré para um amigo?")
+    await expect(log.locator(".msg.bot").last).to_have_text(
+        "De 0 a 10, qual a chance de você recomendar a Loja Maré para um amigo?"
+    )
     await expect(widget.locator(".buttons button")).to_have_count(11)
 
 

@@ -31,7 +31,9 @@ def an_agent_answers_on_another_replica(settings: Settings, text: str) -> None:
         engine = make_engine(settings.database_url)
         try:
             async with unit_of_work(make_sessionmaker(engine, listeners=[note_appended])) as session:
-                rita = await handoff.add_user(session, email="rita@loja.test", name="Rita", password="rita-password-1", teams=["geral"])
+                rita = await handoff.add_user(
+                    session, email="rita@loja.test", name="Rita", password="rita-password-1", teams=["geral"]
+                )
                 (waiting,) = await handoff.list_queue(session, None)
                 await handoff.claim_conversation(session, waiting.id, rita)
                 await handoff.agent_reply(session, waiting.id, rita, text)
@@ -111,7 +113,9 @@ async def test_the_widget_works_with_the_keyboard_alone(hub: RunningHub, page: P
     await page.keyboard.press("Shift+Tab")
     await expect(widget.get_by_role("button", name="Sim")).to_be_focused()
     await page.keyboard.press("Enter")
-    await expect(log.locator(".msg.bot").last).to_have_text("De 0 a 10, qual a chance de você recomendar a Loja Maré para um amigo?", timeout=60_000)
+    await expect(log.locator(".msg.bot").last).to_have_text(
+        "De 0 a 10, qual a chance de você recomendar a Loja Maré para um amigo?", timeout=60_000
+    )
     await expect(box).to_be_focused()  # the quick replies went away; the keyboard stays in the chat
 
     await page.keyboard.press("Escape")
@@ -152,7 +156,7 @@ async def pixels(browser: Browser, png: bytes, points: list[tuple[int, int]]) ->
 
 
 def close_to(colour: tuple[int, int, int], hex_colour: str, tolerance: int = 12) -> bool:
-    want = tuple(int(hex_colour[i:i + 2], 16) for i in (1, 3, 5))
+    want = tuple(int(hex_colour[i : i + 2], 16) for i in (1, 3, 5))
     return all(abs(a - b) <= tolerance for a, b in zip(colour, want))
 
 
@@ -190,17 +194,23 @@ async def test_a_host_page_with_aggressive_css_does_not_restyle_the_widget(
         assert round(frame["width"]) == 360 and round(frame["x"] + frame["width"]) == 1000 - 20
 
         png = await shop.screenshot()
-        launcher_edge, header_middle, log_middle, page_corner = await pixels(browser, png, [
-            (int(box["x"] + 8), int(box["y"] + box["height"] / 2)),
-            (int(header["x"] + header["width"] / 2), int(header["y"] + 4)),
-            (int(log["x"] + log["width"] / 2), int(log["y"] + log["height"] / 2)),
-            (5, 5),
-        ])
+        launcher_edge, header_middle, log_middle, page_corner = await pixels(
+            browser,
+            png,
+            [
+                (int(box["x"] + 8), int(box["y"] + box["height"] / 2)),
+                (int(header["x"] + header["width"] / 2), int(header["y"] + 4)),
+                (int(log["x"] + log["width"] / 2), int(log["y"] + log["height"] / 2)),
+                (5, 5),
+            ],
+        )
         assert close_to(launcher_edge, "#0b6e4f"), launcher_edge
         assert close_to(header_middle, "#0b6e4f"), header_middle
         assert close_to(log_middle, "#f6f7f8"), log_middle
         assert close_to(page_corner, "#ff00ff"), page_corner  # and the host page kept its own look
-        title_style = await widget.locator(".title").evaluate("el => [getComputedStyle(el).fontSize, getComputedStyle(el).textTransform]")
+        title_style = await widget.locator(".title").evaluate(
+            "el => [getComputedStyle(el).fontSize, getComputedStyle(el).textTransform]"
+        )
         assert title_style == ["15px", "none"]
     finally:
         await context.close()

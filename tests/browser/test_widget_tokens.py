@@ -70,7 +70,9 @@ async def test_a_returning_visitor_keeps_the_conversation_and_the_token_stays_ou
     customer_id, old = await customer_with_a_chat(shop, hours_ago=23, text="quero falar com uma pessoa sobre o pedido 4471")
     sockets = await open_shop_with(tab, shop, old)
     log = tab.locator("[data-balcao-widget]").get_by_role("log")
-    await expect(log.locator(".msg.customer").first).to_have_text("quero falar com uma pessoa sobre o pedido 4471", timeout=30_000)
+    await expect(log.locator(".msg.customer").first).to_have_text(
+        "quero falar com uma pessoa sobre o pedido 4471", timeout=30_000
+    )
     refreshed_id, refreshed = await stored_customer(tab, shop)
     assert refreshed_id == customer_id and refreshed != old  # a fresh day ahead for the same customer
     assert sockets and all("token" not in url for url in sockets)

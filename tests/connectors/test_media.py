@@ -27,7 +27,9 @@ async def talking_to_ana(customer, hub: RunningHub, agent: AgentClient, channel:
     return conversation_id
 
 
-async def test_an_agent_sends_a_pdf_to_a_telegram_customer(hub: RunningHub, fake_telegram: FakeTelegram, agent: AgentClient) -> None:
+async def test_an_agent_sends_a_pdf_to_a_telegram_customer(
+    hub: RunningHub, fake_telegram: FakeTelegram, agent: AgentClient
+) -> None:
     joana = TelegramCustomer(hub, fake_telegram, TELEGRAM_SECRET, first_name="Joana")
     conversation_id = await talking_to_ana(joana, hub, agent, "telegram")
 
@@ -96,7 +98,9 @@ async def test_a_file_too_large_or_of_another_type_is_refused_and_nothing_is_sto
     files_before = set(media_dir.iterdir()) if media_dir.exists() else set()
     messages_before = len((await agent.detail(conversation_id))["messages"])
 
-    too_big = await agent.send_file(conversation_id, "grande.pdf", PDF + b"\x00" * hub.settings.media_max_bytes, "application/pdf")
+    too_big = await agent.send_file(
+        conversation_id, "grande.pdf", PDF + b"\x00" * hub.settings.media_max_bytes, "application/pdf"
+    )
     assert too_big.status_code == 413 and "MB" in too_big.json()["detail"]
     exe = await agent.send_file(conversation_id, "programa.exe", b"MZ\x90\x00", "application/octet-stream")
     assert exe.status_code == 415 and "JPEG, PNG or PDF" in exe.json()["detail"]
@@ -109,7 +113,9 @@ async def test_a_file_too_large_or_of_another_type_is_refused_and_nothing_is_sto
     await agent.close(conversation_id)
 
 
-async def test_only_the_agent_holding_the_chat_can_send_a_file(hub: RunningHub, fake_twilio: FakeTwilio, agent: AgentClient) -> None:
+async def test_only_the_agent_holding_the_chat_can_send_a_file(
+    hub: RunningHub, fake_twilio: FakeTwilio, agent: AgentClient
+) -> None:
     gil = WhatsAppCustomer(hub, fake_twilio, name="Gil")
     await gil.say("quero falar com um atendente")
     conversation_id = await conversation_of(hub, gil.customer_id, "whatsapp")  # queued: nobody holds it
@@ -118,6 +124,9 @@ async def test_only_the_agent_holding_the_chat_can_send_a_file(hub: RunningHub, 
     refused = await agent.send_file(conversation_id, "boleto.pdf", PDF, "application/pdf")
     assert refused.status_code == 409
     assert (set(media_dir.iterdir()) if media_dir.exists() else set()) == files_before
-    no_csrf = await agent.http.post(f"/api/agent/conversations/{conversation_id}/attachments",
-                                    files={"file": ("boleto.pdf", PDF, "application/pdf")}, headers={"X-CSRF-Token": "wrong"})
+    no_csrf = await agent.http.post(
+        f"/api/agent/conversations/{conversation_id}/attachments",
+        files={"file": ("boleto.pdf", PDF, "application/pdf")},
+        headers={"X-CSRF-Token": "wrong"},
+    )
     assert no_csrf.status_code == 403

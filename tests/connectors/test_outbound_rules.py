@@ -37,19 +37,24 @@ async def session(tmp_path: Path) -> AsyncIterator[AsyncSession]:
 
 
 def whatsapp(template: str | None = None) -> WhatsAppChannel:
-    return WhatsAppChannel(account_sid="AC1", auth_token="t", from_number="+14155238886", status_callback_url=None,
-                           followup_content_sid=template)
+    return WhatsAppChannel(
+        account_sid="AC1", auth_token="t", from_number="+14155238886", status_callback_url=None, followup_content_sid=template
+    )
 
 
 async def customer_wrote(session: AsyncSession, text: str = "oi") -> handoff.Conversation:
     inbound = InboundMessage(channel="whatsapp", customer_id="wa-+5511911112222", text=text, language="pt-BR", address=NUMBER)
     await remember_customer(session, inbound)
-    conversation = await handoff.start_conversation(session, channel="whatsapp", customer_id=inbound.customer_id, language="pt-BR")
+    conversation = await handoff.start_conversation(
+        session, channel="whatsapp", customer_id=inbound.customer_id, language="pt-BR"
+    )
     await handoff.record_message(session, conversation, sender="customer", text=text)
     return await handoff.get_conversation(session, conversation.id)
 
 
-async def bot_says(session: AsyncSession, conversation: handoff.Conversation, text: str, *, hours_later: float, template: str | None = None):
+async def bot_says(
+    session: AsyncSession, conversation: handoff.Conversation, text: str, *, hours_later: float, template: str | None = None
+):
     """The bot writes ``hours_later`` after the customer; returns what WhatsApp would send."""
     take_pending_events(session)
     await handoff.record_message(session, conversation, sender="bot", text=text)
@@ -57,8 +62,15 @@ async def bot_says(session: AsyncSession, conversation: handoff.Conversation, te
     channel = whatsapp(template)
     plan = await channel.plan(session, event, conversation, None, utcnow() + timedelta(hours=hours_later))
     if plan is not None:
-        await outbox.enqueue(session, channel="whatsapp", customer_id=conversation.customer_id, body=plan.body,
-                             conversation_id=conversation.id, message_id=event.message_id, not_sent_reason=plan.not_sent_reason)
+        await outbox.enqueue(
+            session,
+            channel="whatsapp",
+            customer_id=conversation.customer_id,
+            body=plan.body,
+            conversation_id=conversation.id,
+            message_id=event.message_id,
+            not_sent_reason=plan.not_sent_reason,
+        )
     return plan
 
 
@@ -95,7 +107,9 @@ def test_buttons_become_numbered_options_except_when_they_are_numbers_already() 
 
 def test_telegram_text_is_escaped_html_with_bold_titles_and_small_callback_data() -> None:
     assert to_html("**Troca <grátis>**\n\nA & B") == "<b>Troca &lt;grátis&gt;</b>\n\nA &amp; B"
-    article_buttons = [{"title": "Devolução e arrependimento", "payload": '/choose_article{"article": "devolucao-e-arrependimento"}'}]
+    article_buttons = [
+        {"title": "Devolução e arrependimento", "payload": '/choose_article{"article": "devolucao-e-arrependimento"}'}
+    ]
     (row,) = keyboard(article_buttons, 123456789).inline_keyboard
     assert row[0].callback_data == "m123456789:0" and len(row[0].callback_data.encode()) <= 64
 

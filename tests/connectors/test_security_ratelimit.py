@@ -58,8 +58,13 @@ def two_replicas(tmp_path_factory: pytest.TempPathFactory, index_cache: Path) ->
     address."""
     tmp = tmp_path_factory.mktemp("limited-replicas")
     shared: dict = {
-        "redis_url": REDIS, "redis_prefix": f"balcao-test-{uuid.uuid4().hex[:8]}", "rasa_attempts": 1,
-        "rate_customer_per_minute": 0.001, "rate_customer_burst": 2, "rate_ip_per_minute": 0.001, "rate_ip_burst": 6,
+        "redis_url": REDIS,
+        "redis_prefix": f"balcao-test-{uuid.uuid4().hex[:8]}",
+        "rasa_attempts": 1,
+        "rate_customer_per_minute": 0.001,
+        "rate_customer_burst": 2,
+        "rate_ip_per_minute": 0.001,
+        "rate_ip_burst": 6,
         "trusted_proxies": ["127.0.0.1"],  # the address test speaks for its own client (X-Forwarded-For)
     }
     a = start_hub(hub_settings(tmp, cache_dir=index_cache, **shared))

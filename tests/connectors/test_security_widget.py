@@ -103,7 +103,9 @@ async def test_widget_tokens_are_limited_per_address(bare_hub: RunningHub, bare_
     assert refused.headers["access-control-allow-origin"] == "*"
 
 
-async def test_x_forwarded_for_names_the_client_only_behind_a_trusted_proxy(bare_hub: RunningHub, bare_limits: RateLimits) -> None:
+async def test_x_forwarded_for_names_the_client_only_behind_a_trusted_proxy(
+    bare_hub: RunningHub, bare_limits: RateLimits
+) -> None:
     async def mint(forwarded_for: str) -> int:
         async with httpx.AsyncClient(base_url=bare_hub.url) as client:
             return (await client.post("/widget/session", json={}, headers={"X-Forwarded-For": forwarded_for})).status_code

@@ -78,9 +78,14 @@ async def test_a_telegram_customer_is_answered_talks_to_an_agent_and_rates_the_s
     assert (await agent.reply(conversation_id, "Oi Joana, sou a Ana. <Pode> mandar a foto?")).status_code == 201
     assert texts(await joana.settle()) == ["Oi Joana, sou a Ana. &lt;Pode&gt; mandar a foto?"]
 
-    photo = joana.message_update(None, photo=[{"file_id": "small-id", "file_unique_id": "s", "width": 90, "height": 90},
-                                              {"file_id": "big-id", "file_unique_id": "b", "width": 800, "height": 800}],
-                                 caption="chegou assim")
+    photo = joana.message_update(
+        None,
+        photo=[
+            {"file_id": "small-id", "file_unique_id": "s", "width": 90, "height": 90},
+            {"file_id": "big-id", "file_unique_id": "b", "width": 800, "height": 800},
+        ],
+        caption="chegou assim",
+    )
     assert await joana.send_update(photo) == []  # the agent answers now, not the bot
     detail = await agent.detail(conversation_id)
     last = detail["messages"][-1]
@@ -107,7 +112,9 @@ async def test_the_customers_language_comes_from_telegram(hub: RunningHub, fake_
     assert keys(answer[-1]) == [["Yes"], ["No"]]
 
 
-async def test_a_forged_or_missing_secret_token_is_refused_and_nothing_is_stored(hub: RunningHub, fake_telegram: FakeTelegram) -> None:
+async def test_a_forged_or_missing_secret_token_is_refused_and_nothing_is_stored(
+    hub: RunningHub, fake_telegram: FakeTelegram
+) -> None:
     mallory = TelegramCustomer(hub, fake_telegram, TELEGRAM_SECRET)
     update = mallory.message_update("quero falar com um atendente")
     assert (await mallory.post(update, secret="telegram-webhook-secret-for-testz")).status_code == 403
@@ -127,7 +134,9 @@ async def test_a_duplicate_update_is_processed_once(hub: RunningHub, fake_telegr
 
 async def test_a_file_sent_to_the_bot_gets_a_polite_answer(hub: RunningHub, fake_telegram: FakeTelegram) -> None:
     bia = TelegramCustomer(hub, fake_telegram, TELEGRAM_SECRET)
-    voice = bia.message_update(None, voice={"file_id": "voice-1", "file_unique_id": "v1", "duration": 3, "mime_type": "audio/ogg"})
+    voice = bia.message_update(
+        None, voice={"file_id": "voice-1", "file_unique_id": "v1", "duration": 3, "mime_type": "audio/ogg"}
+    )
     assert texts(await bia.send_update(voice)) == [
         "Recebi seu arquivo, mas eu só consigo ler texto. Descreva sua dúvida em palavras, ou peça para falar com uma pessoa."
     ]
@@ -141,10 +150,13 @@ async def test_telegram_flood_control_is_respected_and_the_message_arrives(hub: 
     row = (await outbox_rows(hub, "telegram", eva.customer_id))[-1]
     assert (row.status, row.attempts) == ("sent", 2)
     assert [c["text"][:10] for c in fake_telegram.calls_of("sendMessage") if c["chat_id"] == str(eva.user_id)] == [
-        greeting[0]["text"][:10]] * 2  # refused once with retry_after, then accepted
+        greeting[0]["text"][:10]
+    ] * 2  # refused once with retry_after, then accepted
 
 
-async def test_telegram_server_errors_are_retried_and_the_message_arrives_once(hub: RunningHub, fake_telegram: FakeTelegram) -> None:
+async def test_telegram_server_errors_are_retried_and_the_message_arrives_once(
+    hub: RunningHub, fake_telegram: FakeTelegram
+) -> None:
     leo = TelegramCustomer(hub, fake_telegram, TELEGRAM_SECRET)
     fake_telegram.break_next(times=2)
     greeting = await leo.say("/help")

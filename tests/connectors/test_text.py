@@ -13,8 +13,32 @@ from connectors.text import text_for_the_bot
 
 # What someone trying to reach Rasa's "/intent{...}" syntax would type, mixed with anything else.
 TRICKS = st.sampled_from(
-    ["/", "／", "\u200b", "\u200c", "\u200d", "\u2060", "\ufeff", "\u200e", "\u202e", " ", "\t", "\n", "\u3000", "\u00a0",
-     "\x00", "\x1c", "\u0085", "{", "}", "@", '"', "complaint", "end_conversation", "\u0301"]
+    [
+        "/",
+        "／",
+        "\u200b",
+        "\u200c",
+        "\u200d",
+        "\u2060",
+        "\ufeff",
+        "\u200e",
+        "\u202e",
+        " ",
+        "\t",
+        "\n",
+        "\u3000",
+        "\u00a0",
+        "\x00",
+        "\x1c",
+        "\u0085",
+        "{",
+        "}",
+        "@",
+        '"',
+        "complaint",
+        "end_conversation",
+        "\u0301",
+    ]
 )
 TYPED = st.lists(st.one_of(TRICKS, st.characters()), max_size=30).map("".join)
 
@@ -71,6 +95,9 @@ def test_examples(typed: str, read: str) -> None:
     assert text_for_the_bot(typed) == read
 
 
-@given(st.from_regex(r"[a-z_]{1,20}(@0\.[0-9])?(\{\"[a-z]+\": ?\"[a-z_ ]*\"\})?", fullmatch=True), st.text(alphabet=WORDS, max_size=40))
+@given(
+    st.from_regex(r"[a-z_]{1,20}(@0\.[0-9])?(\{\"[a-z]+\": ?\"[a-z_ ]*\"\})?", fullmatch=True),
+    st.text(alphabet=WORDS, max_size=40),
+)
 def test_a_typed_command_is_dropped_and_the_words_after_it_kept(command: str, words: str) -> None:
     assert text_for_the_bot(f"/{command} {words}") == text_for_the_bot(words)

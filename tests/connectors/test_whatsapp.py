@@ -41,8 +41,12 @@ async def test_a_whatsapp_customer_is_answered_talks_to_an_agent_and_rates_the_s
     assert (await agent.reply(conversation_id, "Oi Carla, sou a Ana. Pode mandar a nota fiscal?")).status_code == 201
     assert bodies(await carla.settle()) == ["Oi Carla, sou a Ana. Pode mandar a nota fiscal?"]
 
-    pdf = carla.form("", NumMedia="1", MediaUrl0="https://api.twilio.com/2010-04-01/Accounts/AC/Messages/MM1/Media/ME1",
-                     MediaContentType0="application/pdf")
+    pdf = carla.form(
+        "",
+        NumMedia="1",
+        MediaUrl0="https://api.twilio.com/2010-04-01/Accounts/AC/Messages/MM1/Media/ME1",
+        MediaContentType0="application/pdf",
+    )
     assert await carla.send_form(pdf) == []  # the agent answers now, not the bot
     detail = await agent.detail(conversation_id)
     last = detail["messages"][-1]
@@ -60,7 +64,9 @@ async def test_a_whatsapp_customer_is_answered_talks_to_an_agent_and_rates_the_s
     assert (row.score, row.reason, row.channel) == (9, "A Ana foi ótima", "whatsapp")
 
 
-async def test_status_callbacks_show_agents_delivered_read_and_failed(hub: RunningHub, fake_twilio: FakeTwilio, agent: AgentClient) -> None:
+async def test_status_callbacks_show_agents_delivered_read_and_failed(
+    hub: RunningHub, fake_twilio: FakeTwilio, agent: AgentClient
+) -> None:
     dora = WhatsAppCustomer(hub, fake_twilio, name="Dora")
     await dora.say("quero falar com um atendente")
     conversation_id = await conversation_of(hub, dora.customer_id, "whatsapp")
@@ -70,8 +76,12 @@ async def test_status_callbacks_show_agents_delivered_read_and_failed(hub: Runni
     await agent.reply(conversation_id, "Segunda resposta")
     first, second = await dora.settle()
     path = "/webhooks/whatsapp/status"
-    for sid, status, extra in ((first["sid"], "delivered", {}), (first["sid"], "read", {}), (first["sid"], "sent", {}),
-                               (second["sid"], "undelivered", {"ErrorCode": "63024"})):
+    for sid, status, extra in (
+        (first["sid"], "delivered", {}),
+        (first["sid"], "read", {}),
+        (first["sid"], "sent", {}),
+        (second["sid"], "undelivered", {"ErrorCode": "63024"}),
+    ):
         form = {"MessageSid": sid, "MessageStatus": status, "AccountSid": fake_twilio.account_sid, **extra}
         assert (await dora.post(form, path=path)).status_code == 204
     forged = {"MessageSid": second["sid"], "MessageStatus": "read", "AccountSid": fake_twilio.account_sid}
@@ -111,7 +121,9 @@ async def test_twilio_errors_are_retried_and_the_message_arrives_once(hub: Runni
     assert [(r.status, r.attempts) for r in rows] == [("sent", 3)]
 
 
-async def test_a_quiet_whatsapp_customer_gets_the_survey_before_the_24_hour_window_closes(hub: RunningHub, fake_twilio: FakeTwilio) -> None:
+async def test_a_quiet_whatsapp_customer_gets_the_survey_before_the_24_hour_window_closes(
+    hub: RunningHub, fake_twilio: FakeTwilio
+) -> None:
     # A desk that waits long for quiet customers (longer than WhatsApp's window, here shortened to
     # 30 minutes so the test need not wait a day: the ending comes 30 minutes before it closes, so now).
     settings = hub.app.state.settings
@@ -122,6 +134,7 @@ async def test_a_quiet_whatsapp_customer_gets_the_survey_before_the_24_hour_wind
         await dora.say("qual o prazo de entrega pra minha cidade?")
         conversation_id = await conversation_of(hub, dora.customer_id, "whatsapp")
         desk = hub.app.state.desk
+
         # Two sweeps at once (this hub's own loop, another hub's): the question is asked once.
         async def two_sweeps() -> None:
             await asyncio.gather(desk.end_quiet_conversations(), desk.end_quiet_conversations())

@@ -13,7 +13,7 @@ import pytest
 import websockets
 
 import handoff
-from tests.support import RunningHub, WidgetCustomer, bot_texts, start_hub, hub_settings
+from tests.support import RunningHub, WidgetCustomer, bot_texts, hub_settings, start_hub
 
 
 async def messages_of(hub: RunningHub, customer_id: str) -> list:
@@ -107,7 +107,9 @@ class SilentServer:
 @pytest.fixture
 def hub_with_silent_rasa(tmp_path: Path, index_cache: Path) -> Iterator[RunningHub]:
     silent = SilentServer()
-    settings = hub_settings(tmp_path, cache_dir=index_cache, rasa_url=f"http://127.0.0.1:{silent.port}", rasa_timeout_s=0.5, rasa_attempts=2)
+    settings = hub_settings(
+        tmp_path, cache_dir=index_cache, rasa_url=f"http://127.0.0.1:{silent.port}", rasa_timeout_s=0.5, rasa_attempts=2
+    )
     hub = start_hub(settings)
     yield hub
     hub.stop()

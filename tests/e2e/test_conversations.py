@@ -8,8 +8,8 @@ from datetime import timedelta
 import pytest
 
 from handoff import DEFAULT_TEAMS
-from kb_index.markdown import parse_article_file
 from hub.settings import ROOT
+from kb_index.markdown import parse_article_file
 from tests.support import AgentClient, RunningHub, RunningRasa, WidgetCustomer, bot_texts, buttons
 
 pytestmark = pytest.mark.rasa
@@ -105,7 +105,12 @@ async def test_an_agent_takes_over_and_the_bot_stays_silent_until_the_survey(
     assert "Obrigado pela sua opinião" in bot_texts(thanks)[0]
 
     survey_row = await stored_survey(hub, conversation_id)
-    assert (survey_row.score, survey_row.reason, survey_row.ending, survey_row.bot_only) == (9, "A Ana resolveu rápido", "agent_closed", False)
+    assert (survey_row.score, survey_row.reason, survey_row.ending, survey_row.bot_only) == (
+        9,
+        "A Ana resolveu rápido",
+        "agent_closed",
+        False,
+    )
     await lucas.close()
 
 
@@ -149,7 +154,10 @@ async def test_goodbye_leads_to_the_survey_which_is_never_asked_twice(hub: Runni
     survey = await rui.say("era só isso, obrigado, adeus")
     assert bot_texts(survey) == ["De 0 a 10, qual a probabilidade de recomendar a Loja Maré a um amigo?"]
     again = await rui.say("sei lá")
-    assert bot_texts(again) == ["Por favor, responda com um número de 0 a 10.", "De 0 a 10, qual a probabilidade de recomendar a Loja Maré a um amigo?"]
+    assert bot_texts(again) == [
+        "Por favor, responda com um número de 0 a 10.",
+        "De 0 a 10, qual a probabilidade de recomendar a Loja Maré a um amigo?",
+    ]
     closed = await rui.say("não sei mesmo")
     assert bot_texts(closed) == ["Sem problema. Esta conversa terminou; escreva sempre que precisar."]
     conversation_id = await conversation_id_of(hub, rui)

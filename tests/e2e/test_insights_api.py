@@ -21,7 +21,11 @@ async def supervisor(hub: RunningHub) -> AgentClient:
     from hub.operations import add_user
 
     with contextlib.suppress(ValueError):  # created by an earlier test
-        await asyncio.to_thread(lambda: asyncio.run(add_user(hub.settings, email="vera@loja.test", name="Vera", role="admin", teams=[], password="vera-password-1")))
+        await asyncio.to_thread(
+            lambda: asyncio.run(
+                add_user(hub.settings, email="vera@loja.test", name="Vera", role="admin", teams=[], password="vera-password-1")
+            )
+        )
     client = await AgentClient(hub.url, "vera@loja.test", "vera-password-1").login()
     yield client
     await client.aclose()
@@ -39,7 +43,9 @@ async def test_reports_need_a_supervisor_and_match_the_csv(hub: RunningHub, supe
     rows = {(r["section"], r["measure"]): r["value"] for r in csv.DictReader(io.StringIO(summary))}
     assert rows[("totals", "conversations")] == str(report["totals"]["conversations"])
     assert (await supervisor.http.get("/api/insights/export/nonsense.csv")).status_code == 404
-    assert (await supervisor.http.get("/api/insights/report", params={"from": "2026-03-10", "to": "2026-03-01"})).status_code == 422
+    assert (
+        await supervisor.http.get("/api/insights/report", params={"from": "2026-03-10", "to": "2026-03-01"})
+    ).status_code == 422
     schema = (await supervisor.http.get("/openapi.json")).json()
     assert "Report" in schema["components"]["schemas"] and "/api/insights/report" in schema["paths"]
 
@@ -60,7 +66,9 @@ async def test_a_detractor_becomes_a_follow_up_that_one_agent_takes_and_closes(
     taken = await agent.http.post(f"/api/insights/follow-ups/{task['id']}/claim")
     assert taken.status_code == 200
     assert (await supervisor.http.post(f"/api/insights/follow-ups/{task['id']}/claim")).status_code == 409
-    done = await agent.http.post(f"/api/insights/follow-ups/{task['id']}/done", json={"outcome": "Called her back; order resent."})
+    done = await agent.http.post(
+        f"/api/insights/follow-ups/{task['id']}/done", json={"outcome": "Called her back; order resent."}
+    )
     assert done.json()["done_at"] is not None
     assert task["id"] not in [t["id"] for t in (await agent.http.get("/api/insights/follow-ups")).json()]
 
@@ -108,7 +116,7 @@ async def test_a_detractor_alert_is_emailed_to_the_supervisors(hub: RunningHub, 
         if mailbox:
             break
         await asyncio.sleep(0.1)
-    (recipients, email), = mailbox
+    ((recipients, email),) = mailbox
     assert {"ops@loja.test", "vera@loja.test"} <= set(recipients)  # the extra address and the supervisors
     assert email["Subject"] == "Detractor: 1/10 on widget (bot only)"
     body = email.get_payload(decode=True).decode()

@@ -47,7 +47,9 @@ async def test_unanswered_questions_are_grouped_for_editors_and_an_agent_reply_b
     clusters = (await editor.get("/api/kb/unanswered/clusters")).json()
     recycling = next(c for c in clusters if "onde descarto meu celular velho?" in c["questions"])
     assert set(recycling["questions"]) == {
-        "vocês recolhem celular velho para reciclagem?", "onde descarto meu celular velho?", "vocês recolhem celular velho pra reciclar?",
+        "vocês recolhem celular velho para reciclagem?",
+        "onde descarto meu celular velho?",
+        "vocês recolhem celular velho pra reciclar?",
     }
     assert (recycling["customers"], recycling["count"], recycling["lang"]) == (2, 3, "pt-BR")
 
@@ -58,7 +60,9 @@ async def test_unanswered_questions_are_grouped_for_editors_and_an_agent_reply_b
     assert reply.status_code == 201
     messages = (await agent.detail(conversation_id))["messages"]
     reply_id = next(m["id"] for m in messages if m["sender"] == "agent")
-    made = await agent.http.post("/api/kb/suggestions/from-message", json={"conversation_id": conversation_id, "message_id": reply_id})
+    made = await agent.http.post(
+        "/api/kb/suggestions/from-message", json={"conversation_id": conversation_id, "message_id": reply_id}
+    )
     assert made.status_code == 201, made.text
     draft = made.json()
     assert (draft["status"], draft["suggested_by"], draft["lang"]) == ("draft", "Ana", "pt-BR")

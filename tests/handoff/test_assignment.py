@@ -15,7 +15,9 @@ async def setup_team(sessions: async_sessionmaker[AsyncSession], *, agents: int,
         await handoff.update_team(session, "geral", always_open=True, assignment=mode)
         users = []
         for n in range(agents):
-            user = await handoff.add_user(session, email=f"a{n}@loja.test", name=f"Agente {n}", password="password-123", role=Role.AGENT, teams=["geral"])
+            user = await handoff.add_user(
+                session, email=f"a{n}@loja.test", name=f"Agente {n}", password="password-123", role=Role.AGENT, teams=["geral"]
+            )
             user.capacity = 2
             users.append(user)
         return users
@@ -39,7 +41,9 @@ async def assign(sessions: async_sessionmaker[AsyncSession]) -> dict[str, int]:
         return {c.id: c.agent_id for c in await handoff.assign_waiting(session, "geral")}
 
 
-async def test_chats_go_to_the_least_loaded_online_agent_in_turn_and_never_past_capacity(sessions: async_sessionmaker[AsyncSession]) -> None:
+async def test_chats_go_to_the_least_loaded_online_agent_in_turn_and_never_past_capacity(
+    sessions: async_sessionmaker[AsyncSession],
+) -> None:
     ana, bia, _caio = await setup_team(sessions, agents=3)
     await go_online(sessions, ana, bia)  # Caio is offline: he gets nothing
     chats = [await escalate(sessions, f"w-{n}") for n in range(5)]
@@ -82,7 +86,9 @@ async def test_transfer_with_a_note_and_back_to_the_queue(sessions: async_sessio
     chat = await escalate(sessions, "w-1")
     async with sessions() as session, session.begin():
         await handoff.claim_conversation(session, chat, ana)
-        moved = await handoff.transfer_conversation(session, chat, ana, team_id="financeiro", note="cobrança em dobro, ver fatura")
+        moved = await handoff.transfer_conversation(
+            session, chat, ana, team_id="financeiro", note="cobrança em dobro, ver fatura"
+        )
         assert (moved.state, moved.team_id, moved.agent_id) == ("queued", "financeiro", None)
     async with sessions() as session, session.begin():
         moved = await handoff.transfer_conversation(session, chat, ana, to_agent=bia, team_id="geral")  # Bia is in geral only

@@ -16,7 +16,9 @@ from handoff.models import OwnershipEvent
 async def make_agents(sessions: async_sessionmaker[AsyncSession], count: int) -> list[handoff.User]:
     async with sessions() as session, session.begin():
         return [
-            await handoff.add_user(session, email=f"agent{n}@loja.test", name=f"Agent {n}", password="password-123", role=Role.AGENT, teams=["geral"])
+            await handoff.add_user(
+                session, email=f"agent{n}@loja.test", name=f"Agent {n}", password="password-123", role=Role.AGENT, teams=["geral"]
+            )
             for n in range(count)
         ]
 
@@ -25,7 +27,9 @@ async def queued_chat(sessions: async_sessionmaker[AsyncSession]) -> str:
     async with sessions() as session, session.begin():
         conversation = await handoff.start_conversation(session, channel="widget", customer_id="w-cliente", language="pt-BR")
         await handoff.record_message(session, conversation, sender="customer", text="quero um atendente")
-        await handoff.escalate_conversation(session, conversation.id, team_id="geral", priority=Priority.REQUEST, reason="customer_request")
+        await handoff.escalate_conversation(
+            session, conversation.id, team_id="geral", priority=Priority.REQUEST, reason="customer_request"
+        )
         return conversation.id
 
 
@@ -71,7 +75,10 @@ async def test_the_lifecycle_records_every_change_and_refuses_impossible_ones(se
     async with sessions() as session:
         events = (await session.execute(select(OwnershipEvent).order_by(OwnershipEvent.id))).scalars().all()
         assert [(e.from_state, e.to_state) for e in events] == [
-            ("bot", "queued"), ("queued", "human"), ("human", "closing"), ("closing", "ended")
+            ("bot", "queued"),
+            ("queued", "human"),
+            ("human", "closing"),
+            ("closing", "ended"),
         ]
         assert [m.sender for m in await handoff.conversation_history(session, conversation_id)] == ["customer", "agent"]
         assert await handoff.find_open_conversation(session, channel="widget", customer_id="w-cliente") is None
@@ -90,7 +97,12 @@ async def test_the_queue_serves_complaints_first_then_the_oldest(sessions: async
     async with sessions() as session, session.begin():
         ids = []
         for n, (reason, priority) in enumerate(
-            [("kb_unanswered", Priority.LOW_CONFIDENCE), ("customer_request", Priority.REQUEST), ("complaint", Priority.COMPLAINT), ("customer_request", Priority.REQUEST)]
+            [
+                ("kb_unanswered", Priority.LOW_CONFIDENCE),
+                ("customer_request", Priority.REQUEST),
+                ("complaint", Priority.COMPLAINT),
+                ("customer_request", Priority.REQUEST),
+            ]
         ):
             c = await handoff.start_conversation(session, channel="widget", customer_id=f"w-{n}", language="pt-BR")
             await handoff.escalate_conversation(session, c.id, team_id="geral", priority=priority, reason=reason)

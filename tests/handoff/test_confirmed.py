@@ -7,15 +7,21 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 import handoff
 
 
-async def _chat(session: AsyncSession, turns: list[tuple[str, str, dict | None]], *, resolved: bool, language: str = "pt-BR") -> None:
-    conversation = await handoff.start_conversation(session, channel="web", customer_id=f"c{len(turns)}{resolved}", language=language)
+async def _chat(
+    session: AsyncSession, turns: list[tuple[str, str, dict | None]], *, resolved: bool, language: str = "pt-BR"
+) -> None:
+    conversation = await handoff.start_conversation(
+        session, channel="web", customer_id=f"c{len(turns)}{resolved}", language=language
+    )
     for sender, text, data in turns:
         await handoff.record_message(session, conversation, sender=sender, text=text, data=data)
     if resolved:
         await handoff.begin_closing(session, conversation.id, actor="bot", reason="resolved")
 
 
-async def test_a_confirmed_answer_pairs_the_customers_question_with_the_article(sessions: async_sessionmaker[AsyncSession]) -> None:
+async def test_a_confirmed_answer_pairs_the_customers_question_with_the_article(
+    sessions: async_sessionmaker[AsyncSession],
+) -> None:
     async with sessions() as session:
         # Answered at once, then "yes".
         await _chat(

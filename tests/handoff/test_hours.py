@@ -9,8 +9,13 @@ from handoff.models import Team
 
 
 def team(**values) -> Team:
-    return Team(id="geral", name="Geral", timezone=values.pop("timezone", "America/Sao_Paulo"),
-                hours=values.pop("hours", DEFAULT_HOURS), holidays=values.pop("holidays", []))
+    return Team(
+        id="geral",
+        name="Geral",
+        timezone=values.pop("timezone", "America/Sao_Paulo"),
+        hours=values.pop("hours", DEFAULT_HOURS),
+        holidays=values.pop("holidays", []),
+    )
 
 
 def utc(*args: int) -> datetime:
@@ -27,7 +32,12 @@ def test_a_team_is_open_in_its_own_time_zone() -> None:
 def test_the_next_opening_skips_sundays_and_holidays() -> None:
     geral = team(holidays=["2026-11-30"])
     opening = next_opening(geral, utc(2026, 11, 28, 23, 30))  # Saturday 20:30 local
-    assert (opening.year, opening.month, opening.day, opening.hour) == (2026, 12, 1, 8)  # Tuesday 8h: Sunday closed, Monday a holiday
+    assert (opening.year, opening.month, opening.day, opening.hour) == (
+        2026,
+        12,
+        1,
+        8,
+    )  # Tuesday 8h: Sunday closed, Monday a holiday
 
 
 def test_a_team_without_hours_is_always_open() -> None:

@@ -16,7 +16,21 @@ from handoff.models import Base, OwnershipEvent
 
 OPERATIONS = st.lists(
     st.tuples(
-        st.sampled_from(["customer_writes", "escalate", "claim", "reply", "note", "close", "transfer_team", "transfer_agent", "unassign", "abandon", "end"]),
+        st.sampled_from(
+            [
+                "customer_writes",
+                "escalate",
+                "claim",
+                "reply",
+                "note",
+                "close",
+                "transfer_team",
+                "transfer_agent",
+                "unassign",
+                "abandon",
+                "end",
+            ]
+        ),
         st.integers(min_value=0, max_value=2),  # which agent acts
     ),
     max_size=25,
@@ -37,7 +51,9 @@ async def run(operations: list[tuple[str, int]]) -> None:
     async with sessions() as session, session.begin():
         await handoff.ensure_default_teams(session)
         agents = [
-            await handoff.add_user(session, email=f"a{n}@x.test", name=f"A{n}", password="password-123", role=Role.AGENT, teams=["geral"])
+            await handoff.add_user(
+                session, email=f"a{n}@x.test", name=f"A{n}", password="password-123", role=Role.AGENT, teams=["geral"]
+            )
             for n in range(3)
         ]
         conversation = await handoff.start_conversation(session, channel="widget", customer_id="w-1", language="pt-BR")
@@ -53,7 +69,9 @@ async def run(operations: list[tuple[str, int]]) -> None:
                     await handoff.record_message(session, c, sender="customer", text="oi")
                     stored += 1
                 elif op == "escalate":
-                    await handoff.escalate_conversation(session, c.id, team_id="geral", priority=Priority.REQUEST, reason="customer_request")
+                    await handoff.escalate_conversation(
+                        session, c.id, team_id="geral", priority=Priority.REQUEST, reason="customer_request"
+                    )
                 elif op == "claim":
                     await handoff.claim_conversation(session, c.id, agent)
                 elif op == "reply":

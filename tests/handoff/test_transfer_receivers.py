@@ -15,10 +15,16 @@ async def people(sessions: async_sessionmaker[AsyncSession]) -> dict[str, handof
         await handoff.ensure_default_teams(session)
         who = {}
         for name, role, teams in (
-            ("ana", Role.AGENT, ["geral"]), ("bia", Role.AGENT, ["geral"]), ("edu", Role.EDITOR, ["geral"]),
-            ("bruno", Role.AGENT, ["financeiro"]), ("vera", Role.SUPERVISOR, ["geral"]), ("caio", Role.AGENT, ["geral"]),
+            ("ana", Role.AGENT, ["geral"]),
+            ("bia", Role.AGENT, ["geral"]),
+            ("edu", Role.EDITOR, ["geral"]),
+            ("bruno", Role.AGENT, ["financeiro"]),
+            ("vera", Role.SUPERVISOR, ["geral"]),
+            ("caio", Role.AGENT, ["geral"]),
         ):
-            who[name] = await handoff.add_user(session, email=f"{name}@loja.test", name=name.title(), password="password-123", role=role, teams=teams)
+            who[name] = await handoff.add_user(
+                session, email=f"{name}@loja.test", name=name.title(), password="password-123", role=role, teams=teams
+            )
         who["caio"].active = False
         return who
 

@@ -22,7 +22,9 @@ def test_import_names_a_malformed_file_and_its_field_and_loads_the_rest(
     kb = tmp_path / "kb"
     kb.mkdir()
     (kb / "bom.md").write_text(GOOD, encoding="utf-8")
-    (kb / "ruim.md").write_text(GOOD.replace("id: horario-loja", "id: outro").replace("team: geral", "team: vendas"), encoding="utf-8")
+    (kb / "ruim.md").write_text(
+        GOOD.replace("id: horario-loja", "id: outro").replace("team: geral", "team: vendas"), encoding="utf-8"
+    )
     settings = hub_settings(tmp_path, cache_dir=index_cache, kb_dir=kb)
     run_migrations(settings.database_url)
 
@@ -44,8 +46,13 @@ def test_the_search_command_refuses_an_empty_question(capsys: pytest.CaptureFixt
 def test_set_webhook_registers_the_public_url_with_the_secret_token(tmp_path: Path, index_cache: Path, fake_telegram) -> None:
     from tests.conftest import TELEGRAM_SECRET, TELEGRAM_TOKEN
 
-    settings = hub_settings(tmp_path, cache_dir=index_cache, telegram_bot_token=TELEGRAM_TOKEN,
-                            telegram_webhook_secret=TELEGRAM_SECRET, telegram_api_url=f"{fake_telegram.url}/bot")
+    settings = hub_settings(
+        tmp_path,
+        cache_dir=index_cache,
+        telegram_bot_token=TELEGRAM_TOKEN,
+        telegram_webhook_secret=TELEGRAM_SECRET,
+        telegram_api_url=f"{fake_telegram.url}/bot",
+    )
     settings.public_url = "https://desk.loja.example"
     assert asyncio.run(set_telegram_webhook(settings)) == "https://desk.loja.example/webhooks/telegram"
     registered = fake_telegram.calls_of("setWebhook")[-1]
@@ -71,12 +78,17 @@ def test_kb_eval_says_which_file_is_missing(tmp_path: Path, capsys: pytest.Captu
 
 
 def test_the_set_webhook_command_exits_0_and_says_where(
-    tmp_path: Path, index_cache: Path, fake_telegram, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]  # noqa: ANN001
+    tmp_path: Path, index_cache: Path, fake_telegram, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
     from tests.conftest import TELEGRAM_SECRET, TELEGRAM_TOKEN
 
-    settings = hub_settings(tmp_path, cache_dir=index_cache, telegram_bot_token=TELEGRAM_TOKEN,
-                            telegram_webhook_secret=TELEGRAM_SECRET, telegram_api_url=f"{fake_telegram.url}/bot")
+    settings = hub_settings(
+        tmp_path,
+        cache_dir=index_cache,
+        telegram_bot_token=TELEGRAM_TOKEN,
+        telegram_webhook_secret=TELEGRAM_SECRET,
+        telegram_api_url=f"{fake_telegram.url}/bot",
+    )
     monkeypatch.setattr("hub.cli.get_settings", lambda: settings)
     assert main(["telegram", "set-webhook", "--url", "https://desk.loja.example/webhooks/telegram"]) == 0
     assert "Telegram will send updates to https://desk.loja.example/webhooks/telegram" in capsys.readouterr().out

@@ -60,7 +60,9 @@ async def timed_message(hub: RunningHub) -> float:
     return time.monotonic() - started
 
 
-async def test_a_kb_search_loading_the_index_does_not_hold_up_the_desk(live_hub: RunningHub, monkeypatch: pytest.MonkeyPatch) -> None:
+async def test_a_kb_search_loading_the_index_does_not_hold_up_the_desk(
+    live_hub: RunningHub, monkeypatch: pytest.MonkeyPatch
+) -> None:
     loading = threading.Event()
     upsert = KnowledgeIndex.upsert
 

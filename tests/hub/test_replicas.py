@@ -44,7 +44,9 @@ def replicas(tmp_path_factory: pytest.TempPathFactory, index_cache: Path) -> Ite
     b = start_hub(hub_settings(tmp, cache_dir=index_cache, **shared))
     for email, password, role in (ANA, SARA):
         teams = ["geral"] if role == "agent" else []
-        asyncio.run(add_user(a.settings, email=email, name=email.split("@")[0].title(), role=role, teams=teams, password=password))
+        asyncio.run(
+            add_user(a.settings, email=email, name=email.split("@")[0].title(), role=role, teams=teams, password=password)
+        )
     yield a, b
     a.stop()
     b.stop()
@@ -100,7 +102,9 @@ async def test_a_customer_on_one_replica_and_an_agent_on_the_other_see_each_othe
         assert (await ana.post(f"/api/agent/conversations/{conversation_id}/claim")).status_code == 200
         joined = await customer.wait_for(lambda f: f.get("type") == "state")
         assert (joined["state"], joined["agent_name"]) == ("human", "Ana")
-        r = await ana.post(f"/api/agent/conversations/{conversation_id}/messages", json={"text": "Lamento! Envio já outro <b>novo</b>."})
+        r = await ana.post(
+            f"/api/agent/conversations/{conversation_id}/messages", json={"text": "Lamento! Envio já outro <b>novo</b>."}
+        )
         assert r.status_code == 201
         reply = await customer.wait_for(lambda f: f.get("type") == "message" and f.get("sender") == "agent")
         assert reply["text"] == "Lamento! Envio já outro <b>novo</b>."

@@ -60,7 +60,13 @@ def test_each_purpose_has_its_own_random_secret_in_a_file_only_its_owner_reads(d
     stored = json.loads(path.read_text())
     used = {spec.variable: getattr(default_hub.settings, spec.field) for spec in SECRETS}
     assert stored == used
-    assert set(used) == {"BALCAO_SECRET_KEY", "BALCAO_WIDGET_SECRET", "BALCAO_MEDIA_SECRET", "BALCAO_RASA_TOKEN", "BALCAO_ACTIONS_TOKEN"}
+    assert set(used) == {
+        "BALCAO_SECRET_KEY",
+        "BALCAO_WIDGET_SECRET",
+        "BALCAO_MEDIA_SECRET",
+        "BALCAO_RASA_TOKEN",
+        "BALCAO_ACTIONS_TOKEN",
+    }
     assert len(set(used.values())) == 5 and all(len(v) >= 40 for v in used.values())
     assert not {DEV_SECRET, DEV_RASA_TOKEN} & set(used.values())
 
@@ -70,11 +76,19 @@ def test_a_session_cookie_forged_with_the_old_development_secret_is_refused(defa
     me = f"{default_hub.url}/api/me"
     assert httpx.get(me, cookies={"balcao_session": forged_session(DEV_SECRET, admin_id)}).status_code == 401
     # The same recipe with the hub's own secret is a valid session: the refusal above is the secret's.
-    assert httpx.get(me, cookies={"balcao_session": forged_session(default_hub.settings.secret_key, admin_id)}).json()["id"] == admin_id
+    assert (
+        httpx.get(me, cookies={"balcao_session": forged_session(default_hub.settings.secret_key, admin_id)}).json()["id"]
+        == admin_id
+    )
 
 
 def test_the_actions_webhook_takes_only_the_actions_token(default_hub: RunningHub) -> None:
-    call = {"next_action": "action_that_does_not_exist", "sender_id": "s", "tracker": {"sender_id": "s", "events": []}, "domain": {}}
+    call = {
+        "next_action": "action_that_does_not_exist",
+        "sender_id": "s",
+        "tracker": {"sender_id": "s", "events": []},
+        "domain": {},
+    }
     webhook = f"{default_hub.url}/actions/webhook"
     for wrong in (DEV_RASA_TOKEN, default_hub.settings.rasa_token, "é-não-ascii", ""):
         r = httpx.post(webhook, params={"token": wrong}, json=call)
@@ -138,9 +152,14 @@ def test_an_exposed_hub_accepts_generated_secrets_and_refuses_known_ones(tmp_pat
 def test_a_hub_beyond_loopback_with_a_development_secret_refuses_to_start(tmp_path: Path) -> None:
     env = {k: v for k, v in os.environ.items() if not k.startswith("BALCAO_")}
     env.update(
-        PYTHONPATH=str(ROOT), BALCAO_HOST="0.0.0.0", BALCAO_PORT=str(free_port()), BALCAO_SECRET_KEY=DEV_SECRET,
-        BALCAO_DATABASE_URL=f"sqlite+aiosqlite:///{tmp_path / 'balcao.db'}", BALCAO_SECRETS_FILE=str(tmp_path / "secrets.json"),
-        BALCAO_INDEX_DIR=str(tmp_path / "index"), BALCAO_MEDIA_DIR=str(tmp_path / "media"),
+        PYTHONPATH=str(ROOT),
+        BALCAO_HOST="0.0.0.0",
+        BALCAO_PORT=str(free_port()),
+        BALCAO_SECRET_KEY=DEV_SECRET,
+        BALCAO_DATABASE_URL=f"sqlite+aiosqlite:///{tmp_path / 'balcao.db'}",
+        BALCAO_SECRETS_FILE=str(tmp_path / "secrets.json"),
+        BALCAO_INDEX_DIR=str(tmp_path / "index"),
+        BALCAO_MEDIA_DIR=str(tmp_path / "media"),
     )
     hub = subprocess.Popen([sys.executable, "-m", "hub.cli", "serve"], cwd=tmp_path, env=env, stderr=subprocess.PIPE, text=True)
     try:

@@ -43,7 +43,9 @@ def desk_hub(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFa
         url = f"postgresql+asyncpg://postgres@127.0.0.1:5432/{name}"
     hub = start_hub(hub_settings(tmp, cache_dir=index_cache, database_url=url, rasa_timeout_s=0.5, rasa_attempts=1))
     for email, password, role, teams in (ANA, BIA, EDU, BRUNO, VERA):
-        asyncio.run(add_user(hub.settings, email=email, name=email.split("@")[0].title(), role=role, teams=teams, password=password))
+        asyncio.run(
+            add_user(hub.settings, email=email, name=email.split("@")[0].title(), role=role, teams=teams, password=password)
+        )
     yield hub
     hub.stop()
     if name:

@@ -27,42 +27,85 @@ class Stream:
     def at(self, seconds: float) -> datetime:
         return self.t0 + timedelta(seconds=seconds)
 
-    def start(self, cid: str, at: float, *, channel: str = "widget", customer: str | None = None, language: str = "pt-BR") -> Stream:
+    def start(
+        self, cid: str, at: float, *, channel: str = "widget", customer: str | None = None, language: str = "pt-BR"
+    ) -> Stream:
         self._channels[cid] = channel
         self.rows.append(
-            Conversation(id=cid, channel=channel, customer_id=customer or f"customer-{cid}", language=language,
-                         state="bot", version=0, created_at=self.at(at))
+            Conversation(
+                id=cid,
+                channel=channel,
+                customer_id=customer or f"customer-{cid}",
+                language=language,
+                state="bot",
+                version=0,
+                created_at=self.at(at),
+            )
         )
         return self
 
-    def move(self, cid: str, at: float, from_state: str, to_state: str, *, team: str | None = None,
-             agent: int | None = None, reason: str | None = None) -> Stream:
+    def move(
+        self,
+        cid: str,
+        at: float,
+        from_state: str,
+        to_state: str,
+        *,
+        team: str | None = None,
+        agent: int | None = None,
+        reason: str | None = None,
+    ) -> Stream:
         if team is not None:
             self._teams[cid] = team
         if to_state == "human":
             self._agents[cid] = agent
         self.rows.append(
-            OwnershipEvent(conversation_id=cid, at=self.at(at), actor="test", from_state=from_state, to_state=to_state,
-                           team_id=self._teams.get(cid), agent_id=self._agents.get(cid) if to_state != "queued" else None,
-                           reason=reason)
+            OwnershipEvent(
+                conversation_id=cid,
+                at=self.at(at),
+                actor="test",
+                from_state=from_state,
+                to_state=to_state,
+                team_id=self._teams.get(cid),
+                agent_id=self._agents.get(cid) if to_state != "queued" else None,
+                reason=reason,
+            )
         )
         return self
 
-    def message(self, cid: str, at: float, sender: str, text: str = "…", *, kb: str | None = None,
-                internal: bool = False) -> Stream:
+    def message(
+        self, cid: str, at: float, sender: str, text: str = "…", *, kb: str | None = None, internal: bool = False
+    ) -> Stream:
         self.rows.append(
-            Message(conversation_id=cid, sender=sender, text=text, channel=self._channels[cid],
-                    data={"kb": kb} if kb else None, internal=internal, created_at=self.at(at))
+            Message(
+                conversation_id=cid,
+                sender=sender,
+                text=text,
+                channel=self._channels[cid],
+                data={"kb": kb} if kb else None,
+                internal=internal,
+                created_at=self.at(at),
+            )
         )
         return self
 
-    def survey(self, cid: str, at: float, *, ending: str, score: int | None, reason: str | None = None,
-               answered: bool = True) -> Stream:
+    def survey(
+        self, cid: str, at: float, *, ending: str, score: int | None, reason: str | None = None, answered: bool = True
+    ) -> Stream:
         self.rows.append(
-            Survey(conversation_id=cid, channel=self._channels[cid], language="pt-BR", ending=ending,
-                   team_id=self._teams.get(cid), agent_id=self._agents.get(cid), bot_only=cid not in self._agents,
-                   asked_at=self.at(at), score=score, reason=reason,
-                   answered_at=self.at(at + 10) if answered and score is not None else None)
+            Survey(
+                conversation_id=cid,
+                channel=self._channels[cid],
+                language="pt-BR",
+                ending=ending,
+                team_id=self._teams.get(cid),
+                agent_id=self._agents.get(cid),
+                bot_only=cid not in self._agents,
+                asked_at=self.at(at),
+                score=score,
+                reason=reason,
+                answered_at=self.at(at + 10) if answered and score is not None else None,
+            )
         )
         return self
 

@@ -13,8 +13,13 @@ from hypothesis import strategies as st
 from insights.export import FORMULA_STARTS, neutralised, to_csv
 
 TEXT = st.text(alphabet=st.sampled_from(["=", "+", "-", "@", "\t", "\r", "a", " ", "1", '"', ",", "\n", "'", "é"]), max_size=8)
-CELL = st.one_of(st.none(), st.integers(-10**6, 10**6), st.floats(allow_nan=False, allow_infinity=False), TEXT,
-                 st.datetimes(timezones=st.just(UTC)))
+CELL = st.one_of(
+    st.none(),
+    st.integers(-(10**6), 10**6),
+    st.floats(allow_nan=False, allow_infinity=False),
+    TEXT,
+    st.datetimes(timezones=st.just(UTC)),
+)
 
 
 def expected(cell: object) -> str:
@@ -28,7 +33,11 @@ def expected(cell: object) -> str:
 
 
 @settings(max_examples=300)
-@given(st.integers(1, 4).flatmap(lambda n: st.tuples(st.lists(TEXT, min_size=n, max_size=n), st.lists(st.lists(CELL, min_size=n, max_size=n), max_size=6))))
+@given(
+    st.integers(1, 4).flatmap(
+        lambda n: st.tuples(st.lists(TEXT, min_size=n, max_size=n), st.lists(st.lists(CELL, min_size=n, max_size=n), max_size=6))
+    )
+)
 def test_every_text_cell_is_neutralised_and_nothing_else_changes(table: tuple[list[str], list[list[object]]]) -> None:
     header, rows = table
     read = list(csv.reader(io.StringIO(to_csv((header, rows)), newline="")))

@@ -16,14 +16,25 @@ import insights
 from handoff import Priority
 
 
-async def surveyed_conversation(session: AsyncSession, agent: handoff.User, score: int, reason: str | None = None) -> insights.Survey:
+async def surveyed_conversation(
+    session: AsyncSession, agent: handoff.User, score: int, reason: str | None = None
+) -> insights.Survey:
     """A customer asks for a person, the agent takes and closes the chat, the customer answers the survey."""
     conversation = await handoff.start_conversation(session, channel="widget", customer_id="c-1", language="pt-BR")
-    await handoff.escalate_conversation(session, conversation.id, team_id="financeiro", priority=Priority.REQUEST, reason="customer_request")
+    await handoff.escalate_conversation(
+        session, conversation.id, team_id="financeiro", priority=Priority.REQUEST, reason="customer_request"
+    )
     await handoff.claim_conversation(session, conversation.id, agent)
     await handoff.close_conversation(session, conversation.id, agent)
-    await insights.open_survey(session, conversation.id, channel="widget", language="pt-BR", ending="agent_closed",
-                               team_id="financeiro", agent_id=agent.id)
+    await insights.open_survey(
+        session,
+        conversation.id,
+        channel="widget",
+        language="pt-BR",
+        ending="agent_closed",
+        team_id="financeiro",
+        agent_id=agent.id,
+    )
     await insights.answer_survey(session, conversation.id, score)
     if reason:
         return await insights.record_reason(session, conversation.id, reason)
@@ -91,9 +102,13 @@ def webhook_receiver() -> Iterator[tuple[str, list[dict]]]:
     server.shutdown()
 
 
-async def test_the_alert_webhook_gets_the_score_and_reason_and_a_refusal_is_an_error(webhook_receiver: tuple[str, list[dict]]) -> None:
+async def test_the_alert_webhook_gets_the_score_and_reason_and_a_refusal_is_an_error(
+    webhook_receiver: tuple[str, list[dict]],
+) -> None:
     url, received = webhook_receiver
-    alert = insights.DetractorAlert(conversation_id="c1", channel="telegram", customer_id="42", team_id="geral", score=1, reason="ninguém respondeu")
+    alert = insights.DetractorAlert(
+        conversation_id="c1", channel="telegram", customer_id="42", team_id="geral", score=1, reason="ninguém respondeu"
+    )
     await insights.post_webhook(f"{url}/ok", alert)
     assert received[0]["type"] == "detractor" and (received[0]["score"], received[0]["reason"]) == (1, "ninguém respondeu")
     with pytest.raises(insights.WebhookFailed, match="500"):

@@ -21,8 +21,10 @@ def monday_morning() -> Stream:
     """Six conversations: two the bot resolves, two agents resolve, one complaint abandoned in the
     queue, one still with the bot; one customer comes back two days later."""
     s = Stream(T0)
-    s.rows += [User(id=1, email="ana@x.test", name="Ana", password_hash="-", role="agent"),
-               User(id=2, email="bruno@x.test", name="Bruno", password_hash="-", role="agent")]
+    s.rows += [
+        User(id=1, email="ana@x.test", name="Ana", password_hash="-", role="agent"),
+        User(id=2, email="bruno@x.test", name="Bruno", password_hash="-", role="agent"),
+    ]
     # A: answered by the bot, closed after two minutes, a promoter — but Alice returns on Wednesday.
     s.start("A", 0, customer="alice").message("A", 5, "bot", kb="answer")
     s.move("A", 2 * MINUTE, "bot", "closing", reason="resolved").survey("A", 2 * MINUTE, ending="resolved", score=10)
@@ -99,7 +101,8 @@ async def test_volume_by_local_hour_weekday_and_day(march: async_sessionmaker[As
     r = await report(march)
     assert r.heatmap[0][9] == 5 and r.heatmap[2][9] == 1 and sum(map(sum, r.heatmap)) == 6
     assert [(p.day, p.conversations, p.escalated, p.deflected) for p in r.days] == [
-        (date(2026, 3, 2), 5, 3, 1), (date(2026, 3, 4), 1, 0, 1)
+        (date(2026, 3, 2), 5, 3, 1),
+        (date(2026, 3, 4), 1, 0, 1),
     ]
     assert r.wait_histogram == [0, 1, 0, 1, 0, 0, 0, 0]  # 30 s, 120 s
 
@@ -110,7 +113,11 @@ async def test_teams_agents_channels_and_endings(march: async_sessionmaker[Async
     assert (teams["financeiro"].escalated, teams["financeiro"].picked_up, teams["financeiro"].abandoned) == (2, 1, 1)
     assert (teams["geral"].conversations, teams["geral"].wait_avg, teams["geral"].nps) == (1, pytest.approx(30), -100.0)
     agents = {a.name: a for a in r.agents}
-    assert (agents["Ana"].handled, agents["Ana"].handling_avg, agents["Ana"].first_response_avg) == (1, pytest.approx(600), pytest.approx(60))
+    assert (agents["Ana"].handled, agents["Ana"].handling_avg, agents["Ana"].first_response_avg) == (
+        1,
+        pytest.approx(600),
+        pytest.approx(60),
+    )
     assert (agents["Bruno"].handled, agents["Bruno"].nps) == (1, 0.0)  # a passive
     assert agents["Ana"].occupancy == pytest.approx(1.0) and agents["Ana"].load == pytest.approx(1.0)
     assert {g.key: g.conversations for g in r.channels} == {"widget": 5, "telegram": 1}

@@ -10,9 +10,21 @@ from insights.nps import parse_nps_score
 @pytest.mark.parametrize(
     ("reply", "score"),
     [
-        ("9", 9), ("nota 9", 9), ("dez", 10), ("10!", 10), ("ten", 10), ("Nove", 9), ("zero", 0), ("0", 0),
-        ("8/10", 8), ("nota 7 de 10", 7), ("I'd give it a 6", 6), ("dou uma nota 8", 8), ("uns 7", 7),
-        ("nota máxima: 10", 10), ("  5  ", 5),
+        ("9", 9),
+        ("nota 9", 9),
+        ("dez", 10),
+        ("10!", 10),
+        ("ten", 10),
+        ("Nove", 9),
+        ("zero", 0),
+        ("0", 0),
+        ("8/10", 8),
+        ("nota 7 de 10", 7),
+        ("I'd give it a 6", 6),
+        ("dou uma nota 8", 8),
+        ("uns 7", 7),
+        ("nota máxima: 10", 10),
+        ("  5  ", 5),
     ],
 )
 def test_scores_typed_or_tapped_are_understood(reply: str, score: int) -> None:
@@ -21,8 +33,15 @@ def test_scores_typed_or_tapped_are_understood(reply: str, score: int) -> None:
 
 @pytest.mark.parametrize(
     ("reply", "problem"),
-    [("11", "out_of_range"), ("-1", "out_of_range"), ("100", "out_of_range"), ("7 ou 8", "ambiguous"),
-     ("sei lá", "none"), ("", "none"), ("muito bom", "none")],
+    [
+        ("11", "out_of_range"),
+        ("-1", "out_of_range"),
+        ("100", "out_of_range"),
+        ("7 ou 8", "ambiguous"),
+        ("sei lá", "none"),
+        ("", "none"),
+        ("muito bom", "none"),
+    ],
 )
 def test_replies_without_one_usable_score_are_not_guessed(reply: str, problem: str) -> None:
     parsed = parse_nps_score(reply)

@@ -19,7 +19,9 @@ from tests.insights.test_kpis import monday_morning
 
 def balcao(database_url: str, *args: str) -> subprocess.CompletedProcess:
     env = {**os.environ, "BALCAO_DATABASE_URL": database_url, "BALCAO_REPORT_TIMEZONE": "America/Sao_Paulo"}
-    return subprocess.run([sys.executable, "-m", "hub.cli", *args], cwd=ROOT, env=env, capture_output=True, text=True, timeout=120, check=False)
+    return subprocess.run(
+        [sys.executable, "-m", "hub.cli", *args], cwd=ROOT, env=env, capture_output=True, text=True, timeout=120, check=False
+    )
 
 
 def test_report_as_json_and_csv(tmp_path: Path) -> None:
@@ -42,7 +44,20 @@ def test_report_as_json_and_csv(tmp_path: Path) -> None:
     rows = {r["team"]: r for r in csv.DictReader(io.StringIO(teams.stdout))}
     assert (rows["financeiro"]["conversations"], rows["financeiro"]["abandoned"]) == ("2", "1")
 
-    surveys = balcao(url, "report", "--from", "2026-03-01", "--to", "2026-03-31", "--format", "csv", "--table", "surveys", "--channel", "widget")
+    surveys = balcao(
+        url,
+        "report",
+        "--from",
+        "2026-03-01",
+        "--to",
+        "2026-03-31",
+        "--format",
+        "csv",
+        "--table",
+        "surveys",
+        "--channel",
+        "widget",
+    )
     answers = list(csv.DictReader(io.StringIO(surveys.stdout)))
     assert sorted(a["score"] for a in answers) == ["", "10", "3", "8"]  # "" is the survey nobody answered
 

@@ -19,8 +19,22 @@ from tests.insights.streams import Stream
 
 T0 = datetime(2026, 5, 4, 0, 0, tzinfo=UTC)
 # What can happen to a conversation, as steps appended in order (each a few seconds to an hour apart).
-STEPS = ("bot_answer", "bot_miss", "customer", "queue", "complaint", "pick", "agent_reply", "note", "transfer",
-         "unassign", "abandon", "close", "survey", "end")
+STEPS = (
+    "bot_answer",
+    "bot_miss",
+    "customer",
+    "queue",
+    "complaint",
+    "pick",
+    "agent_reply",
+    "note",
+    "transfer",
+    "unassign",
+    "abandon",
+    "close",
+    "survey",
+    "end",
+)
 
 conversation = st.fixed_dictionaries(
     {
@@ -109,7 +123,9 @@ async def _hours(sessions) -> dict[int, tuple[int, ...]]:
     """The hourly counts, hours with nothing counted left out (a rebuild writes no such row)."""
     async with sessions() as session:
         rows = (await session.execute(select(ConversationHour))).scalars()
-        counted = {h.hour: (h.conversations, h.escalated, h.deflected, h.answered, h.promoters, h.passives, h.detractors) for h in rows}
+        counted = {
+            h.hour: (h.conversations, h.escalated, h.deflected, h.answered, h.promoters, h.passives, h.detractors) for h in rows
+        }
     return {hour: counts for hour, counts in counted.items() if any(counts)}
 
 
@@ -138,7 +154,9 @@ async def _kept_and_recomputed(url: str, conversations: list[dict]) -> tuple[dic
 
 @settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow])
 @given(conversations=st.lists(conversation, max_size=12))
-async def test_the_summaries_kept_while_appending_equal_a_recomputation_from_the_events(conversations: list[dict], db_url: str) -> None:
+async def test_the_summaries_kept_while_appending_equal_a_recomputation_from_the_events(
+    conversations: list[dict], db_url: str
+) -> None:
     kept, recomputed = await _kept_and_recomputed(db_url, conversations)
     assert kept.keys() == recomputed.keys() == {f"c{i}" for i in range(len(conversations))}
     for cid in kept:
@@ -151,8 +169,14 @@ async def test_a_long_history_on_both_databases(sessions) -> None:
     """One long generated history, also on PostgreSQL (its timestamp arithmetic differs from SQLite's)."""
     rng = random.Random(7)
     conversations = [
-        {"start": i * 977, "channel": "widget", "customer": ("c1", "c2", None)[i % 3], "team": "geral", "score": i % 11,
-         "steps": [(rng.choice(STEPS), rng.randrange(1, 900)) for _ in range(25)]}
+        {
+            "start": i * 977,
+            "channel": "widget",
+            "customer": ("c1", "c2", None)[i % 3],
+            "team": "geral",
+            "score": i % 11,
+            "steps": [(rng.choice(STEPS), rng.randrange(1, 900)) for _ in range(25)],
+        }
         for i in range(60)
     ]
     url = sessions.kw["bind"].url.render_as_string(hide_password=False)
@@ -171,7 +195,9 @@ async def test_the_desks_own_steps_keep_the_summary(sessions) -> None:
 
     async with sessions() as session, session.begin():
         await handoff.ensure_default_teams(session)
-        ana = await handoff.add_user(session, email="ana@s.test", name="Ana", password="password-123", role=Role.AGENT, teams=["geral"])
+        ana = await handoff.add_user(
+            session, email="ana@s.test", name="Ana", password="password-123", role=Role.AGENT, teams=["geral"]
+        )
         first = await handoff.start_conversation(session, channel="telegram", customer_id="77", language="pt-BR")
         await handoff.record_message(session, first, sender="bot", text="…", data={"kb": "miss"})
         await handoff.escalate_conversation(session, first.id, team_id="geral", priority=Priority.REQUEST, reason="kb_unanswered")
@@ -180,7 +206,9 @@ async def test_the_desks_own_steps_keep_the_summary(sessions) -> None:
         await handoff.add_note(session, first.id, ana, "cliente antigo")
         await handoff.agent_reply(session, first.id, ana, "Olá! Vou verificar.")
         await handoff.close_conversation(session, first.id, ana)
-        await insights.open_survey(session, first.id, channel="telegram", language="pt-BR", ending="agent_closed", team_id="geral", agent_id=ana.id)
+        await insights.open_survey(
+            session, first.id, channel="telegram", language="pt-BR", ending="agent_closed", team_id="geral", agent_id=ana.id
+        )
         await insights.answer_survey(session, first.id, 4)
         await insights.record_reason(session, first.id, "demorou para responder")
         await handoff.end_conversation(session, first.id, actor="customer", reason="survey_done")
@@ -196,7 +224,14 @@ async def test_the_desks_own_steps_keep_the_summary(sessions) -> None:
         recomputed = _rows(list((await session.execute(select(ConversationSummary))).scalars()))
     assert kept_hours == await _hours(sessions)
     mine = kept[first.id]
-    assert (mine["team_id"], mine["agent_id"], mine["kb_missed"], mine["score"], mine["resolved"], mine["picked"]) == ("geral", ana.id, 1, 4, 1, 1)
+    assert (mine["team_id"], mine["agent_id"], mine["kb_missed"], mine["score"], mine["resolved"], mine["picked"]) == (
+        "geral",
+        ana.id,
+        1,
+        4,
+        1,
+        1,
+    )
     assert mine["reason"] == "demorou para responder"
     assert mine["first_reply_at"] is not None and mine["returned_after_s"] is not None  # the note is no reply; Ana's is
     for cid in kept:

@@ -19,9 +19,13 @@ from kb_index import ArticleDraft, ArticleFileError, Decision
 
 def gift_wrap(**changes: object) -> ArticleDraft:
     values = dict(
-        id="embrulho-para-presente", lang="pt-BR", title="Vocês embrulham para presente?",
+        id="embrulho-para-presente",
+        lang="pt-BR",
+        title="Vocês embrulham para presente?",
         body="Sim: no carrinho, marque **Embrulho para presente** (R$ 9,90). O cartão com mensagem é grátis.",
-        team="logistica", questions=["tem papel de presente?", "dá pra mandar embrulhado?"], tags=["presente"],
+        team="logistica",
+        questions=["tem papel de presente?", "dá pra mandar embrulhado?"],
+        tags=["presente"],
     )
     values.update(changes)
     return kb_index.check_article(values, teams=DEFAULT_TEAMS)
@@ -63,13 +67,20 @@ async def test_history_shows_what_changed_and_a_revert_is_a_new_version(sessions
     assert [(v.version, v.author) for v in history] == [(3, "Edu"), (2, "Iara"), (1, "Edu")]
 
 
-async def test_the_second_of_two_concurrent_saves_is_refused_and_nothing_is_lost(sessions: async_sessionmaker[AsyncSession]) -> None:
+async def test_the_second_of_two_concurrent_saves_is_refused_and_nothing_is_lost(
+    sessions: async_sessionmaker[AsyncSession],
+) -> None:
     async with unit_of_work(sessions) as session:
         await kb_index.create_article(session, gift_wrap(), author="Edu")
     # Iara and Rui both opened version 1. Iara saves first.
     async with unit_of_work(sessions) as session:
         await kb_index.update_article(
-            session, "embrulho-para-presente", "pt-BR", gift_wrap(title="Embrulho para presente"), expected_version=1, author="Iara"
+            session,
+            "embrulho-para-presente",
+            "pt-BR",
+            gift_wrap(title="Embrulho para presente"),
+            expected_version=1,
+            author="Iara",
         )
     with pytest.raises(kb_index.StaleVersion) as refused:
         async with unit_of_work(sessions) as session:
@@ -85,8 +96,12 @@ async def test_the_second_of_two_concurrent_saves_is_refused_and_nothing_is_lost
         assert (article.title, article.version) == ("Embrulho para presente", 2)
         assert "R$ 9,90" in article.body
         again = await kb_index.update_article(
-            session, "embrulho-para-presente", "pt-BR", gift_wrap(title=article.title, body="Não embrulhamos."),
-            expected_version=2, author="Rui",
+            session,
+            "embrulho-para-presente",
+            "pt-BR",
+            gift_wrap(title=article.title, body="Não embrulhamos."),
+            expected_version=2,
+            author="Rui",
         )
     assert (again.title, again.body, again.version) == ("Embrulho para presente", "Não embrulhamos.", 3)
 
@@ -157,7 +172,12 @@ async def test_every_change_reaches_an_index_through_the_change_log(
 
     async with unit_of_work(sessions) as session:
         await kb_index.update_article(
-            session, "embrulho-para-presente", "pt-BR", gift_wrap(body="Embrulho grátis em dezembro."), expected_version=2, author="Iara"
+            session,
+            "embrulho-para-presente",
+            "pt-BR",
+            gift_wrap(body="Embrulho grátis em dezembro."),
+            expected_version=2,
+            author="Iara",
         )
     await follow()
     assert index.search("dá pra mandar embrulhado?", "pt-BR").best.body == "Embrulho grátis em dezembro."

@@ -58,7 +58,9 @@ def test_a_faq_line_without_a_title_names_its_line(tmp_path: Path) -> None:
 
 def test_calibration_files_written_before_the_centroid_weight_still_load(tmp_path: Path) -> None:
     old = tmp_path / "calibration.json"
-    old.write_text(json.dumps({"minilm": {"encoder": "minilm", "beta": 0.1, "kappa": 5.0, "t_answer": 0.8, "t_clarify": 0.6, "metrics": {}}}))
+    old.write_text(
+        json.dumps({"minilm": {"encoder": "minilm", "beta": 0.1, "kappa": 5.0, "t_answer": 0.8, "t_clarify": 0.6, "metrics": {}}})
+    )
     cal = Calibration.load(old, "minilm")
     assert cal.centroid == 0.0 and cal.t_answer == 0.8
     assert cal.negative == 0.0  # nor the out-of-scope weight: no penalty, as then

@@ -217,7 +217,14 @@ def test_the_hub_index_reopens_with_its_articles_and_vectors_without_encoding_ag
 
     index = KnowledgeIndex(encoder, calibration, cache=cache, store_dir=store)
     index.upsert(articles)
-    edited = IndexedArticle("prazo-de-entrega", "pt-BR", "Prazo de entrega", "Entregamos em 2 dias úteis em todo o Brasil.", ("quanto tempo demora a entrega?",), "logistica")
+    edited = IndexedArticle(
+        "prazo-de-entrega",
+        "pt-BR",
+        "Prazo de entrega",
+        "Entregamos em 2 dias úteis em todo o Brasil.",
+        ("quanto tempo demora a entrega?",),
+        "logistica",
+    )
     index.upsert([edited])
     index.remove("esqueci-senha", "pt-BR")
     index.close()
@@ -245,7 +252,12 @@ def test_the_hub_index_reopens_with_its_articles_and_vectors_without_encoding_ag
         assert result.best.body == edited.body
         fresh = KnowledgeIndex(encoder, calibration, cache=cache)
         fresh.upsert([a for a in articles if a.key not in {edited.key, ("esqueci-senha", "pt-BR")}] + [edited])
-        questions = ["como rastreio meu pedido?", "esqueci minha senha", "quanto tempo demora a entrega?", "how can I track my order?"]
+        questions = [
+            "como rastreio meu pedido?",
+            "esqueci minha senha",
+            "quanto tempo demora a entrega?",
+            "how can I track my order?",
+        ]
         langs = ["pt-BR", "pt-BR", "pt-BR", "en"]
         assert [r.hits for r in reopened.search_many(questions, langs)] == [r.hits for r in fresh.search_many(questions, langs)]
     finally:

@@ -22,7 +22,9 @@ ANA = ("ana@loja.test", "ana-password-1", "agent")
 
 
 @pytest.fixture(scope="module", params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)])
-def hubs(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory, index_cache: Path) -> Iterator[tuple[RunningHub, RunningHub]]:
+def hubs(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory, index_cache: Path
+) -> Iterator[tuple[RunningHub, RunningHub]]:
     """Hub A and hub B: two processes' worth of hub (each its own index) on one database."""
     tmp = tmp_path_factory.mktemp(f"kb-{request.param}")
     name = None
@@ -35,7 +37,9 @@ def hubs(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactor
     a = start_hub(hub_settings(tmp, cache_dir=index_cache, database_url=url))
     b = start_hub(hub_settings(tmp, cache_dir=index_cache, database_url=url))
     for email, password, role in (EDU, IARA, ANA):
-        asyncio.run(add_user(a.settings, email=email, name=email.split("@")[0].title(), role=role, teams=["geral"], password=password))
+        asyncio.run(
+            add_user(a.settings, email=email, name=email.split("@")[0].title(), role=role, teams=["geral"], password=password)
+        )
     yield a, b
     a.stop()
     b.stop()
@@ -77,9 +81,13 @@ async def ana(hubs: tuple[RunningHub, RunningHub]) -> AsyncIterator[httpx.AsyncC
 
 def article(article_id: str, **changes: object) -> dict:
     values = {
-        "id": article_id, "lang": "pt-BR", "title": "Vocês embrulham para presente?",
-        "body": "Sim: no carrinho, marque **Embrulho para presente** (R$ 9,90).", "team": "logistica",
-        "questions": ["dá pra mandar embrulhado pra presente?", "tem papel de presente?"], "tags": ["presente"],
+        "id": article_id,
+        "lang": "pt-BR",
+        "title": "Vocês embrulham para presente?",
+        "body": "Sim: no carrinho, marque **Embrulho para presente** (R$ 9,90).",
+        "team": "logistica",
+        "questions": ["dá pra mandar embrulhado pra presente?", "tem papel de presente?"],
+        "tags": ["presente"],
     }
     values.update(changes)
     return values
@@ -109,7 +117,9 @@ async def test_an_article_published_on_one_hub_is_answered_by_every_hub(
     created = await edu.post("/api/kb/articles", json=article("embrulho-para-presente"))
     assert created.status_code == 201, created.text
     assert created.json()["status"] == "draft"
-    assert all(h["id"] != "embrulho-para-presente" for h in (await bot_answer(a, question))["hits"])  # a draft is not answered with
+    assert all(
+        h["id"] != "embrulho-para-presente" for h in (await bot_answer(a, question))["hits"]
+    )  # a draft is not answered with
 
     published = await edu.post("/api/kb/articles/embrulho-para-presente/pt-BR/publish", json={"version": 1})
     assert published.status_code == 200, published.text
@@ -190,7 +200,8 @@ async def test_history_shows_the_diff_and_a_revert_brings_the_old_text_back(edu:
     assert (await edu.post("/api/kb/articles", json=article("horario-natal", body="Abrimos às 9h."))).status_code == 201
     edited = await edu.put(
         "/api/kb/articles/horario-natal/pt-BR",
-        json={k: v for k, v in article("horario-natal", body="Abrimos às 8h.").items() if k not in ("id", "lang")} | {"version": 1},
+        json={k: v for k, v in article("horario-natal", body="Abrimos às 8h.").items() if k not in ("id", "lang")}
+        | {"version": 1},
     )
     assert edited.status_code == 200
     versions = (await edu.get("/api/kb/articles/horario-natal/pt-BR/versions")).json()
@@ -228,7 +239,9 @@ async def test_the_list_filters_by_language_team_status_and_words(edu: httpx.Asy
     assert "rastrear-pedido" in {a["id"] for a in starter}
 
 
-async def test_try_it_shows_what_the_bot_would_do_and_needs_a_login(hubs: tuple[RunningHub, RunningHub], edu: httpx.AsyncClient) -> None:
+async def test_try_it_shows_what_the_bot_would_do_and_needs_a_login(
+    hubs: tuple[RunningHub, RunningHub], edu: httpx.AsyncClient
+) -> None:
     tried = (await edu.get("/api/kb/try", params={"q": "como rastreio meu pedido?", "lang": "pt-BR"})).json()
     assert tried["decision"] == "answer"
     assert tried["hits"][0]["id"] == "rastrear-pedido"

@@ -19,9 +19,7 @@ def index(index_cache: Path) -> KnowledgeIndex:
     idx = kb_index.open_index(settings.encoder, calibration_file=ROOT / "data" / "kb" / "calibration.json", cache_dir=index_cache)
     drafts, errors = kb_index.load_kb_dir(ROOT / "data" / "kb", teams=DEFAULT_TEAMS)
     assert not errors
-    idx.upsert(
-        IndexedArticle(d.id, d.lang, d.title, d.body, tuple(d.questions), d.team) for d in drafts
-    )
+    idx.upsert(IndexedArticle(d.id, d.lang, d.title, d.body, tuple(d.questions), d.team) for d in drafts)
     return idx
 
 
@@ -35,7 +33,9 @@ def index(index_cache: Path) -> KnowledgeIndex:
         ("how can I track my order?", "en", "rastrear-pedido"),
     ],
 )
-def test_clear_questions_are_answered_from_the_right_article(index: KnowledgeIndex, question: str, lang: str, article: str) -> None:
+def test_clear_questions_are_answered_from_the_right_article(
+    index: KnowledgeIndex, question: str, lang: str, article: str
+) -> None:
     result = index.search(question, lang)
     assert result.decision is Decision.ANSWER
     assert result.best.article_id == article
@@ -46,7 +46,9 @@ def test_english_questions_get_the_english_version(index: KnowledgeIndex) -> Non
     assert index.search("como rastrear meu pedido?", "pt-BR").best.lang == "pt-BR"
 
 
-@pytest.mark.parametrize("question", ["qual a previsão do tempo amanhã?", "quem ganhou o jogo do flamengo ontem?", "posso pagar com bitcoin?"])
+@pytest.mark.parametrize(
+    "question", ["qual a previsão do tempo amanhã?", "quem ganhou o jogo do flamengo ontem?", "posso pagar com bitcoin?"]
+)
 def test_questions_the_knowledge_base_does_not_cover_are_escalated(index: KnowledgeIndex, question: str) -> None:
     assert index.search(question, "pt-BR").decision is Decision.ESCALATE
 
@@ -78,9 +80,26 @@ def test_calibration_needs_both_kinds_of_questions(index: KnowledgeIndex) -> Non
 def test_edits_are_searchable_at_once_and_removals_disappear(index_cache: Path) -> None:
     settings = Settings(environment="test")
     idx = kb_index.open_index(settings.encoder, calibration_file=ROOT / "data" / "kb" / "calibration.json", cache_dir=index_cache)
-    idx.upsert([IndexedArticle("presentes", "pt-BR", "Embrulho para presente", "Embrulhamos por R$ 9.", ("vocês embrulham para presente?",), "geral")])
+    idx.upsert(
+        [
+            IndexedArticle(
+                "presentes",
+                "pt-BR",
+                "Embrulho para presente",
+                "Embrulhamos por R$ 9.",
+                ("vocês embrulham para presente?",),
+                "geral",
+            )
+        ]
+    )
     assert idx.search("vocês embrulham presente?", "pt-BR").best.article_id == "presentes"
-    idx.upsert([IndexedArticle("presentes", "pt-BR", "Embrulho para presente", "Agora é grátis.", ("vocês embrulham para presente?",), "geral")])
+    idx.upsert(
+        [
+            IndexedArticle(
+                "presentes", "pt-BR", "Embrulho para presente", "Agora é grátis.", ("vocês embrulham para presente?",), "geral"
+            )
+        ]
+    )
     assert idx.search("vocês embrulham presente?", "pt-BR").best.body == "Agora é grátis."
     idx.remove("presentes", "pt-BR")
     assert idx.search("vocês embrulham presente?", "pt-BR").hits == []
@@ -92,7 +111,9 @@ def test_a_published_article_is_answered_at_once_and_the_head_learns_it_in_the_b
     drafts, _ = kb_index.load_kb_dir(ROOT / "data" / "kb", teams=DEFAULT_TEAMS)
     idx.upsert(IndexedArticle(d.id, d.lang, d.title, d.body, tuple(d.questions), d.team) for d in drafts)
     idx.train_head()
-    gift = IndexedArticle("embrulho", "pt-BR", "Vocês embrulham para presente?", "Sim, por R$ 9,90.", ("tem papel de presente?",), "geral")
+    gift = IndexedArticle(
+        "embrulho", "pt-BR", "Vocês embrulham para presente?", "Sim, por R$ 9,90.", ("tem papel de presente?",), "geral"
+    )
     idx.upsert([gift])
     # The customer's search does not wait for the head's refit (it runs in a background thread).
     result = idx.search("vocês embrulham para presente?", "pt-BR")

@@ -53,4 +53,11 @@ def test_a_tuned_model_that_is_not_better_is_thrown_away(tmp_path: Path) -> None
 def test_tuning_refuses_validation_without_out_of_scope_questions(tmp_path: Path) -> None:
     only_in_scope = [q for q in read_jsonl(DATA / "val.jsonl") if q.article]
     with pytest.raises(ValueError, match="out-of-scope"):
-        tune(read_faq_jsonl(DATA / "faq.jsonl"), only_in_scope, spec="minilm", base_spec="minilm", base_path=MINILM, models_dir=tmp_path)
+        tune(
+            read_faq_jsonl(DATA / "faq.jsonl"),
+            only_in_scope,
+            spec="minilm",
+            base_spec="minilm",
+            base_path=MINILM,
+            models_dir=tmp_path,
+        )

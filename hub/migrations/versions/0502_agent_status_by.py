@@ -5,21 +5,20 @@ Revises: 0501
 Create Date: 2026-11-25 17:00:00
 """
 
-from alembic import op
 import sqlalchemy as sa
+from alembic import op
 
-
-revision = '0502'
-down_revision = '0501'
+revision = "0502"
+down_revision = "0501"
 branch_labels = None
 depends_on = None
 
 
 def upgrade() -> None:
-    with op.batch_alter_table('users') as batch_op:
-        batch_op.add_column(sa.Column('status_by', sa.String(length=10), server_default='agent', nullable=False))
+    with op.batch_alter_table("users") as batch_op:
+        batch_op.add_column(sa.Column("status_by", sa.String(length=10), server_default="agent", nullable=False))
 
 
 def downgrade() -> None:
-    with op.batch_alter_table('users') as batch_op:
-        batch_op.drop_column('status_by')
+    with op.batch_alter_table("users") as batch_op:
+        batch_op.drop_column("status_by")
