@@ -6,7 +6,6 @@ from datetime import UTC, datetime
 from typing import Any, overload
 
 from sqlalchemy import DateTime, MetaData
-from sqlalchemy.orm import DeclarativeBase
 
 # Explicit constraint names, so migrations can alter them on SQLite (batch mode) and PostgreSQL alike.
 NAMING_CONVENTION = {
@@ -55,13 +54,3 @@ def aware(moment: datetime | str | None) -> datetime | None:
     if moment is not None and moment.tzinfo is None:
         return moment.replace(tzinfo=UTC)
     return moment
-
-
-def package_base() -> type[DeclarativeBase]:
-    """A new declarative base with its own metadata; prefer the class statement shown in ``package_metadata``."""
-
-    class Base(DeclarativeBase):
-        metadata = package_metadata()
-        type_annotation_map = TYPE_ANNOTATION_MAP
-
-    return Base

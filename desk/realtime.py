@@ -135,7 +135,7 @@ class ReplicaRelay:
             async for key in self.redis.scan_iter(match=self.consoles_prefix + "*"):
                 if key != own:
                     for user_id, kind in (await self.redis.hgetall(key)).items():
-                        found[int(user_id)] = kind.decode()
+                        found[int(user_id)] = kind.decode() if isinstance(kind, bytes) else kind
         except (RedisError, OSError) as exc:
             logger.warning("Redis: other hubs' consoles unknown: %s", exc)
         return found

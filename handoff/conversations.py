@@ -169,7 +169,7 @@ async def record_message(
         MessageAdded(
             **about(conversation),
             message_id=message.id,
-            sender=sender,  # type: ignore[arg-type]
+            sender=sender,
             text=text,
             buttons=buttons or None,
             agent_name=agent.name if agent else None,
@@ -205,7 +205,7 @@ async def _transition(
         .where(Conversation.id == conversation_id, Conversation.version == conversation.version)
         .values(state=to, version=conversation.version + 1, **values)
     )
-    if result.rowcount != 1:
+    if result.rowcount != 1:  # type: ignore[attr-defined]  # an UPDATE's result is a CursorResult, which has it
         # Someone else changed it between our read and our write: they won.
         if conflict is not None:
             raise conflict()

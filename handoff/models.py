@@ -6,11 +6,16 @@ import enum
 from datetime import datetime
 
 from sqlalchemy import JSON, Boolean, Enum, Float, ForeignKey, Index, Integer, String, Text, UniqueConstraint
-from sqlalchemy.orm import Mapped, mapped_column
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
-from core.models import package_base, utcnow
+from core.models import TYPE_ANNOTATION_MAP, package_metadata, utcnow
 
-Base = package_base()
+
+class Base(DeclarativeBase):
+    """The declarative base of handoff's tables (their own metadata)."""
+
+    metadata = package_metadata()
+    type_annotation_map = TYPE_ANNOTATION_MAP
 
 
 class State(str, enum.Enum):

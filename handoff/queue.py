@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import datetime
 
 from sqlalchemy import and_, func, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -36,7 +37,7 @@ async def recent_handle_seconds(session: AsyncSession, team_id: str) -> float:
         .order_by(OwnershipEvent.id.desc())
         .limit(RECENT_CHATS * 4)
     )
-    started: dict[str, object] = {}
+    started: dict[str, datetime] = {}
     durations: list[float] = []
     for conversation_id, to_state, from_state, at in reversed((await session.execute(stmt)).all()):
         if to_state == State.HUMAN.value:

@@ -4,13 +4,15 @@ access; every change is one handoff function inside one unit of work."""
 from __future__ import annotations
 
 import json
+from collections.abc import Awaitable, Callable
 from datetime import datetime
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, TypeVar
 
 from fastapi import APIRouter, Depends, File, Form, HTTPException, Request, UploadFile, WebSocket, WebSocketDisconnect
 from fastapi.responses import HTMLResponse, Response
 from pydantic import BaseModel, Field
+from sqlalchemy.ext.asyncio import AsyncSession
 
 import handoff
 import insights
@@ -29,6 +31,9 @@ Supervisor = Depends(require_roles(Role.SUPERVISOR, Role.ADMIN))
 ConsoleUser = Annotated[
     User, Depends(page_user(Role.AGENT, Role.SUPERVISOR, Role.ADMIN, refusal="the console is for agents and supervisors"))
 ]
+
+
+T = TypeVar("T")
 
 
 class ConversationOut(BaseModel):
@@ -205,7 +210,7 @@ async def conversation_detail(conversation_id: str, user: Agent, session: DbSess
     )
 
 
-async def _change(request: Request, user: User, conversation_id: str, change) -> object:  # noqa: ANN001
+async def _change(request: Request, user: User, conversation_id: str, change: Callable[[AsyncSession], Awaitable[T]]) -> T:
     """Run ``change(session)`` in one unit of work after the access check; handoff errors → 409."""
     async with app_state(request).desk.unit_of_work() as session:
         await _accessible(session, conversation_id, user)
@@ -261,7 +266,7 @@ async def send_attachment(
     name = safe_name(file.filename, mime)
     stored = None
 
-    async def change(session):  # noqa: ANN001, ANN202
+    async def change(session: AsyncSession) -> Message:
         nonlocal stored
         stored = media.save(content, mime=mime, name=name)
         return await handoff.agent_reply(
@@ -292,7 +297,7 @@ async def note(conversation_id: str, body: ReplyIn, user: Agent, request: Reques
 async def transfer(conversation_id: str, body: TransferIn, user: Agent, request: Request) -> ConversationOut:
     """Send the chat to another team's queue or to another agent, with a note for them."""
 
-    async def change(session):  # noqa: ANN001, ANN202
+    async def change(session: AsyncSession) -> Conversation:
         target = None
         if body.agent_id is not None:
             target = await handoff.get_user(session, body.agent_id)
@@ -330,6 +335,8 @@ async def set_status(body: StatusIn, user: Agent, request: Request) -> dict:
     """Online, away or offline: only online agents are assigned chats automatically."""
     async with app_state(request).desk.unit_of_work() as session:
         fresh = await handoff.get_user(session, user.id)
+        if fresh is None:  # deleted since the request was authenticated
+            raise HTTPException(401, "log in first")
         await handoff.set_agent_status(session, fresh, body.status)
     return {"status": body.status}
 

@@ -35,7 +35,7 @@ def make_engine(url: str) -> AsyncEngine:
             dbapi_conn.isolation_level = None
 
         @event.listens_for(engine.sync_engine, "begin")
-        def _begin_immediate(conn) -> None:  # noqa: ANN001
+        def _begin_immediate(conn) -> None:  # noqa: ANN001 - a SQLAlchemy Connection handed in by the event
             # A deferred transaction that read a row and then writes it fails with "database is
             # locked" when another writer committed in between; IMMEDIATE makes writers queue
             # (busy_timeout) so a compare-and-set loser sees the winner's row, as on PostgreSQL.

@@ -311,7 +311,7 @@ async def edit(article_id: str, lang: str, body: ArticleEdit, user: Editor, requ
     return ArticleOut.of(article)
 
 
-async def _status_change(request: Request, change, article_id: str, lang: str, user: User, version: int | None) -> ArticleOut:  # noqa: ANN001
+async def _status_change(request: Request, change, article_id: str, lang: str, user: User, version: int | None) -> ArticleOut:  # noqa: ANN001 - one of kb_index's publish/unpublish/delete functions
     try:
         async with app_state(request).desk.unit_of_work() as session:
             article = await change(session, article_id, lang, author=user.name, expected_version=version)

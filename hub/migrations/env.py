@@ -16,7 +16,7 @@ target_metadata = [HandoffBase.metadata, KbBase.metadata, InsightsBase.metadata,
 config = context.config
 
 
-def _configure(connection) -> None:  # noqa: ANN001
+def _configure(connection) -> None:  # noqa: ANN001 - the sync Connection run_sync hands in
     context.configure(
         connection=connection,
         target_metadata=target_metadata,
@@ -35,7 +35,7 @@ def _create_sqlite_directory(url: str) -> None:
 
 
 async def _run() -> None:
-    _create_sqlite_directory(config.get_main_option("sqlalchemy.url"))
+    _create_sqlite_directory(config.get_main_option("sqlalchemy.url") or "")
     engine = async_engine_from_config(
         config.get_section(config.config_ini_section, {}), prefix="sqlalchemy.", poolclass=pool.NullPool
     )
