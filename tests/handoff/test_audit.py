@@ -29,7 +29,9 @@ BROWSER = "Mozilla/5.0 (audit test) " + "x" * 400
 
 
 @pytest.fixture(scope="module", params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)])
-def audited_hub(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory, index_cache: Path) -> Iterator[RunningHub]:
+def audited_hub(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory, index_cache: Path
+) -> Iterator[RunningHub]:
     """A hub behind a trusted proxy (127.0.0.1) whose Rasa never answers: a customer's first
     message queues the chat for `geral`. Its staff are created with `balcao user add`."""
     tmp = tmp_path_factory.mktemp(f"audit-{request.param}")
