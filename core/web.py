@@ -22,6 +22,7 @@ from starlette.requests import HTTPConnection
 
 if TYPE_CHECKING:
     from connectors.media import MediaStore
+    from connectors.ratelimit import RateLimits
     from handoff.models import User
     from kb_index import KnowledgeIndex, SearchResult
 
@@ -119,6 +120,7 @@ class AppState(Protocol):
     settings: RouteSettings
     media: MediaStore
     kb_follower: IndexCatchUp
+    rate_limits: RateLimits  # also who a request's client is (behind BALCAO_TRUSTED_PROXIES)
 
 
 def app_state(connection: HTTPConnection) -> AppState:

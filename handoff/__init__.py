@@ -1,6 +1,7 @@
 """Human handoff: who owns each conversation, team queues, agents, and their console."""
 
 from handoff.agents import STATUSES, AgentLoad, UnknownStatus, assign_waiting, choose_agent, set_agent_status, team_loads
+from handoff.audit import ANONYMOUS, CLI, AuditAction, AuditClient, AuditEntry, audit_request, list_audit, record_audit
 from handoff.canned import InvalidCannedResponse, add_canned_response, ensure_default_canned, list_canned, render_canned
 from handoff.confirmed import ConfirmedAnswer, confirmed_answers
 from handoff.conversations import (
@@ -54,11 +55,16 @@ from handoff.users import (
 )
 
 __all__ = [
+    "ANONYMOUS",
+    "CLI",
     "DEFAULT_TEAMS",
     "STATUSES",
     "AgentLoad",
     "AgentStatusChanged",
     "AlreadyClaimed",
+    "AuditAction",
+    "AuditClient",
+    "AuditEntry",
     "CannedResponse",
     "CannotReceiveTransfer",
     "ConfirmedAnswer",
@@ -94,6 +100,7 @@ __all__ = [
     "agent_reply",
     "assign_conversation",
     "assign_waiting",
+    "audit_request",
     "authenticate",
     "begin_closing",
     "can_access",
@@ -114,6 +121,7 @@ __all__ = [
     "is_open",
     "latest_conversation",
     "list_agent_conversations",
+    "list_audit",
     "list_canned",
     "list_queue",
     "list_teams",
@@ -122,6 +130,7 @@ __all__ = [
     "queue_standings",
     "queued_conversations",
     "quiet_conversations",
+    "record_audit",
     "record_message",
     "render_canned",
     "set_agent_status",

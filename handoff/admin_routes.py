@@ -1,14 +1,24 @@
-"""Admins edit teams: business hours, holidays, service level and how chats are assigned."""
+"""Admins edit teams (business hours, holidays, service level and how chats are assigned) and
+read the audit log: who did what, when and from where (``/api/admin/audit``, ``audit.csv``)."""
 
 from __future__ import annotations
 
-from fastapi import APIRouter, Depends, HTTPException, Request
+import json
+from datetime import date, datetime, time, timedelta
+from typing import Annotated
+from zoneinfo import ZoneInfo
+
+from fastapi import APIRouter, Depends, HTTPException, Query, Request
+from fastapi.responses import Response
 from pydantic import BaseModel, Field
 
 import handoff
+from core.models import aware
 from core.web import app_state
 from handoff import Role
-from handoff.auth import DbSession, csrf_protected, require_roles
+from handoff.audit import AuditAction, AuditClient, AuditEntry, audit_request, list_audit, record_audit
+from handoff.auth import CurrentUser, DbSession, csrf_protected, require_roles
+from insights.export import to_csv
 
 router = APIRouter(prefix="/api/admin", tags=["admin"], dependencies=[Depends(require_roles(Role.ADMIN))])
 
@@ -42,13 +52,153 @@ async def teams(session: DbSession) -> list[TeamOut]:
 
 
 @router.put("/teams/{team_id}", response_model=TeamOut, dependencies=[Depends(csrf_protected)])
-async def update_team(team_id: str, body: TeamIn, request: Request) -> TeamOut:
+async def update_team(team_id: str, body: TeamIn, request: Request, user: CurrentUser) -> TeamOut:
     """Change a team; invalid hours or an unknown time zone are refused with the reason."""
     async with app_state(request).desk.unit_of_work() as session:
         try:
+            before = TeamOut.model_validate(await handoff.get_team(session, team_id), from_attributes=True).model_dump()
             team = await handoff.update_team(session, team_id, **body.model_dump(exclude_unset=True))
         except handoff.UnknownTeam as exc:
             raise HTTPException(404, str(exc)) from exc
         except ValueError as exc:
             raise HTTPException(422, str(exc)) from exc
-        return TeamOut.model_validate(team, from_attributes=True)
+        after = TeamOut.model_validate(team, from_attributes=True)
+        changed = {key: [old, new] for key, new in after.model_dump().items() if (old := before[key]) != new}
+        await record_audit(
+            session,
+            actor=user,
+            action=AuditAction.TEAM_CHANGE,
+            target_type="team",
+            target_id=team_id,
+            details={"changed": changed},
+            client=AuditClient.of(request),
+        )
+        return after
+
+
+# -- the audit log ------------------------------------------------------------------------------
+
+MAX_PAGE = 500
+AUDIT_COLUMNS = [
+    "at",
+    "at_local",
+    "actor_id",
+    "actor",
+    "actor_name",
+    "action",
+    "target_type",
+    "target_id",
+    "details",
+    "client_ip",
+    "user_agent",
+]
+
+
+class AuditEntryOut(BaseModel):
+    id: int
+    at: datetime
+    actor_id: int | None
+    actor: str
+    actor_name: str | None
+    action: str
+    target_type: str | None
+    target_id: str | None
+    details: dict | None
+    client_ip: str | None
+    user_agent: str | None
+
+    @classmethod
+    def of(cls, entry: AuditEntry) -> AuditEntryOut:
+        out = cls.model_validate(entry, from_attributes=True)
+        out.at = aware(entry.at)  # SQLite gives naive times back; every stored time is UTC
+        return out
+
+
+class AuditPage(BaseModel):
+    entries: list[AuditEntryOut]
+    next_offset: int | None = Field(description="the offset of the next (older) page; null on the last page")
+
+
+class AuditQuery(BaseModel):
+    """The audit log's filters: local days of the desk's time zone (both included), who, what."""
+
+    start: date | None = None
+    end: date | None = None
+    actor: str | None = None
+    action: AuditAction | None = None
+
+    def bounds(self, timezone: str) -> tuple[datetime | None, datetime | None]:
+        """The period as UTC instants: from the first day's local midnight to the one after the last day."""
+        if self.start and self.end and self.end < self.start:
+            raise HTTPException(422, "`to` is before `from`")
+        zone = ZoneInfo(timezone)
+        start = datetime.combine(self.start, time(), zone) if self.start else None
+        end = datetime.combine(self.end + timedelta(days=1), time(), zone) if self.end else None
+        return start, end
+
+    def as_details(self) -> dict:
+        """The filters, as an export's audit entry records them."""
+        return {k: str(v.value if isinstance(v, AuditAction) else v) for k, v in self.model_dump().items() if v}
+
+
+def _audit_query(
+    start: Annotated[date | None, Query(alias="from", description="first local day (BALCAO_REPORT_TIMEZONE)")] = None,
+    end: Annotated[date | None, Query(alias="to", description="last local day, included")] = None,
+    actor: Annotated[str | None, Query(max_length=254, description="an e-mail, `cli` or `anonymous`")] = None,
+    action: Annotated[AuditAction | None, Query()] = None,
+) -> AuditQuery:
+    return AuditQuery(start=start, end=end, actor=actor or None, action=action)
+
+
+AuditParams = Annotated[AuditQuery, Depends(_audit_query)]
+
+
+async def _entries(request: Request, session: DbSession, params: AuditQuery, **page: int) -> list[AuditEntry]:
+    start, end = params.bounds(app_state(request).settings.report_timezone)
+    return list(await list_audit(session, start=start, end=end, actor=params.actor, action=params.action, **page))
+
+
+@router.get("/audit", response_model=AuditPage)
+async def audit(
+    request: Request,
+    session: DbSession,
+    params: AuditParams,
+    limit: Annotated[int, Query(ge=1, le=MAX_PAGE)] = 100,
+    offset: Annotated[int, Query(ge=0)] = 0,
+) -> AuditPage:
+    """The audit log, newest first: logins, claims, transfers, closes, exports, articles published,
+    users and teams changed, each with who, when, what and from where."""
+    rows = await _entries(request, session, params, limit=limit + 1, offset=offset)
+    return AuditPage(
+        entries=[AuditEntryOut.of(e) for e in rows[:limit]], next_offset=offset + limit if len(rows) > limit else None
+    )
+
+
+@router.get("/audit.csv", response_class=Response, responses={200: {"content": {"text/csv": {}}}})
+async def audit_csv(request: Request, session: DbSession, params: AuditParams, user: CurrentUser) -> Response:
+    """The audit log as CSV (the same filters, every matching entry, newest first); text cells that
+    a spreadsheet would run as a formula are neutralised. This export is itself audited."""
+    zone = ZoneInfo(app_state(request).settings.report_timezone)
+    rows = [
+        (
+            aware(e.at),
+            aware(e.at).astimezone(zone),
+            e.actor_id,
+            e.actor,
+            e.actor_name,
+            e.action,
+            e.target_type,
+            e.target_id,
+            json.dumps(e.details, ensure_ascii=False, sort_keys=True) if e.details else None,
+            e.client_ip,
+            e.user_agent,
+        )
+        for e in await _entries(request, session, params)
+    ]
+    body = to_csv((AUDIT_COLUMNS, rows))
+    await audit_request(
+        request, actor=user, action=AuditAction.EXPORT, target_type="audit", target_id="audit.csv", details=params.as_details()
+    )
+    return Response(
+        body, media_type="text/csv; charset=utf-8", headers={"Content-Disposition": 'attachment; filename="audit.csv"'}
+    )

@@ -22,6 +22,7 @@ import handoff
 from core.security import same_secret
 from core.web import app_state, page_templates
 from handoff import Role, User
+from handoff.audit import AuditAction, audit_request
 
 CSRF_HEADER = "X-CSRF-Token"
 STAFF_ROLES = {r.value for r in Role}
@@ -166,9 +167,11 @@ async def login_form(
     try:
         user = await handoff.authenticate(session, email, password)
     except handoff.InvalidCredentials as exc:
+        await audit_request(request, actor=None, action=AuditAction.LOGIN_FAILED, target_type="email", target_id=email)
         context = {"csrf": csrf_token(request), "next": next, "error": str(exc), "email": email}
         return templates.TemplateResponse(request, "login.html", context, status_code=401)
     login_session(request, user)
+    await audit_request(request, actor=user, action=AuditAction.LOGIN, target_type="user", target_id=user.id)
     target = next if next.startswith("/") and not next.startswith("//") else "/console"
     return RedirectResponse(target, status_code=303)
 
@@ -179,13 +182,17 @@ async def login_api(body: LoginIn, request: Request, session: DbSession) -> dict
     try:
         user = await handoff.authenticate(session, body.email, body.password)
     except handoff.InvalidCredentials as exc:
+        await audit_request(request, actor=None, action=AuditAction.LOGIN_FAILED, target_type="email", target_id=body.email)
         raise HTTPException(401, str(exc)) from exc
+    await audit_request(request, actor=user, action=AuditAction.LOGIN, target_type="user", target_id=user.id)
     return {"csrf_token": login_session(request, user), "user": {"id": user.id, "name": user.name, "role": user.role}}
 
 
 @auth_router.get("/logout", include_in_schema=False)
 async def logout(request: Request) -> Response:
     """End the session; back to the login page."""
+    if user_id := request.session.get("uid"):
+        await audit_request(request, actor=int(user_id), action=AuditAction.LOGOUT, target_type="user", target_id=user_id)
     request.session.clear()
     return RedirectResponse("/login", status_code=303)
 

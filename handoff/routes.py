@@ -20,6 +20,7 @@ from connectors import customers, outbox
 from connectors.media import MediaRefused, check_media, safe_name
 from core.web import AgentConnection, app_state, page_templates
 from handoff import Conversation, Message, Role, User
+from handoff.audit import AuditAction, AuditClient, record_audit
 from handoff.auth import Agent, DbSession, csrf_protected, csrf_token, page_user, require_roles
 from handoff.console_texts import console_texts
 
@@ -223,8 +224,21 @@ async def _change(request: Request, user: User, conversation_id: str, change: Ca
 @api.post("/conversations/{conversation_id}/claim", response_model=ConversationOut, dependencies=[Depends(csrf_protected)])
 async def claim(conversation_id: str, user: Agent, request: Request) -> ConversationOut:
     """Take a queued conversation. 409 when another agent was first."""
-    conversation = await _change(request, user, conversation_id, lambda s: handoff.claim_conversation(s, conversation_id, user))
-    return ConversationOut.of(conversation)
+
+    async def change(session: AsyncSession) -> Conversation:
+        conversation = await handoff.claim_conversation(session, conversation_id, user)
+        await record_audit(
+            session,
+            actor=user,
+            action=AuditAction.CLAIM,
+            target_type="conversation",
+            target_id=conversation_id,
+            details={"team": conversation.team_id},
+            client=AuditClient.of(request),
+        )
+        return conversation
+
+    return ConversationOut.of(await _change(request, user, conversation_id, change))
 
 
 @api.post(
@@ -305,9 +319,21 @@ async def transfer(conversation_id: str, body: TransferIn, user: Agent, request:
                 raise HTTPException(404, f"there is no active user {body.agent_id}")
         if body.team_id is not None:
             await handoff.get_team(session, body.team_id)
-        return await handoff.transfer_conversation(
+        before = await handoff.get_conversation(session, conversation_id)
+        moved = {"from_team": before.team_id, "from_agent": before.agent_id}
+        conversation = await handoff.transfer_conversation(
             session, conversation_id, user, team_id=body.team_id, to_agent=target, note=body.note
         )
+        await record_audit(
+            session,
+            actor=user,
+            action=AuditAction.TRANSFER,
+            target_type="conversation",
+            target_id=conversation_id,
+            details=moved | {"to_team": conversation.team_id, "to_agent": conversation.agent_id},
+            client=AuditClient.of(request),
+        )
+        return conversation
 
     return ConversationOut.of(await _change(request, user, conversation_id, change))
 
@@ -323,9 +349,21 @@ async def unassign(conversation_id: str, user: Agent, request: Request) -> Conve
 @api.post("/conversations/{conversation_id}/close", response_model=ConversationOut, dependencies=[Depends(csrf_protected)])
 async def close(conversation_id: str, body: CloseIn, user: Agent, request: Request) -> ConversationOut:
     """End the agent's part; the customer then gets the NPS question from the bot."""
-    conversation = await _change(
-        request, user, conversation_id, lambda s: handoff.close_conversation(s, conversation_id, user, reason=body.reason)
-    )
+
+    async def change(session: AsyncSession) -> Conversation:
+        conversation = await handoff.close_conversation(session, conversation_id, user, reason=body.reason)
+        await record_audit(
+            session,
+            actor=user,
+            action=AuditAction.CLOSE,
+            target_type="conversation",
+            target_id=conversation_id,
+            details={"reason": body.reason, "team": conversation.team_id},
+            client=AuditClient.of(request),
+        )
+        return conversation
+
+    conversation = await _change(request, user, conversation_id, change)
     await app_state(request).desk.run_ending(conversation_id, ending="agent_closed")
     return ConversationOut.of(conversation)
 

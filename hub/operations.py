@@ -21,6 +21,7 @@ from hub.settings import ROOT, Settings
 if TYPE_CHECKING:
     from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+    from handoff import AuditAction
     from kb_index import KnowledgeIndex
     from kb_index.evaluation import LabelledQuestion
 
@@ -45,6 +46,21 @@ async def _database(settings: Settings, *, read_only: bool = False) -> AsyncIter
         await engine.dispose()
 
 
+async def _audit(session: AsyncSession, action: AuditAction, target_type: str, target_id: str | int, details: dict) -> None:
+    """Record in the audit log, in the operation's transaction, what the command line did (the
+    actor is ``cli``: nobody is logged in)."""
+    import handoff
+
+    await handoff.record_audit(
+        session,
+        actor=handoff.CLI,
+        action=action,
+        target_type=target_type,
+        target_id=target_id,
+        details=details,
+    )
+
+
 async def _teams(session: AsyncSession) -> list[str]:
     """The desk's team ids (an article's team must be one); a new database first gets the teams
     ``prepare`` seeds."""
@@ -57,11 +73,14 @@ async def _teams(session: AsyncSession) -> list[str]:
 
 async def import_kb(settings: Settings, folder: Path, *, author: str = "import") -> int:
     """Publish the articles of ``folder``; print each bad file with its field. Returns the error count."""
+    import handoff
     import kb_index
     from hub.db import unit_of_work
 
     async with _database(settings) as sessions, unit_of_work(sessions) as session:
         read, changed, errors = await kb_index.import_kb_dir(session, folder, author=author, teams=await _teams(session))
+        if changed:
+            await _audit(session, handoff.AuditAction.ARTICLE_IMPORT, "folder", str(folder), {"read": read, "changed": changed})
     for error in errors:
         print(f"skipped: {error}", file=sys.stderr)
     print(f"knowledge base: {read} articles read from {folder}, {changed} new or changed, {len(errors)} skipped")
@@ -81,6 +100,7 @@ async def export_kb(settings: Settings, folder: Path) -> int:
 async def add_article(settings: Settings, values: dict[str, Any], *, publish: bool, author: str = "cli") -> str:
     """Add one article (checked like a file); published unless ``publish`` is false. Returns its
     "id (lang)"; raises ``CommandError`` with the reason when it is refused."""
+    import handoff
     import kb_index
     from hub.db import unit_of_work
 
@@ -93,6 +113,13 @@ async def add_article(settings: Settings, values: dict[str, Any], *, publish: bo
             article = await kb_index.create_article(session, draft, author=author)
             if publish:
                 await kb_index.publish(session, article.id, article.lang, author=author)
+                await _audit(
+                    session,
+                    handoff.AuditAction.ARTICLE_PUBLISH,
+                    "article",
+                    f"{article.id}/{article.lang}",
+                    {"version": article.version},
+                )
     except kb_index.ArticleError as exc:
         raise CommandError(str(exc)) from exc
     return f"{draft.id} ({draft.lang})"
@@ -207,7 +234,10 @@ async def add_user(settings: Settings, *, email: str, name: str, role: str, team
 
     password = password or secrets.token_urlsafe(12)
     async with _database(settings) as sessions, unit_of_work(sessions) as session:
-        await handoff.add_user(session, email=email, name=name, password=password, role=handoff.Role(role), teams=teams)
+        user = await handoff.add_user(session, email=email, name=name, password=password, role=handoff.Role(role), teams=teams)
+        await _audit(
+            session, handoff.AuditAction.USER_ADD, "user", user.id, {"email": user.email, "role": user.role, "teams": teams}
+        )
     return password
 
 
@@ -219,6 +249,9 @@ async def ensure_demo_admin(settings: Settings) -> tuple[str, str] | None:
     password = secrets.token_urlsafe(12)
     async with _database(settings) as sessions, unit_of_work(sessions) as session:
         admin = await handoff.add_first_admin(session, email=DEMO_ADMIN_EMAIL, password=password)
+        if admin:
+            details = {"email": admin.email, "role": admin.role, "teams": list(handoff.DEFAULT_TEAMS)}
+            await _audit(session, handoff.AuditAction.USER_ADD, "user", admin.id, details)
     return (admin.email, password) if admin else None
 
 
@@ -264,7 +297,9 @@ async def report(settings: Settings, *, start: str, end: str, fmt: str, table: s
     """The KPI report of the local days ``start``–``end`` as JSON, or one of its tables as CSV."""
     from datetime import date
 
+    import handoff
     import insights
+    from hub.db import unit_of_work
     from insights.export import report_table, surveys_table, to_csv
 
     try:
@@ -272,22 +307,27 @@ async def report(settings: Settings, *, start: str, end: str, fmt: str, table: s
     except ValueError as exc:  # a malformed date, or InvalidPeriod
         raise CommandError(str(exc)) from exc
     targets = insights.Targets(service_level_seconds=settings.service_level_seconds, fcr_days=settings.fcr_days)
-    async with _database(settings) as sessions, sessions() as session:
-        if fmt == "csv" and table == "surveys":
-            rows = await insights.list_surveys(
-                session,
-                start=period.start,
-                end=period.end,
-                channel=filters.get("channel"),
-                team_id=filters.get("team_id"),
-                agent_id=filters.get("agent_id"),
-                language=filters.get("language"),
-            )
-            return to_csv(surveys_table(rows))
-        result = await insights.compute_report(session, period, insights.Filters(**filters), targets=targets)
-    if fmt == "json":
-        return result.model_dump_json(indent=2)
-    return to_csv(report_table(result, table))
+    async with _database(settings) as sessions:
+        async with sessions() as session:
+            if fmt == "csv" and table == "surveys":
+                rows = await insights.list_surveys(
+                    session,
+                    start=period.start,
+                    end=period.end,
+                    channel=filters.get("channel"),
+                    team_id=filters.get("team_id"),
+                    agent_id=filters.get("agent_id"),
+                    language=filters.get("language"),
+                )
+                text = to_csv(surveys_table(rows))
+            else:
+                result = await insights.compute_report(session, period, insights.Filters(**filters), targets=targets)
+                text = result.model_dump_json(indent=2) if fmt == "json" else to_csv(report_table(result, table))
+        async with unit_of_work(sessions) as session:  # an export, like the dashboard's: audited
+            details = {"format": fmt, "from": start, "to": end} | {k: str(v) for k, v in filters.items() if v is not None}
+            target = ("report", "report") if fmt == "json" else ("table", table)
+            await _audit(session, handoff.AuditAction.EXPORT, *target, details)
+    return text
 
 
 async def rebuild_summaries(settings: Settings) -> int:

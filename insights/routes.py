@@ -16,6 +16,7 @@ from sqlalchemy import select
 import handoff
 import insights
 from core.web import RouteSettings, app_state, page_templates
+from handoff.audit import AuditAction, audit_request
 from handoff.auth import Agent, DbSession, Supervisor, csrf_protected, csrf_token, page_user
 from handoff.models import Role, Team, User
 from insights import charts
@@ -49,6 +50,10 @@ class ReportQuery(BaseModel):
             return insights.Period.of_days(start, end, settings.report_timezone)
         except insights.InvalidPeriod as exc:
             raise HTTPException(422, str(exc)) from exc
+
+    def as_details(self, fmt: str) -> dict:
+        """The export's format, period and filters, as its audit entry records them."""
+        return {"format": fmt} | {k: str(v) for k, v in self.model_dump(by_alias=True).items() if v is not None}
 
     def filters(self) -> insights.Filters:
         return insights.Filters(
@@ -100,7 +105,16 @@ async def _report(request: Request, session: DbSession, params: ReportQuery) -> 
 @api.get("/api/insights/report", response_model=insights.Report)
 async def report(request: Request, session: DbSession, params: Params, user: Supervisor) -> insights.Report:
     """Every KPI for conversations started in the period that match the filters."""
-    return await _report(request, session, params)
+    result = await _report(request, session, params)
+    await audit_request(
+        request,
+        actor=user,
+        action=AuditAction.EXPORT,
+        target_type="report",
+        target_id="report",
+        details=params.as_details("json"),
+    )
+    return result
 
 
 @api.get("/api/insights/live", response_model=insights.LiveCounters)
@@ -130,6 +144,9 @@ async def export_csv(table: str, request: Request, session: DbSession, params: P
             body = to_csv(report_table(await _report(request, session, params), table))
         except UnknownTable as exc:
             raise HTTPException(404, str(exc)) from exc
+    await audit_request(
+        request, actor=user, action=AuditAction.EXPORT, target_type="table", target_id=table, details=params.as_details("csv")
+    )
     return Response(
         body, media_type="text/csv; charset=utf-8", headers={"Content-Disposition": f'attachment; filename="{table}.csv"'}
     )

@@ -16,6 +16,7 @@ from fastapi import APIRouter, Depends, HTTPException, Query, Request
 from fastapi.responses import HTMLResponse, Response
 from markdown_it import MarkdownIt
 from pydantic import BaseModel, Field
+from sqlalchemy.ext.asyncio import AsyncSession
 
 import handoff
 import kb_index
@@ -23,6 +24,7 @@ from core.languages import Language
 from core.models import utcnow
 from core.web import app_state, page_templates
 from handoff import Role, User
+from handoff.audit import AuditAction, AuditClient, record_audit
 from handoff.auth import DbSession, csrf_protected, csrf_token, page_user, require_roles
 from kb_index import Article, ArticleDraft, ArticleFileError
 from kb_index.editor_texts import editor_texts
@@ -311,10 +313,34 @@ async def edit(article_id: str, lang: str, body: ArticleEdit, user: Editor, requ
     return ArticleOut.of(article)
 
 
-async def _status_change(request: Request, change, article_id: str, lang: str, user: User, version: int | None) -> ArticleOut:  # noqa: ANN001 - one of kb_index's publish/unpublish/delete functions
+async def _audit_article(
+    request: Request, session: AsyncSession, user: User, action: AuditAction, article_id: str, lang: str, **details: object
+) -> None:
+    """Record what an editor did to an article, in the change's own transaction."""
+    await record_audit(
+        session,
+        actor=user,
+        action=action,
+        target_type="article",
+        target_id=f"{article_id}/{lang}",
+        details=details,
+        client=AuditClient.of(request),
+    )
+
+
+async def _status_change(
+    request: Request,
+    change,  # noqa: ANN001 - kb_index's publish or unpublish
+    action: AuditAction,
+    article_id: str,
+    lang: str,
+    user: User,
+    version: int | None,
+) -> ArticleOut:
     try:
         async with app_state(request).desk.unit_of_work() as session:
             article = await change(session, article_id, lang, author=user.name, expected_version=version)
+            await _audit_article(request, session, user, action, article_id, lang, version=article.version, title=article.title)
     except kb_index.ArticleError as exc:
         raise _refusal(exc) from exc
     await _changed(request)
@@ -324,13 +350,17 @@ async def _status_change(request: Request, change, article_id: str, lang: str, u
 @api.post("/articles/{article_id}/{lang}/publish", response_model=ArticleOut, dependencies=[Depends(csrf_protected)])
 async def publish(article_id: str, lang: str, user: Editor, request: Request, body: VersionIn | None = None) -> ArticleOut:
     """The bot answers with the article from now on, on every hub process within a second."""
-    return await _status_change(request, kb_index.publish, article_id, lang, user, body.version if body else None)
+    return await _status_change(
+        request, kb_index.publish, AuditAction.ARTICLE_PUBLISH, article_id, lang, user, body.version if body else None
+    )
 
 
 @api.post("/articles/{article_id}/{lang}/unpublish", response_model=ArticleOut, dependencies=[Depends(csrf_protected)])
 async def unpublish(article_id: str, lang: str, user: Editor, request: Request, body: VersionIn | None = None) -> ArticleOut:
     """Back to draft: the bot stops answering with it; text and history are kept."""
-    return await _status_change(request, kb_index.unpublish, article_id, lang, user, body.version if body else None)
+    return await _status_change(
+        request, kb_index.unpublish, AuditAction.ARTICLE_UNPUBLISH, article_id, lang, user, body.version if body else None
+    )
 
 
 @api.post("/articles/{article_id}/{lang}/revert", response_model=ArticleOut, dependencies=[Depends(csrf_protected)])
@@ -352,7 +382,12 @@ async def delete(article_id: str, lang: str, user: Editor, request: Request, ver
     """Delete the article and its history (unpublish keeps them)."""
     try:
         async with app_state(request).desk.unit_of_work() as session:
+            gone = await kb_index.get_article(session, article_id, lang)
+            title, last_version = gone.title, gone.version  # its history goes with it: the log keeps these
             await kb_index.delete_article(session, article_id, lang, expected_version=version)
+            await _audit_article(
+                request, session, user, AuditAction.ARTICLE_DELETE, article_id, lang, version=last_version, title=title
+            )
     except kb_index.ArticleError as exc:
         raise _refusal(exc) from exc
     await _changed(request)
