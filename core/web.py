@@ -22,6 +22,7 @@ from starlette.requests import HTTPConnection
 
 if TYPE_CHECKING:
     from connectors.media import MediaStore
+    from connectors.ratelimit import LoginThrottle
     from handoff.models import User
     from kb_index import KnowledgeIndex, SearchResult
 
@@ -56,6 +57,8 @@ class RouteSettings(Protocol):
     report_timezone: str
     service_level_seconds: int
     fcr_days: int
+    public_url: str
+    port: int
 
 
 class AgentEvents(Protocol):
@@ -119,6 +122,7 @@ class AppState(Protocol):
     settings: RouteSettings
     media: MediaStore
     kb_follower: IndexCatchUp
+    login_throttle: LoginThrottle
 
 
 def app_state(connection: HTTPConnection) -> AppState:
