@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import hmac
+import ipaddress
 from collections.abc import Callable
+from urllib.parse import urlsplit
 
 from itsdangerous import TimestampSigner
 
-__all__ = ["same_secret", "timestamp_signer"]
+__all__ = ["allowed_origin", "same_secret", "timestamp_signer"]
 
 
 def same_secret(given: str, expected: str) -> bool:
@@ -28,3 +30,43 @@ def timestamp_signer(clock: Callable[[], float]) -> type[TimestampSigner]:
             return int(clock())
 
     return ClockSigner
+
+
+_DEFAULT_PORTS = {"http": 80, "https": 443}
+
+
+def _origin(url: str) -> tuple[str, str, int | None] | None:
+    """(scheme, host, port) of a URL or an ``Origin`` header; ``None`` when it is not one."""
+    try:
+        parts = urlsplit(url.strip())
+        scheme, host, port = parts.scheme.lower(), (parts.hostname or "").lower(), parts.port
+    except ValueError:  # a port that is not a number
+        return None
+    if scheme not in _DEFAULT_PORTS or not host:
+        return None
+    return scheme, host, port or _DEFAULT_PORTS[scheme]
+
+
+def _is_loopback(host: str) -> bool:
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host.strip("[]")).is_loopback
+    except ValueError:
+        return False
+
+
+def allowed_origin(origin: str | None, *, public_url: str, port: int) -> bool:
+    """Whether a browser page from ``origin`` (its ``Origin`` header) may use the staff's
+    WebSocket: only the desk's own pages, at ``public_url``. While that is a loopback address (a
+    desk on one machine), the hub's own ``port`` on any loopback name (localhost, 127.0.0.1, ::1)
+    counts too. Without an ``Origin`` the client is not a browser (no other site's page can make
+    it send the staff's cookie), so it is let through."""
+    if origin is None:
+        return True
+    given, public = _origin(origin), _origin(public_url)
+    if given is None or public is None:
+        return False
+    if given == public:
+        return True
+    return _is_loopback(public[1]) and given[0] == public[0] and _is_loopback(given[1]) and given[2] == port

@@ -22,7 +22,7 @@ from starlette.requests import HTTPConnection
 
 if TYPE_CHECKING:
     from connectors.media import MediaStore
-    from connectors.ratelimit import RateLimits
+    from connectors.ratelimit import LoginThrottle, RateLimits
     from handoff.models import User
     from kb_index import KnowledgeIndex, SearchResult
 
@@ -57,6 +57,8 @@ class RouteSettings(Protocol):
     report_timezone: str
     service_level_seconds: int
     fcr_days: int
+    public_url: str
+    port: int
 
 
 class AgentEvents(Protocol):
@@ -121,6 +123,7 @@ class AppState(Protocol):
     media: MediaStore
     kb_follower: IndexCatchUp
     rate_limits: RateLimits  # also who a request's client is (behind BALCAO_TRUSTED_PROXIES)
+    login_throttle: LoginThrottle
 
 
 def app_state(connection: HTTPConnection) -> AppState:

@@ -1,5 +1,6 @@
-"""Admins edit teams (business hours, holidays, service level and how chats are assigned) and
-read the audit log: who did what, when and from where (``/api/admin/audit``, ``audit.csv``)."""
+"""Admins edit teams (business hours, holidays, service level and how chats are assigned) and staff
+accounts (password resets, deactivation, roles), and read the audit log: who did what, when and from
+where (``/api/admin/audit``, ``audit.csv``)."""
 
 from __future__ import annotations
 
@@ -202,3 +203,100 @@ async def audit_csv(request: Request, session: DbSession, params: AuditParams, u
     return Response(
         body, media_type="text/csv; charset=utf-8", headers={"Content-Disposition": 'attachment; filename="audit.csv"'}
     )
+
+
+# -- staff accounts ---------------------------------------------------------------------------
+
+
+class UserOut(BaseModel):
+    id: int
+    email: str
+    name: str
+    role: str
+    active: bool
+    must_change_password: bool
+
+
+class RoleIn(BaseModel):
+    role: Role
+
+
+class OneTimePasswordOut(BaseModel):
+    user: UserOut
+    password: str = Field(description="shown once: the user must change it at their next login")
+
+
+def _user_refusal(exc: Exception) -> HTTPException:
+    if isinstance(exc, handoff.UnknownUser):
+        return HTTPException(404, str(exc))
+    return HTTPException(409, str(exc))  # LastAdmin
+
+
+@router.get("/users", response_model=list[UserOut])
+async def users(session: DbSession) -> list[UserOut]:
+    """Every staff account, active or not."""
+    return [UserOut.model_validate(u, from_attributes=True) for u in await handoff.list_users(session)]
+
+
+@router.post("/users/{user_id}/password-reset", response_model=OneTimePasswordOut, dependencies=[Depends(csrf_protected)])
+async def reset_password(user_id: int, request: Request, admin: CurrentUser) -> OneTimePasswordOut:
+    """Give the user a new one-time password (returned once) and end all their sessions; they
+    must choose their own at the next login."""
+    password = handoff.new_one_time_password()
+    new_hash = await handoff.hash_password(password)  # off the event loop, before the transaction
+    async with app_state(request).desk.unit_of_work() as session:
+        try:
+            user = await handoff.reset_password(session, user_id, new_hash)
+        except handoff.UnknownUser as exc:
+            raise _user_refusal(exc) from exc
+        await record_audit(
+            session,
+            actor=admin,
+            action=AuditAction.USER_CHANGE,
+            target_type="user",
+            target_id=user_id,
+            details={"password": "reset"},
+            client=AuditClient.of(request),
+        )
+        return OneTimePasswordOut(user=UserOut.model_validate(user, from_attributes=True), password=password)
+
+
+@router.post("/users/{user_id}/deactivate", response_model=UserOut, dependencies=[Depends(csrf_protected)])
+async def deactivate(user_id: int, request: Request, admin: CurrentUser) -> UserOut:
+    """The user can no longer log in; every session of theirs ends at once (409 for the last admin)."""
+    async with app_state(request).desk.unit_of_work() as session:
+        try:
+            user = await handoff.deactivate_user(session, user_id)
+        except (handoff.UnknownUser, handoff.LastAdmin) as exc:
+            raise _user_refusal(exc) from exc
+        await record_audit(
+            session,
+            actor=admin,
+            action=AuditAction.USER_CHANGE,
+            target_type="user",
+            target_id=user_id,
+            details={"active": False},
+            client=AuditClient.of(request),
+        )
+        return UserOut.model_validate(user, from_attributes=True)
+
+
+@router.put("/users/{user_id}/role", response_model=UserOut, dependencies=[Depends(csrf_protected)])
+async def change_role(user_id: int, body: RoleIn, request: Request, admin: CurrentUser) -> UserOut:
+    """Give the user another role; their sessions end, so they log in again with it (409 for the
+    last admin's own role)."""
+    async with app_state(request).desk.unit_of_work() as session:
+        try:
+            user = await handoff.set_user_role(session, user_id, body.role)
+        except (handoff.UnknownUser, handoff.LastAdmin) as exc:
+            raise _user_refusal(exc) from exc
+        await record_audit(
+            session,
+            actor=admin,
+            action=AuditAction.USER_CHANGE,
+            target_type="user",
+            target_id=user_id,
+            details={"role": body.role.value},
+            client=AuditClient.of(request),
+        )
+        return UserOut.model_validate(user, from_attributes=True)

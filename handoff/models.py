@@ -5,7 +5,7 @@ from __future__ import annotations
 import enum
 from datetime import datetime
 
-from sqlalchemy import JSON, Boolean, Enum, Float, ForeignKey, Index, Integer, String, Text, UniqueConstraint
+from sqlalchemy import JSON, Boolean, Enum, Float, ForeignKey, Index, Integer, String, Text, UniqueConstraint, false
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 from core.models import TYPE_ANNOTATION_MAP, package_metadata, utcnow
@@ -73,6 +73,12 @@ class User(Base):
     capacity: Mapped[int] = mapped_column(Integer, default=3)  # chats at once
     last_assigned_at: Mapped[datetime | None] = mapped_column(default=None)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    # A session cookie carries the value this had when it was issued; logging out, a password change
+    # or reset, deactivation and a role change add one, so every copy of every older cookie is refused.
+    session_epoch: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    # A password someone else saw (generated and printed, or reset by an admin): it must be replaced
+    # before anything else is allowed.
+    must_change_password: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
 
 
 class TeamMember(Base):

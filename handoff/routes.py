@@ -18,10 +18,11 @@ import handoff
 import insights
 from connectors import customers, outbox
 from connectors.media import MediaRefused, check_media, safe_name
+from core.security import allowed_origin
 from core.web import AgentConnection, app_state, page_templates
 from handoff import Conversation, Message, Role, User
 from handoff.audit import AuditAction, AuditClient, record_audit
-from handoff.auth import Agent, DbSession, csrf_protected, csrf_token, page_user, require_roles
+from handoff.auth import ONE_TIME_REFUSAL, Agent, DbSession, csrf_protected, csrf_token, page_user, require_roles, session_user
 from handoff.console_texts import console_texts
 
 api = APIRouter(prefix="/api/agent", tags=["agents"])
@@ -419,13 +420,21 @@ async def overview(session: DbSession) -> list[TeamOverview]:
 @api.websocket("/ws")
 async def live(websocket: WebSocket) -> None:
     """Live events for the console; the console sends {"type": "typing", "conversation_id"}."""
-    desk = app_state(websocket).desk
-    user_id = websocket.session.get("uid") if "session" in websocket.scope else None
+    state = app_state(websocket)
+    desk = state.desk
+    # Another site's page must not open it with the agent's cookie (cross-site WebSocket hijacking):
+    # refused (1008, an HTTP 403 during the handshake) before anything is read or changed.
+    if not allowed_origin(websocket.headers.get("origin"), public_url=state.settings.public_url, port=state.settings.port):
+        await websocket.close(code=1008, reason="this page may not open the console's WebSocket")
+        return
     async with desk.sessions() as session:
-        user = await handoff.get_user(session, int(user_id)) if user_id else None
+        user = await session_user(websocket, session)
         teams = await handoff.user_team_ids(session, user) if user else None
     if user is None or user.role not in (Role.AGENT.value, Role.SUPERVISOR.value, Role.ADMIN.value):
         await websocket.close(code=4401, reason="log in as an agent first")
+        return
+    if user.must_change_password:
+        await websocket.close(code=4403, reason=ONE_TIME_REFUSAL)
         return
     # The status first, so an agent whose console has opened is already online (and assignable).
     await desk.agent_connected(user)

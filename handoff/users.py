@@ -1,19 +1,42 @@
-"""Staff users (agents, editors, supervisors, admins) and their teams. Passwords hashed with argon2."""
+"""Staff users (agents, editors, supervisors, admins) and their teams; their passwords and sessions.
+
+Passwords are hashed with argon2, which takes a core for about 0.2 s on purpose: every hash and
+check runs in a small thread pool of its own (``hash_password``, ``verify_password``), never on the
+event loop nor inside a database transaction. A state change of a user is one function here
+(``change_password``, ``reset_password``, ``log_out``, ``deactivate_user``, ``set_user_role``); each
+that must end the user's sessions adds one to ``User.session_epoch``, which every session cookie
+carries (see ``handoff.auth``)."""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import asyncio
+import os
+import secrets
+from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from contextlib import AbstractAsyncContextManager
+from typing import NewType
 
 from argon2 import PasswordHasher
-from argon2.exceptions import InvalidHashError, VerifyMismatchError
-from sqlalchemy import select
+from argon2.exceptions import InvalidHashError, VerificationError, VerifyMismatchError
+from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from handoff.hours import DEFAULT_HOURS
 from handoff.models import Role, Team, TeamMember, User, utcnow
 
 DEFAULT_TEAMS = {"tecnico": "Técnico", "financeiro": "Financeiro", "logistica": "Logística", "geral": "Geral"}
+MIN_PASSWORD_CHARS = 8
+MAX_PASSWORD_CHARS = 200  # what the login form accepts
 _hasher = PasswordHasher()
+# argon2 releases the GIL, so these threads do not slow the event loop; half the cores at most, so a
+# flood of logins leaves the desk a core to answer customers with (the rest wait their turn).
+_password_work = ThreadPoolExecutor(max_workers=max(1, (os.cpu_count() or 2) // 2), thread_name_prefix="argon2")
+
+PasswordHash = NewType("PasswordHash", str)
+"""An argon2 hash made by ``hash_password`` (a password checked against the rules)."""
+
+ReadSessions = Callable[[], AbstractAsyncContextManager[AsyncSession]]
 
 
 class UserExists(ValueError):
@@ -24,6 +47,61 @@ class UserExists(ValueError):
 class InvalidCredentials(Exception):
     def __init__(self) -> None:
         super().__init__("wrong e-mail or password")
+
+
+class WeakPassword(ValueError):
+    """A new password that breaks the rules; the message says which."""
+
+
+class UnknownUser(LookupError):
+    def __init__(self, who: int | str) -> None:
+        super().__init__(f"there is no user {who}")
+
+
+class LastAdmin(ValueError):
+    def __init__(self) -> None:
+        super().__init__("this is the desk's last active admin: make another user admin first")
+
+
+async def _in_pool(work: Callable[[], object]) -> object:
+    return await asyncio.get_running_loop().run_in_executor(_password_work, work)
+
+
+def check_new_password(password: str) -> None:
+    """Refuse (``WeakPassword``) a password too short or too long to be set."""
+    if len(password) < MIN_PASSWORD_CHARS:
+        raise WeakPassword(f"a password needs at least {MIN_PASSWORD_CHARS} characters")
+    if len(password) > MAX_PASSWORD_CHARS:
+        raise WeakPassword(f"a password may have at most {MAX_PASSWORD_CHARS} characters")
+
+
+async def hash_password(password: str) -> PasswordHash:
+    """``password``, checked (``WeakPassword``) and hashed off the event loop."""
+    check_new_password(password)
+    return PasswordHash(str(await _in_pool(lambda: _hasher.hash(password))))
+
+
+def new_one_time_password() -> str:
+    """A random password to hand to someone once (they must change it at their first login)."""
+    return secrets.token_urlsafe(12)
+
+
+async def verify_password(user: User | None, password: str) -> None:
+    """Raise ``InvalidCredentials`` unless ``password`` is ``user``'s (active) password. Checked off
+    the event loop; without a user the same work is done, so the time taken does not tell which
+    e-mails exist."""
+
+    def check() -> bool:
+        if user is None or not user.active:
+            _hasher.hash(password)
+            return False
+        try:
+            return bool(_hasher.verify(user.password_hash, password))
+        except (VerifyMismatchError, VerificationError, InvalidHashError):
+            return False
+
+    if not await _in_pool(check):
+        raise InvalidCredentials()
 
 
 async def ensure_default_teams(session: AsyncSession) -> None:
@@ -43,11 +121,12 @@ async def add_user(
     password: str,
     role: Role = Role.AGENT,
     teams: Sequence[str] = (),
+    one_time: bool = False,
 ) -> User:
-    """Create a staff user in the given teams."""
+    """Create a staff user in the given teams. ``one_time``: the password was generated and shown to
+    someone, so the user must change it at the first login."""
     email = email.strip().lower()
-    if len(password) < 8:
-        raise ValueError("a password needs at least 8 characters")
+    password_hash = await hash_password(password)  # before the first query: no transaction waits on it
     if (await session.execute(select(User.id).where(User.email == email))).first():
         raise UserExists(email)
     await ensure_default_teams(session)
@@ -55,7 +134,15 @@ async def add_user(
     unknown = [t for t in teams if t not in known]
     if unknown:
         raise ValueError(f"unknown team(s): {', '.join(unknown)}; known: {', '.join(sorted(known))}")
-    user = User(email=email, name=name, password_hash=_hasher.hash(password), role=role.value, created_at=utcnow())
+    user = User(
+        email=email,
+        name=name,
+        password_hash=password_hash,
+        role=role.value,
+        created_at=utcnow(),
+        session_epoch=0,
+        must_change_password=one_time,
+    )
     session.add(user)
     await session.flush()
     for team_id in teams:
@@ -64,23 +151,26 @@ async def add_user(
     return user
 
 
-async def add_first_admin(session: AsyncSession, *, email: str, password: str, name: str = "Admin") -> User | None:
+async def add_first_admin(
+    session: AsyncSession, *, email: str, password: str, name: str = "Admin", one_time: bool = False
+) -> User | None:
     """On a desk with no staff yet, an admin in every default team; ``None`` when a user exists already."""
     if (await session.execute(select(User.id).limit(1))).first():
         return None
-    return await add_user(session, email=email, name=name, password=password, role=Role.ADMIN, teams=list(DEFAULT_TEAMS))
+    return await add_user(
+        session, email=email, name=name, password=password, role=Role.ADMIN, teams=list(DEFAULT_TEAMS), one_time=one_time
+    )
 
 
-async def authenticate(session: AsyncSession, email: str, password: str) -> User:
-    """The active user with these credentials, or ``InvalidCredentials``."""
-    user = (await session.execute(select(User).where(User.email == email.strip().lower()))).scalar_one_or_none()
-    if user is None or not user.active:
-        _hasher.hash(password)  # same work either way, so timing does not tell which e-mails exist
+async def authenticate(read_sessions: ReadSessions, email: str, password: str) -> User:
+    """The active user with these credentials, or ``InvalidCredentials``. The user is read in a
+    read session of its own, closed before the password is checked (off the event loop): no
+    transaction stays open for the 0.2 s that takes."""
+    async with read_sessions() as session:
+        user = await get_user_by_email(session, email)
+    await verify_password(user, password)
+    if user is None:  # verify_password refused it already; this tells the type checker
         raise InvalidCredentials()
-    try:
-        _hasher.verify(user.password_hash, password)
-    except (VerifyMismatchError, InvalidHashError) as exc:
-        raise InvalidCredentials() from exc
     return user
 
 
@@ -88,6 +178,95 @@ async def get_user(session: AsyncSession, user_id: int) -> User | None:
     """The active user with this id."""
     user = await session.get(User, user_id)
     return user if user and user.active else None
+
+
+async def get_user_by_email(session: AsyncSession, email: str) -> User | None:
+    """The user (active or not) who logs in with ``email``."""
+    return (await session.execute(select(User).where(User.email == email.strip().lower()))).scalar_one_or_none()
+
+
+async def _user_for_change(session: AsyncSession, user_id: int) -> User:
+    user = await session.get(User, user_id)
+    if user is None:
+        raise UnknownUser(user_id)
+    return user
+
+
+def _end_sessions(user: User) -> None:
+    # An SQL expression, so two changes at once both count (the row's value, not the one read).
+    user.session_epoch = User.session_epoch + 1
+
+
+async def log_out(session: AsyncSession, user_id: int) -> None:
+    """End every session of the user, on every browser and device (each copy of each cookie)."""
+    user = await session.get(User, user_id)
+    if user is not None:
+        _end_sessions(user)
+        await session.flush()
+        await session.refresh(user, ["session_epoch"])
+
+
+async def change_password(session: AsyncSession, user_id: int, new: PasswordHash) -> User:
+    """The user's own change of password (checked against the current one by the caller with
+    ``verify_password``): it is no longer one-time, and every other session ends. Returns the
+    user, whose new ``session_epoch`` the caller's own session must carry on."""
+    user = await _user_for_change(session, user_id)
+    user.password_hash = new
+    user.must_change_password = False
+    _end_sessions(user)
+    await session.flush()
+    await session.refresh(user, ["session_epoch"])
+    return user
+
+
+async def reset_password(session: AsyncSession, user_id: int, new: PasswordHash) -> User:
+    """An admin's (or ``balcao user reset-password``'s) reset: ``new`` is a one-time password, to
+    be changed at the next login; every session of the user ends."""
+    user = await _user_for_change(session, user_id)
+    user.password_hash = new
+    user.must_change_password = True
+    _end_sessions(user)
+    await session.flush()
+    await session.refresh(user, ["session_epoch"])
+    return user
+
+
+async def _other_active_admins(session: AsyncSession, user_id: int) -> int:
+    query = select(func.count()).where(User.role == Role.ADMIN.value, User.active.is_(True), User.id != user_id)
+    return int((await session.execute(query)).scalar_one())
+
+
+async def deactivate_user(session: AsyncSession, user_id: int) -> User:
+    """The user can no longer log in and their sessions end (an inactive user is never assigned a
+    chat, whatever their status). The last active admin cannot be deactivated (``LastAdmin``)."""
+    user = await _user_for_change(session, user_id)
+    if user.role == Role.ADMIN.value and user.active and not await _other_active_admins(session, user_id):
+        raise LastAdmin()
+    user.active = False
+    _end_sessions(user)
+    await session.flush()
+    await session.refresh(user, ["session_epoch"])
+    return user
+
+
+async def set_user_role(session: AsyncSession, user_id: int, role: Role) -> User:
+    """Give the user another role; their sessions end, so every page and API is reopened with the
+    new one. The last active admin keeps the role (``LastAdmin``)."""
+    user = await _user_for_change(session, user_id)
+    if user.role == role.value:
+        return user
+    if user.role == Role.ADMIN.value and user.active and not await _other_active_admins(session, user_id):
+        raise LastAdmin()
+    user.role = role.value
+    _end_sessions(user)
+    await session.flush()
+    await session.refresh(user, ["session_epoch"])
+    return user
+
+
+async def list_users(session: AsyncSession) -> Sequence[User]:
+    """Every staff user, active or not, by name."""
+    return (await session.execute(select(User).order_by(User.name, User.id))).scalars().all()
 
 
 async def user_team_ids(session: AsyncSession, user: User) -> list[str] | None:

@@ -26,7 +26,7 @@ from connectors import outbox
 from connectors.base import OutboxChannel
 from connectors.media import MediaStore, media_router
 from connectors.outbox import DeliveryChange, OutboxWorker
-from connectors.ratelimit import build_rate_limits
+from connectors.ratelimit import build_login_throttle, build_rate_limits
 from connectors.widget import WidgetChannel, WidgetTokens, customer_view, widget_router
 from desk import Desk, EventBus, RasaClient, ReplicaRelay, actions_router, inactivity_loop
 from handoff.auth import LoginRequired, auth_router, redirect_to_login
@@ -83,6 +83,15 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         ip_burst=settings.rate_ip_burst,
         trusted_proxies=settings.trusted_proxies,
         redis_url=settings.redis_url,
+        redis_prefix=settings.redis_prefix,
+    )
+    login_throttle = build_login_throttle(
+        limits,
+        account_attempts=settings.login_attempts_per_account,
+        ip_attempts=settings.login_attempts_per_ip,
+        lock_s=settings.login_lock_s,
+        max_lock_s=settings.login_max_lock_s,
+        redis=limits_redis,
         redis_prefix=settings.redis_prefix,
     )
     routers = [media_router(media)]
@@ -191,6 +200,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.outbox_worker = worker
     app.state.media = media
     app.state.rate_limits = limits
+    app.state.login_throttle = login_throttle
     app.add_middleware(
         SessionMiddleware,
         secret_key=settings.secret_key,

@@ -29,6 +29,7 @@ from hub.operations import (
     prepare,
     rebuild_summaries,
     report,
+    reset_password,
     search,
     seed_desk,
     set_telegram_webhook,
@@ -191,6 +192,12 @@ def _cmd_user_add(args: argparse.Namespace, settings: Settings) -> int:
     return 0
 
 
+def _cmd_user_reset_password(args: argparse.Namespace, settings: Settings) -> int:
+    password = asyncio.run(reset_password(settings, args.email))
+    print(f"{args.email}: every session ended; one-time password (to change at the next login): {password}")
+    return 0
+
+
 def _cmd_telegram_set_webhook(args: argparse.Namespace, settings: Settings) -> int:
     print(f"Telegram will send updates to {asyncio.run(set_telegram_webhook(settings, args.url))}")
     return 0
@@ -329,7 +336,16 @@ def build_parser() -> argparse.ArgumentParser:
     user_add.add_argument("--name", required=True, help="the name customers and colleagues see")
     user_add.add_argument("--role", default="agent", choices=ROLES, help="what they may do (default: agent)")
     user_add.add_argument("--team", action="append", default=[], help="a team whose queue they serve; repeat for several")
-    user_add.add_argument("--password", default=None, help="at least 8 characters; generated and printed when omitted")
+    user_add.add_argument(
+        "--password", default=None, help="at least 8 characters; when omitted, a one-time one is generated and printed"
+    )
+    user_reset = _command(
+        user,
+        "reset-password",
+        _cmd_user_reset_password,
+        "give a user a new one-time password (printed) and end their sessions",
+    )
+    user_reset.add_argument("email", help="the e-mail they log in with")
 
     telegram = _group(sub, "telegram", "the Telegram channel (needs BALCAO_TELEGRAM_BOT_TOKEN)")
     set_webhook = _command(

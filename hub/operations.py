@@ -9,7 +9,6 @@ neither imports the other. Heavy packages are imported inside the functions: ``b
 from __future__ import annotations
 
 import asyncio
-import secrets
 import sys
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -227,28 +226,50 @@ async def search(settings: Settings, question: str, lang: str) -> dict[str, Any]
 
 
 async def add_user(settings: Settings, *, email: str, name: str, role: str, teams: list[str], password: str | None) -> str:
-    """Create a staff user (``handoff.add_user``); returns the password (generated when not given).
-    Raises ``ValueError`` (e.g. ``handoff.UserExists``) when it is refused."""
+    """Create a staff user (``handoff.add_user``); returns the password. One generated (no
+    ``password`` given) is one-time: the user must change it at the first login. Raises
+    ``ValueError`` (e.g. ``handoff.UserExists``) when it is refused."""
     import handoff
     from hub.db import unit_of_work
 
-    password = password or secrets.token_urlsafe(12)
+    one_time = password is None
+    password = password or handoff.new_one_time_password()
     async with _database(settings) as sessions, unit_of_work(sessions) as session:
-        user = await handoff.add_user(session, email=email, name=name, password=password, role=handoff.Role(role), teams=teams)
+        user = await handoff.add_user(
+            session, email=email, name=name, password=password, role=handoff.Role(role), teams=teams, one_time=one_time
+        )
         await _audit(
             session, handoff.AuditAction.USER_ADD, "user", user.id, {"email": user.email, "role": user.role, "teams": teams}
         )
     return password
 
 
-async def ensure_demo_admin(settings: Settings) -> tuple[str, str] | None:
-    """On a desk with no users, create an admin in every team; returns (e-mail, one-time password)."""
+async def reset_password(settings: Settings, email: str) -> str:
+    """``balcao user reset-password``: a new one-time password for the user (returned, to be
+    changed at their next login); every session of theirs ends."""
     import handoff
     from hub.db import unit_of_work
 
-    password = secrets.token_urlsafe(12)
+    password = handoff.new_one_time_password()
+    new_hash = await handoff.hash_password(password)
     async with _database(settings) as sessions, unit_of_work(sessions) as session:
-        admin = await handoff.add_first_admin(session, email=DEMO_ADMIN_EMAIL, password=password)
+        user = await handoff.get_user_by_email(session, email)
+        if user is None:
+            raise CommandError(f"there is no user with e-mail {email.strip().lower()}")
+        await handoff.reset_password(session, user.id, new_hash)
+        await _audit(session, handoff.AuditAction.USER_CHANGE, "user", user.id, {"password": "reset"})
+    return password
+
+
+async def ensure_demo_admin(settings: Settings) -> tuple[str, str] | None:
+    """On a desk with no users, create an admin in every team; returns (e-mail, one-time password),
+    which must be changed at the first login."""
+    import handoff
+    from hub.db import unit_of_work
+
+    password = handoff.new_one_time_password()
+    async with _database(settings) as sessions, unit_of_work(sessions) as session:
+        admin = await handoff.add_first_admin(session, email=DEMO_ADMIN_EMAIL, password=password, one_time=True)
         if admin:
             details = {"email": admin.email, "role": admin.role, "teams": list(handoff.DEFAULT_TEAMS)}
             await _audit(session, handoff.AuditAction.USER_ADD, "user", admin.id, details)

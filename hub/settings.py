@@ -109,6 +109,13 @@ class Settings(BaseSettings):
         600.0, description="messages a minute from one client IP (Telegram and Twilio call from few IPs: keep it generous)"
     )
     rate_ip_burst: int = 200
+    # Staff logins (docs/secrets.md): a few wrong passwords, then each further attempt waits longer.
+    login_attempts_per_account: int = Field(5, description="wrong passwords for one e-mail before it must wait")
+    login_attempts_per_ip: int = Field(
+        20, description="wrong passwords from one client IP (any e-mail) before it must wait (offices share an IP)"
+    )
+    login_lock_s: float = Field(60.0, description="the first wait; each wrong password after it doubles the wait")
+    login_max_lock_s: float = Field(3600.0, description="the longest wait")
     trusted_proxies: Annotated[list[str], NoDecode] = Field(
         default_factory=list,
         description="IPs/CIDRs of your reverse proxies, whose X-Forwarded-For names the client: 10.0.0.5,10.1.0.0/16",

@@ -6,6 +6,7 @@ TEXTS = {
     "pt-BR": {
         "editor": "base de conhecimento",
         "logout": "sair",
+        "password": "trocar a senha",
         "articles": "Artigos",
         "filters": "Filtros",
         "language": "Idioma",
@@ -59,6 +60,7 @@ TEXTS = {
     "en": {
         "editor": "knowledge base",
         "logout": "log out",
+        "password": "change password",
         "articles": "Articles",
         "filters": "Filters",
         "language": "Language",

@@ -5,6 +5,7 @@ next poll)."""
 
 from __future__ import annotations
 
+import asyncio
 import re
 import secrets
 import unicodedata
@@ -248,9 +249,10 @@ async def _search(request: Request, q: str, lang: str) -> TryOut:
 
 
 @api.get("/search", response_model=TryOut)
-async def search(request: Request, q: str, lang: Annotated[str, Query(max_length=8)] = "pt-BR") -> TryOut:
+async def search(request: Request, user: Staff, q: str, lang: Annotated[str, Query(max_length=8)] = "pt-BR") -> TryOut:
     """What the bot would do with a question: ranked articles, confidence and decision (an unknown
-    language is searched as pt-BR)."""
+    language is searched as pt-BR). For staff: each question is encoded, a core's work that
+    anonymous callers could ask for without end."""
     return await _search(request, q, lang if lang in kb_index.LANGUAGES else "pt-BR")
 
 
@@ -277,7 +279,9 @@ async def clusters(
     """Questions the bot could not answer with confidence, grouped by similarity, the most asked first."""
     rows = await kb_index.unanswered_questions(session, since=utcnow() - timedelta(days=days), lang=lang or None)
     index = app_state(request).desk.index
-    found = kb_index.cluster_questions(rows, index.encoder, similarity=app_state(request).settings.kb_cluster_similarity)
+    similarity = app_state(request).settings.kb_cluster_similarity
+    # Encoding and grouping hundreds of questions takes seconds of CPU: off the event loop.
+    found = await asyncio.to_thread(kb_index.cluster_questions, rows, index.encoder, similarity=similarity)
     return [ClusterOut.model_validate(c, from_attributes=True) for c in found]
 
 

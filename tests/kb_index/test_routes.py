@@ -93,8 +93,15 @@ def article(article_id: str, **changes: object) -> dict:
     return values
 
 
+_search_cookies: dict[str, httpx.Cookies] = {}  # hub URL → Ana's session there (search is for staff)
+
+
 async def bot_answer(hub: RunningHub, question: str) -> dict:
     async with httpx.AsyncClient(base_url=hub.url, timeout=30) as client:
+        if hub.url not in _search_cookies:
+            (await client.post("/api/auth/login", json={"email": ANA[0], "password": ANA[1]})).raise_for_status()
+            _search_cookies[hub.url] = client.cookies
+        client.cookies = _search_cookies[hub.url]
         r = await client.get("/api/kb/search", params={"q": question, "lang": "pt-BR"})
         r.raise_for_status()
         return r.json()
