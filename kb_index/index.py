@@ -34,7 +34,8 @@ from kb_index.records import (
     Signals,
 )
 from kb_index.text import language_family, tokens
-from kb_index.vectors import VectorStore, lock_directory
+from kb_index.vector_files import lock_directory
+from kb_index.vectors import VectorStore
 
 faiss.omp_set_num_threads(1)
 logger = logging.getLogger(__name__)
