@@ -222,22 +222,7 @@ class OutboxWorker:
         claimed: dict[tuple[str, str], list[OutboxMessage]] = {}
         addresses: dict[tuple[str, str], str | None] = {}
         async with self.sessions() as session, session.begin():
-            rows = (
-                (
-                    await session.execute(
-                        select(OutboxMessage)
-                        .where(OutboxMessage.status.in_(UNSENT), OutboxMessage.channel.in_(list(self.channels)))
-                        .order_by(OutboxMessage.id)
-                        .limit(500)
-                    )
-                )
-                .scalars()
-                .all()
-            )
-            by_customer: dict[tuple[str, str], list[OutboxMessage]] = {}
-            for row in rows:
-                by_customer.setdefault((row.channel, row.customer_id), []).append(row)
-            for key, queue in by_customer.items():
+            for key, queue in (await self._unsent_by_customer(session)).items():
                 head = queue[0]
                 if key in self._busy:
                     continue
@@ -247,45 +232,74 @@ class OutboxWorker:
                 if due > now:
                     next_due = min(next_due, (due - now).total_seconds())
                     continue
-                mine = []
-                for row in queue:
-                    result = await session.execute(
-                        update(OutboxMessage)
-                        .where(
-                            OutboxMessage.id == row.id,
-                            or_(
-                                OutboxMessage.status == Delivery.PENDING.value,
-                                OutboxMessage.locked_until < now,
-                            ),
-                            OutboxMessage.status.in_(UNSENT),
-                        )
-                        .values(status=Delivery.SENDING.value, locked_until=now + self.lease)
-                    )
-                    if cast(CursorResult, result).rowcount != 1:  # an UPDATE's result is a CursorResult
-                        break
-                    mine.append(row)
+                mine = await self._claim(session, queue, now)
                 if mine:
                     claimed[key] = mine
             if claimed:
-                customers = (
-                    await session.execute(
-                        select(ChannelCustomer).where(
-                            or_(
-                                *(
-                                    (ChannelCustomer.channel == channel) & (ChannelCustomer.customer_id == customer_id)
-                                    for channel, customer_id in claimed
-                                )
-                            )
-                        )
-                    )
-                ).scalars()
-                addresses = {(c.channel, c.customer_id): c.address for c in customers}
+                addresses = await self._addresses(session, list(claimed))
         for key, queue in claimed.items():
             self._busy.add(key)
             task = asyncio.create_task(self._drain(key, queue, addresses.get(key)))
             self._tasks.add(task)
             task.add_done_callback(self._tasks.discard)
         return max(0.01, next_due)
+
+    async def _unsent_by_customer(self, session: AsyncSession) -> dict[tuple[str, str], list[OutboxMessage]]:
+        """The oldest unsent rows of this worker's channels, each customer's in order."""
+        rows = (
+            (
+                await session.execute(
+                    select(OutboxMessage)
+                    .where(OutboxMessage.status.in_(UNSENT), OutboxMessage.channel.in_(list(self.channels)))
+                    .order_by(OutboxMessage.id)
+                    .limit(500)
+                )
+            )
+            .scalars()
+            .all()
+        )
+        by_customer: dict[tuple[str, str], list[OutboxMessage]] = {}
+        for row in rows:
+            by_customer.setdefault((row.channel, row.customer_id), []).append(row)
+        return by_customer
+
+    async def _claim(self, session: AsyncSession, queue: list[OutboxMessage], now: datetime) -> list[OutboxMessage]:
+        """Lease a customer's rows in order, stopping at the first another worker took meanwhile."""
+        mine = []
+        for row in queue:
+            result = await session.execute(
+                update(OutboxMessage)
+                .where(
+                    OutboxMessage.id == row.id,
+                    or_(
+                        OutboxMessage.status == Delivery.PENDING.value,
+                        OutboxMessage.locked_until < now,
+                    ),
+                    OutboxMessage.status.in_(UNSENT),
+                )
+                .values(status=Delivery.SENDING.value, locked_until=now + self.lease)
+            )
+            if cast(CursorResult, result).rowcount != 1:  # an UPDATE's result is a CursorResult
+                break
+            mine.append(row)
+        return mine
+
+    @staticmethod
+    async def _addresses(session: AsyncSession, keys: list[tuple[str, str]]) -> dict[tuple[str, str], str | None]:
+        """The channel address of each (channel, customer id)."""
+        customers = (
+            await session.execute(
+                select(ChannelCustomer).where(
+                    or_(
+                        *(
+                            (ChannelCustomer.channel == channel) & (ChannelCustomer.customer_id == customer_id)
+                            for channel, customer_id in keys
+                        )
+                    )
+                )
+            )
+        ).scalars()
+        return {(c.channel, c.customer_id): c.address for c in customers}
 
     def _retry_at(self, row: OutboxMessage, exc: RetryLater) -> tuple[int, datetime | None]:
         attempts = row.attempts + 1

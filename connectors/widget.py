@@ -10,6 +10,7 @@ import uuid
 from collections import defaultdict
 from collections.abc import Awaitable, Callable
 from contextlib import AbstractAsyncContextManager
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -177,6 +178,137 @@ async def _refuse(websocket: WebSocket, reason: InvalidToken) -> None:
         await websocket.close(code=4403, reason="invalid token")
 
 
+# The widget is embedded on the shop's own site: its session call is cross-origin. It carries no
+# cookie (the token is in the body), so any origin may make it.
+CORS = {
+    "Access-Control-Allow-Origin": "*",
+    "Access-Control-Allow-Methods": "POST",
+    "Access-Control-Allow-Headers": "Content-Type",
+    "Access-Control-Max-Age": "86400",
+}
+
+
+class _WidgetRoutes:
+    """The widget's endpoints, sharing its tokens, channel, callbacks and rate limits."""
+
+    def __init__(
+        self,
+        tokens: WidgetTokens,
+        channel: WidgetChannel,
+        handle: HandleInbound,
+        view: CustomerView,
+        typing: CustomerTyping,
+        limits: RateLimits | None,
+    ) -> None:
+        self.tokens = tokens
+        self.channel = channel
+        self.handle = handle
+        self.view = view
+        self.typing = typing
+        self.limits = limits
+
+    async def under_limit(self, *, ip: str | None, customer: str | None = None) -> bool:
+        """Whether the address (and the customer, when given) may go on."""
+        return self.limits is None or await self.limits.allow(ip=ip, customer=customer)
+
+    async def widget_script(self) -> FileResponse:
+        """The script a shop's page embeds."""
+        return FileResponse(STATIC / "widget.js", media_type="text/javascript")
+
+    async def widget_session_preflight(self) -> Response:
+        """The browser's CORS preflight of the session call."""
+        return Response(status_code=204, headers=CORS)
+
+    async def widget_session(self, body: SessionRequest, request: Request, response: Response) -> SessionResponse:
+        """A token for a new customer, or a fresh one for a returning customer (403 if forged or
+        expired; 429 when the client's address asked for too many)."""
+        response.headers.update(CORS)
+        if not await self.under_limit(ip=self.limits.client_ip(request) if self.limits else None):
+            raise HTTPException(
+                status_code=429, detail="too many chats started from your address: please try again in a minute", headers=CORS
+            )
+        customer_id = None
+        if body.token:
+            try:
+                customer_id = self.tokens.verify(body.token)
+            except InvalidToken as exc:
+                raise HTTPException(status_code=403, detail=str(exc), headers=CORS) from exc
+        _, token = self.tokens.issue(customer_id)
+        return SessionResponse(token=token, expires_in=self.tokens.max_age_s)
+
+    async def widget_socket(self, websocket: WebSocket, lang: str = "pt-BR") -> None:
+        """One open page of a customer: its history first, then its frames until it closes."""
+        try:
+            customer_id = self.tokens.verify(offered_token(websocket))
+        except InvalidToken as exc:
+            await _refuse(websocket, exc)  # before accept: HTTP 403
+            return
+        page = _Page(websocket, customer_id, supported(lang), self.limits.client_ip(websocket) if self.limits else None)
+        await websocket.accept(subprotocol=SUBPROTOCOL if SUBPROTOCOL in (websocket.scope.get("subprotocols") or ()) else None)
+        self.channel.attach(customer_id, websocket)
+        try:
+            await websocket.send_json({"type": "history", **await self.view(customer_id)})
+            while True:
+                await self._on_frame(page, await websocket.receive_text())
+        except WebSocketDisconnect:
+            pass
+        finally:
+            self.channel.detach(customer_id, websocket)
+
+    async def _on_frame(self, page: _Page, raw: str) -> None:
+        """Check one frame, then pass on the customer's typing or message."""
+        if len(raw) > MAX_FRAME_CHARS:
+            if await self.under_limit(ip=page.ip):  # over the limit, a frame is dropped: answering would feed a flood
+                await page.websocket.send_json({"type": "error", "code": "too_long", "message": "message too large"})
+            return
+        try:
+            frame = json.loads(raw)
+            if not isinstance(frame, dict) or frame.get("type") not in ("message", "typing"):
+                raise ValueError('expected {"type": "message", "text": ...}')
+        except ValueError as exc:
+            if await self.under_limit(ip=page.ip):
+                await page.websocket.send_json({"type": "error", "code": "bad_frame", "message": str(exc)})
+            return
+        if frame["type"] == "typing":  # its own bucket: typing does not use up the customer's messages
+            if await self.under_limit(ip=page.ip, customer=f"{CHANNEL}-typing:{page.customer_id}"):
+                await self.typing(page.customer_id)
+            return
+        await self._on_message(page, frame)
+
+    async def _on_message(self, page: _Page, frame: dict) -> None:
+        """Hand a customer's message to the desk; answer with an ack, or the reason it was refused."""
+        client_id = str(frame.get("id") or "")[:100] or None
+        if not await self.under_limit(ip=page.ip, customer=f"{CHANNEL}:{page.customer_id}"):
+            await page.websocket.send_json(
+                {"type": "error", "code": "rate_limited", "message": RateLimits.too_fast(page.language), "id": client_id}
+            )
+            return
+        inbound = InboundMessage(
+            channel=CHANNEL,
+            customer_id=page.customer_id,
+            text=str(frame.get("text", "")),
+            language=page.language,
+            channel_message_id=f"{page.customer_id}:{client_id}" if client_id else None,
+            payload=str(frame["payload"])[:500] if frame.get("payload") else None,
+        )
+        refusal = await self.handle(inbound)
+        if refusal and refusal[1]:
+            await page.websocket.send_json({"type": "error", "code": refusal[0], "message": refusal[1], "id": client_id})
+        else:
+            # Stored and answered: the replies of this turn were sent before this ack.
+            await page.websocket.send_json({"type": "ack", "id": client_id})
+
+
+@dataclass(frozen=True)
+class _Page:
+    """One open widget page: its socket, its customer, their language and the client's address."""
+
+    websocket: WebSocket
+    customer_id: str
+    language: str
+    ip: str | None
+
+
 def widget_router(
     tokens: WidgetTokens,
     channel: WidgetChannel,
@@ -189,103 +321,12 @@ def widget_router(
     """Routes of the widget: its script, a token for a new or returning customer, the WebSocket.
     Every frame and every token counts against the client address's rate limit; a message over the
     limit (per customer, per address) is answered with an error frame, other frames are dropped."""
+    routes = _WidgetRoutes(tokens, channel, handle, view, typing, limits)
     router = APIRouter(tags=["widget"])
-
-    async def under_limit(*, ip: str | None, customer: str | None = None) -> bool:
-        return limits is None or await limits.allow(ip=ip, customer=customer)
-
-    @router.get("/widget.js", include_in_schema=False)
-    async def widget_script() -> FileResponse:
-        return FileResponse(STATIC / "widget.js", media_type="text/javascript")
-
-    # The widget is embedded on the shop's own site: its session call is cross-origin. It carries
-    # no cookie (the token is in the body), so any origin may make it.
-    cors = {
-        "Access-Control-Allow-Origin": "*",
-        "Access-Control-Allow-Methods": "POST",
-        "Access-Control-Allow-Headers": "Content-Type",
-        "Access-Control-Max-Age": "86400",
-    }
-
-    @router.options("/widget/session", include_in_schema=False)
-    async def widget_session_preflight() -> Response:
-        return Response(status_code=204, headers=cors)
-
-    @router.post("/widget/session", response_model=SessionResponse)
-    async def widget_session(body: SessionRequest, request: Request, response: Response) -> SessionResponse:
-        """A token for a new customer, or a fresh one for a returning customer (403 if forged or
-        expired; 429 when the client's address asked for too many)."""
-        response.headers.update(cors)
-        if not await under_limit(ip=limits.client_ip(request) if limits else None):
-            raise HTTPException(
-                status_code=429, detail="too many chats started from your address: please try again in a minute", headers=cors
-            )
-        customer_id = None
-        if body.token:
-            try:
-                customer_id = tokens.verify(body.token)
-            except InvalidToken as exc:
-                raise HTTPException(status_code=403, detail=str(exc), headers=cors) from exc
-        _, token = tokens.issue(customer_id)
-        return SessionResponse(token=token, expires_in=tokens.max_age_s)
-
-    @router.websocket("/widget/ws")
-    async def widget_socket(websocket: WebSocket, lang: str = "pt-BR") -> None:
-        try:
-            customer_id = tokens.verify(offered_token(websocket))
-        except InvalidToken as exc:
-            await _refuse(websocket, exc)  # before accept: HTTP 403
-            return
-        language = supported(lang)
-        ip = limits.client_ip(websocket) if limits else None
-        await websocket.accept(subprotocol=SUBPROTOCOL if SUBPROTOCOL in (websocket.scope.get("subprotocols") or ()) else None)
-        channel.attach(customer_id, websocket)
-        try:
-            await websocket.send_json({"type": "history", **await view(customer_id)})
-            while True:
-                raw = await websocket.receive_text()
-                if len(raw) > MAX_FRAME_CHARS:
-                    if await under_limit(ip=ip):  # over the limit, a frame is dropped: answering would feed a flood
-                        await websocket.send_json({"type": "error", "code": "too_long", "message": "message too large"})
-                    continue
-                try:
-                    frame = json.loads(raw)
-                    if not isinstance(frame, dict) or frame.get("type") not in ("message", "typing"):
-                        raise ValueError('expected {"type": "message", "text": ...}')
-                except ValueError as exc:
-                    if await under_limit(ip=ip):
-                        await websocket.send_json({"type": "error", "code": "bad_frame", "message": str(exc)})
-                    continue
-                if frame["type"] == "typing":  # its own bucket: typing does not use up the customer's messages
-                    if await under_limit(ip=ip, customer=f"{CHANNEL}-typing:{customer_id}"):
-                        await typing(customer_id)
-                    continue
-                text = str(frame.get("text", ""))
-                client_id = str(frame.get("id") or "")[:100] or None
-                if not await under_limit(ip=ip, customer=f"{CHANNEL}:{customer_id}"):
-                    await websocket.send_json(
-                        {"type": "error", "code": "rate_limited", "message": RateLimits.too_fast(language), "id": client_id}
-                    )
-                    continue
-                inbound = InboundMessage(
-                    channel=CHANNEL,
-                    customer_id=customer_id,
-                    text=text,
-                    language=language,
-                    channel_message_id=f"{customer_id}:{client_id}" if client_id else None,
-                    payload=str(frame["payload"])[:500] if frame.get("payload") else None,
-                )
-                refusal = await handle(inbound)
-                if refusal and refusal[1]:
-                    await websocket.send_json({"type": "error", "code": refusal[0], "message": refusal[1], "id": client_id})
-                else:
-                    # Stored and answered: the replies of this turn were sent before this ack.
-                    await websocket.send_json({"type": "ack", "id": client_id})
-        except WebSocketDisconnect:
-            pass
-        finally:
-            channel.detach(customer_id, websocket)
-
+    router.add_api_route("/widget.js", routes.widget_script, methods=["GET"], include_in_schema=False)
+    router.add_api_route("/widget/session", routes.widget_session_preflight, methods=["OPTIONS"], include_in_schema=False)
+    router.add_api_route("/widget/session", routes.widget_session, methods=["POST"], response_model=SessionResponse)
+    router.add_api_websocket_route("/widget/ws", routes.widget_socket)
     return router
 
 

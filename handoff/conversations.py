@@ -1,61 +1,79 @@
 """Conversation lifecycle: every ownership change is one function here, done by compare-and-set
-on the conversation's version so two agents or two hub replicas can never both win."""
+on the conversation's version so two agents or two hub replicas can never both win.
+
+The reads are ``handoff.finders``', the messages and notes ``handoff.messages``', the errors
+``handoff.errors``'."""
 
 from __future__ import annotations
 
 import uuid
-from collections.abc import Iterable, Sequence
-from datetime import datetime
+from collections.abc import Iterable
 
 from sqlalchemy import select, update
-from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from core.events import appended, queue_event
-from handoff.events import MessageAdded, OwnerChanged, about
-from handoff.models import Conversation, Message, OwnershipEvent, Priority, Role, State, TeamMember, User, utcnow
+from handoff.errors import (
+    AlreadyClaimed,
+    CannotReceiveTransfer,
+    ConversationNotFound,
+    DuplicateMessage,
+    HandoffError,
+    InvalidTransition,
+    NotYourConversation,
+)
+from handoff.events import OwnerChanged, about
+from handoff.finders import (
+    OPEN_STATES,
+    can_access,
+    conversation_history,
+    customer_conversations,
+    find_open_conversation,
+    get_conversation,
+    latest_conversation,
+    list_agent_conversations,
+    list_queue,
+    queued_conversations,
+    quiet_conversations,
+)
+from handoff.messages import add_note, agent_reply, record_message
+from handoff.models import Conversation, OwnershipEvent, Priority, Role, State, TeamMember, User, utcnow
 
-OPEN_STATES = (State.BOT, State.QUEUED, State.HUMAN, State.CLOSING)
-
-
-class HandoffError(Exception):
-    """Base of handoff's errors; the message says what happened in words an agent understands."""
-
-
-class ConversationNotFound(HandoffError):
-    def __init__(self, conversation_id: str) -> None:
-        super().__init__(f"conversation {conversation_id} does not exist")
-
-
-class InvalidTransition(HandoffError):
-    """The conversation is not in a state that allows the change (or someone else changed it first)."""
-
-
-class AlreadyClaimed(InvalidTransition):
-    def __init__(self) -> None:
-        super().__init__("another agent has already taken this conversation")
-
-
-class DuplicateMessage(HandoffError):
-    def __init__(self, channel: str, channel_message_id: str) -> None:
-        super().__init__(f"message {channel_message_id} from {channel} was already received")
-
-
-class NotYourConversation(HandoffError):
-    def __init__(self) -> None:
-        super().__init__("this conversation is handled by another agent")
-
-
-class CannotReceiveTransfer(HandoffError):
-    """The person chosen for a transfer may not take chats of that team."""
-
-    def __init__(self, user: User, team_id: str | None, why: str) -> None:
-        super().__init__(
-            f"{user.name} cannot receive this conversation: {why}; choose an active agent of the team {team_id or '(none)'}"
-        )
-        self.user_id = user.id
-        self.team_id = team_id
-
+# Re-exported: the errors, the reads and the messages were defined here first (``handoff``'s API
+# imports them from here).
+__all__ = [
+    "OPEN_STATES",
+    "AlreadyClaimed",
+    "CannotReceiveTransfer",
+    "ConversationNotFound",
+    "DuplicateMessage",
+    "HandoffError",
+    "InvalidTransition",
+    "NotYourConversation",
+    "abandon_conversation",
+    "add_note",
+    "agent_reply",
+    "assign_conversation",
+    "begin_closing",
+    "can_access",
+    "claim_conversation",
+    "close_conversation",
+    "conversation_history",
+    "customer_conversations",
+    "end_conversation",
+    "escalate_conversation",
+    "find_open_conversation",
+    "get_conversation",
+    "latest_conversation",
+    "list_agent_conversations",
+    "list_queue",
+    "queued_conversations",
+    "quiet_conversations",
+    "record_message",
+    "start_conversation",
+    "transfer_conversation",
+    "unassign_conversation",
+]
 
 RECEIVING_ROLES = (Role.AGENT.value, Role.SUPERVISOR.value, Role.ADMIN.value)
 
@@ -94,91 +112,6 @@ async def start_conversation(
     await session.flush()
     await appended(session, conversation)
     return conversation
-
-
-async def get_conversation(session: AsyncSession, conversation_id: str, *, for_update: bool = False) -> Conversation:
-    """The conversation, freshly read from the database."""
-    stmt = select(Conversation).where(Conversation.id == conversation_id).execution_options(populate_existing=True)
-    if for_update:
-        stmt = stmt.with_for_update()
-    conversation = (await session.execute(stmt)).scalar_one_or_none()
-    if conversation is None:
-        raise ConversationNotFound(conversation_id)
-    return conversation
-
-
-async def find_open_conversation(session: AsyncSession, *, channel: str, customer_id: str) -> Conversation | None:
-    """The customer's conversation on this channel that has not ended, if any."""
-    stmt = (
-        select(Conversation)
-        .where(
-            Conversation.channel == channel,
-            Conversation.customer_id == customer_id,
-            Conversation.state.in_(OPEN_STATES),
-        )
-        .order_by(Conversation.created_at.desc())
-        .limit(1)
-        .execution_options(populate_existing=True)
-    )
-    return (await session.execute(stmt)).scalar_one_or_none()
-
-
-async def record_message(
-    session: AsyncSession,
-    conversation: Conversation,
-    *,
-    sender: str,
-    text: str,
-    buttons: list[dict] | None = None,
-    data: dict | None = None,
-    channel_message_id: str | None = None,
-    agent: User | None = None,
-    internal: bool = False,
-) -> Message:
-    """Store one message of the conversation and queue its real-time event. An ``internal``
-    message is an agents' private note: it never reaches the customer.
-
-    Raises ``DuplicateMessage`` when the channel already delivered this message id.
-    """
-    message = Message(
-        conversation_id=conversation.id,
-        sender=sender,
-        agent_id=agent.id if agent else None,
-        text=text,
-        buttons=buttons or None,
-        data=data or None,
-        channel=conversation.channel,
-        channel_message_id=channel_message_id,
-        internal=internal,
-        created_at=utcnow(),
-    )
-    try:
-        async with session.begin_nested():
-            session.add(message)
-            await session.flush()
-    except IntegrityError as exc:
-        raise DuplicateMessage(conversation.channel, channel_message_id or "?") from exc
-    await appended(session, message)
-    activity = {"last_message_at": message.created_at} if not internal else {}
-    if sender == "customer":
-        activity["last_customer_at"] = message.created_at
-    if activity:
-        await session.execute(update(Conversation).where(Conversation.id == conversation.id).values(**activity))
-    queue_event(
-        session,
-        MessageAdded(
-            **about(conversation),
-            message_id=message.id,
-            sender=sender,
-            text=text,
-            buttons=buttons or None,
-            agent_name=agent.name if agent else None,
-            internal=internal,
-            created_at=message.created_at,
-            attachments=(data or {}).get("attachments") or None,
-        ),
-    )
-    return message
 
 
 async def _transition(
@@ -314,82 +247,6 @@ async def end_conversation(session: AsyncSession, conversation_id: str, *, actor
     )
 
 
-async def conversation_history(session: AsyncSession, conversation_id: str, *, include_notes: bool = True) -> Sequence[Message]:
-    """Every message of the conversation, bot part included, oldest first. Customers' views pass
-    ``include_notes=False``: agents' private notes are not theirs to see."""
-    stmt = select(Message).where(Message.conversation_id == conversation_id).order_by(Message.id)
-    if not include_notes:
-        stmt = stmt.where(Message.internal.is_(False))
-    return (await session.execute(stmt)).scalars().all()
-
-
-async def list_queue(session: AsyncSession, team_ids: Sequence[str] | None) -> Sequence[Conversation]:
-    """Queued conversations of these teams (all teams when ``None``): highest priority, then oldest first."""
-    stmt = select(Conversation).where(Conversation.state == State.QUEUED)
-    if team_ids is not None:
-        stmt = stmt.where(Conversation.team_id.in_(team_ids))
-    stmt = stmt.order_by(Conversation.priority.desc(), Conversation.queued_at)
-    return (await session.execute(stmt)).scalars().all()
-
-
-async def list_agent_conversations(session: AsyncSession, agent_id: int) -> Sequence[Conversation]:
-    """The conversations this agent is handling now."""
-    stmt = (
-        select(Conversation)
-        .where(Conversation.state == State.HUMAN, Conversation.agent_id == agent_id)
-        .order_by(Conversation.queued_at)
-    )
-    return (await session.execute(stmt)).scalars().all()
-
-
-async def quiet_conversations(session: AsyncSession, *, silent_since: datetime) -> Sequence[Conversation]:
-    """Bot-owned or closing conversations in which nobody has written since ``silent_since``
-    (and the customer wrote at least once)."""
-    stmt = select(Conversation).where(
-        Conversation.state.in_((State.BOT, State.CLOSING)),
-        Conversation.last_customer_at.is_not(None),
-        Conversation.last_message_at < silent_since,
-    )
-    return (await session.execute(stmt)).scalars().all()
-
-
-async def latest_conversation(session: AsyncSession, *, channel: str, customer_id: str) -> Conversation | None:
-    """The customer's most recent conversation on this channel, ended or not."""
-    stmt = (
-        select(Conversation)
-        .where(Conversation.channel == channel, Conversation.customer_id == customer_id)
-        .order_by(Conversation.created_at.desc())
-        .limit(1)
-        .execution_options(populate_existing=True)
-    )
-    return (await session.execute(stmt)).scalar_one_or_none()
-
-
-async def agent_reply(
-    session: AsyncSession, conversation_id: str, agent: User, text: str, *, attachments: list[dict] | None = None
-) -> Message:
-    """The agent who holds the conversation writes to the customer, optionally with files
-    (``attachments``, stored as the message's ``data.attachments``)."""
-    conversation = await get_conversation(session, conversation_id)
-    if conversation.state != State.HUMAN:
-        raise InvalidTransition("take the conversation before replying to it")
-    if conversation.agent_id != agent.id:
-        raise NotYourConversation()
-    data = {"attachments": attachments} if attachments else None
-    return await record_message(session, conversation, sender="agent", text=text, agent=agent, data=data)
-
-
-def can_access(conversation: Conversation, user: User, team_ids: Sequence[str] | None) -> bool:
-    """Whether ``user`` (in ``team_ids``; ``None`` for every team) may read this conversation."""
-    return team_ids is None or conversation.agent_id == user.id or conversation.team_id in team_ids
-
-
-async def add_note(session: AsyncSession, conversation_id: str, agent: User, text: str) -> Message:
-    """A private note for the agents on the conversation; the customer never sees it."""
-    conversation = await get_conversation(session, conversation_id)
-    return await record_message(session, conversation, sender="agent", text=text, agent=agent, internal=True)
-
-
 async def transfer_conversation(
     session: AsyncSession,
     conversation_id: str,
@@ -485,21 +342,3 @@ async def abandon_conversation(session: AsyncSession, conversation_id: str, *, r
         reason=reason,
         ended_at=utcnow(),
     )
-
-
-async def queued_conversations(session: AsyncSession) -> Sequence[Conversation]:
-    """Every waiting conversation (for the abandonment check)."""
-    return (await session.execute(select(Conversation).where(Conversation.state == State.QUEUED))).scalars().all()
-
-
-async def customer_conversations(
-    session: AsyncSession, *, channel: str, customer_id: str, limit: int = 10
-) -> Sequence[Conversation]:
-    """The customer's latest conversations on this channel, newest first (their profile's history)."""
-    stmt = (
-        select(Conversation)
-        .where(Conversation.channel == channel, Conversation.customer_id == customer_id)
-        .order_by(Conversation.created_at.desc())
-        .limit(limit)
-    )
-    return (await session.execute(stmt)).scalars().all()

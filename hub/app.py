@@ -1,4 +1,9 @@
-"""The hub's ASGI app: wires kb_index, handoff, connectors and insights, and the Rasa actions."""
+"""The hub's ASGI app: wires kb_index, handoff, connectors and insights, and the Rasa actions.
+
+``create_app`` (at the end) reads as the list of what the desk is made of; each part that takes more
+than a line to build has its private builder above it: the channels beside the widget, the routers,
+the middleware, and the lifespan that starts and stops the background jobs.
+"""
 
 from __future__ import annotations
 
@@ -6,12 +11,16 @@ import asyncio
 import contextlib
 import gc
 import logging
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
+from contextlib import AbstractAsyncContextManager
+from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from fastapi import FastAPI
+from fastapi import APIRouter, FastAPI
 from fastapi.staticfiles import StaticFiles
 from rasa_sdk.executor import ActionExecutor
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 from starlette.middleware.sessions import SessionMiddleware
 
 import bot.actions
@@ -23,18 +32,24 @@ import insights.routes
 import kb_index
 import kb_index.routes
 from connectors import outbox
-from connectors.base import OutboxChannel
+from connectors.base import InboundMessage, OutboxChannel
 from connectors.media import MediaStore, media_router
 from connectors.outbox import DeliveryChange, OutboxWorker
-from connectors.ratelimit import build_login_throttle, build_rate_limits
-from connectors.widget import WidgetChannel, WidgetTokens, customer_view, widget_router
+from connectors.ratelimit import LoginThrottle, RateLimits, build_login_throttle, build_rate_limits
+from connectors.widget import HandleInbound, WidgetChannel, WidgetTokens, customer_view, widget_router
 from desk import Desk, EventBus, RasaClient, ReplicaRelay, actions_router, inactivity_loop
 from handoff.auth import LoginRequired, auth_router, redirect_to_login
 from hub.db import make_engine, make_read_sessionmaker, make_sessionmaker
 from hub.pages import process_router
 from hub.secret_store import ensure_secrets
 from hub.settings import Settings, get_settings
-from kb_index import IndexFollower
+from kb_index import IndexFollower, KnowledgeIndex
+
+if TYPE_CHECKING:
+    from redis.asyncio import Redis
+
+    from connectors.telegram import TelegramChannel
+    from connectors.whatsapp import WhatsAppChannel
 
 logger = logging.getLogger(__name__)
 HANDOFF_DIR = Path(handoff.__file__).parent
@@ -42,20 +57,12 @@ INSIGHTS_DIR = Path(insights.__file__).parent
 KB_DIR = Path(kb_index.__file__).parent
 
 
-def create_app(settings: Settings | None = None) -> FastAPI:
-    """Build the hub. The index is loaded and the services started in the lifespan."""
-    settings = ensure_secrets(settings or get_settings())
-    engine = make_engine(settings.database_url)
-    # Every row handoff appends (a conversation, a message, an ownership change) also updates
-    # insights' KPI summaries, in the same transaction.
-    sessions = make_sessionmaker(engine, listeners=[insights.note_appended])
-    read_sessions = make_read_sessionmaker(engine)  # reads that must not take SQLite's write lock
-    relay = ReplicaRelay(settings.redis_url, prefix=settings.redis_prefix) if settings.redis_url else None
-    bus = EventBus(relay)
-    widget = WidgetChannel()
-    bus.add_channel(widget)
-    rasa = RasaClient(settings.rasa_url, settings.rasa_token, timeout_s=settings.rasa_timeout_s, attempts=settings.rasa_attempts)
-    index = kb_index.open_index(
+# --- the parts ---------------------------------------------------------------------------------
+
+
+def _open_index(settings: Settings) -> KnowledgeIndex:
+    """The search index, reopened from ``var/index`` (the lifespan brings it up to date)."""
+    return kb_index.open_index(
         settings.encoder,
         calibration_file=settings.calibration_file,
         cache_dir=settings.index_dir,
@@ -63,20 +70,36 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         approx_threshold=settings.index_approx_threshold,
         approx_nprobe=settings.index_nprobe or None,
     )
-    desk = Desk(settings, sessions, index, bus, rasa)
-    follower = IndexFollower(sessions, index, poll_seconds=settings.kb_poll_seconds, read_sessions=read_sessions)
+
+
+def _rasa_actions(desk: Desk) -> ActionExecutor:
+    """The custom actions the Rasa server calls back (``/actions/webhook``)."""
     executor = ActionExecutor()
     for action in bot.actions.build_actions(desk):
         executor.register_action(action)
+    return executor
 
-    async def handle(inbound):  # noqa: ANN001, ANN202 - see connectors.widget.HandleInbound
+
+def _inbound_handler(desk: Desk) -> HandleInbound:
+    """What every channel calls with a customer's message: the refusal's reason and sentence, if any."""
+
+    async def handle(inbound: InboundMessage) -> tuple[str, str] | None:
         refusal = await desk.handle_inbound(inbound)
         return (refusal[0].value, refusal[1]) if refusal else None
 
-    media = MediaStore(
+    return handle
+
+
+def _media_store(settings: Settings) -> MediaStore:
+    """Where customers' and agents' attachments are kept, served through signed links."""
+    return MediaStore(
         settings.media_dir, settings.media_secret, public_url=settings.public_url, max_age_s=settings.media_link_max_age_s
     )
-    limits, limits_redis = build_rate_limits(
+
+
+def _rate_limits(settings: Settings) -> tuple[RateLimits, Redis | None]:
+    """Per customer and per address; shared through Redis when there is one (its client is closed last)."""
+    return build_rate_limits(
         customer_per_minute=settings.rate_customer_per_minute,
         customer_burst=settings.rate_customer_burst,
         ip_per_minute=settings.rate_ip_per_minute,
@@ -85,122 +108,124 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         redis_url=settings.redis_url,
         redis_prefix=settings.redis_prefix,
     )
-    login_throttle = build_login_throttle(
+
+
+def _login_throttle(settings: Settings, limits: RateLimits, redis: Redis | None) -> LoginThrottle:
+    """Wrong passwords per account and per address, with growing waits (shared through Redis when there is one)."""
+    return build_login_throttle(
         limits,
         account_attempts=settings.login_attempts_per_account,
         ip_attempts=settings.login_attempts_per_ip,
         lock_s=settings.login_lock_s,
         max_lock_s=settings.login_max_lock_s,
-        redis=limits_redis,
+        redis=redis,
         redis_prefix=settings.redis_prefix,
     )
-    routers = [media_router(media)]
-    telegram = whatsapp = None
+
+
+# --- the channels beside the widget ------------------------------------------------------------
+
+
+@dataclass
+class _Channels:
+    """Telegram and WhatsApp when enabled, and the webhook routers they need."""
+
+    telegram: TelegramChannel | None = None
+    whatsapp: WhatsAppChannel | None = None
+    routers: list[APIRouter] = field(default_factory=list)
+
+    @property
+    def outbound(self) -> list[OutboxChannel]:
+        """The channels whose messages go through the outbox worker."""
+        return [c for c in (self.telegram, self.whatsapp) if c is not None]
+
+
+def _telegram(
+    settings: Settings, desk: Desk, handle: HandleInbound, media: MediaStore, limits: RateLimits
+) -> tuple[TelegramChannel, APIRouter | None]:
+    """The Telegram channel, and its webhook's router unless it polls."""
+    from connectors.telegram import TelegramChannel, build_application, telegram_router
+
+    application = build_application(
+        settings.telegram_bot_token, api_url=settings.telegram_api_url, polling=settings.telegram_mode == "polling"
+    )
+    telegram = TelegramChannel(application, handle, desk.tell, default_language=settings.default_language, media=media)
+    router = None
+    if settings.telegram_mode == "webhook":
+        router = telegram_router(telegram, settings.telegram_webhook_secret, limits=limits)
+    return telegram, router
+
+
+def _whatsapp(settings: Settings, desk: Desk, handle: HandleInbound, limits: RateLimits) -> tuple[WhatsAppChannel, APIRouter]:
+    """The WhatsApp channel (Twilio), and the router of its message and status webhooks."""
+    from datetime import timedelta
+
+    from connectors.whatsapp import WhatsAppChannel, whatsapp_router
+
+    whatsapp = WhatsAppChannel(
+        account_sid=settings.twilio_account_sid,
+        auth_token=settings.twilio_auth_token,
+        from_number=settings.twilio_whatsapp_from,
+        status_callback_url=f"{settings.public_url.rstrip('/')}/webhooks/whatsapp/status",
+        api_url=settings.twilio_api_url or None,
+        window=timedelta(hours=settings.whatsapp_window_hours),
+        followup_content_sid=settings.whatsapp_followup_content_sid or None,
+    )
+
+    async def whatsapp_status(sid: str, status: str, error: str | None) -> None:
+        async with desk.unit_of_work() as session:
+            row = await outbox.record_status(session, provider_message_id=sid, status=status, error=error)
+        if row is not None:
+            await desk.delivery_changed([DeliveryChange(row.conversation_id, row.message_id, row.status, row.error)])
+
+    router = whatsapp_router(
+        whatsapp,
+        handle,
+        desk.tell,
+        whatsapp_status,
+        public_url=settings.public_url,
+        language=settings.whatsapp_language,
+        trust_proxy_headers=settings.trust_proxy_headers,
+        limits=limits,
+    )
+    return whatsapp, router
+
+
+def _channels(
+    settings: Settings, desk: Desk, bus: EventBus, handle: HandleInbound, media: MediaStore, limits: RateLimits
+) -> _Channels:
+    """The channels the settings enable, each added to the event bus."""
+    channels = _Channels()
     if settings.telegram_enabled:
-        from connectors.telegram import TelegramChannel, build_application, telegram_router
-
-        application = build_application(
-            settings.telegram_bot_token, api_url=settings.telegram_api_url, polling=settings.telegram_mode == "polling"
-        )
-        telegram = TelegramChannel(application, handle, desk.tell, default_language=settings.default_language, media=media)
-        bus.add_channel(telegram)
-        if settings.telegram_mode == "webhook":
-            routers.append(telegram_router(telegram, settings.telegram_webhook_secret, limits=limits))
+        channels.telegram, router = _telegram(settings, desk, handle, media, limits)
+        bus.add_channel(channels.telegram)
+        if router is not None:
+            channels.routers.append(router)
     if settings.whatsapp_enabled:
-        from datetime import timedelta
+        channels.whatsapp, router = _whatsapp(settings, desk, handle, limits)
+        bus.add_channel(channels.whatsapp)
+        channels.routers.append(router)
+    return channels
 
-        from connectors.whatsapp import WhatsAppChannel, whatsapp_router
 
-        whatsapp = WhatsAppChannel(
-            account_sid=settings.twilio_account_sid,
-            auth_token=settings.twilio_auth_token,
-            from_number=settings.twilio_whatsapp_from,
-            status_callback_url=f"{settings.public_url.rstrip('/')}/webhooks/whatsapp/status",
-            api_url=settings.twilio_api_url or None,
-            window=timedelta(hours=settings.whatsapp_window_hours),
-            followup_content_sid=settings.whatsapp_followup_content_sid or None,
-        )
-        bus.add_channel(whatsapp)
-
-        async def whatsapp_status(sid: str, status: str, error: str | None) -> None:
-            async with desk.unit_of_work() as session:
-                row = await outbox.record_status(session, provider_message_id=sid, status=status, error=error)
-            if row is not None:
-                await desk.delivery_changed([DeliveryChange(row.conversation_id, row.message_id, row.status, row.error)])
-
-        routers.append(
-            whatsapp_router(
-                whatsapp,
-                handle,
-                desk.tell,
-                whatsapp_status,
-                public_url=settings.public_url,
-                language=settings.whatsapp_language,
-                trust_proxy_headers=settings.trust_proxy_headers,
-                limits=limits,
-            )
-        )
-    outbox_channels: list[OutboxChannel] = [c for c in (telegram, whatsapp) if c is not None]
-    worker = OutboxWorker(
+def _outbox_worker(
+    settings: Settings, sessions: async_sessionmaker[AsyncSession], channels: _Channels, desk: Desk
+) -> OutboxWorker:
+    """Sends the Telegram and WhatsApp messages the outbox holds, with retries; tells agents of failures."""
+    return OutboxWorker(
         sessions,
-        outbox_channels,
+        channels.outbound,
         backoff_s=settings.outbox_backoff_s,
         max_attempts=settings.outbox_max_attempts,
         on_change=desk.delivery_changed,
     )
 
-    @contextlib.asynccontextmanager
-    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        app.state.loop = asyncio.get_running_loop()
-        if relay is not None:
-            await relay.subscribe()  # before serving: no other replica's event is missed; fails loudly
-        await follower.start_at_current()  # before loading: changes made meanwhile are applied after
-        async with read_sessions() as session:
-            articles = await kb_index.indexed_articles(session)
-        count = kb_index.sync_index(index, articles)  # encoding, after the transaction
-        await asyncio.to_thread(index.train_head)  # the first customer does not wait for it
-        if index.calibration is None:
-            logger.warning("the knowledge base has no calibration for %s: run `balcao kb calibrate`", index.encoder_name)
-        logger.info("knowledge base: %d articles, %d passages", count, index.passage_count)
-        if telegram is not None:
-            await telegram.start(polling=settings.telegram_mode == "polling")
-        if whatsapp is not None:
-            await whatsapp.start()
-        # What start-up loaded (modules, the encoder, the index) lives as long as the process: out
-        # of the garbage collector's sight, a full collection in the middle of a request (a 16,000-
-        # row export sets some off) no longer walks it, which cost such requests 50-100 ms.
-        gc.freeze()
-        tasks = [asyncio.create_task(inactivity_loop(desk.endings)), asyncio.create_task(follower.run())]
-        if outbox_channels:
-            tasks.append(asyncio.create_task(worker.run()))
-        if relay is not None:
-            tasks.append(asyncio.create_task(bus.run_relay()))
-        try:
-            yield
-        finally:
-            for task in tasks:
-                task.cancel()
-            await asyncio.gather(*tasks, return_exceptions=True)
-            for channel in (telegram, whatsapp):
-                if channel is not None:
-                    await channel.stop()
-            await rasa.aclose()
-            if relay is not None:
-                await relay.close()
-            if limits_redis is not None:
-                await limits_redis.aclose()
-            await engine.dispose()
-            index.close()
 
-    app = FastAPI(title="Balcão", version="0.1.0", lifespan=lifespan)
-    app.state.desk = desk
-    app.state.read_sessions = read_sessions
-    app.state.kb_follower = follower
-    app.state.settings = settings
-    app.state.outbox_worker = worker
-    app.state.media = media
-    app.state.rate_limits = limits
-    app.state.login_throttle = login_throttle
+# --- the app's plumbing: middleware, the widget's router, static files ------------------------------------------------
+
+
+def _add_middleware(app: FastAPI, settings: Settings) -> None:
+    """The staff's signed session cookie, and the login redirect of staff pages."""
     app.add_middleware(
         SessionMiddleware,
         secret_key=settings.secret_key,
@@ -211,26 +236,162 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     )
     app.add_exception_handler(LoginRequired, redirect_to_login)  # a staff page asked for by nobody: log in first
 
-    app.include_router(
-        widget_router(
-            WidgetTokens(settings.widget_secret, max_age_s=settings.widget_token_max_age_s),
-            widget,
-            handle,
-            lambda cid: customer_view(desk.sessions, "widget", cid),
-            lambda cid: desk.customer_typing("widget", cid),
-            limits=limits,
-        )
+
+def _widget_router(settings: Settings, desk: Desk, widget: WidgetChannel, handle: HandleInbound, limits: RateLimits) -> APIRouter:
+    """The website widget: its token, WebSocket and script."""
+    return widget_router(
+        WidgetTokens(settings.widget_secret, max_age_s=settings.widget_token_max_age_s),
+        widget,
+        handle,
+        lambda cid: customer_view(desk.sessions, "widget", cid),
+        lambda cid: desk.customer_typing("widget", cid),
+        limits=limits,
     )
-    for router in routers:
+
+
+def _mount_static(app: FastAPI) -> None:
+    """The packages' pages' scripts and styles."""
+    app.mount("/console/static", StaticFiles(directory=HANDOFF_DIR / "static"), name="console-static")
+    app.mount("/dashboard/static", StaticFiles(directory=INSIGHTS_DIR / "static"), name="dashboard-static")
+    app.mount("/kb/static", StaticFiles(directory=KB_DIR / "static"), name="kb-static")
+
+
+# --- the lifespan: start-up and shutdown -------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class _Services:
+    """What the lifespan starts and stops."""
+
+    settings: Settings
+    engine: AsyncEngine
+    read_sessions: Callable[[], AbstractAsyncContextManager[AsyncSession]]
+    relay: ReplicaRelay | None
+    bus: EventBus
+    rasa: RasaClient
+    index: KnowledgeIndex
+    follower: IndexFollower
+    desk: Desk
+    channels: _Channels
+    worker: OutboxWorker
+    limits_redis: Redis | None
+
+
+async def _load_index(s: _Services) -> None:
+    """Bring the index up to date with the published articles and train its head."""
+    await s.follower.start_at_current()  # before loading: changes made meanwhile are applied after
+    async with s.read_sessions() as session:
+        articles = await kb_index.indexed_articles(session)
+    count = kb_index.sync_index(s.index, articles)  # encoding, after the transaction
+    await asyncio.to_thread(s.index.train_head)  # the first customer does not wait for it
+    if s.index.calibration is None:
+        logger.warning("the knowledge base has no calibration for %s: run `balcao kb calibrate`", s.index.encoder_name)
+    logger.info("knowledge base: %d articles, %d passages", count, s.index.passage_count)
+
+
+async def _start(app: FastAPI, s: _Services) -> list[asyncio.Task]:
+    """Start everything in order; return the background jobs."""
+    app.state.loop = asyncio.get_running_loop()
+    if s.relay is not None:
+        await s.relay.subscribe()  # before serving: no other replica's event is missed; fails loudly
+    await _load_index(s)
+    if s.channels.telegram is not None:
+        await s.channels.telegram.start(polling=s.settings.telegram_mode == "polling")
+    if s.channels.whatsapp is not None:
+        await s.channels.whatsapp.start()
+    # What start-up loaded (modules, the encoder, the index) lives as long as the process: out
+    # of the garbage collector's sight, a full collection in the middle of a request (a 16,000-
+    # row export sets some off) no longer walks it, which cost such requests 50-100 ms.
+    gc.freeze()
+    tasks = [asyncio.create_task(inactivity_loop(s.desk.endings)), asyncio.create_task(s.follower.run())]
+    if s.channels.outbound:
+        tasks.append(asyncio.create_task(s.worker.run()))
+    if s.relay is not None:
+        tasks.append(asyncio.create_task(s.bus.run_relay()))
+    return tasks
+
+
+async def _stop(tasks: list[asyncio.Task], s: _Services) -> None:
+    """Stop the jobs, then the channels, then close the clients, the database and the index."""
+    for task in tasks:
+        task.cancel()
+    await asyncio.gather(*tasks, return_exceptions=True)
+    for channel in (s.channels.telegram, s.channels.whatsapp):
+        if channel is not None:
+            await channel.stop()
+    await s.rasa.aclose()
+    if s.relay is not None:
+        await s.relay.close()
+    if s.limits_redis is not None:
+        await s.limits_redis.aclose()
+    await s.engine.dispose()
+    s.index.close()
+
+
+def _lifespan(services: _Services) -> Callable[[FastAPI], AbstractAsyncContextManager[None]]:
+    """Start the services before the app serves; stop them when it ends."""
+
+    @contextlib.asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        tasks = await _start(app, services)
+        try:
+            yield
+        finally:
+            await _stop(tasks, services)
+
+    return lifespan
+
+
+# --- the app -----------------------------------------------------------------------------------
+
+
+def create_app(settings: Settings | None = None) -> FastAPI:
+    """Build the hub. The index is loaded and the services started in the lifespan."""
+    settings = ensure_secrets(settings or get_settings())
+    # The database. Every row handoff appends (a conversation, a message, an ownership change) also
+    # updates insights' KPI summaries, in the same transaction.
+    engine = make_engine(settings.database_url)
+    sessions = make_sessionmaker(engine, listeners=[insights.note_appended])
+    read_sessions = make_read_sessionmaker(engine)  # reads that must not take SQLite's write lock
+    # Real-time events (shared between replicas through Redis), the widget, Rasa and the index.
+    relay = ReplicaRelay(settings.redis_url, prefix=settings.redis_prefix) if settings.redis_url else None
+    bus = EventBus(relay)
+    widget = WidgetChannel()
+    bus.add_channel(widget)
+    rasa = RasaClient(settings.rasa_url, settings.rasa_token, timeout_s=settings.rasa_timeout_s, attempts=settings.rasa_attempts)
+    index = _open_index(settings)
+    # The desk, its knowledge-base follower, the Rasa actions.
+    desk = Desk(settings, sessions, index, bus, rasa)
+    follower = IndexFollower(sessions, index, poll_seconds=settings.kb_poll_seconds, read_sessions=read_sessions)
+    executor = _rasa_actions(desk)
+    # The channels and what they share: the inbound handler, attachments, rate limits, the outbox.
+    handle = _inbound_handler(desk)
+    media = _media_store(settings)
+    limits, limits_redis = _rate_limits(settings)
+    channels = _channels(settings, desk, bus, handle, media, limits)
+    worker = _outbox_worker(settings, sessions, channels, desk)
+    services = _Services(settings, engine, read_sessions, relay, bus, rasa, index, follower, desk, channels, worker, limits_redis)
+    app = FastAPI(title="Balcão", version="0.1.0", lifespan=_lifespan(services))
+    app.state.desk = desk
+    app.state.read_sessions = read_sessions
+    app.state.kb_follower = follower
+    app.state.settings = settings
+    app.state.outbox_worker = worker
+    app.state.media = media
+    app.state.rate_limits = limits
+    app.state.login_throttle = _login_throttle(settings, limits, limits_redis)
+    _add_middleware(app, settings)
+    # The routers: the channels', the packages' pages and APIs, the Rasa actions', the process's own.
+    app.include_router(_widget_router(settings, desk, widget, handle, limits))
+    app.include_router(media_router(media))
+    for router in channels.routers:
         app.include_router(router)
     app.include_router(handoff.routes.router)  # the agents' console: its API, WebSocket and page
     app.include_router(handoff.admin_routes.router)
     app.include_router(insights.routes.router)  # the dashboard: KPIs, exports, follow-ups and page
     app.include_router(kb_index.routes.router)  # the knowledge-base editor: its API and page
     app.include_router(actions_router(executor, settings.actions_token))
-    app.mount("/console/static", StaticFiles(directory=HANDOFF_DIR / "static"), name="console-static")
-    app.mount("/dashboard/static", StaticFiles(directory=INSIGHTS_DIR / "static"), name="dashboard-static")
-    app.mount("/kb/static", StaticFiles(directory=KB_DIR / "static"), name="kb-static")
+    _mount_static(app)
     app.include_router(process_router(index, rasa))  # the demo page and /healthz
     app.include_router(auth_router)  # staff login and logout
     return app

@@ -11,6 +11,7 @@ import sys
 import threading
 import time
 from collections.abc import Callable
+from pathlib import Path
 from urllib.parse import urlsplit
 
 import httpx
@@ -55,23 +56,19 @@ def rasa_port(settings: Settings) -> int:
     return urlsplit(settings.rasa_url).port or 5005
 
 
-def run_all(settings: Settings) -> int:
-    """Train if needed, start the hub then Rasa, print the URLs, and stop both on Ctrl-C.
-
-    Returns 0 when stopped by Ctrl-C (or SIGTERM), 1 when the Rasa server did not start or stopped
-    on its own; raises ``CommandError`` when a port is taken or the hub does not start.
-    """
-    from hub.app import create_app
-
-    port = rasa_port(settings)
+def _check_rasa_port(port: int) -> None:
+    """Refuse to start when the Rasa port is taken."""
     # A Rasa server left over on the port would answer our readiness checks while ours fails to bind.
     if _listening("127.0.0.1", port):
         raise CommandError(
             f"port {port} is in use (a Rasa server still running?): stop it, or set BALCAO_RASA_URL to another port"
         )
-    ensure_secrets(settings)  # Rasa is given the same (possibly generated) tokens as the hub
-    model = ensure_model()
-    admin = asyncio.run(ensure_demo_admin(settings))
+
+
+def _start_hub(settings: Settings) -> tuple[uvicorn.Server, threading.Thread]:
+    """Serve the hub in a thread and wait until it listens; ``CommandError`` when it cannot."""
+    from hub.app import create_app
+
     server = uvicorn.Server(
         uvicorn.Config(create_app(settings), host=settings.host, port=settings.port, log_level="warning", proxy_headers=False)
     )
@@ -86,54 +83,91 @@ def run_all(settings: Settings) -> int:
         raise CommandError(
             f"the hub could not listen on {settings.host}:{settings.port} (see above): free it, or set BALCAO_PORT"
         )
-    hub_url = f"http://{settings.host}:{settings.port}"
+    return server, thread
+
+
+def _start_rasa(settings: Settings, model: Path, port: int, hub_url: str) -> subprocess.Popen:
+    """Start the Rasa server (its actions call the hub back); it is not ready yet."""
     env = server_env(
         actions_url=f"{hub_url}/actions/webhook",
         actions_token=settings.actions_token,
         tracker_db=ROOT / "var" / "rasa-tracker.db",
     )
-    rasa = subprocess.Popen(server_command(model, port=port, token=settings.rasa_token), cwd=ROOT, env=env)
+    return subprocess.Popen(server_command(model, port=port, token=settings.rasa_token), cwd=ROOT, env=env)
+
+
+def _print_urls(settings: Settings, hub_url: str, admin: tuple[str, str] | None) -> None:
+    """Where each page is, and the demo admin's one-time password when one was just created."""
+    base = settings.public_url or hub_url
+    print(
+        "\nBalcão is running:\n"
+        f"  widget demo page : {base}/\n"
+        f"  agent console    : {base}/console\n"
+        f"  dashboard        : {base}/dashboard\n"
+        f"  knowledge base   : {base}/kb\n"
+        f"  API docs         : {base}/docs\n"
+        f"  Rasa (loopback)  : {settings.rasa_url}\n",
+        flush=True,
+    )
+    if admin:
+        print(f"  demo admin       : {admin[0]}  one-time password: {admin[1]}\n", flush=True)
+    print("Ctrl-C stops everything.", flush=True)
+
+
+def _serve_until_stopped(
+    settings: Settings, rasa: subprocess.Popen, stop: dict[str, bool], hub_url: str, admin: tuple[str, str] | None
+) -> int:
+    """Wait for Rasa to be ready, then until Ctrl-C (0) or until Rasa fails or stops on its own (1)."""
+    print("starting the Rasa server (about 30 s)…", flush=True)
+    deadline = time.monotonic() + RASA_START_TIMEOUT_S
+    while not _rasa_ready(settings.rasa_url, settings.rasa_token):
+        if stop["now"]:
+            return 0
+        if rasa.poll() is not None or time.monotonic() > deadline:
+            print("the Rasa server did not start; see its output above", file=sys.stderr)
+            return 1
+        time.sleep(1)
+    _print_urls(settings, hub_url, admin)
+    while not stop["now"] and rasa.poll() is None:
+        time.sleep(0.5)
+    if not stop["now"]:
+        print(f"the Rasa server stopped on its own (exit {rasa.returncode}); see its output above", file=sys.stderr)
+        return 1
+    return 0
+
+
+def _stop_all(rasa: subprocess.Popen, server: uvicorn.Server, thread: threading.Thread) -> None:
+    """Stop Rasa (politely, then not), then the hub."""
+    print("stopping…", flush=True)
+    if rasa.poll() is None:
+        rasa.send_signal(signal.SIGINT)
+        with contextlib.suppress(subprocess.TimeoutExpired):
+            rasa.wait(15)
+        if rasa.poll() is None:
+            rasa.kill()
+            rasa.wait()
+    server.should_exit = True
+    thread.join(15)
+
+
+def run_all(settings: Settings) -> int:
+    """Train if needed, start the hub then Rasa, print the URLs, and stop both on Ctrl-C.
+
+    Returns 0 when stopped by Ctrl-C (or SIGTERM), 1 when the Rasa server did not start or stopped
+    on its own; raises ``CommandError`` when a port is taken or the hub does not start.
+    """
+    port = rasa_port(settings)
+    _check_rasa_port(port)
+    ensure_secrets(settings)  # Rasa is given the same (possibly generated) tokens as the hub
+    model = ensure_model()
+    admin = asyncio.run(ensure_demo_admin(settings))
+    server, thread = _start_hub(settings)
+    hub_url = f"http://{settings.host}:{settings.port}"
+    rasa = _start_rasa(settings, model, port, hub_url)
     stop = {"now": False}
     signal.signal(signal.SIGINT, lambda *_: stop.update(now=True))
     signal.signal(signal.SIGTERM, lambda *_: stop.update(now=True))
     try:
-        print("starting the Rasa server (about 30 s)…", flush=True)
-        deadline = time.monotonic() + RASA_START_TIMEOUT_S
-        while not _rasa_ready(settings.rasa_url, settings.rasa_token):
-            if stop["now"]:
-                return 0
-            if rasa.poll() is not None or time.monotonic() > deadline:
-                print("the Rasa server did not start; see its output above", file=sys.stderr)
-                return 1
-            time.sleep(1)
-        base = settings.public_url or hub_url
-        print(
-            "\nBalcão is running:\n"
-            f"  widget demo page : {base}/\n"
-            f"  agent console    : {base}/console\n"
-            f"  dashboard        : {base}/dashboard\n"
-            f"  knowledge base   : {base}/kb\n"
-            f"  API docs         : {base}/docs\n"
-            f"  Rasa (loopback)  : {settings.rasa_url}\n",
-            flush=True,
-        )
-        if admin:
-            print(f"  demo admin       : {admin[0]}  one-time password: {admin[1]}\n", flush=True)
-        print("Ctrl-C stops everything.", flush=True)
-        while not stop["now"] and rasa.poll() is None:
-            time.sleep(0.5)
-        if not stop["now"]:
-            print(f"the Rasa server stopped on its own (exit {rasa.returncode}); see its output above", file=sys.stderr)
-            return 1
-        return 0
+        return _serve_until_stopped(settings, rasa, stop, hub_url, admin)
     finally:
-        print("stopping…", flush=True)
-        if rasa.poll() is None:
-            rasa.send_signal(signal.SIGINT)
-            with contextlib.suppress(subprocess.TimeoutExpired):
-                rasa.wait(15)
-            if rasa.poll() is None:
-                rasa.kill()
-                rasa.wait()
-        server.should_exit = True
-        thread.join(15)
+        _stop_all(rasa, server, thread)

@@ -36,16 +36,7 @@ from kb_index.articles import (
     update_article,
 )
 from kb_index.encoders import Encoder, EncoderNotAvailable, get_encoder
-from kb_index.index import (
-    Calibration,
-    Decision,
-    EmbeddingCache,
-    Hit,
-    IndexedArticle,
-    KnowledgeIndex,
-    NotCalibrated,
-    SearchResult,
-)
+from kb_index.index import KnowledgeIndex
 from kb_index.markdown import (
     LANGUAGES,
     ArticleDraft,
@@ -57,6 +48,8 @@ from kb_index.markdown import (
     render_article_file,
 )
 from kb_index.models import Article, ArticleVersion, UnansweredQuestion
+from kb_index.passages import EmbeddingCache
+from kb_index.records import Calibration, Decision, Hit, IndexedArticle, NotCalibrated, SearchResult
 from kb_index.sync import IndexFollower
 from kb_index.unanswered import Cluster, cluster_questions, record_unanswered, similarity_for, unanswered_questions
 

@@ -8,249 +8,39 @@ directory recognises the vectors it already holds."""
 
 from __future__ import annotations
 
-import enum
-import hashlib
-import json
 import logging
-import os
-import re
-import tempfile
 import threading
 from collections.abc import Iterable, Sequence
-from dataclasses import asdict, dataclass, field, fields
+from dataclasses import asdict
 from pathlib import Path
-from typing import Any, NamedTuple
 
 import faiss
 import numpy as np
 
+from kb_index import ranking
 from kb_index.encoders import Encoder
+from kb_index.head import LinearHead
 from kb_index.journal import ArticleJournal
 from kb_index.lexical import LexicalIndex
+from kb_index.passages import EmbeddingCache, Passage, passage_ids
+from kb_index.records import (
+    ArticleKey,
+    Calibration,
+    Decision,
+    Hit,
+    IndexedArticle,
+    NotCalibrated,
+    SearchResult,
+    Signals,
+)
 from kb_index.text import language_family, tokens
-from kb_index.vectors import VectorStore, lock_directory
+from kb_index.vector_files import lock_directory
+from kb_index.vectors import VectorStore
 
 faiss.omp_set_num_threads(1)
 logger = logging.getLogger(__name__)
 
-ArticleKey = tuple[str, str]  # (article id, language)
-# The linear head: a fitted sklearn LogisticRegression (untyped) and its column per (article id, language family).
-_Head = tuple[Any, dict[tuple[str, str], int]]
-_CHUNK_CHARS = 500
 _DENSE_CANDIDATES = 256
-# The linear head: inverse regularisation, chosen on the Portuguese validation questions (1, 10 and
-# 100 tried; the articles' few questions each need little regularisation to be told apart), and
-# the size past which it is not trained (its training time grows with the questions: a large
-# knowledge base ranks by the cosines and BM25 alone, and should be calibrated that way).
-_HEAD_C = 100.0
-_HEAD_MAX_QUESTIONS = 50_000
-# After a change the head is refitted in a background thread while searches go on with the previous
-# one (a new article is found by its cosines and BM25 at once, with no head probability until the
-# refit lands): its fit takes 0.2-1.5 s for the starter articles on this 2-core machine, which a
-# customer, or an editor's publish on another hub, must not wait for. Only an index that has never
-# had a head (just opened) fits it in the foreground, on ``train_head`` or the first search.
-
-
-class Decision(str, enum.Enum):
-    ANSWER = "answer"
-    CLARIFY = "clarify"
-    ESCALATE = "escalate"
-
-
-class NotCalibrated(Exception):
-    """The index has no thresholds for this encoder; run ``balcao kb calibrate``."""
-
-
-@dataclass(frozen=True)
-class IndexedArticle:
-    """What the index needs of a published article."""
-
-    id: str
-    lang: str
-    title: str
-    body: str
-    questions: tuple[str, ...] = ()
-    team: str = "geral"
-
-    @property
-    def key(self) -> ArticleKey:
-        return (self.id, self.lang)
-
-
-@dataclass(frozen=True)
-class Hit:
-    """One article found for a question, with its fused score."""
-
-    article_id: str
-    lang: str
-    title: str
-    team: str
-    score: float
-    body: str
-
-
-@dataclass(frozen=True)
-class SearchResult:
-    """The ranked articles for a question and what the bot should do with them."""
-
-    question: str
-    lang: str
-    hits: list[Hit]
-    decision: Decision
-    confidence: float
-
-    @property
-    def best(self) -> Hit | None:
-        return self.hits[0] if self.hits else None
-
-
-class Signals(NamedTuple):
-    """What the index knows of one candidate article for one question, before fusion."""
-
-    dense: float  # cosine of the article's best passage
-    lexical: float  # BM25 of the article's best passage
-    centroid: float = 0.0  # cosine to the mean vector of the article's title and questions
-    head: float = 0.0  # probability the linear head gives the article (see KnowledgeIndex._trained_head)
-    # The question's highest cosine to an out-of-scope example of its language family (the same
-    # for every candidate of a question; 0 without examples, see KnowledgeIndex.set_out_of_scope).
-    negative: float = 0.0
-
-
-@dataclass
-class Calibration:
-    """Fusion weights and decision thresholds, fitted on validation questions for one encoder."""
-
-    encoder: str
-    beta: float  # weight of the lexical score beside the dense cosine
-    kappa: float  # BM25 saturation: lexical = bm25 / (bm25 + kappa)
-    t_answer: float  # answer at or above
-    t_clarify: float  # offer choices at or above, escalate below
-    metrics: dict = field(default_factory=dict)
-    # Share of the dense score taken from the article's centroid instead of its best passage
-    # (0 in files written before it existed: the best passage alone, as then).
-    centroid: float = 0.0
-    # Weight of the linear head's probability added to the cosine (0 in older files: no head).
-    head: float = 0.0
-    # Weight of the question's cosine to the nearest out-of-scope example, subtracted from the
-    # confidence (0 in older files, and whenever the index has no such examples).
-    negative: float = 0.0
-
-    @classmethod
-    def load(cls, path: Path, encoder: str) -> Calibration:
-        """Read this encoder's calibration from the JSON file that holds one per encoder."""
-        try:
-            data = json.loads(path.read_text())[encoder]
-        except (FileNotFoundError, KeyError) as exc:
-            raise NotCalibrated(f"no calibration for encoder {encoder!r} in {path}; run `balcao kb calibrate`") from exc
-        known = {f.name for f in fields(cls)}
-        return cls(**{k: v for k, v in data.items() if k in known})
-
-    def parameters(self) -> dict[str, float]:
-        """The fitted numbers (fusion weights and thresholds), without the validation metrics."""
-        return {
-            "t_answer": self.t_answer,
-            "t_clarify": self.t_clarify,
-            "beta": self.beta,
-            "kappa": self.kappa,
-            "centroid": self.centroid,
-            "head": self.head,
-            "negative": self.negative,
-        }
-
-    def save(self, path: Path) -> None:
-        """Write (or replace) this encoder's entry in the JSON file."""
-        data = json.loads(path.read_text()) if path.exists() else {}
-        data[self.encoder] = asdict(self)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(json.dumps(data, indent=2, sort_keys=True) + "\n")
-
-
-@dataclass(frozen=True)
-class _Passage:
-    key: ArticleKey
-    text: str
-    kind: str  # title | question | body
-
-
-def _chunks(body: str) -> list[str]:
-    """Body split at paragraphs into pieces of at most about 500 characters."""
-    out: list[str] = []
-    current = ""
-    for raw in re.split(r"\n\s*\n", body):
-        para = raw.strip()
-        if not para:
-            continue
-        if current and len(current) + len(para) > _CHUNK_CHARS:
-            out.append(current)
-            current = para
-        else:
-            current = f"{current}\n\n{para}" if current else para
-    if current:
-        out.append(current)
-    return out
-
-
-def _passages(article: IndexedArticle) -> list[_Passage]:
-    items = [_Passage(article.key, article.title, "title")]
-    items += [_Passage(article.key, q, "question") for q in article.questions if q.strip()]
-    items += [_Passage(article.key, c, "body") for c in _chunks(article.body)]
-    return items
-
-
-def _passage_ids(article: IndexedArticle) -> dict[int, _Passage]:
-    """The article's passages by id: a 63-bit hash of the article key, kind, text and which
-    repetition of that text it is, so the same passage keeps its id (and its vector) across edits
-    and restarts."""
-    seen: dict[tuple[str, str], int] = {}
-    out: dict[int, _Passage] = {}
-    for passage in _passages(article):
-        nth = seen[(passage.kind, passage.text)] = seen.get((passage.kind, passage.text), -1) + 1
-        raw = "\x00".join((*article.key, passage.kind, passage.text, str(nth))).encode()
-        out[int.from_bytes(hashlib.blake2b(raw, digest_size=8).digest(), "little") & 0x7FFF_FFFF_FFFF_FFFF] = passage
-    return out
-
-
-class EmbeddingCache:
-    """Vectors of texts already encoded, on disk, so restarts and benchmarks do not re-encode."""
-
-    def __init__(self, path: Path | None) -> None:
-        self._path = path
-        self._vectors: dict[str, np.ndarray] = {}
-        if path and path.exists():
-            data = np.load(path)
-            self._vectors = dict(zip(data["keys"].tolist(), data["vectors"]))
-        self._dirty = False
-
-    @staticmethod
-    def _key(kind: str, text: str) -> str:
-        return hashlib.sha1(f"{kind}\x00{text}".encode(), usedforsecurity=False).hexdigest()
-
-    def encode(self, encoder: Encoder, texts: Sequence[str], *, passages: bool) -> np.ndarray:
-        kind = "p" if passages else "q"
-        keys = [self._key(kind, t) for t in texts]
-        missing = sorted({(k, t) for k, t in zip(keys, texts) if k not in self._vectors})
-        if missing:
-            fn = encoder.encode_passages if passages else encoder.encode_queries
-            vectors = fn([t for _, t in missing])
-            for (k, _), v in zip(missing, vectors):
-                self._vectors[k] = v
-            self._dirty = True
-        if not texts:
-            return np.zeros((0, encoder.dim), dtype=np.float32)
-        return np.stack([self._vectors[k] for k in keys]).astype(np.float32)
-
-    def save(self) -> None:
-        if self._path and self._dirty:
-            self._path.parent.mkdir(parents=True, exist_ok=True)
-            keys = np.array(list(self._vectors.keys()))
-            vectors = np.stack(list(self._vectors.values())) if self._vectors else np.zeros((0, 1))
-            # A temporary file of our own, then an atomic rename: another process writing the same
-            # cache (a replica, a `balcao kb` command) never sees a half-written file.
-            fd, tmp_name = tempfile.mkstemp(dir=self._path.parent, suffix=".npz")
-            with os.fdopen(fd, "wb") as tmp:
-                np.savez(tmp, keys=keys, vectors=vectors)
-            Path(tmp_name).replace(self._path)
-            self._dirty = False
 
 
 class KnowledgeIndex:
@@ -276,21 +66,16 @@ class KnowledgeIndex:
         self._cache = cache or EmbeddingCache(None)
         self._lock = threading.RLock()
         self._articles: dict[ArticleKey, IndexedArticle] = {}
-        self._passages: dict[int, _Passage] = {}
+        self._passages: dict[int, Passage] = {}
         self._by_article: dict[ArticleKey, list[int]] = {}
         self._lexical = LexicalIndex()
         # Per article: the normalised mean of its title and questions vectors. Its cosine to a
         # question says how close the question is to the article's questions as a whole, which
         # one lucky passage (the max) does not; kept beside the passage store, updated with it.
         self._centroids: dict[ArticleKey, np.ndarray] = {}
-        # The vectors of each article's title and questions, and a multinomial logistic regression
-        # trained on them (one class per article id and language family), retrained lazily after
-        # a change: it learns which directions tell articles apart, which a plain cosine cannot.
-        self._question_vectors: dict[ArticleKey, np.ndarray] = {}
-        self._head: _Head | None = None
-        self._head_generation = 0  # bumped on every change to the articles' question vectors
-        self._head_fitted = -1  # the generation the current head was fitted on
-        self._head_thread: threading.Thread | None = None
+        # The vectors of each article's title and questions, and the linear head trained on them
+        # (``kb_index.head``), refitted in the background after a change.
+        self._head = LinearHead(self._lock)
         # Out-of-scope examples (questions near the shop's domain that no article answers), as
         # normalised vectors per language family: a customer question close to one of them is
         # more likely out of scope than its cosine to the articles alone says.
@@ -337,7 +122,7 @@ class KnowledgeIndex:
         articles = list(articles)
         with self._lock:
             gone: list[int] = []
-            added: list[tuple[int, _Passage]] = []
+            added: list[tuple[int, Passage]] = []
             for article in articles:
                 old, new = self._place(article)
                 gone += old
@@ -349,10 +134,10 @@ class KnowledgeIndex:
                 self._refresh_question_vectors(self._dense, {a.key for a in articles})
             self._record(put=articles)
 
-    def _place(self, article: IndexedArticle) -> tuple[list[int], list[tuple[int, _Passage]]]:
+    def _place(self, article: IndexedArticle) -> tuple[list[int], list[tuple[int, Passage]]]:
         """Put the article's passages in place of its old ones in the maps and the lexical index;
         returns (passage ids gone, passages new) for the dense side."""
-        wanted = _passage_ids(article)
+        wanted = passage_ids(article)
         previous = self._by_article.get(article.key, [])
         gone = [pid for pid in previous if pid not in wanted]
         for pid in gone:
@@ -368,7 +153,7 @@ class KnowledgeIndex:
         self._articles[article.key] = article
         return gone, added
 
-    def _encode_and_add(self, passages: list[tuple[int, _Passage]]) -> None:
+    def _encode_and_add(self, passages: list[tuple[int, Passage]]) -> None:
         if self._dense is None or self.encoder is None or not passages:  # no encoder, no dense store
             return
         # A persisted index keeps its vectors in its own directory; the embedding cache (one file,
@@ -396,17 +181,15 @@ class KnowledgeIndex:
         vectors of their titles and questions (kept or new alike), and mark the head stale."""
         for key in keys:
             pids = [pid for pid in self._by_article.get(key, []) if self._passages[pid].kind != "body"]
-            self._question_vectors.pop(key, None)
+            self._head.rows.pop(key, None)
             self._centroids.pop(key, None)
             if not pids:
                 continue
             vectors = dense.get(pids)
-            self._question_vectors[key] = vectors
+            self._head.rows[key] = vectors
             mean = vectors.mean(axis=0)
             self._centroids[key] = (mean / max(float(np.linalg.norm(mean)), 1e-12)).astype(np.float32)
-        self._head_generation += 1
-        if self._head is not None:
-            self._schedule_head_fit()
+        self._head.changed()
 
     def set_out_of_scope(self, examples: Sequence[tuple[str, str]]) -> None:
         """Replace the out-of-scope examples, given as (text, language) pairs. Without an encoder
@@ -459,78 +242,14 @@ class KnowledgeIndex:
         """The dense store (None for a lexical-only index)."""
         return self._dense
 
-    def _head_data(self) -> tuple[np.ndarray, list[tuple[str, str]]] | None:
-        labels: list[tuple[str, str]] = []
-        rows: list[np.ndarray] = []
-        for key, vectors in sorted(self._question_vectors.items()):
-            labels += [(key[0], language_family(key[1]))] * len(vectors)
-            rows.append(vectors)
-        if len(set(labels)) < 2 or len(labels) > _HEAD_MAX_QUESTIONS:
-            return None
-        return np.concatenate(rows), labels
-
-    @staticmethod
-    def _fit_head(x: np.ndarray, labels: list[tuple[str, str]]) -> _Head:
-        from sklearn.linear_model import LogisticRegression
-
-        column = {name: i for i, name in enumerate(sorted(set(labels)))}
-        y = np.array([column[name] for name in labels])
-        return LogisticRegression(C=_HEAD_C, max_iter=1000).fit(x, y), column
-
     def train_head(self) -> None:
         """Refit the linear head now if the articles changed since it was fitted, waiting for it
         (calibration, evaluation and a hub's start-up need the head that matches the articles)."""
-        with self._lock:
-            self._fit_head_now()
-
-    def _fit_head_now(self) -> None:
-        if self._head_fitted != self._head_generation:
-            generation, data = self._head_generation, self._head_data()
-            self._install_head(self._fit_head(*data) if data else None, generation)
-
-    def _install_head(self, head: _Head | None, generation: int) -> None:
-        """Use ``head`` unless a newer one is in place already (a refit in the foreground can finish
-        before an older one in the background). Called with the lock held."""
-        if generation > self._head_fitted:
-            self._head, self._head_fitted = head, generation
-
-    def _trained_head(self) -> _Head | None:
-        """The linear head to score with (None with fewer than two articles, or past the size).
-        Called with the lock held. Fits it here only if the index never had one; otherwise a stale
-        head is used while ``_schedule_head_fit``'s thread fits the new one."""
-        if self._head is None and self._head_thread is None:
-            self._fit_head_now()
-        return self._head
-
-    def _schedule_head_fit(self) -> None:
-        """Start the background refit unless one is running (it loops until the head is current).
-        Called with the lock held."""
-        if self._head_thread is not None:
-            return
-        self._head_thread = threading.Thread(target=self._fit_head_in_background, name="kb-head", daemon=True)
-        self._head_thread.start()
-
-    def _fit_head_in_background(self) -> None:
-        try:
-            while True:
-                with self._lock:
-                    if self._head_fitted == self._head_generation:
-                        self._head_thread = None  # under the lock: a change after this starts a new thread
-                        return
-                    generation, data = self._head_generation, self._head_data()
-                head = self._fit_head(*data) if data else None  # without the lock: searches go on meanwhile
-                with self._lock:
-                    self._install_head(head, generation)
-        except Exception:  # searches keep the previous head; the next change tries again
-            logger.exception("knowledge base: refitting the linear head failed")
-            with self._lock:
-                self._head_thread = None
+        self._head.train()
 
     def wait_for_head(self, timeout: float | None = None) -> None:
         """Block until a background refit of the head (if any) has landed; for tests and tools."""
-        thread = self._head_thread
-        if thread is not None:
-            thread.join(timeout)
+        self._head.wait(timeout)
 
     # -- reading -----------------------------------------------------------------------------
 
@@ -547,86 +266,71 @@ class KnowledgeIndex:
 
     def raw_scores(self, questions: Sequence[str], langs: Sequence[str]) -> list[dict[ArticleKey, Signals]]:
         """Per question: the signals of each candidate article (best dense passage, best BM25
-        passage, cosine to the article's centroid)."""
+        passage, cosine to the article's centroid, the head's probability, the out-of-scope cosine)."""
         with self._lock:
             if not self._articles:
                 return [{} for _ in questions]
-            dense_rows: list[dict[ArticleKey, float]] = [{} for _ in questions]
-            vectors = None
-            if self.encoder and self._dense is not None and len(self._dense):
-                vectors = self.encoder.encode_queries(list(questions))
-                scores, ids = self._dense.search(vectors, min(_DENSE_CANDIDATES, len(self._dense)))
-                for row, (srow, irow) in enumerate(zip(scores, ids)):
-                    best = dense_rows[row]
-                    for s, pid in zip(srow, irow):
-                        passage = self._passages.get(int(pid)) if pid >= 0 else None
-                        if passage is None:
-                            continue
-                        if s > best.get(passage.key, -1.0):
-                            best[passage.key] = float(s)
-            head = self._trained_head() if vectors is not None else None
+            vectors, dense_rows = self._dense_scores(questions)
+            head = self._head.current() if vectors is not None else None
             probabilities = head[0].predict_proba(vectors) if head is not None else None
             out = []
             for row, (question, lang) in enumerate(zip(questions, langs)):
-                lexical: dict[ArticleKey, float] = {}
-                query = tokens(question, lang)
-                if query:
-                    pids, passage_scores = self._lexical.scores(query)
-                    for pid, score in zip(pids.tolist(), passage_scores.tolist()):
-                        key = self._passages[pid].key
-                        lexical[key] = max(lexical.get(key, 0.0), score)
-                dense = dense_rows[row]
-                floor = min(dense.values()) if dense else 0.0
-                keys = sorted(set(dense) | set(lexical))
-                centroid = [floor] * len(keys)
-                if vectors is not None and keys:
-                    have = [i for i, key in enumerate(keys) if key in self._centroids]
-                    if have:
-                        sims = np.stack([self._centroids[keys[i]] for i in have]) @ vectors[row]
-                        for i, sim in zip(have, sims.tolist()):
-                            centroid[i] = sim
-                if head is not None and probabilities is not None:
-                    column = head[1]
-                    p_row = probabilities[row]
-                    heads = [
-                        float(p_row[column[(key[0], language_family(key[1]))]])
-                        if (key[0], language_family(key[1])) in column
-                        else 0.0
-                        for key in keys
-                    ]
-                else:
-                    heads = [0.0] * len(keys)
-                negative = self._negative_similarity(vectors[row], lang) if vectors is not None else 0.0
-                out.append(
-                    {
-                        key: Signals(dense.get(key, floor), lexical.get(key, 0.0), c, h, negative)
-                        for key, c, h in zip(keys, centroid, heads)
-                    }
+                vector = vectors[row] if vectors is not None else None
+                keys, signals = self._signals(question, lang, dense_rows[row], vector)
+                heads = (
+                    LinearHead.probabilities_of(head, probabilities[row], keys)
+                    if head is not None and probabilities is not None
+                    else [0.0] * len(keys)
                 )
+                out.append({key: s._replace(head=h) for key, s, h in zip(keys, signals, heads)})
             return out
 
-    @staticmethod
-    def fuse(
-        dense: float,
-        lexical: float,
-        *,
-        beta: float,
-        kappa: float,
-        dense_available: bool,
-        centroid_sim: float = 0.0,
-        centroid: float = 0.0,
-        head_probability: float = 0.0,
-        head: float = 0.0,
-        negative_sim: float = 0.0,
-        negative: float = 0.0,
-    ) -> float:
-        """One confidence from the signals: the cosine (best passage mixed with the article's
-        centroid by the weight ``centroid``), the linear head's probability weighted by ``head``,
-        less the cosine to the nearest out-of-scope example weighted by ``negative``, plus a
-        saturated BM25 bonus."""
-        lexical_sat = lexical / (lexical + kappa) if lexical > 0 else 0.0
-        cosine = (1.0 - centroid) * dense + centroid * centroid_sim + head * head_probability - negative * negative_sim
-        return (cosine if dense_available else 0.0) + beta * lexical_sat
+    def _dense_scores(self, questions: Sequence[str]) -> tuple[np.ndarray | None, list[dict[ArticleKey, float]]]:
+        """The questions' vectors (None without an encoder or vectors) and, per question, each
+        article's best passage cosine among the nearest passages."""
+        dense_rows: list[dict[ArticleKey, float]] = [{} for _ in questions]
+        if not (self.encoder and self._dense is not None and len(self._dense)):
+            return None, dense_rows
+        vectors = self.encoder.encode_queries(list(questions))
+        scores, ids = self._dense.search(vectors, min(_DENSE_CANDIDATES, len(self._dense)))
+        for row, (srow, irow) in enumerate(zip(scores, ids)):
+            best = dense_rows[row]
+            for s, pid in zip(srow, irow):
+                passage = self._passages.get(int(pid)) if pid >= 0 else None
+                if passage is None:
+                    continue
+                if s > best.get(passage.key, -1.0):
+                    best[passage.key] = float(s)
+        return vectors, dense_rows
+
+    def _signals(
+        self, question: str, lang: str, dense: dict[ArticleKey, float], vector: np.ndarray | None
+    ) -> tuple[list[ArticleKey], list[Signals]]:
+        """One question's candidate articles (found by either side) and their signals, the head's
+        probability left at 0 (``raw_scores`` adds it for the whole batch)."""
+        lexical: dict[ArticleKey, float] = {}
+        query = tokens(question, lang)
+        if query:
+            pids, passage_scores = self._lexical.scores(query)
+            for pid, score in zip(pids.tolist(), passage_scores.tolist()):
+                key = self._passages[pid].key
+                lexical[key] = max(lexical.get(key, 0.0), score)
+        floor = min(dense.values()) if dense else 0.0
+        keys = sorted(set(dense) | set(lexical))
+        centroid = [floor] * len(keys)
+        if vector is not None and keys:
+            have = [i for i, key in enumerate(keys) if key in self._centroids]
+            if have:
+                sims = np.stack([self._centroids[keys[i]] for i in have]) @ vector
+                for i, sim in zip(have, sims.tolist()):
+                    centroid[i] = sim
+        negative = self._negative_similarity(vector, lang) if vector is not None else 0.0
+        return keys, [Signals(dense.get(key, floor), lexical.get(key, 0.0), c, 0.0, negative) for key, c in zip(keys, centroid)]
+
+    # The fusion and ranking are ``kb_index.ranking``'s; kept here as methods, which calibration,
+    # evaluation and the benchmarks call on the index.
+    fuse = staticmethod(ranking.fuse)
+    candidate_keys = staticmethod(ranking.candidate_keys)
 
     def rank(
         self,
@@ -640,35 +344,16 @@ class KnowledgeIndex:
         negative: float = 0.0,
     ) -> list[tuple[ArticleKey, float]]:
         """Articles in the question's language family (all languages if it has none), best first."""
-        keys = self.candidate_keys(scores, lang)
-        # One entry per article id: prefer the version in the customer's exact language.
-        best: dict[str, tuple[ArticleKey, float]] = {}
-        for key in keys:
-            signals = Signals(*scores[key])
-            value = self.fuse(
-                signals.dense,
-                signals.lexical,
-                beta=beta,
-                kappa=kappa,
-                dense_available=self.encoder is not None,
-                centroid_sim=signals.centroid,
-                centroid=centroid,
-                head_probability=signals.head,
-                head=head,
-                negative_sim=signals.negative,
-                negative=negative,
-            )
-            current = best.get(key[0])
-            if current is None or value > current[1] or (value == current[1] and key[1] == lang):
-                best[key[0]] = (key, value)
-        return sorted(best.values(), key=lambda kv: (-kv[1], kv[0]))
-
-    @staticmethod
-    def candidate_keys(scores: dict[ArticleKey, Signals], lang: str) -> list[ArticleKey]:
-        """The articles a question may get: its language family's (all if there are none), sorted so
-        ties are broken the same way in every process (set order depends on the hash seed)."""
-        family = language_family(lang)
-        return sorted(k for k in scores if language_family(k[1]) == family) or sorted(scores)
+        return ranking.rank(
+            scores,
+            lang,
+            dense_available=self.encoder is not None,
+            beta=beta,
+            kappa=kappa,
+            centroid=centroid,
+            head=head,
+            negative=negative,
+        )
 
     def decide(self, confidence: float) -> Decision:
         """Answer, clarify or escalate, by the calibrated thresholds."""

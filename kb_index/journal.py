@@ -14,7 +14,7 @@ from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import TextIO
 
-from kb_index.vectors import replace_atomically
+from kb_index.vector_files import replace_atomically
 
 logger = logging.getLogger(__name__)
 

@@ -13,70 +13,38 @@ renamed) plus an append-only journal of the changes since, so a restart loads an
 of re-encoding. Snapshots are written by the background job (at the threshold, when the store has
 doubled since the last build, or when the journal has grown large), never in a search's way.
 
-Why IVF and not HNSW: measured here (``bench/kb_scale.py``), IVF builds a million vectors in
-about a minute on one thread where HNSW takes many, it supports removal (HNSW does not), and it
-meets the latency and recall targets.
+The IVF index itself is ``kb_index.ivf``'s; the files, ``kb_index.vector_files``'.
 """
 
 from __future__ import annotations
 
-import fcntl
-import json
 import logging
-import math
-import os
-import re
-import struct
-import tempfile
 import threading
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Sequence
 from pathlib import Path
-from typing import IO
 
 import faiss
 import numpy as np
-from tqdm import tqdm
+
+from kb_index.ivf import BuildStopped, build_ivf, no_results, search_rescored
+from kb_index.vector_files import (
+    FORMAT,
+    Change,
+    JournalWriter,
+    journals,
+    read_journal,
+    read_manifest,
+    read_snapshot,
+    write_snapshot,
+)
 
 logger = logging.getLogger(__name__)
 
-_FORMAT = 1
-_RECORD = struct.Struct("<cQ")  # op (b"A" add, b"R" remove), how many ids
-_BUILD_CHUNK = 20_000  # vectors added to the new index per step (a progress tick, a chance to stop)
 _JOURNAL_LIMIT = 256 * 1024 * 1024  # bytes of journal that make the next snapshot due
 
 
 class VectorStoreError(Exception):
     """The vector store cannot do what was asked (wrong dimension, a closed store)."""
-
-
-def lock_directory(path: Path) -> IO[bytes] | None:
-    """Take the write lock of an index directory: the open lock file, or None when another
-    process (or another index in this one) holds it. One writer per directory; others read."""
-    path.mkdir(parents=True, exist_ok=True)
-    handle = open(path / "lock", "ab")  # noqa: SIM115 - the open file is the lock: the caller keeps it
-    try:
-        fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
-    except BlockingIOError:
-        handle.close()
-        return None
-    return handle
-
-
-def replace_atomically(path: Path, write: Callable[[IO[bytes]], object]) -> None:
-    """Write through ``write`` to a temporary file beside ``path``, then rename it over ``path``:
-    a reader never sees half a file."""
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as handle:
-            write(handle)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-
-
-class _Stopped(Exception):
-    """The store was closed while a build was running."""
 
 
 class VectorStore:
@@ -113,13 +81,12 @@ class VectorStore:
         self._slot: dict[int, int] = {}
         self._approx: faiss.Index | None = None
         self._approx_built_for = 0
-        self._pending: list[tuple[bytes, np.ndarray, np.ndarray | None]] | None = None  # changes during a job
+        self._pending: list[Change] | None = None  # changes during a job
         self._thread: threading.Thread | None = None
         self._closing = False
         self._path = path
         self._writable = path is not None and writable
-        self._journal: IO[bytes] | None = None
-        self._journal_bytes = 0
+        self._journal: JournalWriter | None = None  # only a writable store journals its changes
         self._generation = 0
         if path is not None:
             self._load(path)
@@ -277,11 +244,8 @@ class VectorStore:
         with self._lock:
             return self._search_exact(queries, k)
 
-    def _empty(self, rows: int, k: int) -> tuple[np.ndarray, np.ndarray]:
-        return np.full((rows, k), -np.inf, dtype=np.float32), np.full((rows, k), -1, dtype=np.int64)
-
     def _search_exact(self, queries: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
-        scores, ids = self._empty(len(queries), k)
+        scores, ids = no_results(len(queries), k)
         if not self._n:
             return scores, ids
         wanted = min(k + self._dead, self._n)
@@ -296,21 +260,7 @@ class VectorStore:
         return scores, ids
 
     def _search_approx(self, approx: faiss.Index, queries: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
-        scores, ids = self._empty(len(queries), k)
-        # Twice as many candidates as asked, re-scored with the stored vectors: the 8-bit codes
-        # only have to put the true best among them, and the scores returned are exact cosines.
-        wanted = min(2 * k + 16, len(self._slot))
-        if not wanted:
-            return scores, ids
-        _, candidates = approx.search(queries, wanted)
-        for row in range(len(queries)):
-            found = [i for i in candidates[row].tolist() if i >= 0]
-            slots = np.array([self._slot[i] for i in found], dtype=np.int64)
-            exact = self._vectors[slots] @ queries[row]
-            order = np.argsort(-exact, kind="stable")[:k]
-            ids[row, : len(order)] = np.array(found, dtype=np.int64)[order]
-            scores[row, : len(order)] = exact[order]
-        return scores, ids
+        return search_rescored(approx, queries, k, vectors=self._vectors, slot=self._slot)
 
     # -- the background job: snapshot and approximate index -------------------------------------
 
@@ -324,7 +274,7 @@ class VectorStore:
         due = (
             (wants_approx and self._approx is None)
             or (wants_approx and live > 2 * self._approx_built_for)
-            or (self._writable and self._journal_bytes > max(_JOURNAL_LIMIT, 4 * self._n * self.dim))
+            or (self._journal is not None and self._journal.bytes > max(_JOURNAL_LIMIT, 4 * self._n * self.dim))
         )
         if due:
             self._start_job(wants_approx)
@@ -334,7 +284,7 @@ class VectorStore:
         n0 = self._n
         ids0 = self._ids[:n0].copy()
         vectors = self._vectors  # rows [0, n0) stay as they are until the job ends (removals only mark)
-        pending: list[tuple[bytes, np.ndarray, np.ndarray | None]] = []  # the job's changes, kept while it runs
+        pending: list[Change] = []  # the job's changes, kept while it runs
         self._pending = pending
         generation = self._open_journal() if self._writable else None
         args = (n0, ids0, vectors, generation, approx, pending)
@@ -351,10 +301,14 @@ class VectorStore:
         vectors: np.ndarray,
         generation: int | None,
         approx: bool,
-        pending: list[tuple[bytes, np.ndarray, np.ndarray | None]],
+        pending: list[Change],
     ) -> None:
         try:
-            index = self._build_approx(vectors[:n0], ids0) if approx else None
+            index = (
+                build_ivf(vectors[:n0], ids0, nprobe=self._nprobe, progress=self._progress, stopping=lambda: self._closing)
+                if approx
+                else None
+            )
             if generation is not None:
                 self._write_snapshot(generation, vectors[:n0], ids0, index)
             with self._lock:
@@ -366,7 +320,7 @@ class VectorStore:
                     self._approx, self._approx_built_for = index, n0
                 self._pending = None
                 self._compact()
-        except _Stopped:
+        except BuildStopped:
             with self._lock:
                 self._pending = None
                 self._compact()
@@ -375,36 +329,6 @@ class VectorStore:
             with self._lock:
                 self._pending = None
                 self._compact()
-
-    def _build_approx(self, vectors: np.ndarray, ids: np.ndarray) -> faiss.Index:
-        n = len(vectors)
-        # About sqrt(n) lists (a power of two), trained on 40 points a list, 10 k-means rounds:
-        # a million vectors train and fill in about a minute on one thread.
-        nlist = int(min(4096, max(16, 2 ** round(math.log2(math.sqrt(max(n, 1)))))))
-        nlist = max(1, min(nlist, n // 4))  # a tiny store (tests) still trains: at least 4 points a list
-        index = faiss.index_factory(self.dim, f"IVF{nlist},SQ8", faiss.METRIC_INNER_PRODUCT)
-        ivf = faiss.extract_index_ivf(index)
-        ivf.cp.niter = 10
-        ivf.cp.max_points_per_centroid = 40  # faiss asks for at least 39 points a list
-        # Measured (bench/kb_scale.py): at 1M vectors and 1024 lists, 12 lists give recall@10 0.987
-        # in about 2.5 ms of CPU; 64 gave 0.999 in 11.5 ms.
-        ivf.nprobe = self._nprobe or max(8, nlist // 80)
-        bar = tqdm(total=n, desc=f"vector index IVF{nlist}", unit="vec", disable=not self._progress, mininterval=2)
-        try:
-            sample = np.random.default_rng(0).choice(n, size=min(n, nlist * 40), replace=False)
-            bar.set_postfix_str("training")
-            index.train(vectors[np.sort(sample)])
-            ivf.set_direct_map_type(faiss.DirectMap.Hashtable)  # removal by id without scanning the lists
-            bar.set_postfix_str("adding")
-            for start in range(0, n, _BUILD_CHUNK):
-                if self._closing:
-                    raise _Stopped
-                chunk_ids = ids[start : start + _BUILD_CHUNK]
-                index.add_with_ids(np.ascontiguousarray(vectors[start : start + _BUILD_CHUNK]), chunk_ids)
-                bar.update(len(chunk_ids))
-        finally:
-            bar.close()
-        return index
 
     # -- persistence -------------------------------------------------------------------------
 
@@ -415,28 +339,14 @@ class VectorStore:
             raise RuntimeError("this vector store is kept in memory only: it has no files")
         return self._path
 
-    def _files(self, generation: int) -> dict[str, Path]:
-        return {
-            "vectors": self._dir / f"vectors.{generation}.npy",
-            "ids": self._dir / f"ids.{generation}.npy",
-            "approx": self._dir / f"approx.{generation}.faiss",
-        }
-
-    def _journals(self) -> list[tuple[int, Path]]:
-        found = []
-        for path in self._dir.glob("journal.*.bin"):
-            match = re.fullmatch(r"journal\.(\d+)\.bin", path.name)
-            if match:
-                found.append((int(match.group(1)), path))
-        return sorted(found)
-
     def _load(self, path: Path) -> None:
+        """Take back the last snapshot and replay the journals written since (a writable store
+        then starts a journal of its own)."""
         path.mkdir(parents=True, exist_ok=True)
-        manifest_path = path / "manifest.json"
-        manifest = json.loads(manifest_path.read_text()) if manifest_path.exists() else None
+        manifest = read_manifest(path)
         fresh = manifest is None
         if manifest is not None and (
-            manifest.get("format") != _FORMAT or manifest.get("encoder") != self.encoder or manifest.get("dim") != self.dim
+            manifest.get("format") != FORMAT or manifest.get("encoder") != self.encoder or manifest.get("dim") != self.dim
         ):
             logger.warning(
                 "vector store in %s was made for %s (dim %s); starting empty for %s (dim %d)",
@@ -447,87 +357,54 @@ class VectorStore:
                 self.dim,
             )
             fresh = True
-            self._generation = max([int(manifest.get("generation", 0)), *(g for g, _ in self._journals())]) + 1
+            self._generation = max([int(manifest.get("generation", 0)), *(g for g, _ in journals(path))]) + 1
         elif manifest is not None:
             self._generation = int(manifest["generation"])
-            files = self._files(self._generation)
-            ids = np.load(files["ids"])
-            self._vectors = np.empty((max(1024, int(len(ids) * 1.25)), self.dim), dtype=np.float32)
-            self._vectors[: len(ids)] = np.load(files["vectors"], mmap_mode="r")
-            self._ids = np.full(len(self._vectors), -1, dtype=np.int64)
-            self._ids[: len(ids)] = ids
-            self._n = len(ids)
-            self._slot = {int(i): s for s, i in enumerate(ids.tolist())}
-            if files["approx"].exists():
-                self._approx = faiss.read_index(str(files["approx"]))
-                self._approx_built_for = self._n
-                if self._nprobe:
-                    faiss.extract_index_ivf(self._approx).nprobe = self._nprobe
-            for journal_generation, journal in self._journals():
-                if journal_generation >= self._generation:
-                    for _op, ids, vectors in self._read_journal(journal):
-                        if vectors is not None:  # an addition (b"A") carries its vectors
-                            self._apply_add(ids, vectors)
-                        else:
-                            present = np.array([i for i in ids.tolist() if i in self._slot], dtype=np.int64)
-                            if len(present):
-                                self._apply_remove(present)
+            self._load_snapshot(path)
+            self._replay_journals(path)
         if self._writable:
             if fresh:  # a manifest for this encoder first, so the journal below is never read as another's
                 self._write_snapshot(self._generation, self._vectors[:0], self._ids[:0].copy(), None)
             self._open_journal()
 
-    def _read_journal(self, path: Path) -> Iterator[tuple[bytes, np.ndarray, np.ndarray | None]]:
-        data = path.read_bytes()
-        offset = 0
-        while offset + _RECORD.size <= len(data):
-            op, count = _RECORD.unpack_from(data, offset)
-            size = count * 8 + (count * self.dim * 4 if op == b"A" else 0)
-            if offset + _RECORD.size + size > len(data):
-                break  # a record cut short by a crash: it was never acknowledged
-            body = offset + _RECORD.size
-            ids = np.frombuffer(data, dtype=np.int64, count=count, offset=body).copy()
-            vectors = None
-            if op == b"A":
-                vectors = np.frombuffer(data, dtype=np.float32, count=count * self.dim, offset=body + count * 8)
-                vectors = vectors.reshape(count, self.dim).copy()
-            yield op, ids, vectors
-            offset = body + size
+    def _load_snapshot(self, path: Path) -> None:
+        ids, vectors, approx = read_snapshot(path, self._generation)
+        self._vectors = np.empty((max(1024, int(len(ids) * 1.25)), self.dim), dtype=np.float32)
+        self._vectors[: len(ids)] = vectors
+        self._ids = np.full(len(self._vectors), -1, dtype=np.int64)
+        self._ids[: len(ids)] = ids
+        self._n = len(ids)
+        self._slot = {int(i): s for s, i in enumerate(ids.tolist())}
+        if approx is not None:
+            self._approx = approx
+            self._approx_built_for = self._n
+            if self._nprobe:
+                faiss.extract_index_ivf(self._approx).nprobe = self._nprobe
+
+    def _replay_journals(self, path: Path) -> None:
+        for journal_generation, journal in journals(path):
+            if journal_generation >= self._generation:
+                for _op, ids, vectors in read_journal(journal, self.dim):
+                    if vectors is not None:  # an addition (b"A") carries its vectors
+                        self._apply_add(ids, vectors)
+                    else:
+                        present = np.array([i for i in ids.tolist() if i in self._slot], dtype=np.int64)
+                        if len(present):
+                            self._apply_remove(present)
 
     def _open_journal(self) -> int:
         """Start a new journal (changes from now on) and return its generation."""
-        if self._journal is not None:
-            self._journal.close()
-        generation = max([self._generation, *(g for g, _ in self._journals())]) + 1
-        self._journal = open(self._dir / f"journal.{generation}.bin", "ab")  # noqa: SIM115 - appended to until the next compaction
-        self._journal_bytes = 0
-        return generation
+        if self._journal is None:
+            self._journal = JournalWriter(self._dir)
+        return self._journal.start(self._generation)
 
     def _log(self, op: bytes, ids: np.ndarray, vectors: np.ndarray | None) -> None:
-        if self._journal is None:
-            return
-        record = _RECORD.pack(op, len(ids)) + ids.tobytes() + (vectors.tobytes() if vectors is not None else b"")
-        self._journal.write(record)
-        # Flushed, not fsynced: after a crash the hub reconciles the store with the published
-        # articles anyway, so an fsync per publish would buy nothing.
-        self._journal.flush()
-        self._journal_bytes += len(record)
+        if self._journal is not None:
+            self._journal.write(op, ids, vectors)
 
     def _write_snapshot(self, generation: int, vectors: np.ndarray, ids: np.ndarray, approx: faiss.Index | None) -> None:
-        """Files for ``generation`` (the state when its journal began), the manifest last, then
-        the older generations' files go."""
-        files = self._files(generation)
-        replace_atomically(files["vectors"], lambda f: np.save(f, vectors))
-        replace_atomically(files["ids"], lambda f: np.save(f, ids))
-        if approx is not None:
-            replace_atomically(files["approx"], lambda f: f.write(faiss.serialize_index(approx).tobytes()))
-        manifest = {"format": _FORMAT, "encoder": self.encoder, "dim": self.dim, "generation": generation, "count": len(ids)}
-        replace_atomically(self._dir / "manifest.json", lambda f: f.write(json.dumps(manifest, indent=2).encode()))
+        write_snapshot(self._dir, generation, vectors, ids, approx, encoder=self.encoder, dim=self.dim)
         self._generation = generation
-        for old in self._dir.iterdir():
-            match = re.fullmatch(r"(vectors|ids|approx|journal)\.(\d+)\.(npy|faiss|bin)", old.name)
-            if match and int(match.group(2)) < generation:
-                old.unlink(missing_ok=True)
 
     # -- lifecycle ---------------------------------------------------------------------------
 
@@ -550,4 +427,3 @@ class VectorStore:
         with self._lock:
             if self._journal is not None:
                 self._journal.close()
-                self._journal = None

@@ -1,0 +1,116 @@
+"""The conversations' read side: one conversation, a customer's, a team's queue, an agent's chats,
+the quiet ones, a conversation's messages; and who may read a conversation."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import datetime
+
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from handoff.errors import ConversationNotFound
+from handoff.models import Conversation, Message, State, User
+
+OPEN_STATES = (State.BOT, State.QUEUED, State.HUMAN, State.CLOSING)
+
+
+async def get_conversation(session: AsyncSession, conversation_id: str, *, for_update: bool = False) -> Conversation:
+    """The conversation, freshly read from the database."""
+    stmt = select(Conversation).where(Conversation.id == conversation_id).execution_options(populate_existing=True)
+    if for_update:
+        stmt = stmt.with_for_update()
+    conversation = (await session.execute(stmt)).scalar_one_or_none()
+    if conversation is None:
+        raise ConversationNotFound(conversation_id)
+    return conversation
+
+
+async def find_open_conversation(session: AsyncSession, *, channel: str, customer_id: str) -> Conversation | None:
+    """The customer's conversation on this channel that has not ended, if any."""
+    stmt = (
+        select(Conversation)
+        .where(
+            Conversation.channel == channel,
+            Conversation.customer_id == customer_id,
+            Conversation.state.in_(OPEN_STATES),
+        )
+        .order_by(Conversation.created_at.desc())
+        .limit(1)
+        .execution_options(populate_existing=True)
+    )
+    return (await session.execute(stmt)).scalar_one_or_none()
+
+
+async def conversation_history(session: AsyncSession, conversation_id: str, *, include_notes: bool = True) -> Sequence[Message]:
+    """Every message of the conversation, bot part included, oldest first. Customers' views pass
+    ``include_notes=False``: agents' private notes are not theirs to see."""
+    stmt = select(Message).where(Message.conversation_id == conversation_id).order_by(Message.id)
+    if not include_notes:
+        stmt = stmt.where(Message.internal.is_(False))
+    return (await session.execute(stmt)).scalars().all()
+
+
+async def list_queue(session: AsyncSession, team_ids: Sequence[str] | None) -> Sequence[Conversation]:
+    """Queued conversations of these teams (all teams when ``None``): highest priority, then oldest first."""
+    stmt = select(Conversation).where(Conversation.state == State.QUEUED)
+    if team_ids is not None:
+        stmt = stmt.where(Conversation.team_id.in_(team_ids))
+    stmt = stmt.order_by(Conversation.priority.desc(), Conversation.queued_at)
+    return (await session.execute(stmt)).scalars().all()
+
+
+async def list_agent_conversations(session: AsyncSession, agent_id: int) -> Sequence[Conversation]:
+    """The conversations this agent is handling now."""
+    stmt = (
+        select(Conversation)
+        .where(Conversation.state == State.HUMAN, Conversation.agent_id == agent_id)
+        .order_by(Conversation.queued_at)
+    )
+    return (await session.execute(stmt)).scalars().all()
+
+
+async def quiet_conversations(session: AsyncSession, *, silent_since: datetime) -> Sequence[Conversation]:
+    """Bot-owned or closing conversations in which nobody has written since ``silent_since``
+    (and the customer wrote at least once)."""
+    stmt = select(Conversation).where(
+        Conversation.state.in_((State.BOT, State.CLOSING)),
+        Conversation.last_customer_at.is_not(None),
+        Conversation.last_message_at < silent_since,
+    )
+    return (await session.execute(stmt)).scalars().all()
+
+
+async def latest_conversation(session: AsyncSession, *, channel: str, customer_id: str) -> Conversation | None:
+    """The customer's most recent conversation on this channel, ended or not."""
+    stmt = (
+        select(Conversation)
+        .where(Conversation.channel == channel, Conversation.customer_id == customer_id)
+        .order_by(Conversation.created_at.desc())
+        .limit(1)
+        .execution_options(populate_existing=True)
+    )
+    return (await session.execute(stmt)).scalar_one_or_none()
+
+
+async def queued_conversations(session: AsyncSession) -> Sequence[Conversation]:
+    """Every waiting conversation (for the abandonment check)."""
+    return (await session.execute(select(Conversation).where(Conversation.state == State.QUEUED))).scalars().all()
+
+
+async def customer_conversations(
+    session: AsyncSession, *, channel: str, customer_id: str, limit: int = 10
+) -> Sequence[Conversation]:
+    """The customer's latest conversations on this channel, newest first (their profile's history)."""
+    stmt = (
+        select(Conversation)
+        .where(Conversation.channel == channel, Conversation.customer_id == customer_id)
+        .order_by(Conversation.created_at.desc())
+        .limit(limit)
+    )
+    return (await session.execute(stmt)).scalars().all()
+
+
+def can_access(conversation: Conversation, user: User, team_ids: Sequence[str] | None) -> bool:
+    """Whether ``user`` (in ``team_ids``; ``None`` for every team) may read this conversation."""
+    return team_ids is None or conversation.agent_id == user.id or conversation.team_id in team_ids
