@@ -39,7 +39,9 @@ def _import_graph() -> dict[str, set[str]]:
                     targets = [statement.module, *(f"{statement.module}.{alias.name}" for alias in statement.names)]
                 else:
                     continue
-                graph[name].update(t for t in targets if t in modules and t != name)
+                # A module reaching into its own package (``from kb_index import ranking``) loads a
+                # submodule, not the package's __init__ again: not a cycle.
+                graph[name].update(t for t in targets if t in modules and t != name and not name.startswith(f"{t}."))
     return graph
 
 
