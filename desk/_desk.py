@@ -119,9 +119,9 @@ class Desk:
         """One published article, in the customer's language when it exists."""
         return self.bot.article(article_id, lang)
 
-    async def escalate(self, conversation_id: str, *, team: str, reason: str) -> None:
-        """Queue the conversation for a team (the reason sets the priority)."""
-        await self.bot.escalate(conversation_id, team=team, reason=reason)
+    async def escalate(self, conversation_id: str, *, team: str, reason: str) -> str:
+        """Queue the conversation for a team (the reason sets the priority); returns the team's name."""
+        return await self.bot.escalate(conversation_id, team=team, reason=reason)
 
     def survey_text(self, kind: str, lang: str) -> str:
         """The survey's ``"score"`` or ``"reason"`` question in ``lang``, with the company's name."""

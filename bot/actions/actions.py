@@ -20,22 +20,12 @@ logger = logging.getLogger(__name__)
 NO_VALUE = "-"  # what the survey slots hold when the customer gave no usable answer
 MAX_ARTICLES_BEFORE_HANDOFF = 2  # "no" to the best two answers → a person
 MAX_MISSES_BEFORE_HANDOFF = 2  # the knowledge base did not know twice in a row → a person
-TEAM_NAMES = {
-    "tecnico": {"en": "technical support", "pt": "suporte técnico"},
-    "financeiro": {"en": "billing", "pt": "financeiro"},
-    "logistica": {"en": "delivery", "pt": "logística"},
-    "geral": {"en": "customer care", "pt": "atendimento"},
-}
 
 
 def language(tracker: Tracker) -> str:
     """The customer's language: the slot, else this message's metadata, else Portuguese."""
     lang = tracker.get_slot("language") or (tracker.latest_message.get("metadata") or {}).get("language")
     return supported(lang)
-
-
-def team_name(team: str, lang: str) -> str:
-    return TEAM_NAMES.get(team, TEAM_NAMES["geral"])["en" if lang == "en" else "pt"]
 
 
 def _reset_kb() -> list[EventType]:
@@ -65,13 +55,12 @@ async def hand_over(
     desk: DeskServices, dispatcher: CollectingDispatcher, tracker: Tracker, *, team: str, reason: str, kb: str | None = None
 ) -> list[EventType]:
     """Queue the conversation and tell the customer which team will answer."""
-    lang = language(tracker)
-    await desk.escalate(tracker.sender_id, team=team, reason=reason)
+    team_name = await desk.escalate(tracker.sender_id, team=team, reason=reason)
     marker = {"json_message": {"kb": kb}} if kb else {}
     if reason == "complaint":
         dispatcher.utter_message(response="utter_complaint", **marker)
     else:
-        dispatcher.utter_message(response="utter_handoff", team=team_name(team, lang), **marker)
+        dispatcher.utter_message(response="utter_handoff", team=team_name, **marker)
     return _reset_kb()
 
 

@@ -16,8 +16,9 @@ class DeskServices(Protocol):
     def article(self, article_id: str, lang: str) -> Hit | None:
         """One published article, in the customer's language when it exists."""
 
-    async def escalate(self, conversation_id: str, *, team: str, reason: str) -> None:
-        """Queue the conversation for a team (the reason sets the priority)."""
+    async def escalate(self, conversation_id: str, *, team: str, reason: str) -> str:
+        """Queue the conversation for a team (the reason sets the priority); returns the name of the
+        team it is queued for, as the admins named it (teams are data, not code)."""
 
     async def begin_ending(self, conversation_id: str, *, ending: str) -> bool:
         """Start the ending. True when the NPS question should be asked (never twice)."""
