@@ -8,6 +8,7 @@ from datetime import timedelta
 
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from bot.actions.services import QueuedFor
 from connectors.base import InboundMessage
 from connectors.outbox import DeliveryChange
 from desk.alerts import AlertDelivery
@@ -119,8 +120,8 @@ class Desk:
         """One published article, in the customer's language when it exists."""
         return self.bot.article(article_id, lang)
 
-    async def escalate(self, conversation_id: str, *, team: str, reason: str) -> str:
-        """Queue the conversation for a team (the reason sets the priority); returns the team's name."""
+    async def escalate(self, conversation_id: str, *, team: str, reason: str) -> QueuedFor:
+        """Queue the conversation for a team (the reason sets the priority); returns that team."""
         return await self.bot.escalate(conversation_id, team=team, reason=reason)
 
     def survey_text(self, kind: str, lang: str) -> str:

@@ -10,6 +10,7 @@ import logging
 import handoff
 import insights
 import kb_index
+from bot.actions.services import QueuedFor
 from desk.config import DeskSettings
 from desk.queues import Queues
 from handoff import Priority
@@ -70,18 +71,18 @@ class BotServices:
         )
         return Hit(article.id, article.lang, article.title, article.team, 1.0, article.body)
 
-    async def escalate(self, conversation_id: str, *, team: str, reason: str) -> str:
-        """Queue the conversation for ``team``; the reason sets the priority. Returns the name of the
-        team it is queued for (the one the admins gave it), which the hand-over message names."""
+    async def escalate(self, conversation_id: str, *, team: str, reason: str) -> QueuedFor:
+        """Queue the conversation for ``team``; the reason sets the priority. Returns the team it is
+        queued for, with the name the admins gave it, which the hand-over message uses."""
         async with self.queues.unit_of_work() as session:
             conversation = await handoff.escalate_conversation(
                 session, conversation_id, team_id=team, priority=PRIORITY_BY_REASON.get(reason, Priority.REQUEST), reason=reason
             )
             queued_for = conversation.team_id or team
             try:
-                return (await handoff.get_team(session, queued_for)).name
+                return QueuedFor(queued_for, (await handoff.get_team(session, queued_for)).name)
             except handoff.UnknownTeam:
-                return queued_for
+                return QueuedFor(queued_for, queued_for)
 
     def survey_text(self, kind: str, lang: str) -> str:
         """The survey's ``"score"`` or ``"reason"`` question in ``lang``, naming the company."""

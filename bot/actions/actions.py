@@ -20,12 +20,27 @@ logger = logging.getLogger(__name__)
 NO_VALUE = "-"  # what the survey slots hold when the customer gave no usable answer
 MAX_ARTICLES_BEFORE_HANDOFF = 2  # "no" to the best two answers → a person
 MAX_MISSES_BEFORE_HANDOFF = 2  # the knowledge base did not know twice in a row → a person
+# How the hand-over names the demo desk's seeded teams in each language; any other team (teams are
+# data that admins create) is named as the admins named it. Per-language team names belong with the
+# teams themselves once admins edit them on a page.
+SEEDED_TEAM_WORDING = {
+    "tecnico": {"en": "technical support", "pt": "suporte técnico"},
+    "financeiro": {"en": "billing", "pt": "financeiro"},
+    "logistica": {"en": "delivery", "pt": "logística"},
+    "geral": {"en": "customer care", "pt": "atendimento"},
+}
 
 
 def language(tracker: Tracker) -> str:
     """The customer's language: the slot, else this message's metadata, else Portuguese."""
     lang = tracker.get_slot("language") or (tracker.latest_message.get("metadata") or {}).get("language")
     return supported(lang)
+
+
+def team_wording(team_id: str, name: str, lang: str) -> str:
+    """The team as the hand-over names it in ``lang``."""
+    wording = SEEDED_TEAM_WORDING.get(team_id)
+    return wording["en" if lang == "en" else "pt"] if wording else name
 
 
 def _reset_kb() -> list[EventType]:
@@ -55,12 +70,13 @@ async def hand_over(
     desk: DeskServices, dispatcher: CollectingDispatcher, tracker: Tracker, *, team: str, reason: str, kb: str | None = None
 ) -> list[EventType]:
     """Queue the conversation and tell the customer which team will answer."""
-    team_name = await desk.escalate(tracker.sender_id, team=team, reason=reason)
+    lang = language(tracker)
+    queued = await desk.escalate(tracker.sender_id, team=team, reason=reason)
     marker = {"json_message": {"kb": kb}} if kb else {}
     if reason == "complaint":
         dispatcher.utter_message(response="utter_complaint", **marker)
     else:
-        dispatcher.utter_message(response="utter_handoff", team=team_name, **marker)
+        dispatcher.utter_message(response="utter_handoff", team=team_wording(queued.team_id, queued.name, lang), **marker)
     return _reset_kb()
 
 

@@ -3,9 +3,18 @@ so the actions stay thin: they call these and return events."""
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Protocol
 
 from kb_index import Hit, SearchResult
+
+
+@dataclass(frozen=True)
+class QueuedFor:
+    """The team a conversation was handed to."""
+
+    team_id: str
+    name: str
 
 
 class DeskServices(Protocol):
@@ -16,9 +25,9 @@ class DeskServices(Protocol):
     def article(self, article_id: str, lang: str) -> Hit | None:
         """One published article, in the customer's language when it exists."""
 
-    async def escalate(self, conversation_id: str, *, team: str, reason: str) -> str:
-        """Queue the conversation for a team (the reason sets the priority); returns the name of the
-        team it is queued for, as the admins named it (teams are data, not code)."""
+    async def escalate(self, conversation_id: str, *, team: str, reason: str) -> QueuedFor:
+        """Queue the conversation for a team (the reason sets the priority); returns the team it is
+        queued for, with its name as the admins gave it (teams are data, not code)."""
 
     async def begin_ending(self, conversation_id: str, *, ending: str) -> bool:
         """Start the ending. True when the NPS question should be asked (never twice)."""
