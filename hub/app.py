@@ -28,6 +28,7 @@ from connectors.media import MediaStore, media_router
 from connectors.outbox import DeliveryChange, OutboxWorker
 from connectors.ratelimit import build_rate_limits
 from connectors.widget import WidgetChannel, WidgetTokens, customer_view, widget_router
+from core.headers import DEMO_POLICY, DOCS_POLICY, RoutePolicy, SecurityHeaders
 from desk import Desk, EventBus, RasaClient, ReplicaRelay, actions_router, inactivity_loop
 from handoff.auth import LoginRequired, auth_router, redirect_to_login
 from hub.db import make_engine, make_read_sessionmaker, make_sessionmaker
@@ -37,6 +38,17 @@ from hub.settings import Settings, get_settings
 from kb_index import IndexFollower
 
 logger = logging.getLogger(__name__)
+# Which routes get which security headers (core.headers): staff pages and the API get the strict
+# policy (the default); what the widget loads on a shop's site stays embeddable.
+ROUTE_POLICIES = (
+    RoutePolicy("/", DEMO_POLICY, frameable=True),  # the demo shop page, which embeds the widget
+    RoutePolicy("/widget.js", None, frameable=True),
+    RoutePolicy("/widget/*", None, frameable=True),  # its session call (cross-origin, from the shop's page)
+    RoutePolicy("/media/*", None, frameable=True),  # files sent in a chat, shown in the widget
+    RoutePolicy("/docs", DOCS_POLICY),
+    RoutePolicy("/docs/*", DOCS_POLICY),
+    RoutePolicy("/redoc", DOCS_POLICY),
+)
 HANDOFF_DIR = Path(handoff.__file__).parent
 INSIGHTS_DIR = Path(insights.__file__).parent
 KB_DIR = Path(kb_index.__file__).parent
@@ -199,6 +211,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         same_site="lax",
         https_only=settings.public_url.startswith("https"),
     )
+    app.add_middleware(SecurityHeaders, rules=ROUTE_POLICIES, hsts=settings.public_url.startswith("https"))
     app.add_exception_handler(LoginRequired, redirect_to_login)  # a staff page asked for by nobody: log in first
 
     app.include_router(
