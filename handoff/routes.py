@@ -18,7 +18,7 @@ import handoff
 import insights
 from connectors import customers, outbox
 from connectors.media import MediaRefused, check_media, safe_name
-from core.web import AgentConnection, app_state, page_templates
+from core.web import AgentConnection, DbInt, app_state, page_templates
 from handoff import Conversation, Message, Role, User
 from handoff.auth import Agent, DbSession, csrf_protected, csrf_token, page_user, require_roles
 from handoff.console_texts import console_texts
@@ -121,7 +121,7 @@ class CloseIn(BaseModel):
 
 class TransferIn(BaseModel):
     team_id: str | None = None
-    agent_id: int | None = None
+    agent_id: DbInt | None = None
     note: str = Field("", max_length=MAX_REPLY_CHARS)
 
 
