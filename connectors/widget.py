@@ -25,6 +25,7 @@ from connectors.ratelimit import RateLimits
 from core.events import Event
 from core.languages import supported
 from core.security import timestamp_signer
+from core.web import receive_text_frame
 from handoff.events import MessageAdded, OwnerChanged, QueueUpdate, Typing
 
 logger = logging.getLogger(__name__)
@@ -243,10 +244,11 @@ def widget_router(
         try:
             await websocket.send_json({"type": "history", **await view(customer_id)})
             while True:
-                raw = await websocket.receive_text()
-                if len(raw) > MAX_FRAME_CHARS:
+                raw = await receive_text_frame(websocket)
+                if raw is None or len(raw) > MAX_FRAME_CHARS:  # binary, or too long: the widget sends short JSON text
                     if await under_limit(ip=ip):  # over the limit, a frame is dropped: answering would feed a flood
-                        await websocket.send_json({"type": "error", "code": "too_long", "message": "message too large"})
+                        code, why = ("bad_frame", "send JSON text frames") if raw is None else ("too_long", "message too large")
+                        await websocket.send_json({"type": "error", "code": code, "message": why})
                     continue
                 try:
                     frame = json.loads(raw)

@@ -20,6 +20,7 @@ from jinja2 import ChoiceLoader, Environment, FileSystemLoader, select_autoescap
 from pydantic import Field
 from sqlalchemy.ext.asyncio import AsyncSession
 from starlette.requests import HTTPConnection
+from starlette.websockets import WebSocket, WebSocketDisconnect
 
 if TYPE_CHECKING:
     from connectors.media import MediaStore
@@ -42,6 +43,16 @@ DB_INT_MIN, DB_INT_MAX = -(2**31), 2**31 - 1
 DbInt = Annotated[int, Field(ge=DB_INT_MIN, le=DB_INT_MAX)]
 """An integer a request compares with an INTEGER column (an id, a version): out of the column's
 range it is refused with 422 instead of failing in the database driver (a 500)."""
+
+
+async def receive_text_frame(websocket: WebSocket) -> str | None:
+    """The next text frame of ``websocket``; None for a binary frame (Starlette's ``receive_text``
+    fails on one with a KeyError, which ended the connection as a server error). Raises
+    ``WebSocketDisconnect`` when the client went away."""
+    message = await websocket.receive()
+    if message["type"] == "websocket.disconnect":
+        raise WebSocketDisconnect(message.get("code", 1000), message.get("reason"))
+    return message.get("text")
 
 
 AgentSend = Callable[[dict], Awaitable[None]]

@@ -18,7 +18,7 @@ import handoff
 import insights
 from connectors import customers, outbox
 from connectors.media import MediaRefused, check_media, safe_name
-from core.web import AgentConnection, DbInt, app_state, page_templates
+from core.web import AgentConnection, DbInt, app_state, page_templates, receive_text_frame
 from handoff import Conversation, Message, Role, User
 from handoff.auth import Agent, DbSession, csrf_protected, csrf_token, page_user, require_roles
 from handoff.console_texts import console_texts
@@ -396,7 +396,9 @@ async def live(websocket: WebSocket) -> None:
     desk.bus.connect_agent(connection)
     try:
         while True:
-            raw = await websocket.receive_text()
+            raw = await receive_text_frame(websocket)
+            if raw is None:  # a binary frame: the console only sends JSON text
+                continue
             try:
                 frame = json.loads(raw)
             except ValueError:
