@@ -9,9 +9,11 @@ import logging
 from collections.abc import AsyncIterator
 from pathlib import Path
 
-from fastapi import FastAPI
+from fastapi import FastAPI, Request
+from fastapi.responses import JSONResponse, Response
 from fastapi.staticfiles import StaticFiles
 from rasa_sdk.executor import ActionExecutor
+from sqlalchemy.exc import TimeoutError as PoolTimeout
 from starlette.middleware.sessions import SessionMiddleware
 
 import bot.actions
@@ -52,6 +54,15 @@ ROUTE_POLICIES = (
 HANDOFF_DIR = Path(handoff.__file__).parent
 INSIGHTS_DIR = Path(insights.__file__).parent
 KB_DIR = Path(kb_index.__file__).parent
+
+
+async def overloaded(request: Request, exc: Exception) -> Response:
+    """No database connection came free in time (a flood of requests holds them all): 503 with
+    Retry-After, which clients and proxies understand, instead of a 500."""
+    logger.warning("no database connection free for %s %s: answered 503", request.method, request.url.path)
+    return JSONResponse(
+        {"detail": "the desk is busy: please try again in a few seconds"}, status_code=503, headers={"Retry-After": "5"}
+    )
 
 
 def create_app(settings: Settings | None = None) -> FastAPI:
@@ -212,6 +223,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         https_only=settings.public_url.startswith("https"),
     )
     app.add_middleware(SecurityHeaders, rules=ROUTE_POLICIES, hsts=settings.public_url.startswith("https"))
+    app.add_exception_handler(PoolTimeout, overloaded)
     app.add_exception_handler(LoginRequired, redirect_to_login)  # a staff page asked for by nobody: log in first
 
     app.include_router(
