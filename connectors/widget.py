@@ -26,6 +26,7 @@ from connectors.ratelimit import RateLimits
 from core.events import Event
 from core.languages import supported
 from core.security import timestamp_signer
+from core.web import receive_text_frame
 from handoff.events import MessageAdded, OwnerChanged, QueueUpdate, Typing
 
 logger = logging.getLogger(__name__)
@@ -249,17 +250,18 @@ class _WidgetRoutes:
         try:
             await websocket.send_json({"type": "history", **await self.view(customer_id)})
             while True:
-                await self._on_frame(page, await websocket.receive_text())
+                await self._on_frame(page, await receive_text_frame(websocket))
         except WebSocketDisconnect:
             pass
         finally:
             self.channel.detach(customer_id, websocket)
 
-    async def _on_frame(self, page: _Page, raw: str) -> None:
-        """Check one frame, then pass on the customer's typing or message."""
-        if len(raw) > MAX_FRAME_CHARS:
+    async def _on_frame(self, page: _Page, raw: str | None) -> None:
+        """Check one frame (``None``: a binary one), then pass on the customer's typing or message."""
+        if raw is None or len(raw) > MAX_FRAME_CHARS:  # binary, or too long: the widget sends short JSON text
             if await self.under_limit(ip=page.ip):  # over the limit, a frame is dropped: answering would feed a flood
-                await page.websocket.send_json({"type": "error", "code": "too_long", "message": "message too large"})
+                code, why = ("bad_frame", "send JSON text frames") if raw is None else ("too_long", "message too large")
+                await page.websocket.send_json({"type": "error", "code": code, "message": why})
             return
         try:
             frame = json.loads(raw)

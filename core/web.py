@@ -13,12 +13,14 @@ from collections.abc import Awaitable, Callable
 from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Protocol, cast
+from typing import TYPE_CHECKING, Annotated, Protocol, cast
 
 from fastapi.templating import Jinja2Templates
 from jinja2 import ChoiceLoader, Environment, FileSystemLoader, select_autoescape
+from pydantic import Field
 from sqlalchemy.ext.asyncio import AsyncSession
 from starlette.requests import HTTPConnection
+from starlette.websockets import WebSocket, WebSocketDisconnect
 
 if TYPE_CHECKING:
     from connectors.media import MediaStore
@@ -34,6 +36,24 @@ def page_templates(directory: Path) -> Jinja2Templates:
     """The templates of one package's pages (``directory``), which extend the shared ``page.html``."""
     loader = ChoiceLoader([FileSystemLoader(directory), FileSystemLoader(TEMPLATES)])
     return Jinja2Templates(env=Environment(loader=loader, autoescape=select_autoescape(["html"])))
+
+
+DB_INT_MIN, DB_INT_MAX = -(2**31), 2**31 - 1
+"""The range of the database's INTEGER columns (PostgreSQL's is 32 bits; SQLite's 64)."""
+
+DbInt = Annotated[int, Field(ge=DB_INT_MIN, le=DB_INT_MAX)]
+"""An integer a request compares with an INTEGER column (an id, a version): out of the column's
+range it is refused with 422 instead of failing in the database driver (a 500)."""
+
+
+async def receive_text_frame(websocket: WebSocket) -> str | None:
+    """The next text frame of ``websocket``; None for a binary frame (Starlette's ``receive_text``
+    fails on one with a KeyError, which ended the connection as a server error). Raises
+    ``WebSocketDisconnect`` when the client went away."""
+    message = await websocket.receive()
+    if message["type"] == "websocket.disconnect":
+        raise WebSocketDisconnect(message.get("code", 1000), message.get("reason"))
+    return message.get("text")
 
 
 AgentSend = Callable[[dict], Awaitable[None]]

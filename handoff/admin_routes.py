@@ -15,7 +15,7 @@ from pydantic import BaseModel, Field
 
 import handoff
 from core.models import aware
-from core.web import app_state
+from core.web import DbInt, app_state
 from handoff import Role
 from handoff.audit import AuditAction, AuditClient, AuditEntry, audit_request, list_audit, record_audit
 from handoff.auth import CurrentUser, DbSession, csrf_protected, require_roles
@@ -41,7 +41,7 @@ class TeamIn(BaseModel):
     hours: dict[str, list[str]] | None = Field(None, description='{"mon": ["08:00", "20:00"], ...}; a missing day is closed')
     always_open: bool = False
     holidays: list[str] | None = None
-    sla_seconds: int | None = None
+    sla_seconds: DbInt | None = None
     sla_target: float | None = None
     assignment: str | None = Field(None, pattern="^(pick|auto)$")
 

@@ -19,7 +19,7 @@ import insights
 from connectors import customers, outbox
 from connectors.media import MediaRefused, check_media, safe_name
 from core.security import allowed_origin
-from core.web import AgentConnection, app_state, page_templates
+from core.web import AgentConnection, DbInt, app_state, page_templates, receive_text_frame
 from handoff import Conversation, Message, Role, User
 from handoff.audit import AuditAction, AuditClient, record_audit
 from handoff.auth import ONE_TIME_REFUSAL, Agent, DbSession, csrf_protected, csrf_token, page_user, require_roles, session_user
@@ -123,7 +123,7 @@ class CloseIn(BaseModel):
 
 class TransferIn(BaseModel):
     team_id: str | None = None
-    agent_id: int | None = None
+    agent_id: DbInt | None = None
     note: str = Field("", max_length=MAX_REPLY_CHARS)
 
 
@@ -443,7 +443,9 @@ async def live(websocket: WebSocket) -> None:
     desk.bus.connect_agent(connection)
     try:
         while True:
-            raw = await websocket.receive_text()
+            raw = await receive_text_frame(websocket)
+            if raw is None:  # a binary frame: the console only sends JSON text
+                continue
             try:
                 frame = json.loads(raw)
             except ValueError:

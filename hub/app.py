@@ -17,9 +17,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from fastapi import APIRouter, FastAPI
+from fastapi import APIRouter, FastAPI, Request
+from fastapi.responses import JSONResponse, Response
 from fastapi.staticfiles import StaticFiles
 from rasa_sdk.executor import ActionExecutor
+from sqlalchemy.exc import TimeoutError as PoolTimeout
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 from starlette.middleware.sessions import SessionMiddleware
 
@@ -37,6 +39,7 @@ from connectors.media import MediaStore, media_router
 from connectors.outbox import DeliveryChange, OutboxWorker
 from connectors.ratelimit import LoginThrottle, RateLimits, build_login_throttle, build_rate_limits
 from connectors.widget import HandleInbound, WidgetChannel, WidgetTokens, customer_view, widget_router
+from core.headers import DEMO_POLICY, DOCS_POLICY, RoutePolicy, SecurityHeaders
 from desk import Desk, EventBus, RasaClient, ReplicaRelay, actions_router, inactivity_loop
 from handoff.auth import LoginRequired, auth_router, redirect_to_login
 from hub.db import make_engine, make_read_sessionmaker, make_sessionmaker
@@ -52,9 +55,33 @@ if TYPE_CHECKING:
     from connectors.whatsapp import WhatsAppChannel
 
 logger = logging.getLogger(__name__)
+# Which routes get which security headers (core.headers): staff pages and the API get the strict
+# policy (the default); what the widget loads on a shop's site stays embeddable.
+ROUTE_POLICIES = (
+    RoutePolicy("/", DEMO_POLICY, frameable=True),  # the demo shop page, which embeds the widget
+    RoutePolicy("/widget.js", None, frameable=True),
+    RoutePolicy("/widget/*", None, frameable=True),  # its session call (cross-origin, from the shop's page)
+    RoutePolicy("/media/*", None, frameable=True),  # files sent in a chat, shown in the widget
+    RoutePolicy("/docs", DOCS_POLICY),
+    RoutePolicy("/docs/*", DOCS_POLICY),
+    RoutePolicy("/redoc", DOCS_POLICY),
+)
 HANDOFF_DIR = Path(handoff.__file__).parent
 INSIGHTS_DIR = Path(insights.__file__).parent
 KB_DIR = Path(kb_index.__file__).parent
+
+
+# Which routes get which security headers (core.headers): staff pages and the API get the strict
+# policy (the default); what the widget loads on a shop's site stays embeddable.
+ROUTE_POLICIES = (
+    RoutePolicy("/", DEMO_POLICY, frameable=True),  # the demo shop page, which embeds the widget
+    RoutePolicy("/widget.js", None, frameable=True),
+    RoutePolicy("/widget/*", None, frameable=True),  # its session call (cross-origin, from the shop's page)
+    RoutePolicy("/media/*", None, frameable=True),  # files sent in a chat, shown in the widget
+    RoutePolicy("/docs", DOCS_POLICY),
+    RoutePolicy("/docs/*", DOCS_POLICY),
+    RoutePolicy("/redoc", DOCS_POLICY),
+)
 
 
 # --- the parts ---------------------------------------------------------------------------------
@@ -221,11 +248,21 @@ def _outbox_worker(
     )
 
 
+async def overloaded(request: Request, exc: Exception) -> Response:
+    """No database connection came free in time (a flood of requests holds them all): 503 with
+    Retry-After, which clients and proxies understand, instead of a 500."""
+    logger.warning("no database connection free for %s %s: answered 503", request.method, request.url.path)
+    return JSONResponse(
+        {"detail": "the desk is busy: please try again in a few seconds"}, status_code=503, headers={"Retry-After": "5"}
+    )
+
+
 # --- the app's plumbing: middleware, the widget's router, static files ------------------------------------------------
 
 
 def _add_middleware(app: FastAPI, settings: Settings) -> None:
-    """The staff's signed session cookie, and the login redirect of staff pages."""
+    """The staff's signed session cookie, security headers per route, a 503 when the database pool
+    runs dry, and the login redirect of staff pages."""
     app.add_middleware(
         SessionMiddleware,
         secret_key=settings.secret_key,
@@ -234,6 +271,8 @@ def _add_middleware(app: FastAPI, settings: Settings) -> None:
         same_site="lax",
         https_only=settings.public_url.startswith("https"),
     )
+    app.add_middleware(SecurityHeaders, rules=ROUTE_POLICIES, hsts=settings.public_url.startswith("https"))
+    app.add_exception_handler(PoolTimeout, overloaded)
     app.add_exception_handler(LoginRequired, redirect_to_login)  # a staff page asked for by nobody: log in first
 
 

@@ -15,7 +15,7 @@ from sqlalchemy import select
 
 import handoff
 import insights
-from core.web import RouteSettings, app_state, page_templates
+from core.web import DbInt, RouteSettings, app_state, page_templates
 from handoff.audit import AuditAction, audit_request
 from handoff.auth import Agent, DbSession, Supervisor, csrf_protected, csrf_token, page_user
 from handoff.models import Role, Team, User
@@ -197,7 +197,7 @@ async def _check_team(session: DbSession, user: User, follow_up_id: int) -> None
 
 
 @api.post("/api/insights/follow-ups/{follow_up_id}/claim", response_model=FollowUpOut, dependencies=[Depends(csrf_protected)])
-async def claim_follow_up(follow_up_id: int, user: Agent, request: Request) -> FollowUpOut:
+async def claim_follow_up(follow_up_id: DbInt, user: Agent, request: Request) -> FollowUpOut:
     """Take the follow-up; 409 when another agent was first."""
     async with app_state(request).desk.unit_of_work() as session:
         await _check_team(session, user, follow_up_id)
@@ -209,7 +209,7 @@ async def claim_follow_up(follow_up_id: int, user: Agent, request: Request) -> F
 
 
 @api.post("/api/insights/follow-ups/{follow_up_id}/done", response_model=FollowUpOut, dependencies=[Depends(csrf_protected)])
-async def finish_follow_up(follow_up_id: int, body: DoneIn, user: Agent, request: Request) -> FollowUpOut:
+async def finish_follow_up(follow_up_id: DbInt, body: DoneIn, user: Agent, request: Request) -> FollowUpOut:
     """Record what came of the call back (only the agent who claimed it)."""
     async with app_state(request).desk.unit_of_work() as session:
         await _check_team(session, user, follow_up_id)

@@ -23,7 +23,7 @@ import handoff
 import kb_index
 from core.languages import Language
 from core.models import utcnow
-from core.web import app_state, page_templates
+from core.web import DB_INT_MAX, DB_INT_MIN, DbInt, app_state, page_templates
 from handoff import Role, User
 from handoff.audit import AuditAction, AuditClient, record_audit
 from handoff.auth import DbSession, csrf_protected, csrf_token, page_user, require_roles
@@ -66,7 +66,7 @@ class ArticleIn(BaseModel):
 class ArticleEdit(BaseModel):
     """New text of an article, with the version the editor started from."""
 
-    version: int = Field(description="the version you edited; a newer one saved meanwhile refuses the save (409)")
+    version: DbInt = Field(description="the version you edited; a newer one saved meanwhile refuses the save (409)")
     title: str = Field(max_length=1000)
     body: str = Field(max_length=MAX_BODY_CHARS * 5)
     team: str = Field("geral", max_length=100)
@@ -75,12 +75,12 @@ class ArticleEdit(BaseModel):
 
 
 class VersionIn(BaseModel):
-    version: int | None = Field(None, description="the version you saw (optional): a newer one refuses the change (409)")
+    version: DbInt | None = Field(None, description="the version you saw (optional): a newer one refuses the change (409)")
 
 
 class RevertIn(BaseModel):
-    to: int = Field(description="the version whose text comes back (as a new version)")
-    version: int | None = Field(None, description="the current version you saw")
+    to: DbInt = Field(description="the version whose text comes back (as a new version)")
+    version: DbInt | None = Field(None, description="the current version you saw")
 
 
 class ArticleOut(BaseModel):
@@ -144,7 +144,7 @@ class PreviewIn(BaseModel):
 
 class FromMessageIn(BaseModel):
     conversation_id: str = Field(max_length=36)
-    message_id: int
+    message_id: DbInt
 
 
 async def _teams(request: Request) -> list[str]:
@@ -219,8 +219,8 @@ async def diff(
     lang: str,
     user: Staff,
     session: DbSession,
-    old: Annotated[int, Query(alias="from")],
-    new: Annotated[int, Query(alias="to")],
+    old: Annotated[int, Query(alias="from", ge=DB_INT_MIN, le=DB_INT_MAX)],
+    new: Annotated[int, Query(alias="to", ge=DB_INT_MIN, le=DB_INT_MAX)],
 ) -> Response:
     """A unified diff between two versions (their Markdown files)."""
     try:
@@ -382,7 +382,7 @@ async def revert(article_id: str, lang: str, body: RevertIn, user: Editor, reque
 
 
 @api.delete("/articles/{article_id}/{lang}", status_code=204, dependencies=[Depends(csrf_protected)])
-async def delete(article_id: str, lang: str, user: Editor, request: Request, version: int | None = None) -> Response:
+async def delete(article_id: str, lang: str, user: Editor, request: Request, version: DbInt | None = None) -> Response:
     """Delete the article and its history (unpublish keeps them)."""
     try:
         async with app_state(request).desk.unit_of_work() as session:

@@ -121,3 +121,13 @@ async def test_x_forwarded_for_names_the_client_only_behind_a_trusted_proxy(
     assert [await mint("203.0.113.7"), await mint("203.0.113.7"), await mint("203.0.113.8")] == [200, 429, 200]
     # What a client writes to the left of what the proxy appended does not buy it a new bucket.
     assert await mint("198.51.100.1, 203.0.113.7") == 429
+
+
+async def test_a_binary_frame_is_refused_and_the_chat_stays_open(bare_hub: RunningHub) -> None:
+    customer = await WidgetCustomer(bare_hub.url).connect()
+    await customer.ws.send(b"\x00\x01 not text")
+    refused = json.loads(await customer.ws.recv())
+    assert refused["type"] == "error" and refused["code"] == "bad_frame"
+    await customer.ws.send(json.dumps({"type": "typing"}))
+    await customer.ws.ping()  # the connection is still up
+    await customer.close()
