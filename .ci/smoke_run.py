@@ -1,7 +1,7 @@
 """Ask a running desk one question the way the website widget does, and check a knowledge-base answer comes back.
 
 The same API as ``connectors/static/widget.js``: ``POST /widget/session`` for a customer token, then the
-WebSocket ``/widget/ws?token=…&lang=…``: a ``history`` frame, then for each ``{"type": "message"}`` sent,
+WebSocket ``/widget/ws?lang=…`` (the token in ``Sec-WebSocket-Protocol``): a ``history`` frame, then for each ``{"type": "message"}`` sent,
 the bot's messages and an ``ack`` with the message's id. A knowledge-base answer starts with the
 article's title in bold (``**Title**``); the fallback ("Não encontrei…") and escalations do not.
 
@@ -21,6 +21,7 @@ from pathlib import Path
 import frontmatter
 import httpx
 import websockets
+from websockets.typing import Subprotocol
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -41,8 +42,10 @@ async def ask(url: str, question: str, lang: str, timeout_s: float) -> list[dict
         if response.status_code != 200:
             raise SmokeFailed(f"POST /widget/session answered {response.status_code}: {response.text[:300]}")
         token = response.json()["token"]
-    ws_url = url.replace("http", "ws", 1) + f"/widget/ws?token={token}&lang={lang}"
-    async with websockets.connect(ws_url, open_timeout=timeout_s) as ws:
+    ws_url = url.replace("http", "ws", 1) + f"/widget/ws?lang={lang}"
+    # As widget.js does: the token rides in the WebSocket's subprotocols, never in the URL.
+    protocols = [Subprotocol("balcao.widget"), Subprotocol(f"balcao.token.{token}")]
+    async with websockets.connect(ws_url, open_timeout=timeout_s, subprotocols=protocols) as ws:
         first = json.loads(await asyncio.wait_for(ws.recv(), timeout_s))
         if first.get("type") != "history":
             raise SmokeFailed(f"the widget socket opened with {first} instead of the history")
