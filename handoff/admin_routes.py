@@ -12,11 +12,12 @@ from zoneinfo import ZoneInfo
 from fastapi import APIRouter, Depends, HTTPException, Query, Request
 from fastapi.responses import Response
 from pydantic import BaseModel, Field
+from sqlalchemy.ext.asyncio import AsyncSession
 
 import handoff
 from core.models import aware
 from core.web import DbInt, app_state
-from handoff import Role
+from handoff import Role, User
 from handoff.audit import AuditAction, AuditClient, AuditEntry, audit_request, list_audit, record_audit
 from handoff.auth import CurrentUser, DbSession, csrf_protected, require_roles
 from insights.export import to_csv
@@ -226,6 +227,19 @@ class OneTimePasswordOut(BaseModel):
     password: str = Field(description="shown once: the user must change it at their next login")
 
 
+async def _audit_user_change(session: AsyncSession, request: Request, admin: User, user_id: int, details: dict) -> None:
+    """Record in the audit log what an admin changed of a staff account, in the change's transaction."""
+    await record_audit(
+        session,
+        actor=admin,
+        action=AuditAction.USER_CHANGE,
+        target_type="user",
+        target_id=user_id,
+        details=details,
+        client=AuditClient.of(request),
+    )
+
+
 def _user_refusal(exc: Exception) -> HTTPException:
     if isinstance(exc, handoff.UnknownUser):
         return HTTPException(404, str(exc))
@@ -249,15 +263,7 @@ async def reset_password(user_id: int, request: Request, admin: CurrentUser) -> 
             user = await handoff.reset_password(session, user_id, new_hash)
         except handoff.UnknownUser as exc:
             raise _user_refusal(exc) from exc
-        await record_audit(
-            session,
-            actor=admin,
-            action=AuditAction.USER_CHANGE,
-            target_type="user",
-            target_id=user_id,
-            details={"password": "reset"},
-            client=AuditClient.of(request),
-        )
+        await _audit_user_change(session, request, admin, user_id, {"password": "reset"})
         return OneTimePasswordOut(user=UserOut.model_validate(user, from_attributes=True), password=password)
 
 
@@ -269,15 +275,7 @@ async def deactivate(user_id: int, request: Request, admin: CurrentUser) -> User
             user = await handoff.deactivate_user(session, user_id)
         except (handoff.UnknownUser, handoff.LastAdmin) as exc:
             raise _user_refusal(exc) from exc
-        await record_audit(
-            session,
-            actor=admin,
-            action=AuditAction.USER_CHANGE,
-            target_type="user",
-            target_id=user_id,
-            details={"active": False},
-            client=AuditClient.of(request),
-        )
+        await _audit_user_change(session, request, admin, user_id, {"active": False})
         return UserOut.model_validate(user, from_attributes=True)
 
 
@@ -290,13 +288,5 @@ async def change_role(user_id: int, body: RoleIn, request: Request, admin: Curre
             user = await handoff.set_user_role(session, user_id, body.role)
         except (handoff.UnknownUser, handoff.LastAdmin) as exc:
             raise _user_refusal(exc) from exc
-        await record_audit(
-            session,
-            actor=admin,
-            action=AuditAction.USER_CHANGE,
-            target_type="user",
-            target_id=user_id,
-            details={"role": body.role.value},
-            client=AuditClient.of(request),
-        )
+        await _audit_user_change(session, request, admin, user_id, {"role": body.role.value})
         return UserOut.model_validate(user, from_attributes=True)
