@@ -16,7 +16,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 import handoff
 from core.models import aware
-from core.web import DbInt, app_state
+from core.web import DB_INT_MAX, DbInt, app_state
 from handoff import Role, User
 from handoff.audit import AuditAction, AuditClient, AuditEntry, audit_request, list_audit, record_audit
 from handoff.auth import CurrentUser, DbSession, csrf_protected, require_roles
@@ -135,7 +135,10 @@ class AuditQuery(BaseModel):
             raise HTTPException(422, "`to` is before `from`")
         zone = ZoneInfo(timezone)
         start = datetime.combine(self.start, time(), zone) if self.start else None
-        end = datetime.combine(self.end + timedelta(days=1), time(), zone) if self.end else None
+        try:
+            end = datetime.combine(self.end + timedelta(days=1), time(), zone) if self.end else None
+        except OverflowError as exc:  # 9999-12-31 has no next day
+            raise HTTPException(422, "`to` is past the last day a calendar has") from exc
         return start, end
 
     def as_details(self) -> dict:
@@ -166,7 +169,7 @@ async def audit(
     session: DbSession,
     params: AuditParams,
     limit: Annotated[int, Query(ge=1, le=MAX_PAGE)] = 100,
-    offset: Annotated[int, Query(ge=0)] = 0,
+    offset: Annotated[int, Query(ge=0, le=DB_INT_MAX)] = 0,
 ) -> AuditPage:
     """The audit log, newest first: logins, claims, transfers, closes, exports, articles published,
     users and teams changed, each with who, when, what and from where."""
@@ -253,7 +256,7 @@ async def users(session: DbSession) -> list[UserOut]:
 
 
 @router.post("/users/{user_id}/password-reset", response_model=OneTimePasswordOut, dependencies=[Depends(csrf_protected)])
-async def reset_password(user_id: int, request: Request, admin: CurrentUser) -> OneTimePasswordOut:
+async def reset_password(user_id: DbInt, request: Request, admin: CurrentUser) -> OneTimePasswordOut:
     """Give the user a new one-time password (returned once) and end all their sessions; they
     must choose their own at the next login."""
     password = handoff.new_one_time_password()
@@ -268,7 +271,7 @@ async def reset_password(user_id: int, request: Request, admin: CurrentUser) -> 
 
 
 @router.post("/users/{user_id}/deactivate", response_model=UserOut, dependencies=[Depends(csrf_protected)])
-async def deactivate(user_id: int, request: Request, admin: CurrentUser) -> UserOut:
+async def deactivate(user_id: DbInt, request: Request, admin: CurrentUser) -> UserOut:
     """The user can no longer log in; every session of theirs ends at once (409 for the last admin)."""
     async with app_state(request).desk.unit_of_work() as session:
         try:
@@ -280,7 +283,7 @@ async def deactivate(user_id: int, request: Request, admin: CurrentUser) -> User
 
 
 @router.put("/users/{user_id}/role", response_model=UserOut, dependencies=[Depends(csrf_protected)])
-async def change_role(user_id: int, body: RoleIn, request: Request, admin: CurrentUser) -> UserOut:
+async def change_role(user_id: DbInt, body: RoleIn, request: Request, admin: CurrentUser) -> UserOut:
     """Give the user another role; their sessions end, so they log in again with it (409 for the
     last admin's own role)."""
     async with app_state(request).desk.unit_of_work() as session:
