@@ -24,6 +24,7 @@ import numpy as np
 from kb_index.encoders import Encoder
 from kb_index.evaluation import LabelledQuestion, candidates, concat_candidates, fit_candidates
 from kb_index.index import Calibration, EmbeddingCache, IndexedArticle, KnowledgeIndex
+from kb_index.text import language_family
 
 # One article in eight left out per fold: the benchmark's protocol leaves about one intent in
 # eight out of scope, and seven eighths of the articles is close to the index the hub will hold.
@@ -42,11 +43,15 @@ class Fold:
 
 def kb_folds(articles: Sequence[IndexedArticle], out_of_scope: Sequence[tuple[str, str]], folds: int = FOLDS) -> list[Fold]:
     """The folds described above. An article with a single question keeps it (an article needs
-    something to be found by besides its title); its question still serves when it is left out."""
+    something to be found by besides its title); its question still serves when it is left out.
+    Out-of-scope examples in languages none of the articles is in are not used."""
     order = sorted({a.id for a in articles})
     random.Random(_SEED).shuffle(order)  # noqa: S311 - fixed folds, not a secret
     group = {article_id: n % folds for n, article_id in enumerate(order)}  # every language of an id together
-    examples = list(out_of_scope)
+    # Only examples in the articles' languages: a question in another language is compared with
+    # articles it would never be answered from, which says nothing about this knowledge base.
+    families = {language_family(a.lang) for a in articles}
+    examples = [e for e in out_of_scope if language_family(e[1]) in families]
     random.Random(_SEED).shuffle(examples)  # noqa: S311 - fixed folds, not a secret
     out = []
     for f in range(folds):
