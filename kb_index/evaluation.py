@@ -177,6 +177,16 @@ class Candidates:
     negative: np.ndarray  # the question's cosine to its nearest out-of-scope example, on every column
     mask: np.ndarray  # False where a row is padded
 
+    def __post_init__(self) -> None:
+        # Whether each column is the question's right article, and the rows where one article id
+        # fills two columns (two languages of one family): those need the distinct-id loop.
+        shape = self.mask.shape
+        self.right = np.zeros(shape, dtype=bool)
+        self.repeats = np.zeros(shape[0], dtype=bool)
+        for i, (row, article) in enumerate(zip(self.ids, self.articles)):
+            self.right[i, : len(row)] = [a == article for a in row]
+            self.repeats[i] = len(set(row)) < len(row)
+
 
 def candidates(index: KnowledgeIndex, questions: Sequence[LabelledQuestion]) -> Candidates:
     """The signals of every candidate article of every question, searched in ``index``."""
@@ -228,10 +238,13 @@ def _score(
     # Stable: equal scores keep the candidates' (sorted) order, as KnowledgeIndex.rank does.
     order = np.argsort(-fused, axis=1, kind="stable")[:, :_TOP]
     n = len(c.articles)
-    confidence = np.full(n, -np.inf)
-    top1 = np.zeros(n, dtype=bool)
-    top3 = np.zeros(n, dtype=bool)
-    for i in range(n):
+    first3 = order[:, :3]
+    valid = np.take_along_axis(c.mask, first3, axis=1)  # padded columns sort last
+    right = np.take_along_axis(c.right, first3, axis=1) & valid
+    confidence = np.where(valid[:, 0], fused[np.arange(n), order[:, 0]], -np.inf) if n else np.zeros(0)
+    top1 = right[:, 0].copy()
+    top3 = right.any(axis=1)
+    for i in np.nonzero(c.repeats)[0]:  # the first three *distinct* articles, the few rows that repeat one
         ranked: list[str] = []
         for j in order[i]:
             if not c.mask[i, j]:
@@ -240,10 +253,8 @@ def _score(
                 ranked.append(c.ids[i][j])
             if len(ranked) == 3:
                 break
-        if ranked:
-            confidence[i] = fused[i, order[i, 0]]
-            top1[i] = ranked[0] == c.articles[i]
-            top3[i] = c.articles[i] in ranked
+        top1[i] = bool(ranked) and ranked[0] == c.articles[i]
+        top3[i] = c.articles[i] in ranked
     inside = np.array([a is not None for a in c.articles], dtype=bool)
     return Scored(inside, confidence, top1, top3)
 
@@ -301,16 +312,21 @@ def fit_thresholds(scored: Scored) -> tuple[float, float, float]:
     inside, conf, top1, top3 = scored.inside, scored.confidence, scored.top1, scored.top3
     n_in = max(int(inside.sum()), 1)
     n_out = max(int((~inside).sum()), 1)
-    # Threshold × question matrices: every candidate threshold at once. A question at or above
-    # threshold t is worth answer_value[q] if t is the answer threshold, clarify_value[q] if it
-    # is the clarify one; so thresholds (t_c ≤ t_a) are worth A[t_a] + C[t_c] - C[t_a].
-    above = conf[None, :] >= thresholds[:, None]
-    answer_value = np.where(inside & top1, 1.0, -WRONG_COST)
-    clarify_value = np.where(inside & top3, 1.0 - TAP_COST, -TAP_COST)
-    a_sum = above.astype(np.float64) @ answer_value
-    c_sum = above.astype(np.float64) @ clarify_value
-    oos = (~inside[None, :] & ~above).sum(axis=1) / n_out  # grows with the threshold
-    wrong = (inside[None, :] & above & ~top1[None, :]).sum(axis=1) / n_in
+    # A question at or above threshold t is worth answer_value[q] if t is the answer threshold,
+    # clarify_value[q] if it is the clarify one; so thresholds (t_c ≤ t_a) are worth
+    # A[t_a] + C[t_c] - C[t_a], where A and C sum over the questions at or above: suffix sums
+    # over the questions sorted by confidence, every candidate threshold at once.
+    order = np.argsort(conf, kind="stable")
+    starts = np.searchsorted(conf[order], thresholds, side="left")
+
+    def at_or_above(values: np.ndarray) -> np.ndarray:
+        suffix = np.concatenate([np.cumsum(values[order][::-1].astype(np.float64))[::-1], [0.0]])
+        return suffix[starts]
+
+    a_sum = at_or_above(np.where(inside & top1, 1.0, -WRONG_COST))
+    c_sum = at_or_above(np.where(inside & top3, 1.0 - TAP_COST, -TAP_COST))
+    oos = (int((~inside).sum()) - at_or_above(~inside)) / n_out  # grows with the threshold
+    wrong = at_or_above(inside & ~top1) / n_in
     reaching = np.nonzero(oos >= MIN_OOS_RECALL)[0]
     floor = int(reaching[0]) if reaching.size else len(thresholds) - 1
     # For each answer threshold j ≥ floor: the best clarify threshold i in [floor, j].
