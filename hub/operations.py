@@ -145,7 +145,7 @@ def _validation_questions() -> list[LabelledQuestion]:
 async def calibrate(settings: Settings, *, from_kb: bool = False) -> dict[str, Any]:
     """Fit the thresholds of the configured encoder and store them: on ``data/eval/*.val.jsonl``,
     or from the published articles alone (``kb_index.self_calibration``) when there are no
-    labelled questions or ``from_kb`` asks for it."""
+    labelled questions about them or ``from_kb`` asks for it."""
     import kb_index
     from kb_index.evaluation import calibrate as fit
     from kb_index.evaluation import read_out_of_scope_jsonl
@@ -153,6 +153,9 @@ async def calibrate(settings: Settings, *, from_kb: bool = False) -> dict[str, A
 
     index = await _loaded_index(settings)
     validation = [] if from_kb else _validation_questions()
+    known = {a.id for a in index.articles()}
+    if not any(q.article in known for q in validation if q.article):
+        validation = []  # questions about another knowledge base (the starter one, replaced): none for this one
     try:
         if validation:
             calibration = fit(index, validation)

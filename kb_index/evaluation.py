@@ -384,23 +384,6 @@ def fit_candidates(cands: Candidates, encoder_name: str, *, dense: bool) -> Cali
     return best[1]
 
 
-def concat_candidates(parts: Sequence[Candidates]) -> Candidates:
-    """The candidates of several question sets (each searched in its own index) as one."""
-    width = max((p.dense.shape[1] for p in parts), default=1)
-
-    def pad(a: np.ndarray) -> np.ndarray:
-        return np.pad(a, ((0, 0), (0, width - a.shape[1])))
-
-    return Candidates(
-        [a for p in parts for a in p.articles],
-        [ids for p in parts for ids in p.ids],
-        *(
-            np.concatenate([pad(getattr(p, f)) for p in parts])
-            for f in ("dense", "lexical", "centroid", "head", "negative", "mask")
-        ),
-    )
-
-
 def evaluate(index: KnowledgeIndex, test: Sequence[LabelledQuestion]) -> dict[str, float]:
     """The metrics of the calibrated index on ``test``."""
     cal = index.calibration

@@ -22,7 +22,7 @@ from dataclasses import dataclass, replace
 import numpy as np
 
 from kb_index.encoders import Encoder
-from kb_index.evaluation import LabelledQuestion, candidates, concat_candidates, fit_candidates
+from kb_index.evaluation import Candidates, LabelledQuestion, candidates, fit_candidates
 from kb_index.index import Calibration, EmbeddingCache, IndexedArticle, KnowledgeIndex
 from kb_index.text import language_family
 
@@ -68,6 +68,23 @@ def kb_folds(articles: Sequence[IndexedArticle], out_of_scope: Sequence[tuple[st
         rest = [e for n, e in enumerate(examples) if n % folds != f]
         out.append(Fold(kept, questions, rest))
     return out
+
+
+def concat_candidates(parts: Sequence[Candidates]) -> Candidates:
+    """The candidates of several question sets (each searched in its own index) as one."""
+    width = max((p.dense.shape[1] for p in parts), default=1)
+
+    def pad(a: np.ndarray) -> np.ndarray:
+        return np.pad(a, ((0, 0), (0, width - a.shape[1])))
+
+    return Candidates(
+        [a for p in parts for a in p.articles],
+        [ids for p in parts for ids in p.ids],
+        *(
+            np.concatenate([pad(getattr(p, f)) for p in parts])
+            for f in ("dense", "lexical", "centroid", "head", "negative", "mask")
+        ),
+    )
 
 
 class _Remembering(Encoder):

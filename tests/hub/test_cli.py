@@ -11,7 +11,7 @@ import pytest
 
 from hub.cli import main
 from hub.db import run_migrations
-from hub.operations import import_kb, set_telegram_webhook
+from hub.operations import calibrate, import_kb, set_telegram_webhook
 from tests.kb_index.test_markdown import GOOD
 from tests.support import hub_settings
 
@@ -35,6 +35,27 @@ def test_import_names_a_malformed_file_and_its_field_and_loads_the_rest(
 
     assert asyncio.run(import_kb(settings, kb)) == 1
     assert "0 new or changed" in capsys.readouterr().out  # importing again changes nothing
+
+
+def test_a_company_with_its_own_articles_and_no_questions_about_them_is_calibrated_from_its_articles(
+    tmp_path: Path, index_cache: Path
+) -> None:
+    kb = tmp_path / "kb"
+    kb.mkdir()
+    for line in (Path(__file__).parents[1] / "kb_index" / "data" / "faq.jsonl").read_text(encoding="utf-8").splitlines():
+        row = json.loads(line)
+        questions = "".join(f"\n  - {json.dumps(q, ensure_ascii=False)}" for q in row["questions"])
+        front = f"id: {row['id']}\nlang: pt-BR\ntitle: {json.dumps(row['title'], ensure_ascii=False)}\nquestions:{questions}\nteam: geral"
+        (kb / f"{row['id']}.md").write_text(f"---\n{front}\n---\n{row['body']}\n", encoding="utf-8")
+    calibration_file = tmp_path / "calibration.json"
+    settings = hub_settings(tmp_path, cache_dir=index_cache, kb_dir=kb, calibration_file=calibration_file)
+    run_migrations(settings.database_url)
+    assert asyncio.run(import_kb(settings, kb)) == 0
+    # The shipped labelled questions are about the starter articles, none of which this desk has.
+    result = asyncio.run(calibrate(settings))
+    assert result["calibrated_on"] == "the knowledge base alone"
+    stored = json.loads(calibration_file.read_text())[result["encoder"]]
+    assert stored["t_clarify"] <= stored["t_answer"] and stored["metrics"]["source"]["kb_alone"] == 1.0
 
 
 def test_the_search_command_refuses_an_empty_question(capsys: pytest.CaptureFixture[str]) -> None:
