@@ -57,6 +57,7 @@ async def receive_text_frame(websocket: WebSocket) -> str | None:
 
 
 AgentSend = Callable[[dict], Awaitable[None]]
+AgentClose = Callable[[], Awaitable[None]]
 
 
 @dataclass(eq=False)
@@ -66,6 +67,7 @@ class AgentConnection:
     user_id: int
     team_ids: frozenset[str] | None  # None: every team (supervisor, admin)
     send: AgentSend
+    close: AgentClose  # when the user's sessions end (the console then goes to the login page)
 
 
 class RouteSettings(Protocol):

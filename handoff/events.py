@@ -12,7 +12,17 @@ from core.events import Event, RealtimeEvent
 if TYPE_CHECKING:
     from handoff.models import Conversation
 
-__all__ = ["About", "AgentStatusChanged", "Event", "MessageAdded", "OwnerChanged", "QueueUpdate", "Typing", "about"]
+__all__ = [
+    "About",
+    "AgentStatusChanged",
+    "Event",
+    "MessageAdded",
+    "OwnerChanged",
+    "QueueUpdate",
+    "SessionsEnded",
+    "Typing",
+    "about",
+]
 
 
 class MessageAdded(Event):
@@ -62,6 +72,14 @@ class AgentStatusChanged(RealtimeEvent):
     name: str
     status: str
     team_ids: list[str]
+
+
+class SessionsEnded(RealtimeEvent):
+    """Every session of a user ended (logout, password change or reset, deactivation, new role):
+    their consoles still open, on any replica, are closed and must log in again."""
+
+    type: Literal["sessions_ended"] = "sessions_ended"
+    user_id: int
 
 
 class About(TypedDict):

@@ -29,6 +29,7 @@ api = APIRouter(prefix="/api/agent", tags=["agents"])
 pages = APIRouter(include_in_schema=False)
 templates = page_templates(Path(__file__).parent / "templates")
 MAX_REPLY_CHARS = 4000
+SESSION_ENDED = 4401  # the console's WebSocket closes with this when the user's sessions end (console.js: to the login page)
 Supervisor = Depends(require_roles(Role.SUPERVISOR, Role.ADMIN))
 ConsoleUser = Annotated[
     User, Depends(page_user(Role.AGENT, Role.SUPERVISOR, Role.ADMIN, refusal="the console is for agents and supervisors"))
@@ -439,7 +440,11 @@ async def live(websocket: WebSocket) -> None:
     # The status first, so an agent whose console has opened is already online (and assignable).
     await desk.agent_connected(user)
     await websocket.accept()
-    connection = AgentConnection(user.id, frozenset(teams) if teams is not None else None, websocket.send_json)
+
+    async def session_ended() -> None:
+        await websocket.close(code=SESSION_ENDED, reason="your session has ended: log in again")
+
+    connection = AgentConnection(user.id, frozenset(teams) if teams is not None else None, websocket.send_json, session_ended)
     desk.bus.connect_agent(connection)
     try:
         while True:

@@ -25,6 +25,8 @@ from argon2.exceptions import InvalidHashError, VerificationError, VerifyMismatc
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from core.events import queue_event
+from handoff.events import SessionsEnded
 from handoff.hours import DEFAULT_HOURS
 from handoff.models import Role, Team, TeamMember, User, utcnow
 
@@ -210,16 +212,17 @@ async def _user_for_change(session: AsyncSession, user_id: int) -> User:
     return user
 
 
-def _end_sessions(user: User) -> None:
+def _end_sessions(session: AsyncSession, user: User) -> None:
     # An SQL expression, so two changes at once both count (the row's value, not the one read).
     user.session_epoch = User.session_epoch + 1
+    queue_event(session, SessionsEnded(user_id=user.id))  # and the consoles still open close
 
 
 async def log_out(session: AsyncSession, user_id: int) -> None:
     """End every session of the user, on every browser and device (each copy of each cookie)."""
     user = await session.get(User, user_id)
     if user is not None:
-        _end_sessions(user)
+        _end_sessions(session, user)
         await session.flush()
         await session.refresh(user, ["session_epoch"])
 
@@ -231,7 +234,7 @@ async def change_password(session: AsyncSession, user_id: int, new: PasswordHash
     user = await _user_for_change(session, user_id)
     user.password_hash = new
     user.must_change_password = False
-    _end_sessions(user)
+    _end_sessions(session, user)
     await session.flush()
     await session.refresh(user, ["session_epoch"])
     return user
@@ -243,7 +246,7 @@ async def reset_password(session: AsyncSession, user_id: int, new: PasswordHash)
     user = await _user_for_change(session, user_id)
     user.password_hash = new
     user.must_change_password = True
-    _end_sessions(user)
+    _end_sessions(session, user)
     await session.flush()
     await session.refresh(user, ["session_epoch"])
     return user
@@ -261,7 +264,7 @@ async def deactivate_user(session: AsyncSession, user_id: int) -> User:
     if user.role == Role.ADMIN.value and user.active and not await _other_active_admins(session, user_id):
         raise LastAdmin()
     user.active = False
-    _end_sessions(user)
+    _end_sessions(session, user)
     await session.flush()
     await session.refresh(user, ["session_epoch"])
     return user
@@ -276,7 +279,7 @@ async def set_user_role(session: AsyncSession, user_id: int, role: Role) -> User
     if user.role == Role.ADMIN.value and user.active and not await _other_active_admins(session, user_id):
         raise LastAdmin()
     user.role = role.value
-    _end_sessions(user)
+    _end_sessions(session, user)
     await session.flush()
     await session.refresh(user, ["session_epoch"])
     return user

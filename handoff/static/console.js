@@ -256,7 +256,16 @@
         clearTimeout(typingTimer); typingTimer = setTimeout(function () { $("typing").textContent = ""; }, 4000);
       } else if (e.type === "owner") open(current.id);
     };
-    socket.onclose = function () { setTimeout(connect, 2000); };
+    /* Closed: reconnect while the session lasts; once it has ended (logout elsewhere, a password
+       reset, deactivation), to the login page instead of knocking on a closed door. */
+    socket.onclose = function () {
+      setTimeout(function () {
+        fetch("/api/me").then(function (r) {
+          if (r.status === 401) location.assign("/login?next=/console");
+          else connect();
+        }, connect);
+      }, 2000);
+    };
   }
   refreshLists();
   connect();
