@@ -87,7 +87,15 @@ def _add_kb_add(kb: argparse._SubParsersAction) -> None:
 
 def _add_kb_tuning(kb: argparse._SubParsersAction) -> None:
     """``kb calibrate``, ``kb tune`` and ``kb eval``: the search's thresholds, encoder and measure."""
-    _command(kb, "calibrate", commands.cmd_kb_calibrate, "fit the answer/clarify/escalate thresholds on data/eval/*.val.jsonl")
+    kb_calibrate = _command(
+        kb,
+        "calibrate",
+        commands.cmd_kb_calibrate,
+        "fit the answer/clarify/escalate thresholds on data/eval/*.val.jsonl, or from the articles alone without them",
+    )
+    kb_calibrate.add_argument(
+        "--from-kb", action="store_true", help="fit from the published articles alone even if labelled questions exist"
+    )
     kb_tune = _command(
         kb,
         "tune",
@@ -106,7 +114,18 @@ def _add_kb_tuning(kb: argparse._SubParsersAction) -> None:
     kb_eval.add_argument(
         "--kb", type=Path, required=True, help='FAQ JSON lines: {"id", "lang", "title", "questions": [...], "body"}'
     )
-    kb_eval.add_argument("--val", type=Path, required=True, help='validation JSON lines: {"text", "lang", "article": id or null}')
+    kb_eval.add_argument(
+        "--val",
+        type=Path,
+        default=None,
+        help='validation JSON lines: {"text", "lang", "article": id or null} (default: calibrate from the FAQ alone)',
+    )
+    kb_eval.add_argument(
+        "--out-of-scope",
+        type=Path,
+        default=None,
+        help='out-of-scope examples, JSON lines {"text", "lang"} (default: the ones beside BALCAO_CALIBRATION_FILE)',
+    )
     kb_eval.add_argument("--test", type=Path, required=True, help="test JSON lines, same shape as --val")
     kb_eval.add_argument("--encoder", default=None, help="encoder spec (default: BALCAO_ENCODER)")
     kb_eval.add_argument("--json", action="store_true", help="print the report as JSON")

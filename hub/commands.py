@@ -128,7 +128,7 @@ def cmd_kb_search(args: argparse.Namespace, settings: Settings) -> int:
 
 def cmd_kb_calibrate(args: argparse.Namespace, settings: Settings) -> int:
     """``balcao kb calibrate``: fit the thresholds; print them as JSON."""
-    print(json.dumps(asyncio.run(calibrate(settings)), indent=2))
+    print(json.dumps(asyncio.run(calibrate(settings, from_kb=args.from_kb)), indent=2))
     return 0
 
 
@@ -146,8 +146,13 @@ def cmd_kb_tune(args: argparse.Namespace, settings: Settings) -> int:
 def format_eval(result: dict[str, Any]) -> str:
     """The ``balcao kb eval`` report as a few readable lines."""
     names = (
-        ("in_scope_accuracy", "in-scope accuracy (answered or clarified, right article)"),
+        ("in_scope_accuracy", "in-scope right (answered right + right article among options)"),
+        ("answered_right", "  answered with the right article"),
+        ("clarified_right", "  offered options, the right article among them"),
+        ("escalated", "in-scope handed over"),
+        ("wrong", "in-scope wrong (wrong answer, or options without the right one)"),
         ("oos_recall", "out-of-scope escalated"),
+        ("oos_clarified", "out-of-scope offered options (handed over one tap later)"),
         ("confidently_wrong", "confidently wrong (answered, wrong article)"),
         ("top1_accuracy", "top-1 accuracy (whatever the decision)"),
         ("top3_recall", "top-3 recall"),
@@ -155,9 +160,11 @@ def format_eval(result: dict[str, Any]) -> str:
     )
     test, val = result["test"], result["validation"]
     lines = [f"encoder {result['encoder']}: {test['in_scope']} in-scope and {test['out_of_scope']} out-of-scope test questions"]
-    lines += [f"  {label:<58}{100 * test[key]:6.1f}%   (validation {100 * val.get(key, 0):.1f}%)" for key, label in names]
+    fit = "validation" if result.get("calibrated_on", "validation questions") == "validation questions" else "the articles' own"
+    lines += [f"  {label:<66}{100 * test.get(key, 0):6.1f}%   ({fit} {100 * val.get(key, 0):.1f}%)" for key, label in names]
     th = result["thresholds"]
-    lines.append("thresholds fitted on the validation questions: " + ", ".join(f"{k}={v}" for k, v in th.items()))
+    where = result.get("calibrated_on", "validation questions")
+    lines.append(f"thresholds fitted on {where}: " + ", ".join(f"{k}={v}" for k, v in th.items()))
     return "\n".join(lines)
 
 
@@ -166,7 +173,10 @@ def cmd_kb_eval(args: argparse.Namespace, settings: Settings) -> int:
     from kb_index import EncoderNotAvailable
 
     try:
-        result = eval_kb(args.kb, args.val, args.test, args.encoder or settings.encoder)
+        from kb_index import out_of_scope_path
+
+        examples = args.out_of_scope or out_of_scope_path(settings.calibration_file)
+        result = eval_kb(args.kb, args.val, args.test, args.encoder or settings.encoder, out_of_scope=examples)
     except (OSError, ValueError, EncoderNotAvailable) as exc:
         raise CommandError(str(exc)) from exc
     print(json.dumps(result, indent=2, ensure_ascii=False) if args.json else format_eval(result))

@@ -142,18 +142,29 @@ def _validation_questions() -> list[LabelledQuestion]:
     return [q for path in sorted(EVAL_DIR.glob("*.val.jsonl")) for q in read_jsonl(path)]
 
 
-async def calibrate(settings: Settings) -> dict[str, Any]:
-    """Fit the thresholds of the configured encoder on ``data/eval/*.val.jsonl`` and store them."""
+async def calibrate(settings: Settings, *, from_kb: bool = False) -> dict[str, Any]:
+    """Fit the thresholds of the configured encoder and store them: on ``data/eval/*.val.jsonl``,
+    or from the published articles alone (``kb_index.self_calibration``) when there are no
+    labelled questions or ``from_kb`` asks for it."""
+    import kb_index
     from kb_index.evaluation import calibrate as fit
+    from kb_index.evaluation import read_out_of_scope_jsonl
+    from kb_index.self_calibration import calibrate_from_kb
 
     index = await _loaded_index(settings)
-    validation = _validation_questions()
-    if not validation:
-        raise CommandError(f"no validation questions in {EVAL_DIR} (*.val.jsonl): add some, then calibrate again")
-    calibration = fit(index, validation)
+    validation = [] if from_kb else _validation_questions()
+    try:
+        if validation:
+            calibration = fit(index, validation)
+        else:
+            examples = read_out_of_scope_jsonl(kb_index.out_of_scope_path(settings.calibration_file))
+            calibration = await asyncio.to_thread(calibrate_from_kb, index, examples)
+    except ValueError as exc:  # too few articles or questions to fit anything on
+        raise CommandError(str(exc)) from exc
     calibration.save(settings.calibration_file)
     return {
         "encoder": calibration.encoder,
+        "calibrated_on": "validation questions" if validation else "the knowledge base alone",
         "t_answer": calibration.t_answer,
         "t_clarify": calibration.t_clarify,
         "beta": calibration.beta,
@@ -162,15 +173,18 @@ async def calibrate(settings: Settings) -> dict[str, Any]:
     }
 
 
-def eval_kb(kb: Path, val: Path, test: Path, encoder_spec: str) -> dict[str, Any]:
+def eval_kb(kb: Path, val: Path | None, test: Path, encoder_spec: str, *, out_of_scope: Path | None = None) -> dict[str, Any]:
     """``balcao kb eval``: measure the search on a FAQ file and labelled questions, without the
-    database: a temporary index, thresholds fitted on ``val``, metrics on ``test``."""
+    database: a temporary index, thresholds fitted on ``val`` (None: from the FAQ alone, with the
+    ``out_of_scope`` examples), metrics on ``test``."""
     from kb_index import get_encoder
-    from kb_index.evaluation import evaluate_kb, read_faq_jsonl, read_jsonl
+    from kb_index.evaluation import evaluate_kb, read_faq_jsonl, read_jsonl, read_out_of_scope_jsonl
 
     articles = read_faq_jsonl(kb)
-    report = evaluate_kb(articles, read_jsonl(val), {"test": read_jsonl(test)}, get_encoder(encoder_spec))
-    return report.as_dict()
+    examples = read_out_of_scope_jsonl(out_of_scope) if out_of_scope is not None else []
+    validation = read_jsonl(val) if val is not None else None
+    report = evaluate_kb(articles, validation, {"test": read_jsonl(test)}, get_encoder(encoder_spec), out_of_scope=examples)
+    return {**report.as_dict(), "calibrated_on": "validation questions" if val is not None else "the knowledge base alone"}
 
 
 async def tune(settings: Settings, *, base: str | None, epochs: int, batch_size: int, min_gain: float) -> dict[str, Any]:

@@ -1,10 +1,13 @@
 """Measuring the search on labelled questions, and fitting the thresholds on validation ones.
 
-Definitions (shared with the benchmark): a query is *escalated* when the decision is escalate;
-in_scope_accuracy = in-scope queries not escalated whose top-1 article is right; oos_recall =
-out-of-scope queries escalated; confidently_wrong = in-scope queries answered (not clarified) with
-a wrong top-1; top1_accuracy = right article first whatever the decision; top3_recall = right
-article among the first three.
+Definitions (shared with the benchmark). An in-scope question ends one of four ways: *answered
+right* (decision answer, right article first), *clarified right* (decision clarify, the right
+article among the options the bot offers: the first three distinct articles), *escalated*
+(decision escalate), or *wrong* (answered with a wrong article, or offered options none of which
+is right). in_scope_accuracy = answered right + clarified right; confidently_wrong = answered with a
+wrong article; oos_recall = out-of-scope questions escalated (oos_clarified: offered options, so
+handed over one tap later); top1_accuracy = right article first whatever the decision;
+top3_recall = right article among the first three.
 """
 
 from __future__ import annotations
@@ -119,25 +122,29 @@ def check_labels(articles: Sequence[IndexedArticle], questions: Sequence[Labelle
 
 def evaluate_kb(
     articles: Sequence[IndexedArticle],
-    validation: Sequence[LabelledQuestion],
+    validation: Sequence[LabelledQuestion] | None,
     tests: Mapping[str, Sequence[LabelledQuestion]],
     encoder: Encoder | None,
     *,
     cache: EmbeddingCache | None = None,
     out_of_scope: Sequence[tuple[str, str]] = (),
 ) -> EvalReport:
-    """Index ``articles`` in a temporary index, calibrate on ``validation``, measure each test set.
-    ``out_of_scope`` examples (text, language) feed the index's out-of-scope signal, as the hub's
+    """Index ``articles`` in a temporary index, calibrate on ``validation`` (None: from the
+    articles alone, ``kb_index.self_calibration``), measure each test set. ``out_of_scope``
+    examples (text, language) feed the index's out-of-scope signal, as the hub's
     ``data/kb/out-of-scope.jsonl`` does.
 
     Nothing is stored (no database, no server): this is ``balcao kb eval`` and the benchmark."""
-    check_labels(articles, validation, "validation")
+    from kb_index.self_calibration import calibrate_from_kb  # it builds on this module
+
+    if validation is not None:
+        check_labels(articles, validation, "validation")
     for name, questions in tests.items():
         check_labels(articles, questions, name)
     index = KnowledgeIndex(encoder, None, cache=cache)
     index.upsert(articles)
     index.set_out_of_scope(out_of_scope)
-    calibration = calibrate(index, validation)
+    calibration = calibrate_from_kb(index, out_of_scope, cache=cache) if validation is None else calibrate(index, validation)
     results = {name: evaluate(index, questions) for name, questions in tests.items()}
     return EvalReport(index.encoder_name, calibration, results)
 
@@ -157,7 +164,7 @@ _TOP = 6  # candidates looked at per question: enough for three distinct article
 
 
 @dataclass
-class _Candidates:
+class Candidates:
     """The signals of every candidate article of every question, as padded arrays, so that each
     fusion tried during calibration is a few array operations, not a Python loop per article."""
 
@@ -170,8 +177,19 @@ class _Candidates:
     negative: np.ndarray  # the question's cosine to its nearest out-of-scope example, on every column
     mask: np.ndarray  # False where a row is padded
 
+    def __post_init__(self) -> None:
+        # Whether each column is the question's right article, and the rows where one article id
+        # fills two columns (two languages of one family): those need the distinct-id loop.
+        shape = self.mask.shape
+        self.right = np.zeros(shape, dtype=bool)
+        self.repeats = np.zeros(shape[0], dtype=bool)
+        for i, (row, article) in enumerate(zip(self.ids, self.articles)):
+            self.right[i, : len(row)] = [a == article for a in row]
+            self.repeats[i] = len(set(row)) < len(row)
 
-def _candidates(index: KnowledgeIndex, questions: Sequence[LabelledQuestion]) -> _Candidates:
+
+def candidates(index: KnowledgeIndex, questions: Sequence[LabelledQuestion]) -> Candidates:
+    """The signals of every candidate article of every question, searched in ``index``."""
     index.train_head()  # measure with the head that matches the articles, not a stale one
     raw = index.raw_scores([q.text for q in questions], [q.lang for q in questions])
     rows: list[list[tuple[str, Signals]]] = []
@@ -188,11 +206,11 @@ def _candidates(index: KnowledgeIndex, questions: Sequence[LabelledQuestion]) ->
             dense[i, :n], lexical[i, :n], centroid[i, :n], head[i, :n], negative[i, :n] = values.T
             mask[i, :n] = True
     ids = [[a for a, _ in r] for r in rows]
-    return _Candidates([q.article for q in questions], ids, dense, lexical, centroid, head, negative, mask)
+    return Candidates([q.article for q in questions], ids, dense, lexical, centroid, head, negative, mask)
 
 
 @dataclass
-class _Scored:
+class Scored:
     """Per question, for one fusion: the confidence, and whether the right article is first /
     among the first three."""
 
@@ -203,7 +221,7 @@ class _Scored:
 
 
 def _score(
-    c: _Candidates,
+    c: Candidates,
     *,
     beta: float,
     kappa: float,
@@ -211,7 +229,7 @@ def _score(
     head: float = 0.0,
     negative: float = 0.0,
     dense_available: bool = True,
-) -> _Scored:
+) -> Scored:
     sat = np.where(c.lexical > 0, c.lexical / (c.lexical + kappa), 0.0)
     cosine = (
         (1.0 - centroid) * c.dense + centroid * c.centroid + head * c.head - negative * c.negative if dense_available else 0.0
@@ -220,10 +238,13 @@ def _score(
     # Stable: equal scores keep the candidates' (sorted) order, as KnowledgeIndex.rank does.
     order = np.argsort(-fused, axis=1, kind="stable")[:, :_TOP]
     n = len(c.articles)
-    confidence = np.full(n, -np.inf)
-    top1 = np.zeros(n, dtype=bool)
-    top3 = np.zeros(n, dtype=bool)
-    for i in range(n):
+    first3 = order[:, :3]
+    valid = np.take_along_axis(c.mask, first3, axis=1)  # padded columns sort last
+    right = np.take_along_axis(c.right, first3, axis=1) & valid
+    confidence = np.where(valid[:, 0], fused[np.arange(n), order[:, 0]], -np.inf) if n else np.zeros(0)
+    top1 = right[:, 0].copy()
+    top3 = right.any(axis=1)
+    for i in np.nonzero(c.repeats)[0]:  # the first three *distinct* articles, the few rows that repeat one
         ranked: list[str] = []
         for j in order[i]:
             if not c.mask[i, j]:
@@ -232,66 +253,106 @@ def _score(
                 ranked.append(c.ids[i][j])
             if len(ranked) == 3:
                 break
-        if ranked:
-            confidence[i] = fused[i, order[i, 0]]
-            top1[i] = ranked[0] == c.articles[i]
-            top3[i] = c.articles[i] in ranked
+        top1[i] = bool(ranked) and ranked[0] == c.articles[i]
+        top3[i] = c.articles[i] in ranked
     inside = np.array([a is not None for a in c.articles], dtype=bool)
-    return _Scored(inside, confidence, top1, top3)
+    return Scored(inside, confidence, top1, top3)
 
 
-def metrics(scored: _Scored, t_answer: float, t_clarify: float) -> dict[str, float]:
+def metrics(scored: Scored, t_answer: float, t_clarify: float) -> dict[str, float]:
     """The definitions above, for given thresholds."""
     inside, conf = scored.inside, scored.confidence
     n_in = max(int(inside.sum()), 1)
     n_out = int((~inside).sum())
+    answered = conf >= t_answer
+    clarified = (conf >= t_clarify) & ~answered
+    escalated = ~answered & ~clarified
+    answered_right = inside & answered & scored.top1
+    clarified_right = inside & clarified & scored.top3
     return {
-        "in_scope_accuracy": float((inside & (conf >= t_clarify) & scored.top1).sum() / n_in),
-        "oos_recall": float((~inside & (conf < t_clarify)).sum() / max(n_out, 1)),
-        "confidently_wrong": float((inside & (conf >= t_answer) & ~scored.top1).sum() / n_in),
+        "in_scope_accuracy": float((answered_right | clarified_right).sum() / n_in),
+        "answered_right": float(answered_right.sum() / n_in),
+        "clarified_right": float(clarified_right.sum() / n_in),
+        "escalated": float((inside & escalated).sum() / n_in),
+        "wrong": float(((inside & answered & ~scored.top1) | (inside & clarified & ~scored.top3)).sum() / n_in),
+        "confidently_wrong": float((inside & answered & ~scored.top1).sum() / n_in),
+        "oos_recall": float((~inside & escalated).sum() / max(n_out, 1)),
+        "oos_clarified": float((~inside & clarified).sum() / max(n_out, 1)),
         "top1_accuracy": float((inside & scored.top1).sum() / n_in),
         "top3_recall": float((inside & scored.top3).sum() / n_in),
-        "answered": float((inside & (conf >= t_answer)).sum() / n_in),
+        "answered": float((inside & answered).sum() / n_in),
+        "clarified": float((inside & clarified).sum() / n_in),
         "in_scope": int(inside.sum()),
         "out_of_scope": n_out,
     }
 
 
-def _fit_thresholds(scored: _Scored) -> tuple[float, float, float]:
-    """The lowest escalation threshold whose out-of-scope recall reaches ``MIN_OOS_RECALL`` (so
-    in-scope accuracy is as high as that allows), then the lowest answer threshold whose
-    confidently-wrong rate stays within ``MAX_CONFIDENTLY_WRONG``.
-    Returns (in-scope accuracy reached, t_answer, t_clarify)."""
+# What each outcome is worth to the customer, in right answers. Options with the right article
+# cost one extra tap (the customer reads three titles and taps one): worth less than an answer,
+# much more than a hand-over (worth 0: a person answers, later). Options without it cost that tap
+# before the hand-over; a wrong answer costs a wrong read, a "no" and the hand-over after it.
+TAP_COST = 0.25
+WRONG_COST = 1.0
+
+
+def fit_thresholds(scored: Scored) -> tuple[float, float, float]:
+    """The thresholds of the best value (see ``TAP_COST``) among those that escalate at least
+    ``MIN_OOS_RECALL`` of the out-of-scope questions and answer at most ``MAX_CONFIDENTLY_WRONG``
+    of the in-scope ones wrongly. The clarify threshold sits below the answer threshold wherever
+    options are worth more than the answers or hand-overs they replace.
+    Returns (value per question, t_answer, t_clarify)."""
     finite = scored.confidence[np.isfinite(scored.confidence)]
     if not finite.size:
         return (0.0, 1.0, 1.0)
-    candidates = np.unique(np.round(finite, 4))
-    if candidates.size > 2000:  # thousands of questions: quantiles are fine enough, and much faster
-        candidates = np.unique(np.round(np.quantile(finite, np.linspace(0, 1, 2001)), 4))
-    inside, conf = scored.inside, scored.confidence
+    thresholds = np.unique(np.round(finite, 4))
+    if thresholds.size > 2000:  # thousands of questions: quantiles are fine enough, and much faster
+        thresholds = np.unique(np.round(np.quantile(finite, np.linspace(0, 1, 2001)), 4))
+    # One more threshold above every confidence: never answer (or never clarify).
+    thresholds = np.append(thresholds, thresholds[-1] + 1.0)
+    inside, conf, top1, top3 = scored.inside, scored.confidence, scored.top1, scored.top3
     n_in = max(int(inside.sum()), 1)
     n_out = max(int((~inside).sum()), 1)
-    # Threshold × question matrices: every candidate threshold at once.
-    above = conf[None, :] >= candidates[:, None]
-    oos = (~inside[None, :] & ~above).sum(axis=1) / n_out
-    accuracy = (inside[None, :] & above & scored.top1[None, :]).sum(axis=1) / n_in
+    # A question at or above threshold t is worth answer_value[q] if t is the answer threshold,
+    # clarify_value[q] if it is the clarify one; so thresholds (t_c ≤ t_a) are worth
+    # A[t_a] + C[t_c] - C[t_a], where A and C sum over the questions at or above: suffix sums
+    # over the questions sorted by confidence, every candidate threshold at once.
+    order = np.argsort(conf, kind="stable")
+    starts = np.searchsorted(conf[order], thresholds, side="left")
+
+    def at_or_above(values: np.ndarray) -> np.ndarray:
+        suffix = np.concatenate([np.cumsum(values[order][::-1].astype(np.float64))[::-1], [0.0]])
+        return suffix[starts]
+
+    a_sum = at_or_above(np.where(inside & top1, 1.0, -WRONG_COST))
+    c_sum = at_or_above(np.where(inside & top3, 1.0 - TAP_COST, -TAP_COST))
+    oos = (int((~inside).sum()) - at_or_above(~inside)) / n_out  # grows with the threshold
+    wrong = at_or_above(inside & ~top1) / n_in
     reaching = np.nonzero(oos >= MIN_OOS_RECALL)[0]
-    pick = int(reaching[0]) if reaching.size else len(candidates) - 1
-    t_clarify = float(candidates[pick])
-    wrong = (inside[None, :] & above & ~scored.top1[None, :]).sum(axis=1) / n_in
-    ok = np.nonzero((candidates >= t_clarify) & (wrong <= MAX_CONFIDENTLY_WRONG))[0]
-    # Never answer outright if no threshold keeps wrong answers rare: always offer choices.
-    t_answer = float(candidates[ok[0]]) if ok.size else float(candidates[-1]) + 1.0
+    floor = int(reaching[0]) if reaching.size else len(thresholds) - 1
+    # For each answer threshold j ≥ floor: the best clarify threshold i in [floor, j].
+    positions = np.arange(len(thresholds))
+    c_masked = np.where(positions >= floor, c_sum, -np.inf)
+    best_c = np.maximum.accumulate(c_masked)
+    best_i = np.maximum.accumulate(np.where(c_masked == best_c, positions, 0))
+    value = np.where((positions >= floor) & (wrong <= MAX_CONFIDENTLY_WRONG), a_sum - c_sum + best_c, -np.inf)
+    j = int(np.argmax(value))  # the last threshold (never answer) is always allowed
+    i = int(best_i[j])
     # Ties between fusions are broken by out-of-scope recall, then (see calibrate) by order.
-    return (float(accuracy[pick]) + 1e-3 * float(oos[pick]), t_answer, t_clarify)
+    per_question = float(value[j]) / (n_in + n_out)
+    return (per_question + 1e-3 * float(oos[i]), float(thresholds[j]), float(thresholds[i]))
 
 
 def calibrate(index: KnowledgeIndex, validation: Sequence[LabelledQuestion]) -> Calibration:
     """Fit fusion weights and thresholds on ``validation`` and set them on the index."""
     if not any(q.article for q in validation) or not any(q.article is None for q in validation):
         raise ValueError("calibration needs both in-scope and out-of-scope validation questions")
-    cands = _candidates(index, validation)
-    dense = index.encoder is not None
+    calibration = fit_candidates(candidates(index, validation), index.encoder_name, dense=index.encoder is not None)
+    index.calibration = calibration
+    return calibration
+
+
+def fit_candidates(cands: Candidates, encoder_name: str, *, dense: bool) -> Calibration:
+    """The fusion weights and thresholds of the best value on these questions' candidates."""
     best: tuple[float, Calibration] | None = None
     heads = _HEADS if dense and cands.head.any() else (0.0,)
     negatives = _NEGATIVES if dense and cands.negative.any() else (0.0,)
@@ -305,10 +366,10 @@ def calibrate(index: KnowledgeIndex, validation: Sequence[LabelledQuestion]) -> 
     ]
     for centroid, head, negative, beta, kappa in grid:
         scored = _score(cands, beta=beta, kappa=kappa, centroid=centroid, head=head, negative=negative, dense_available=dense)
-        objective, t_answer, t_clarify = _fit_thresholds(scored)
+        objective, t_answer, t_clarify = fit_thresholds(scored)
         if best is None or objective > best[0] + 1e-9:
             cal = Calibration(
-                index.encoder_name,
+                encoder_name,
                 beta,
                 kappa,
                 round(t_answer, 4),
@@ -320,8 +381,24 @@ def calibrate(index: KnowledgeIndex, validation: Sequence[LabelledQuestion]) -> 
             cal.metrics = {"validation": metrics(scored, cal.t_answer, cal.t_clarify)}
             best = (objective, cal)
     assert best is not None  # noqa: S101 - the grid always has a point
-    index.calibration = best[1]
     return best[1]
+
+
+def concat_candidates(parts: Sequence[Candidates]) -> Candidates:
+    """The candidates of several question sets (each searched in its own index) as one."""
+    width = max((p.dense.shape[1] for p in parts), default=1)
+
+    def pad(a: np.ndarray) -> np.ndarray:
+        return np.pad(a, ((0, 0), (0, width - a.shape[1])))
+
+    return Candidates(
+        [a for p in parts for a in p.articles],
+        [ids for p in parts for ids in p.ids],
+        *(
+            np.concatenate([pad(getattr(p, f)) for p in parts])
+            for f in ("dense", "lexical", "centroid", "head", "negative", "mask")
+        ),
+    )
 
 
 def evaluate(index: KnowledgeIndex, test: Sequence[LabelledQuestion]) -> dict[str, float]:
@@ -330,7 +407,7 @@ def evaluate(index: KnowledgeIndex, test: Sequence[LabelledQuestion]) -> dict[st
     if cal is None:
         raise ValueError("calibrate the index before evaluating it")
     scored = _score(
-        _candidates(index, test),
+        candidates(index, test),
         beta=cal.beta,
         kappa=cal.kappa,
         centroid=cal.centroid,

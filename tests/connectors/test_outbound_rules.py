@@ -13,7 +13,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 import handoff
 from connectors import outbox
-from connectors.base import InboundMessage, split_text
+from connectors.base import InboundMessage, pick_option, split_text
 from connectors.customers import remember_customer
 from connectors.models import Delivery
 from connectors.telegram import keyboard, to_html
@@ -103,6 +103,37 @@ def test_buttons_become_numbered_options_except_when_they_are_numbers_already() 
     )
     scores = [{"title": str(n), "payload": str(n)} for n in range(11)]
     assert render({"text": "De 0 a 10?", "buttons": scores, "language": "pt-BR"}) == "De 0 a 10?"
+
+
+# The message the bot sends when it is unsure (bot/actions/actions.py, ActionKbAnswer): up to three
+# articles as options, then "none of these", which hands over.
+OPTIONS = {
+    "text": "Qual destes responde à sua pergunta?",
+    "language": "pt-BR",
+    "buttons": [
+        {"title": "Prazo de entrega", "payload": '/choose_article{"article": "prazo-de-entrega"}'},
+        {"title": "Pedido atrasado", "payload": '/choose_article{"article": "pedido-atrasado"}'},
+        {"title": "Rastrear pedido", "payload": '/choose_article{"article": "rastrear-pedido"}'},
+        {"title": "Nenhum desses", "payload": "/deny"},
+    ],
+}
+
+
+def test_the_articles_offered_when_unsure_are_numbered_on_whatsapp_and_one_per_row_on_telegram() -> None:
+    assert render(OPTIONS) == (
+        "Qual destes responde à sua pergunta?\n\n1. Prazo de entrega\n2. Pedido atrasado\n3. Rastrear pedido\n"
+        "4. Nenhum desses\n\nResponda com o número."
+    )
+    # Typing "3" on WhatsApp is tapping the third article.
+    assert pick_option(OPTIONS["buttons"], 3) == OPTIONS["buttons"][2]
+    rows = keyboard(OPTIONS["buttons"], 42).inline_keyboard
+    assert [[k.text for k in row] for row in rows] == [
+        ["Prazo de entrega"],
+        ["Pedido atrasado"],
+        ["Rastrear pedido"],
+        ["Nenhum desses"],
+    ]
+    assert [row[0].callback_data for row in rows] == ["m42:0", "m42:1", "m42:2", "m42:3"]
 
 
 def test_telegram_text_is_escaped_html_with_bold_titles_and_small_callback_data() -> None:

@@ -5,11 +5,20 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from hub.settings import Settings
 from kb_index import Calibration, get_encoder
-from kb_index.evaluation import evaluate_kb, read_faq_jsonl, read_jsonl, read_out_of_scope_jsonl
+from kb_index.evaluation import (
+    Scored,
+    evaluate,
+    evaluate_kb,
+    fit_thresholds,
+    read_faq_jsonl,
+    read_jsonl,
+    read_out_of_scope_jsonl,
+)
 from kb_index.index import KnowledgeIndex
 
 DATA = Path(__file__).parent / "data"
@@ -90,3 +99,59 @@ def test_a_question_near_an_out_of_scope_example_loses_confidence_by_the_calibra
     similarity = next(iter(index.raw_scores([question], ["pt-BR"])[0].values())).negative
     assert similarity > 0.5
     assert index.search(question, "pt-BR").confidence == pytest.approx(before - 0.5 * similarity, abs=1e-3)
+
+
+def test_options_count_right_when_the_customers_article_is_among_them() -> None:
+    encoder = get_encoder(Settings(environment="test").encoder)
+    index = KnowledgeIndex(encoder)
+    index.upsert(read_faq_jsonl(DATA / "faq.jsonl"))
+    test = read_jsonl(DATA / "test.jsonl")
+    # Everything found is offered as options, nothing answered outright.
+    index.calibration = Calibration(encoder.name, 0.0, 5.0, t_answer=9.0, t_clarify=-9.0)
+    offered = evaluate(index, test)
+    assert offered["answered_right"] == 0.0 and offered["confidently_wrong"] == 0.0
+    assert offered["clarified_right"] == offered["top3_recall"] == offered["in_scope_accuracy"]
+    assert offered["oos_recall"] == 0.0 and offered["oos_clarified"] == 1.0
+    # Everything answered outright: only the first article counts.
+    index.calibration = Calibration(encoder.name, 0.0, 5.0, t_answer=-9.0, t_clarify=-9.0)
+    answered = evaluate(index, test)
+    assert answered["answered_right"] == answered["top1_accuracy"] == answered["in_scope_accuracy"]
+    assert answered["confidently_wrong"] == pytest.approx(1 - answered["top1_accuracy"])
+    # Everything escalated.
+    index.calibration = Calibration(encoder.name, 0.0, 5.0, t_answer=9.0, t_clarify=9.0)
+    escalated = evaluate(index, test)
+    assert (escalated["escalated"], escalated["oos_recall"], escalated["in_scope_accuracy"]) == (1.0, 1.0, 0.0)
+
+
+def _scored(rows: list[tuple[float, str]]) -> Scored:
+    """Questions by confidence and outcome: "first" (right article first), "options" (right
+    article second or third), "missed" (not among the first three), "out" (out of scope)."""
+    kinds = [k for _, k in rows]
+    return Scored(
+        inside=np.array([k != "out" for k in kinds]),
+        confidence=np.array([c for c, _ in rows]),
+        top1=np.array([k == "first" for k in kinds]),
+        top3=np.array([k in ("first", "options") for k in kinds]),
+    )
+
+
+def test_options_are_offered_where_they_are_worth_more_than_answers_or_hand_overs() -> None:
+    # Confident questions are right; a middle band where the right article is often second;
+    # out-of-scope questions below it.
+    rows = [(0.9 + i / 1000, "first") for i in range(40)]
+    rows += [(0.7 + i / 1000, "options" if i % 2 else "first") for i in range(20)]
+    rows += [(0.4 + i / 1000, "out") for i in range(20)]
+    _, t_answer, t_clarify = fit_thresholds(_scored(rows))
+    assert t_clarify <= 0.7 < 0.9 <= t_answer  # the middle band gets options, not answers
+    # The same band with the right article first every time: answered, no extra tap.
+    rows = [(c, "first" if k == "options" else k) for c, k in rows]
+    _, t_answer, t_clarify = fit_thresholds(_scored(rows))
+    assert t_answer == t_clarify <= 0.7
+
+
+def test_options_where_the_right_article_is_rarely_among_them_are_not_offered() -> None:
+    rows = [(0.9 + i / 1000, "first") for i in range(40)]
+    rows += [(0.7 + i / 1000, "missed") for i in range(20)]  # a tap, then a hand-over anyway
+    rows += [(0.4 + i / 1000, "out") for i in range(20)]
+    _, t_answer, t_clarify = fit_thresholds(_scored(rows))
+    assert t_answer == t_clarify and 0.72 < t_clarify <= 0.9
