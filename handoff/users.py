@@ -27,6 +27,7 @@ from handoff.models import Role, Team, TeamMember, User, utcnow
 
 DEFAULT_TEAMS = {"tecnico": "Técnico", "financeiro": "Financeiro", "logistica": "Logística", "geral": "Geral"}
 MIN_PASSWORD_CHARS = 8
+MAX_NAME_CHARS = 120  # users.name
 MAX_PASSWORD_CHARS = 200  # what the login form accepts
 _hasher = PasswordHasher()
 # argon2 releases the GIL, so these threads do not slow the event loop; half the cores at most, so a
@@ -42,6 +43,11 @@ ReadSessions = Callable[[], AbstractAsyncContextManager[AsyncSession]]
 class UserExists(ValueError):
     def __init__(self, email: str) -> None:
         super().__init__(f"a user with e-mail {email} already exists")
+        self.key, self.params = "user_exists", {"email": email}
+
+
+class InvalidName(ValueError):
+    """A display name that cannot be shown (empty or too long)."""
 
 
 class InvalidCredentials(Exception):
@@ -56,11 +62,13 @@ class WeakPassword(ValueError):
 class UnknownUser(LookupError):
     def __init__(self, who: int | str) -> None:
         super().__init__(f"there is no user {who}")
+        self.key, self.params = "unknown_user", {"user": who}
 
 
 class LastAdmin(ValueError):
     def __init__(self) -> None:
         super().__init__("this is the desk's last active admin: make another user admin first")
+        self.key, self.params = "last_admin", dict[str, object]()
 
 
 async def _in_pool(work: Callable[[], object]) -> object:
@@ -129,8 +137,9 @@ async def add_user(
     password_hash = await hash_password(password)  # before the first query: no transaction waits on it
     if (await session.execute(select(User.id).where(User.email == email))).first():
         raise UserExists(email)
-    await ensure_default_teams(session)
-    known = set((await session.execute(select(Team.id))).scalars())
+    if not (await session.execute(select(Team.id).limit(1))).first():
+        await ensure_default_teams(session)  # a desk's very first user: the teams they can join
+    known = set((await session.execute(select(Team.id).where(Team.archived_at.is_(None)))).scalars())
     unknown = [t for t in teams if t not in known]
     if unknown:
         raise ValueError(f"unknown team(s): {', '.join(unknown)}; known: {', '.join(sorted(known))}")
@@ -261,6 +270,17 @@ async def set_user_role(session: AsyncSession, user_id: int, role: Role) -> User
     _end_sessions(user)
     await session.flush()
     await session.refresh(user, ["session_epoch"])
+    return user
+
+
+async def set_display_name(session: AsyncSession, user_id: int, name: str) -> User:
+    """The name customers and colleagues see for the user (their own choice, or an admin's)."""
+    name = " ".join(name.split())
+    if not name or len(name) > MAX_NAME_CHARS:
+        raise InvalidName(f"a display name has 1 to {MAX_NAME_CHARS} characters")
+    user = await _user_for_change(session, user_id)
+    user.name = name
+    await session.flush()
     return user
 
 
