@@ -14,14 +14,13 @@ from urllib.parse import urlencode
 
 from fastapi import APIRouter, Depends, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
-from sqlalchemy.ext.asyncio import AsyncSession
 from starlette.datastructures import FormData
 
 import handoff
-from core.web import page_templates
+from core.web import app_state, page_templates
 from handoff.admin_actions import REFUSALS, do_archive_team, do_change_team, do_create_team, do_delete_team, refusal_status
 from handoff.admin_texts import LANGUAGE_NAMES, TEXTS, admin_language, day_names, say
-from handoff.auth import DbSession, check_csrf, csrf_token, page_user
+from handoff.auth import check_csrf, csrf_token, page_user
 from handoff.errors import Refusal
 from handoff.hours import DAYS
 from handoff.models import Role, User
@@ -166,7 +165,6 @@ def _typed_values(form: FormData) -> dict:
 
 async def _teams_page(
     request: Request,
-    session: AsyncSession,
     user: User,
     lang: str,
     *,
@@ -176,11 +174,12 @@ async def _teams_page(
     notice: str | None = None,
     status: int = 200,
 ) -> Response:
-    teams = await handoff.list_teams(session, archived=True)
-    members = await handoff.team_members(session)
+    async with app_state(request).read_sessions() as session:  # afresh: the request's began before its change
+        teams = await handoff.list_teams(session, archived=True)
+        members = await handoff.team_members(session)
+        people = [u for u in await handoff.list_users(session) if u.active]
     editing = next((t for t in teams if t.id == edit), None)
     values = typed or _form_values(editing, members.get(editing.id, []) if editing else [])
-    people = [u for u in await handoff.list_users(session) if u.active]
     context = base_context(
         request,
         user,
@@ -199,7 +198,7 @@ async def _teams_page(
 
 
 @pages.get("/admin/teams", response_class=HTMLResponse)
-async def teams_page(request: Request, session: DbSession, user: AdminUser, edit: str | None = None) -> Response:
+async def teams_page(request: Request, user: AdminUser, edit: str | None = None) -> Response:
     """Every team (archived ones too), the form of a new team, or the one being edited."""
     lang = page_language(request)
     done = request.query_params.get("done")
@@ -207,15 +206,12 @@ async def teams_page(request: Request, session: DbSession, user: AdminUser, edit
     if done in ("created_team", "archived_team", "deleted_team", "saved"):
         params = {"team": request.query_params.get("team", "")[:40], "count": request.query_params.get("count", "0")[:6]}
         notice = say(lang, done, **params)
-    return await _teams_page(request, session, user, lang, edit=edit, notice=notice)
+    return await _teams_page(request, user, lang, edit=edit, notice=notice)
 
 
-async def _refused(
-    request: Request, session: AsyncSession, user: User, lang: str, exc: Exception, form: FormData, edit: str | None
-) -> Response:
+async def _refused(request: Request, user: User, lang: str, exc: Exception, form: FormData, edit: str | None) -> Response:
     return await _teams_page(
         request,
-        session,
         user,
         lang,
         edit=edit,
@@ -226,7 +222,7 @@ async def _refused(
 
 
 @pages.post("/admin/teams")
-async def create_team_form(request: Request, session: DbSession, user: AdminUser) -> Response:
+async def create_team_form(request: Request, user: AdminUser) -> Response:
     """The new-team form sent: the list with the new team, or the form again with the reason."""
     form = await read_form(request)
     lang = page_language(request, form)
@@ -234,12 +230,12 @@ async def create_team_form(request: Request, session: DbSession, user: AdminUser
     try:
         await do_create_team(request, user, team_id, **team_settings_of(form))
     except REFUSALS as exc:
-        return await _refused(request, session, user, lang, exc, form, None)
+        return await _refused(request, user, lang, exc, form, None)
     return back_to("/admin/teams", lang, done="created_team", team=team_id)
 
 
 @pages.post("/admin/teams/{team_id}")
-async def change_team_form(team_id: str, request: Request, session: DbSession, user: AdminUser) -> Response:
+async def change_team_form(team_id: str, request: Request, user: AdminUser) -> Response:
     """A team's form sent: its name, hours, holidays, service level, assignment and members."""
     form = await read_form(request)
     lang = page_language(request, form)
@@ -248,33 +244,29 @@ async def change_team_form(team_id: str, request: Request, session: DbSession, u
         always_open = settings["hours"] is None
         await do_change_team(request, user, team_id, always_open=always_open, **settings)
     except REFUSALS as exc:
-        return await _refused(request, session, user, lang, exc, form, team_id)
+        return await _refused(request, user, lang, exc, form, team_id)
     return back_to("/admin/teams", lang, done="saved", edit=team_id)
 
 
 @pages.post("/admin/teams/{team_id}/archive")
-async def archive_team_form(team_id: str, request: Request, session: DbSession, user: AdminUser) -> Response:
+async def archive_team_form(team_id: str, request: Request, user: AdminUser) -> Response:
     """Archive the team, its queued chats moved to the team chosen."""
     form = await read_form(request)
     lang = page_language(request, form)
     try:
         moved = await do_archive_team(request, user, team_id, move_to=field(form, "move_to")[:40])
     except REFUSALS as exc:
-        return await _teams_page(
-            request, session, user, lang, edit=team_id, error=refusal_text(lang, exc), status=refusal_status(exc)
-        )
+        return await _teams_page(request, user, lang, edit=team_id, error=refusal_text(lang, exc), status=refusal_status(exc))
     return back_to("/admin/teams", lang, done="archived_team", team=team_id, count=str(len(moved)))
 
 
 @pages.post("/admin/teams/{team_id}/delete")
-async def delete_team_form(team_id: str, request: Request, session: DbSession, user: AdminUser) -> Response:
+async def delete_team_form(team_id: str, request: Request, user: AdminUser) -> Response:
     """Remove a team made by mistake; refused, naming the articles, while anything uses it."""
     form = await read_form(request)
     lang = page_language(request, form)
     try:
         await do_delete_team(request, user, team_id)
     except REFUSALS as exc:
-        return await _teams_page(
-            request, session, user, lang, edit=team_id, error=refusal_text(lang, exc), status=refusal_status(exc)
-        )
+        return await _teams_page(request, user, lang, edit=team_id, error=refusal_text(lang, exc), status=refusal_status(exc))
     return back_to("/admin/teams", lang, done="deleted_team", team=team_id)

@@ -12,10 +12,9 @@ from typing import Annotated
 
 from fastapi import APIRouter, Depends, Request
 from fastapi.responses import HTMLResponse, Response
-from sqlalchemy.ext.asyncio import AsyncSession
 
 import handoff
-from core.web import DbInt
+from core.web import DbInt, app_state
 from handoff.admin_actions import (
     REFUSALS,
     NewUser,
@@ -39,7 +38,7 @@ from handoff.admin_pages import (
     templates,
 )
 from handoff.admin_texts import say
-from handoff.auth import DbSession, page_user
+from handoff.auth import page_user
 from handoff.models import Role, User
 
 pages = APIRouter(include_in_schema=False)
@@ -57,7 +56,6 @@ def _role(value: str) -> Role:
 
 async def _people_page(
     request: Request,
-    session: AsyncSession,
     user: User,
     lang: str,
     *,
@@ -65,11 +63,14 @@ async def _people_page(
     status: int = 200,
     **shown: object,
 ) -> Response:
-    """The list of staff, the form adding one, and the forms of the person being managed."""
-    people = await handoff.list_users(session)
-    teams = await handoff.list_teams(session)
+    """The list of staff, the form adding one, and the forms of the person being managed (read
+    afresh: the request's own read session began before the change it shows)."""
+    async with app_state(request).read_sessions() as session:
+        people = await handoff.list_users(session)
+        teams = await handoff.list_teams(session)
+        members = await handoff.team_members(session)
     member_of: dict[int, list[str]] = {}
-    for team_id, user_ids in (await handoff.team_members(session)).items():
+    for team_id, user_ids in members.items():
         for user_id in user_ids:
             member_of.setdefault(user_id, []).append(team_id)
     managed = next((p for p in people if p.id == manage), None)
@@ -82,18 +83,18 @@ async def _people_page(
 
 
 @pages.get("/admin/people", response_class=HTMLResponse)
-async def people_page(request: Request, session: DbSession, user: AdminUser, manage: int | None = None) -> Response:
+async def people_page(request: Request, user: AdminUser, manage: int | None = None) -> Response:
     """Every staff account; ``manage`` opens one person's forms."""
     lang = page_language(request)
     done, name = request.query_params.get("done"), request.query_params.get("name", "")[:120]
     notice = None
     if done in ("deactivated_person", "role_changed", "teams_saved", "renamed"):
         notice = say(lang, done, name=name, count=request.query_params.get("count", "0")[:6])
-    return await _people_page(request, session, user, lang, manage=manage, notice=notice)
+    return await _people_page(request, user, lang, manage=manage, notice=notice)
 
 
 @pages.post("/admin/people")
-async def add_person_form(request: Request, session: DbSession, user: AdminUser) -> Response:
+async def add_person_form(request: Request, user: AdminUser) -> Response:
     """The add-a-person form sent: the page with their one-time password (shown this once), or
     the form again with the reason."""
     form = await read_form(request)
@@ -108,17 +109,13 @@ async def add_person_form(request: Request, session: DbSession, user: AdminUser)
         added, password = await do_add_user(request, user, NewUser(email, name, _role(field(form, "role")), teams))
     except REFUSALS as exc:
         typed = {"email": email, "name": name, "role": field(form, "role"), "teams": teams}
-        return await _people_page(
-            request, session, user, lang, status=refusal_status(exc), error=refusal_text(lang, exc), typed=typed
-        )
+        return await _people_page(request, user, lang, status=refusal_status(exc), error=refusal_text(lang, exc), typed=typed)
     return await _people_page(
-        request, session, user, lang, notice=say(lang, "added_person", name=added.name), one_time=(added.name, password)
+        request, user, lang, notice=say(lang, "added_person", name=added.name), one_time=(added.name, password)
     )
 
 
-async def _change(
-    request: Request, session: AsyncSession, user: User, user_id: int, change: Callable[[dict], Awaitable[dict]]
-) -> Response:
+async def _change(request: Request, user: User, user_id: int, change: Callable[[dict], Awaitable[dict]]) -> Response:
     """Run one change of the managed person's: back to their forms with what was done, or the
     page again with the reason (status 4xx)."""
     form = await read_form(request)
@@ -126,12 +123,10 @@ async def _change(
     try:
         done = await change(dict(form) | {"teams": [t for t in form.getlist("teams") if isinstance(t, str)]})
     except REFUSALS as exc:
-        return await _people_page(
-            request, session, user, lang, manage=user_id, status=refusal_status(exc), error=refusal_text(lang, exc)
-        )
+        return await _people_page(request, user, lang, manage=user_id, status=refusal_status(exc), error=refusal_text(lang, exc))
     if "one_time" in done:
         notice = say(lang, "one_time_title", name=done["one_time"][0])
-        return await _people_page(request, session, user, lang, manage=user_id, notice=notice, **done)
+        return await _people_page(request, user, lang, manage=user_id, notice=notice, **done)
     return back_to("/admin/people", lang, manage=str(user_id), **done)
 
 
@@ -141,58 +136,58 @@ def _text(form: dict, name: str) -> str:
 
 
 @pages.post("/admin/people/{user_id}/role")
-async def role_form(user_id: DbInt, request: Request, session: DbSession, user: AdminUser) -> Response:
+async def role_form(user_id: DbInt, request: Request, user: AdminUser) -> Response:
     """Give the person another role (refused for the desk's last admin)."""
 
     async def change(form: dict) -> dict:
         changed = await do_change_role(request, user, user_id, _role(_text(form, "role")))
         return {"done": "role_changed", "name": changed.name}
 
-    return await _change(request, session, user, user_id, change)
+    return await _change(request, user, user_id, change)
 
 
 @pages.post("/admin/people/{user_id}/teams")
-async def teams_form(user_id: DbInt, request: Request, session: DbSession, user: AdminUser) -> Response:
+async def teams_form(user_id: DbInt, request: Request, user: AdminUser) -> Response:
     """Make the person a member of exactly the teams ticked."""
 
     async def change(form: dict) -> dict:
         changed, _ = await do_set_user_teams(request, user, user_id, form["teams"])
         return {"done": "teams_saved", "name": changed.name}
 
-    return await _change(request, session, user, user_id, change)
+    return await _change(request, user, user_id, change)
 
 
 @pages.post("/admin/people/{user_id}/name")
-async def name_form(user_id: DbInt, request: Request, session: DbSession, user: AdminUser) -> Response:
+async def name_form(user_id: DbInt, request: Request, user: AdminUser) -> Response:
     """Change the person's display name."""
 
     async def change(form: dict) -> dict:
         changed = await do_rename_user(request, user, user_id, _text(form, "name"))
         return {"done": "renamed", "name": changed.name}
 
-    return await _change(request, session, user, user_id, change)
+    return await _change(request, user, user_id, change)
 
 
 @pages.post("/admin/people/{user_id}/password")
-async def reset_form(user_id: DbInt, request: Request, session: DbSession, user: AdminUser) -> Response:
+async def reset_form(user_id: DbInt, request: Request, user: AdminUser) -> Response:
     """A new one-time password for the person, shown on the page this once."""
 
     async def change(form: dict) -> dict:
         changed, password = await do_reset_password(request, user, user_id)
         return {"one_time": (changed.name, password)}
 
-    return await _change(request, session, user, user_id, change)
+    return await _change(request, user, user_id, change)
 
 
 @pages.post("/admin/people/{user_id}/deactivate")
-async def deactivate_form(user_id: DbInt, request: Request, session: DbSession, user: AdminUser) -> Response:
+async def deactivate_form(user_id: DbInt, request: Request, user: AdminUser) -> Response:
     """Deactivate the person: sessions end, their chats go back to the queue."""
 
     async def change(form: dict) -> dict:
         changed, requeued = await do_deactivate_user(request, user, user_id)
         return {"done": "deactivated_person", "name": changed.name, "count": str(len(requeued))}
 
-    return await _change(request, session, user, user_id, change)
+    return await _change(request, user, user_id, change)
 
 
 # -- the user's own account -------------------------------------------------------------------------
