@@ -17,7 +17,7 @@ from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from starlette.datastructures import FormData
 
 import handoff
-from core.web import app_state, page_templates
+from core.web import DB_INT_MAX, app_state, page_templates
 from handoff.admin_actions import REFUSALS, do_archive_team, do_change_team, do_create_team, do_delete_team, refusal_status
 from handoff.admin_texts import LANGUAGE_NAMES, TEXTS, admin_language, day_names, say
 from handoff.auth import check_csrf, csrf_token, page_user
@@ -84,10 +84,10 @@ def field(form: FormData, name: str) -> str:
 
 def whole_number(form: FormData, name: str, key: str) -> int:
     """A whole number field, or ``FormRefusal(key)``."""
-    try:
-        return int(field(form, name))
-    except ValueError as exc:
-        raise FormRefusal(f"{name} is not a whole number", key=key) from exc
+    text = field(form, name)
+    if not (text.isascii() and text.isdigit() and int(text) <= DB_INT_MAX):  # a number the database can store
+        raise FormRefusal(f"{name} is not a whole number", key=key)
+    return int(text)
 
 
 # -- the teams page -------------------------------------------------------------------------------
@@ -115,7 +115,6 @@ def team_settings_of(form: FormData) -> dict:
     share = whole_number(form, "sla_target", "bad_sla_target")
     if not 1 <= share <= 100:
         raise FormRefusal("the share is 1 to 100", key="bad_sla_target")
-    members = [int(v) for v in form.getlist("members") if isinstance(v, str) and v.isdigit() and len(v) < 10]
     return {
         "name": field(form, "name")[:120],
         "timezone": field(form, "timezone")[:60],
@@ -124,8 +123,13 @@ def team_settings_of(form: FormData) -> dict:
         "sla_seconds": whole_number(form, "sla_seconds", "bad_sla_seconds"),
         "sla_target": share / 100,
         "assignment": field(form, "assignment"),
-        "members": members,
+        "members": _members(form),
     }
+
+
+def _members(form: FormData) -> list[int]:
+    """The user ids ticked (anything else posted is not an id and is left out)."""
+    return [int(v) for v in form.getlist("members") if isinstance(v, str) and v.isascii() and v.isdigit() and len(v) < 10]
 
 
 def _form_values(team: handoff.Team | None, members: list[int]) -> dict:
@@ -159,7 +163,6 @@ def _typed_values(form: FormData) -> dict:
     """What the admin typed, to show the refused form again as they left it."""
     hours = None if form.get("always_open") else {d: [field(form, f"opens_{d}"), field(form, f"closes_{d}")] for d in DAYS}
     values = {k: field(form, k) for k in ("id", "name", "timezone", "holidays", "sla_seconds", "sla_target", "assignment")}
-    members = [int(v) for v in form.getlist("members") if isinstance(v, str) and v.isdigit() and len(v) < 10]
     return {**values, "hours": hours, "members": members}
 
 

@@ -127,6 +127,8 @@ async def test_an_admin_creates_a_team_and_it_is_audited(admin: httpx.AsyncClien
         ({"holidays": "25/12/2026"}, 422, "O feriado “25/12/2026” não é uma data"),
         ({"sla_target": "0"}, 422, "de 1 a 100"),
         ({"sla_seconds": "muito"}, 422, "número inteiro de segundos"),
+        ({"sla_seconds": "99999999999"}, 422, "número inteiro de segundos"),  # more than the database stores
+        ({"sla_seconds": "²"}, 422, "número inteiro de segundos"),
         ({"id": "Time Novo!"}, 422, "não serve como identificador"),
         ({"id": "geral"}, 409, "Já existe um time com o identificador “geral”"),
     ],
