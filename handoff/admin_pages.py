@@ -163,7 +163,7 @@ def _typed_values(form: FormData) -> dict:
     """What the admin typed, to show the refused form again as they left it."""
     hours = None if form.get("always_open") else {d: [field(form, f"opens_{d}"), field(form, f"closes_{d}")] for d in DAYS}
     values = {k: field(form, k) for k in ("id", "name", "timezone", "holidays", "sla_seconds", "sla_target", "assignment")}
-    return {**values, "hours": hours, "members": members}
+    return {**values, "hours": hours, "members": _members(form)}
 
 
 async def _teams_page(

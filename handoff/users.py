@@ -113,11 +113,12 @@ async def verify_password(user: User | None, password: str) -> None:
 
 
 async def ensure_default_teams(session: AsyncSession) -> None:
-    """Create the four default teams if they are missing (open Monday to Saturday, 8h to 20h)."""
-    existing = set((await session.execute(select(Team.id))).scalars())
+    """Give a desk with no team yet the four default ones (open Monday to Saturday, 8h to 20h).
+    Once it has teams they are the admins' (a default team removed stays removed)."""
+    if (await session.execute(select(Team.id).limit(1))).first():
+        return
     for team_id, name in DEFAULT_TEAMS.items():
-        if team_id not in existing:
-            session.add(Team(id=team_id, name=name, hours=DEFAULT_HOURS, holidays=[]))
+        session.add(Team(id=team_id, name=name, hours=DEFAULT_HOURS, holidays=[]))
     await session.flush()
 
 
@@ -133,12 +134,13 @@ async def add_user(
 ) -> User:
     """Create a staff user in the given teams. ``one_time``: the password was generated and shown to
     someone, so the user must change it at the first login."""
-    email = email.strip().lower()
+    email, name = email.strip().lower(), " ".join(name.split())
+    if not name or len(name) > MAX_NAME_CHARS:
+        raise InvalidName(f"a display name has 1 to {MAX_NAME_CHARS} characters")
     password_hash = await hash_password(password)  # before the first query: no transaction waits on it
     if (await session.execute(select(User.id).where(User.email == email))).first():
         raise UserExists(email)
-    if not (await session.execute(select(Team.id).limit(1))).first():
-        await ensure_default_teams(session)  # a desk's very first user: the teams they can join
+    await ensure_default_teams(session)  # a desk's very first user: the teams they can join
     known = set((await session.execute(select(Team.id).where(Team.archived_at.is_(None)))).scalars())
     unknown = [t for t in teams if t not in known]
     if unknown:
