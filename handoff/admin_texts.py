@@ -172,6 +172,12 @@ _PT_PT = {
     "used_by_history": "Esta equipa tem conversas ou respostas prontas: arquive-a em vez de a eliminar.",
     "last_admin": "Esta é a última pessoa administradora ativa: torne outra pessoa administradora primeiro.",
     "bad_email": "Indique um e-mail como nome@empresa.pt.",
+    "no_members": "Ainda não há utilizadores ativos.",
+    "manage": "Gerir",
+    "manage_person": "Gerir {name}",
+    "unknown_user": "O utilizador {user} não existe.",
+    "bad_name": "O nome tem de ter de 1 a 120 caracteres.",
+    "move_to": "Passar as conversas para",
 }
 
 _EN = {

@@ -314,8 +314,20 @@ async def test_every_user_changes_their_own_display_name(desk: RunningHub) -> No
         assert "Nome salvo: Caio do Suporte." in (await agent.get(r.headers["location"])).text
         assert (await agent.get("/api/me")).json()["name"] == "Caio do Suporte"
         r = await agent.post("/account", data=form(agent, name="   ", lang="pt-PT"))
-        assert r.status_code == 422 and "O nome precisa ter de 1 a 120 caracteres." in alert(r.text)
+        assert r.status_code == 422 and "O nome tem de ter de 1 a 120 caracteres." in alert(r.text)  # pt-PT
         assert (await agent.get("/api/me")).json()["name"] == "Caio do Suporte"
     async with logged_in(desk, *ADMIN) as admin:
         entry = (await audit(admin, "user_change"))[0]
         assert (entry["actor"], entry["details"]) == (account[0], {"name": "Caio do Suporte"})
+
+
+async def test_the_pages_speak_the_readers_language(admin: httpx.AsyncClient) -> None:
+    from handoff.admin_texts import TEXTS
+
+    assert set(TEXTS["en"]) == set(TEXTS["pt-BR"]) == set(TEXTS["pt-PT"])  # every sentence in every language
+    portugal = await admin.get("/admin/teams", headers={"Accept-Language": "pt-PT,pt;q=0.9,en;q=0.5"})
+    assert "<h1>Equipas</h1>" in portugal.text and 'lang="pt-PT"' in portugal.text
+    brazil = await admin.get("/admin/people", headers={"Accept-Language": "pt"})
+    assert "<h1>Pessoas</h1>" in brazil.text and "Adicionar pessoa" in brazil.text
+    english = await admin.get("/admin/teams?lang=en", headers={"Accept-Language": "pt-BR"})
+    assert "<h1>Teams</h1>" in english.text and "Create team" in english.text
