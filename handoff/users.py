@@ -22,6 +22,7 @@ from argon2.exceptions import InvalidHashError, VerificationError, VerifyMismatc
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from handoff.errors import Refusal
 from handoff.hours import DEFAULT_HOURS
 from handoff.models import Role, Team, TeamMember, User, utcnow
 
@@ -144,7 +145,8 @@ async def add_user(
     known = set((await session.execute(select(Team.id).where(Team.archived_at.is_(None)))).scalars())
     unknown = [t for t in teams if t not in known]
     if unknown:
-        raise ValueError(f"unknown team(s): {', '.join(unknown)}; known: {', '.join(sorted(known))}")
+        names = ", ".join(unknown)
+        raise Refusal(f"unknown team(s): {names}; known: {', '.join(sorted(known))}", key="unknown_team", team=names)
     user = User(
         email=email,
         name=name,

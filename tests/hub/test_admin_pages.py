@@ -223,6 +223,8 @@ async def test_the_json_api_refuses_bad_teams_with_a_reason(admin: httpx.AsyncCl
     assert r.status_code == 422
     r = await admin.post("/api/admin/users", json={"email": "sem-nome@loja.test", "name": "   "})
     assert r.status_code == 422 and "display name" in r.json()["detail"]
+    r = await admin.post("/api/admin/users", json={"email": "sem-time@loja.test", "name": "Téo", "teams": ["nenhum"]})
+    assert r.status_code == 422 and "unknown team(s): nenhum" in r.json()["detail"]
     r = await admin.post("/api/admin/users", json={"email": "com-nome@loja.test", "name": "Téo", "teams": ["api-team"]})
     assert r.status_code == 201 and r.json()["user"]["must_change_password"] is True and len(r.json()["password"]) >= 12
 
