@@ -192,6 +192,8 @@ async def test_archiving_a_team_moves_its_queue_and_later_chats(admin: httpx.Asy
     assert (await teams(admin))["garantia"]["archived"] is True
     console = (await admin.get("/console")).text
     assert 'value="garantia"' not in console  # no longer a transfer target
+    assert "<option>garantia</option>" not in (await admin.get("/kb")).text  # nor an article's team
+    assert "<option>tecnico</option>" in (await admin.get("/kb")).text
     entry = (await audit(admin, "team_archive"))[0]
     assert entry["details"] == {"moved_to": "tecnico", "chats_moved": 1}
 
