@@ -5,6 +5,20 @@ from handoff.audit import ANONYMOUS, CLI, AuditAction, AuditClient, AuditEntry, 
 from handoff.canned import InvalidCannedResponse, add_canned_response, ensure_default_canned, list_canned, render_canned
 from handoff.confirmed import ConfirmedAnswer, confirmed_answers
 from handoff.conversations import (
+    abandon_conversation,
+    assign_conversation,
+    begin_closing,
+    claim_conversation,
+    close_conversation,
+    end_conversation,
+    escalate_conversation,
+    move_queued,
+    requeue_agent_chats,
+    start_conversation,
+    transfer_conversation,
+    unassign_conversation,
+)
+from handoff.errors import (
     AlreadyClaimed,
     CannotReceiveTransfer,
     ConversationNotFound,
@@ -12,36 +26,24 @@ from handoff.conversations import (
     HandoffError,
     InvalidTransition,
     NotYourConversation,
-    abandon_conversation,
-    add_note,
-    agent_reply,
-    assign_conversation,
-    begin_closing,
+    Refusal,
+)
+from handoff.events import AgentStatusChanged, Event, MessageAdded, OwnerChanged, QueueUpdate, Typing
+from handoff.finders import (
     can_access,
-    claim_conversation,
-    close_conversation,
     conversation_history,
     customer_conversations,
-    end_conversation,
-    escalate_conversation,
     find_open_conversation,
     get_conversation,
     latest_conversation,
     list_agent_conversations,
     list_queue,
-    move_queued,
     queued_conversations,
     quiet_conversations,
-    record_message,
-    requeue_agent_chats,
-    start_conversation,
-    transfer_conversation,
-    unassign_conversation,
+    routing_team,
 )
-from handoff.errors import Refusal
-from handoff.events import AgentStatusChanged, Event, MessageAdded, OwnerChanged, QueueUpdate, Typing
-from handoff.finders import routing_team
 from handoff.hours import InvalidHours, is_open, next_opening
+from handoff.messages import add_note, agent_reply, record_message
 from handoff.models import CannedResponse, Conversation, Message, Priority, Role, State, Team, User
 from handoff.queue import QueueStanding, queue_standing, queue_standings
 from handoff.teams import (

@@ -1,8 +1,8 @@
 """Conversation lifecycle: every ownership change is one function here, done by compare-and-set
 on the conversation's version so two agents or two hub replicas can never both win.
 
-The reads are ``handoff.finders``', the messages and notes ``handoff.messages``', the errors
-``handoff.errors``'."""
+The reads are in ``handoff.finders``, the messages and notes in ``handoff.messages``, the errors in
+``handoff.errors``."""
 
 from __future__ import annotations
 
@@ -13,71 +13,11 @@ from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from core.events import appended, queue_event
-from handoff.errors import (
-    AlreadyClaimed,
-    CannotReceiveTransfer,
-    ConversationNotFound,
-    DuplicateMessage,
-    HandoffError,
-    InvalidTransition,
-    NotYourConversation,
-)
+from handoff.errors import AlreadyClaimed, CannotReceiveTransfer, InvalidTransition, NotYourConversation
 from handoff.events import OwnerChanged, about
-from handoff.finders import (
-    OPEN_STATES,
-    can_access,
-    conversation_history,
-    customer_conversations,
-    find_open_conversation,
-    get_conversation,
-    latest_conversation,
-    list_agent_conversations,
-    list_queue,
-    queued_conversations,
-    quiet_conversations,
-    routing_team,
-)
-from handoff.messages import add_note, agent_reply, record_message
+from handoff.finders import get_conversation, routing_team
+from handoff.messages import record_message
 from handoff.models import Conversation, OwnershipEvent, Priority, Role, State, Team, TeamMember, User, utcnow
-
-# Re-exported: the errors, the reads and the messages were defined here first (``handoff``'s API
-# imports them from here).
-__all__ = [
-    "OPEN_STATES",
-    "AlreadyClaimed",
-    "CannotReceiveTransfer",
-    "ConversationNotFound",
-    "DuplicateMessage",
-    "HandoffError",
-    "InvalidTransition",
-    "NotYourConversation",
-    "abandon_conversation",
-    "add_note",
-    "agent_reply",
-    "assign_conversation",
-    "begin_closing",
-    "can_access",
-    "claim_conversation",
-    "close_conversation",
-    "conversation_history",
-    "customer_conversations",
-    "end_conversation",
-    "escalate_conversation",
-    "find_open_conversation",
-    "get_conversation",
-    "latest_conversation",
-    "list_agent_conversations",
-    "list_queue",
-    "move_queued",
-    "queued_conversations",
-    "quiet_conversations",
-    "record_message",
-    "requeue_agent_chats",
-    "routing_team",
-    "start_conversation",
-    "transfer_conversation",
-    "unassign_conversation",
-]
 
 RECEIVING_ROLES = (Role.AGENT.value, Role.SUPERVISOR.value, Role.ADMIN.value)
 

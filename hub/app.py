@@ -150,6 +150,8 @@ def _login_throttle(settings: Settings, limits: RateLimits, redis: Redis | None)
         ip_attempts=settings.login_attempts_per_ip,
         lock_s=settings.login_lock_s,
         max_lock_s=settings.login_max_lock_s,
+        checks_per_second=settings.login_checks_per_second,
+        checks_burst=settings.login_checks_burst,
         redis=redis,
         redis_prefix=settings.redis_prefix,
     )

@@ -116,6 +116,13 @@ class Settings(BaseSettings):
     )
     login_lock_s: float = Field(60.0, description="the first wait; each wrong password after it doubles the wait")
     login_max_lock_s: float = Field(3600.0, description="the longest wait")
+    login_checks_per_second: float = Field(
+        5.0,
+        gt=0,
+        description="passwords one hub process checks a second at most, from anyone (each costs ~20 ms of a core); "
+        "past it (and the burst) a login is asked to wait a second (429), so a flood cannot take the customers' CPU",
+    )
+    login_checks_burst: int = Field(20, ge=1, description="password checks one hub process may make at once")
     trusted_proxies: Annotated[list[str], NoDecode] = Field(
         default_factory=list,
         description="IPs/CIDRs of your reverse proxies, whose X-Forwarded-For names the client: 10.0.0.5,10.1.0.0/16",

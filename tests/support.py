@@ -10,7 +10,8 @@ import subprocess
 import threading
 import time
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Iterable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -64,6 +65,9 @@ def hub_settings(tmp: Path, *, cache_dir: Path, rasa_url: str = "http://127.0.0.
         rate_ip_burst=1_000_000,
         rate_customer_per_minute=1_000_000,
         rate_customer_burst=1_000_000,
+        # tests log in many at once: the budget of password checks is tested by swapping it (test_logins)
+        login_checks_per_second=1_000_000,
+        login_checks_burst=1_000_000,
         calibration_file=ROOT / "data" / "kb" / "calibration.json",
         kb_dir=ROOT / "data" / "kb",
         inactivity_seconds=3600,
@@ -130,8 +134,41 @@ def start_hub(settings: Settings) -> RunningHub:
     )
     thread = threading.Thread(target=server.run, daemon=True)
     thread.start()
-    wait_until(lambda: server.started, 120, "hub")
+    wait_until(lambda: server.started, 300, "hub")  # a loaded 2-core machine can take minutes
     return RunningHub(settings, server, thread)
+
+
+Staff = tuple[str, str, str, list[str]]
+"""A staff member for ``queueing_hub``: e-mail, password, role, teams."""
+
+
+@contextmanager
+def queueing_hub(
+    database: str, tmp: Path, *, cache_dir: Path, staff: Iterable[Staff], **overrides: object
+) -> Iterator[RunningHub]:
+    """A hub on SQLite, or on a PostgreSQL database of its own (``database="postgresql"``), whose
+    Rasa never answers, so a customer's first message queues the chat for `geral`; ``staff`` are
+    added as `balcao user add` does (each named after their e-mail). Everything is removed after."""
+    from hub.operations import add_user
+
+    name = None
+    url = f"sqlite+aiosqlite:///{tmp / 'balcao.db'}"
+    if database == "postgresql":
+        name = f"balcao_{tmp.name.lower().replace('-', '_')}_{uuid.uuid4().hex[:10]}"
+        asyncio.run(pg_admin(f'CREATE DATABASE "{name}"'))
+        url = f"postgresql+asyncpg://postgres@127.0.0.1:5432/{name}"
+    settings = hub_settings(tmp, cache_dir=cache_dir, database_url=url, rasa_timeout_s=0.5, rasa_attempts=1, **overrides)
+    hub = start_hub(settings)
+    try:
+        for email, password, role, teams in staff:
+            asyncio.run(
+                add_user(settings, email=email, name=email.split("@")[0].title(), role=role, teams=teams, password=password)
+            )
+        yield hub
+    finally:
+        hub.stop()
+        if name:
+            asyncio.run(pg_admin(f'DROP DATABASE "{name}" WITH (FORCE)'))
 
 
 @dataclass
