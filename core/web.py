@@ -136,6 +136,11 @@ class IndexCatchUp(Protocol):
         """Apply the changes not applied yet (right after this process's own commits)."""
 
 
+TeamArticles = Callable[[AsyncSession, str], Awaitable[list[str]]]
+"""The ids of the articles that hand customers to a team (read in the caller's session): handoff
+asks before it removes a team, without importing the knowledge base."""
+
+
 class AppState(Protocol):
     """What the hub puts on ``app.state`` for routes."""
 
@@ -146,6 +151,7 @@ class AppState(Protocol):
     kb_follower: IndexCatchUp
     rate_limits: RateLimits  # also who a request's client is (behind BALCAO_TRUSTED_PROXIES)
     login_throttle: LoginThrottle
+    team_articles: TeamArticles
 
 
 def app_state(connection: HTTPConnection) -> AppState:

@@ -26,12 +26,14 @@ from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from core.events import queue_event
+from handoff.errors import Refusal
 from handoff.events import SessionsEnded
 from handoff.hours import DEFAULT_HOURS
 from handoff.models import Role, Team, TeamMember, User, utcnow
 
 DEFAULT_TEAMS = {"tecnico": "Técnico", "financeiro": "Financeiro", "logistica": "Logística", "geral": "Geral"}
 MIN_PASSWORD_CHARS = 8
+MAX_NAME_CHARS = 120  # users.name
 MAX_PASSWORD_CHARS = 200  # what the login form accepts
 # OWASP's Password Storage Cheat Sheet, argon2id's first configuration: m=19 MiB, t=2, p=1. argon2's
 # RFC 9106 default (64 MiB, three passes, four lanes) costs 7-8x the CPU, which 20 wrong logins a
@@ -62,6 +64,11 @@ ReadSessions = Callable[[], AbstractAsyncContextManager[AsyncSession]]
 class UserExists(ValueError):
     def __init__(self, email: str) -> None:
         super().__init__(f"a user with e-mail {email} already exists")
+        self.key, self.params = "user_exists", {"email": email}
+
+
+class InvalidName(ValueError):
+    """A display name that cannot be shown (empty or too long)."""
 
 
 class InvalidCredentials(Exception):
@@ -76,11 +83,13 @@ class WeakPassword(ValueError):
 class UnknownUser(LookupError):
     def __init__(self, who: int | str) -> None:
         super().__init__(f"there is no user {who}")
+        self.key, self.params = "unknown_user", {"user": who}
 
 
 class LastAdmin(ValueError):
     def __init__(self) -> None:
         super().__init__("this is the desk's last active admin: make another user admin first")
+        self.key, self.params = "last_admin", dict[str, object]()
 
 
 async def _in_pool(work: Callable[[], object]) -> object:
@@ -125,11 +134,12 @@ async def verify_password(user: User | None, password: str) -> None:
 
 
 async def ensure_default_teams(session: AsyncSession) -> None:
-    """Create the four default teams if they are missing (open Monday to Saturday, 8h to 20h)."""
-    existing = set((await session.execute(select(Team.id))).scalars())
+    """Give a desk with no team yet the four default ones (open Monday to Saturday, 8h to 20h).
+    Once it has teams they are the admins' (a default team removed stays removed)."""
+    if (await session.execute(select(Team.id).limit(1))).first():
+        return
     for team_id, name in DEFAULT_TEAMS.items():
-        if team_id not in existing:
-            session.add(Team(id=team_id, name=name, hours=DEFAULT_HOURS, holidays=[]))
+        session.add(Team(id=team_id, name=name, hours=DEFAULT_HOURS, holidays=[]))
     await session.flush()
 
 
@@ -145,15 +155,18 @@ async def add_user(
 ) -> User:
     """Create a staff user in the given teams. ``one_time``: the password was generated and shown to
     someone, so the user must change it at the first login."""
-    email = email.strip().lower()
+    email, name = email.strip().lower(), " ".join(name.split())
+    if not name or len(name) > MAX_NAME_CHARS:
+        raise InvalidName(f"a display name has 1 to {MAX_NAME_CHARS} characters")
     password_hash = await hash_password(password)  # before the first query: no transaction waits on it
     if (await session.execute(select(User.id).where(User.email == email))).first():
         raise UserExists(email)
-    await ensure_default_teams(session)
-    known = set((await session.execute(select(Team.id))).scalars())
+    await ensure_default_teams(session)  # a desk's very first user: the teams they can join
+    known = set((await session.execute(select(Team.id).where(Team.archived_at.is_(None)))).scalars())
     unknown = [t for t in teams if t not in known]
     if unknown:
-        raise ValueError(f"unknown team(s): {', '.join(unknown)}; known: {', '.join(sorted(known))}")
+        names = ", ".join(unknown)
+        raise Refusal(f"unknown team(s): {names}; known: {', '.join(sorted(known))}", key="unknown_team", team=names)
     user = User(
         email=email,
         name=name,
@@ -282,6 +295,17 @@ async def set_user_role(session: AsyncSession, user_id: int, role: Role) -> User
     _end_sessions(session, user)
     await session.flush()
     await session.refresh(user, ["session_epoch"])
+    return user
+
+
+async def set_display_name(session: AsyncSession, user_id: int, name: str) -> User:
+    """The name customers and colleagues see for the user (their own choice, or an admin's)."""
+    name = " ".join(name.split())
+    if not name or len(name) > MAX_NAME_CHARS:
+        raise InvalidName(f"a display name has 1 to {MAX_NAME_CHARS} characters")
+    user = await _user_for_change(session, user_id)
+    user.name = name
+    await session.flush()
     return user
 
 

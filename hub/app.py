@@ -87,6 +87,11 @@ ROUTE_POLICIES = (
 # --- the parts ---------------------------------------------------------------------------------
 
 
+async def _team_articles(session: AsyncSession, team_id: str) -> list[str]:
+    """The articles (ids) that hand customers to the team: a team they name is archived, not removed."""
+    return sorted({a.id for a in await kb_index.list_articles(session, team=team_id, limit=1000)})
+
+
 def _open_index(settings: Settings) -> KnowledgeIndex:
     """The search index, reopened from ``var/index`` (the lifespan brings it up to date)."""
     return kb_index.open_index(
@@ -421,6 +426,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.media = media
     app.state.rate_limits = limits
     app.state.login_throttle = _login_throttle(settings, limits, limits_redis)
+    app.state.team_articles = _team_articles
     _add_middleware(app, settings)
     # The routers: the channels', the packages' pages and APIs, the Rasa actions', the process's own.
     app.include_router(_widget_router(settings, desk, widget, handle, limits))
@@ -428,7 +434,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     for router in channels.routers:
         app.include_router(router)
     app.include_router(handoff.routes.router)  # the agents' console: its API, WebSocket and page
-    app.include_router(handoff.admin_routes.router)
+    app.include_router(handoff.admin_routes.router)  # teams, staff accounts, the audit log
+    app.include_router(handoff.admin_routes.pages)  # their pages, and every user's account page
     app.include_router(insights.routes.router)  # the dashboard: KPIs, exports, follow-ups and page
     app.include_router(kb_index.routes.router)  # the knowledge-base editor: its API and page
     app.include_router(actions_router(executor, settings.actions_token))
