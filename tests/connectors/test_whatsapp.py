@@ -145,5 +145,10 @@ async def test_a_quiet_whatsapp_customer_gets_the_survey_before_the_24_hour_wind
         assert bodies(await dora.settle()) == ["De 0 a 10, qual a chance de você recomendar a Loja Maré para um amigo?"]
         row = await stored_survey(hub, conversation_id)
         assert (row.ending, row.channel) == ("window_closing", "whatsapp")
+
+        # The survey's "skip", typed where buttons are text: no score, and no reason asked.
+        skipped = await dora.say("Pular")
+        assert bodies(skipped) == ["Sem problema. Esta conversa foi encerrada; escreva quando precisar."]
+        assert (await stored_survey(hub, conversation_id)).score is None
     finally:
         settings.inactivity_seconds, settings.whatsapp_window_hours = before
