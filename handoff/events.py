@@ -35,6 +35,9 @@ class MessageAdded(Event):
     internal: bool = False  # a private note: agents only
     created_at: datetime
     attachments: list[dict] | None = None  # files with the message (``data.attachments``)
+    # A bot's answer that shows a passage of an article: the whole article (``data.full_text``),
+    # which the widget reveals on request.
+    full_text: str | None = None
 
 
 class OwnerChanged(Event):
@@ -54,6 +57,9 @@ class QueueUpdate(Event):
     type: Literal["queue"] = "queue"
     position: int
     wait_seconds: int
+    # Whether the team answers now: while it is closed, the place and wait are not shown (nobody
+    # is taking chats, so neither means anything to the customer).
+    team_open: bool = True
 
 
 class Typing(Event):

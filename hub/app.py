@@ -38,7 +38,7 @@ from connectors.base import InboundMessage, OutboxChannel
 from connectors.media import MediaStore, media_router
 from connectors.outbox import DeliveryChange, OutboxWorker
 from connectors.ratelimit import LoginThrottle, RateLimits, build_login_throttle, build_rate_limits
-from connectors.widget import HandleInbound, WidgetChannel, WidgetTokens, customer_view, widget_router
+from connectors.widget import HandleInbound, WidgetChannel, WidgetOptions, WidgetTokens, customer_view, widget_router
 from core.headers import DEMO_POLICY, DOCS_POLICY, RoutePolicy, SecurityHeaders
 from desk import Desk, EventBus, RasaClient, ReplicaRelay, actions_router, inactivity_loop
 from handoff.auth import LoginRequired, auth_router, redirect_to_login
@@ -292,6 +292,9 @@ def _widget_router(settings: Settings, desk: Desk, widget: WidgetChannel, handle
         lambda cid: customer_view(desk.sessions, "widget", cid),
         lambda cid: desk.customer_typing("widget", cid),
         limits=limits,
+        options=WidgetOptions(
+            default_language=settings.default_language, max_chars=settings.max_message_chars, texts=desk.widget_texts
+        ),
     )
 
 
@@ -440,6 +443,6 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(kb_index.routes.router)  # the knowledge-base editor: its API and page
     app.include_router(actions_router(executor, settings.actions_token))
     _mount_static(app)
-    app.include_router(process_router(index, rasa))  # the demo page and /healthz
+    app.include_router(process_router(index, rasa, default_language=settings.default_language))  # the demo page and /healthz
     app.include_router(auth_router)  # staff login and logout
     return app

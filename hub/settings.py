@@ -138,6 +138,14 @@ class Settings(BaseSettings):
         default_factory=dict, description='per language, {company} is filled in: {"en": "How likely…"}'
     )
     survey_reason_question: dict[str, str] = Field(default_factory=dict, description="per language")
+    widget_greeting: dict[str, str] = Field(
+        default_factory=dict, description="what the widget says when it opens, per language; {company} is filled in"
+    )
+    kb_next_answer_margin: float = Field(
+        0.03,
+        description="after a 'no', the next article is offered only if it scores within this of the first one "
+        "(and above the clarify threshold); else a person",
+    )
     survey_no_answer_seconds: int = Field(600, description="an unanswered survey ends the chat as 'no answer'")
     detractor_webhook_url: str = Field("", description="POSTed a JSON alert for every 0–6 score")
     # Detractor alerts by e-mail: on when smtp_host is set; sent to the team's supervisors and smtp_to.

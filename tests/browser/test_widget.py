@@ -60,7 +60,7 @@ async def test_a_customer_asks_in_the_widget_and_taps_an_answer_button(hub: Runn
     await expect(log.locator(".msg.bot").last).to_have_text(
         "De 0 a 10, qual a chance de você recomendar a Loja Maré para um amigo?"
     )
-    await expect(widget.locator(".buttons button")).to_have_count(11)
+    await expect(widget.locator(".buttons button")).to_have_count(12)  # 0 to 10, and "Pular"
 
 
 async def test_markup_typed_by_a_customer_is_shown_as_text_and_survives_a_reload(hub: RunningHub, page: Page) -> None:
