@@ -17,7 +17,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 import handoff
 import insights
 from connectors import customers, outbox
-from connectors.media import MediaRefused, check_media, safe_name
+from connectors.media import MediaRefused, MediaStore, check_media, safe_name
 from core.security import allowed_origin
 from core.web import AgentConnection, DbInt, app_state, page_templates, receive_text_frame
 from handoff import Conversation, Message, Role, User
@@ -71,9 +71,13 @@ class MessageOut(BaseModel):
     delivery: dict | None = None  # Telegram/WhatsApp: sent, delivered, read, failed (with why), not_sent
 
     @classmethod
-    def of(cls, m: Message, delivery: dict | None = None) -> MessageOut:
+    def of(cls, m: Message, delivery: dict | None = None, *, media: MediaStore | None = None) -> MessageOut:
+        """The message as the console shows it; with ``media``, its files' links signed anew (the
+        links stored with a message expire)."""
         out = cls.model_validate(m, from_attributes=True)
         out.delivery = delivery
+        if media is not None and out.data and out.data.get("attachments"):
+            out.data = {**out.data, "attachments": media.fresh_attachments(out.data["attachments"])}
         return out
 
 
@@ -197,7 +201,7 @@ async def my_conversations(user: Agent, session: DbSession) -> list[Conversation
 
 
 @api.get("/conversations/{conversation_id}", response_model=ConversationDetail)
-async def conversation_detail(conversation_id: str, user: Agent, session: DbSession) -> ConversationDetail:
+async def conversation_detail(conversation_id: str, request: Request, user: Agent, session: DbSession) -> ConversationDetail:
     """The whole history (bot part, the article it used, why it escalated, private notes), how each
     message fared on its way to the customer, and who the customer is, with their previous
     conversations and NPS."""
@@ -208,7 +212,7 @@ async def conversation_detail(conversation_id: str, user: Agent, session: DbSess
     return ConversationDetail(
         conversation=ConversationOut.of(conversation),
         customer=CustomerOut.model_validate(customer, from_attributes=True) if customer else None,
-        messages=[MessageOut.of(m, delivery.get(m.id)) for m in messages],
+        messages=[MessageOut.of(m, delivery.get(m.id), media=app_state(request).media) for m in messages],
         profile=await _profile(session, conversation),
     )
 

@@ -283,13 +283,15 @@ def _add_middleware(app: FastAPI, settings: Settings) -> None:
     app.add_exception_handler(LoginRequired, redirect_to_login)  # a staff page asked for by nobody: log in first
 
 
-def _widget_router(settings: Settings, desk: Desk, widget: WidgetChannel, handle: HandleInbound, limits: RateLimits) -> APIRouter:
+def _widget_router(
+    settings: Settings, desk: Desk, widget: WidgetChannel, handle: HandleInbound, limits: RateLimits, media: MediaStore
+) -> APIRouter:
     """The website widget: its token, WebSocket and script."""
     return widget_router(
         WidgetTokens(settings.widget_secret, max_age_s=settings.widget_token_max_age_s),
         widget,
         handle,
-        lambda cid: customer_view(desk.sessions, "widget", cid),
+        lambda cid: customer_view(desk.sessions, "widget", cid, media=media),
         lambda cid: desk.customer_typing("widget", cid),
         limits=limits,
         options=WidgetOptions(
@@ -432,7 +434,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.team_articles = _team_articles
     _add_middleware(app, settings)
     # The routers: the channels', the packages' pages and APIs, the Rasa actions', the process's own.
-    app.include_router(_widget_router(settings, desk, widget, handle, limits))
+    app.include_router(_widget_router(settings, desk, widget, handle, limits, media))
     app.include_router(media_router(media))
     for router in channels.routers:
         app.include_router(router)
