@@ -22,7 +22,7 @@ from handoff.admin_actions import REFUSALS, do_archive_team, do_change_team, do_
 from handoff.admin_texts import LANGUAGE_NAMES, TEXTS, admin_language, day_names, say
 from handoff.auth import check_csrf, csrf_token, page_user
 from handoff.errors import Refusal
-from handoff.hours import DAYS
+from handoff.hours import DAYS, DEFAULT_HOURS
 from handoff.models import Role, User
 
 templates = page_templates(Path(__file__).parent / "templates")
@@ -132,16 +132,18 @@ def _members(form: FormData) -> list[int]:
     return [int(v) for v in form.getlist("members") if isinstance(v, str) and v.isascii() and v.isdigit() and len(v) < 10]
 
 
-def _form_values(team: handoff.Team | None, members: list[int]) -> dict:
-    """A team as its form shows it (the defaults of a new team when ``team`` is None)."""
+def _form_values(request: Request, team: handoff.Team | None, members: list[int]) -> dict:
+    """A team as its form shows it; a new team's starts in the desk's time zone with its
+    service-level time and the default teams' hours."""
     if team is None:
+        settings = app_state(request).settings
         return {
             "id": "",
             "name": "",
-            "timezone": "America/Sao_Paulo",
-            "hours": {d: ["08:00", "18:00"] for d in DAYS[:5]},
+            "timezone": settings.report_timezone,
+            "hours": DEFAULT_HOURS,
             "holidays": "",
-            "sla_seconds": 60,
+            "sla_seconds": settings.service_level_seconds,
             "sla_target": 80,
             "assignment": "pick",
             "members": members,
@@ -182,7 +184,7 @@ async def _teams_page(
         members = await handoff.team_members(session)
         people = [u for u in await handoff.list_users(session) if u.active]
     editing = next((t for t in teams if t.id == edit), None)
-    values = typed or _form_values(editing, members.get(editing.id, []) if editing else [])
+    values = typed or _form_values(request, editing, members.get(editing.id, []) if editing else [])
     context = base_context(
         request,
         user,
