@@ -96,29 +96,29 @@ async def check(browser: Browser, hub: RunningHub, name: str, role: str | None, 
     }
 
 
-async def run() -> list[dict]:
+async def run(hub: RunningHub) -> list[dict]:
     """Every page at every size."""
-    with live_desk() as hub:
-        await make_scene(hub)
-        async with async_playwright() as p:
-            browser = await p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
-            try:
-                results = []
-                for name, role, path, step in PAGES:
-                    for size in SIZES:
-                        result = await check(browser, hub, name, role, path, step, size)
-                        print(f"{name:20} {size:8} {result['impacts']}")
-                        results.append(result)
-                return results
-            finally:
-                await browser.close()
+    await make_scene(hub)
+    async with async_playwright() as p:
+        browser = await p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        try:
+            results = []
+            for name, role, path, step in PAGES:
+                for size in SIZES:
+                    result = await check(browser, hub, name, role, path, step, size)
+                    print(f"{name:20} {size:8} {result['impacts']}")
+                    results.append(result)
+            return results
+        finally:
+            await browser.close()
 
 
 def main() -> None:
     """Run the check and write bench/results/a11y.json."""
     ensure_axe()
     started = time.time()
-    results = asyncio.run(run())
+    with live_desk() as hub:  # started outside the event loop: its start-up runs loops of its own
+        results = asyncio.run(run(hub))
     total = Counter()
     for r in results:
         total.update(r["impacts"])
