@@ -10,19 +10,11 @@ from playwright.async_api import Browser, Page, expect
 
 from handoff.console_texts import TEXTS
 from tests.browser.test_widget import browser  # noqa: F401 - the module's Chromium fixture
-from tests.support import RunningHub, WidgetCustomer
+from tests.support import RunningHub, WidgetCustomer, visitor_label
 
 pytestmark = [pytest.mark.browser, pytest.mark.rasa]
 SIZES = {"phone": (390, 844), "desktop": (1280, 800)}
 ACCEPT = {"pt-BR": "pt-BR,pt;q=0.9", "pt-PT": "pt-PT,pt;q=0.9", "en": "en-US,en;q=0.9"}
-
-
-def visitor_label(lang: str, channel: str, customer_id: str) -> str:
-    """The console's name for a customer without one: the same number for the same customer."""
-    h = 0
-    for ch in f"{channel}:{customer_id}":
-        h = (h * 31 + ord(ch)) % 2**32
-    return TEXTS[lang]["visitor"].format(n=1000 + h % 9000)
 
 
 async def console(browser: Browser, hub: RunningHub, account: tuple[str, str], *, size: tuple[int, int], lang: str) -> Page:
