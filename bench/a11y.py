@@ -119,7 +119,7 @@ def main() -> None:
     started = time.time()
     with live_desk() as hub:  # started outside the event loop: its start-up runs loops of its own
         results = asyncio.run(run(hub))
-    total = Counter()
+    total: Counter[str] = Counter()
     for r in results:
         total.update(r["impacts"])
     report = {
