@@ -5,7 +5,7 @@ PY310 ?= $(shell ls -d $$(pyenv root 2>/dev/null)/versions/3.10.*/bin/python3.10
 VENV := .venv
 RASA_VENV := .venv-rasa
 
-.PHONY: run test lint bench venvs lock audit model chromium clean
+.PHONY: run test lint bench venvs lock audit model chromium clean screenshots
 
 # Every script in bench/ is a benchmark (kb_scale runs for long: niced so the machine stays usable).
 BENCHES := $(sort $(wildcard bench/*.py))
@@ -38,6 +38,12 @@ bench: venvs
 	    *) $(VENV)/bin/python $$script ;; \
 	  esac; \
 	done
+
+## make screenshots: every page and widget state of a real desk (hub + Rasa) at 390x844 and 1280x800,
+## in the languages where it changes, into docs/screenshots/ (squeezed by pngquant when installed).
+screenshots: venvs chromium
+	$(VENV)/bin/balcao rasa train
+	$(VENV)/bin/python tools/screenshots.py
 
 venvs: $(VENV)/.installed $(RASA_VENV)/.installed
 

@@ -31,6 +31,10 @@ if TYPE_CHECKING:
 TEMPLATES = Path(__file__).parent / "templates"
 """The shared templates: ``page.html``, the base every page extends (one design system)."""
 
+STATIC = Path(__file__).parent / "static"
+"""The design system every page links: Pico CSS (``vendor/``) and the desk's ``balcao.css``, served at
+``/static``."""
+
 
 def page_templates(directory: Path) -> Jinja2Templates:
     """The templates of one package's pages (``directory``), which extend the shared ``page.html``."""

@@ -40,6 +40,7 @@ from connectors.outbox import DeliveryChange, OutboxWorker
 from connectors.ratelimit import LoginThrottle, RateLimits, build_login_throttle, build_rate_limits
 from connectors.widget import HandleInbound, WidgetChannel, WidgetOptions, WidgetTokens, customer_view, widget_router
 from core.headers import DEMO_POLICY, DOCS_POLICY, RoutePolicy, SecurityHeaders
+from core.web import STATIC as CORE_STATIC
 from desk import Desk, EventBus, RasaClient, ReplicaRelay, actions_router, inactivity_loop
 from handoff.auth import LoginRequired, auth_router, redirect_to_login
 from hub.db import make_engine, make_read_sessionmaker, make_sessionmaker
@@ -301,7 +302,8 @@ def _widget_router(
 
 
 def _mount_static(app: FastAPI) -> None:
-    """The packages' pages' scripts and styles."""
+    """The packages' pages' scripts and styles, and the design system they share (core/static)."""
+    app.mount("/static", StaticFiles(directory=CORE_STATIC), name="core-static")
     app.mount("/console/static", StaticFiles(directory=HANDOFF_DIR / "static"), name="console-static")
     app.mount("/dashboard/static", StaticFiles(directory=INSIGHTS_DIR / "static"), name="dashboard-static")
     app.mount("/kb/static", StaticFiles(directory=KB_DIR / "static"), name="kb-static")

@@ -299,6 +299,17 @@ async def wait_for_status(read: Callable[[], str], wanted: str, timeout_s: float
         await asyncio.sleep(0.1)
 
 
+def visitor_label(lang: str, channel: str, customer_id: str) -> str:
+    """The console's name for a customer without one ("Visitante 1234"): the number the console's
+    script derives from the customer's channel and id, the same for the same customer."""
+    from handoff.console_texts import TEXTS
+
+    h = 0
+    for ch in f"{channel}:{customer_id}":
+        h = (h * 31 + ord(ch)) % 2**32
+    return TEXTS[lang]["visitor"].format(n=1000 + h % 9000)
+
+
 def bot_texts(frames: list[dict]) -> list[str]:
     return [f["text"] for f in frames if f.get("type") == "message" and f.get("sender") in ("bot", "system")]
 

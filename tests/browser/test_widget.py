@@ -9,7 +9,7 @@ from collections.abc import AsyncIterator
 import pytest
 from playwright.async_api import Browser, Page, async_playwright, expect
 
-from tests.support import RunningHub, WidgetCustomer
+from tests.support import RunningHub, WidgetCustomer, visitor_label
 
 pytestmark = [pytest.mark.browser, pytest.mark.rasa]
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
@@ -105,7 +105,7 @@ async def test_an_agent_takes_a_chat_in_the_console_while_the_customer_watches(
         token = await shop.evaluate(f"localStorage.getItem('balcao-token:{hub.url}')")
         customer_id = WidgetCustomer(hub.url, token=token).customer_id
         queue = console.get_by_role("list", name="Fila")
-        await queue.get_by_role("button", name=customer_id[:12]).click()
+        await queue.get_by_role("button", name=visitor_label("pt-BR", "widget", customer_id)).click()
         history = console.get_by_role("log")
         await expect(history.locator(".msg.customer").first).to_contain_text("<i>socorro</i> quero falar com um atendente")
         assert await history.locator("i").count() == 0
