@@ -12,6 +12,7 @@ class DeskSettings(Protocol):
 
     # customers' messages
     max_message_chars: int
+    turn_lock_s: float
     # endings and departures
     inactivity_seconds: int
     inactivity_check_seconds: float
