@@ -45,7 +45,7 @@ def _rasa_ready(url: str, token: str) -> bool:
         return False
 
 
-def _listening(host: str, port: int) -> bool:
+def listening(host: str, port: int) -> bool:
     """Whether something already accepts connections on ``host:port``."""
     with contextlib.suppress(OSError), socket.create_connection((host, port), timeout=1):
         return True
@@ -60,7 +60,7 @@ def rasa_port(settings: Settings) -> int:
 def _check_rasa_port(port: int) -> None:
     """Refuse to start when the Rasa port is taken."""
     # A Rasa server left over on the port would answer our readiness checks while ours fails to bind.
-    if _listening("127.0.0.1", port):
+    if listening("127.0.0.1", port):
         raise CommandError(
             f"port {port} is in use (a Rasa server still running?): stop it, or set BALCAO_RASA_URL to another port"
         )

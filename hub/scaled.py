@@ -30,7 +30,7 @@ import httpx
 
 from hub.operations import CommandError, ensure_demo_admin
 from hub.rasa_model import ensure_model, server_command, server_env
-from hub.runner import rasa_port
+from hub.runner import listening, rasa_port
 from hub.scaled_config import haproxy_config, rasa_endpoints
 from hub.secret_store import ensure_secrets
 from hub.settings import ROOT, Settings
@@ -66,6 +66,15 @@ class Topology:
     @property
     def public_url(self) -> str:
         return f"http://{self.host}:{self.public_port}"
+
+    def check_ports_free(self) -> None:
+        """``CommandError`` naming the first port something already listens on."""
+        for port in [self.public_port, *self.hub_ports, self.rasa_lb_port, *self.rasa_ports]:
+            if listening("127.0.0.1", port):
+                raise CommandError(
+                    f"port {port} is in use: the scaled setup takes BALCAO_PORT and the {len(self.hub_ports)} after it, "
+                    f"and BALCAO_RASA_URL's port and the {len(self.rasa_ports)} after it; free them or change those settings"
+                )
 
 
 @dataclass
@@ -240,6 +249,7 @@ def run_scaled(settings: Settings, *, replicas: int, rasa_servers: int) -> int:
     check_scaled_settings(settings)
     haproxy = haproxy_executable()
     top = Topology.of(settings, replicas, rasa_servers, settings.scaled_dir)
+    top.check_ports_free()
     top.folder.mkdir(parents=True, exist_ok=True)
     ensure_secrets(settings)  # generated once into the secrets file every replica then reads
     admin = asyncio.run(ensure_demo_admin(settings))
