@@ -205,12 +205,11 @@ def _start_hubs(settings: Settings, top: Topology, processes: Processes, stop: d
         _wait(processes, [(f"hub on :{p}", f"http://127.0.0.1:{p}/healthz", None, None) for p in group], stop)
 
 
-def _start_rasa(settings: Settings, top: Topology, processes: Processes) -> None:
+def _start_rasa(settings: Settings, top: Topology, processes: Processes, model: Path) -> None:
     """Every Rasa server, sharing the trackers (PostgreSQL) and the lock store (Redis)."""
     endpoints = top.folder / "endpoints.yml"
     endpoints.write_text(rasa_endpoints(settings))
     endpoints.chmod(0o600)  # it holds the database password, if there is one
-    model = ensure_model()
     actions_url = f"http://127.0.0.1:{top.public_port}/actions/webhook"  # any hub, through HAProxy
     for n, port in enumerate(top.rasa_ports, 1):
         env = server_env(actions_url=actions_url, actions_token=settings.actions_token, tracker_db=top.folder / "unused.db")
@@ -252,6 +251,7 @@ def run_scaled(settings: Settings, *, replicas: int, rasa_servers: int) -> int:
     top.check_ports_free()
     top.folder.mkdir(parents=True, exist_ok=True)
     ensure_secrets(settings)  # generated once into the secrets file every replica then reads
+    model = ensure_model()  # trained first when the training data changed
     admin = asyncio.run(ensure_demo_admin(settings))
     config = top.folder / "haproxy.cfg"
     config.write_text(haproxy_config(top.host, top.public_port, top.hub_ports, top.rasa_lb_port, top.rasa_ports))
@@ -263,7 +263,9 @@ def run_scaled(settings: Settings, *, replicas: int, rasa_servers: int) -> int:
         processes.spawn("haproxy", [haproxy, "-db", "-f", str(config)], dict(os.environ))
         print(f"starting {replicas} hub(s) and {rasa_servers} Rasa server(s) (logs in {processes.logs})…", flush=True)
         _start_hubs(settings, top, processes, stop)
-        _start_rasa(settings, top, processes)
+        if stop["now"]:
+            return 0
+        _start_rasa(settings, top, processes, model)
         token = {"token": settings.rasa_token}
         rasa_checks = [(f"Rasa on :{p}", f"http://127.0.0.1:{p}/status", token, "model_file") for p in top.rasa_ports]
         _wait(processes, rasa_checks, stop)

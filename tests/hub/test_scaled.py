@@ -25,6 +25,8 @@ import pytest
 import websockets
 
 from hub.settings import ROOT
+from tests.channel_fakes import FakeTelegram, wait_for
+from tests.conftest import TELEGRAM_SECRET, TELEGRAM_TOKEN
 from tests.support import pg_admin, widget_protocols
 
 pytestmark = [
@@ -69,7 +71,7 @@ class Scaled:
     output: list[str]
 
 
-def _environment(tmp: Path, db: str, index_cache: Path, public: int, rasa: int) -> dict[str, str]:
+def _environment(tmp: Path, db: str, index_cache: Path, public: int, rasa: int, telegram: FakeTelegram) -> dict[str, str]:
     return {
         **{k: v for k, v in os.environ.items() if not k.startswith("BALCAO_")},
         "PYTHONPATH": str(ROOT),
@@ -90,11 +92,17 @@ def _environment(tmp: Path, db: str, index_cache: Path, public: int, rasa: int) 
         "BALCAO_RATE_IP_PER_MINUTE": "1000000",
         "BALCAO_RATE_IP_BURST": "1000000",
         "BALCAO_INACTIVITY_SECONDS": "3600",
+        "BALCAO_TELEGRAM_BOT_TOKEN": TELEGRAM_TOKEN,
+        "BALCAO_TELEGRAM_WEBHOOK_SECRET": TELEGRAM_SECRET,
+        "BALCAO_TELEGRAM_API_URL": f"{telegram.url}/bot",
+        "BALCAO_OUTBOX_BACKOFF_S": "0.05",
     }
 
 
 @pytest.fixture(scope="module")
-def scaled(tmp_path_factory: pytest.TempPathFactory, index_cache: Path, rasa_model: Path) -> Iterator[Scaled]:
+def scaled(
+    tmp_path_factory: pytest.TempPathFactory, index_cache: Path, rasa_model: Path, fake_telegram: FakeTelegram
+) -> Iterator[Scaled]:
     """`balcao run --replicas 2 --rasa 1` on a database of its own; stopped with Ctrl-C (SIGINT)
     whatever happens, and checked to leave no port open."""
     tmp = tmp_path_factory.mktemp("scaled")
@@ -102,7 +110,7 @@ def scaled(tmp_path_factory: pytest.TempPathFactory, index_cache: Path, rasa_mod
     asyncio.run(pg_admin(f'CREATE DATABASE "{db}"'))
     public = free_ports(3)
     rasa = free_ports(2, after=public + 10)
-    env = _environment(tmp, db, index_cache, public, rasa)
+    env = _environment(tmp, db, index_cache, public, rasa, fake_telegram)
     runner = subprocess.Popen(
         [sys.executable, "-c", "import sys; from hub.cli import main; sys.exit(main(['run', '--replicas', '2', '--rasa', '1']))"],
         cwd=ROOT,
@@ -269,3 +277,46 @@ async def test_a_widget_reconnecting_to_the_other_replica_loses_nothing_and_show
     assert [text for sender, text in said if sender == "customer"] == ["oi", "qual o prazo de entrega?"] == shown_customer
     assert sorted(shown) == sorted(m["id"] for m in stored["messages"] if m["sender"] != "customer")  # none lost
     assert any("entrega" in text.lower() for sender, text in said if sender == "bot")
+
+
+async def unsent(scaled: Scaled, customer_id: str) -> int:
+    """The customer's outbox rows not yet sent (any replica's worker sends them)."""
+    from connectors import outbox
+    from connectors.models import Delivery
+    from hub.db import make_engine, make_sessionmaker
+
+    engine = make_engine(scaled.database.replace("postgresql://", "postgresql+asyncpg://"))
+    try:
+        async with make_sessionmaker(engine)() as session:
+            rows = await outbox.customer_outbox(session, channel="telegram", customer_id=customer_id)
+            return sum(r.status in (Delivery.PENDING.value, Delivery.SENDING.value) for r in rows)
+    finally:
+        await engine.dispose()
+
+
+async def test_a_telegram_update_delivered_to_both_replicas_through_haproxy_is_answered_once(
+    scaled: Scaled, fake_telegram: FakeTelegram
+) -> None:
+    user = 7_700_000 + uuid.uuid4().int % 100_000
+    person = {"id": user, "is_bot": False, "first_name": "Rosa", "language_code": "pt-br"}
+    chat = {"id": user, "type": "private", "first_name": "Rosa"}
+    message = {"message_id": 1, "date": 1_800_000_000, "chat": chat, "from": person, "text": "qual o prazo de entrega?"}
+    update = {"update_id": user, "message": message}
+    headers = {"X-Telegram-Bot-Api-Secret-Token": TELEGRAM_SECRET}
+    # Telegram retried the webhook: the same update reaches both replicas at once.
+    async with httpx.AsyncClient(trust_env=False, timeout=120) as client:
+        answers = await asyncio.gather(
+            *(client.post(f"{scaled.url}/webhooks/telegram", json=update, headers=headers) for _ in range(2))
+        )
+    assert {a.headers["X-Balcao-Replica"] for a in answers} == {"hub1", "hub2"}
+    assert [a.status_code for a in answers] == [200, 200]
+
+    await wait_for(lambda: fake_telegram.messages_to(user), "the bot's answer on Telegram", 120)
+    for _ in range(600):  # then until every reply stored for Rosa has left the outbox
+        if not await unsent(scaled, f"tg-{user}"):
+            break
+        await asyncio.sleep(0.1)
+    received = fake_telegram.messages_to(user)
+    assert any("entrega" in m["text"].lower() for m in received)
+    texts = [m["text"] for m in received]
+    assert len(texts) == len(set(texts)), "an answer was sent twice"
