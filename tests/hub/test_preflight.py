@@ -43,3 +43,21 @@ def test_a_hub_whose_database_answers_but_redis_does_not_names_only_redis(tmp_pa
     assert only_redis.returncode == 1
     assert "cannot reach Redis at 127.0.0.1:2/0" in only_redis.stderr
     assert "database" not in only_redis.stderr
+
+
+def test_several_replicas_on_sqlite_or_without_redis_are_refused_with_what_to_set(tmp_path: Path) -> None:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("BALCAO_")}
+    env.update(PYTHONPATH=str(ROOT), BALCAO_SECRETS_FILE=str(tmp_path / "secrets.json"))
+    command = [sys.executable, "-c", "import sys; from hub.cli import main; sys.exit(main(['run', '--replicas', '2']))"]
+
+    def run(**variables: str) -> subprocess.CompletedProcess:
+        return subprocess.run(
+            command, cwd=ROOT, env={**env, **variables}, capture_output=True, text=True, timeout=120, check=False
+        )
+
+    on_sqlite = run()
+    assert on_sqlite.returncode == 1
+    assert "several replicas need PostgreSQL: set BALCAO_DATABASE_URL=" in on_sqlite.stderr
+    without_redis = run(BALCAO_DATABASE_URL="postgresql+asyncpg://postgres@127.0.0.1:5432/test")
+    assert without_redis.returncode == 1
+    assert "several replicas need Redis: set BALCAO_REDIS_URL=" in without_redis.stderr
