@@ -17,9 +17,11 @@ HAPROXY_TEMPLATE = """\
 # Written by `balcao run --replicas N` (hub/scaled_config.py) on each start: edit that, not this.
 global
     maxconn 4096
+    log stdout format raw local0 info
 
 defaults
     mode http
+    log global
     option httplog
     option forwardfor
     option redispatch
