@@ -16,6 +16,7 @@ class DeskSettings(Protocol):
     widget_greeting: dict[str, str]
     # the knowledge base's answers: how close to the first article a second one must score
     kb_next_answer_margin: float
+    turn_lock_s: float
     # endings and departures
     inactivity_seconds: int
     inactivity_check_seconds: float

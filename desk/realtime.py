@@ -65,6 +65,7 @@ class ReplicaRelay:
 
     def __init__(self, url: str, *, prefix: str = "balcao") -> None:
         self.url = url
+        self.prefix = prefix
         self.redis = aioredis.from_url(url)
         self.events_channel = f"{prefix}:events"
         self.consoles_prefix = f"{prefix}:consoles:"

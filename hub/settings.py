@@ -41,6 +41,10 @@ class Settings(BaseSettings):
     host: str = "127.0.0.1"
     port: int = 8000
     public_url: str = Field("", description="URL customers and agents use; defaults to http://host:port")
+    keep_alive_s: float = Field(
+        75.0,
+        description="an idle keep-alive connection is closed after this long: longer than clients and the load balancer keep one",
+    )
 
     rasa_url: str = "http://127.0.0.1:5005"
     rasa_token: str = Field("", description="hub → Rasa: Rasa's --auth-token; empty: generated (see secret_key)")
@@ -63,6 +67,10 @@ class Settings(BaseSettings):
         "",
         description="several hub replicas: Redis carries real-time events and open consoles between them (redis://host:6379/0)",
     )
+    scaled_dir: Path = Field(
+        ROOT / "var" / "scaled",
+        description="`balcao run --replicas N`: where HAProxy's configuration, Rasa's endpoints and every process's log are written",
+    )
     redis_prefix: str = Field("balcao", description="prefix of the Redis channel and keys (one per desk sharing a Redis)")
     kb_poll_seconds: float = Field(
         0.1, description="how often each hub reads the article change log (other processes' publishes)"
@@ -73,6 +81,11 @@ class Settings(BaseSettings):
 
     default_language: Language = DEFAULT_LANGUAGE
     max_message_chars: int = 4000
+    turn_lock_s: float = Field(
+        30.0,
+        description="several replicas: a customer's turn holds its Redis lock at most this long (above "
+        "rasa_timeout_s × rasa_attempts); a replica that dies mid-turn delays that customer's next turn by this",
+    )
     inactivity_seconds: int = 600
     inactivity_check_seconds: float = 30.0
     abandon_after_disconnect_seconds: int = 120  # widget closed this long while queued → abandoned

@@ -19,6 +19,7 @@ import httpx
 import uvicorn
 import websockets
 
+from core.http import hub_client
 from hub.settings import ROOT, Settings
 
 PG_ADMIN = "postgresql://postgres@127.0.0.1:5432/test"  # the machine's PostgreSQL (trust)
@@ -124,14 +125,13 @@ def start_hub(settings: Settings) -> RunningHub:
     from hub.app import create_app
     from hub.db import run_migrations
     from hub.operations import import_kb, seed_desk
+    from hub.runner import hub_server
 
     run_migrations(settings.database_url)
     _asyncio.run(seed_desk(settings))
     _asyncio.run(open_all_teams_always(settings))
     _asyncio.run(import_kb(settings, settings.kb_dir))
-    server = uvicorn.Server(
-        uvicorn.Config(create_app(settings), host="127.0.0.1", port=settings.port, log_level="warning", proxy_headers=False)
-    )
+    server = hub_server(settings, create_app(settings))
     thread = threading.Thread(target=server.run, daemon=True)
     thread.start()
     wait_until(lambda: server.started, 300, "hub")  # a loaded 2-core machine can take minutes
@@ -327,7 +327,7 @@ class AgentClient:
     password: str
 
     async def login(self) -> AgentClient:
-        self.http = httpx.AsyncClient(base_url=self.hub_url, timeout=30)
+        self.http = hub_client(base_url=self.hub_url, timeout=30)
         r = await self.http.post("/api/auth/login", json={"email": self.email, "password": self.password})
         r.raise_for_status()
         self.http.headers["X-CSRF-Token"] = r.json()["csrf_token"]

@@ -238,8 +238,13 @@
   }
   function getToken() {
     var stored = storedToken();
-    return fetch(hub + "/widget/session", { method: "POST", headers: { "Content-Type": "application/json" },
-      body: JSON.stringify({ token: stored }) })
+    var request = function () {
+      return fetch(hub + "/widget/session", { method: "POST", headers: { "Content-Type": "application/json" },
+        body: JSON.stringify({ token: stored }) });
+    };
+    /* Asking for a session twice is harmless (the same customer, a fresh token): a request that got
+     * no answer (an idle connection closed as it was reused) is sent once more. */
+    return request().catch(request)
       .then(function (r) {
         if (r.status === 403 && stored) { keepToken(null); return getToken(); }
         if (!r.ok) throw new Error("session " + r.status);

@@ -8,10 +8,19 @@
   var $ = function (id) { return document.getElementById(id); };
   var current = null, canned = {}, unread = {}, knownQueue = null, typingTimer = null, lastTypingSent = 0, socket = null;
 
+  /* A request that failed without an answer (the server or the load balancer closed an idle
+   * connection just as it was reused) is sent once more when repeating it changes nothing. */
+  var IDEMPOTENT = { GET: 1, HEAD: 1, PUT: 1, DELETE: 1, OPTIONS: 1 };
+  function sendOnce(url, options) {
+    return fetch(url, options).catch(function (e) {
+      if (!IDEMPOTENT[(options.method || "GET").toUpperCase()]) throw e;
+      return fetch(url, options);
+    });
+  }
   function api(path, options) {
     options = options || {};
     options.headers = Object.assign({ "Content-Type": "application/json", "X-CSRF-Token": csrf }, options.headers || {});
-    return fetch("/api/agent" + path, options).then(function (r) {
+    return sendOnce("/api/agent" + path, options).then(function (r) {
       return r.json().then(function (data) {
         if (!r.ok) throw new Error(typeof data.detail === "string" ? data.detail : "HTTP " + r.status);
         return data;
