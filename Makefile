@@ -5,7 +5,7 @@ PY310 ?= $(shell ls -d $$(pyenv root 2>/dev/null)/versions/3.10.*/bin/python3.10
 VENV := .venv
 RASA_VENV := .venv-rasa
 
-.PHONY: run test lint bench venvs lock audit model chromium clean
+.PHONY: run run-scaled test lint bench venvs lock audit model chromium clean screenshots
 
 # Every script in bench/ is a benchmark (kb_scale runs for long: niced so the machine stays usable).
 BENCHES := $(sort $(wildcard bench/*.py))
@@ -13,6 +13,18 @@ BENCHES := $(sort $(wildcard bench/*.py))
 ## make run: create the venvs, train Rasa if its data changed, import the articles, start everything.
 run: venvs
 	$(VENV)/bin/balcao run
+
+## make run-scaled: REPLICAS hubs and RASA Rasa servers behind HAProxy (installed from Debian's packages
+## if missing), on this machine's PostgreSQL and Redis; BALCAO_DATABASE_URL / BALCAO_REDIS_URL override them.
+REPLICAS ?= 2
+RASA ?= 1
+SCALED_DB ?= postgresql+asyncpg://postgres@127.0.0.1:5432/balcao
+run-scaled: venvs
+	@[ -n "$$BALCAO_DATABASE_URL" ] || ! command -v psql >/dev/null || \
+	  psql -h 127.0.0.1 -U postgres -d postgres -tAc "SELECT 1 FROM pg_database WHERE datname='balcao'" | grep -q 1 || \
+	  psql -h 127.0.0.1 -U postgres -d postgres -qc 'CREATE DATABASE balcao' || true
+	BALCAO_DATABASE_URL=$${BALCAO_DATABASE_URL:-$(SCALED_DB)} BALCAO_REDIS_URL=$${BALCAO_REDIS_URL:-redis://127.0.0.1:6379/0} \
+	  $(VENV)/bin/balcao run --replicas $(REPLICAS) --rasa $(RASA)
 
 ## make test: the whole suite (unit, real Rasa end to end, browser, PostgreSQL).
 test: venvs
@@ -38,6 +50,12 @@ bench: venvs
 	    *) $(VENV)/bin/python $$script ;; \
 	  esac; \
 	done
+
+## make screenshots: every page and widget state of a real desk (hub + Rasa) at 390x844 and 1280x800,
+## in the languages where it changes, into docs/screenshots/ (squeezed by pngquant when installed).
+screenshots: venvs chromium
+	$(VENV)/bin/balcao rasa train
+	$(VENV)/bin/python tools/screenshots.py
 
 venvs: $(VENV)/.installed $(RASA_VENV)/.installed
 

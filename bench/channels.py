@@ -44,7 +44,6 @@ import httpx
 from starlette.requests import Request
 from starlette.responses import JSONResponse
 from twilio.request_validator import RequestValidator
-from websockets.asyncio.client import ClientConnection, connect
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
@@ -58,6 +57,7 @@ from turn_latency import (
     RestConversation,
     Services,
     TurnFailed,
+    WidgetConversation,
     http_ok,
     is_faq_answer_end,
     run_phase,
@@ -128,41 +128,6 @@ class ObservedTwilio(FakeTwilio):
             if "\n1. " in (body.get("body") or ""):
                 self.arrivals.arrived(f"wa:{body['to']}")
         return response
-
-
-class WidgetTurns:
-    """A widget customer: a token, a WebSocket, questions typed into it."""
-
-    def __init__(self, ws: ClientConnection) -> None:
-        self.ws = ws
-
-    @classmethod
-    async def open(cls, http: httpx.AsyncClient) -> WidgetTurns:
-        token = (await http.post(f"{HUB}/widget/session", json={})).json()["token"]
-        ws = await connect(
-            f"ws://{HOST}:{HUB_PORT}/widget/ws?lang=pt-BR",
-            subprotocols=["balcao.widget", f"balcao.token.{token}"],
-            proxy=None,
-            max_size=None,
-        )
-        await asyncio.wait_for(ws.recv(), TURN_TIMEOUT_S)  # the history frame
-        return cls(ws)
-
-    async def ask(self, text: str) -> float:
-        started = time.perf_counter()
-        await self.ws.send(json.dumps({"type": "message", "text": text, "id": uuid.uuid4().hex}))
-        while True:
-            try:
-                frame = json.loads(await asyncio.wait_for(self.ws.recv(), TURN_TIMEOUT_S))
-            except TimeoutError as exc:
-                raise TurnFailed("timeout") from exc
-            if frame.get("type") == "message" and is_faq_answer_end(frame):
-                return time.perf_counter() - started
-            if frame.get("type") == "state" and frame.get("state") != "bot":
-                raise TurnFailed(f"the conversation left the bot: {frame.get('state')}")
-
-    async def close(self) -> None:
-        await self.ws.close()
 
 
 _ids = itertools.count(1)
@@ -291,7 +256,7 @@ async def measure(levels: dict[int, int], telegram: ObservedTelegram, twilio: Ob
 
         systems: dict[str, Callable[[], Awaitable[Conversation]]] = {
             "rasa": rasa,
-            "widget": lambda: WidgetTurns.open(http),
+            "widget": lambda: WidgetConversation.open(http, hub_port=HUB_PORT),
             "telegram": tg,
             "whatsapp": wa,
         }

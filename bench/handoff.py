@@ -35,6 +35,7 @@ from websockets.asyncio.client import ClientConnection
 
 import handoff
 from connectors.widget import WidgetTokens
+from core.http import hub_client
 from handoff import Priority, Role
 from handoff.models import OwnershipEvent
 from hub.db import make_engine, make_sessionmaker, run_migrations, unit_of_work
@@ -80,7 +81,7 @@ async def seed(url: str, agents: int, chats: int, secret: str) -> tuple[list[str
 
 
 async def login(base: str, email: str) -> httpx.AsyncClient:
-    client = httpx.AsyncClient(base_url=base, timeout=30)
+    client = hub_client(base_url=base, timeout=30)
     r = await client.post("/api/auth/login", json={"email": email, "password": PASSWORD})
     r.raise_for_status()
     client.headers["X-CSRF-Token"] = r.json()["csrf_token"]
@@ -227,12 +228,10 @@ def main() -> None:
         )
         replicas = [Settings(port=8300, **common), Settings(port=8301, **common)]
         emails, customers = asyncio.run(seed(url, args.agents, args.chats, ensure_secrets(replicas[0]).widget_secret))
-        from hub.app import create_app
+        from hub.runner import hub_server
 
         for settings in replicas:
-            server = uvicorn.Server(
-                uvicorn.Config(create_app(settings), host="127.0.0.1", port=settings.port, log_level="warning")
-            )
+            server = hub_server(settings)
             threading.Thread(target=server.run, daemon=True).start()
             servers.append(server)
         while not all(s.started for s in servers):

@@ -28,6 +28,7 @@ import asyncio
 import contextlib
 import itertools
 import json
+import multiprocessing
 import os
 import re
 import shutil
@@ -40,11 +41,12 @@ import uuid
 from collections import Counter
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from multiprocessing.synchronize import Event as ProcessEvent
 from pathlib import Path
 
 import httpx
 import numpy as np
-from websockets.asyncio.client import ClientConnection, connect
+from websockets.asyncio.client import connect
 from websockets.exceptions import InvalidStatus, WebSocketException
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -56,8 +58,8 @@ from turn_latency import (
     Phase,
     Services,
     TurnFailed,
+    WidgetConversation,
     http_ok,
-    is_faq_answer_end,
     quiet_env,
     run_phase,
     start_hub_and_rasa,
@@ -97,6 +99,13 @@ class Attack:
     sent: int = 0
     seconds: float = 0.0
     settle_s: list[float] = field(default_factory=list)  # after each attack, until the hub answered quickly
+
+    def add(self, other: Attack) -> None:
+        """Count another attack's answers with these."""
+        self.statuses.update(other.statuses)
+        self.latencies += other.latencies
+        self.sent += other.sent
+        self.seconds += other.seconds
 
     def summary(self) -> dict:
         ms = np.array(self.latencies) * 1000
@@ -170,50 +179,48 @@ async def attack_until(stop: asyncio.Event, http: httpx.AsyncClient, emails: lis
             attack.statuses["no answer"] += 1
 
 
+def attack_in_process(emails: list[str], rate: float, stop: ProcessEvent, out: multiprocessing.Queue) -> None:
+    """The attacker's own process (a botnet does not share the customers' CPU time or event loop):
+    it says "ready", attacks until ``stop`` is set, then puts its ``Attack`` on ``out``."""
+
+    async def attack() -> Attack:
+        attack, stopping = Attack(), asyncio.Event()
+        limits = httpx.Limits(max_connections=200, max_keepalive_connections=50)
+        async with httpx.AsyncClient(timeout=TURN_TIMEOUT_S, limits=limits, trust_env=False) as http:
+            hammering = asyncio.create_task(attack_until(stopping, http, emails, rate, attack))
+            out.put("ready")
+            await asyncio.to_thread(stop.wait)
+            stopping.set()
+            await hammering
+        return attack
+
+    out.put(asyncio.run(attack()))
+
+
+class Attacker:
+    """``attack_in_process`` started and stopped from the customers' event loop."""
+
+    def __init__(self, emails: list[str], rate: float) -> None:
+        context = multiprocessing.get_context("spawn")
+        self.stop, self.out = context.Event(), context.Queue()
+        self.process = context.Process(target=attack_in_process, args=(emails, rate, self.stop, self.out), daemon=True)
+
+    async def start(self) -> None:
+        self.process.start()
+        ready = await asyncio.to_thread(self.out.get, True, 60)
+        assert ready == "ready", ready
+
+    async def finish(self) -> Attack:
+        self.stop.set()
+        try:
+            return await asyncio.to_thread(self.out.get, True, TURN_TIMEOUT_S + 30)
+        finally:
+            self.process.join(10)
+            if self.process.is_alive():
+                self.process.kill()
+
+
 # -- the customers ------------------------------------------------------------------------------
-
-
-class WidgetTurns:
-    """A widget customer: a token, a WebSocket, FAQ questions typed into it."""
-
-    def __init__(self, ws: ClientConnection) -> None:
-        self.ws = ws
-
-    @classmethod
-    async def open(cls, http: httpx.AsyncClient) -> WidgetTurns:
-        response = await http.post(f"{HUB}/widget/session", json={})
-        response.raise_for_status()
-        token = response.json()["token"]
-        ws = await connect(
-            f"ws://{HOST}:{HUB_PORT}/widget/ws?lang=pt-BR",
-            subprotocols=["balcao.widget", f"balcao.token.{token}"],  # the token travels in the subprotocol
-            proxy=None,
-            max_size=None,
-        )
-        await asyncio.wait_for(ws.recv(), TURN_TIMEOUT_S)  # the history frame
-        return cls(ws)
-
-    async def ask(self, text: str) -> float:
-        frame_id = uuid.uuid4().hex
-        started = time.perf_counter()
-        await self.ws.send(json.dumps({"type": "message", "text": text, "id": frame_id}))
-        while True:
-            try:
-                frame = json.loads(await asyncio.wait_for(self.ws.recv(), TURN_TIMEOUT_S))
-            except TimeoutError as exc:
-                raise TurnFailed("timeout") from exc
-            kind = frame.get("type")
-            if kind == "message" and is_faq_answer_end(frame):
-                return time.perf_counter() - started
-            if kind == "error":
-                raise TurnFailed(f"error frame: {frame.get('code')}")
-            if kind == "state" and frame.get("state") != "bot":
-                raise TurnFailed(f"the conversation left the bot: {frame.get('state')}")
-            if kind == "ack" and frame.get("id") == frame_id:
-                raise TurnFailed("the turn ended without a FAQ answer")
-
-    async def close(self) -> None:
-        await self.ws.close()
 
 
 class Unopened:
@@ -256,14 +263,11 @@ async def settle(http: httpx.AsyncClient) -> float:
 async def measure(rounds: int, turns: int, rate: float, emails: list[str]) -> tuple[Phase, Phase, Attack]:
     """Rounds of FAQ turns, alternately without and with the attack running."""
     limits = httpx.Limits(max_connections=200, max_keepalive_connections=50)
-    async with (
-        httpx.AsyncClient(timeout=TURN_TIMEOUT_S, limits=limits, trust_env=False) as http,
-        httpx.AsyncClient(timeout=TURN_TIMEOUT_S, limits=limits, trust_env=False) as attacker,
-    ):
+    async with httpx.AsyncClient(timeout=TURN_TIMEOUT_S, limits=limits, trust_env=False) as http:
 
-        async def customer() -> WidgetTurns | Unopened:
+        async def customer() -> WidgetConversation | Unopened:
             try:
-                return await WidgetTurns.open(http)
+                return await WidgetConversation.open(http, hub_port=HUB_PORT)
             except (TimeoutError, OSError, httpx.HTTPError, WebSocketException) as exc:
                 return Unopened(type(exc).__name__)
 
@@ -274,12 +278,11 @@ async def measure(rounds: int, turns: int, rate: float, emails: list[str]) -> tu
         settled: list[float] = []
         for number in range(rounds):
             calm.add(await run_phase(customer, CONCURRENCY, turns))
-            stop = asyncio.Event()
-            hammering = asyncio.create_task(attack_until(stop, attacker, emails, rate, attack))
+            attacker = Attacker(emails, rate)
+            await attacker.start()
             await asyncio.sleep(1.0)  # the attack is at full rate before the first turn
             attacked.add(await run_phase(customer, CONCURRENCY, turns))
-            stop.set()
-            await hammering
+            attack.add(await attacker.finish())
             settled.append(await settle(http))
             print(
                 f"  round {number + 1}/{rounds}: p95 {calm.summary()['p95_ms']} ms calm, "
@@ -584,7 +587,7 @@ def main(argv: list[str] | None = None) -> int:
             f"average {load_before[0]:.2f} before, {load_after[0]:.2f} after). Hub (SQLite) and the real "
             f"Rasa server; {CONCURRENCY} widget customers ask FAQ questions one after another, timed to "
             f"the bot frame with the /affirm button. {rounds} rounds alternate {turns} turns without and "
-            f"{turns} with the attack: {args.rate:.0f} wrong logins/s, open loop, 3 in 4 on "
+            f"{turns} with the attack: {args.rate:.0f} wrong logins/s from a process of its own, open loop, 3 in 4 on "
             f"/api/auth/login and 1 in 4 on the /login form (GET for the CSRF token, then POST), from "
             f"{ADDRESSES} addresses in X-Forwarded-For (127.0.0.1 a trusted proxy), on "
             f"{REAL_ACCOUNTS} real accounts (wrong passwords) and {UNKNOWN_ACCOUNTS} unknown e-mails. "

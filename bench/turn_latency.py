@@ -335,12 +335,13 @@ class WidgetConversation:
         self.ws = ws
 
     @classmethod
-    async def open(cls, http: httpx.AsyncClient) -> WidgetConversation:
-        response = await http.post(f"http://{HOST}:{HUB_PORT}/widget/session", json={})
+    async def open(cls, http: httpx.AsyncClient, *, hub_port: int = HUB_PORT) -> WidgetConversation:
+        """A new customer of the hub on ``hub_port`` (every benchmark's widget customers are these)."""
+        response = await http.post(f"http://{HOST}:{hub_port}/widget/session", json={})
         response.raise_for_status()
         token = response.json()["token"]
         ws = await connect(
-            f"ws://{HOST}:{HUB_PORT}/widget/ws?lang=pt-BR",
+            f"ws://{HOST}:{hub_port}/widget/ws?lang=pt-BR",
             subprotocols=["balcao.widget", f"balcao.token.{token}"],
             proxy=None,
             max_size=None,

@@ -159,11 +159,12 @@ def language_of(code: str | None, default: str) -> str:
 
 
 def numbered(buttons: list[dict] | None) -> bool:
-    """Whether a text channel lists these buttons by number. Buttons whose titles are numbers
-    already (the 0–10 survey) are not numbered: the customer types the number itself."""
+    """Whether a text channel lists these buttons by number. A question whose answers are numbers
+    already (the 0–10 survey, with its "skip") is not numbered: the customer types the number
+    itself, and a numbered list of numbers would be read wrongly."""
     if not buttons:
         return False
-    return not all(str(b.get("title", "")).strip().isdigit() for b in buttons)
+    return not any(str(b.get("title", "")).strip().isdigit() for b in buttons)
 
 
 def pick_option(buttons: list[dict] | None, option: int | None) -> dict | None:

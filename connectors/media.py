@@ -115,8 +115,23 @@ class MediaStore:
         self.directory.mkdir(parents=True, exist_ok=True)
         media_id = secrets.token_urlsafe(16)
         (self.directory / media_id).write_bytes(content)
+        return StoredMedia(media_id, mime, name, len(content), self.link(media_id, mime=mime, name=name))
+
+    def link(self, media_id: str, *, mime: str, name: str) -> str:
+        """A signed URL of the stored file, valid for ``max_age_s`` from now (a message shown again
+        later gets a fresh one: the link stored with it expires)."""
         token = self._serializer.dumps({"m": media_id, "t": mime, "n": name})
-        return StoredMedia(media_id, mime, name, len(content), f"{self.public_url}/media/{token}")
+        return f"{self.public_url}/media/{token}"
+
+    def fresh_attachments(self, attachments: list[dict] | None) -> list[dict]:
+        """A stored message's ``data.attachments`` with each stored file's link signed anew."""
+        return [
+            {**a, "ref": self.link(a["media_id"], mime=str(a.get("mime")), name=str(a.get("name")))}
+            if isinstance(a.get("media_id"), str)
+            else a
+            for a in attachments or []
+            if isinstance(a, dict)
+        ]
 
     def discard(self, media_id: str) -> None:
         """Remove a file whose message was not stored."""

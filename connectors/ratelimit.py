@@ -364,15 +364,29 @@ class RedisLockouts:
             self._warn(exc)
 
 
+@dataclass(frozen=True)
+class LoginWait:
+    """Why a login must wait, and for how long (``Retry-After``)."""
+
+    seconds: int
+    busy: bool = False  # this hub's password checks are all taken (not this account's or address's fault)
+
+
+CHECKS = "password-checks"  # the one key of the per-process budget of password checks
+
+
 @dataclass
 class LoginThrottle:
     """Failed staff logins, per account (e-mail) and per client address: a few attempts, then each
     further one waits longer (``Lockouts``). A right password clears the account's count and gives
-    back the address's attempt; wrong ones keep counting."""
+    back the address's attempt; wrong ones keep counting. Above that, ``checks`` is this process's
+    budget of password checks (argon2 costs a core ~20 ms each): past it, a login waits a moment
+    whoever sends it, so a flood from many addresses and accounts cannot take the desk's CPU."""
 
     accounts: Lockout
     ips: Lockout
     limits: RateLimits  # whose ``client_ip`` (trusted proxies) names the address
+    checks: TokenBucket
 
     def client_ip(self, connection: HTTPConnection) -> str:
         """The client's address, as the rate limits see it."""
@@ -382,15 +396,23 @@ class LoginThrottle:
     def _account(email: str) -> str:
         return email.strip().lower()[:MAX_KEY_CHARS]
 
-    async def attempt(self, *, ip: str, email: str) -> int:
-        """Count a login attempt before its password is checked: 0 to go ahead, or the seconds the
-        client must wait (``Retry-After``), when the address or the account is locked."""
+    async def attempt(self, *, ip: str, email: str) -> LoginWait | None:
+        """Count a login attempt before its password is checked: ``None`` to go ahead, or how long
+        the client must wait, when the address or the account is locked or the checks are all taken
+        (then nothing is counted: the password was not checked)."""
+        account = self._account(email)
         wait = await self.ips.take(ip)
         if not wait:
-            wait = await self.accounts.take(self._account(email))
+            wait = await self.accounts.take(account)
             if wait:  # refused for the account: not an attempt of the address's
                 await self.ips.give_back(ip)
-        return math.ceil(wait) if wait else 0
+        if wait:
+            return LoginWait(math.ceil(wait))
+        if not self.checks.allow(CHECKS):
+            await self.ips.give_back(ip)
+            await self.accounts.give_back(account)
+            return LoginWait(max(1, math.ceil(1 / self.checks.rate_s)), busy=True)
+        return None
 
     async def succeeded(self, *, ip: str, email: str) -> None:
         """The password was right: the account starts afresh, the address gets its attempt back."""
@@ -405,14 +427,21 @@ def build_login_throttle(
     ip_attempts: int,
     lock_s: float,
     max_lock_s: float,
+    checks_per_second: float,
+    checks_burst: int,
     redis: Redis | None = None,
     redis_prefix: str = "balcao",
 ) -> LoginThrottle:
-    """The login throttle: in this process, or in Redis (the rate limits' client) when given."""
+    """The login throttle: its counts in this process, or in Redis (the rate limits' client) when
+    given; the budget of password checks is always this process's own (it guards this CPU)."""
+    checks = TokenBucket(checks_per_second * 60, checks_burst)
     if redis is None:
-        return LoginThrottle(Lockouts(account_attempts, lock_s, max_lock_s), Lockouts(ip_attempts, lock_s, max_lock_s), limits)
+        return LoginThrottle(
+            Lockouts(account_attempts, lock_s, max_lock_s), Lockouts(ip_attempts, lock_s, max_lock_s), limits, checks
+        )
     return LoginThrottle(
         RedisLockouts(redis, account_attempts, lock_s, max_lock_s, prefix=f"{redis_prefix}:login:account"),
         RedisLockouts(redis, ip_attempts, lock_s, max_lock_s, prefix=f"{redis_prefix}:login:ip"),
         limits,
+        checks,
     )

@@ -67,9 +67,10 @@ def keyboard(buttons: list[dict], message_id: int) -> InlineKeyboardMarkup:
     """Buttons as an inline keyboard. Callback data is limited to 64 bytes, so it names the
     offering message and the button's position; the hub maps it back to the payload."""
     keys = [InlineKeyboardButton(str(b["title"])[:64], callback_data=f"m{message_id}:{i}") for i, b in enumerate(buttons)]
-    if all(str(b["title"]).strip().isdigit() for b in buttons):  # the 0–10 survey: rows of six
-        return InlineKeyboardMarkup([keys[i : i + 6] for i in range(0, len(keys), 6)])
-    return InlineKeyboardMarkup([[k] for k in keys])
+    scores = [k for k, b in zip(keys, buttons) if str(b["title"]).strip().isdigit()]
+    others = [[k] for k, b in zip(keys, buttons) if not str(b["title"]).strip().isdigit()]
+    # The 0–10 survey: its numbers in rows of six, then its "skip" on a row of its own.
+    return InlineKeyboardMarkup([scores[i : i + 6] for i in range(0, len(scores), 6)] + others)
 
 
 def parse_update(update: Update, *, default_language: str) -> InboundMessage | None:

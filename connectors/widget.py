@@ -22,9 +22,11 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 import handoff
 from connectors.base import Channel, InboundMessage
+from connectors.media import MediaStore
 from connectors.ratelimit import RateLimits
 from core.events import Event
 from core.languages import supported
+from core.models import utcnow
 from core.security import timestamp_signer
 from core.web import receive_text_frame
 from handoff.events import MessageAdded, OwnerChanged, QueueUpdate, Typing
@@ -38,6 +40,7 @@ STATIC = Path(__file__).parent / "static"
 HandleInbound = Callable[[InboundMessage], Awaitable[tuple[str, str] | None]]
 CustomerView = Callable[[str], Awaitable[dict]]
 CustomerTyping = Callable[[str], Awaitable[None]]
+WidgetTexts = Callable[[str], dict[str, str]]  # language → what the desk says in the widget (greeting, limits)
 Sessions = Callable[[], AbstractAsyncContextManager[AsyncSession]]
 
 
@@ -107,6 +110,7 @@ def message_json(event: MessageAdded) -> dict:
         "agent_name": event.agent_name,
         "created_at": event.created_at.isoformat(),
         "attachments": public_attachments(event.attachments) if event.sender != "customer" else [],
+        "full_text": event.full_text,
     }
 
 
@@ -150,7 +154,7 @@ class WidgetChannel(Channel):
         elif isinstance(event, OwnerChanged):
             payload = {"type": "state", "state": event.to_state, "agent_name": event.agent_name}
         elif isinstance(event, QueueUpdate):
-            payload = {"type": "queue", "position": event.position, "wait_seconds": event.wait_seconds}
+            payload = {"type": "queue", "position": event.position, "wait_seconds": event.wait_seconds, "open": event.team_open}
         elif isinstance(event, Typing):
             payload = {"type": "typing", "agent_name": event.agent_name}
         else:
@@ -189,6 +193,16 @@ CORS = {
 }
 
 
+@dataclass(frozen=True)
+class WidgetOptions:
+    """What the desk decides for every widget: the language when the page and the browser name
+    none Balcão speaks, the longest message, and the desk's wording (greeting, the limit)."""
+
+    default_language: str = "pt-BR"
+    max_chars: int = 4000
+    texts: WidgetTexts | None = None
+
+
 class _WidgetRoutes:
     """The widget's endpoints, sharing its tokens, channel, callbacks and rate limits."""
 
@@ -200,6 +214,7 @@ class _WidgetRoutes:
         view: CustomerView,
         typing: CustomerTyping,
         limits: RateLimits | None,
+        options: WidgetOptions,
     ) -> None:
         self.tokens = tokens
         self.channel = channel
@@ -207,6 +222,13 @@ class _WidgetRoutes:
         self.view = view
         self.typing = typing
         self.limits = limits
+        self.options = options
+
+    def page_setup(self, lang: str) -> dict:
+        """What an opening page needs besides the history: its language (the desk's default when
+        the page offered none Balcão speaks), the message limit and the desk's wording for it."""
+        texts = self.options.texts(lang) if self.options.texts else {}
+        return {"lang": lang, "max_chars": self.options.max_chars, "texts": texts}
 
     async def under_limit(self, *, ip: str | None, customer: str | None = None) -> bool:
         """Whether the address (and the customer, when given) may go on."""
@@ -237,18 +259,21 @@ class _WidgetRoutes:
         _, token = self.tokens.issue(customer_id)
         return SessionResponse(token=token, expires_in=self.tokens.max_age_s)
 
-    async def widget_socket(self, websocket: WebSocket, lang: str = "pt-BR") -> None:
-        """One open page of a customer: its history first, then its frames until it closes."""
+    async def widget_socket(self, websocket: WebSocket, lang: str = "") -> None:
+        """One open page of a customer: its setup and history first, then its frames until it
+        closes. ``lang`` is the language the page chose (``widget.js``: the page's, else the
+        browser's); the desk's default when it names none Balcão speaks."""
         try:
             customer_id = self.tokens.verify(offered_token(websocket))
         except InvalidToken as exc:
             await _refuse(websocket, exc)  # before accept: HTTP 403
             return
-        page = _Page(websocket, customer_id, supported(lang), self.limits.client_ip(websocket) if self.limits else None)
+        language = supported(lang, self.options.default_language)
+        page = _Page(websocket, customer_id, language, self.limits.client_ip(websocket) if self.limits else None)
         await websocket.accept(subprotocol=SUBPROTOCOL if SUBPROTOCOL in (websocket.scope.get("subprotocols") or ()) else None)
         self.channel.attach(customer_id, websocket)
         try:
-            await websocket.send_json({"type": "history", **await self.view(customer_id)})
+            await websocket.send_json({"type": "history", **self.page_setup(language), **await self.view(customer_id)})
             while True:
                 await self._on_frame(page, await receive_text_frame(websocket))
         except WebSocketDisconnect:
@@ -319,11 +344,12 @@ def widget_router(
     typing: CustomerTyping,
     *,
     limits: RateLimits | None = None,
+    options: WidgetOptions | None = None,
 ) -> APIRouter:
     """Routes of the widget: its script, a token for a new or returning customer, the WebSocket.
     Every frame and every token counts against the client address's rate limit; a message over the
     limit (per customer, per address) is answered with an error frame, other frames are dropped."""
-    routes = _WidgetRoutes(tokens, channel, handle, view, typing, limits)
+    routes = _WidgetRoutes(tokens, channel, handle, view, typing, limits, options or WidgetOptions())
     router = APIRouter(tags=["widget"])
     router.add_api_route("/widget.js", routes.widget_script, methods=["GET"], include_in_schema=False)
     router.add_api_route("/widget/session", routes.widget_session_preflight, methods=["OPTIONS"], include_in_schema=False)
@@ -332,19 +358,28 @@ def widget_router(
     return router
 
 
-async def customer_view(sessions: Sessions, channel: str, customer_id: str) -> dict:
-    """What a returning customer's page shows: their latest conversation and its state."""
+async def customer_view(sessions: Sessions, channel: str, customer_id: str, *, media: MediaStore | None = None) -> dict:
+    """What a returning customer's page shows: their latest conversation and its state (files sent
+    to them with links signed anew by ``media``: the ones stored with the messages expire)."""
     async with sessions() as session:
         conversation = await handoff.latest_conversation(session, channel=channel, customer_id=customer_id)
         if conversation is None:
             return {"messages": [], "state": None}
         messages = await handoff.conversation_history(session, conversation.id, include_notes=False)
         standing = await handoff.queue_standing(session, conversation.id)
+        try:
+            team = await handoff.get_team(session, standing.team_id) if standing else None
+        except handoff.UnknownTeam:  # removed while the chat waited: shown as waiting, without a place
+            team = None
         agent = await handoff.get_user(session, conversation.agent_id) if conversation.agent_id else None
+    fresh = media.fresh_attachments if media is not None else (lambda attachments: attachments or [])
+    queue = None
+    if standing and team:  # while the team is closed the place and wait mean nothing: the page says it is closed
+        queue = {"position": standing.position, "wait_seconds": standing.wait_seconds, "open": handoff.is_open(team, utcnow())}
     return {
         "state": conversation.state,
         "agent_name": agent.name if agent else None,
-        "queue": {"position": standing.position, "wait_seconds": standing.wait_seconds} if standing else None,
+        "queue": queue,
         "messages": [
             {
                 "id": m.id,
@@ -353,7 +388,8 @@ async def customer_view(sessions: Sessions, channel: str, customer_id: str) -> d
                 "buttons": m.buttons or [],
                 "agent_name": agent.name if (agent and m.sender == "agent") else None,
                 "created_at": m.created_at.isoformat(),
-                "attachments": public_attachments((m.data or {}).get("attachments")) if m.sender != "customer" else [],
+                "attachments": public_attachments(fresh((m.data or {}).get("attachments"))) if m.sender != "customer" else [],
+                "full_text": (m.data or {}).get("full_text") if m.sender == "bot" else None,
                 # the widget's own id of a message it sent, so it knows which ones were stored
                 "client_id": m.channel_message_id.split(":", 1)[1] if m.sender == "customer" and m.channel_message_id else None,
             }

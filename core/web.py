@@ -31,6 +31,10 @@ if TYPE_CHECKING:
 TEMPLATES = Path(__file__).parent / "templates"
 """The shared templates: ``page.html``, the base every page extends (one design system)."""
 
+STATIC = Path(__file__).parent / "static"
+"""The design system every page links: Pico CSS (``vendor/``) and the desk's ``balcao.css``, served at
+``/static``."""
+
 
 def page_templates(directory: Path) -> Jinja2Templates:
     """The templates of one package's pages (``directory``), which extend the shared ``page.html``."""
@@ -57,6 +61,7 @@ async def receive_text_frame(websocket: WebSocket) -> str | None:
 
 
 AgentSend = Callable[[dict], Awaitable[None]]
+AgentClose = Callable[[], Awaitable[None]]
 
 
 @dataclass(eq=False)
@@ -66,6 +71,7 @@ class AgentConnection:
     user_id: int
     team_ids: frozenset[str] | None  # None: every team (supervisor, admin)
     send: AgentSend
+    close: AgentClose  # when the user's sessions end (the console then goes to the login page)
 
 
 class RouteSettings(Protocol):
@@ -134,6 +140,11 @@ class IndexCatchUp(Protocol):
         """Apply the changes not applied yet (right after this process's own commits)."""
 
 
+TeamArticles = Callable[[AsyncSession, str], Awaitable[list[str]]]
+"""The ids of the articles that hand customers to a team (read in the caller's session): handoff
+asks before it removes a team, without importing the knowledge base."""
+
+
 class AppState(Protocol):
     """What the hub puts on ``app.state`` for routes."""
 
@@ -144,6 +155,7 @@ class AppState(Protocol):
     kb_follower: IndexCatchUp
     rate_limits: RateLimits  # also who a request's client is (behind BALCAO_TRUSTED_PROXIES)
     login_throttle: LoginThrottle
+    team_articles: TeamArticles
 
 
 def app_state(connection: HTTPConnection) -> AppState:

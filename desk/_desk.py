@@ -20,6 +20,7 @@ from desk.presence import Presence
 from desk.queues import Queues
 from desk.rasa import RasaBridge, RasaClient
 from desk.realtime import EventBus
+from desk.texts import widget_texts
 from handoff import User
 from kb_index import Hit, KnowledgeIndex, SearchResult
 
@@ -116,9 +117,23 @@ class Desk:
         """Knowledge-base search; a customer's question it cannot answer is kept for the editors."""
         return await self.bot.search(question, lang, conversation_id=conversation_id)
 
-    def article(self, article_id: str, lang: str) -> Hit | None:
-        """One published article, in the customer's language when it exists."""
-        return self.bot.article(article_id, lang)
+    async def article(self, article_id: str, lang: str, *, question: str = "") -> Hit | None:
+        """One published article, in the customer's language when it exists, with the passage that
+        best answers ``question``."""
+        return await self.bot.article(article_id, lang, question=question)
+
+    async def next_answer(self, question: str, lang: str, *, tried: list[str]) -> Hit | None:
+        """After a "no": the next plausible article for the question, or None (a person then)."""
+        return await self.bot.next_answer(question, lang, tried=tried)
+
+    def widget_texts(self, lang: str) -> dict[str, str]:
+        """What the widget says in ``lang`` that the desk words (greeting, the length limit)."""
+        return widget_texts(
+            lang,
+            company=self.settings.company_name,
+            max_chars=self.settings.max_message_chars,
+            greeting=self.settings.widget_greeting,
+        )
 
     async def escalate(self, conversation_id: str, *, team: str, reason: str) -> QueuedFor:
         """Queue the conversation for a team (the reason sets the priority); returns that team."""

@@ -61,15 +61,31 @@ class BotServices:
                 best_article=result.best.article_id if result.best else None,
             )
 
-    def article(self, article_id: str, lang: str) -> Hit | None:
-        """One published article, in ``lang`` when it exists, else the same language family, else any."""
+    async def article(self, article_id: str, lang: str, *, question: str = "") -> Hit | None:
+        """One published article, in ``lang`` when it exists, else the same language family, else
+        any; with ``question``, its passage that best answers it (else the whole body)."""
         candidates = [a for a in self.index.articles() if a.id == article_id]
         if not candidates:
             return None
         article = next((a for a in candidates if a.lang == lang), None) or next(
             (a for a in candidates if a.lang.split("-")[0] == lang.split("-")[0]), candidates[0]
         )
-        return Hit(article.id, article.lang, article.title, article.team, 1.0, article.body)
+        passage = (
+            await asyncio.to_thread(self.index.answer_passage, article.id, article.lang, question) if question.strip() else ""
+        )
+        return Hit(article.id, article.lang, article.title, article.team, 1.0, article.body, passage)
+
+    async def next_answer(self, question: str, lang: str, *, tried: list[str]) -> Hit | None:
+        """After a "no": the next article for ``question`` not in ``tried``, when it is a plausible
+        match — at or above the clarify threshold and within ``kb_next_answer_margin`` of the
+        first article's score — else ``None`` (the customer gets a person rather than an unrelated
+        article)."""
+        result = await asyncio.to_thread(self.index.search, question, lang)
+        if not result.hits:
+            return None
+        calibration = self.index.calibration
+        floor = max(calibration.t_clarify if calibration else 0.0, result.hits[0].score - self.settings.kb_next_answer_margin)
+        return next((h for h in result.hits if h.article_id not in tried and h.score >= floor), None)
 
     async def escalate(self, conversation_id: str, *, team: str, reason: str) -> QueuedFor:
         """Queue the conversation for ``team``; the reason sets the priority. Returns the team it is

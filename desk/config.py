@@ -12,6 +12,11 @@ class DeskSettings(Protocol):
 
     # customers' messages
     max_message_chars: int
+    # what the widget says when it opens, per language (overrides desk.texts' "greeting")
+    widget_greeting: dict[str, str]
+    # the knowledge base's answers: how close to the first article a second one must score
+    kb_next_answer_margin: float
+    turn_lock_s: float
     # endings and departures
     inactivity_seconds: int
     inactivity_check_seconds: float

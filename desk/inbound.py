@@ -4,9 +4,7 @@ the customer; a platform's delivery status reaches the agents."""
 
 from __future__ import annotations
 
-import asyncio
 import enum
-from collections import defaultdict
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -20,6 +18,7 @@ from desk.queues import Queues
 from desk.rasa import RasaBridge
 from desk.realtime import EventBus
 from desk.texts import say
+from desk.turns import TurnLocks
 from handoff import Conversation, State
 from handoff.events import about
 
@@ -77,14 +76,19 @@ async def _open_conversation(session: AsyncSession, inbound: InboundMessage) -> 
 
 
 class Inbound:
-    """One per desk. Turns of one customer are handled one after the other, so replies keep their order."""
+    """One per desk. Turns of one customer are handled one after the other, on every replica, so
+    each message is stored once and answered in the order stored (``desk.turns``)."""
 
     def __init__(self, settings: DeskSettings, queues: Queues, bus: EventBus, bridge: RasaBridge) -> None:
         self.settings = settings
         self.queues = queues
         self.bus = bus
         self.bridge = bridge
-        self._turn_locks: dict[tuple[str, str], asyncio.Lock] = defaultdict(asyncio.Lock)
+        relay = bus.relay
+        # With several replicas, a customer's turns wait for each other on all of them (desk.turns).
+        self.turns = TurnLocks(
+            relay.redis if relay else None, prefix=relay.prefix if relay else "balcao", hold_s=settings.turn_lock_s
+        )
 
     def check(self, inbound: InboundMessage) -> tuple[Refused, str] | None:
         """A refusal and the polite sentence for it, or ``None`` when the message is acceptable."""
@@ -102,7 +106,7 @@ class Inbound:
         refusal = self.check(inbound)
         if refusal:
             return refusal
-        async with self._turn_locks[(inbound.channel, inbound.customer_id)]:
+        async with self.turns.hold(inbound.channel, inbound.customer_id):
             async with self.queues.unit_of_work() as session:
                 conversation = await _open_conversation(session, inbound)
                 payload = await chosen_payload(session, conversation, inbound)

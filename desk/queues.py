@@ -37,7 +37,7 @@ class Queues:
     def __init__(self, sessions: async_sessionmaker[AsyncSession], bus: EventBus) -> None:
         self.sessions = sessions
         self.bus = bus
-        self._standings: dict[str, dict[str, tuple[int, int]]] = {}  # team → chat → last place told
+        self._standings: dict[str, dict[str, tuple[int, int, bool]]] = {}  # team → chat → last place told
         self._dirty: set[str] = set()
         self._refreshing = False
 
@@ -89,9 +89,11 @@ class Queues:
     async def _tell_places(self, session: AsyncSession, team_id: str) -> None:
         """Queue a ``QueueUpdate`` for every waiting customer of the team whose place changed."""
         told = self._standings.get(team_id, {})
-        now: dict[str, tuple[int, int]] = {}
-        for standing in await handoff.queue_standings(session, team_id):
-            place = now[standing.conversation_id] = (standing.position, standing.wait_seconds)
+        now: dict[str, tuple[int, int, bool]] = {}
+        standings = await handoff.queue_standings(session, team_id)
+        team_open = handoff.is_open(await handoff.get_team(session, team_id), utcnow()) if standings else True
+        for standing in standings:
+            place = now[standing.conversation_id] = (standing.position, standing.wait_seconds, team_open)
             if told.get(standing.conversation_id) != place:
                 queue_event(
                     session,
@@ -102,6 +104,7 @@ class Queues:
                         team_id=team_id,
                         position=standing.position,
                         wait_seconds=standing.wait_seconds,
+                        team_open=team_open,
                     ),
                 )
         self._standings[team_id] = now  # chats that left the queue are forgotten

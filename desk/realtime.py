@@ -27,7 +27,7 @@ from connectors.base import Channel, OutboxChannel
 from connectors.outbox import DeliveryChanged
 from core.events import Event, RealtimeEvent, pending_events
 from core.web import AgentConnection  # the console's WebSocket (handoff.routes) opens them
-from handoff.events import AgentStatusChanged, MessageAdded, OwnerChanged, QueueUpdate, Typing
+from handoff.events import AgentStatusChanged, MessageAdded, OwnerChanged, QueueUpdate, SessionsEnded, Typing
 from insights.alerts import DetractorAlert
 
 logger = logging.getLogger(__name__)
@@ -38,7 +38,14 @@ AnyEvent = RealtimeEvent  # an Event about a conversation (a DetractorAlert too)
 _RELAYED = TypeAdapter(
     list[
         Annotated[
-            MessageAdded | OwnerChanged | QueueUpdate | Typing | DeliveryChanged | AgentStatusChanged | DetractorAlert,
+            MessageAdded
+            | OwnerChanged
+            | QueueUpdate
+            | Typing
+            | DeliveryChanged
+            | AgentStatusChanged
+            | DetractorAlert
+            | SessionsEnded,
             Field(discriminator="type"),
         ]
     ]
@@ -58,6 +65,7 @@ class ReplicaRelay:
 
     def __init__(self, url: str, *, prefix: str = "balcao") -> None:
         self.url = url
+        self.prefix = prefix
         self.redis = aioredis.from_url(url)
         self.events_channel = f"{prefix}:events"
         self.consoles_prefix = f"{prefix}:consoles:"
@@ -245,6 +253,9 @@ class EventBus:
     async def deliver_here(self, events: Sequence[AnyEvent]) -> None:
         """Deliver events to the customers and agents connected to this process."""
         for event in events:
+            if isinstance(event, SessionsEnded):
+                await self._close_consoles(event.user_id)
+                continue
             if isinstance(event, Event) and self.customer_sees(event):
                 channel = self.channels.get(event.channel)
                 if channel is not None:
@@ -272,6 +283,15 @@ class EventBus:
                     await asyncio.wait_for(self._consoles_changed.wait(), CONSOLES_TTL_S / 3)
 
         await asyncio.gather(relay.listen(self.deliver_here), keep_consoles())
+
+    async def _close_consoles(self, user_id: int) -> None:
+        """Close the user's consoles open on this process (their sessions ended)."""
+        for connection in list(self._agents.get(user_id, ())):
+            try:
+                await connection.close()
+            except Exception:  # already gone: nothing left to close
+                logger.info("agent console %s was already closed", user_id)
+            self.disconnect_agent(connection)
 
     async def _send_agent(self, connection: AgentConnection, payload: dict) -> None:
         try:

@@ -15,6 +15,11 @@ _TEXTS = {
         "pt-PT": "A sua mensagem tem mais de {limit} caracteres e não foi enviada. Pode dividi-la em partes?",
         "en": "Your message is longer than {limit} characters and was not sent. Could you split it up?",
     },
+    "greeting": {
+        "pt-BR": "Oi! Sou o assistente virtual da {company}. Como posso ajudar? Escreva sua pergunta ou peça para falar com uma pessoa.",
+        "pt-PT": "Olá! Sou o assistente virtual da {company}. Em que posso ajudar? Escreva a sua pergunta ou peça para falar com uma pessoa.",
+        "en": "Hi! I'm the {company} virtual assistant. How can I help? Type your question, or ask to talk to a person.",
+    },
     "queued": {
         "pt-BR": "Você é o {position}º da fila. Espera estimada: cerca de {minutes} min.",
         "pt-PT": "É o {position}.º na fila. Espera estimada: cerca de {minutes} min.",
@@ -41,10 +46,25 @@ _TEXTS = {
 }
 
 
-def say(key: str, lang: str, **values: object) -> str:
-    """The sentence ``key`` in ``lang`` (Portuguese when the language is unknown)."""
+def say(key: str, lang: str, *, overrides: dict[str, str] | None = None, **values: object) -> str:
+    """The sentence ``key`` in ``lang`` (Portuguese when the language is unknown); ``overrides``
+    are the desk's own wording per language (settings), used where given."""
+    own = (overrides or {}).get(lang)
+    if own:  # the desk's wording: only the named values are filled in (a stray brace stays as typed)
+        for name, value in values.items():
+            own = own.replace("{" + name + "}", str(value))
+        return own
     texts = _TEXTS[key]
     return texts.get(lang, texts["pt-BR"]).format(**values)
+
+
+def widget_texts(lang: str, *, company: str, max_chars: int, greeting: dict[str, str] | None = None) -> dict[str, str]:
+    """What the widget says in ``lang`` that the desk words: its greeting, and the sentence for a
+    message over the length limit (the widget refuses it before sending, with this sentence)."""
+    return {
+        "greeting": say("greeting", lang, overrides=greeting, company=company),
+        "too_long": say("too_long", lang, limit=max_chars),
+    }
 
 
 _WEEKDAYS = {

@@ -1,5 +1,6 @@
-"""Admins edit teams (business hours, holidays, service level and how chats are assigned) and staff
-accounts (password resets, deactivation, roles), and read the audit log: who did what, when and from
+"""Admins create, change, archive and remove teams (business hours, holidays, service level, how
+chats are assigned, members) and staff accounts (adding them, password resets, deactivation, roles,
+teams, names), and read the audit log: who did what, when and from
 where (``/api/admin/audit``, ``audit.csv``)."""
 
 from __future__ import annotations
@@ -12,13 +13,27 @@ from zoneinfo import ZoneInfo
 from fastapi import APIRouter, Depends, HTTPException, Query, Request
 from fastapi.responses import Response
 from pydantic import BaseModel, Field
-from sqlalchemy.ext.asyncio import AsyncSession
 
 import handoff
 from core.models import aware
 from core.web import DB_INT_MAX, DbInt, app_state
-from handoff import Role, User
-from handoff.audit import AuditAction, AuditClient, AuditEntry, audit_request, list_audit, record_audit
+from handoff import Role, Team, admin_pages, people_pages
+from handoff.admin_actions import (
+    REFUSALS,
+    NewUser,
+    do_add_user,
+    do_archive_team,
+    do_change_role,
+    do_change_team,
+    do_create_team,
+    do_deactivate_user,
+    do_delete_team,
+    do_rename_user,
+    do_reset_password,
+    do_set_user_teams,
+    refusal_status,
+)
+from handoff.audit import AuditAction, AuditEntry, audit_request, list_audit
 from handoff.auth import CurrentUser, DbSession, csrf_protected, require_roles
 from insights.export import to_csv
 
@@ -34,6 +49,15 @@ class TeamOut(BaseModel):
     sla_seconds: int
     sla_target: float
     assignment: str
+    archived: bool = False
+    moved_to: str | None = None
+    members: list[int] = []
+
+    @classmethod
+    def of(cls, team: Team, members: dict[str, list[int]]) -> TeamOut:
+        out = cls.model_validate(team, from_attributes=True)
+        out.archived, out.members = team.archived_at is not None, sorted(members.get(team.id, []))
+        return out
 
 
 class TeamIn(BaseModel):
@@ -45,37 +69,84 @@ class TeamIn(BaseModel):
     sla_seconds: DbInt | None = None
     sla_target: float | None = None
     assignment: str | None = Field(None, pattern="^(pick|auto)$")
+    members: list[DbInt] | None = Field(None, description="the members' user ids (all of them); omitted: unchanged")
+
+
+class NewTeamIn(BaseModel):
+    id: str = Field(max_length=40, description="lower-case letters, digits, - and _; never changes")
+    name: str = Field(max_length=120)
+    timezone: str = Field("America/Sao_Paulo", max_length=60)
+    hours: dict[str, list[str]] | None = Field(None, description="as in TeamIn; null: always open")
+    holidays: list[str] = []
+    sla_seconds: DbInt = 60
+    sla_target: float = 0.8
+    assignment: str = Field("pick", pattern="^(pick|auto)$")
+    members: list[DbInt] = []
+
+
+class ArchiveIn(BaseModel):
+    move_to: str = Field(max_length=40, description="the active team that takes the queued chats (and future ones)")
+
+
+class ArchiveOut(BaseModel):
+    team: TeamOut
+    moved: list[str] = Field(description="the conversations moved to the other team's queue")
+
+
+def _refused(exc: Exception) -> HTTPException:
+    return HTTPException(refusal_status(exc), str(exc))
+
+
+async def _team_out(request: Request, team_id: str) -> TeamOut:
+    async with app_state(request).read_sessions() as session:
+        return TeamOut.of(await handoff.get_team(session, team_id), await handoff.team_members(session))
 
 
 @router.get("/teams", response_model=list[TeamOut])
 async def teams(session: DbSession) -> list[TeamOut]:
-    """Every team and its settings."""
-    return [TeamOut.model_validate(t, from_attributes=True) for t in await handoff.list_teams(session)]
+    """Every team and its settings, archived ones too."""
+    members = await handoff.team_members(session)
+    return [TeamOut.of(t, members) for t in await handoff.list_teams(session, archived=True)]
+
+
+@router.post("/teams", response_model=TeamOut, status_code=201, dependencies=[Depends(csrf_protected)])
+async def create_team(body: NewTeamIn, request: Request, user: CurrentUser) -> TeamOut:
+    """Create a team; a taken id is a 409, invalid hours or an unknown time zone a 422."""
+    try:
+        await do_create_team(request, user, body.id, **body.model_dump(exclude={"id"}))
+    except REFUSALS as exc:
+        raise _refused(exc) from exc
+    return await _team_out(request, body.id)
 
 
 @router.put("/teams/{team_id}", response_model=TeamOut, dependencies=[Depends(csrf_protected)])
 async def update_team(team_id: str, body: TeamIn, request: Request, user: CurrentUser) -> TeamOut:
-    """Change a team; invalid hours or an unknown time zone are refused with the reason."""
-    async with app_state(request).desk.unit_of_work() as session:
-        try:
-            before = TeamOut.model_validate(await handoff.get_team(session, team_id), from_attributes=True).model_dump()
-            team = await handoff.update_team(session, team_id, **body.model_dump(exclude_unset=True))
-        except handoff.UnknownTeam as exc:
-            raise HTTPException(404, str(exc)) from exc
-        except ValueError as exc:
-            raise HTTPException(422, str(exc)) from exc
-        after = TeamOut.model_validate(team, from_attributes=True)
-        changed = {key: [old, new] for key, new in after.model_dump().items() if (old := before[key]) != new}
-        await record_audit(
-            session,
-            actor=user,
-            action=AuditAction.TEAM_CHANGE,
-            target_type="team",
-            target_id=team_id,
-            details={"changed": changed},
-            client=AuditClient.of(request),
-        )
-        return after
+    """Change a team (its name too); invalid hours or an unknown time zone are refused with the reason."""
+    try:
+        await do_change_team(request, user, team_id, **body.model_dump(exclude_unset=True))
+    except REFUSALS as exc:
+        raise _refused(exc) from exc
+    return await _team_out(request, team_id)
+
+
+@router.post("/teams/{team_id}/archive", response_model=ArchiveOut, dependencies=[Depends(csrf_protected)])
+async def archive_team(team_id: str, body: ArchiveIn, request: Request, user: CurrentUser) -> ArchiveOut:
+    """Archive a team: its queued chats, and chats handed to it from now on, go to ``move_to``."""
+    try:
+        moved = await do_archive_team(request, user, team_id, move_to=body.move_to)
+    except REFUSALS as exc:
+        raise _refused(exc) from exc
+    return ArchiveOut(team=await _team_out(request, team_id), moved=moved)
+
+
+@router.delete("/teams/{team_id}", status_code=204, dependencies=[Depends(csrf_protected)])
+async def delete_team(team_id: str, request: Request, user: CurrentUser) -> Response:
+    """Remove a team made by mistake; 409 (naming them) while articles or conversations use it: archive it instead."""
+    try:
+        await do_delete_team(request, user, team_id)
+    except REFUSALS as exc:
+        raise _refused(exc) from exc
+    return Response(status_code=204)
 
 
 # -- the audit log ------------------------------------------------------------------------------
@@ -230,23 +301,19 @@ class OneTimePasswordOut(BaseModel):
     password: str = Field(description="shown once: the user must change it at their next login")
 
 
-async def _audit_user_change(session: AsyncSession, request: Request, admin: User, user_id: int, details: dict) -> None:
-    """Record in the audit log what an admin changed of a staff account, in the change's transaction."""
-    await record_audit(
-        session,
-        actor=admin,
-        action=AuditAction.USER_CHANGE,
-        target_type="user",
-        target_id=user_id,
-        details=details,
-        client=AuditClient.of(request),
-    )
+class NewUserIn(BaseModel):
+    email: str = Field(max_length=254, pattern=r"^[^@\s]+@[^@\s]+$")
+    name: str = Field(max_length=120, description="the name customers see")
+    role: Role = Role.AGENT
+    teams: list[str] = []
 
 
-def _user_refusal(exc: Exception) -> HTTPException:
-    if isinstance(exc, handoff.UnknownUser):
-        return HTTPException(404, str(exc))
-    return HTTPException(409, str(exc))  # LastAdmin
+class TeamsIn(BaseModel):
+    teams: list[str] = Field(description="every team the user is a member of")
+
+
+class NameIn(BaseModel):
+    name: str = Field(max_length=200)
 
 
 @router.get("/users", response_model=list[UserOut])
@@ -255,41 +322,69 @@ async def users(session: DbSession) -> list[UserOut]:
     return [UserOut.model_validate(u, from_attributes=True) for u in await handoff.list_users(session)]
 
 
+@router.post("/users", response_model=OneTimePasswordOut, status_code=201, dependencies=[Depends(csrf_protected)])
+async def add_user(body: NewUserIn, request: Request, admin: CurrentUser) -> OneTimePasswordOut:
+    """Add a staff account with a one-time password (returned once; changed at the first login)."""
+    try:
+        user, password = await do_add_user(request, admin, NewUser(body.email, body.name, body.role, body.teams))
+    except REFUSALS as exc:
+        raise _refused(exc) from exc
+    return OneTimePasswordOut(user=UserOut.model_validate(user, from_attributes=True), password=password)
+
+
 @router.post("/users/{user_id}/password-reset", response_model=OneTimePasswordOut, dependencies=[Depends(csrf_protected)])
 async def reset_password(user_id: DbInt, request: Request, admin: CurrentUser) -> OneTimePasswordOut:
     """Give the user a new one-time password (returned once) and end all their sessions; they
     must choose their own at the next login."""
-    password = handoff.new_one_time_password()
-    new_hash = await handoff.hash_password(password)  # off the event loop, before the transaction
-    async with app_state(request).desk.unit_of_work() as session:
-        try:
-            user = await handoff.reset_password(session, user_id, new_hash)
-        except handoff.UnknownUser as exc:
-            raise _user_refusal(exc) from exc
-        await _audit_user_change(session, request, admin, user_id, {"password": "reset"})
-        return OneTimePasswordOut(user=UserOut.model_validate(user, from_attributes=True), password=password)
+    try:
+        user, password = await do_reset_password(request, admin, user_id)
+    except REFUSALS as exc:
+        raise _refused(exc) from exc
+    return OneTimePasswordOut(user=UserOut.model_validate(user, from_attributes=True), password=password)
 
 
 @router.post("/users/{user_id}/deactivate", response_model=UserOut, dependencies=[Depends(csrf_protected)])
 async def deactivate(user_id: DbInt, request: Request, admin: CurrentUser) -> UserOut:
-    """The user can no longer log in; every session of theirs ends at once (409 for the last admin)."""
-    async with app_state(request).desk.unit_of_work() as session:
-        try:
-            user = await handoff.deactivate_user(session, user_id)
-        except (handoff.UnknownUser, handoff.LastAdmin) as exc:
-            raise _user_refusal(exc) from exc
-        await _audit_user_change(session, request, admin, user_id, {"active": False})
-        return UserOut.model_validate(user, from_attributes=True)
+    """The user can no longer log in; every session of theirs ends at once and the chats they held
+    go back to their teams' queues (409 for the last admin)."""
+    try:
+        user, _ = await do_deactivate_user(request, admin, user_id)
+    except REFUSALS as exc:
+        raise _refused(exc) from exc
+    return UserOut.model_validate(user, from_attributes=True)
 
 
 @router.put("/users/{user_id}/role", response_model=UserOut, dependencies=[Depends(csrf_protected)])
 async def change_role(user_id: DbInt, body: RoleIn, request: Request, admin: CurrentUser) -> UserOut:
     """Give the user another role; their sessions end, so they log in again with it (409 for the
     last admin's own role)."""
-    async with app_state(request).desk.unit_of_work() as session:
-        try:
-            user = await handoff.set_user_role(session, user_id, body.role)
-        except (handoff.UnknownUser, handoff.LastAdmin) as exc:
-            raise _user_refusal(exc) from exc
-        await _audit_user_change(session, request, admin, user_id, {"role": body.role.value})
-        return UserOut.model_validate(user, from_attributes=True)
+    try:
+        user = await do_change_role(request, admin, user_id, body.role)
+    except REFUSALS as exc:
+        raise _refused(exc) from exc
+    return UserOut.model_validate(user, from_attributes=True)
+
+
+@router.put("/users/{user_id}/teams", response_model=list[str], dependencies=[Depends(csrf_protected)])
+async def set_teams(user_id: DbInt, body: TeamsIn, request: Request, admin: CurrentUser) -> list[str]:
+    """Make the user a member of exactly these (active) teams."""
+    try:
+        return (await do_set_user_teams(request, admin, user_id, body.teams))[1]
+    except REFUSALS as exc:
+        raise _refused(exc) from exc
+
+
+@router.put("/users/{user_id}/name", response_model=UserOut, dependencies=[Depends(csrf_protected)])
+async def rename_user(user_id: DbInt, body: NameIn, request: Request, admin: CurrentUser) -> UserOut:
+    """Change the user's display name (the name customers see)."""
+    try:
+        user = await do_rename_user(request, admin, user_id, body.name)
+    except REFUSALS as exc:
+        raise _refused(exc) from exc
+    return UserOut.model_validate(user, from_attributes=True)
+
+
+pages = APIRouter()
+"""The admin pages (teams, people) and every user's account page."""
+pages.include_router(admin_pages.pages)
+pages.include_router(people_pages.pages)

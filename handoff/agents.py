@@ -11,8 +11,9 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from core.events import queue_event
 from core.models import aware
-from handoff.conversations import assign_conversation, list_queue
+from handoff.conversations import assign_conversation
 from handoff.events import AgentStatusChanged
+from handoff.finders import list_queue
 from handoff.models import Conversation, State, Team, TeamMember, User
 
 STATUSES = ("online", "away", "offline")

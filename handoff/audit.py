@@ -47,7 +47,10 @@ class AuditAction(str, enum.Enum):
     ARTICLE_IMPORT = "article_import"
     USER_ADD = "user_add"
     USER_CHANGE = "user_change"
+    TEAM_ADD = "team_add"
     TEAM_CHANGE = "team_change"
+    TEAM_ARCHIVE = "team_archive"
+    TEAM_DELETE = "team_delete"
 
 
 class AuditEntry(Base):

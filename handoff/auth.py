@@ -10,7 +10,7 @@ from __future__ import annotations
 import secrets
 from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 from urllib.parse import quote
 
 from fastapi import APIRouter, Depends, Form, HTTPException, Request
@@ -24,6 +24,9 @@ from core.security import same_secret
 from core.web import app_state, page_templates
 from handoff import Role, User
 from handoff.audit import AuditAction, AuditClient, audit_request, record_audit
+
+if TYPE_CHECKING:
+    from connectors.ratelimit import LoginWait
 
 CSRF_HEADER = "X-CSRF-Token"
 STAFF_ROLES = {r.value for r in Role}
@@ -195,15 +198,15 @@ class PasswordIn(BaseModel):
 
 
 class TooManyAttempts(HTTPException):
-    """Too many wrong passwords for this account or from this address: 429 with ``Retry-After``."""
+    """Too many wrong passwords for this account or from this address, or more logins than the hub
+    checks at once: 429 with ``Retry-After``."""
 
-    def __init__(self, wait_s: int) -> None:
+    def __init__(self, wait: LoginWait) -> None:
+        why = "the desk is checking many logins right now" if wait.busy else "too many wrong passwords"
         super().__init__(
-            status_code=429,
-            detail=f"too many wrong passwords: try again in {wait_s} s",
-            headers={"Retry-After": str(wait_s)},
+            status_code=429, detail=f"{why}: try again in {wait.seconds} s", headers={"Retry-After": str(wait.seconds)}
         )
-        self.wait_s = wait_s
+        self.wait_s = wait.seconds
 
 
 async def _checked(request: Request, email: str, check: Callable[[], Awaitable[User]]) -> User:

@@ -12,6 +12,7 @@ from handoff.models import CannedResponse
 
 _SHORTCUT = re.compile(r"^[a-z0-9][a-z0-9_-]{0,39}$")
 VARIABLES = ("customer_name", "agent_name")
+_NAME_WITH_SEPARATOR = re.compile(r"[,\s]*\{customer_name\}")
 DEFAULTS = {
     "pt-BR": {
         "ola": "Olá, {customer_name}! Sou {agent_name} e vou te ajudar. Um momento, por favor.",
@@ -36,9 +37,12 @@ class InvalidCannedResponse(ValueError):
 
 
 def render_canned(text: str, *, customer_name: str | None, agent_name: str) -> str:
-    """Fill in the variables; an unknown ``{variable}`` stays as written."""
+    """Fill in the variables; an unknown ``{variable}`` stays as written. Without the customer's
+    name, the name goes with the comma or space before it ("Estou verificando. Só um instante.")."""
+    if not customer_name:
+        text = _NAME_WITH_SEPARATOR.sub("", text)
     values = {"customer_name": customer_name or "", "agent_name": agent_name}
-    return re.sub(r"\{(\w+)\}", lambda m: values.get(m.group(1), m.group(0)), text).replace(" ,", ",").replace(", !", "!")
+    return re.sub(r"\{(\w+)\}", lambda m: values.get(m.group(1), m.group(0)), text)
 
 
 async def add_canned_response(

@@ -1,8 +1,8 @@
 """Conversation lifecycle: every ownership change is one function here, done by compare-and-set
 on the conversation's version so two agents or two hub replicas can never both win.
 
-The reads are ``handoff.finders``', the messages and notes ``handoff.messages``', the errors
-``handoff.errors``'."""
+The reads are in ``handoff.finders``, the messages and notes in ``handoff.messages``, the errors in
+``handoff.errors``."""
 
 from __future__ import annotations
 
@@ -13,67 +13,11 @@ from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from core.events import appended, queue_event
-from handoff.errors import (
-    AlreadyClaimed,
-    CannotReceiveTransfer,
-    ConversationNotFound,
-    DuplicateMessage,
-    HandoffError,
-    InvalidTransition,
-    NotYourConversation,
-)
+from handoff.errors import AlreadyClaimed, CannotReceiveTransfer, InvalidTransition, NotYourConversation
 from handoff.events import OwnerChanged, about
-from handoff.finders import (
-    OPEN_STATES,
-    can_access,
-    conversation_history,
-    customer_conversations,
-    find_open_conversation,
-    get_conversation,
-    latest_conversation,
-    list_agent_conversations,
-    list_queue,
-    queued_conversations,
-    quiet_conversations,
-)
-from handoff.messages import add_note, agent_reply, record_message
-from handoff.models import Conversation, OwnershipEvent, Priority, Role, State, TeamMember, User, utcnow
-
-# Re-exported: the errors, the reads and the messages were defined here first (``handoff``'s API
-# imports them from here).
-__all__ = [
-    "OPEN_STATES",
-    "AlreadyClaimed",
-    "CannotReceiveTransfer",
-    "ConversationNotFound",
-    "DuplicateMessage",
-    "HandoffError",
-    "InvalidTransition",
-    "NotYourConversation",
-    "abandon_conversation",
-    "add_note",
-    "agent_reply",
-    "assign_conversation",
-    "begin_closing",
-    "can_access",
-    "claim_conversation",
-    "close_conversation",
-    "conversation_history",
-    "customer_conversations",
-    "end_conversation",
-    "escalate_conversation",
-    "find_open_conversation",
-    "get_conversation",
-    "latest_conversation",
-    "list_agent_conversations",
-    "list_queue",
-    "queued_conversations",
-    "quiet_conversations",
-    "record_message",
-    "start_conversation",
-    "transfer_conversation",
-    "unassign_conversation",
-]
+from handoff.finders import get_conversation, routing_team
+from handoff.messages import record_message
+from handoff.models import Conversation, OwnershipEvent, Priority, Role, State, Team, TeamMember, User, utcnow
 
 RECEIVING_ROLES = (Role.AGENT.value, Role.SUPERVISOR.value, Role.ADMIN.value)
 
@@ -180,7 +124,8 @@ async def escalate_conversation(
     reason: str,
     actor: str = "bot",
 ) -> Conversation:
-    """Hand the conversation from the bot to the team's queue. From then on Rasa is not asked."""
+    """Hand the conversation from the bot to the team's queue (the team an archived one's chats
+    go to: ``routing_team``). From then on Rasa is not asked."""
     return await _transition(
         session,
         conversation_id,
@@ -188,7 +133,7 @@ async def escalate_conversation(
         to=State.QUEUED,
         actor=actor,
         reason=reason,
-        team_id=team_id,
+        team_id=await routing_team(session, team_id),
         priority=int(priority),
         escalation_reason=reason,
         queued_at=utcnow(),
@@ -268,6 +213,8 @@ async def transfer_conversation(
         raise NotYourConversation()
     if not team_id and to_agent is None:
         raise InvalidTransition("choose a team or an agent to transfer to")
+    if team_id and (team := await session.get(Team, team_id)) is not None and team.archived_at is not None:
+        raise InvalidTransition(f"the team {team.name} is archived: choose an active team")
     if to_agent is not None:
         await _check_can_receive(session, to_agent, team_id or conversation.team_id)
     if note.strip():
@@ -299,10 +246,12 @@ async def transfer_conversation(
 
 
 async def unassign_conversation(session: AsyncSession, conversation_id: str, by: User) -> Conversation:
-    """Put the conversation back in its team's queue (keeping its place by priority, not its age)."""
+    """Put the conversation back in its team's queue (keeping its place by priority, not its age;
+    an archived team's chat goes to the team that took its queue)."""
     conversation = await get_conversation(session, conversation_id)
     if conversation.agent_id != by.id and by.role not in ("supervisor", "admin"):
         raise NotYourConversation()
+    team_id = await routing_team(session, conversation.team_id) if conversation.team_id else None
     return await _transition(
         session,
         conversation_id,
@@ -311,7 +260,36 @@ async def unassign_conversation(session: AsyncSession, conversation_id: str, by:
         actor=f"agent:{by.id}",
         reason="unassigned",
         agent_id=None,
+        team_id=team_id,
     )
+
+
+async def requeue_agent_chats(session: AsyncSession, agent_id: int, *, by: User) -> list[str]:
+    """Put every chat the agent holds back in its team's queue (they were deactivated); returns the
+    chats' ids. Each is one ``unassign_conversation`` by ``by`` (an admin)."""
+    held = select(Conversation.id).where(Conversation.state == State.HUMAN, Conversation.agent_id == agent_id)
+    ids = list((await session.execute(held.order_by(Conversation.id))).scalars())
+    for conversation_id in ids:
+        await unassign_conversation(session, conversation_id, by)
+    return ids
+
+
+async def move_queued(session: AsyncSession, from_team: str, to_team: str, *, by: User) -> list[str]:
+    """Move every chat waiting in ``from_team``'s queue to ``to_team``'s, keeping how long it has
+    waited and its priority (the team is being archived); returns the chats' ids."""
+    waiting = select(Conversation.id).where(Conversation.state == State.QUEUED, Conversation.team_id == from_team)
+    ids = list((await session.execute(waiting.order_by(Conversation.id))).scalars())
+    for conversation_id in ids:
+        await _transition(
+            session,
+            conversation_id,
+            allowed_from=(State.QUEUED,),
+            to=State.QUEUED,
+            actor=f"agent:{by.id}",
+            reason="team_archived",
+            team_id=to_team,
+        )
+    return ids
 
 
 async def assign_conversation(session: AsyncSession, conversation_id: str, agent: User, *, actor: str = "system") -> Conversation:

@@ -42,3 +42,13 @@ class CannotReceiveTransfer(HandoffError):
         )
         self.user_id = user.id
         self.team_id = team_id
+
+
+class Refusal(ValueError):
+    """A change an admin asked for, refused before anything changed. The message says why in
+    English (the API's answer); ``key`` and ``params`` let a page say it in the reader's language."""
+
+    def __init__(self, message: str, *, key: str, **params: object) -> None:
+        super().__init__(message)
+        self.key = key
+        self.params = params

@@ -12,7 +12,17 @@ from core.events import Event, RealtimeEvent
 if TYPE_CHECKING:
     from handoff.models import Conversation
 
-__all__ = ["About", "AgentStatusChanged", "Event", "MessageAdded", "OwnerChanged", "QueueUpdate", "Typing", "about"]
+__all__ = [
+    "About",
+    "AgentStatusChanged",
+    "Event",
+    "MessageAdded",
+    "OwnerChanged",
+    "QueueUpdate",
+    "SessionsEnded",
+    "Typing",
+    "about",
+]
 
 
 class MessageAdded(Event):
@@ -25,6 +35,9 @@ class MessageAdded(Event):
     internal: bool = False  # a private note: agents only
     created_at: datetime
     attachments: list[dict] | None = None  # files with the message (``data.attachments``)
+    # A bot's answer that shows a passage of an article: the whole article (``data.full_text``),
+    # which the widget reveals on request.
+    full_text: str | None = None
 
 
 class OwnerChanged(Event):
@@ -44,6 +57,9 @@ class QueueUpdate(Event):
     type: Literal["queue"] = "queue"
     position: int
     wait_seconds: int
+    # Whether the team answers now: while it is closed, the place and wait are not shown (nobody
+    # is taking chats, so neither means anything to the customer).
+    team_open: bool = True
 
 
 class Typing(Event):
@@ -62,6 +78,14 @@ class AgentStatusChanged(RealtimeEvent):
     name: str
     status: str
     team_ids: list[str]
+
+
+class SessionsEnded(RealtimeEvent):
+    """Every session of a user ended (logout, password change or reset, deactivation, new role):
+    their consoles still open, on any replica, are closed and must log in again."""
+
+    type: Literal["sessions_ended"] = "sessions_ended"
+    user_id: int
 
 
 class About(TypedDict):

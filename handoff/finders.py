@@ -10,7 +10,9 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from handoff.errors import ConversationNotFound
-from handoff.models import Conversation, Message, State, User
+from handoff.models import Conversation, Message, State, Team, User
+
+MAX_ROUTING_HOPS = 20  # a team archived into one archived later: the chain is followed this far
 
 OPEN_STATES = (State.BOT, State.QUEUED, State.HUMAN, State.CLOSING)
 
@@ -114,3 +116,14 @@ async def customer_conversations(
 def can_access(conversation: Conversation, user: User, team_ids: Sequence[str] | None) -> bool:
     """Whether ``user`` (in ``team_ids``; ``None`` for every team) may read this conversation."""
     return team_ids is None or conversation.agent_id == user.id or conversation.team_id in team_ids
+
+
+async def routing_team(session: AsyncSession, team_id: str) -> str:
+    """The team a chat for ``team_id`` goes to: itself while active, else the team its queue was
+    moved to when it was archived (followed along later archivings). An unknown id is returned as is."""
+    for _ in range(MAX_ROUTING_HOPS):
+        team = await session.get(Team, team_id)
+        if team is None or team.archived_at is None or not team.moved_to:
+            return team_id
+        team_id = team.moved_to
+    return team_id

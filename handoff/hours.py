@@ -5,13 +5,14 @@ from __future__ import annotations
 from datetime import date, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
+from handoff.errors import Refusal
 from handoff.models import Team
 
 DAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
 DEFAULT_HOURS = {day: ["08:00", "20:00"] for day in DAYS[:6]}  # Monday to Saturday, 8h to 20h
 
 
-class InvalidHours(ValueError):
+class InvalidHours(Refusal):
     """Business hours that cannot be understood; the message says which part."""
 
 
@@ -20,23 +21,25 @@ def check_hours(hours: dict | None, holidays: list[str], timezone: str) -> None:
     try:
         ZoneInfo(timezone)
     except Exception as exc:
-        raise InvalidHours(f"unknown time zone {timezone!r} (e.g. America/Sao_Paulo, Europe/Lisbon)") from exc
+        raise InvalidHours(
+            f"unknown time zone {timezone!r} (e.g. America/Sao_Paulo, Europe/Lisbon)", key="unknown_timezone", zone=timezone
+        ) from exc
     for day in holidays:
         try:
             date.fromisoformat(day)
         except (TypeError, ValueError) as exc:
-            raise InvalidHours(f"holiday {day!r} is not a date like 2026-12-25") from exc
+            raise InvalidHours(f"holiday {day!r} is not a date like 2026-12-25", key="bad_holiday", day=day) from exc
     if hours is None:
         return
     for day, span in hours.items():
         if day not in DAYS:
-            raise InvalidHours(f"{day!r} is not a day; use {', '.join(DAYS)}")
+            raise InvalidHours(f"{day!r} is not a day; use {', '.join(DAYS)}", key="bad_day", day=day)
         try:
             start, end = (time.fromisoformat(t) for t in span)
         except (TypeError, ValueError) as exc:
-            raise InvalidHours(f'{day}: give ["HH:MM", "HH:MM"]') from exc
+            raise InvalidHours(f'{day}: give ["HH:MM", "HH:MM"]', key="bad_time", day=day) from exc
         if start >= end:
-            raise InvalidHours(f"{day}: opening {span[0]} must be before closing {span[1]}")
+            raise InvalidHours(f"{day}: opening {span[0]} must be before closing {span[1]}", key="opens_after_closing", day=day)
 
 
 def _span(team: Team, day: date) -> tuple[time, time] | None:

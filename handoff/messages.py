@@ -67,6 +67,7 @@ async def record_message(
             internal=internal,
             created_at=message.created_at,
             attachments=(data or {}).get("attachments") or None,
+            full_text=(data or {}).get("full_text") or None,
         ),
     )
     return message

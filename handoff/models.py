@@ -56,6 +56,10 @@ class Team(Base):
     sla_seconds: Mapped[int] = mapped_column(Integer, default=60)  # pick-up target...
     sla_target: Mapped[float] = mapped_column(Float, default=0.8)  # ...for this share of chats
     assignment: Mapped[str] = mapped_column(String(10), default="pick")  # pick | auto
+    # An archived team is kept (its history, the KPIs and the audit log name it) but no longer offered:
+    # chats for it go to ``moved_to``, the team its queue was moved to when it was archived.
+    archived_at: Mapped[datetime | None] = mapped_column(default=None)
+    moved_to: Mapped[str | None] = mapped_column(String(40), default=None)
 
 
 class User(Base):

@@ -17,7 +17,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 import handoff
 import insights
 from connectors import customers, outbox
-from connectors.media import MediaRefused, check_media, safe_name
+from connectors.media import MediaRefused, MediaStore, check_media, safe_name
 from core.security import allowed_origin
 from core.web import AgentConnection, DbInt, app_state, page_templates, receive_text_frame
 from handoff import Conversation, Message, Role, User
@@ -29,6 +29,7 @@ api = APIRouter(prefix="/api/agent", tags=["agents"])
 pages = APIRouter(include_in_schema=False)
 templates = page_templates(Path(__file__).parent / "templates")
 MAX_REPLY_CHARS = 4000
+SESSION_ENDED = 4401  # the console's WebSocket closes with this when the user's sessions end (console.js: to the login page)
 Supervisor = Depends(require_roles(Role.SUPERVISOR, Role.ADMIN))
 ConsoleUser = Annotated[
     User, Depends(page_user(Role.AGENT, Role.SUPERVISOR, Role.ADMIN, refusal="the console is for agents and supervisors"))
@@ -70,9 +71,13 @@ class MessageOut(BaseModel):
     delivery: dict | None = None  # Telegram/WhatsApp: sent, delivered, read, failed (with why), not_sent
 
     @classmethod
-    def of(cls, m: Message, delivery: dict | None = None) -> MessageOut:
+    def of(cls, m: Message, delivery: dict | None = None, *, media: MediaStore | None = None) -> MessageOut:
+        """The message as the console shows it; with ``media``, its files' links signed anew (the
+        links stored with a message expire)."""
         out = cls.model_validate(m, from_attributes=True)
         out.delivery = delivery
+        if media is not None and out.data and out.data.get("attachments"):
+            out.data = {**out.data, "attachments": media.fresh_attachments(out.data["attachments"])}
         return out
 
 
@@ -196,7 +201,7 @@ async def my_conversations(user: Agent, session: DbSession) -> list[Conversation
 
 
 @api.get("/conversations/{conversation_id}", response_model=ConversationDetail)
-async def conversation_detail(conversation_id: str, user: Agent, session: DbSession) -> ConversationDetail:
+async def conversation_detail(conversation_id: str, request: Request, user: Agent, session: DbSession) -> ConversationDetail:
     """The whole history (bot part, the article it used, why it escalated, private notes), how each
     message fared on its way to the customer, and who the customer is, with their previous
     conversations and NPS."""
@@ -207,7 +212,7 @@ async def conversation_detail(conversation_id: str, user: Agent, session: DbSess
     return ConversationDetail(
         conversation=ConversationOut.of(conversation),
         customer=CustomerOut.model_validate(customer, from_attributes=True) if customer else None,
-        messages=[MessageOut.of(m, delivery.get(m.id)) for m in messages],
+        messages=[MessageOut.of(m, delivery.get(m.id), media=app_state(request).media) for m in messages],
         profile=await _profile(session, conversation),
     )
 
@@ -439,7 +444,11 @@ async def live(websocket: WebSocket) -> None:
     # The status first, so an agent whose console has opened is already online (and assignable).
     await desk.agent_connected(user)
     await websocket.accept()
-    connection = AgentConnection(user.id, frozenset(teams) if teams is not None else None, websocket.send_json)
+
+    async def session_ended() -> None:
+        await websocket.close(code=SESSION_ENDED, reason="your session has ended: log in again")
+
+    connection = AgentConnection(user.id, frozenset(teams) if teams is not None else None, websocket.send_json, session_ended)
     desk.bus.connect_agent(connection)
     try:
         while True:

@@ -1,8 +1,9 @@
 """Staff users (agents, editors, supervisors, admins) and their teams; their passwords and sessions.
 
-Passwords are hashed with argon2, which takes a core for about 0.2 s on purpose: every hash and
-check runs in a small thread pool of its own (``hash_password``, ``verify_password``), never on the
-event loop nor inside a database transaction. A state change of a user is one function here
+Passwords are hashed with argon2id at OWASP's recommended cost (19 MiB, two passes, one lane: about
+20 ms of one core, on purpose): every hash and check runs in a small thread pool of its own
+(``hash_password``, ``verify_password``), never on the event loop nor inside a database transaction,
+and at the lowest CPU priority, so a flood of wrong logins cannot slow the customers' turns. A state change of a user is one function here
 (``change_password``, ``reset_password``, ``log_out``, ``deactivate_user``, ``set_user_role``); each
 that must end the user's sessions adds one to ``User.session_epoch``, which every session cookie
 carries (see ``handoff.auth``)."""
@@ -10,8 +11,10 @@ carries (see ``handoff.auth``)."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import secrets
+import threading
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import AbstractAsyncContextManager
@@ -22,16 +25,35 @@ from argon2.exceptions import InvalidHashError, VerificationError, VerifyMismatc
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from core.events import queue_event
+from handoff.errors import Refusal
+from handoff.events import SessionsEnded
 from handoff.hours import DEFAULT_HOURS
 from handoff.models import Role, Team, TeamMember, User, utcnow
 
 DEFAULT_TEAMS = {"tecnico": "Técnico", "financeiro": "Financeiro", "logistica": "Logística", "geral": "Geral"}
 MIN_PASSWORD_CHARS = 8
+MAX_NAME_CHARS = 120  # users.name
 MAX_PASSWORD_CHARS = 200  # what the login form accepts
-_hasher = PasswordHasher()
+# OWASP's Password Storage Cheat Sheet, argon2id's first configuration: m=19 MiB, t=2, p=1. argon2's
+# RFC 9106 default (64 MiB, three passes, four lanes) costs 7-8x the CPU, which 20 wrong logins a
+# second turn into two busy cores on a small machine. Hashes made with other parameters still verify.
+_hasher = PasswordHasher(time_cost=2, memory_cost=19 * 1024, parallelism=1)
+PASSWORD_WORK_NICENESS = 19  # the lowest priority: argon2 runs only on CPU the desk leaves idle
+
+
+def _lower_this_threads_priority() -> None:
+    """Run this (argon2) thread at the lowest CPU priority. On Linux the nice value is per thread
+    (setpriority(2) on the thread id); elsewhere the call fails and the thread keeps its priority."""
+    with contextlib.suppress(OSError, AttributeError):  # not Linux, or not allowed: keep the priority
+        os.setpriority(os.PRIO_PROCESS, threading.get_native_id(), PASSWORD_WORK_NICENESS)
+
+
 # argon2 releases the GIL, so these threads do not slow the event loop; half the cores at most, so a
 # flood of logins leaves the desk a core to answer customers with (the rest wait their turn).
-_password_work = ThreadPoolExecutor(max_workers=max(1, (os.cpu_count() or 2) // 2), thread_name_prefix="argon2")
+_password_work = ThreadPoolExecutor(
+    max_workers=max(1, (os.cpu_count() or 2) // 2), thread_name_prefix="argon2", initializer=_lower_this_threads_priority
+)
 
 PasswordHash = NewType("PasswordHash", str)
 """An argon2 hash made by ``hash_password`` (a password checked against the rules)."""
@@ -42,6 +64,11 @@ ReadSessions = Callable[[], AbstractAsyncContextManager[AsyncSession]]
 class UserExists(ValueError):
     def __init__(self, email: str) -> None:
         super().__init__(f"a user with e-mail {email} already exists")
+        self.key, self.params = "user_exists", {"email": email}
+
+
+class InvalidName(ValueError):
+    """A display name that cannot be shown (empty or too long)."""
 
 
 class InvalidCredentials(Exception):
@@ -56,11 +83,13 @@ class WeakPassword(ValueError):
 class UnknownUser(LookupError):
     def __init__(self, who: int | str) -> None:
         super().__init__(f"there is no user {who}")
+        self.key, self.params = "unknown_user", {"user": who}
 
 
 class LastAdmin(ValueError):
     def __init__(self) -> None:
         super().__init__("this is the desk's last active admin: make another user admin first")
+        self.key, self.params = "last_admin", dict[str, object]()
 
 
 async def _in_pool(work: Callable[[], object]) -> object:
@@ -105,11 +134,12 @@ async def verify_password(user: User | None, password: str) -> None:
 
 
 async def ensure_default_teams(session: AsyncSession) -> None:
-    """Create the four default teams if they are missing (open Monday to Saturday, 8h to 20h)."""
-    existing = set((await session.execute(select(Team.id))).scalars())
+    """Give a desk with no team yet the four default ones (open Monday to Saturday, 8h to 20h).
+    Once it has teams they are the admins' (a default team removed stays removed)."""
+    if (await session.execute(select(Team.id).limit(1))).first():
+        return
     for team_id, name in DEFAULT_TEAMS.items():
-        if team_id not in existing:
-            session.add(Team(id=team_id, name=name, hours=DEFAULT_HOURS, holidays=[]))
+        session.add(Team(id=team_id, name=name, hours=DEFAULT_HOURS, holidays=[]))
     await session.flush()
 
 
@@ -125,15 +155,18 @@ async def add_user(
 ) -> User:
     """Create a staff user in the given teams. ``one_time``: the password was generated and shown to
     someone, so the user must change it at the first login."""
-    email = email.strip().lower()
+    email, name = email.strip().lower(), " ".join(name.split())
+    if not name or len(name) > MAX_NAME_CHARS:
+        raise InvalidName(f"a display name has 1 to {MAX_NAME_CHARS} characters")
     password_hash = await hash_password(password)  # before the first query: no transaction waits on it
     if (await session.execute(select(User.id).where(User.email == email))).first():
         raise UserExists(email)
-    await ensure_default_teams(session)
-    known = set((await session.execute(select(Team.id))).scalars())
+    await ensure_default_teams(session)  # a desk's very first user: the teams they can join
+    known = set((await session.execute(select(Team.id).where(Team.archived_at.is_(None)))).scalars())
     unknown = [t for t in teams if t not in known]
     if unknown:
-        raise ValueError(f"unknown team(s): {', '.join(unknown)}; known: {', '.join(sorted(known))}")
+        names = ", ".join(unknown)
+        raise Refusal(f"unknown team(s): {names}; known: {', '.join(sorted(known))}", key="unknown_team", team=names)
     user = User(
         email=email,
         name=name,
@@ -192,16 +225,17 @@ async def _user_for_change(session: AsyncSession, user_id: int) -> User:
     return user
 
 
-def _end_sessions(user: User) -> None:
+def _end_sessions(session: AsyncSession, user: User) -> None:
     # An SQL expression, so two changes at once both count (the row's value, not the one read).
     user.session_epoch = User.session_epoch + 1
+    queue_event(session, SessionsEnded(user_id=user.id))  # and the consoles still open close
 
 
 async def log_out(session: AsyncSession, user_id: int) -> None:
     """End every session of the user, on every browser and device (each copy of each cookie)."""
     user = await session.get(User, user_id)
     if user is not None:
-        _end_sessions(user)
+        _end_sessions(session, user)
         await session.flush()
         await session.refresh(user, ["session_epoch"])
 
@@ -213,7 +247,7 @@ async def change_password(session: AsyncSession, user_id: int, new: PasswordHash
     user = await _user_for_change(session, user_id)
     user.password_hash = new
     user.must_change_password = False
-    _end_sessions(user)
+    _end_sessions(session, user)
     await session.flush()
     await session.refresh(user, ["session_epoch"])
     return user
@@ -225,7 +259,7 @@ async def reset_password(session: AsyncSession, user_id: int, new: PasswordHash)
     user = await _user_for_change(session, user_id)
     user.password_hash = new
     user.must_change_password = True
-    _end_sessions(user)
+    _end_sessions(session, user)
     await session.flush()
     await session.refresh(user, ["session_epoch"])
     return user
@@ -243,7 +277,7 @@ async def deactivate_user(session: AsyncSession, user_id: int) -> User:
     if user.role == Role.ADMIN.value and user.active and not await _other_active_admins(session, user_id):
         raise LastAdmin()
     user.active = False
-    _end_sessions(user)
+    _end_sessions(session, user)
     await session.flush()
     await session.refresh(user, ["session_epoch"])
     return user
@@ -258,9 +292,20 @@ async def set_user_role(session: AsyncSession, user_id: int, role: Role) -> User
     if user.role == Role.ADMIN.value and user.active and not await _other_active_admins(session, user_id):
         raise LastAdmin()
     user.role = role.value
-    _end_sessions(user)
+    _end_sessions(session, user)
     await session.flush()
     await session.refresh(user, ["session_epoch"])
+    return user
+
+
+async def set_display_name(session: AsyncSession, user_id: int, name: str) -> User:
+    """The name customers and colleagues see for the user (their own choice, or an admin's)."""
+    name = " ".join(name.split())
+    if not name or len(name) > MAX_NAME_CHARS:
+        raise InvalidName(f"a display name has 1 to {MAX_NAME_CHARS} characters")
+    user = await _user_for_change(session, user_id)
+    user.name = name
+    await session.flush()
     return user
 
 

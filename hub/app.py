@@ -38,8 +38,9 @@ from connectors.base import InboundMessage, OutboxChannel
 from connectors.media import MediaStore, media_router
 from connectors.outbox import DeliveryChange, OutboxWorker
 from connectors.ratelimit import LoginThrottle, RateLimits, build_login_throttle, build_rate_limits
-from connectors.widget import HandleInbound, WidgetChannel, WidgetTokens, customer_view, widget_router
+from connectors.widget import HandleInbound, WidgetChannel, WidgetOptions, WidgetTokens, customer_view, widget_router
 from core.headers import DEMO_POLICY, DOCS_POLICY, RoutePolicy, SecurityHeaders
+from core.web import STATIC as CORE_STATIC
 from desk import Desk, EventBus, RasaClient, ReplicaRelay, actions_router, inactivity_loop
 from handoff.auth import LoginRequired, auth_router, redirect_to_login
 from hub.db import make_engine, make_read_sessionmaker, make_sessionmaker
@@ -85,6 +86,11 @@ ROUTE_POLICIES = (
 
 
 # --- the parts ---------------------------------------------------------------------------------
+
+
+async def _team_articles(session: AsyncSession, team_id: str) -> list[str]:
+    """The articles (ids) that hand customers to the team: a team they name is archived, not removed."""
+    return sorted({a.id for a in await kb_index.list_articles(session, team=team_id, limit=1000)})
 
 
 def _open_index(settings: Settings) -> KnowledgeIndex:
@@ -145,6 +151,8 @@ def _login_throttle(settings: Settings, limits: RateLimits, redis: Redis | None)
         ip_attempts=settings.login_attempts_per_ip,
         lock_s=settings.login_lock_s,
         max_lock_s=settings.login_max_lock_s,
+        checks_per_second=settings.login_checks_per_second,
+        checks_burst=settings.login_checks_burst,
         redis=redis,
         redis_prefix=settings.redis_prefix,
     )
@@ -276,20 +284,26 @@ def _add_middleware(app: FastAPI, settings: Settings) -> None:
     app.add_exception_handler(LoginRequired, redirect_to_login)  # a staff page asked for by nobody: log in first
 
 
-def _widget_router(settings: Settings, desk: Desk, widget: WidgetChannel, handle: HandleInbound, limits: RateLimits) -> APIRouter:
+def _widget_router(
+    settings: Settings, desk: Desk, widget: WidgetChannel, handle: HandleInbound, limits: RateLimits, media: MediaStore
+) -> APIRouter:
     """The website widget: its token, WebSocket and script."""
     return widget_router(
         WidgetTokens(settings.widget_secret, max_age_s=settings.widget_token_max_age_s),
         widget,
         handle,
-        lambda cid: customer_view(desk.sessions, "widget", cid),
+        lambda cid: customer_view(desk.sessions, "widget", cid, media=media),
         lambda cid: desk.customer_typing("widget", cid),
         limits=limits,
+        options=WidgetOptions(
+            default_language=settings.default_language, max_chars=settings.max_message_chars, texts=desk.widget_texts
+        ),
     )
 
 
 def _mount_static(app: FastAPI) -> None:
-    """The packages' pages' scripts and styles."""
+    """The packages' pages' scripts and styles, and the design system they share (core/static)."""
+    app.mount("/static", StaticFiles(directory=CORE_STATIC), name="core-static")
     app.mount("/console/static", StaticFiles(directory=HANDOFF_DIR / "static"), name="console-static")
     app.mount("/dashboard/static", StaticFiles(directory=INSIGHTS_DIR / "static"), name="dashboard-static")
     app.mount("/kb/static", StaticFiles(directory=KB_DIR / "static"), name="kb-static")
@@ -419,18 +433,20 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.media = media
     app.state.rate_limits = limits
     app.state.login_throttle = _login_throttle(settings, limits, limits_redis)
+    app.state.team_articles = _team_articles
     _add_middleware(app, settings)
     # The routers: the channels', the packages' pages and APIs, the Rasa actions', the process's own.
-    app.include_router(_widget_router(settings, desk, widget, handle, limits))
+    app.include_router(_widget_router(settings, desk, widget, handle, limits, media))
     app.include_router(media_router(media))
     for router in channels.routers:
         app.include_router(router)
     app.include_router(handoff.routes.router)  # the agents' console: its API, WebSocket and page
-    app.include_router(handoff.admin_routes.router)
+    app.include_router(handoff.admin_routes.router)  # teams, staff accounts, the audit log
+    app.include_router(handoff.admin_routes.pages)  # their pages, and every user's account page
     app.include_router(insights.routes.router)  # the dashboard: KPIs, exports, follow-ups and page
     app.include_router(kb_index.routes.router)  # the knowledge-base editor: its API and page
     app.include_router(actions_router(executor, settings.actions_token))
     _mount_static(app)
-    app.include_router(process_router(index, rasa))  # the demo page and /healthz
+    app.include_router(process_router(index, rasa, default_language=settings.default_language))  # the demo page and /healthz
     app.include_router(auth_router)  # staff login and logout
     return app

@@ -55,14 +55,18 @@ def _group(sub: argparse._SubParsersAction, name: str, help_text: str) -> argpar
 
 def _add_run_commands(sub: argparse._SubParsersAction) -> None:
     """``run``, ``serve``, ``prepare`` and ``db upgrade``: the desk and its database."""
-    _command(
+    run = _command(
         sub,
         "run",
         commands.cmd_run,
         "prepare everything and start Rasa and the hub (what `make run` does); Ctrl-C stops both",
         description="Migrate the database, import the starter articles, calibrate if needed, train the Rasa model "
-        "if its data changed, then serve the hub and the Rasa server until Ctrl-C.",
+        "if its data changed, then serve the hub and the Rasa server until Ctrl-C. With --replicas or --rasa: "
+        "that many hubs and Rasa servers behind HAProxy, on PostgreSQL (BALCAO_DATABASE_URL) and Redis "
+        "(BALCAO_REDIS_URL), as `make run-scaled` does.",
     )
+    run.add_argument("--replicas", type=int, metavar="N", help="run N hub processes behind HAProxy (the scaled setup)")
+    run.add_argument("--rasa", type=int, metavar="M", help="run M Rasa servers behind HAProxy (the scaled setup)")
     _command(sub, "serve", commands.cmd_serve, "start only the hub (Rasa must run elsewhere, at BALCAO_RASA_URL)")
     _command(sub, "prepare", commands.cmd_prepare, "migrate the database, import the starter articles, calibrate if needed")
 

@@ -34,26 +34,37 @@ from hub.settings import Settings
 
 
 def cmd_run(args: argparse.Namespace, settings: Settings) -> int:
-    """``balcao run``: prepare, then serve the hub and the Rasa server until Ctrl-C."""
+    """``balcao run``: prepare, then serve the hub and the Rasa server until Ctrl-C; with ``--replicas``
+    or ``--rasa``, the scaled setup (``hub.scaled``)."""
+    from hub.preflight import check_services
     from hub.rasa_model import RasaNotInstalled, TrainingFailed
     from hub.runner import run_all
 
+    replicas, rasa_servers = getattr(args, "replicas", None), getattr(args, "rasa", None)
+    scaled = replicas is not None or rasa_servers is not None
+    if scaled:
+        from hub.scaled import check_scaled_settings, run_scaled
+
+        if (replicas or 1) < 1 or (rasa_servers or 1) < 1:
+            raise CommandError("--replicas and --rasa take 1 or more")
+        check_scaled_settings(settings)
+    check_services(settings)
     prepare(settings)
     try:
+        if scaled:
+            return run_scaled(settings, replicas=replicas or 2, rasa_servers=rasa_servers or 1)
         return run_all(settings)
     except (RasaNotInstalled, TrainingFailed, TimeoutError) as exc:
         raise CommandError(str(exc)) from exc
 
 
 def cmd_serve(args: argparse.Namespace, settings: Settings) -> int:
-    """``balcao serve``: only the hub."""
-    import uvicorn
+    """``balcao serve``: only the hub; refused when its database or Redis cannot be reached."""
+    from hub.preflight import check_services
+    from hub.runner import hub_server
 
-    from hub.app import create_app
-
-    uvicorn.run(
-        create_app(settings), host=settings.host, port=settings.port, proxy_headers=False
-    )  # BALCAO_TRUSTED_PROXIES decides
+    check_services(settings)
+    hub_server(settings, log_level="info").run()
     return 0
 
 

@@ -294,7 +294,7 @@ async def ensure_demo_admin(settings: Settings) -> tuple[str, str] | None:
 
 
 async def seed_desk(settings: Settings) -> None:
-    """The default teams and canned responses, on a new database."""
+    """The default teams (on a desk with none) and canned responses, on a new database."""
     import handoff
     from hub.db import unit_of_work
 

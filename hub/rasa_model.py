@@ -82,14 +82,15 @@ def ensure_model(*, quiet: bool = False) -> Path:
     return model
 
 
-def server_command(model: Path, *, port: int, token: str) -> list[str]:
-    """The Rasa server: REST channel and HTTP API on loopback only, with the auth token."""
+def server_command(model: Path, *, port: int, token: str, endpoints: Path | None = None) -> list[str]:
+    """The Rasa server: REST channel and HTTP API on loopback only, with the auth token.
+    ``endpoints``: another endpoints file than bot/endpoints.yml (the scaled setup's)."""
     return rasa_command(
         "run",
         "--model",
         str(model),
         "--endpoints",
-        "bot/endpoints.yml",
+        str(endpoints or "bot/endpoints.yml"),
         "--credentials",
         "bot/credentials.yml",
         "--enable-api",

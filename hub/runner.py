@@ -16,6 +16,7 @@ from urllib.parse import urlsplit
 
 import httpx
 import uvicorn
+from fastapi import FastAPI
 
 from hub.operations import CommandError, ensure_demo_admin
 from hub.rasa_model import ensure_model, server_command, server_env
@@ -44,7 +45,7 @@ def _rasa_ready(url: str, token: str) -> bool:
         return False
 
 
-def _listening(host: str, port: int) -> bool:
+def listening(host: str, port: int) -> bool:
     """Whether something already accepts connections on ``host:port``."""
     with contextlib.suppress(OSError), socket.create_connection((host, port), timeout=1):
         return True
@@ -59,19 +60,36 @@ def rasa_port(settings: Settings) -> int:
 def _check_rasa_port(port: int) -> None:
     """Refuse to start when the Rasa port is taken."""
     # A Rasa server left over on the port would answer our readiness checks while ours fails to bind.
-    if _listening("127.0.0.1", port):
+    if listening("127.0.0.1", port):
         raise CommandError(
             f"port {port} is in use (a Rasa server still running?): stop it, or set BALCAO_RASA_URL to another port"
         )
 
 
+def hub_server(settings: Settings, app: FastAPI | None = None, *, log_level: str = "warning") -> uvicorn.Server:
+    """The hub's HTTP server (not started): ``app`` or a new hub, on ``settings``' host and port.
+
+    Idle keep-alive connections last ``BALCAO_KEEP_ALIVE_S``, longer than its clients keep them
+    (uvicorn's 5 s default equals httpx's and browsers' reuse window, so a reused connection could
+    be closed under a request)."""
+    if app is None:
+        from hub.app import create_app
+
+        app = create_app(settings)
+    config = uvicorn.Config(
+        app,
+        host=settings.host,
+        port=settings.port,
+        log_level=log_level,
+        proxy_headers=False,  # BALCAO_TRUSTED_PROXIES decides whose X-Forwarded-For to believe
+        timeout_keep_alive=int(settings.keep_alive_s),
+    )
+    return uvicorn.Server(config)
+
+
 def _start_hub(settings: Settings) -> tuple[uvicorn.Server, threading.Thread]:
     """Serve the hub in a thread and wait until it listens; ``CommandError`` when it cannot."""
-    from hub.app import create_app
-
-    server = uvicorn.Server(
-        uvicorn.Config(create_app(settings), host=settings.host, port=settings.port, log_level="warning", proxy_headers=False)
-    )
+    server = hub_server(settings)
     # Run in a thread, uvicorn leaves the signals alone (it only captures them in the main thread):
     # Ctrl-C reaches our handlers below, which stop Rasa and then the hub.
     thread = threading.Thread(target=server.run, daemon=True)

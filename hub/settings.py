@@ -41,6 +41,10 @@ class Settings(BaseSettings):
     host: str = "127.0.0.1"
     port: int = 8000
     public_url: str = Field("", description="URL customers and agents use; defaults to http://host:port")
+    keep_alive_s: float = Field(
+        75.0,
+        description="an idle keep-alive connection is closed after this long: longer than clients and the load balancer keep one",
+    )
 
     rasa_url: str = "http://127.0.0.1:5005"
     rasa_token: str = Field("", description="hub → Rasa: Rasa's --auth-token; empty: generated (see secret_key)")
@@ -63,6 +67,10 @@ class Settings(BaseSettings):
         "",
         description="several hub replicas: Redis carries real-time events and open consoles between them (redis://host:6379/0)",
     )
+    scaled_dir: Path = Field(
+        ROOT / "var" / "scaled",
+        description="`balcao run --replicas N`: where HAProxy's configuration, Rasa's endpoints and every process's log are written",
+    )
     redis_prefix: str = Field("balcao", description="prefix of the Redis channel and keys (one per desk sharing a Redis)")
     kb_poll_seconds: float = Field(
         0.1, description="how often each hub reads the article change log (other processes' publishes)"
@@ -73,6 +81,11 @@ class Settings(BaseSettings):
 
     default_language: Language = DEFAULT_LANGUAGE
     max_message_chars: int = 4000
+    turn_lock_s: float = Field(
+        30.0,
+        description="several replicas: a customer's turn holds its Redis lock at most this long (above "
+        "rasa_timeout_s × rasa_attempts); a replica that dies mid-turn delays that customer's next turn by this",
+    )
     inactivity_seconds: int = 600
     inactivity_check_seconds: float = 30.0
     abandon_after_disconnect_seconds: int = 120  # widget closed this long while queued → abandoned
@@ -116,6 +129,13 @@ class Settings(BaseSettings):
     )
     login_lock_s: float = Field(60.0, description="the first wait; each wrong password after it doubles the wait")
     login_max_lock_s: float = Field(3600.0, description="the longest wait")
+    login_checks_per_second: float = Field(
+        5.0,
+        gt=0,
+        description="passwords one hub process checks a second at most, from anyone (each costs ~20 ms of a core); "
+        "past it (and the burst) a login is asked to wait a second (429), so a flood cannot take the customers' CPU",
+    )
+    login_checks_burst: int = Field(20, ge=1, description="password checks one hub process may make at once")
     trusted_proxies: Annotated[list[str], NoDecode] = Field(
         default_factory=list,
         description="IPs/CIDRs of your reverse proxies, whose X-Forwarded-For names the client: 10.0.0.5,10.1.0.0/16",
@@ -131,6 +151,14 @@ class Settings(BaseSettings):
         default_factory=dict, description='per language, {company} is filled in: {"en": "How likely…"}'
     )
     survey_reason_question: dict[str, str] = Field(default_factory=dict, description="per language")
+    widget_greeting: dict[str, str] = Field(
+        default_factory=dict, description="what the widget says when it opens, per language; {company} is filled in"
+    )
+    kb_next_answer_margin: float = Field(
+        0.03,
+        description="after a 'no', the next article is offered only if it scores within this of the first one "
+        "(and above the clarify threshold); else a person",
+    )
     survey_no_answer_seconds: int = Field(600, description="an unanswered survey ends the chat as 'no answer'")
     detractor_webhook_url: str = Field("", description="POSTed a JSON alert for every 0–6 score")
     # Detractor alerts by e-mail: on when smtp_host is set; sent to the team's supervisors and smtp_to.

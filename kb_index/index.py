@@ -18,6 +18,7 @@ import faiss
 import numpy as np
 
 from kb_index import ranking
+from kb_index.answer_passage import best_body_passage, cosines
 from kb_index.encoders import Encoder
 from kb_index.head import LinearHead
 from kb_index.journal import ArticleJournal
@@ -267,9 +268,16 @@ class KnowledgeIndex:
     def raw_scores(self, questions: Sequence[str], langs: Sequence[str]) -> list[dict[ArticleKey, Signals]]:
         """Per question: the signals of each candidate article (best dense passage, best BM25
         passage, cosine to the article's centroid, the head's probability, the out-of-scope cosine)."""
+        return self._scores_and_vectors(questions, langs)[0]
+
+    def _scores_and_vectors(
+        self, questions: Sequence[str], langs: Sequence[str]
+    ) -> tuple[list[dict[ArticleKey, Signals]], np.ndarray | None]:
+        """``raw_scores`` and the questions' vectors (None without an encoder), which the choice
+        of the answering passage reuses."""
         with self._lock:
             if not self._articles:
-                return [{} for _ in questions]
+                return [{} for _ in questions], None
             vectors, dense_rows = self._dense_scores(questions)
             head = self._head.current() if vectors is not None else None
             probabilities = head[0].predict_proba(vectors) if head is not None else None
@@ -283,7 +291,7 @@ class KnowledgeIndex:
                     else [0.0] * len(keys)
                 )
                 out.append({key: s._replace(head=h) for key, s, h in zip(keys, signals, heads)})
-            return out
+            return out, vectors
 
     def _dense_scores(self, questions: Sequence[str]) -> tuple[np.ndarray | None, list[dict[ArticleKey, float]]]:
         """The questions' vectors (None without an encoder or vectors) and, per question, each
@@ -371,15 +379,20 @@ class KnowledgeIndex:
             raise NotCalibrated(f"the index for encoder {self.encoder_name!r} has no thresholds")
         cal = self.calibration
         results = []
-        for question, lang, scores in zip(questions, langs, self.raw_scores(questions, langs)):
+        scored, vectors = self._scores_and_vectors(questions, langs)
+        for row, (question, lang, scores) in enumerate(zip(questions, langs, scored)):
             ranked = self.rank(
                 scores, lang, beta=cal.beta, kappa=cal.kappa, centroid=cal.centroid, head=cal.head, negative=cal.negative
             )[:k]
             hits = []
+            lexical = self._passage_bm25(question, lang)
             for key, value in ranked:
                 article = self._articles.get(key)
                 if article is not None:
-                    hits.append(Hit(article.id, article.lang, article.title, article.team, round(value, 4), article.body))
+                    passage = self._answer_passage(article, lexical, vectors[row] if vectors is not None else None)
+                    hits.append(
+                        Hit(article.id, article.lang, article.title, article.team, round(value, 4), article.body, passage)
+                    )
             confidence = hits[0].score if hits else 0.0
             decision = self.decide(confidence) if hits else Decision.ESCALATE
             results.append(SearchResult(question, lang, hits, decision, confidence))
@@ -388,3 +401,38 @@ class KnowledgeIndex:
     def search(self, question: str, lang: str, *, k: int = 3) -> SearchResult:
         """The best articles for one customer question and the decision on them."""
         return self.search_many([question], [lang], k=k)[0]
+
+    def _passage_bm25(self, question: str, lang: str) -> dict[int, float]:
+        """The question's BM25 score of every passage it matches, by passage id."""
+        query = tokens(question, lang)
+        if not query:
+            return {}
+        with self._lock:
+            pids, scores = self._lexical.scores(query)
+        return dict(zip(pids.tolist(), scores.tolist()))
+
+    def _answer_passage(self, article: IndexedArticle, lexical: dict[int, float], vector: np.ndarray | None) -> str:
+        """The body passage of ``article`` that best answers the question (``kb_index.answer_passage``);
+        the whole body when it is one passage."""
+        with self._lock:
+            body = [
+                (pid, self._passages[pid]) for pid in self._by_article.get(article.key, []) if self._passages[pid].kind == "body"
+            ]
+            if len(body) <= 1 or self.calibration is None:
+                return article.body
+            pids = [pid for pid, _ in body]
+            try:
+                vectors = self._dense.get(pids) if self._dense is not None and vector is not None else None
+            except KeyError:  # a passage still being encoded: the lexical side alone decides
+                vectors = None
+        return best_body_passage(
+            body, dense=cosines(vector, pids, vectors), lexical=lexical, beta=self.calibration.beta, kappa=self.calibration.kappa
+        )
+
+    def answer_passage(self, article_id: str, lang: str, question: str) -> str:
+        """The passage of one indexed article that best answers ``question`` ("" if not indexed)."""
+        article = self._articles.get((article_id, lang))
+        if article is None:
+            return ""
+        vector = self.encoder.encode_queries([question])[0] if self.encoder is not None and question.strip() else None
+        return self._answer_passage(article, self._passage_bm25(question, lang), vector)

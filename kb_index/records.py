@@ -40,7 +40,8 @@ class IndexedArticle:
 
 @dataclass(frozen=True)
 class Hit:
-    """One article found for a question, with its fused score."""
+    """One article found for a question, with its fused score and the passage of its body that
+    best answers the question (the whole body when it is one passage)."""
 
     article_id: str
     lang: str
@@ -48,6 +49,17 @@ class Hit:
     team: str
     score: float
     body: str
+    passage: str = ""
+
+    @property
+    def answer(self) -> str:
+        """What a customer is shown first: the passage, else the body."""
+        return self.passage or self.body
+
+    @property
+    def is_excerpt(self) -> bool:
+        """Whether the passage is only part of the article (a customer may want the rest)."""
+        return bool(self.passage) and self.passage.strip() != self.body.strip()
 
 
 @dataclass(frozen=True)

@@ -10,7 +10,8 @@ import subprocess
 import threading
 import time
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Iterable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -18,6 +19,7 @@ import httpx
 import uvicorn
 import websockets
 
+from core.http import hub_client
 from hub.settings import ROOT, Settings
 
 PG_ADMIN = "postgresql://postgres@127.0.0.1:5432/test"  # the machine's PostgreSQL (trust)
@@ -64,6 +66,9 @@ def hub_settings(tmp: Path, *, cache_dir: Path, rasa_url: str = "http://127.0.0.
         rate_ip_burst=1_000_000,
         rate_customer_per_minute=1_000_000,
         rate_customer_burst=1_000_000,
+        # tests log in many at once: the budget of password checks is tested by swapping it (test_logins)
+        login_checks_per_second=1_000_000,
+        login_checks_burst=1_000_000,
         calibration_file=ROOT / "data" / "kb" / "calibration.json",
         kb_dir=ROOT / "data" / "kb",
         inactivity_seconds=3600,
@@ -120,18 +125,50 @@ def start_hub(settings: Settings) -> RunningHub:
     from hub.app import create_app
     from hub.db import run_migrations
     from hub.operations import import_kb, seed_desk
+    from hub.runner import hub_server
 
     run_migrations(settings.database_url)
     _asyncio.run(seed_desk(settings))
     _asyncio.run(open_all_teams_always(settings))
     _asyncio.run(import_kb(settings, settings.kb_dir))
-    server = uvicorn.Server(
-        uvicorn.Config(create_app(settings), host="127.0.0.1", port=settings.port, log_level="warning", proxy_headers=False)
-    )
+    server = hub_server(settings, create_app(settings))
     thread = threading.Thread(target=server.run, daemon=True)
     thread.start()
-    wait_until(lambda: server.started, 120, "hub")
+    wait_until(lambda: server.started, 300, "hub")  # a loaded 2-core machine can take minutes
     return RunningHub(settings, server, thread)
+
+
+Staff = tuple[str, str, str, list[str]]
+"""A staff member for ``queueing_hub``: e-mail, password, role, teams."""
+
+
+@contextmanager
+def queueing_hub(
+    database: str, tmp: Path, *, cache_dir: Path, staff: Iterable[Staff], **overrides: object
+) -> Iterator[RunningHub]:
+    """A hub on SQLite, or on a PostgreSQL database of its own (``database="postgresql"``), whose
+    Rasa never answers, so a customer's first message queues the chat for `geral`; ``staff`` are
+    added as `balcao user add` does (each named after their e-mail). Everything is removed after."""
+    from hub.operations import add_user
+
+    name = None
+    url = f"sqlite+aiosqlite:///{tmp / 'balcao.db'}"
+    if database == "postgresql":
+        name = f"balcao_{tmp.name.lower().replace('-', '_')}_{uuid.uuid4().hex[:10]}"
+        asyncio.run(pg_admin(f'CREATE DATABASE "{name}"'))
+        url = f"postgresql+asyncpg://postgres@127.0.0.1:5432/{name}"
+    settings = hub_settings(tmp, cache_dir=cache_dir, database_url=url, rasa_timeout_s=0.5, rasa_attempts=1, **overrides)
+    hub = start_hub(settings)
+    try:
+        for email, password, role, teams in staff:
+            asyncio.run(
+                add_user(settings, email=email, name=email.split("@")[0].title(), role=role, teams=teams, password=password)
+            )
+        yield hub
+    finally:
+        hub.stop()
+        if name:
+            asyncio.run(pg_admin(f'DROP DATABASE "{name}" WITH (FORCE)'))
 
 
 @dataclass
@@ -262,6 +299,17 @@ async def wait_for_status(read: Callable[[], str], wanted: str, timeout_s: float
         await asyncio.sleep(0.1)
 
 
+def visitor_label(lang: str, channel: str, customer_id: str) -> str:
+    """The console's name for a customer without one ("Visitante 1234"): the number the console's
+    script derives from the customer's channel and id, the same for the same customer."""
+    from handoff.console_texts import TEXTS
+
+    h = 0
+    for ch in f"{channel}:{customer_id}":
+        h = (h * 31 + ord(ch)) % 2**32
+    return TEXTS[lang]["visitor"].format(n=1000 + h % 9000)
+
+
 def bot_texts(frames: list[dict]) -> list[str]:
     return [f["text"] for f in frames if f.get("type") == "message" and f.get("sender") in ("bot", "system")]
 
@@ -279,7 +327,7 @@ class AgentClient:
     password: str
 
     async def login(self) -> AgentClient:
-        self.http = httpx.AsyncClient(base_url=self.hub_url, timeout=30)
+        self.http = hub_client(base_url=self.hub_url, timeout=30)
         r = await self.http.post("/api/auth/login", json={"email": self.email, "password": self.password})
         r.raise_for_status()
         self.http.headers["X-CSRF-Token"] = r.json()["csrf_token"]

@@ -25,7 +25,7 @@ MAX_MISSES_BEFORE_HANDOFF = 2  # the knowledge base did not know twice in a row 
 # teams themselves once admins edit them on a page.
 SEEDED_TEAM_WORDING = {
     "tecnico": {"en": "technical support", "pt": "suporte técnico"},
-    "financeiro": {"en": "billing", "pt": "financeiro"},
+    "financeiro": {"en": "billing", "pt": "finanças"},
     "logistica": {"en": "delivery", "pt": "logística"},
     "geral": {"en": "customer care", "pt": "atendimento"},
 }
@@ -48,12 +48,24 @@ def _reset_kb() -> list[EventType]:
 
 
 def show_article(
-    dispatcher: CollectingDispatcher, hit: Hit, tried: list[str], question: str, *, kb: str | None = None
+    dispatcher: CollectingDispatcher,
+    hit: Hit,
+    tried: list[str],
+    question: str,
+    *,
+    kb: str | None = None,
+    lead_in: bool = False,
 ) -> list[EventType]:
-    """Send the article and ask whether it solved the question (``kb="answer"`` marks a new question
-    the knowledge base answered, for the unanswered-question rate)."""
+    """Send the passage of the article that answers the question (with the whole article beside it
+    when the passage is only part of it) and ask whether it solved the question. ``kb="answer"``
+    marks a new question the knowledge base answered, for the unanswered-question rate;
+    ``lead_in`` introduces an article offered after a "no"."""
+    if lead_in:
+        dispatcher.utter_message(response="utter_next_article")
     # Sent as one custom message: Rasa's REST channel would split a text at every blank line.
-    message = {"text": f"**{hit.title}**\n\n{hit.body}", "article": hit.article_id, "lang": hit.lang, "score": hit.score}
+    message = {"text": f"**{hit.title}**\n\n{hit.answer}", "article": hit.article_id, "lang": hit.lang, "score": hit.score}
+    if hit.is_excerpt:  # the widget offers "read the whole article"; other channels get the passage
+        message["full_text"] = f"**{hit.title}**\n\n{hit.body}"
     if kb:
         message["kb"] = kb
     dispatcher.utter_message(json_message=message)
@@ -159,11 +171,12 @@ class ActionShowArticle(DeskAction):
 
     async def run(self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: dict[str, Any]) -> list[EventType]:
         article_id = next(tracker.get_latest_entity_values("article"), None) or tracker.get_slot("article")
-        hit = self.desk.article(str(article_id), language(tracker)) if article_id else None
+        question = tracker.get_slot("kb_question") or ""
+        hit = await self.desk.article(str(article_id), language(tracker), question=question) if article_id else None
         if hit is None:
             dispatcher.utter_message(response="utter_how_can_help")
             return []
-        return show_article(dispatcher, hit, list(tracker.get_slot("kb_tried") or []), tracker.get_slot("kb_question") or "")
+        return show_article(dispatcher, hit, list(tracker.get_slot("kb_tried") or []), question)
 
 
 class ActionFeedbackYes(DeskAction):
@@ -180,7 +193,8 @@ class ActionFeedbackYes(DeskAction):
 
 
 class ActionFeedbackNo(DeskAction):
-    """ "No": show the next best article; after the best two, hand over to the article's team."""
+    """ "No": offer the next article when it plausibly answers the question, introduced as such;
+    else, or after the best two, hand over to the team of the first article."""
 
     def name(self) -> str:
         return "action_feedback_no"
@@ -191,13 +205,15 @@ class ActionFeedbackNo(DeskAction):
         if awaiting not in ("resolution", "choice") or not question:
             dispatcher.utter_message(response="utter_how_can_help")
             return []
+        lang = language(tracker)
         tried = list(tracker.get_slot("kb_tried") or [])
-        result = await self.desk.search(question, language(tracker))
-        first_team = next((h.team for h in result.hits if h.article_id in tried), result.best.team if result.best else "geral")
-        remaining = [h for h in result.hits if h.article_id not in tried]
-        if awaiting == "choice" or len(tried) >= MAX_ARTICLES_BEFORE_HANDOFF or not remaining:
-            return await hand_over(self.desk, dispatcher, tracker, team=first_team, reason="not_resolved")
-        return show_article(dispatcher, remaining[0], tried, question)
+        hit = None
+        if awaiting == "resolution" and len(tried) < MAX_ARTICLES_BEFORE_HANDOFF:
+            hit = await self.desk.next_answer(question, lang, tried=tried)
+        if hit is None:
+            first = await self.desk.article(tried[0], lang) if tried else (await self.desk.search(question, lang)).best
+            return await hand_over(self.desk, dispatcher, tracker, team=first.team if first else "geral", reason="not_resolved")
+        return show_article(dispatcher, hit, tried, question, lead_in=True)
 
 
 class ActionRequestHuman(DeskAction):
@@ -240,8 +256,10 @@ class ActionAskNpsScore(DeskAction):
         return "action_ask_nps_score"
 
     async def run(self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: dict[str, Any]) -> list[EventType]:
+        lang = language(tracker)
         buttons = [{"title": str(n), "payload": str(n)} for n in range(11)]
-        dispatcher.utter_message(text=self.desk.survey_text("score", language(tracker)), buttons=buttons)
+        buttons.append({"title": skip_title(lang), "payload": "/deny"})  # no score: recorded as no answer
+        dispatcher.utter_message(text=self.desk.survey_text("score", lang), buttons=buttons)
         return []
 
 
@@ -270,6 +288,10 @@ class ValidateNpsForm(FormValidationAction):
     ) -> dict[str, Any]:
         if slot_value is None:  # a reset, not an answer
             return {}
+        text = str(slot_value).strip()
+        # "Skip", tapped (an intent payload) or typed where buttons are text (WhatsApp): no answer, no reason asked.
+        if text.startswith("/") or text.casefold() == skip_title(language(tracker)).casefold():
+            return {"nps_score": NO_VALUE, "nps_reason": NO_VALUE}
         parsed = parse_nps_score(str(slot_value))
         if parsed.score is not None:
             return {"nps_score": str(parsed.score)}

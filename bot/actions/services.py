@@ -22,8 +22,12 @@ class DeskServices(Protocol):
         """Knowledge-base search with the answer / clarify / escalate decision; with the
         conversation, a question it cannot answer with confidence is kept for the editors."""
 
-    def article(self, article_id: str, lang: str) -> Hit | None:
-        """One published article, in the customer's language when it exists."""
+    async def article(self, article_id: str, lang: str, *, question: str = "") -> Hit | None:
+        """One published article, in the customer's language when it exists, with the passage that
+        best answers ``question`` (``Hit.passage``)."""
+
+    async def next_answer(self, question: str, lang: str, *, tried: list[str]) -> Hit | None:
+        """After a "no": the next article for the question when it is a plausible match, else None."""
 
     async def escalate(self, conversation_id: str, *, team: str, reason: str) -> QueuedFor:
         """Queue the conversation for a team (the reason sets the priority); returns the team it is

@@ -7,22 +7,40 @@
   var script = document.currentScript;
   var data = (script && script.dataset) || {};
   var hub = (data.hub || (script ? new URL(script.src).origin : location.origin)).replace(/\/$/, "");
-  var pageLang = data.lang || document.documentElement.lang || navigator.language || "pt-BR";
-  var lang = /^en/i.test(pageLang) ? "en" : /^pt-PT$/i.test(pageLang) ? "pt-PT" : "pt-BR";
-  var T = {
+  /* The language: the one the page names for the widget (data-lang, ?lang= on the script or the
+   * page), else the page's own <html lang>, else the browser's (navigator.languages), else the desk's
+   * default, which the hub sends when the page opens. */
+  function speak(tag) {
+    tag = String(tag || "").trim().toLowerCase();
+    if (tag === "pt-pt") return "pt-PT";
+    if (tag === "pt" || tag.indexOf("pt-") === 0) return "pt-BR";
+    if (tag === "en" || tag.indexOf("en-") === 0) return "en";
+    return null;
+  }
+  function param(url) { try { return new URL(url, location.href).searchParams.get("lang"); } catch (e) { return null; } }
+  var lang = null;
+  [data.lang, script && param(script.src), param(location.href), document.documentElement.lang]
+    .concat(navigator.languages || [navigator.language])
+    .some(function (tag) { lang = speak(tag); return lang; });
+  var TEXTS = {
     "pt-BR": { title: "Atendimento", open: "Abrir o chat", close: "Fechar o chat", placeholder: "Escreva sua mensagem",
       send: "Enviar", queued: "Aguardando uma pessoa do atendimento…", human: "{name} entrou na conversa.",
       ended: "Conversa encerrada.", offline: "Reconectando…", log: "Mensagens", typing: "Digitando…",
-      pending: "Será enviada ao reconectar", place: "Você é o {n}º da fila · espera de cerca de {m} min" },
+      pending: "Será enviada ao reconectar", place: "Você é o {n}º da fila · espera de cerca de {m} min",
+      closed: "Fora do horário de atendimento · sua conversa está na fila", more: "Ver o artigo completo" },
     "pt-PT": { title: "Apoio ao cliente", open: "Abrir o chat", close: "Fechar o chat", placeholder: "Escreva a sua mensagem",
       send: "Enviar", queued: "A aguardar uma pessoa do apoio…", human: "{name} entrou na conversa.",
       ended: "Conversa terminada.", offline: "A religar…", log: "Mensagens", typing: "A escrever…",
-      pending: "Será enviada ao religar", place: "É o {n}.º na fila · espera de cerca de {m} min" },
+      pending: "Será enviada ao religar", place: "É o {n}.º na fila · espera de cerca de {m} min",
+      closed: "Fora do horário de atendimento · a sua conversa está na fila", more: "Ver o artigo completo" },
     "en": { title: "Support", open: "Open chat", close: "Close chat", placeholder: "Type your message",
       send: "Send", queued: "Waiting for a person from our team…", human: "{name} joined the conversation.",
       ended: "Conversation closed.", offline: "Reconnecting…", log: "Messages", typing: "Typing…",
-      pending: "Will be sent when reconnected", place: "You are number {n} in the queue · about {m} min wait" }
-  }[lang];
+      pending: "Will be sent when reconnected", place: "You are number {n} in the queue · about {m} min wait",
+      closed: "Outside our opening hours · your chat is in the queue", more: "Read the whole article" }
+  };
+  var T = TEXTS[lang || "pt-BR"]; /* until the hub names the desk's default */
+  var desk = { texts: {}, maxChars: 0 }; /* the desk's wording and limit, sent when the page opens */
   var color = /^#[0-9a-f]{3,8}$/i.test(data.color || "") ? data.color : "#0b6e4f";
   var side = data.position === "left" ? "left" : "right";
   var storageKey = "balcao-token:" + hub;
@@ -34,19 +52,23 @@
     "<style>" +
     ":host{all:initial !important}" + /* the host page's !important rules must not reach inside */
     "*{box-sizing:border-box;font-family:system-ui,-apple-system,'Segoe UI',Roboto,sans-serif;font-size:15px;line-height:1.4}" +
-    ".launcher{position:fixed;bottom:20px;" + side + ":20px;width:60px;height:60px;border-radius:50%;border:0;background:" + color + ";color:#fff;cursor:pointer;box-shadow:0 4px 14px rgba(0,0,0,.3);z-index:2147483646;font-size:26px}" +
+    ".launcher{position:fixed;bottom:20px;" + side + ":20px;width:60px;height:60px;border-radius:50%;border:0;background:" + color + ";color:#fff;cursor:pointer;box-shadow:0 4px 14px rgba(0,0,0,.3);z-index:2147483646;display:flex;align-items:center;justify-content:center;padding:0}" +
+    ".launcher svg{width:30px;height:30px;fill:currentColor}" +
     ".panel{position:fixed;bottom:92px;" + side + ":20px;width:360px;max-width:calc(100vw - 24px);height:520px;max-height:calc(100vh - 110px);background:#fff;color:#1b1b1b;border-radius:12px;box-shadow:0 8px 30px rgba(0,0,0,.3);display:flex;flex-direction:column;overflow:hidden;z-index:2147483647}" +
     ".panel[hidden]{display:none}" +
     "header{background:" + color + ";color:#fff;padding:12px 14px;font-weight:600;display:flex;justify-content:space-between;align-items:center}" +
-    "header button{background:transparent;border:0;color:#fff;font-size:20px;cursor:pointer}" +
+    "header button{background:transparent;border:0;color:#fff;font-size:24px;cursor:pointer;min-width:44px;min-height:44px;margin:-8px -10px -8px 0;border-radius:6px}" +
     ".log{flex:1;overflow-y:auto;padding:12px;background:#f6f7f8}" +
     ".msg{max-width:85%;margin:6px 0;padding:8px 11px;border-radius:10px;white-space:pre-wrap;word-wrap:break-word}" +
     ".customer{margin-left:auto;background:" + color + ";color:#fff}" +
-    ".bot,.agent,.system{background:#fff;border:1px solid #dcdfe3}" +
+    ".bot,.agent,.system,.greeting{background:#fff;border:1px solid #dcdfe3}" +
     ".who{display:block;font-size:12px;color:#555;margin-bottom:2px}" +
     ".buttons{display:flex;flex-wrap:wrap;gap:6px;margin:4px 0 8px}" +
-    ".buttons button{border:1px solid " + color + ";background:#fff;color:" + color + ";border-radius:16px;padding:5px 11px;cursor:pointer}" +
-    ".buttons button:focus,.launcher:focus,form button:focus,textarea:focus{outline:3px solid #ffbf47;outline-offset:1px}" +
+    ".buttons button{border:1px solid " + color + ";background:#fff;color:" + color + ";border-radius:22px;padding:5px 14px;min-height:44px;min-width:44px;cursor:pointer}" +
+    ".more{display:block;margin-top:6px;border:0;background:none;color:" + color + ";text-decoration:underline;padding:0;min-height:44px;cursor:pointer;font-size:14px}" +
+    ".limit{font-size:13px;color:#8a1c1c;background:#fdecec;padding:6px 12px}" +
+    ".limit[hidden]{display:none}" +
+    ".buttons button:focus,.launcher:focus,form button:focus,textarea:focus,.more:focus,header button:focus{outline:3px solid #ffbf47;outline-offset:1px}" +
     ".status{font-size:13px;color:#333;background:#fff6d6;padding:6px 12px}" +
     ".status:empty{display:none}" +
     ".typing{margin:6px 0;padding:8px 11px;color:#444;font-size:13px}" +
@@ -60,26 +82,33 @@
     "textarea{flex:1;border:0;padding:10px;resize:none;height:48px;color:#1b1b1b;background:#fff}" +
     "form button{border:0;background:" + color + ";color:#fff;padding:0 16px;cursor:pointer}" +
     "</style>" +
-    "<button class='launcher' type='button' aria-expanded='false'>&#128172;</button>" +
+    /* an inline icon: an emoji or icon font may be missing on the visitor's system */
+    "<button class='launcher' type='button' aria-expanded='false'><svg viewBox='0 0 24 24' aria-hidden='true' focusable='false'>" +
+    "<path d='M4 3h16a2 2 0 0 1 2 2v11a2 2 0 0 1-2 2H9l-5 4v-4a2 2 0 0 1-2-2V5a2 2 0 0 1 2-2zm3 6.5a1.5 1.5 0 1 0 0 3 1.5 1.5 0 0 0 0-3zm5 0a1.5 1.5 0 1 0 0 3 1.5 1.5 0 0 0 0-3zm5 0a1.5 1.5 0 1 0 0 3 1.5 1.5 0 0 0 0-3z'/></svg></button>" +
     "<section class='panel' role='dialog' hidden>" +
     "<header><span class='title'></span><button class='close' type='button'>&times;</button></header>" +
     "<div class='status' role='status'></div>" +
     "<div class='log' role='log' aria-live='polite'></div>" +
     "<div class='typing' aria-hidden='true' hidden><span></span><span></span><span></span></div>" +
-    "<form><textarea rows='1' maxlength='4000'></textarea><button type='submit'></button></form>" +
+    "<div class='limit' role='alert' hidden></div>" +
+    "<form><textarea rows='1'></textarea><button type='submit'></button></form>" +
     "</section>";
   var $ = function (s) { return root.querySelector(s); };
   var launcher = $(".launcher"), panel = $(".panel"), log = $(".log"), status = $(".status"), typing = $(".typing");
-  var form = $("form"), input = $("textarea");
-  $(".title").textContent = data.title || T.title;
-  launcher.setAttribute("aria-label", T.open);
-  $(".close").setAttribute("aria-label", T.close);
-  panel.setAttribute("aria-label", data.title || T.title);
-  log.setAttribute("aria-label", T.log);
-  input.setAttribute("aria-label", T.placeholder);
-  input.placeholder = T.placeholder;
-  form.querySelector("button").textContent = T.send;
-  typing.setAttribute("aria-label", T.typing);
+  var form = $("form"), input = $("textarea"), limit = $(".limit");
+  function label() {
+    $(".title").textContent = data.title || T.title;
+    launcher.setAttribute("aria-label", T.open);
+    $(".close").setAttribute("aria-label", T.close);
+    panel.setAttribute("aria-label", data.title || T.title);
+    log.setAttribute("aria-label", T.log);
+    input.setAttribute("aria-label", T.placeholder);
+    input.placeholder = T.placeholder;
+    form.querySelector("button").textContent = T.send;
+    typing.setAttribute("aria-label", T.typing);
+    root.querySelectorAll(".more").forEach(function (b) { b.textContent = T.more; });
+  }
+  label();
 
   /* unacked: messages written but not yet confirmed stored by the hub (by id, in order). They are
    * sent again after a reconnect; the hub stores each id once, so nothing is lost or doubled. */
@@ -105,6 +134,14 @@
       var who = document.createElement("span"); who.className = "who"; who.textContent = m.agent_name; div.appendChild(who);
     }
     renderText(div, m.text);
+    if (m.full_text) { /* an answer shows the passage that answers the question; the whole article on request */
+      var more = document.createElement("button"); more.type = "button"; more.className = "more"; more.textContent = T.more;
+      more.addEventListener("click", function () {
+        div.textContent = ""; renderText(div, m.full_text);
+        div.setAttribute("tabindex", "-1"); div.focus(); /* the control is gone: keep the reader where they were */
+      });
+      div.appendChild(more);
+    }
     (m.attachments || []).forEach(function (a) { /* a file from the agent: a signed link to it */
       if (!/^https?:\/\//.test(a.url || "")) return;
       var link = document.createElement("a"); link.className = "file"; link.href = a.url; link.target = "_blank"; link.rel = "noopener";
@@ -134,7 +171,31 @@
   /* While waiting for a person: place in the queue and the estimated wait, as they change. */
   function showPlace(q) {
     if (state !== "queued" || !q) return;
+    if (q.open === false) { status.textContent = T.closed; return; } /* nobody answers now: no place, no wait */
     status.textContent = T.place.replace("{n}", q.position).replace("{m}", Math.max(1, Math.round(q.wait_seconds / 60)));
+  }
+  /* The desk's greeting opens every conversation (shown, not stored). */
+  function greet() {
+    if (!desk.texts.greeting) return;
+    var div = document.createElement("div"); div.className = "msg greeting";
+    renderText(div, desk.texts.greeting);
+    log.appendChild(div);
+  }
+  /* The page's setup from the hub: the language (the desk's default when nothing here named one
+   * Balcão speaks), the length limit and the desk's wording. */
+  function setUp(m) {
+    if (!lang && TEXTS[m.lang]) { lang = m.lang; T = TEXTS[lang]; label(); }
+    desk = { texts: m.texts || {}, maxChars: m.max_chars || 0 };
+    checkLength();
+  }
+  /* A message over the desk's limit is not sent: the customer is told the limit and keeps the text. */
+  function overLimit(text) { return desk.maxChars && text.length > desk.maxChars; }
+  function checkLength() {
+    var over = overLimit(input.value);
+    limit.hidden = !over;
+    limit.textContent = over ? (desk.texts.too_long || "") : "";
+    if (over) input.setAttribute("aria-invalid", "true"); else input.removeAttribute("aria-invalid");
+    return over;
   }
   function showTyping(on) { typing.hidden = !on; if (on) log.scrollTop = log.scrollHeight; }
   function addPending(frame) {
@@ -177,8 +238,13 @@
   }
   function getToken() {
     var stored = storedToken();
-    return fetch(hub + "/widget/session", { method: "POST", headers: { "Content-Type": "application/json" },
-      body: JSON.stringify({ token: stored }) })
+    var request = function () {
+      return fetch(hub + "/widget/session", { method: "POST", headers: { "Content-Type": "application/json" },
+        body: JSON.stringify({ token: stored }) });
+    };
+    /* Asking for a session twice is harmless (the same customer, a fresh token): a request that got
+     * no answer (an idle connection closed as it was reused) is sent once more. */
+    return request().catch(request)
       .then(function (r) {
         if (r.status === 403 && stored) { keepToken(null); return getToken(); }
         if (!r.ok) throw new Error("session " + r.status);
@@ -194,13 +260,15 @@
     getToken().then(function (t) {
       /* The token rides in the handshake's Sec-WebSocket-Protocol header, not in the URL (which
        * proxies and servers write to their logs). */
-      socket = new WebSocket(hub.replace(/^http/, "ws") + "/widget/ws?lang=" + lang, ["balcao.widget", "balcao.token." + t]);
+      socket = new WebSocket(hub.replace(/^http/, "ws") + "/widget/ws?lang=" + (lang || ""), ["balcao.widget", "balcao.token." + t]);
       socket.onopen = function () { retry = 0; if (status.textContent === T.offline) status.textContent = ""; };
       /* frames sent before the history arrives would be drawn and then wiped: send them after it */
       socket.onmessage = function (ev) {
         var m = JSON.parse(ev.data);
         if (m.type === "history") {
+          setUp(m);
           log.textContent = ""; seen = {};
+          greet();
           (m.messages || []).forEach(function (x) { addMessage(x, false); });
           showState(m.state, m.agent_name);
           showPlace(m.queue);
@@ -236,7 +304,12 @@
   }
   launcher.addEventListener("click", function () { toggle(!opened); });
   $(".close").addEventListener("click", function () { toggle(false); });
-  form.addEventListener("submit", function (ev) { ev.preventDefault(); send(input.value); input.value = ""; });
+  form.addEventListener("submit", function (ev) {
+    ev.preventDefault();
+    if (checkLength()) { input.focus(); return; }
+    send(input.value); input.value = "";
+  });
+  input.addEventListener("input", checkLength);
   input.addEventListener("keydown", function (ev) {
     if (ev.key === "Enter" && !ev.shiftKey) { ev.preventDefault(); form.requestSubmit(); return; }
     /* Tell a person who is answering that the customer is typing (at most every 2 s). */

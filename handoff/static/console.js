@@ -8,10 +8,19 @@
   var $ = function (id) { return document.getElementById(id); };
   var current = null, canned = {}, unread = {}, knownQueue = null, typingTimer = null, lastTypingSent = 0, socket = null;
 
+  /* A request that failed without an answer (the server or the load balancer closed an idle
+   * connection just as it was reused) is sent once more when repeating it changes nothing. */
+  var IDEMPOTENT = { GET: 1, HEAD: 1, PUT: 1, DELETE: 1, OPTIONS: 1 };
+  function sendOnce(url, options) {
+    return fetch(url, options).catch(function (e) {
+      if (!IDEMPOTENT[(options.method || "GET").toUpperCase()]) throw e;
+      return fetch(url, options);
+    });
+  }
   function api(path, options) {
     options = options || {};
     options.headers = Object.assign({ "Content-Type": "application/json", "X-CSRF-Token": csrf }, options.headers || {});
-    return fetch("/api/agent" + path, options).then(function (r) {
+    return sendOnce("/api/agent" + path, options).then(function (r) {
       return r.json().then(function (data) {
         if (!r.ok) throw new Error(typeof data.detail === "string" ? data.detail : "HTTP " + r.status);
         return data;
@@ -20,9 +29,36 @@
   }
   function notice(text) { $("notice").textContent = text || ""; }
   function minutesSince(iso) { return iso ? Math.max(0, Math.round((Date.now() - Date.parse(iso)) / 60000)) : 0; }
-  function label(c) {
-    var who = c.customer_name || c.customer_id.slice(0, 12);
-    return who + " · " + c.channel + " · " + (c.team_id || "-") + (c.escalation_reason ? " · " + c.escalation_reason : "");
+  function word(prefix, code) { return code ? (T[prefix + code] || code) : ""; }
+  function fill(text, values) { return text.replace(/\{(\w+)\}/g, function (all, k) { return k in values ? values[k] : all; }); }
+  /* Names the page already has: teams and agents (the transfer form's options). */
+  function namesOf(select) {
+    var names = {};
+    Array.prototype.forEach.call($(select).options, function (o) { if (o.value) names[o.value] = o.textContent; });
+    return names;
+  }
+  var teamNames = namesOf("transfer-team"), agentNames = namesOf("transfer-agent");
+  /* A customer is their name, else "Visitante 1234": a number that stays the same for the same
+     customer (their id is an internal key an agent has no use for). */
+  function customerName(name, channel, customerId) {
+    if (name) return name;
+    var h = 0, key = channel + ":" + customerId;
+    for (var i = 0; i < key.length; i++) h = (h * 31 + key.charCodeAt(i)) >>> 0;
+    return fill(T.visitor, { n: 1000 + (h % 9000) });
+  }
+  function who(c) { return customerName(c.customer_name, c.channel, c.customer_id); }
+  function teamName(id) { return id ? (teamNames[id] || id) : T.no_team; }
+  function about(c) {
+    return [word("channel_", c.channel), teamName(c.team_id), word("reason_", c.escalation_reason)].filter(Boolean).join(" · ");
+  }
+  function label(c) { return who(c) + " · " + about(c); }
+  function conversationButton(c, extra) {
+    var b = document.createElement("button"); b.type = "button"; b.dataset.id = c.id; b.className = "prio-" + c.priority;
+    var name = document.createElement("span"); name.className = "conv-name"; name.textContent = who(c);
+    var meta = document.createElement("span"); meta.className = "conv-meta"; meta.textContent = [about(c), extra].filter(Boolean).join(" · ");
+    b.appendChild(name); b.appendChild(meta);
+    b.addEventListener("click", function () { open(c.id); });
+    return b;
   }
 
   /* A short beep and a browser notification: agents must never miss a waiting customer. */
@@ -41,18 +77,13 @@
   function renderList(id, items, isQueue) {
     var ul = $(id); ul.textContent = "";
     items.forEach(function (c) {
-      var li = document.createElement("li"), b = document.createElement("button");
-      b.type = "button"; b.dataset.id = c.id; b.className = "prio-" + c.priority;
-      b.textContent = label(c);
-      var extra = document.createElement("span"); extra.className = "meta";
-      extra.textContent = isQueue ? " · " + T.waiting + " " + minutesSince(c.queued_at) + " min" : "";
-      b.appendChild(extra);
+      var li = document.createElement("li");
+      var b = conversationButton(c, isQueue ? fill(T.waiting, { n: minutesSince(c.queued_at) }) : "");
       if (!isQueue && unread[c.id]) {
         var badge = document.createElement("span"); badge.className = "badge"; badge.textContent = unread[c.id];
-        badge.setAttribute("aria-label", unread[c.id] + " new"); b.appendChild(document.createTextNode(" ")); b.appendChild(badge);
+        badge.setAttribute("aria-label", fill(T.unread, { n: unread[c.id] })); b.firstChild.appendChild(document.createTextNode(" ")); b.firstChild.appendChild(badge);
       }
       if (current && current.id === c.id) b.setAttribute("aria-current", "true");
-      b.addEventListener("click", function () { open(c.id); });
       li.appendChild(b); ul.appendChild(li);
     });
   }
@@ -80,11 +111,7 @@
         ul.appendChild(li);
       });
       div.appendChild(ul);
-      t.queue.forEach(function (c) {
-        var b = document.createElement("button"); b.type = "button"; b.textContent = label(c);
-        b.addEventListener("click", function () { open(c.id); });
-        div.appendChild(b);
-      });
+      t.queue.forEach(function (c) { div.appendChild(conversationButton(c, "")); });
       box.appendChild(div);
     });
   }
@@ -92,14 +119,14 @@
     var div = document.createElement("div");
     div.className = "msg " + (m.internal ? "note" : m.sender);
     var who = document.createElement("span"); who.className = "who";
-    var parts = [m.internal ? T.note_label : m.sender];
+    var parts = [m.internal ? T.note_label : m.sender === "agent" && agentNames[m.agent_id] ? agentNames[m.agent_id] : word("sender_", m.sender)];
     if (m.data && m.data.article) parts.push(T.article + " " + m.data.article + (m.data.score ? " (" + m.data.score + ")" : ""));
     who.textContent = parts.join(" · ");
     div.appendChild(who);
     div.appendChild(document.createTextNode(m.text));
     (m.data && m.data.attachments || []).forEach(function (a) {
       var file = document.createElement("span"); file.className = "attachment";
-      file.textContent = " 📎 " + a.kind + (a.name ? ": " + a.name : "") + (a.mime ? " (" + a.mime + ")" : "");
+      file.textContent = " · " + a.kind + (a.name ? ": " + a.name : "") + (a.mime ? " (" + a.mime + ")" : "");
       if (/^https:/.test(a.ref)) { var link = document.createElement("a"); link.href = a.ref; link.rel = "noopener"; link.target = "_blank"; link.textContent = file.textContent; file.textContent = ""; file.appendChild(link); }
       div.appendChild(file);
     });
@@ -129,7 +156,8 @@
   }
   function renderProfile(p) {
     var dl = $("profile-facts"); dl.textContent = "";
-    [[T.name, p.name || "—"], [T.channel, p.channel], [T.language, p.language], ["ID", p.customer_id]].forEach(function (row) {
+    [[T.name, customerName(p.name, p.channel, p.customer_id)], [T.channel, word("channel_", p.channel)],
+      [T.language, T["lang_" + p.language] || p.language]].forEach(function (row) {
       var dt = document.createElement("dt"); dt.textContent = row[0];
       var dd = document.createElement("dd"); dd.textContent = row[1];
       dl.appendChild(dt); dl.appendChild(dd);
@@ -137,7 +165,8 @@
     var ul = $("profile-history"); ul.textContent = "";
     p.conversations.forEach(function (c) {
       var li = document.createElement("li"); li.className = "meta";
-      li.textContent = new Date(c.created_at).toLocaleString() + " · " + c.state + (c.team_id ? " · " + c.team_id : "") + (c.nps !== null ? " · NPS " + c.nps : "");
+      li.textContent = new Date(c.created_at).toLocaleString(document.documentElement.lang) + " · " + word("state_", c.state) +
+        (c.team_id ? " · " + teamName(c.team_id) : "") + (c.nps !== null ? " · NPS " + c.nps : "");
       ul.appendChild(li);
     });
   }
@@ -146,15 +175,17 @@
     var old = div.querySelector(".delivery"); if (old) old.remove();
     if (!d || d.status === "sent") return;
     var tag = document.createElement("span"); tag.className = "delivery " + d.status;
-    tag.textContent = " · " + d.status + (d.error ? " — " + d.error : "");
+    tag.textContent = " · " + word("delivery_", d.status) + (d.error ? " — " + d.error : "");
     div.querySelector(".who").appendChild(tag);
   }
   function show(detail) {
     var c = detail.conversation; current = c;
     delete unread[c.id];
-    var who = detail.customer;
-    $("title").textContent = label(c) + " · " + c.state + (who ? " · " + [who.username ? "@" + who.username : "", who.language,
-      who.unreachable_at ? "inalcançável / unreachable: " + who.unreachable_reason : ""].filter(Boolean).join(" · ") : "");
+    var customer = detail.customer;
+    $("title").textContent = who(c);
+    $("subtitle").textContent = [about(c), word("state_", c.state)].concat(customer ? [customer.username ? "@" + customer.username : "",
+      customer.unreachable_at ? T.unreachable + ": " + customer.unreachable_reason : ""] : []).filter(Boolean).join(" · ");
+    body.classList.add("chat-open"); $("details").hidden = false;
     $("history").textContent = ""; $("typing").textContent = "";
     detail.messages.forEach(addMessage);
     renderProfile(detail.profile);
@@ -164,12 +195,14 @@
     $("close").hidden = !mine; $("close-box").hidden = !mine;
     $("unassign").hidden = !(mine || (supervising && c.state === "human"));
     $("transfer").hidden = !(mine || (supervising && (c.state === "human" || c.state === "queued")));
+    if ($("transfer").hidden) $("transfer-form").hidden = true;
     $("composer").hidden = !(mine || c.state === "queued" || c.state === "human");
     $("as-note").checked = !mine; $("as-note").disabled = !mine;
     $("attach-box").hidden = !mine; /* files go to the customer: only from the agent who holds the chat */
     $("composer").classList.toggle("noting", $("as-note").checked);
     api("/canned?lang=" + encodeURIComponent(c.language)).then(function (list) {
       canned = {}; list.forEach(function (x) { canned[x.shortcut] = x.text; });
+      showShortcuts();
     });
     refreshLists();
   }
@@ -182,7 +215,19 @@
   $("claim").addEventListener("click", function () { act("/claim"); });
   $("unassign").addEventListener("click", function () { act("/unassign"); });
   $("close").addEventListener("click", function () { act("/close", { reason: $("close-reason").value }); });
-  $("transfer").addEventListener("click", function () { $("transfer-form").hidden = !$("transfer-form").hidden; $("transfer-team").focus(); });
+  $("transfer").addEventListener("click", function () {
+    $("transfer-form").hidden = !$("transfer-form").hidden;
+    $("transfer").setAttribute("aria-expanded", String(!$("transfer-form").hidden));
+    if (!$("transfer-form").hidden) $("transfer-team").focus();
+  });
+  /* Phone: back to the lists. Tablet and phone: the customer's details as a panel. */
+  $("back").addEventListener("click", function () { body.classList.remove("chat-open", "show-profile"); $("details").setAttribute("aria-expanded", "false"); });
+  function toggleProfile(show) {
+    body.classList.toggle("show-profile", show); $("details").setAttribute("aria-expanded", String(show));
+    (show ? $("hide-details") : $("details")).focus();
+  }
+  $("details").addEventListener("click", function () { toggleProfile(!body.classList.contains("show-profile")); });
+  $("hide-details").addEventListener("click", function () { toggleProfile(false); });
   $("transfer-form").addEventListener("submit", function (ev) {
     ev.preventDefault();
     var payload = { team_id: $("transfer-team").value || null, agent_id: $("transfer-agent").value ? Number($("transfer-agent").value) : null, note: $("transfer-note").value };
@@ -194,15 +239,41 @@
   });
   $("as-note").addEventListener("change", function () { $("composer").classList.toggle("noting", $("as-note").checked); });
 
-  /* "/shortcut" + Tab (or Enter) becomes the canned text with the customer's and agent's names. */
+  /* "/shortcut" + Tab (or Enter) becomes the canned text with the customer's and agent's names;
+     without a name, the name goes with the comma before it (as handoff.render_canned does). */
+  function renderCanned(text) {
+    var name = current && current.customer_name;
+    if (!name) text = text.replace(/[,\s]*\{customer_name\}/g, "");
+    return text.replace(/\{customer_name\}/g, name || "").replace(/\{agent_name\}/g, me.name);
+  }
   function expandCanned() {
-    var text = $("text").value, m = /^\/([a-z0-9_-]+)$/.exec(text.trim());
+    var m = /^\/([a-z0-9_-]+)$/.exec($("text").value.trim());
     if (!m || !canned[m[1]]) return false;
-    $("text").value = canned[m[1]].replace(/\{customer_name\}/g, (current && current.customer_name) || "").replace(/\{agent_name\}/g, me.name)
-      .replace(/ ,/g, ",").replace(/, !/g, "!");
+    useCanned(m[1]);
     return true;
   }
+  function useCanned(shortcut) {
+    $("text").value = renderCanned(canned[shortcut]);
+    $("shortcuts").hidden = true; $("text").focus();
+  }
+  /* Typing "/" lists the canned replies whose shortcut starts with what follows it. */
+  function showShortcuts() {
+    var m = /^\/([a-z0-9_-]*)$/.exec($("text").value), box = $("shortcuts"), ul = box.querySelector("ul");
+    box.hidden = !m; if (!m) return;
+    ul.textContent = "";
+    var names = Object.keys(canned).sort().filter(function (k) { return k.indexOf(m[1]) === 0; });
+    if (!names.length) { var none = document.createElement("li"); none.className = "meta"; none.textContent = T.no_shortcuts; ul.appendChild(none); }
+    names.forEach(function (k) {
+      var li = document.createElement("li"), b = document.createElement("button"), key = document.createElement("strong");
+      b.type = "button"; key.textContent = "/" + k;
+      b.appendChild(key); b.appendChild(document.createTextNode(renderCanned(canned[k])));
+      b.addEventListener("click", function () { useCanned(k); });
+      li.appendChild(b); ul.appendChild(li);
+    });
+  }
+  $("text").addEventListener("input", showShortcuts);
   $("text").addEventListener("keydown", function (ev) {
+    if (ev.key === "Escape") { $("shortcuts").hidden = true; return; }
     if ((ev.key === "Tab" || ev.key === "Enter") && !ev.shiftKey && expandCanned()) { ev.preventDefault(); return; }
     if (ev.key === "Enter" && !ev.shiftKey) { ev.preventDefault(); $("composer").requestSubmit(); return; }
     if (current && socket && socket.readyState === 1 && Date.now() - lastTypingSent > 2000 && !$("as-note").checked) {
@@ -256,7 +327,16 @@
         clearTimeout(typingTimer); typingTimer = setTimeout(function () { $("typing").textContent = ""; }, 4000);
       } else if (e.type === "owner") open(current.id);
     };
-    socket.onclose = function () { setTimeout(connect, 2000); };
+    /* Closed: reconnect while the session lasts; once it has ended (logout elsewhere, a password
+       reset, deactivation), to the login page instead of knocking on a closed door. */
+    socket.onclose = function () {
+      setTimeout(function () {
+        fetch("/api/me").then(function (r) {
+          if (r.status === 401) location.assign("/login?next=/console");
+          else connect();
+        }, connect);
+      }, 2000);
+    };
   }
   refreshLists();
   connect();

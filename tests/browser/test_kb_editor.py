@@ -10,7 +10,7 @@ import pytest
 from playwright.async_api import Browser, Page, expect
 
 from tests.browser.test_widget import browser  # noqa: F401 - the module's Chromium fixture
-from tests.support import RunningHub, WidgetCustomer
+from tests.support import RunningHub, WidgetCustomer, visitor_label
 
 pytestmark = [pytest.mark.browser, pytest.mark.rasa]
 EDITOR = ("edna@loja.test", "edna-password-1")
@@ -123,7 +123,11 @@ async def test_an_agent_turns_a_reply_into_a_draft_article_from_the_console(
         await console.get_by_label("E-mail").fill(email)
         await console.get_by_label("Senha / Password").fill(password)
         await console.get_by_role("button", name="Entrar / Log in").click()
-        await console.get_by_role("list", name="Fila").get_by_role("button", name=customer.customer_id[:12]).click()
+        await (
+            console.get_by_role("list", name="Fila")
+            .get_by_role("button", name=visitor_label("pt-BR", "widget", customer.customer_id))
+            .click()
+        )
         await console.get_by_role("button", name="Atender").click()
         await expect(console.get_by_label("Nota privada (o cliente não vê)")).not_to_be_checked(timeout=30_000)
 

@@ -9,7 +9,7 @@ from collections.abc import AsyncIterator
 import pytest
 from playwright.async_api import Browser, Page, async_playwright, expect
 
-from tests.support import RunningHub, WidgetCustomer
+from tests.support import RunningHub, WidgetCustomer, visitor_label
 
 pytestmark = [pytest.mark.browser, pytest.mark.rasa]
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
@@ -60,7 +60,7 @@ async def test_a_customer_asks_in_the_widget_and_taps_an_answer_button(hub: Runn
     await expect(log.locator(".msg.bot").last).to_have_text(
         "De 0 a 10, qual a chance de você recomendar a Loja Maré para um amigo?"
     )
-    await expect(widget.locator(".buttons button")).to_have_count(11)
+    await expect(widget.locator(".buttons button")).to_have_count(12)  # 0 to 10, and "Pular"
 
 
 async def test_markup_typed_by_a_customer_is_shown_as_text_and_survives_a_reload(hub: RunningHub, page: Page) -> None:
@@ -105,7 +105,7 @@ async def test_an_agent_takes_a_chat_in_the_console_while_the_customer_watches(
         token = await shop.evaluate(f"localStorage.getItem('balcao-token:{hub.url}')")
         customer_id = WidgetCustomer(hub.url, token=token).customer_id
         queue = console.get_by_role("list", name="Fila")
-        await queue.get_by_role("button", name=customer_id[:12]).click()
+        await queue.get_by_role("button", name=visitor_label("pt-BR", "widget", customer_id)).click()
         history = console.get_by_role("log")
         await expect(history.locator(".msg.customer").first).to_contain_text("<i>socorro</i> quero falar com um atendente")
         assert await history.locator("i").count() == 0

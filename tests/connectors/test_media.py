@@ -4,9 +4,14 @@ the platforms and pages by signed links."""
 
 from __future__ import annotations
 
+import time
+
 import httpx
 import pytest
+import sqlalchemy as sa
 
+from connectors.media import MediaStore
+from handoff.models import Message
 from tests.channel_fakes import FakeTelegram, FakeTwilio, TelegramCustomer, WhatsAppCustomer
 from tests.conftest import TELEGRAM_SECRET
 from tests.connectors.test_telegram import conversation_of
@@ -86,6 +91,54 @@ async def test_a_widget_customer_gets_a_link_to_the_file(hub: RunningHub, agent:
             assert (await client.get(link["url"])).content == PDF
     finally:
         await customer.close()
+    await agent.close(conversation_id)
+
+
+async def test_a_file_sent_last_week_still_opens_from_the_history(hub: RunningHub, agent: AgentClient) -> None:
+    """The link stored with a message expires after a week; the page and the console sign a new one."""
+    customer = await WidgetCustomer(hub.url).connect()
+    try:
+        await customer.say("quero falar com um atendente")
+        conversation_id = await conversation_of(hub, customer.customer_id, "widget")
+        assert (await agent.claim(conversation_id)).status_code == 200
+        assert (await agent.send_file(conversation_id, "nota-fiscal.pdf", PDF, "application/pdf")).status_code == 201
+        await customer.wait_for(lambda f: f.get("type") == "message" and f.get("attachments"))
+    finally:
+        await customer.close()
+
+    async def eight_days_pass() -> str:
+        """The message's stored link, as if signed eight days ago."""
+        eight_days_ago = MediaStore(
+            hub.settings.media_dir, hub.settings.media_secret, public_url=hub.url, clock=lambda: time.time() - 8 * 86_400
+        )
+        async with hub.app.state.desk.unit_of_work() as session:
+            message = (
+                (
+                    await session.execute(
+                        sa.select(Message)
+                        .where(Message.conversation_id == conversation_id, Message.sender == "agent")
+                        .order_by(Message.id.desc())
+                    )
+                )
+                .scalars()
+                .first()
+            )
+            (attachment,) = message.data["attachments"]
+            old = eight_days_ago.link(attachment["media_id"], mime=attachment["mime"], name=attachment["name"])
+            message.data = {**message.data, "attachments": [{**attachment, "ref": old}]}
+            return old
+
+    old_link = hub.call(eight_days_pass)
+    async with httpx.AsyncClient() as client:
+        assert (await client.get(old_link)).status_code == 410
+        returning = await WidgetCustomer(hub.url, token=customer.token).connect()
+        await returning.close()
+        (shown,) = [a for m in returning.history["messages"] for a in m["attachments"]]
+        assert shown["url"] != old_link and (await client.get(shown["url"])).content == PDF
+        in_console = [
+            a for m in (await agent.detail(conversation_id))["messages"] for a in (m["data"] or {}).get("attachments", [])
+        ]
+        assert len(in_console) == 1 and (await client.get(in_console[0]["ref"])).content == PDF
     await agent.close(conversation_id)
 
 

@@ -101,7 +101,7 @@ def test_buttons_become_numbered_options_except_when_they_are_numbers_already() 
     assert render({"text": "**Prazo**\n\nAté 5 dias.", "buttons": yes_no, "language": "pt-BR"}) == (
         "Prazo\n\nAté 5 dias.\n\n1. Sim\n2. Não\n\nResponda com o número."
     )
-    scores = [{"title": str(n), "payload": str(n)} for n in range(11)]
+    scores = [{"title": str(n), "payload": str(n)} for n in range(11)] + [{"title": "Pular", "payload": "/deny"}]
     assert render({"text": "De 0 a 10?", "buttons": scores, "language": "pt-BR"}) == "De 0 a 10?"
 
 

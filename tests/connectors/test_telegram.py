@@ -64,13 +64,18 @@ async def test_a_telegram_customer_is_answered_talks_to_an_agent_and_rates_the_s
     assert texts(answer)[-1] == "Isso resolveu sua dúvida?"
     assert keys(answer[-1]) == [["Sim"], ["Não"]]
 
-    next_best = await joana.tap("Não", answer)
+    # One passage of the article (its delivery times, or its express delivery), not the whole of it.
+    assert not ("dias úteis" in texts(answer)[0] and "Entrega Expressa" in texts(answer)[0])
+
+    other = await joana.say("como cadastro a inscrição estadual na conta?")  # two articles score close
+    next_best = await joana.tap("Não", other)
     assert fake_telegram.calls_of("answerCallbackQuery"), "the tap's spinner is stopped"
-    assert texts(next_best)[0].startswith("<b>") and texts(next_best)[0] != texts(answer)[0]
+    assert texts(next_best)[0] == "Talvez isto ajude:"
+    assert texts(next_best)[1].startswith("<b>") and texts(next_best)[1] != texts(other)[0]
     assert texts(next_best)[-1] == "Isso resolveu sua dúvida?"
 
     queued = await joana.say("quero falar com um atendente")
-    assert "time atendimento" in texts(queued)[-2]
+    assert "time de atendimento" in texts(queued)[-2]
     assert texts(queued)[-1].startswith("Você é o ") and "da fila" in texts(queued)[-1]
     conversation_id = await conversation_of(hub, joana.customer_id)
     assert (await agent.claim(conversation_id)).status_code == 200
@@ -96,7 +101,7 @@ async def test_a_telegram_customer_is_answered_talks_to_an_agent_and_rates_the_s
     assert (await agent.close(conversation_id)).status_code == 200
     survey = await joana.settle()
     assert texts(survey) == ["De 0 a 10, qual a chance de você recomendar a Loja Maré para um amigo?"]
-    assert keys(survey[-1]) == [["0", "1", "2", "3", "4", "5"], ["6", "7", "8", "9", "10"]]
+    assert keys(survey[-1]) == [["0", "1", "2", "3", "4", "5"], ["6", "7", "8", "9", "10"], ["Pular"]]
     reason = await joana.tap("9", survey)
     assert texts(reason) == ["Obrigado! Qual o principal motivo da sua nota? (opcional)"]
     thanks = await joana.say("A Ana resolveu rápido")

@@ -28,12 +28,14 @@ async def test_a_whatsapp_customer_is_answered_talks_to_an_agent_and_rates_the_s
     assert bodies(answer)[-1] == "Isso resolveu sua dúvida?\n\n1. Sim\n2. Não\n\nResponda com o número."
     assert answer[-1]["status_callback"] == f"{hub.settings.public_url}/webhooks/whatsapp/status"
 
+    other = await carla.say("como cadastro a inscrição estadual na conta?")  # two articles score close
     next_best = await carla.say("2")  # "Não", by its number
-    assert bodies(next_best)[0] != bodies(answer)[0]
+    assert bodies(next_best)[0] == "Talvez isto ajude:"
+    assert bodies(next_best)[1] != bodies(other)[0]
     assert bodies(next_best)[-1].startswith("Isso resolveu sua dúvida?")
 
     queued = await carla.say("quero falar com uma pessoa")
-    assert "time atendimento" in bodies(queued)[-2]
+    assert "time de atendimento" in bodies(queued)[-2]
     assert bodies(queued)[-1].startswith("Você é o ") and "da fila" in bodies(queued)[-1]
     conversation_id = await conversation_of(hub, carla.customer_id, "whatsapp")
     assert (await agent.claim(conversation_id)).status_code == 200
@@ -143,5 +145,10 @@ async def test_a_quiet_whatsapp_customer_gets_the_survey_before_the_24_hour_wind
         assert bodies(await dora.settle()) == ["De 0 a 10, qual a chance de você recomendar a Loja Maré para um amigo?"]
         row = await stored_survey(hub, conversation_id)
         assert (row.ending, row.channel) == ("window_closing", "whatsapp")
+
+        # The survey's "skip", typed where buttons are text: no score, and no reason asked.
+        skipped = await dora.say("Pular")
+        assert bodies(skipped) == ["Sem problema. Esta conversa foi encerrada; escreva quando precisar."]
+        assert (await stored_survey(hub, conversation_id)).score is None
     finally:
         settings.inactivity_seconds, settings.whatsapp_window_hours = before

@@ -51,7 +51,7 @@ async def test_asking_for_a_person_queues_the_chat_for_the_general_team(hub: Run
     turn = await paulo.say("quero falar com um atendente")
     assert {"type": "state", "state": "queued", "agent_name": None} in turn
     told = bot_texts(turn)
-    assert "time atendimento" in told[-2]
+    assert "time de atendimento" in told[-2]
     assert told[-1].startswith("Você é o ") and "Espera estimada" in told[-1]
     waiting = await queued_conversation(agent, paulo)
     assert (waiting["team_id"], waiting["escalation_reason"]) == ("geral", "customer_request")
@@ -67,7 +67,7 @@ async def test_a_payment_question_the_kb_cannot_answer_goes_to_billing_after_the
     assert not any(f.get("type") == "state" for f in first)
     second = await rita.say("aceitam pagamento em bitcoin ou ethereum?")
     assert any(f.get("state") == "queued" for f in second)
-    assert "time financeiro" in bot_texts(second)[-2]
+    assert "time de finanças" in bot_texts(second)[-2]
     waiting = await queued_conversation(billing_agent, rita)
     assert (waiting["team_id"], waiting["escalation_reason"]) == ("financeiro", "kb_unanswered")
     await rita.close()
@@ -97,7 +97,7 @@ async def test_an_agent_takes_over_and_the_bot_stays_silent_until_the_survey(
     assert (await agent.close(conversation_id)).status_code == 200
     survey = await lucas.wait_for(lambda f: f.get("type") == "message" and f.get("buttons"))
     assert survey["text"] == "De 0 a 10, qual a chance de você recomendar a Loja Maré para um amigo?"
-    assert [b["title"] for b in survey["buttons"]] == [str(n) for n in range(11)]
+    assert [b["title"] for b in survey["buttons"]] == [str(n) for n in range(11)] + ["Pular"]
 
     asked_reason = await lucas.say("9")
     assert bot_texts(asked_reason) == ["Obrigado! Qual o principal motivo da sua nota? (opcional)"]
@@ -180,23 +180,43 @@ async def test_a_customer_who_goes_quiet_gets_the_survey(hub: RunningHub) -> Non
     await eva.close()
 
 
-async def test_no_twice_shows_the_next_best_article_then_hands_over(hub: RunningHub) -> None:
+async def test_no_offers_a_close_second_article_with_a_lead_in_then_hands_over(hub: RunningHub) -> None:
     tito = await customer(hub)
-    first = await tito.say("quero devolver um produto que comprei")
-    first_title = bot_texts(first)[0]
+    first = await tito.say("como cadastro a inscrição estadual na conta?")  # two articles score close
+    assert bot_texts(first)[0].startswith(f"**{article_title('pt-BR', 'compras-corporativas')}**")
     second = await tito.tap("Não", first)
-    assert bot_texts(second)[0] != first_title and bot_texts(second)[-1] == "Isso resolveu sua dúvida?"
+    assert bot_texts(second)[0] == "Talvez isto ajude:"
+    assert bot_texts(second)[1].startswith(f"**{article_title('pt-BR', 'criar-conta')}**")
+    assert bot_texts(second)[-1] == "Isso resolveu sua dúvida?"
     handed = await tito.tap("Não", second)
     assert any(f.get("state") == "queued" for f in handed)
-    conversation_id = await conversation_id_of(hub, tito)
+    # The first article was about company purchases, so the billing team gets the chat.
+    assert await queued_for(hub, tito) == ("financeiro", "not_resolved")
+    await tito.close()
 
-    async def queued_for() -> tuple:
-        import handoff
 
+async def test_no_to_an_answer_with_no_close_second_goes_to_a_person(hub: RunningHub) -> None:
+    """Returns, then "no": the next article (a damaged delivery) is too far from the question to
+    be offered; the delivery team gets the chat instead."""
+    tito = await customer(hub)
+    first = await tito.say("quero devolver um produto que comprei")
+    handed = await tito.tap("Não", first)
+    assert "Talvez isto ajude:" not in bot_texts(handed)
+    assert bot_texts(handed)[0].startswith("Vou te passar para uma pessoa do nosso time de logística.")
+    assert any(f.get("state") == "queued" for f in handed)
+    assert await queued_for(hub, tito) == ("logistica", "not_resolved")
+    await tito.close()
+
+
+async def queued_for(hub: RunningHub, who: WidgetCustomer) -> tuple:
+    """The team a customer's conversation waits for, and why."""
+    import handoff
+
+    conversation_id = await conversation_id_of(hub, who)
+
+    async def read() -> tuple:
         async with hub.app.state.desk.sessions() as session:
             c = await handoff.get_conversation(session, conversation_id)
             return c.team_id, c.escalation_reason
 
-    # The first article was about returns, so the delivery team gets the chat.
-    assert hub.call(queued_for) == ("logistica", "not_resolved")
-    await tito.close()
+    return hub.call(read)

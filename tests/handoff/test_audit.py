@@ -16,8 +16,8 @@ from zoneinfo import ZoneInfo
 import httpx
 import pytest
 
-from hub.operations import add_user, report
-from tests.support import AgentClient, RunningHub, WidgetCustomer, hub_settings, pg_admin, start_hub
+from hub.operations import report
+from tests.support import AgentClient, RunningHub, WidgetCustomer, queueing_hub
 
 ANA = ("ana@loja.test", "ana-password-1", "agent", ["geral"])
 BIA = ("bia@loja.test", "bia-password-1", "agent", ["geral"])
@@ -35,24 +35,10 @@ def audited_hub(
     """A hub behind a trusted proxy (127.0.0.1) whose Rasa never answers: a customer's first
     message queues the chat for `geral`. Its staff are created with `balcao user add`."""
     tmp = tmp_path_factory.mktemp(f"audit-{request.param}")
-    name = None
-    url = f"sqlite+aiosqlite:///{tmp / 'balcao.db'}"
-    if request.param == "postgresql":
-        name = f"balcao_audit_{uuid.uuid4().hex[:10]}"
-        asyncio.run(pg_admin(f'CREATE DATABASE "{name}"'))
-        url = f"postgresql+asyncpg://postgres@127.0.0.1:5432/{name}"
-    settings = hub_settings(
-        tmp, cache_dir=index_cache, database_url=url, rasa_timeout_s=0.5, rasa_attempts=1, trusted_proxies=["127.0.0.1"]
-    )
-    hub = start_hub(settings)
-    for email, password, role, teams in (ANA, BIA, EDU, VERA, ADA):
-        asyncio.run(
-            add_user(hub.settings, email=email, name=email.split("@")[0].title(), role=role, teams=teams, password=password)
-        )
-    yield hub
-    hub.stop()
-    if name:
-        asyncio.run(pg_admin(f'DROP DATABASE "{name}" WITH (FORCE)'))
+    with queueing_hub(
+        request.param, tmp, cache_dir=index_cache, staff=(ANA, BIA, EDU, VERA, ADA), trusted_proxies=["127.0.0.1"]
+    ) as hub:
+        yield hub
 
 
 async def logged_in(hub: RunningHub, account: tuple, *, forwarded_for: str | None = None) -> AgentClient:

@@ -18,6 +18,7 @@ import websockets
 from websockets.exceptions import InvalidStatus
 
 import handoff.users
+from connectors.ratelimit import TokenBucket
 from core.security import allowed_origin
 from hub.operations import add_user
 from tests.support import RunningHub, WidgetCustomer, hub_settings, start_hub, widget_protocols
@@ -107,6 +108,26 @@ async def test_guesses_sent_at_once_cannot_slip_past_the_count(hub: RunningHub) 
     answers = await asyncio.gather(*(log_in(hub, email, f"guess-{n}") for n in range(12)))
     statuses = sorted(r.status_code for r in answers)
     assert statuses == [401] * hub.settings.login_attempts_per_account + [429] * (12 - hub.settings.login_attempts_per_account)
+
+
+async def test_a_flood_of_logins_from_many_addresses_is_checked_at_the_hubs_pace(hub: RunningHub) -> None:
+    """Past this process's budget of password checks, a login waits a second whoever sends it, and
+    what was refused counts against no account or address."""
+    throttle = hub.app.state.login_throttle
+    desk_budget = throttle.checks
+    throttle.checks = TokenBucket(per_minute=60, burst=3)  # this desk checks 1 password a second, 3 at once
+    try:
+        email, password = await new_account(hub)
+        ips = [next(_ips) for _ in range(6)]
+        answers = await asyncio.gather(*(log_in(hub, f"guess-{n}@loja.test", "password123", ip=ip) for n, ip in enumerate(ips)))
+        assert sorted(r.status_code for r in answers) == [401] * 3 + [429] * 3
+        busy = [r for r in answers if r.status_code == 429]
+        assert all(r.headers["Retry-After"] == "1" and "checking many logins" in r.json()["detail"] for r in busy)
+        await asyncio.sleep(1.1)
+        refused_ip = ips[answers.index(busy[0])]
+        assert (await log_in(hub, email, password, ip=refused_ip)).status_code == 200  # the wait is all it cost
+    finally:
+        throttle.checks = desk_budget
 
 
 async def test_a_password_check_leaves_the_event_loop_free(hub: RunningHub, monkeypatch: pytest.MonkeyPatch) -> None:

@@ -7,7 +7,6 @@ from __future__ import annotations
 import asyncio
 import threading
 import time
-import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -15,9 +14,9 @@ import httpx
 import pytest
 from sqlalchemy import text
 
-from hub.cli import add_user, search
+from hub.cli import search
 from kb_index.index import KnowledgeIndex
-from tests.support import RunningHub, WidgetCustomer, hub_settings, pg_admin, start_hub
+from tests.support import RunningHub, WidgetCustomer, queueing_hub
 
 ANA = ("ana@loja.test", "ana-password-1")
 HELD_S = 6.0  # how long the read goes on
@@ -28,18 +27,8 @@ PROMPT_S = 3.0  # a login or a message beside it must not wait for it
 def live_hub(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory, index_cache: Path) -> Iterator[RunningHub]:
     """A live hub (its Rasa never answers: a customer's message is stored, then queued)."""
     tmp = tmp_path_factory.mktemp(f"reads-{request.param}")
-    name = None
-    url = f"sqlite+aiosqlite:///{tmp / 'balcao.db'}"
-    if request.param == "postgresql":
-        name = f"balcao_reads_{uuid.uuid4().hex[:10]}"
-        asyncio.run(pg_admin(f'CREATE DATABASE "{name}"'))
-        url = f"postgresql+asyncpg://postgres@127.0.0.1:5432/{name}"
-    hub = start_hub(hub_settings(tmp, cache_dir=index_cache, database_url=url, rasa_timeout_s=0.5, rasa_attempts=1))
-    asyncio.run(add_user(hub.settings, email=ANA[0], name="Ana", role="agent", teams=["geral"], password=ANA[1]))
-    yield hub
-    hub.stop()
-    if name:
-        asyncio.run(pg_admin(f'DROP DATABASE "{name}" WITH (FORCE)'))
+    with queueing_hub(request.param, tmp, cache_dir=index_cache, staff=[(*ANA, "agent", ["geral"])]) as hub:
+        yield hub
 
 
 async def timed_login(hub: RunningHub) -> float:

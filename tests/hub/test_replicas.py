@@ -14,6 +14,7 @@ from pathlib import Path
 import httpx
 import pytest
 import websockets
+from websockets.exceptions import ConnectionClosed
 
 import handoff
 from hub.operations import add_user
@@ -147,6 +148,17 @@ async def test_an_agent_whose_console_moved_to_another_replica_stays_online(
         # Her last console closed: after the grace period she is away, on every replica.
         await wait_for_status(lambda: a.call(status), "away")
         assert await agents_online(a, sara) == 0
+
+
+async def test_logging_out_on_one_replica_closes_the_console_open_on_the_other(
+    replicas: tuple[RunningHub, RunningHub], ana: httpx.AsyncClient
+) -> None:
+    a, b = replicas
+    async with websockets.connect(console_url(b), additional_headers=cookie_of(ana)) as on_b:
+        assert (await ana.post(f"{a.url}/api/auth/logout")).status_code == 204
+        with pytest.raises(ConnectionClosed) as closed:
+            await next_event(on_b, lambda event: False)
+        assert closed.value.rcvd is not None and closed.value.rcvd.code == 4401  # the console goes to the login page
 
 
 async def test_a_replica_told_to_use_an_unreachable_redis_says_so_at_start() -> None:

@@ -15,10 +15,12 @@ from pathlib import Path
 import httpx
 import pytest
 import sqlalchemy as sa
+import websockets
+from websockets.exceptions import ConnectionClosed, InvalidStatus
 
 from hub.db import run_migrations
 from hub.operations import add_user, ensure_demo_admin
-from tests.support import RunningHub, hub_settings, pg_admin, start_hub
+from tests.support import RunningHub, hub_settings, queueing_hub
 
 ADMIN = ("vera@loja.test", "vera-password-1")
 _ips = (f"198.51.100.{n}" for n in itertools.count(1))  # documentation addresses: one per client
@@ -29,18 +31,10 @@ def desk(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactor
     """A hub behind a (pretend) proxy on 127.0.0.1, so each test client has an address of its own
     (X-Forwarded-For) and the login throttle of one test never meets another's."""
     tmp = tmp_path_factory.mktemp(f"sessions-{request.param}")
-    name = None
-    url = f"sqlite+aiosqlite:///{tmp / 'balcao.db'}"
-    if request.param == "postgresql":
-        name = f"balcao_sessions_{uuid.uuid4().hex[:10]}"
-        asyncio.run(pg_admin(f'CREATE DATABASE "{name}"'))
-        url = f"postgresql+asyncpg://postgres@127.0.0.1:5432/{name}"
-    hub = start_hub(hub_settings(tmp, cache_dir=index_cache, database_url=url, trusted_proxies=["127.0.0.1"], rasa_attempts=1))
-    asyncio.run(add_user(hub.settings, email=ADMIN[0], name="Vera", role="admin", teams=[], password=ADMIN[1]))
-    yield hub
-    hub.stop()
-    if name:
-        asyncio.run(pg_admin(f'DROP DATABASE "{name}" WITH (FORCE)'))
+    with queueing_hub(
+        request.param, tmp, cache_dir=index_cache, staff=[(*ADMIN, "admin", [])], trusted_proxies=["127.0.0.1"]
+    ) as hub:
+        yield hub
 
 
 async def new_account(hub: RunningHub, role: str = "agent", *, password: str | None = None) -> tuple[str, str]:
@@ -102,6 +96,41 @@ async def test_a_copied_cookie_is_refused_once_its_user_logs_out(desk: RunningHu
             out = await agent.post("/logout", data={"csrf_token": token})
             assert (out.status_code, out.headers["location"]) == (303, "/login")
             assert (await thief.get("/console")).headers["location"] == "/login?next=/console"
+
+
+async def open_console(hub: RunningHub, agent: httpx.AsyncClient) -> websockets.ClientConnection:
+    """The console's live WebSocket, opened with the agent's cookie from the desk's own page."""
+    return await websockets.connect(
+        hub.url.replace("http", "ws", 1) + "/api/agent/ws",
+        additional_headers={"Cookie": f"balcao_session={agent.cookies['balcao_session']}", "Origin": hub.url},
+        proxy=None,
+    )
+
+
+async def closed_with(console: websockets.ClientConnection) -> int | None:
+    """The close code of a console the server closes (events before it are skipped)."""
+    async with asyncio.timeout(30):
+        while True:
+            try:
+                await console.recv()
+            except ConnectionClosed as closed:
+                return closed.rcvd.code if closed.rcvd else None
+
+
+async def test_an_open_console_closes_when_its_sessions_end_elsewhere(desk: RunningHub, admin: httpx.AsyncClient) -> None:
+    account = await new_account(desk, password="console-password-1")
+    async with logged_in(desk, account) as laptop, logged_in(desk, account) as phone:
+        console = await open_console(desk, laptop)
+        assert (await phone.post("/api/auth/logout")).status_code == 204  # "log out everywhere" from the phone
+        assert await closed_with(console) == 4401  # the console then goes to the login page
+        with pytest.raises(InvalidStatus):  # and its cookie cannot open it again
+            await open_console(desk, laptop)
+
+    async with logged_in(desk, account) as laptop:
+        console = await open_console(desk, laptop)
+        users = {u["email"]: u["id"] for u in (await admin.get("/api/admin/users")).json()}
+        assert (await admin.post(f"/api/admin/users/{users[account[0]]}/deactivate")).status_code == 200
+        assert await closed_with(console) == 4401
 
 
 async def test_logging_out_by_get_or_without_the_csrf_token_does_not_log_out(desk: RunningHub) -> None:

@@ -4,8 +4,6 @@ with a sentence that says why, and the chat stays where it was."""
 
 from __future__ import annotations
 
-import asyncio
-import uuid
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
@@ -14,14 +12,11 @@ import pytest
 from sqlalchemy import select
 
 import handoff
-from hub.cli import add_user
 from tests.support import (
     AgentClient,
     RunningHub,
     WidgetCustomer,
-    hub_settings,
-    pg_admin,
-    start_hub,
+    queueing_hub,
 )
 
 ANA = ("ana@loja.test", "ana-password-1", "agent", ["geral"])
@@ -35,21 +30,8 @@ VERA = ("vera@loja.test", "vera-password-1", "supervisor", [])
 def desk_hub(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory, index_cache: Path) -> Iterator[RunningHub]:
     """A hub whose Rasa never answers: every customer's first message queues the chat for `geral`."""
     tmp = tmp_path_factory.mktemp(f"transfer-{request.param}")
-    name = None
-    url = f"sqlite+aiosqlite:///{tmp / 'balcao.db'}"
-    if request.param == "postgresql":
-        name = f"balcao_transfer_{uuid.uuid4().hex[:10]}"
-        asyncio.run(pg_admin(f'CREATE DATABASE "{name}"'))
-        url = f"postgresql+asyncpg://postgres@127.0.0.1:5432/{name}"
-    hub = start_hub(hub_settings(tmp, cache_dir=index_cache, database_url=url, rasa_timeout_s=0.5, rasa_attempts=1))
-    for email, password, role, teams in (ANA, BIA, EDU, BRUNO, VERA):
-        asyncio.run(
-            add_user(hub.settings, email=email, name=email.split("@")[0].title(), role=role, teams=teams, password=password)
-        )
-    yield hub
-    hub.stop()
-    if name:
-        asyncio.run(pg_admin(f'DROP DATABASE "{name}" WITH (FORCE)'))
+    with queueing_hub(request.param, tmp, cache_dir=index_cache, staff=(ANA, BIA, EDU, BRUNO, VERA)) as hub:
+        yield hub
 
 
 @pytest.fixture

@@ -124,3 +124,31 @@ def test_a_published_article_is_answered_at_once_and_the_head_learns_it_in_the_b
     idx.remove("embrulho", "pt-BR")
     idx.wait_for_head()
     assert ("embrulho", "pt-BR") not in idx.raw_scores(["vocês embrulham para presente?"], ["pt-BR"])[0]
+
+
+@pytest.mark.parametrize(
+    ("question", "lang", "article", "in_passage", "elsewhere"),
+    [
+        # the first passage tells where to follow the order; a later one how long tracking takes to start
+        ("how do I track my order?", "en", "rastrear-pedido", "My account > My orders", "up to 24 hours"),
+        # the refund article: the passage with the times per payment method, not its opening or its end
+        ("quanto tempo leva o estorno no cartão", "pt-BR", "prazo-de-estorno", "Cartão de crédito", "Se preferir"),
+    ],
+)
+def test_an_answer_carries_the_passage_of_the_article_that_answers_the_question(
+    index: KnowledgeIndex, question: str, lang: str, article: str, in_passage: str, elsewhere: str
+) -> None:
+    hit = next(h for h in index.search(question, lang).hits if h.article_id == article)
+    assert hit.is_excerpt and in_passage in hit.passage and elsewhere not in hit.passage
+    assert in_passage in hit.body and elsewhere in hit.body  # the whole article stays with the hit
+    assert index.answer_passage(article, lang, question) == hit.passage
+
+
+def test_an_article_of_one_passage_is_its_own_answer(index: KnowledgeIndex) -> None:
+    short = IndexedArticle("curto", "pt-BR", "Horário do chat", "O chat atende das 8h às 20h.", ("que horas o chat abre?",))
+    index.upsert([short])
+    try:
+        hit = next(h for h in index.search("que horas o chat abre?", "pt-BR").hits if h.article_id == "curto")
+        assert hit.answer == short.body and not hit.is_excerpt
+    finally:
+        index.remove("curto", "pt-BR")

@@ -1,0 +1,84 @@
+"""A customer's turns run one at a time across replicas that share a Redis (desk.turns.TurnLocks)."""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+from collections.abc import AsyncIterator
+
+import pytest
+from redis.asyncio import Redis
+
+from desk.turns import TurnLocks
+
+REDIS = "redis://127.0.0.1:6379/0"
+
+
+@pytest.fixture
+async def redis() -> AsyncIterator[Redis]:
+    client = Redis.from_url(REDIS)
+    yield client
+    await client.aclose()
+
+
+async def test_two_replicas_never_run_one_customers_turns_at_once(redis: Redis) -> None:
+    prefix = f"test-{uuid.uuid4().hex[:8]}"
+    replicas = [TurnLocks(redis, prefix=prefix, hold_s=10), TurnLocks(redis, prefix=prefix, hold_s=10)]
+    running: set[int] = set()
+    overlaps: list[tuple[int, int]] = []
+    done: list[int] = []
+
+    async def turn(n: int) -> None:
+        async with replicas[n % 2].hold("widget", "ana"):
+            if running:
+                overlaps.append((n, *running))
+            running.add(n)
+            await asyncio.sleep(0.02)  # Rasa answering
+            running.discard(n)
+            done.append(n)
+
+    await asyncio.gather(*(turn(n) for n in range(8)))
+    assert overlaps == []
+    assert sorted(done) == list(range(8))
+
+
+async def test_other_customers_do_not_wait(redis: Redis) -> None:
+    locks = TurnLocks(redis, prefix=f"test-{uuid.uuid4().hex[:8]}", hold_s=10)
+
+    async def bia() -> None:
+        async with locks.hold("widget", "bia"):
+            pass
+
+    async with locks.hold("widget", "ana"):
+        await asyncio.wait_for(bia(), 5)  # runs to its end while Ana's turn is still open
+
+
+async def test_a_replica_that_died_mid_turn_holds_the_customer_only_until_the_lock_expires(redis: Redis) -> None:
+    prefix = f"test-{uuid.uuid4().hex[:8]}"
+    # The dead replica's lock, as it left it: taken, never released.
+    await redis.set(f"{prefix}:turn:widget:ana", "dead-replica", px=300)
+    async with asyncio.timeout(10), TurnLocks(redis, prefix=prefix, hold_s=5).hold("widget", "ana"):
+        pass
+
+
+async def test_without_redis_a_replica_still_keeps_its_own_order() -> None:
+    locks = TurnLocks(None)
+    order: list[str] = []
+
+    async def turn(text: str) -> None:
+        async with locks.hold("telegram", "42"):
+            order.append(f"{text} in")
+            await asyncio.sleep(0.01)
+            order.append(f"{text} out")
+
+    await asyncio.gather(turn("first"), turn("second"))
+    assert order == ["first in", "first out", "second in", "second out"]
+
+
+async def test_a_redis_that_does_not_answer_does_not_stop_the_turn() -> None:
+    unreachable = Redis.from_url("redis://127.0.0.1:1/0", socket_connect_timeout=1)
+    try:
+        async with asyncio.timeout(10), TurnLocks(unreachable).hold("widget", "ana"):
+            pass
+    finally:
+        await unreachable.aclose()
