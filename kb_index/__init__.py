@@ -57,6 +57,7 @@ from kb_index.unanswered import (
     cluster_questions,
     record_unanswered,
     settle_unanswered,
+    sharing_words,
     similarity_for,
     unanswered_questions,
 )
@@ -116,6 +117,7 @@ __all__ = [
     "revert_article",
     "save_draft",
     "settle_unanswered",
+    "sharing_words",
     "similarity_for",
     "sync_index",
     "to_draft",

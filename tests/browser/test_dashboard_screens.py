@@ -145,9 +145,9 @@ async def test_the_dashboard_speaks_the_readers_language_in_the_desks_time_and_f
     assert (await overflow(page, "main"))["page"] == 0
 
 
-async def read_console_online(page: Page) -> int:
+async def read_console_online(page: Page, hub: RunningHub) -> int:
     """How many people the supervisor's console lists as online across the teams' overviews."""
-    await page.goto(page.url.split("/console")[0] + "/console?lang=en")
+    await page.goto(f"{hub.url}/console?lang=en")
     await expect(page.locator("#overview .team").first).to_be_visible()
     names = set()
     for line in await page.locator("#overview li").all_inner_texts():
@@ -174,7 +174,7 @@ async def test_the_dashboards_figures_agree_with_the_console_the_export_and_the_
     for _ in range(5):
         await dashboard.reload()
         before = int(await dashboard.get_by_test_id("live-agents-online").inner_text())
-        in_console = await read_console_online(console)
+        in_console = await read_console_online(console, hub)
         await dashboard.reload()
         if int(await dashboard.get_by_test_id("live-agents-online").inner_text()) == before:
             break
@@ -225,23 +225,23 @@ async def test_a_published_article_takes_its_question_off_the_editors_list_count
     # One customer asks once; then two customers have asked three times.
     first = await WidgetCustomer(hub.url, "pt-BR").connect()
     await first.say(question)
+    pages = {}
     for lang in SEEN:
-        page = await logged_in(hub, browser, accounts["editor"], "/kb", size=viewport, locale=lang)
-        contexts.append(page.context)
-        cluster = page.locator("#clusters li.cluster", has_text=question)
+        pages[lang] = await logged_in(hub, browser, accounts["editor"], "/kb", size=viewport, locale=lang)
+        contexts.append(pages[lang].context)
+        cluster = pages[lang].locator("#clusters li.cluster", has_text=question)
         await expect(cluster.locator(".meta")).to_have_text(f"{COUNTS[lang][0]} · pt-BR")
     second = await WidgetCustomer(hub.url, "pt-BR").connect()
     await second.say(question)
     await second.say(question)
-    for page in [c.pages[0] for c in contexts]:
-        lang = await page.locator("html").get_attribute("lang")
+    for lang, page in pages.items():
         await page.locator("#refresh-unanswered").click()
         cluster = page.locator("#clusters li.cluster", has_text=question)
         await expect(cluster.locator(".meta")).to_have_text(f"{COUNTS[lang][1]} · pt-BR")
 
     # The editor (in English) writes the article that answers it and publishes it: the question
     # leaves the list; the bot answers the next customer who asks.
-    page = next(c.pages[0] for c in contexts if await c.pages[0].locator("html").get_attribute("lang") == "en")
+    page = pages["en"]
     await page.get_by_label("Id (e.g. delivery-time)").fill(f"novidade-{viewport}")
     await page.locator("#article-form").locator("select[name=lang]").select_option("pt-BR")
     await page.get_by_label("Title", exact=True).fill(question.capitalize())
