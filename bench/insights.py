@@ -243,7 +243,7 @@ PAGES = {
 async def _page(session: AsyncSession, kind: str, days: int | None, filters: Filters | None) -> int | None:
     """One request's queries, as the hub's routes run them; the conversations it covers."""
     if kind == "live":
-        await live_counters(session, agents_online=0)
+        await live_counters(session)
         return None
     period = Period.of_days(LAST_DAY - timedelta(days=days - 1), LAST_DAY, TZ)
     if kind == "surveys":
@@ -251,7 +251,7 @@ async def _page(session: AsyncSession, kind: str, days: int | None, filters: Fil
         to_csv(surveys_table(rows))
         return len(rows)
     report = await compute_report(session, period, filters, targets=Targets())
-    await live_counters(session, agents_online=0)
+    await live_counters(session)
     (await session.execute(select(Team).order_by(Team.name))).scalars().all()
     (await session.execute(select(User).where(User.role == "agent").order_by(User.name))).scalars().all()
     await list_follow_ups(session, None)

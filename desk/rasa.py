@@ -42,6 +42,23 @@ def _parse(messages: list[dict]) -> list[BotReply]:
     return replies
 
 
+def _messages(replies: list[BotReply]) -> list[tuple[str, list[dict] | None, dict | None]]:
+    """The messages to store, as (text, buttons, data). Rasa sends a response's custom data (e.g. the
+    knowledge base's "kb" mark) as a message of its own after the text: it is merged into the text's
+    message *before* that is recorded, so the KPI summaries, which fold each message as it is
+    appended, see the mark (the unanswered-question rate counts it)."""
+    messages: list[tuple[str, list[dict] | None, dict | None]] = []
+    for reply in replies:
+        custom = dict(reply.custom or {})
+        text = reply.text or custom.pop("text", None)
+        if text:
+            messages.append((str(text), reply.buttons or None, custom or None))
+        elif custom and messages:
+            last_text, last_buttons, last_data = messages[-1]
+            messages[-1] = (last_text, last_buttons, {**(last_data or {}), **custom})
+    return messages
+
+
 class RasaClient:
     """A bounded wait, twice: a customer is never left waiting on a Rasa that does not answer."""
 
@@ -118,17 +135,9 @@ class RasaBridge:
         """Record the bot's replies in the conversation (custom data is kept for the agents)."""
         async with self.queues.unit_of_work() as session:
             conversation = await handoff.get_conversation(session, conversation_id)
-            last = None
-            for reply in replies:
-                custom = dict(reply.custom or {})
-                text = reply.text or custom.pop("text", None)
-                if text:
-                    # Custom data (e.g. the article the bot used) is kept with the message for agents.
-                    last = await handoff.record_message(
-                        session, conversation, sender="bot", text=str(text), buttons=reply.buttons or None, data=custom or None
-                    )
-                elif custom and last is not None:
-                    last.data = {**(last.data or {}), **custom}
+            for text, buttons, data in _messages(replies):
+                # Custom data (e.g. the article the bot used) is kept with the message for agents.
+                await handoff.record_message(session, conversation, sender="bot", text=text, buttons=buttons, data=data)
 
     async def bot_failed(self, conversation_id: str) -> None:
         """Rasa did not answer: tell the customer and queue the chat for a person."""

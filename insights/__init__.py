@@ -1,6 +1,7 @@
 """NPS and service KPIs: the survey asked at the end of every conversation, the follow-up of
 detractors, and the KPIs supervisors read (computed from the conversations' appended events)."""
 
+from insights.agents import filter_agents
 from insights.alerts import DetractorAlert, EmailFailed, SmtpConfig, WebhookFailed, post_webhook, send_alert_email
 from insights.follow_ups import (
     FollowUpAlreadyClaimed,
@@ -15,7 +16,7 @@ from insights.follow_ups import (
     open_follow_up,
 )
 from insights.kpis import Filters, InvalidPeriod, Period, Report, Targets, compute_report
-from insights.live import LiveCounters, live_counters
+from insights.live import LiveCounters, agents_online, live_counters
 from insights.models import ConversationSummary, FollowUp, Survey
 from insights.nps import NpsParse, parse_nps_score
 from insights.summaries import note_appended, note_survey, rebuild_summaries
@@ -42,10 +43,12 @@ __all__ = [
     "SurveyAlreadyAnswered",
     "Targets",
     "WebhookFailed",
+    "agents_online",
     "answer_survey",
     "claim_follow_up",
     "complete_follow_up",
     "compute_report",
+    "filter_agents",
     "get_follow_up",
     "get_survey",
     "is_detractor",

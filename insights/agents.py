@@ -8,12 +8,13 @@ from datetime import datetime
 from types import SimpleNamespace
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import Date, Float, cast, func, select
+from sqlalchemy import Date, Float, cast, func, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.sql.selectable import Subquery
 
 from core.models import aware
-from handoff.models import User
+from handoff.models import TeamMember, User
+from insights.models import ConversationSummary
 from insights.ratios import average, nps_score, share
 from insights.report import AgentRow
 from insights.sql import dialect_name
@@ -129,3 +130,12 @@ async def _occupancy_sql(session: AsyncSession, f: Subquery, zone: ZoneInfo) -> 
     for agent_id, agent_busy, agent_span, handled in rows.all():
         busy[agent_id], span[agent_id], handled_time[agent_id] = float(agent_busy), float(agent_span), float(handled)
     return busy, span, handled_time
+
+
+async def filter_agents(session: AsyncSession) -> list[User]:
+    """The people the dashboard's agent filter offers: everyone who is in a team (whatever their
+    role: a supervisor or an admin may take chats too) or who has held a conversation, by name."""
+    members = select(TeamMember.user_id)
+    handled = select(ConversationSummary.agent_id).where(ConversationSummary.agent_id.is_not(None))
+    stmt = select(User).where(or_(User.id.in_(members), User.id.in_(handled))).order_by(User.name, User.id)
+    return list((await session.execute(stmt)).scalars().all())

@@ -1,5 +1,10 @@
 """Small inline SVG charts for the dashboard, drawn on the server: no chart library, no CDN, and the
-numbers are in the page (each mark has a <title> a screen reader and a tooltip can show)."""
+numbers are in the page (each mark has a <title> a screen reader and a tooltip can show). Labels are
+in the reader's language, days in the desk's time zone (``insights.display``).
+
+Each chart is drawn at its natural size in CSS pixels (``width``/``height``, not only a viewBox), so
+its labels stay ``FONT`` px on a phone too: a narrow card scrolls the chart sideways instead of
+shrinking it to unreadable text."""
 
 from __future__ import annotations
 
@@ -8,21 +13,23 @@ from itertools import pairwise
 
 from markupsafe import Markup, escape
 
-from insights.kpis import WAIT_BUCKETS, WEEKDAYS, DayPoint
+from insights.display import Display
+from insights.kpis import WAIT_BUCKETS, DayPoint
 
 PROMOTER, PASSIVE, DETRACTOR = "#2e7d32", "#f9a825", "#c62828"
 INK, GRID, ACCENT, ACCENT2 = "#333", "#ddd", "#1565c0", "#8e24aa"
+FONT = 12  # px: the smallest label a person reads comfortably on a phone
 
 
 def _svg(width: int, height: int, label: str, body: list[str]) -> Markup:
     return Markup(  # noqa: S704 - the label is escaped here, every part of body by _text/_rect/escape
-        f'<svg viewBox="0 0 {width} {height}" width="100%" role="img" aria-label="{escape(label)}" '
-        f'xmlns="http://www.w3.org/2000/svg" font-family="system-ui, sans-serif" font-size="11">'
+        f'<svg viewBox="0 0 {width} {height}" width="{width}" height="{height}" role="img" aria-label="{escape(label)}" '
+        f'xmlns="http://www.w3.org/2000/svg" font-family="system-ui, sans-serif" font-size="{FONT}">'
         f"<title>{escape(label)}</title>{''.join(body)}</svg>"
     )
 
 
-def _text(x: float, y: float, text: object, *, anchor: str = "middle", fill: str = INK, size: int = 11) -> str:
+def _text(x: float, y: float, text: object, *, anchor: str = "middle", fill: str = INK, size: int = FONT) -> str:
     return f'<text x="{x:.1f}" y="{y:.1f}" text-anchor="{anchor}" fill="{fill}" font-size="{size}">{escape(str(text))}</text>'
 
 
@@ -33,16 +40,16 @@ def _rect(x: float, y: float, w: float, h: float, fill: str, title: str, opacity
     )
 
 
-def _empty(width: int, height: int, label: str) -> Markup:
-    return _svg(width, height, label, [_text(width / 2, height / 2, "—  no data in this period  —", fill="#888")])
+def _empty(width: int, height: int, label: str, show: Display) -> Markup:
+    return _svg(width, height, label, [_text(width / 2, height / 2, show.t["no_data"], fill="#666")])
 
 
-def nps_over_time(days: Sequence[DayPoint]) -> Markup:
+def nps_over_time(days: Sequence[DayPoint], show: Display) -> Markup:
     """Stacked daily answers (promoters, passives, detractors) and the day's NPS as a line (−100…100)."""
-    width, height, left, right, top, bottom = 720, 240, 36, 40, 12, 28
-    label = "NPS over time with promoters, passives and detractors per day"
+    width, height, left, right, top, bottom = 720, 240, 36, 44, 12, 28
+    label = show.t["chart_nps"]
     if not any(d.promoters + d.passives + d.detractors for d in days):
-        return _empty(width, height, label)
+        return _empty(width, height, label, show)
     plot_w, plot_h = width - left - right, height - top - bottom
     peak = max(d.promoters + d.passives + d.detractors for d in days) or 1
     step = plot_w / len(days)
@@ -57,60 +64,61 @@ def nps_over_time(days: Sequence[DayPoint]) -> Markup:
         x = left + i * step + (step - bar) / 2
         y: float = top + plot_h
         for count, colour, name in (
-            (d.detractors, DETRACTOR, "detractors"),
-            (d.passives, PASSIVE, "passives"),
-            (d.promoters, PROMOTER, "promoters"),
+            (d.detractors, DETRACTOR, show.t["detractors"]),
+            (d.passives, PASSIVE, show.t["passives"]),
+            (d.promoters, PROMOTER, show.t["promoters"]),
         ):
             h = plot_h * count / peak
             y -= h
-            body.append(_rect(x, y, bar, h, colour, f"{d.day}: {count} {name}"))
+            body.append(_rect(x, y, bar, h, colour, f"{show.day(d.day)}: {count} {name.lower()}"))
         if d.nps is not None:
             points.append(f"{x + bar / 2:.1f},{top + plot_h * (100 - d.nps) / 200:.1f}")
         if len(days) <= 14 or i % max(1, len(days) // 10) == 0:
-            body.append(_text(x + bar / 2, height - 10, d.day.strftime("%d/%m")))
+            body.append(_text(x + bar / 2, height - 10, show.short_day(d.day)))
     if points:
         body.append(f'<polyline points="{" ".join(points)}" fill="none" stroke="{ACCENT}" stroke-width="2"/>')
     return _svg(width, height, label, body)
 
 
-def rates_over_time(days: Sequence[DayPoint]) -> Markup:
+def rates_over_time(days: Sequence[DayPoint], show: Display) -> Markup:
     """Deflection and escalation rates per day (0–100 %)."""
-    width, height, left, top, bottom = 720, 200, 36, 12, 28
-    label = "Bot deflection and escalation rates per day"
+    width, height, left, top, bottom = 720, 200, 40, 24, 28
+    label = show.t["chart_rates"]
     days = [d for d in days if d.conversations]
     if not days:
-        return _empty(width, height, label)
+        return _empty(width, height, label, show)
     plot_w, plot_h = width - left - 12, height - top - bottom
     step = plot_w / max(1, len(days) - 1) if len(days) > 1 else 0
     body = [_text(left - 4, top + 8, "100%", anchor="end"), _text(left - 4, top + plot_h, "0%", anchor="end")]
     body.append(f'<line x1="{left}" y1="{top + plot_h}" x2="{left + plot_w}" y2="{top + plot_h}" stroke="{GRID}"/>')
-    for attr, colour, name in (("deflected", PROMOTER, "deflection"), ("escalated", ACCENT2, "escalation")):
+    for attr, colour, name in (("deflected", PROMOTER, show.t["deflection"]), ("escalated", ACCENT2, show.t["escalation"])):
         pts = []
         for i, d in enumerate(days):
             rate = getattr(d, attr) / d.conversations
             x, y = left + i * step + (plot_w / 2 if len(days) == 1 else 0), top + plot_h * (1 - rate)
             pts.append(f"{x:.1f},{y:.1f}")
             body.append(
-                f'<circle cx="{x:.1f}" cy="{y:.1f}" r="3" fill="{colour}"><title>{escape(f"{d.day}: {name} {rate:.0%}")}</title></circle>'
+                f'<circle cx="{x:.1f}" cy="{y:.1f}" r="3" fill="{colour}"><title>{escape(f"{show.day(d.day)}: {name} {show.percent(rate)}")}</title></circle>'
             )
         body.append(f'<polyline points="{" ".join(pts)}" fill="none" stroke="{colour}" stroke-width="2"/>')
     for i, d in enumerate(days):
         if len(days) <= 14 or i % max(1, len(days) // 10) == 0:
-            body.append(_text(left + i * step + (plot_w / 2 if len(days) == 1 else 0), height - 10, d.day.strftime("%d/%m")))
-    body.append(_text(width - 160, top + 10, "■ deflection", anchor="start", fill=PROMOTER))
-    body.append(_text(width - 80, top + 10, "■ escalation", anchor="start", fill=ACCENT2))
+            body.append(_text(left + i * step + (plot_w / 2 if len(days) == 1 else 0), height - 10, show.short_day(d.day)))
+    body.append(_text(left, 12, f"■ {show.t['deflection']}", anchor="start", fill=PROMOTER))
+    body.append(_text(left + 260, 12, f"■ {show.t['escalation']}", anchor="start", fill=ACCENT2))
     return _svg(width, height, label, body)
 
 
-def volume_heatmap(heatmap: Sequence[Sequence[int]]) -> Markup:
-    """Conversations per weekday (rows) and local hour (columns)."""
+def volume_heatmap(heatmap: Sequence[Sequence[int]], show: Display) -> Markup:
+    """Conversations per weekday (rows) and hour of the day in the desk's time zone (columns)."""
     cell, left, top = 26, 40, 18
     width, height = left + 24 * cell + 4, top + 7 * cell + 4
-    label = "Conversations by weekday and hour of day"
+    label = show.t["chart_heatmap"]
+    weekdays = show.weekdays
     peak = max((max(row) for row in heatmap), default=0)
     body = [_text(left + h * cell + cell / 2, top - 6, f"{h:02d}") for h in range(0, 24, 2)]
     for d, row in enumerate(heatmap):
-        body.append(_text(left - 6, top + d * cell + cell / 2 + 4, WEEKDAYS[d], anchor="end"))
+        body.append(_text(left - 6, top + d * cell + cell / 2 + 4, weekdays[d], anchor="end"))
         for h, count in enumerate(row):
             opacity = 0.06 if not count else 0.15 + 0.85 * count / peak
             body.append(
@@ -120,19 +128,19 @@ def volume_heatmap(heatmap: Sequence[Sequence[int]]) -> Markup:
                     cell - 2,
                     cell - 2,
                     ACCENT,
-                    f"{WEEKDAYS[d]} {h:02d}h: {count}",
+                    f"{weekdays[d]} {h:02d}h: {count}",
                     opacity,
                 )
             )
     return _svg(width, height, label, body)
 
 
-def wait_histogram(counts: Sequence[int]) -> Markup:
+def wait_histogram(counts: Sequence[int], show: Display) -> Markup:
     """Picked-up conversations by how long they waited in the queue."""
     width, height, left, top, bottom = 720, 200, 12, 16, 30
-    label = "Waiting time in queue before an agent picked the conversation up"
+    label = show.t["chart_waits"]
     if not sum(counts):
-        return _empty(width, height, label)
+        return _empty(width, height, label, show)
     names = [f"≤{_dur(WAIT_BUCKETS[0])}"] + [f"{_dur(a)}–{_dur(b)}" for a, b in pairwise(WAIT_BUCKETS)]
     names.append(f">{_dur(WAIT_BUCKETS[-1])}")
     plot_h, step = height - top - bottom, (width - left * 2) / len(counts)
@@ -149,20 +157,3 @@ def wait_histogram(counts: Sequence[int]) -> Markup:
 
 def _dur(seconds: float) -> str:
     return f"{int(seconds)}s" if seconds < 60 else f"{int(seconds // 60)}min"
-
-
-def duration(seconds: float | None) -> str:
-    """A duration for people: "45 s", "3 min 20 s", "1 h 05 min"; "—" when not measured."""
-    if seconds is None:
-        return "—"
-    seconds = round(seconds)
-    if seconds < 60:
-        return f"{seconds} s"
-    if seconds < 3600:
-        return f"{seconds // 60} min {seconds % 60:02d} s"
-    return f"{seconds // 3600} h {seconds % 3600 // 60:02d} min"
-
-
-def percent(rate: float | None) -> str:
-    """A share as "42.5 %"; "—" when there was nothing to divide by."""
-    return "—" if rate is None else f"{rate * 100:.1f} %"

@@ -75,7 +75,7 @@ def report_table(report: Report, name: str) -> Table:
         ]
         return columns, [[getattr(a, c) for c in columns] for a in report.agents]
     if name == "complaints":
-        columns = ["conversation_id", "started_at", "channel", "team_id", "agent_id", "outcome", "score"]
+        columns = ["conversation_id", "started_at", "channel", "team_id", "agent_id", "agent_name", "outcome", "score"]
         return columns, [[getattr(c, k) for k in columns] for c in report.complaints]
     if name == "themes":
         return ["word", "count"], [[t.word, t.count] for t in report.detractor_themes]

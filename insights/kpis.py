@@ -15,8 +15,9 @@ so the totals of every table add up to the same conversations. Definitions (also
   global ``service_level_seconds`` for a team without one) ÷ (picked up + abandoned).
 - first-contact resolution: resolved, and the same customer on the same channel did not start their
   next conversation within ``fcr_days`` of the ending (any subject: we do not know subjects).
-- unanswered-question rate: questions the knowledge base could not answer ÷ questions it was asked
-  (the bot marks each answer, choice and miss on its message).
+- unanswered-question rate: questions the knowledge base could not answer with confidence (it offered
+  choices or had nothing) ÷ questions it was asked (the bot marks each answer, choice and miss on its
+  message); the numerator counts the same turns the editor's unanswered questions keep.
 - NPS: % promoters (9–10) − % detractors (0–6) over answered surveys; response rate: answered ÷ asked.
 """
 
@@ -33,6 +34,7 @@ from sqlalchemy.sql.elements import ColumnClause
 from sqlalchemy.sql.selectable import Subquery
 
 from core.models import aware
+from handoff.models import User
 from insights.agents import agent_rows
 from insights.facts import counts, extra_counts, facts, hours, p90s, team_targets
 from insights.period import Filters, InvalidPeriod, Period, Targets
@@ -236,7 +238,19 @@ def _day_points(days: dict[date, Counter]) -> list[DayPoint]:
 async def _complaints(session: AsyncSession, f: Subquery) -> list[Complaint]:
     """The period's latest 200 complaints, newest first."""
     rows = await session.execute(
-        select(f.c.id, f.c.created_at, f.c.channel, f.c.team_id, f.c.agent_id, f.c.abandoned, f.c.resolved, f.c.picked, f.c.score)
+        select(
+            f.c.id,
+            f.c.created_at,
+            f.c.channel,
+            f.c.team_id,
+            f.c.agent_id,
+            User.name.label("agent_name"),
+            f.c.abandoned,
+            f.c.resolved,
+            f.c.picked,
+            f.c.score,
+        )
+        .outerjoin(User, User.id == f.c.agent_id)
         .where(f.c.complaint == 1)
         .order_by(f.c.created_at.desc())
         .limit(200)
@@ -248,6 +262,7 @@ async def _complaints(session: AsyncSession, f: Subquery) -> list[Complaint]:
             channel=r.channel,
             team_id=r.team_id,
             agent_id=r.agent_id,
+            agent_name=r.agent_name,
             outcome="abandoned" if r.abandoned else "resolved" if r.resolved else "with an agent" if r.picked else "waiting",
             score=r.score,
         )

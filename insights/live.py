@@ -9,7 +9,7 @@ from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from core.models import aware
-from handoff.models import Conversation, State
+from handoff.models import Conversation, State, TeamMember, User
 
 
 class LiveCounters(BaseModel):
@@ -20,9 +20,16 @@ class LiveCounters(BaseModel):
     agents_online: int
 
 
-async def live_counters(session: AsyncSession, *, agents_online: int, now: datetime | None = None) -> LiveCounters:
-    """Queued and in-service conversations now, and the longest current wait. ``agents_online`` is
-    the number of agents with the console open (the hub knows it; the database does not)."""
+async def agents_online(session: AsyncSession) -> int:
+    """How many people of the teams are online: the status the console shows next to each agent
+    (set by the agent, or by their console opening and closing), so both pages agree."""
+    members = select(TeamMember.user_id).distinct()
+    stmt = select(func.count()).select_from(User).where(User.id.in_(members), User.active.is_(True), User.status == "online")
+    return int((await session.execute(stmt)).scalar_one())
+
+
+async def live_counters(session: AsyncSession, *, now: datetime | None = None) -> LiveCounters:
+    """Queued and in-service conversations now, the longest current wait, and the agents online."""
     now = now or datetime.now(UTC)
     rows = (
         await session.execute(
@@ -42,5 +49,5 @@ async def live_counters(session: AsyncSession, *, agents_online: int, now: datet
         with_agents_now=with_agents,
         longest_wait_s=longest,
         queued_by_team={team or "-": n for team, n, _ in rows},
-        agents_online=agents_online,
+        agents_online=await agents_online(session),
     )

@@ -14,6 +14,10 @@ from insights.buckets import SCORE_COUNTS, WAIT_COUNTS, epoch_hour_of, wait_buck
 from insights.models import ConversationHour, ConversationSummary, Survey
 from insights.sql import epoch_hour, seconds_between
 
+UNANSWERED_MARKS = ("clarify", "miss")
+"""The bot's marks ("kb") on a question the knowledge base could not answer with confidence: it offered
+choices, or it had nothing. Exactly the turns that keep an unanswered question for the editors."""
+
 
 def _ownership_facts() -> Subquery:
     """Per conversation, from its ownership events: the first and last times of each state, whether
@@ -49,7 +53,7 @@ def _message_facts() -> Subquery:
             m.conversation_id.label("cid"),
             func.min(case((m.sender == "agent", m.created_at))).label("first_reply_at"),
             func.count(case((and_(m.sender == "bot", kb.is_not(None)), 1))).label("kb_asked"),
-            func.count(case((and_(m.sender == "bot", kb == "miss"), 1))).label("kb_missed"),
+            func.count(case((and_(m.sender == "bot", kb.in_(UNANSWERED_MARKS)), 1))).label("kb_missed"),
         )
         .where(m.sender.in_(("agent", "bot")), ~((m.sender == "agent") & m.internal))
         .group_by(m.conversation_id)

@@ -110,6 +110,7 @@ class Complaint(BaseModel):
     channel: str
     team_id: str | None
     agent_id: int | None
+    agent_name: str | None = None  # whoever took it, whatever their role
     outcome: str
     score: int | None
 

@@ -15,11 +15,14 @@ from sqlalchemy import select
 
 import handoff
 import insights
+from core.languages import page_language
 from core.web import DbInt, RouteSettings, app_state, page_templates
 from handoff.audit import AuditAction, audit_request
 from handoff.auth import Agent, DbSession, Supervisor, csrf_protected, csrf_token, page_user
 from handoff.models import Role, Team, User
 from insights import charts
+from insights.dashboard_texts import SCRIPT_KEYS
+from insights.display import Display
 from insights.export import TABLES, UnknownTable, report_table, surveys_table, to_csv
 
 api = APIRouter(tags=["insights"])
@@ -120,7 +123,7 @@ async def report(request: Request, session: DbSession, params: Params, user: Sup
 @api.get("/api/insights/live", response_model=insights.LiveCounters)
 async def live(request: Request, session: DbSession, user: Supervisor) -> insights.LiveCounters:
     """Queued now, with agents now, longest current wait, agents with the console open."""
-    return await insights.live_counters(session, agents_online=await app_state(request).desk.bus.online_agents())
+    return await insights.live_counters(session)
 
 
 @api.get("/api/insights/export/{table}.csv", response_class=Response, responses={200: {"content": {"text/csv": {}}}})
@@ -236,18 +239,29 @@ async def _dashboard_ask(request: Request, session: DbSession, params: Params) -
 
 
 @pages.get("/dashboard", response_class=HTMLResponse)
-async def dashboard(request: Request, session: DbSession, ask: Annotated[_DashboardAsk, Depends(_dashboard_ask)]) -> Response:
-    """The supervisors' page, drawn on the server (charts are inline SVG)."""
+async def dashboard(
+    request: Request,
+    session: DbSession,
+    ask: Annotated[_DashboardAsk, Depends(_dashboard_ask)],
+    lang: Annotated[str | None, Query(max_length=8)] = None,
+) -> Response:
+    """The supervisors' page, drawn on the server (charts are inline SVG), in the reader's language
+    (``?lang=``, else the browser's) and the desk's time zone."""
     params, user = ask
     report = await _report(request, session, params)
-    live = await insights.live_counters(session, agents_online=await app_state(request).desk.bus.online_agents())
+    live = await insights.live_counters(session)
     teams = (await session.execute(select(Team).order_by(Team.name))).scalars().all()
-    agents = (await session.execute(select(User).where(User.role == Role.AGENT.value).order_by(User.name))).scalars().all()
+    agents = await insights.filter_agents(session)
     open_follow_ups = await insights.list_follow_ups(session, None)
     settings = app_state(request).settings
     period = params.period(settings)
+    show = Display(page_language(lang, request.headers.get("accept-language")), settings.report_timezone)
     query = str(request.url.query)
     context = {
+        "lang": show.lang,
+        "show": show,
+        "t": show.t,
+        "script_texts": {key: show.t[key] for key in SCRIPT_KEYS},
         "user": user,
         "report": report,
         "live": live,
@@ -261,7 +275,8 @@ async def dashboard(request: Request, session: DbSession, ask: Annotated[_Dashbo
         "tables": TABLES,
         "query": query,
         "csrf": csrf_token(request),
-        "agent_names": {a.id: a.name for a in agents},
+        # Whoever took a follow-up, whatever their role.
+        "agent_names": dict((await session.execute(select(User.id, User.name))).tuples().all()),
         "service_level_seconds": settings.service_level_seconds,
         "fcr_days": settings.fcr_days,
     }

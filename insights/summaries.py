@@ -24,7 +24,9 @@ What a summary holds (the KPI definitions in ``insights.kpis`` build on these):
 - abandoned_at: the customer left while queued; closing_at / ended_at: the last ending events;
   resolved_at: closing_at, else ended_at.
 - first_reply_at: the first agent message the customer saw (private notes excluded).
-- kb_asked / kb_missed: the bot's answers, choices and misses from the knowledge base.
+- kb_asked / kb_missed: the customers' questions the bot put to the knowledge base, and those it
+  could not answer with confidence (it offered choices or missed: ``UNANSWERED_MARKS``) — the same
+  turns that keep an unanswered question for the editors (``kb_index.record_unanswered``).
 - surveyed, score, ending, reason: the NPS survey (reason: the follow-up answer's text).
 - next_started_at: when the same customer next started a conversation on the same channel (for
   first-contact resolution).
@@ -47,7 +49,7 @@ from core.models import aware
 from handoff.models import Conversation, Message, OwnershipEvent, State
 from insights.buckets import HOUR_COUNTS, SCORE_COUNTS, WAIT_BUCKETS, WAIT_COUNTS, epoch_hour_of, wait_bucket_conditions
 from insights.models import ConversationHour, ConversationSummary, Survey
-from insights.rebuild import rebuild_hours_statement, rebuild_statement, rebuild_summaries
+from insights.rebuild import UNANSWERED_MARKS, rebuild_hours_statement, rebuild_statement, rebuild_summaries
 from insights.sql import dialect_name
 
 # Re-exported: the buckets and the rebuild were defined here first, and callers (the migrations,
@@ -215,7 +217,7 @@ def _apply_message(s: ConversationSummary, m: Message) -> None:
         kb = (m.data or {}).get("kb")
         if kb is not None:
             s.kb_asked += 1
-            if kb == "miss":
+            if kb in UNANSWERED_MARKS:
                 s.kb_missed += 1
 
 

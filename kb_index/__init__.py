@@ -51,7 +51,16 @@ from kb_index.models import Article, ArticleVersion, UnansweredQuestion
 from kb_index.passages import EmbeddingCache
 from kb_index.records import Calibration, Decision, Hit, IndexedArticle, NotCalibrated, SearchResult
 from kb_index.sync import IndexFollower
-from kb_index.unanswered import Cluster, cluster_questions, record_unanswered, similarity_for, unanswered_questions
+from kb_index.unanswered import (
+    Cluster,
+    answered_now,
+    cluster_questions,
+    record_unanswered,
+    settle_unanswered,
+    sharing_words,
+    similarity_for,
+    unanswered_questions,
+)
 
 __all__ = [
     "LANGUAGES",
@@ -76,6 +85,7 @@ __all__ = [
     "StaleVersion",
     "UnansweredQuestion",
     "all_articles",
+    "answered_now",
     "apply_to_index",
     "article_versions",
     "changes_after",
@@ -106,6 +116,8 @@ __all__ = [
     "render_article_file",
     "revert_article",
     "save_draft",
+    "settle_unanswered",
+    "sharing_words",
     "similarity_for",
     "sync_index",
     "to_draft",

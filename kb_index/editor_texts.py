@@ -1,8 +1,12 @@
-"""The knowledge-base editor's words, in Portuguese and English."""
+"""The knowledge-base editor's words, in pt-BR, pt-PT and English: the one table its page and its
+script read. Counts have a form per plural category (``_one``, ``_other``, as ``Intl.PluralRules``
+names them), with ``{n}`` for the number."""
 
 from __future__ import annotations
 
-TEXTS = {
+from core.languages import Language
+
+TEXTS: dict[str, dict[str, str]] = {
     "pt-BR": {
         "editor": "base de conhecimento",
         "logout": "sair",
@@ -42,8 +46,10 @@ TEXTS = {
         "clarify": "oferece opções",
         "escalate": "passa para uma pessoa",
         "unanswered": "Perguntas sem resposta",
-        "customers": "clientes",
-        "times": "vezes",
+        "customers_one": "{n} cliente",
+        "customers_other": "{n} clientes",
+        "times_one": "{n} vez",
+        "times_other": "{n} vezes",
         "create_from": "Criar artigo a partir deste grupo",
         "saved": "Salvo.",
         "published_ok": "Publicado: o bot já responde com ele.",
@@ -96,8 +102,10 @@ TEXTS = {
         "clarify": "offers choices",
         "escalate": "hands over to a person",
         "unanswered": "Unanswered questions",
-        "customers": "customers",
-        "times": "times",
+        "customers_one": "{n} customer",
+        "customers_other": "{n} customers",
+        "times_one": "{n} time",
+        "times_other": "{n} times",
         "create_from": "Create an article from this group",
         "saved": "Saved.",
         "published_ok": "Published: the bot answers with it now.",
@@ -114,7 +122,24 @@ TEXTS = {
 }
 
 
-def editor_texts(lang: str) -> tuple[str, dict[str, str]]:
-    """The editor's language (pt-BR unless English was asked for) and its words."""
-    chosen = "en" if lang.lower().startswith("en") else "pt-BR"
-    return chosen, TEXTS[chosen]
+TEXTS["pt-PT"] = TEXTS["pt-BR"] | {
+    "password": "alterar a palavra-passe",
+    "team": "Equipa",
+    "status": "Estado",
+    "search": "Pesquisar",
+    "save": "Guardar",
+    "unpublish": "Retirar de publicação",
+    "delete": "Eliminar",
+    "confirm_delete": "Eliminar este artigo e todo o histórico?",
+    "try": "Experimentar",
+    "saved": "Guardado.",
+    "unpublished_ok": "Retirado de publicação.",
+    "deleted": "Eliminado.",
+    "suggested_by": "sugerido por",
+    "none": "Nada por aqui.",
+}
+
+
+def editor_texts(lang: Language) -> dict[str, str]:
+    """The editor's words in ``lang``."""
+    return TEXTS[lang]

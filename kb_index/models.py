@@ -73,5 +73,9 @@ class UnansweredQuestion(Base):
     confidence: Mapped[float] = mapped_column(Float)
     best_article: Mapped[str | None] = mapped_column(String(80), nullable=True)
     at: Mapped[datetime] = mapped_column(default=utcnow)
+    # Set once a published article answers the question (``settle_unanswered``): it leaves the
+    # editors' list, and stays for the record.
+    answered_by: Mapped[str | None] = mapped_column(String(80), nullable=True, default=None)
+    answered_at: Mapped[datetime | None] = mapped_column(nullable=True, default=None)
 
     __table_args__ = (Index("ix_unanswered_questions_at", "at"),)

@@ -21,7 +21,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 import handoff
 import kb_index
-from core.languages import Language
+from core.languages import Language, page_language
 from core.models import utcnow
 from core.web import DB_INT_MAX, DB_INT_MIN, DbInt, app_state, page_templates
 from handoff import Role, User
@@ -164,9 +164,33 @@ def _refusal(exc: kb_index.ArticleError) -> HTTPException:
     return HTTPException(status, str(exc))
 
 
-async def _changed(request: Request) -> None:
-    """After a commit: this process's index takes the change at once."""
+async def _changed(request: Request, *, published: Article | None = None) -> None:
+    """After a commit: this process's index takes the change at once; when ``published`` (an
+    article the bot answers with now) is given, the questions it answers leave the unanswered list."""
     await app_state(request).kb_follower.catch_up()
+    if published is not None and published.status == "published":
+        await _settle_unanswered(request, published)
+
+
+SETTLE_LIMIT = 500
+"""How many of the newest open questions of its language a publication looks through."""
+SETTLE_RERUN = 50
+"""How many of those (the closest in wording) it re-runs against the index: about 1 s of a core."""
+
+
+async def _settle_unanswered(request: Request, article: Article) -> None:
+    """Re-run the open questions of the article's language family closest in wording to its title
+    and alternative questions against the index (one batch, off the event loop, outside any
+    transaction), and mark those it now answers."""
+    state = app_state(request)
+    async with state.read_sessions() as session:
+        rows = await kb_index.unanswered_questions(session, lang=article.lang, limit=SETTLE_LIMIT)
+    wording = [article.title, *article.questions]
+    candidates = kb_index.sharing_words(rows, wording, article.lang, limit=SETTLE_RERUN)
+    answered = await asyncio.to_thread(kb_index.answered_now, state.desk.index, candidates)
+    if answered:
+        async with state.desk.unit_of_work() as session:
+            await kb_index.settle_unanswered(session, answered)
 
 
 # -- reading ----------------------------------------------------------------------------------------
@@ -313,7 +337,7 @@ async def edit(article_id: str, lang: str, body: ArticleEdit, user: Editor, requ
             )
     except kb_index.ArticleError as exc:
         raise _refusal(exc) from exc
-    await _changed(request)
+    await _changed(request, published=article)
     return ArticleOut.of(article)
 
 
@@ -347,7 +371,7 @@ async def _status_change(
             await _audit_article(request, session, user, action, article_id, lang, version=article.version, title=article.title)
     except kb_index.ArticleError as exc:
         raise _refusal(exc) from exc
-    await _changed(request)
+    await _changed(request, published=article)
     return ArticleOut.of(article)
 
 
@@ -377,7 +401,7 @@ async def revert(article_id: str, lang: str, body: RevertIn, user: Editor, reque
             )
     except kb_index.ArticleError as exc:
         raise _refusal(exc) from exc
-    await _changed(request)
+    await _changed(request, published=article)
     return ArticleOut.of(article)
 
 
@@ -455,7 +479,8 @@ async def suggest_from_message(body: FromMessageIn, user: Agent, request: Reques
 @pages.get("/kb", response_class=HTMLResponse)
 async def editor_page(request: Request, user: EditorPage, session: DbSession, lang: str | None = None) -> Response:
     """The editors' page: list, edit with preview, history, try it, unanswered questions."""
-    chosen, texts = editor_texts(lang or request.headers.get("accept-language", "pt-BR"))
+    chosen = page_language(lang, request.headers.get("accept-language"))
+    texts = editor_texts(chosen)
     context = {
         "csrf": csrf_token(request),
         "user": user,

@@ -1,7 +1,10 @@
 // The dashboard's live part: counters refreshed every 15 s, and detractor alerts as they arrive.
+// Its words come from the page (the dashboard's translation table, in the reader's language).
 (function () {
   "use strict";
   const $ = (id) => document.querySelector(`[data-testid="${id}"]`);
+  const T = JSON.parse(document.getElementById("dashboard-texts").textContent);
+  const fill = (text, values) => text.replace(/\{(\w+)\}/g, (all, key) => (key in values ? String(values[key]) : all));
 
   function duration(seconds) {
     if (seconds === null || seconds === undefined) return "—";
@@ -30,8 +33,10 @@
       if (event.type !== "detractor") return;
       const p = document.createElement("p");
       // Customer text is shown as text, never as markup.
-      p.textContent = `Score ${event.score} from a ${event.channel} customer` +
-        (event.team_id ? ` (team ${event.team_id})` : "") + (event.reason ? `: “${event.reason}”` : "");
+      p.textContent = fill(T.alert, { score: event.score, channel: event.channel }) +
+        (event.team_id ? fill(T.alert_team, { team: event.team_id }) : "") + (event.reason ? `: “${event.reason}”` : "");
+      const none = document.getElementById("no-alerts");
+      if (none) none.remove();
       document.getElementById("alerts").prepend(p);
     };
     ws.onclose = () => setTimeout(listen, 5000);

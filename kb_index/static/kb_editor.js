@@ -25,6 +25,12 @@
       });
     });
   }
+  /* "1 cliente", "3 vezes": the table's form for the number's plural category in the page's language. */
+  var plurals = new Intl.PluralRules(document.documentElement.lang || "pt-BR");
+  function counted(key, n) {
+    var form = T[key + "_" + plurals.select(n)] || T[key + "_other"];
+    return form.replace("{n}", String(n));
+  }
   function notice(text, isError) { $("notice").textContent = text || ""; $("notice").className = isError ? "error" : ""; }
   function fail(e) { notice(e.message, true); }
   function path(a) { return "/articles/" + encodeURIComponent(a.id) + "/" + encodeURIComponent(a.lang); }
@@ -92,12 +98,13 @@
     var saving = current
       ? api("PUT", path(current), { version: current.version, title: v.title, body: v.body, team: v.team, questions: v.questions, tags: v.tags })
       : api("POST", "/articles", v);
-    saving.then(function (a) { current = a; showState(); loadHistory(); loadList(); notice(T.saved); }).catch(fail);
+    saving.then(function (a) { current = a; showState(); loadHistory(); loadList(); loadClusters(); notice(T.saved); }).catch(fail);
   });
   function statusChange(what, message) {
     if (!current) return;
     api("POST", path(current) + "/" + what, { version: current.version })
-      .then(function (a) { current = a; showState(); loadHistory(); loadList(); notice(message); }).catch(fail);
+      /* A publication may answer questions: they leave the unanswered list. */
+      .then(function (a) { current = a; showState(); loadHistory(); loadList(); loadClusters(); notice(message); }).catch(fail);
   }
   $("publish").addEventListener("click", function () { statusChange("publish", T.published_ok); });
   $("unpublish").addEventListener("click", function () { statusChange("unpublish", T.unpublished_ok); });
@@ -175,7 +182,7 @@
         var li = document.createElement("li"); li.className = "cluster";
         var head = document.createElement("strong"); head.textContent = c.representative; li.appendChild(head);
         var meta = document.createElement("div"); meta.className = "meta";
-        meta.textContent = c.customers + " " + T.customers + " · " + c.count + " " + T.times + " · " + c.lang; li.appendChild(meta);
+        meta.textContent = counted("customers", c.customers) + " · " + counted("times", c.count) + " · " + c.lang; li.appendChild(meta);
         var list = document.createElement("ul");
         c.questions.slice(0, 5).forEach(function (q) { var i = document.createElement("li"); i.textContent = "“" + q + "”"; list.appendChild(i); });
         li.appendChild(list);

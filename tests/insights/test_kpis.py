@@ -43,8 +43,8 @@ def monday_morning() -> Stream:
     s.move("D", 2 * MINUTE, "bot", "queued", team="financeiro", reason="kb_unanswered")
     s.move("D", 4 * MINUTE, "queued", "human", agent=2).message("D", 5 * MINUTE, "agent")
     s.move("D", 10 * MINUTE, "human", "closing").survey("D", 10 * MINUTE, ending="agent_closed", score=8)
-    # E: on Telegram, still talking to the bot (one miss so far).
-    s.start("E", 0, channel="telegram").message("E", 20, "bot", kb="miss")
+    # E: on Telegram, still talking to the bot (offered choices once, one miss so far: both unanswered).
+    s.start("E", 0, channel="telegram").message("E", 10, "bot", kb="clarify").message("E", 20, "bot", kb="miss")
     # F: Alice again on Wednesday; the bot resolves it; she never answers the survey.
     s.start("F", 2 * 86400, customer="alice").move("F", 2 * 86400 + 60, "bot", "closing", reason="goodbye")
     s.survey("F", 2 * 86400 + 60, ending="goodbye", score=None)
@@ -69,13 +69,13 @@ async def test_counts_and_rates_of_the_week(march: async_sessionmaker[AsyncSessi
     assert (t.conversations, t.bot_only, t.escalated) == (6, 3, 3)
     assert (t.deflected, t.picked_up, t.abandoned, t.resolved) == (2, 2, 1, 4)
     assert (t.first_contact_resolved, t.within_service_level, t.complaints) == (3, 1, 1)
-    assert (t.kb_questions, t.kb_unanswered) == (4, 3)
+    assert (t.kb_questions, t.kb_unanswered) == (5, 4)
     assert r.rates.escalation == pytest.approx(3 / 6)
     assert r.rates.deflection == pytest.approx(2 / 6)
     assert r.rates.abandonment == pytest.approx(1 / 3)
     assert r.rates.service_level == pytest.approx(1 / 3)  # B within 60 s; D (120 s) and C (abandoned) not
     assert r.rates.first_contact_resolution == pytest.approx(3 / 4)  # Alice came back after A
-    assert r.rates.unanswered_questions == pytest.approx(3 / 4)
+    assert r.rates.unanswered_questions == pytest.approx(4 / 5)
 
 
 async def test_times_in_queue_to_first_reply_handling_and_resolution(march: async_sessionmaker[AsyncSession]) -> None:

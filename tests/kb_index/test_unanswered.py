@@ -6,7 +6,8 @@ from datetime import UTC, datetime
 
 import pytest
 
-from kb_index import cluster_questions, get_encoder
+from hub.db import unit_of_work
+from kb_index import cluster_questions, get_encoder, record_unanswered, settle_unanswered, sharing_words, unanswered_questions
 from kb_index.models import UnansweredQuestion
 
 ASKED = [
@@ -64,3 +65,26 @@ def test_without_a_dense_encoder_questions_sharing_words_are_grouped() -> None:
     assert {"vocês aceitam bitcoin?", "aceita pagamento em bitcoin"} <= set(clusters[0].questions) or any(
         {"vocês aceitam bitcoin?", "aceita pagamento em bitcoin"} <= set(c.questions) for c in clusters
     )
+
+
+def test_the_questions_closest_in_wording_to_a_new_article_are_the_ones_re_run() -> None:
+    closest = [q.text for q in sharing_words(rows(), ["Vocês têm loja em Portugal?", "loja física em Lisboa"], "pt-BR", limit=3)]
+    # Every stem of the first two is in the article's wording; the third shares only "loja".
+    assert set(closest[:2]) == {"tem loja física em Lisboa?", "vocês têm loja em Portugal?"}
+    assert closest[2] in {"existe loja de vocês no Porto?", "como faço pra trabalhar na loja, tem vaga de emprego?"}
+    assert sharing_words(rows(), ["Garantia estendida"], "pt-BR") == []
+
+
+async def test_a_question_an_article_answers_leaves_the_list_and_stays_on_record(sessions) -> None:
+    async with unit_of_work(sessions) as session:
+        kept = [
+            await record_unanswered(session, text=text, lang="pt-BR", channel="widget", decision="escalate", confidence=0.1)
+            for text in ("vocês aceitam bitcoin?", "tem loja em Lisboa?")
+        ]
+    async with unit_of_work(sessions) as session:
+        assert await settle_unanswered(session, {kept[0].id: "criptomoedas"}) == 1
+        assert await settle_unanswered(session, {kept[0].id: "outro-artigo"}) == 0  # answered once, by the first
+    async with sessions() as session:
+        assert [q.text for q in await unanswered_questions(session)] == ["tem loja em Lisboa?"]
+        settled = await session.get(UnansweredQuestion, kept[0].id)
+        assert (settled.answered_by, settled.answered_at is not None) == ("criptomoedas", True)
