@@ -91,6 +91,7 @@ async def unanswered_claims(session: AsyncSession, *, now: datetime, conversatio
     held_since = (
         select(func.max(OwnershipEvent.at))
         .where(OwnershipEvent.conversation_id == Conversation.id, OwnershipEvent.to_state == State.HUMAN.value)
+        .correlate(Conversation)  # to the chat's own row, also inside ``answered`` (two levels down)
         .scalar_subquery()
     )
     answered = exists().where(

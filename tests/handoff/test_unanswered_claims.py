@@ -61,7 +61,7 @@ async def test_an_unanswered_claim_returns_to_the_head_of_the_queue_once(session
 
 
 async def test_a_reply_in_time_keeps_the_chat_with_its_agent(sessions: async_sessionmaker[AsyncSession]) -> None:
-    ana, (chat, _) = await setup(sessions, seconds=60)
+    ana, (chat, later) = await setup(sessions, seconds=60)
     async with sessions() as session, session.begin():
         await handoff.claim_conversation(session, chat, ana)
         await handoff.add_note(session, chat, ana, "a private note is not an answer")
@@ -70,7 +70,9 @@ async def test_a_reply_in_time_keeps_the_chat_with_its_agent(sessions: async_ses
     async with sessions() as session, session.begin():
         await handoff.agent_reply(session, chat, ana, "Oi! Já vejo o seu pedido.")
     async with sessions() as session, session.begin():
-        assert await handoff.unanswered_claims(session, now=utcnow() + timedelta(hours=5)) == []
+        await handoff.claim_conversation(session, later, ana)  # another chat taken after the reply
+    async with sessions() as session, session.begin():
+        assert await handoff.unanswered_claims(session, now=utcnow() + timedelta(hours=5)) == [later]
         with pytest.raises(handoff.InvalidTransition, match="was answered"):
             await handoff.return_unanswered_claim(session, chat, now=utcnow() + timedelta(hours=5))
     async with sessions() as session:
