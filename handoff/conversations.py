@@ -74,7 +74,7 @@ async def _transition(
 ) -> Conversation:
     """Move the conversation to ``to`` if it is in one of ``allowed_from``, by compare-and-set."""
     conversation = await get_conversation(session, conversation_id)
-    from_state, from_team = conversation.state, conversation.team_id
+    from_state, from_team, from_agent = conversation.state, conversation.team_id, conversation.agent_id
     if from_state not in set(allowed_from):
         if conflict is not None:
             raise conflict()
@@ -110,6 +110,7 @@ async def _transition(
             from_state=from_state.value,
             to_state=to.value,
             previous_team_id=from_team,
+            previous_agent_id=from_agent,
             reason=reason,
             agent_name=agent.name if agent else None,
         ),

@@ -77,10 +77,12 @@ async def test_an_unanswered_claim_goes_back_to_the_head_of_the_queue(desk_hub: 
     earlier, earlier_chat = await queued_customer(desk_hub, ana)
     customer, chat = await queued_customer(desk_hub, ana)
     async with open_console(desk_hub, ana) as console:
-        assert (await ana.claim(chat)).status_code == 200
-        # Ana says nothing: the chat comes back, and her console hears why.
+        claimed = await ana.claim(chat)
+        assert claimed.status_code == 200
+        # Ana says nothing: the chat comes back, and her console hears why and that it was hers.
         event = await console_event(console, returned(chat))
         assert (event["from_state"], event["to_state"], event["team_id"]) == ("human", "queued", "geral")
+        assert event["previous_agent_id"] == claimed.json()["agent_id"] and event["agent_id"] is None
     told = await customer.wait_for(lambda f: f.get("type") == "message" and f.get("text") == RETURNED, timeout_s=60)
     assert told["sender"] == "system"
     waiting = [c["id"] for c in await ana.queue()]
