@@ -21,6 +21,7 @@ from desk.config import DeskSettings
 from desk.queues import Queues
 from desk.rasa import RasaBridge, RasaUnavailable
 from desk.realtime import EventBus
+from desk.texts import say
 from handoff import Conversation, State
 from insights.alerts import DetractorAlert
 
@@ -141,6 +142,25 @@ class Endings:
                     continue  # an agent took it meanwhile
         return abandoned
 
+    async def return_unanswered_claims(self) -> int:
+        """Chats their agent has not answered within the team's ``claim_answer_seconds`` go back to
+        the head of the queue, and the customer is told. Each is its own unit of work; on several
+        hubs the compare-and-set lets one return it. Returns how many this hub returned."""
+        now = utcnow()
+        async with self.sessions() as session:
+            due = await handoff.unanswered_claims(session, now=now)
+        returned = 0
+        for conversation_id in due:
+            try:
+                async with self.queues.unit_of_work() as session:
+                    conversation = await handoff.return_unanswered_claim(session, conversation_id, now=now)
+                    text = say("claim_returned", conversation.language)
+                    await handoff.record_message(session, conversation, sender="system", text=text)
+                returned += 1
+            except handoff.InvalidTransition:
+                continue  # answered, closed or transferred meanwhile, or another hub returned it
+        return returned
+
     async def begin_ending(self, conversation_id: str, *, ending: str) -> bool:
         """Open the survey (once per conversation) and, for a chat the bot holds, start closing it.
         True when the NPS question should be asked."""
@@ -198,11 +218,13 @@ class Endings:
 
 async def inactivity_loop(endings: Endings) -> None:
     """Until cancelled, every ``inactivity_check_seconds``: end conversations whose customer went
-    quiet (the NPS question is the ending), and mark waiting customers who left as abandoned."""
+    quiet (the NPS question is the ending), mark waiting customers who left as abandoned, and put
+    claimed chats left unanswered back in the queue."""
     while True:
         await asyncio.sleep(endings.settings.inactivity_check_seconds)
         try:
             await endings.end_quiet_conversations()
             await endings.abandon_departed()
+            await endings.return_unanswered_claims()
         except Exception:  # keep checking; one bad conversation must not stop the loop
             logger.exception("inactivity check failed")

@@ -33,6 +33,11 @@ _TEXTS = {
         "en": "Our team is closed right now. A person will answer from {when}; your chat stays in the queue "
         "and you can leave your message here.",
     },
+    "claim_returned": {
+        "pt-BR": "Desculpe a demora. Sua conversa voltou para o início da fila e a próxima pessoa disponível vai te responder.",
+        "pt-PT": "Pedimos desculpa pela demora. A sua conversa voltou ao início da fila e a próxima pessoa disponível vai responder-lhe.",
+        "en": "Sorry for the wait. Your chat is back at the front of the queue and the next available person will answer you.",
+    },
     "attachment": {
         "pt-BR": "Recebi seu arquivo, mas eu só consigo ler texto. Descreva sua dúvida em palavras, ou peça para falar com uma pessoa.",
         "pt-PT": "Recebi o seu ficheiro, mas só consigo ler texto. Descreva a sua dúvida por palavras, ou peça para falar com uma pessoa.",

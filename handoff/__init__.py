@@ -14,6 +14,7 @@ from handoff.conversations import (
     escalate_conversation,
     move_queued,
     requeue_agent_chats,
+    return_unanswered_claim,
     start_conversation,
     transfer_conversation,
     unassign_conversation,
@@ -41,6 +42,7 @@ from handoff.finders import (
     queued_conversations,
     quiet_conversations,
     routing_team,
+    unanswered_claims,
 )
 from handoff.hours import InvalidHours, is_open, next_opening
 from handoff.messages import add_note, agent_reply, record_message
@@ -190,6 +192,7 @@ __all__ = [
     "render_canned",
     "requeue_agent_chats",
     "reset_password",
+    "return_unanswered_claim",
     "routing_team",
     "set_agent_status",
     "set_display_name",
@@ -202,6 +205,7 @@ __all__ = [
     "team_members",
     "team_supervisors",
     "transfer_conversation",
+    "unanswered_claims",
     "unassign_conversation",
     "update_team",
     "user_team_ids",

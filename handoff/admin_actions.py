@@ -21,7 +21,7 @@ from handoff.models import Role, Team, User
 from handoff.teams import archive_team, create_team, delete_team, set_team_members, set_user_teams
 from handoff.users import PasswordHash, set_display_name
 
-TEAM_FIELDS = ("name", "timezone", "hours", "holidays", "sla_seconds", "sla_target", "assignment")
+TEAM_FIELDS = ("name", "timezone", "hours", "holidays", "sla_seconds", "sla_target", "assignment", "claim_answer_seconds")
 
 
 async def _audit(

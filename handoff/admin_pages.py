@@ -123,6 +123,10 @@ def team_settings_of(form: FormData) -> dict:
         "sla_seconds": whole_number(form, "sla_seconds", "bad_sla_seconds"),
         "sla_target": share / 100,
         "assignment": field(form, "assignment"),
+        # Left empty: off (0), as the admin reads "never".
+        "claim_answer_seconds": whole_number(form, "claim_answer_seconds", "bad_claim_answer_seconds")
+        if field(form, "claim_answer_seconds")
+        else 0,
         "members": _members(form),
     }
 
@@ -146,6 +150,7 @@ def _form_values(request: Request, team: handoff.Team | None, members: list[int]
             "sla_seconds": settings.service_level_seconds,
             "sla_target": 80,
             "assignment": "pick",
+            "claim_answer_seconds": "",
             "members": members,
         }
     return {
@@ -157,6 +162,7 @@ def _form_values(request: Request, team: handoff.Team | None, members: list[int]
         "sla_seconds": team.sla_seconds,
         "sla_target": round(team.sla_target * 100),
         "assignment": team.assignment,
+        "claim_answer_seconds": team.claim_answer_seconds or "",
         "members": members,
     }
 
@@ -164,7 +170,10 @@ def _form_values(request: Request, team: handoff.Team | None, members: list[int]
 def _typed_values(form: FormData) -> dict:
     """What the admin typed, to show the refused form again as they left it."""
     hours = None if form.get("always_open") else {d: [field(form, f"opens_{d}"), field(form, f"closes_{d}")] for d in DAYS}
-    values = {k: field(form, k) for k in ("id", "name", "timezone", "holidays", "sla_seconds", "sla_target", "assignment")}
+    values = {
+        k: field(form, k)
+        for k in ("id", "name", "timezone", "holidays", "sla_seconds", "sla_target", "assignment", "claim_answer_seconds")
+    }
     return {**values, "hours": hours, "members": _members(form)}
 
 

@@ -49,6 +49,7 @@ class TeamOut(BaseModel):
     sla_seconds: int
     sla_target: float
     assignment: str
+    claim_answer_seconds: int | None = None
     archived: bool = False
     moved_to: str | None = None
     members: list[int] = []
@@ -69,6 +70,9 @@ class TeamIn(BaseModel):
     sla_seconds: DbInt | None = None
     sla_target: float | None = None
     assignment: str | None = Field(None, pattern="^(pick|auto)$")
+    claim_answer_seconds: DbInt | None = Field(
+        None, description="a claimed chat unanswered this long goes back to the queue; 0: never; omitted: unchanged"
+    )
     members: list[DbInt] | None = Field(None, description="the members' user ids (all of them); omitted: unchanged")
 
 
@@ -81,6 +85,7 @@ class NewTeamIn(BaseModel):
     sla_seconds: DbInt = 60
     sla_target: float = 0.8
     assignment: str = Field("pick", pattern="^(pick|auto)$")
+    claim_answer_seconds: DbInt | None = Field(None, description="as in TeamIn; null or 0: never")
     members: list[DbInt] = []
 
 

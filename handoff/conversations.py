@@ -8,14 +8,16 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Iterable
+from datetime import datetime, timedelta
 
-from sqlalchemy import select, update
+from sqlalchemy import func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from core.events import appended, queue_event
+from core.models import aware
 from handoff.errors import AlreadyClaimed, CannotReceiveTransfer, InvalidTransition, NotYourConversation
 from handoff.events import OwnerChanged, about
-from handoff.finders import get_conversation, routing_team
+from handoff.finders import get_conversation, routing_team, unanswered_claims
 from handoff.messages import record_message
 from handoff.models import Conversation, OwnershipEvent, Priority, Role, State, Team, TeamMember, User, utcnow
 
@@ -72,7 +74,7 @@ async def _transition(
 ) -> Conversation:
     """Move the conversation to ``to`` if it is in one of ``allowed_from``, by compare-and-set."""
     conversation = await get_conversation(session, conversation_id)
-    from_state, from_team = conversation.state, conversation.team_id
+    from_state, from_team, from_agent = conversation.state, conversation.team_id, conversation.agent_id
     if from_state not in set(allowed_from):
         if conflict is not None:
             raise conflict()
@@ -108,6 +110,7 @@ async def _transition(
             from_state=from_state.value,
             to_state=to.value,
             previous_team_id=from_team,
+            previous_agent_id=from_agent,
             reason=reason,
             agent_name=agent.name if agent else None,
         ),
@@ -261,6 +264,42 @@ async def unassign_conversation(session: AsyncSession, conversation_id: str, by:
         reason="unassigned",
         agent_id=None,
         team_id=team_id,
+    )
+
+
+async def return_unanswered_claim(session: AsyncSession, conversation_id: str, *, now: datetime | None = None) -> Conversation:
+    """A chat its agent has not answered within the team's ``claim_answer_seconds`` goes back to
+    the head of its team's queue (reason ``claim_unanswered``, actor ``system``). Raises
+    ``InvalidTransition`` when it no longer qualifies: answered, closed, transferred, or already
+    returned by another hub (compare-and-set: one wins)."""
+    now = now or utcnow()
+    # Locked before the check so a reply being stored (``agent_reply`` locks it too) is either
+    # seen here or refused after, never lost in a chat that has left its agent.
+    conversation = await get_conversation(session, conversation_id, for_update=True)
+    if conversation_id not in await unanswered_claims(session, now=now, conversation_id=conversation_id):
+        raise InvalidTransition("the conversation was answered, or is no longer held by an agent")
+    team_id = await routing_team(session, conversation.team_id) if conversation.team_id else None
+    head = await session.execute(
+        select(func.max(Conversation.priority), func.min(Conversation.queued_at)).where(
+            Conversation.state == State.QUEUED, Conversation.team_id == team_id
+        )
+    )
+    top_priority, first_queued = head.one()
+    # At the head: served before every waiting chat, yet never made to look older than its real wait.
+    queued_at = aware(conversation.queued_at) or now
+    if first_queued is not None:
+        queued_at = min(queued_at, aware(first_queued) - timedelta(milliseconds=1))
+    return await _transition(
+        session,
+        conversation_id,
+        allowed_from=(State.HUMAN,),
+        to=State.QUEUED,
+        actor="system",
+        reason="claim_unanswered",
+        agent_id=None,
+        team_id=team_id,
+        priority=max(conversation.priority, top_priority or 0),
+        queued_at=queued_at,
     )
 
 

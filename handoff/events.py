@@ -47,6 +47,7 @@ class OwnerChanged(Event):
     from_state: str
     to_state: str
     previous_team_id: str | None = None
+    previous_agent_id: int | None = None  # who held it before: told when an unanswered claim is returned
     reason: str | None = None
     agent_name: str | None = None
 

@@ -6,11 +6,12 @@ from __future__ import annotations
 from collections.abc import Sequence
 from datetime import datetime
 
-from sqlalchemy import select
+from sqlalchemy import exists, func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from core.models import aware
 from handoff.errors import ConversationNotFound
-from handoff.models import Conversation, Message, State, Team, User
+from handoff.models import Conversation, Message, OwnershipEvent, State, Team, User
 
 MAX_ROUTING_HOPS = 20  # a team archived into one archived later: the chain is followed this far
 
@@ -81,6 +82,37 @@ async def quiet_conversations(session: AsyncSession, *, silent_since: datetime) 
         Conversation.last_message_at < silent_since,
     )
     return (await session.execute(stmt)).scalars().all()
+
+
+async def unanswered_claims(session: AsyncSession, *, now: datetime, conversation_id: str | None = None) -> list[str]:
+    """Chats an agent holds without having answered the customer since they got them (claim,
+    assignment, transfer) for longer than their team's ``claim_answer_seconds``; only
+    ``conversation_id`` when given. Teams without the setting are left out."""
+    held_since = (
+        select(func.max(OwnershipEvent.at))
+        .where(OwnershipEvent.conversation_id == Conversation.id, OwnershipEvent.to_state == State.HUMAN.value)
+        .correlate(Conversation)  # to the chat's own row, also inside ``answered`` (two levels down)
+        .scalar_subquery()
+    )
+    answered = exists().where(
+        Message.conversation_id == Conversation.id,
+        Message.sender == "agent",
+        Message.internal.is_(False),
+        Message.created_at >= held_since,
+    )
+    stmt = (
+        select(Conversation.id, Team.claim_answer_seconds, held_since)
+        .join(Team, Team.id == Conversation.team_id)
+        .where(Conversation.state == State.HUMAN, Team.claim_answer_seconds > 0, ~answered)
+    )
+    if conversation_id is not None:
+        stmt = stmt.where(Conversation.id == conversation_id)
+    # The deadline is compared here, not in SQL: date arithmetic differs between SQLite and PostgreSQL.
+    return [
+        cid
+        for cid, seconds, since in (await session.execute(stmt.order_by(Conversation.id))).all()
+        if since is not None and seconds and (now - aware(since)).total_seconds() >= seconds
+    ]
 
 
 async def latest_conversation(session: AsyncSession, *, channel: str, customer_id: str) -> Conversation | None:

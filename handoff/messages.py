@@ -77,8 +77,9 @@ async def agent_reply(
     session: AsyncSession, conversation_id: str, agent: User, text: str, *, attachments: list[dict] | None = None
 ) -> Message:
     """The agent who holds the conversation writes to the customer, optionally with files
-    (``attachments``, stored as the message's ``data.attachments``)."""
-    conversation = await get_conversation(session, conversation_id)
+    (``attachments``, stored as the message's ``data.attachments``). The conversation is locked so
+    the reply and ``return_unanswered_claim`` cannot both succeed."""
+    conversation = await get_conversation(session, conversation_id, for_update=True)
     if conversation.state != State.HUMAN:
         raise InvalidTransition("take the conversation before replying to it")
     if conversation.agent_id != agent.id:

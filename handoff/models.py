@@ -56,6 +56,10 @@ class Team(Base):
     sla_seconds: Mapped[int] = mapped_column(Integer, default=60)  # pick-up target...
     sla_target: Mapped[float] = mapped_column(Float, default=0.8)  # ...for this share of chats
     assignment: Mapped[str] = mapped_column(String(10), default="pick")  # pick | auto
+    # A claimed chat its agent has not answered within this many seconds goes back to the head of
+    # the queue (``handoff.return_unanswered_claim``); None: never (the default, so no desk changes
+    # behaviour on upgrade).
+    claim_answer_seconds: Mapped[int | None] = mapped_column(Integer, default=None)
     # An archived team is kept (its history, the KPIs and the audit log name it) but no longer offered:
     # chats for it go to ``moved_to``, the team its queue was moved to when it was archived.
     archived_at: Mapped[datetime | None] = mapped_column(default=None)

@@ -51,13 +51,17 @@ async def get_team(session: AsyncSession, team_id: str) -> Team:
     return team
 
 
-def _check_settings(sla_seconds: int | None, sla_target: float | None, assignment: str | None) -> None:
+def _check_settings(
+    sla_seconds: int | None, sla_target: float | None, assignment: str | None, claim_answer_seconds: int | None = None
+) -> None:
     if assignment is not None and assignment not in ("pick", "auto"):
         raise TeamRefused("assignment is 'pick' (agents take chats) or 'auto' (the desk assigns them)", key="bad_assignment")
     if sla_target is not None and not 0 < sla_target <= 1:
         raise TeamRefused("the service-level target is a share between 0 and 1, e.g. 0.8", key="bad_sla_target")
     if sla_seconds is not None and sla_seconds <= 0:
         raise TeamRefused("the service-level time must be positive seconds", key="bad_sla_seconds")
+    if claim_answer_seconds is not None and claim_answer_seconds < 0:
+        raise TeamRefused("the time to answer a claimed chat is seconds, or 0 for never", key="bad_claim_answer_seconds")
 
 
 async def create_team(
@@ -71,8 +75,10 @@ async def create_team(
     sla_seconds: int = 60,
     sla_target: float = 0.8,
     assignment: str = "pick",
+    claim_answer_seconds: int | None = None,
 ) -> Team:
-    """A new team (``hours=None``: always open). Refused with ``TeamRefused`` for a malformed or
+    """A new team (``hours=None``: always open; ``claim_answer_seconds`` None or 0: a claimed chat
+    never goes back to the queue unanswered). Refused with ``TeamRefused`` for a malformed or
     taken id (an archived team keeps its id) and ``InvalidHours`` for hours that cannot be understood."""
     if not TEAM_ID.fullmatch(team_id):
         raise TeamRefused(
@@ -87,9 +93,10 @@ async def create_team(
             f"a team with the id {team_id!r} exists already (archived teams keep theirs)", key="team_exists", team=team_id
         )
     check_hours(hours, list(holidays), timezone)
-    _check_settings(sla_seconds, sla_target, assignment)
+    _check_settings(sla_seconds, sla_target, assignment, claim_answer_seconds)
     team = Team(id=team_id, name=name.strip(), timezone=timezone, hours=hours, holidays=list(holidays))
     team.sla_seconds, team.sla_target, team.assignment = sla_seconds, sla_target, assignment
+    team.claim_answer_seconds = claim_answer_seconds or None
     session.add(team)
     await session.flush()
     return team
@@ -107,9 +114,11 @@ async def update_team(
     sla_seconds: int | None = None,
     sla_target: float | None = None,
     assignment: str | None = None,
+    claim_answer_seconds: int | None = None,
 ) -> Team:
-    """Change a team's settings; ``always_open=True`` removes its hours (answers 24/7). Everything is
-    checked before anything changes (``InvalidHours``, ``TeamRefused``)."""
+    """Change a team's settings; ``always_open=True`` removes its hours (answers 24/7);
+    ``claim_answer_seconds=0`` turns the return of unanswered claims off (None: unchanged).
+    Everything is checked before anything changes (``InvalidHours``, ``TeamRefused``)."""
     team = await get_team(session, team_id)
     new_hours = None if always_open else (hours if hours is not None else team.hours)
     new_holidays = holidays if holidays is not None else list(team.holidays or [])
@@ -117,12 +126,14 @@ async def update_team(
     check_hours(new_hours, new_holidays, new_timezone)
     if name is not None and not name.strip():
         raise TeamRefused("give the team a name", key="no_name")
-    _check_settings(sla_seconds, sla_target, assignment)
+    _check_settings(sla_seconds, sla_target, assignment, claim_answer_seconds)
     team.name = (name or team.name).strip()
     team.timezone, team.hours, team.holidays = new_timezone, new_hours, new_holidays
     team.sla_seconds = sla_seconds or team.sla_seconds
     team.sla_target = sla_target or team.sla_target
     team.assignment = assignment or team.assignment
+    if claim_answer_seconds is not None:
+        team.claim_answer_seconds = claim_answer_seconds or None
     await session.flush()
     return team
 

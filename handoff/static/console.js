@@ -310,6 +310,9 @@
     socket.onmessage = function (ev) {
       var e = JSON.parse(ev.data);
       if (e.type === "owner" || e.type === "agent_status") refreshLists();
+      if (e.type === "owner" && e.reason === "claim_unanswered" && e.previous_agent_id === me.id) {
+        notice(T.claim_returned); alertAgent(T.claim_returned, "");
+      }
       if (e.type === "message" && e.sender === "customer" && (!current || e.conversation_id !== current.id)) {
         unread[e.conversation_id] = (unread[e.conversation_id] || 0) + 1;
         if (e.agent_id === me.id) alertAgent(T.new_message, e.text.slice(0, 80));

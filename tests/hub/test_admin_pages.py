@@ -129,6 +129,7 @@ async def test_an_admin_creates_a_team_and_it_is_audited(admin: httpx.AsyncClien
         ({"sla_seconds": "muito"}, 422, "número inteiro de segundos"),
         ({"sla_seconds": "99999999999"}, 422, "número inteiro de segundos"),  # more than the database stores
         ({"sla_seconds": "²"}, 422, "número inteiro de segundos"),
+        ({"claim_answer_seconds": "-30"}, 422, "responder uma conversa assumida"),
         ({"id": "Time Novo!"}, 422, "não serve como identificador"),
         ({"id": "geral"}, 409, "Já existe um time com o identificador “geral”"),
     ],
@@ -161,6 +162,23 @@ async def test_editing_a_team_renames_it_and_records_what_changed(admin: httpx.A
     assert changed["name"] == ["Time trocas", "Trocas e devoluções"] and changed["hours"][1] is None
     refused = await admin.post("/admin/teams/trocas", data=team_form(admin, "trocas", name="Outro", timezone="Lua/Base"))
     assert refused.status_code == 422 and (await teams(admin))["trocas"]["name"] == "Trocas e devoluções"
+
+
+async def test_a_team_gets_a_time_to_answer_claimed_chats_and_can_turn_it_off(admin: httpx.AsyncClient) -> None:
+    await admin.post("/admin/teams", data=team_form(admin, "pos-venda"))
+    assert (await teams(admin))["pos-venda"]["claim_answer_seconds"] is None  # off unless an admin sets it
+    r = await admin.post("/admin/teams/pos-venda", data=team_form(admin, "pos-venda", claim_answer_seconds="120"))
+    assert r.status_code == 303
+    assert (await teams(admin))["pos-venda"]["claim_answer_seconds"] == 120
+    assert (await audit(admin, "team_change"))[0]["details"]["changed"]["claim_answer_seconds"] == [None, 120]
+    page = (await admin.get("/admin/teams?edit=pos-venda")).text
+    assert 'name="claim_answer_seconds" type="number" min="0" value="120"' in page
+    r = await admin.post("/admin/teams/pos-venda", data=team_form(admin, "pos-venda", claim_answer_seconds=""))
+    assert r.status_code == 303 and (await teams(admin))["pos-venda"]["claim_answer_seconds"] is None
+    refused = await admin.put("/api/admin/teams/pos-venda", json={"claim_answer_seconds": -1})
+    assert refused.status_code == 422 and "0 for never" in refused.json()["detail"]
+    api = await admin.put("/api/admin/teams/pos-venda", json={"claim_answer_seconds": 45})
+    assert (api.status_code, api.json()["claim_answer_seconds"]) == (200, 45)
 
 
 async def queued_chat(hub: RunningHub, team: str) -> str:
