@@ -49,22 +49,29 @@ async def test_a_whatsapp_customers_document_opens_from_the_console(
     await agent.close(conversation_id)
 
 
-async def test_a_page_sent_as_a_pdf_is_not_kept_and_the_agent_is_told(
+async def test_a_page_sent_as_a_pdf_and_a_missing_file_are_not_kept_and_the_agent_is_told(
     hub: RunningHub, fake_twilio: FakeTwilio, agent: AgentClient
 ) -> None:
     carla = WhatsAppCustomer(hub, fake_twilio, name="Carla")
     conversation_id = await talking_to_ana(carla, hub, agent, "whatsapp")
 
     page = b"<html><script>alert(1)</script></html>"
+    gone = fake_twilio.add_media(PDF, "application/pdf").rsplit("/", 1)[0] + "/ME-deleted"  # Twilio answers 404
     form = carla.form(
-        "", NumMedia="1", MediaUrl0=fake_twilio.add_media(page, "application/pdf"), MediaContentType0="application/pdf"
+        "",
+        NumMedia="2",
+        MediaUrl0=fake_twilio.add_media(page, "application/pdf"),
+        MediaContentType0="application/pdf",
+        MediaUrl1=gone,
+        MediaContentType1="application/pdf",
     )
     assert await carla.send_form(form) == []
     last = await last_message(agent, conversation_id)
-    (note,) = last["data"]["attachments"]
+    wrong_type, not_fetched = last["data"]["attachments"]
     assert last["sender"] == "customer"
-    assert note["note"] == "📎 um arquivo que o cliente enviou não pôde ser baixado: tipo de arquivo não aceito"
-    assert "ref" not in note and "media_id" not in note  # nothing stored, nothing to open
+    assert wrong_type["note"] == "📎 um arquivo que o cliente enviou não pôde ser baixado: tipo de arquivo não aceito"
+    assert not_fetched["note"] == "📎 um arquivo que o cliente enviou não pôde ser baixado: erro ao baixar"
+    assert not {"ref", "media_id"} & (wrong_type.keys() | not_fetched.keys())  # nothing stored, nothing to open
     await agent.close(conversation_id)
 
 
