@@ -20,14 +20,21 @@ if TYPE_CHECKING:
 
 @dataclass(frozen=True)
 class Attachment:
-    """A file the customer sent: a photo, a document, a voice note, a sticker."""
+    """A file the customer sent (a photo, a document, a voice note, a sticker) or a location.
 
-    kind: str  # photo | document | voice | audio | video | sticker | image
-    ref: str  # Telegram's file_id, or the media URL Twilio gave
+    ``stored`` is what the message keeps once the file was fetched (``StoredMedia.as_attachment``),
+    or why it could not be (``connectors.inbound_media``); a location keeps its coordinates."""
+
+    kind: str  # photo | document | voice | audio | video | sticker | image | location
+    ref: str  # Telegram's file_id, the media URL Twilio gave, or "latitude,longitude"
     mime: str | None = None
     name: str | None = None
+    stored: dict | None = None
 
     def as_dict(self) -> dict:
+        """The entry of the stored message's ``data.attachments``."""
+        if self.stored is not None:
+            return self.stored
         return {"kind": self.kind, "ref": self.ref, "mime": self.mime, "name": self.name}
 
 

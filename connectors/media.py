@@ -1,5 +1,6 @@
-"""Files agents send to customers (images, PDFs): checked, stored under a random id, and served to
-the customer's platform (Twilio fetches WhatsApp media by URL) or page through a signed URL."""
+"""Files agents send to customers and files customers send on Telegram or WhatsApp (images, PDFs,
+voice notes): checked by their first bytes, stored under a random id, and served to the customer's
+platform (Twilio fetches WhatsApp media by URL), page or the console through a signed URL."""
 
 from __future__ import annotations
 
@@ -16,7 +17,29 @@ from itsdangerous import BadSignature, SignatureExpired, URLSafeTimedSerializer
 from core.security import timestamp_signer
 
 DEFAULT_LINK_MAX_AGE_S = 7 * 24 * 3600  # Telegram and Twilio fetch a file seconds after it is sent
-ALLOWED_TYPES = {"image/jpeg": b"\xff\xd8\xff", "image/png": b"\x89PNG\r\n\x1a\n", "application/pdf": b"%PDF-"}
+# The types a stored file may have, each with the first bytes every such file starts with (WebP:
+# a RIFF container whose form type, at byte 8, is WEBP). Nothing else is stored: no HTML, no SVG
+# (a script inside), no executables.
+ALLOWED_TYPES: dict[str, tuple[tuple[int, bytes], ...]] = {
+    "image/jpeg": ((0, b"\xff\xd8\xff"),),
+    "image/png": ((0, b"\x89PNG\r\n\x1a\n"),),
+    "image/webp": ((0, b"RIFF"), (8, b"WEBP")),
+    "application/pdf": ((0, b"%PDF-"),),
+    "audio/ogg": ((0, b"OggS"),),  # Telegram's and WhatsApp's voice notes (Opus in Ogg)
+}
+
+
+# What agents may send: the types every channel shows to the customer (Telegram as a photo or a
+# document, WhatsApp by link, the widget inline).
+SENDABLE_TYPES = frozenset({"image/jpeg", "image/png", "application/pdf"})
+
+
+def sniff(content: bytes) -> str | None:
+    """The allowed type ``content`` is, by its first bytes; ``None`` when it is none of them."""
+    for mime, marks in ALLOWED_TYPES.items():
+        if all(content[at : at + len(mark)] == mark for at, mark in marks):
+            return mime
+    return None
 
 
 class MediaRefused(Exception):
@@ -69,18 +92,17 @@ class StoredMedia:
 
     def as_attachment(self) -> dict:
         """The entry of the message's ``data.attachments``; ``ref`` is the signed URL."""
-        kind = "image" if self.mime.startswith("image/") else "document"
+        kind = "image" if self.mime.startswith("image/") else "audio" if self.mime.startswith("audio/") else "document"
         return {"kind": kind, "ref": self.url, "mime": self.mime, "name": self.name, "size": self.size, "media_id": self.id}
 
 
 def check_media(content: bytes, mime: str | None, *, max_bytes: int) -> str:
-    """The file's type when it may be sent: at most ``max_bytes``, a JPEG, PNG or PDF whose first
-    bytes agree with the declared type. Raises ``MediaTooLarge`` or ``MediaTypeNotAllowed``."""
+    """The file's type when an agent may send it: at most ``max_bytes``, one of ``SENDABLE_TYPES``
+    whose first bytes agree with the declared type. Raises ``MediaTooLarge`` or ``MediaTypeNotAllowed``."""
     if len(content) > max_bytes:
         raise MediaTooLarge(max_bytes)
     mime = (mime or "").split(";")[0].strip().lower()
-    magic = ALLOWED_TYPES.get(mime)
-    if magic is None or not content.startswith(magic):
+    if mime not in SENDABLE_TYPES or sniff(content) != mime:
         raise MediaTypeNotAllowed(mime)
     return mime
 
@@ -89,7 +111,7 @@ def safe_name(name: str | None, mime: str) -> str:
     """A file name without directories or control characters, for captions and downloads."""
     base = Path(name or "").name
     base = "".join(ch for ch in base if ch.isprintable() and ch not in '\\/"')[:100].strip()
-    return base or ("file.pdf" if mime == "application/pdf" else "image." + mime.split("/")[1])
+    return base or ("file.pdf" if mime == "application/pdf" else mime.split("/")[0] + "." + mime.split("/")[1])
 
 
 class MediaStore:

@@ -31,6 +31,7 @@ from connectors.base import (
     language_of,
     split_text,
 )
+from connectors.inbound_media import TOO_LARGE, FetchRefused, discard, fetch_into, location
 from connectors.media import MediaStore
 from connectors.models import OutboxMessage
 from connectors.ratelimit import RateLimits
@@ -53,6 +54,8 @@ Tell = Callable[[InboundMessage, str], Awaitable[None]]
 def build_application(token: str, *, api_url: str, polling: bool = False) -> Application:
     """The library's Application, its Bot pointed at ``api_url`` (a fake server in tests)."""
     builder = ApplicationBuilder().token(token).base_url(api_url)
+    if api_url.endswith("/bot"):  # files are downloaded from <root>/file/bot<token>/<path>
+        builder = builder.base_file_url(api_url.removesuffix("/bot") + "/file/bot")
     if not polling:
         builder = builder.updater(None)
     return builder.build()
@@ -124,11 +127,13 @@ def parse_update(update: Update, *, default_language: str) -> InboundMessage | N
         attachments.append(Attachment("video", message.video.file_id, message.video.mime_type))
     if message.sticker:
         attachments.append(Attachment("sticker", message.sticker.file_id, None, message.sticker.emoji))
+    if message.location:
+        attachments.append(location(message.location.latitude, message.location.longitude))
     if not text and attachments:
         a = attachments[0]
         text = f"[{a.kind}{': ' + a.name if a.name else ''}]"
     if not text and not attachments:
-        return None  # a location, a contact, a poll: nothing we can show yet
+        return None  # a contact, a poll: nothing we can show yet
     return InboundMessage(text=text, attachments=tuple(attachments), **common)
 
 
@@ -146,10 +151,12 @@ class TelegramChannel(OutboxChannel):
         *,
         default_language: str,
         media: MediaStore | None = None,
+        media_max_bytes: int = 16_000_000,
     ) -> None:
         super().__init__()
         self.application = application
         self.media = media
+        self.media_max_bytes = media_max_bytes
         self.handle = handle
         self.tell = tell
         self.default_language = default_language
@@ -196,9 +203,25 @@ class TelegramChannel(OutboxChannel):
         inbound = parse_update(update, default_language=self.default_language)
         if inbound is None:
             return
+        if self.media is not None:  # before the message is stored: fetching is HTTP
+            inbound = await fetch_into(self.media, inbound, self._fetch, max_bytes=self.media_max_bytes)
         refusal = await self.handle(inbound)
+        if refusal and self.media is not None:
+            discard(self.media, inbound)
         if refusal and refusal[1]:
             await self.tell(inbound, refusal[1])
+
+    async def _fetch(self, attachment: Attachment) -> bytes:
+        """The file behind a Telegram file id (getFile, then its download URL)."""
+        try:
+            file = await self.bot.get_file(attachment.ref)
+            if file.file_size and file.file_size > self.media_max_bytes:
+                raise FetchRefused(TOO_LARGE, f"{file.file_size} bytes")
+            return bytes(await file.download_as_bytearray())
+        except BadRequest as exc:
+            if "too big" in exc.message.lower():  # the Bot API serves files up to 20 MB
+                raise FetchRefused(TOO_LARGE, exc.message) from exc
+            raise
 
     async def _on_error(self, update: object, context: ContextTypes.DEFAULT_TYPE) -> None:
         logger.error("telegram update failed: %s", context.error, exc_info=context.error)

@@ -3,6 +3,7 @@ for buttons, the 24-hour customer-service window, and replies through the outbox
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import re
@@ -30,6 +31,8 @@ from connectors.base import (
     plain_text,
     split_text,
 )
+from connectors.inbound_media import FETCH_ERROR, TOO_LARGE, FetchRefused, discard, fetch_into, location
+from connectors.media import MediaStore
 from connectors.models import ChannelCustomer, Delivery, OutboxMessage
 from connectors.ratelimit import RateLimits
 from core.events import Event
@@ -87,6 +90,8 @@ def parse_form(form: Mapping[str, str], *, language: str) -> InboundMessage | No
                 else "document"
             )
             attachments.append(Attachment(kind, url, mime or None))
+    with contextlib.suppress(KeyError, ValueError):  # a shared location: Twilio sends its coordinates as fields
+        attachments.append(location(float(form["Latitude"]), float(form["Longitude"])))
     text = body or (f"[{attachments[0].kind}]" if attachments else "")
     option = _OPTION.match(body)
     return InboundMessage(
@@ -165,6 +170,25 @@ class WhatsAppChannel(OutboxChannel):
         if self._http is not None and self._http.session is not None:
             await self._http.session.close()
 
+    async def fetch_media(self, attachment: Attachment, *, max_bytes: int) -> bytes:
+        """A file the customer sent, from the media URL Twilio gave (the webhook that named it was
+        signed by Twilio), with the account's Basic auth; read no further than ``max_bytes``."""
+        auth = aiohttp.BasicAuth(self.account_sid, self.auth_token)
+        async with (
+            aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=60)) as session,
+            session.get(attachment.ref, auth=auth) as response,
+        ):
+            if response.status != 200:
+                raise FetchRefused(FETCH_ERROR, f"Twilio answered {response.status}")
+            if (response.content_length or 0) > max_bytes:
+                raise FetchRefused(TOO_LARGE, f"{response.content_length} bytes")
+            content = bytearray()
+            async for chunk in response.content.iter_chunked(64 * 1024):
+                content += chunk
+                if len(content) > max_bytes:
+                    raise FetchRefused(TOO_LARGE, f"more than {max_bytes} bytes")
+            return bytes(content)
+
     def window_open(self, conversation: Conversation, now: datetime) -> bool:
         """Free-form messages may be sent within 24 hours of the customer's last message."""
         last = aware(conversation.last_customer_at)
@@ -232,9 +256,12 @@ def whatsapp_router(
     language: str,
     trust_proxy_headers: bool = False,
     limits: RateLimits | None = None,
+    media: MediaStore | None = None,
+    media_max_bytes: int = 16_000_000,
 ) -> APIRouter:
     """Twilio's webhooks: inbound messages and status callbacks, both signature-checked. A customer
-    (or client IP) over the rate limit gets 429 and nothing is stored."""
+    (or client IP) over the rate limit gets 429 and nothing is stored. With ``media``, the files
+    customers send are fetched into it before their message is stored."""
     router = APIRouter(tags=["whatsapp"])
 
     async def verified_form(request: Request) -> dict[str, str]:
@@ -256,7 +283,13 @@ def whatsapp_router(
         ):
             raise HTTPException(429, "too many messages; try again later")
         if inbound is not None:
+            if media is not None:
+                inbound = await fetch_into(
+                    media, inbound, lambda a: channel.fetch_media(a, max_bytes=media_max_bytes), max_bytes=media_max_bytes
+                )
             refusal = await handle(inbound)
+            if refusal and media is not None:
+                discard(media, inbound)
             if refusal and refusal[1]:
                 await tell(inbound, refusal[1])
         return Response(EMPTY_TWIML, media_type="application/xml")

@@ -184,14 +184,23 @@ def _telegram(
     application = build_application(
         settings.telegram_bot_token, api_url=settings.telegram_api_url, polling=settings.telegram_mode == "polling"
     )
-    telegram = TelegramChannel(application, handle, desk.tell, default_language=settings.default_language, media=media)
+    telegram = TelegramChannel(
+        application,
+        handle,
+        desk.tell,
+        default_language=settings.default_language,
+        media=media,
+        media_max_bytes=settings.media_inbound_max_bytes,
+    )
     router = None
     if settings.telegram_mode == "webhook":
         router = telegram_router(telegram, settings.telegram_webhook_secret, limits=limits)
     return telegram, router
 
 
-def _whatsapp(settings: Settings, desk: Desk, handle: HandleInbound, limits: RateLimits) -> tuple[WhatsAppChannel, APIRouter]:
+def _whatsapp(
+    settings: Settings, desk: Desk, handle: HandleInbound, media: MediaStore, limits: RateLimits
+) -> tuple[WhatsAppChannel, APIRouter]:
     """The WhatsApp channel (Twilio), and the router of its message and status webhooks."""
     from datetime import timedelta
 
@@ -222,6 +231,8 @@ def _whatsapp(settings: Settings, desk: Desk, handle: HandleInbound, limits: Rat
         language=settings.whatsapp_language,
         trust_proxy_headers=settings.trust_proxy_headers,
         limits=limits,
+        media=media,
+        media_max_bytes=settings.media_inbound_max_bytes,
     )
     return whatsapp, router
 
@@ -237,7 +248,7 @@ def _channels(
         if router is not None:
             channels.routers.append(router)
     if settings.whatsapp_enabled:
-        channels.whatsapp, router = _whatsapp(settings, desk, handle, limits)
+        channels.whatsapp, router = _whatsapp(settings, desk, handle, media, limits)
         bus.add_channel(channels.whatsapp)
         channels.routers.append(router)
     return channels

@@ -114,6 +114,9 @@ class Settings(BaseSettings):
     # Files agents send to customers (images, PDFs), served to platforms and pages by signed links.
     media_dir: Path = ROOT / "var" / "media"
     media_max_bytes: int = Field(5_000_000, description="larger uploads are refused (413)")
+    media_inbound_max_bytes: int = Field(
+        16_000_000, description="files customers send on Telegram or WhatsApp larger than this are not fetched"
+    )
 
     # Limits on customer input (widget frames, Telegram and WhatsApp webhooks): token buckets.
     rate_customer_per_minute: float = Field(30.0, description="messages a minute one customer may send, sustained")

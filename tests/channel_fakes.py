@@ -18,7 +18,7 @@ import httpx
 import uvicorn
 from starlette.applications import Starlette
 from starlette.requests import Request
-from starlette.responses import JSONResponse
+from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 from twilio.request_validator import RequestValidator
 
@@ -77,14 +77,50 @@ async def wait_for(check: Callable[[], object], what: str, timeout_s: float = 30
 
 class FakeTelegram(FakeServer):
     """The Bot API methods the hub uses: getMe, sendMessage, sendDocument and sendPhoto (multipart
-    uploads), answerCallbackQuery, set/deleteWebhook."""
+    uploads), answerCallbackQuery, set/deleteWebhook, getFile and the file downloads behind it."""
 
     def __init__(self, token: str) -> None:
         self.token = token
         self.calls: list[tuple[str, dict]] = []  # every call, failed ones too
         self.sent: list[dict] = []  # messages accepted
+        self.files: dict[str, bytes] = {}  # file_id → content, for getFile
         self._ids = itertools.count(1000)
-        super().__init__([Route("/bot{token}/{method}", self._method, methods=["GET", "POST"])])
+        super().__init__(
+            [
+                Route("/bot{token}/{method}", self._method, methods=["GET", "POST"]),
+                Route("/file/bot{token}/{path:path}", self._download, methods=["GET"]),
+            ]
+        )
+
+    def add_file(self, content: bytes) -> str:
+        """A file a customer sent, as Telegram keeps it; returns its file_id."""
+        file_id = "C" + uuid.uuid4().hex
+        with self.lock:
+            self.files[file_id] = content
+        return file_id
+
+    async def _download(self, request: Request) -> Response:
+        if request.path_params["token"] != self.token:
+            return Response(status_code=401)
+        with self.lock:
+            content = self.files.get(request.path_params["path"].removeprefix("documents/"))
+        return Response(content, media_type="application/octet-stream") if content is not None else Response(status_code=404)
+
+    def _get_file(self, params: dict) -> JSONResponse:
+        file_id = str(params.get("file_id"))
+        with self.lock:
+            content = self.files.get(file_id)
+        if content is None:
+            return JSONResponse({"ok": False, "error_code": 400, "description": "Bad Request: invalid file_id"}, status_code=400)
+        if len(content) > 20_000_000:  # the Bot API's own download limit
+            return JSONResponse({"ok": False, "error_code": 400, "description": "Bad Request: file is too big"}, status_code=400)
+        result = {
+            "file_id": file_id,
+            "file_unique_id": file_id[:16],
+            "file_size": len(content),
+            "file_path": f"documents/{file_id}",
+        }
+        return JSONResponse({"ok": True, "result": result})
 
     async def _method(self, request: Request) -> JSONResponse:
         if request.path_params["token"] != self.token:
@@ -160,6 +196,8 @@ class FakeTelegram(FakeServer):
                     }
                 )
             return JSONResponse({"ok": True, "result": result})
+        if method == "getFile":
+            return self._get_file(params)
         if method in ("answerCallbackQuery", "setWebhook", "deleteWebhook"):
             return JSONResponse({"ok": True, "result": True})
         return JSONResponse({"ok": False, "error_code": 404, "description": "Not Found: method not found"}, status_code=404)
@@ -194,18 +232,44 @@ class FakeTelegram(FakeServer):
 
 
 class FakeTwilio(FakeServer):
-    """Twilio's Messages API: POST /2010-04-01/Accounts/{sid}/Messages.json with Basic auth."""
+    """Twilio's Messages API: POST /2010-04-01/Accounts/{sid}/Messages.json with Basic auth, and the
+    media customers sent (GET .../Messages/{message}/Media/{media}, Basic auth too)."""
 
     def __init__(self, account_sid: str, auth_token: str) -> None:
         self.account_sid = account_sid
         self.auth_token = auth_token
         self.calls: list[dict] = []
         self.sent: list[dict] = []
-        super().__init__([Route("/2010-04-01/Accounts/{sid}/Messages.json", self._create, methods=["POST"])])
+        self.media: dict[str, tuple[bytes, str]] = {}  # media sid → content, type
+        super().__init__(
+            [
+                Route("/2010-04-01/Accounts/{sid}/Messages.json", self._create, methods=["POST"]),
+                Route("/2010-04-01/Accounts/{sid}/Messages/{message}/Media/{media}", self._media, methods=["GET"]),
+            ]
+        )
+
+    def _authorized(self, request: Request) -> bool:
+        expected = "Basic " + base64.b64encode(f"{self.account_sid}:{self.auth_token}".encode()).decode()
+        return request.headers.get("authorization") == expected and request.path_params["sid"] == self.account_sid
+
+    def add_media(self, content: bytes, mime: str) -> str:
+        """A file a customer sent, as Twilio keeps it; returns its MediaUrl."""
+        media_sid = "ME" + uuid.uuid4().hex
+        with self.lock:
+            self.media[media_sid] = (content, mime)
+        return f"{self.url}/2010-04-01/Accounts/{self.account_sid}/Messages/MM{uuid.uuid4().hex}/Media/{media_sid}"
+
+    async def _media(self, request: Request) -> Response:
+        if not self._authorized(request):
+            return JSONResponse({"code": 20003, "message": "Authenticate", "status": 401}, status_code=401)
+        with self.lock:
+            found = self.media.get(request.path_params["media"])
+        if found is None:
+            return JSONResponse({"code": 20404, "message": "Not Found", "status": 404}, status_code=404)
+        return Response(found[0], media_type=found[1])
 
     async def _create(self, request: Request) -> JSONResponse:
-        expected = "Basic " + base64.b64encode(f"{self.account_sid}:{self.auth_token}".encode()).decode()
-        if request.headers.get("authorization") != expected or request.path_params["sid"] != self.account_sid:
+        if not self._authorized(request):
             return JSONResponse({"code": 20003, "message": "Authenticate", "status": 401}, status_code=401)
         form = await request.form()
         params = dict(form.items())

@@ -124,17 +124,37 @@
     who.textContent = parts.join(" · ");
     div.appendChild(who);
     div.appendChild(document.createTextNode(m.text));
-    (m.data && m.data.attachments || []).forEach(function (a) {
-      var file = document.createElement("span"); file.className = "attachment";
-      file.textContent = " · " + a.kind + (a.name ? ": " + a.name : "") + (a.mime ? " (" + a.mime + ")" : "");
-      if (/^https:/.test(a.ref)) { var link = document.createElement("a"); link.href = a.ref; link.rel = "noopener"; link.target = "_blank"; link.textContent = file.textContent; file.textContent = ""; file.appendChild(link); }
-      div.appendChild(file);
-    });
+    (m.data && m.data.attachments || []).forEach(function (a) { div.appendChild(attachment(a)); });
     if (m.id) div.dataset.id = m.id;
     if (m.id && m.sender === "agent" && !m.internal) div.appendChild(articleButton(m.id));
     showDelivery(div, m.delivery);
     $("history").appendChild(div);
     $("history").scrollTop = $("history").scrollHeight;
+  }
+  /* A file or location in a message. Only the hub's signed links (http/https) become links or
+     images; files are never rendered as HTML (the media route serves them with nosniff). */
+  function attachment(a) {
+    var box = document.createElement("div"); box.className = "attachment";
+    if (a.kind === "unavailable") { box.textContent = a.note || ""; return box; }
+    if (a.kind === "location") {
+      var lat = Number(a.latitude), lon = Number(a.longitude);
+      box.textContent = "📍 " + T.location + ": " + lat.toFixed(5) + ", " + lon.toFixed(5) + " · ";
+      var map = document.createElement("a"); map.rel = "noopener noreferrer"; map.target = "_blank";
+      map.href = "https://www.openstreetmap.org/?mlat=" + lat + "&mlon=" + lon + "#map=17/" + lat + "/" + lon;
+      map.textContent = T.open_map; box.appendChild(map);
+      return box;
+    }
+    var label = "📎 " + word("kind_", a.kind) + (a.name ? ": " + a.name : "");
+    if (!/^https?:\/\//.test(a.ref || "")) { box.textContent = label; return box; }
+    var link = document.createElement("a"); link.href = a.ref; link.rel = "noopener"; link.target = "_blank";
+    if (a.kind === "image") {
+      var img = document.createElement("img"); img.src = a.ref; img.alt = label; img.className = "attachment-image";
+      link.appendChild(img);
+    } else {
+      link.textContent = label; link.setAttribute("download", a.name || "");
+    }
+    box.appendChild(link);
+    return box;
   }
   /* An agent's good answer becomes a draft article (question: the customer's message before it). */
   function articleButton(messageId) {

@@ -11,6 +11,7 @@ from tests.e2e.test_conversations import article_title, stored_survey
 from tests.support import AgentClient, RunningHub
 
 pytestmark = pytest.mark.rasa
+JPEG = b"\xff\xd8\xff\xe0\x00\x10JFIF\x00" + b"\x00" * 64
 
 
 def texts(received: list[dict]) -> list[str]:
@@ -87,14 +88,15 @@ async def test_a_telegram_customer_is_answered_talks_to_an_agent_and_rates_the_s
         None,
         photo=[
             {"file_id": "small-id", "file_unique_id": "s", "width": 90, "height": 90},
-            {"file_id": "big-id", "file_unique_id": "b", "width": 800, "height": 800},
+            {"file_id": fake_telegram.add_file(JPEG), "file_unique_id": "b", "width": 800, "height": 800},
         ],
         caption="chegou assim",
     )
     assert await joana.send_update(photo) == []  # the agent answers now, not the bot
     detail = await agent.detail(conversation_id)
     last = detail["messages"][-1]
-    assert (last["sender"], last["text"], last["data"]["attachments"][0]["ref"]) == ("customer", "chegou assim", "big-id")
+    (image,) = last["data"]["attachments"]
+    assert (last["sender"], last["text"], image["kind"], image["mime"]) == ("customer", "chegou assim", "image", "image/jpeg")
     assert detail["customer"]["name"] == "Joana" and detail["customer"]["language"] == "pt-BR"
     assert {m["delivery"]["status"] for m in detail["messages"] if m["sender"] != "customer"} == {"sent"}
 

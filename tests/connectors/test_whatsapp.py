@@ -46,7 +46,7 @@ async def test_a_whatsapp_customer_is_answered_talks_to_an_agent_and_rates_the_s
     pdf = carla.form(
         "",
         NumMedia="1",
-        MediaUrl0="https://api.twilio.com/2010-04-01/Accounts/AC/Messages/MM1/Media/ME1",
+        MediaUrl0=fake_twilio.add_media(b"%PDF-1.4\n%%EOF\n", "application/pdf"),
         MediaContentType0="application/pdf",
     )
     assert await carla.send_form(pdf) == []  # the agent answers now, not the bot
