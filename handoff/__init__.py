@@ -89,6 +89,7 @@ from handoff.users import (
     user_team_ids,
     verify_password,
 )
+from handoff.words import DeskWord, check_words, read_words, set_words
 
 __all__ = [
     "ANONYMOUS",
@@ -106,6 +107,7 @@ __all__ = [
     "ConfirmedAnswer",
     "Conversation",
     "ConversationNotFound",
+    "DeskWord",
     "DuplicateMessage",
     "Event",
     "HandoffError",
@@ -150,6 +152,7 @@ __all__ = [
     "can_access",
     "change_password",
     "check_new_password",
+    "check_words",
     "choose_agent",
     "claim_conversation",
     "close_conversation",
@@ -185,6 +188,7 @@ __all__ = [
     "queue_standings",
     "queued_conversations",
     "quiet_conversations",
+    "read_words",
     "record_audit",
     "record_message",
     "render_canned",
@@ -196,6 +200,7 @@ __all__ = [
     "set_team_members",
     "set_user_role",
     "set_user_teams",
+    "set_words",
     "start_conversation",
     "team_ids",
     "team_loads",
