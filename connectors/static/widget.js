@@ -1,5 +1,7 @@
 /* Balcão chat widget. Embed with one tag:
  *   <script src="https://HUB/widget.js" data-title="Ajuda" data-color="#0b6e4f" data-lang="pt-BR" defer></script>
+ * data-title and data-color are the page's; the company's name and colour an admin sets on the desk
+ * (/admin/settings) are sent when the chat opens and win over data-color.
  * Everything lives in a shadow root, so the host page's CSS cannot restyle it and it restyles nothing.
  * Customer and agent text is always inserted as text (textContent), never as HTML. */
 (function () {
@@ -99,7 +101,8 @@
   var launcher = $(".launcher"), panel = $(".panel"), log = $(".log"), status = $(".status"), typing = $(".typing");
   var form = $("form"), input = $("textarea"), limit = $(".limit");
   function label() {
-    var title = (data.title || T.title) + (desk.company ? " · " + desk.company : "");
+    var base = data.title || T.title; /* the company's name beside it, unless the shop's page already says it */
+    var title = base + (desk.company && desk.company !== base ? " · " + desk.company : "");
     $(".title").textContent = title; /* text, never HTML: the names are the admins' */
     launcher.setAttribute("aria-label", T.open);
     $(".close").setAttribute("aria-label", T.close);
