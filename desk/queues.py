@@ -113,8 +113,8 @@ class Queues:
 
     async def announce(self, conversation_id: str) -> None:
         """After the turn that queued the chat: the customer's place and wait, or when the team opens
-        (in the admins' out-of-hours wording when they set one; ``{when}`` is filled in)."""
-        out_of_hours = (await self.words.fresh()).out_of_hours
+        (in the admins' out-of-hours wording when they set one: ``{when}``, ``{company}`` and ``{bot}`` filled in)."""
+        words = await self.words.fresh()
         async with self.unit_of_work() as session:
             conversation = await handoff.get_conversation(session, conversation_id)
             if conversation.state != State.QUEUED or conversation.team_id is None:
@@ -127,7 +127,14 @@ class Queues:
             now = utcnow()
             if not handoff.is_open(team, now):
                 opening = handoff.next_opening(team, now)
-                text = say("team_closed", lang, overrides=out_of_hours, when=when(opening, lang) if opening else "—")
+                text = say(
+                    "team_closed",
+                    lang,
+                    overrides=words.out_of_hours,
+                    when=when(opening, lang) if opening else "—",
+                    company=words.company_name,
+                    bot=words.bot_name,
+                )
             else:
                 standing = await handoff.queue_standing(session, conversation_id)
                 position = standing.position if standing else 1

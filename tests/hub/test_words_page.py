@@ -6,12 +6,14 @@ from __future__ import annotations
 
 import asyncio
 import html
+import uuid
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
 import httpx
 import pytest
 
+import handoff
 from hub.operations import add_user
 from tests.hub.test_admin_pages import ADMIN, alert, audit, form, logged_in, new_account
 from tests.support import RunningHub, WidgetCustomer, hub_settings, start_hub
@@ -114,3 +116,36 @@ async def test_a_change_is_audited_and_the_next_widget_page_gets_it(admin: httpx
     await again.close()
     assert ((again.history or {})["lang"], (again.history or {})["color"]) == ("pt-BR", None)
     assert "Loja Maré" in (again.history or {})["texts"]["greeting"]
+
+
+async def test_the_bot_uses_the_new_out_of_hours_and_survey_wordings(admin: httpx.AsyncClient, desk: RunningHub) -> None:
+    fields = {
+        "out_of_hours_en": "We are closed; back {when}. {company} thanks you.",
+        "survey_question_en": "0-10: would you recommend {company}?",
+        "company_name": "Padaria Aurora",
+    }
+    assert (await admin.post("/admin/settings", data=words_form(admin, **fields))).status_code == 303
+    the_desk = desk.app.state.desk
+
+    async def closed_team_notice() -> str:
+        async with the_desk.unit_of_work() as session:
+            team = await handoff.create_team(
+                session, f"noite-{uuid.uuid4().hex[:6]}", name="Noite", hours={"sun": ["00:00", "00:01"]}
+            )
+            chat = await handoff.start_conversation(session, channel="widget", customer_id=uuid.uuid4().hex, language="en")
+            await handoff.escalate_conversation(
+                session, chat.id, team_id=team.id, priority=handoff.Priority.REQUEST, reason="customer_request"
+            )
+        await the_desk.queues.announce(chat.id)
+        async with the_desk.sessions() as session:
+            history = await handoff.conversation_history(session, chat.id, include_notes=False)
+        return history[-1].text
+
+    notice = desk.call(closed_team_notice)
+    assert notice.startswith("We are closed; back Sunday") and notice.endswith(". Padaria Aurora thanks you.")
+
+    async def survey_question() -> str:
+        await the_desk.words.fresh()  # as a customer's turn does before Rasa asks
+        return the_desk.survey_text("score", "en")
+
+    assert desk.call(survey_question) == "0-10: would you recommend Padaria Aurora?"
