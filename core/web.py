@@ -128,9 +128,6 @@ class DeskServices(Protocol):
     async def agent_typing(self, user: User, conversation_id: str) -> None:
         """Tell the customer the agent who holds their chat is typing."""
 
-    def forget_words(self) -> None:
-        """The admins changed the company's words: read them again at the next use."""
-
 
 class IndexCatchUp(Protocol):
     """This process's follower of the knowledge base's change log."""

@@ -41,6 +41,7 @@ class Desk:
         self.settings = settings
         self.sessions = sessions
         self.words = WordsCache(settings, sessions)
+        bus.words_changed = self.words.forget  # on this replica and, through the relay, on the others
         self.index = index
         self.bus = bus
         self.rasa = rasa
@@ -146,10 +147,6 @@ class Desk:
             bot=words.bot_name,
         )
         return {"lang": lang, "texts": texts, "company": words.company_name, "color": words.widget_color}
-
-    def forget_words(self) -> None:
-        """The admins changed the company's words: the next turn or page reads them again."""
-        self.words.forget()
 
     async def escalate(self, conversation_id: str, *, team: str, reason: str) -> QueuedFor:
         """Queue the conversation for a team (the reason sets the priority); returns that team."""

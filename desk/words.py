@@ -1,10 +1,11 @@
 """The company's words as the desk uses them: what the admins set on ``/admin/settings``
 (``handoff.words``) over the hub's settings and the built-in wording.
 
-They are read per conversation turn and per opening widget page, through a small cache: this
-replica forgets it the moment its admin saves (``forget``); other replicas read the table again
-once their copy is ``ttl`` seconds old, so a change reaches every replica within that time and this
-one at once, without a restart."""
+They are read per conversation turn and per opening widget page, through a small cache that every
+replica forgets (``forget``) when the change's ``WordsChanged`` event reaches it after commit (over
+the Redis relay for the other replicas), so a change is used at once, without a restart. The cache
+also reads the table again once its copy is ``ttl`` seconds old: a replica that missed the event
+(Redis was away) catches up within that time."""
 
 from __future__ import annotations
 
@@ -64,7 +65,7 @@ class WordsCache:
         settings: DeskSettings,
         sessions: Callable[[], AbstractAsyncContextManager[AsyncSession]],
         *,
-        ttl: float = 5.0,
+        ttl: float = 30.0,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self.settings = settings

@@ -169,8 +169,8 @@ async def do_rename_user(request: Request, actor: User, user_id: int, name: str)
 
 async def do_change_words(request: Request, admin: User, changes: dict[str, object]) -> dict[str, list[Any]]:
     """Change the company's words (``handoff.set_words``: all checked first, a refusal changes
-    nothing); the audit entry records each that changed, old and new. Once committed, this
-    replica's desk forgets its copy, so the next widget page and bot turn use them."""
+    nothing); the audit entry records each that changed, old and new. Once committed, every
+    replica's desk forgets its copy (``WordsChanged``): the next widget page and bot turn use them."""
     async with app_state(request).desk.unit_of_work() as session:
         changed = await handoff.set_words(session, changes)
         if changed:
@@ -183,7 +183,6 @@ async def do_change_words(request: Request, admin: User, changes: dict[str, obje
                 details=changed,
                 client=AuditClient.of(request),
             )
-    app_state(request).desk.forget_words()
     return changed
 
 

@@ -14,8 +14,10 @@ from sqlalchemy import JSON, String, select
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import Mapped, mapped_column
 
+from core.events import queue_event
 from core.languages import LANGUAGES
 from handoff.errors import Refusal
+from handoff.events import WordsChanged
 from handoff.models import Base
 
 NAMES = ("company_name", "bot_name")
@@ -100,7 +102,8 @@ async def read_words(session: AsyncSession) -> dict[str, Any]:
 async def set_words(session: AsyncSession, changes: Mapping[str, object]) -> dict[str, list[Any]]:
     """Set the company's words (all checked before any is written: a refusal changes nothing).
     An empty name, colour or wording puts that setting back to its default. Returns what
-    changed, ``{key: [old, new]}`` (``None`` for a default), for the audit log."""
+    changed, ``{key: [old, new]}`` (``None`` for a default), for the audit log; when anything did,
+    ``WordsChanged`` is sent after commit (every replica's desk forgets its copy)."""
     checked = check_words(changes)
     rows = {row.key: row for row in (await session.execute(select(DeskWord).where(DeskWord.key.in_(checked)))).scalars()}
     changed: dict[str, list[Any]] = {}
@@ -118,4 +121,6 @@ async def set_words(session: AsyncSession, changes: Mapping[str, object]) -> dic
         else:
             row.value = new
     await session.flush()
+    if changed:
+        queue_event(session, WordsChanged())
     return changed
