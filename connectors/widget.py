@@ -40,7 +40,9 @@ STATIC = Path(__file__).parent / "static"
 HandleInbound = Callable[[InboundMessage], Awaitable[tuple[str, str] | None]]
 CustomerView = Callable[[str], Awaitable[dict]]
 CustomerTyping = Callable[[str], Awaitable[None]]
-WidgetTexts = Callable[[str], dict[str, str]]  # language → what the desk says in the widget (greeting, limits)
+# language asked → the desk's setup of a page: "lang" (the one offered), "texts" (greeting, limits),
+# "company" and "color" (the admins' words, read afresh: a change shows on the next page opened)
+WidgetSetup = Callable[[str], Awaitable[dict]]
 Sessions = Callable[[], AbstractAsyncContextManager[AsyncSession]]
 
 
@@ -196,11 +198,12 @@ CORS = {
 @dataclass(frozen=True)
 class WidgetOptions:
     """What the desk decides for every widget: the language when the page and the browser name
-    none Balcão speaks, the longest message, and the desk's wording (greeting, the limit)."""
+    none Balcão speaks, the longest message, and the desk's setup of a page (its language among
+    those offered, its wording, the company's name and colour)."""
 
     default_language: str = "pt-BR"
     max_chars: int = 4000
-    texts: WidgetTexts | None = None
+    setup: WidgetSetup | None = None
 
 
 class _WidgetRoutes:
@@ -224,11 +227,12 @@ class _WidgetRoutes:
         self.limits = limits
         self.options = options
 
-    def page_setup(self, lang: str) -> dict:
+    async def page_setup(self, lang: str) -> dict:
         """What an opening page needs besides the history: its language (the desk's default when
-        the page offered none Balcão speaks), the message limit and the desk's wording for it."""
-        texts = self.options.texts(lang) if self.options.texts else {}
-        return {"lang": lang, "max_chars": self.options.max_chars, "texts": texts}
+        the page offered none Balcão speaks; the desk may choose another it offers), the message
+        limit, and the desk's wording, company name and colour for it."""
+        setup = await self.options.setup(lang) if self.options.setup else {}
+        return {"lang": lang, "texts": {}, **setup, "max_chars": self.options.max_chars}
 
     async def under_limit(self, *, ip: str | None, customer: str | None = None) -> bool:
         """Whether the address (and the customer, when given) may go on."""
@@ -268,12 +272,12 @@ class _WidgetRoutes:
         except InvalidToken as exc:
             await _refuse(websocket, exc)  # before accept: HTTP 403
             return
-        language = supported(lang, self.options.default_language)
-        page = _Page(websocket, customer_id, language, self.limits.client_ip(websocket) if self.limits else None)
+        setup = await self.page_setup(supported(lang, self.options.default_language))
+        page = _Page(websocket, customer_id, setup["lang"], self.limits.client_ip(websocket) if self.limits else None)
         await websocket.accept(subprotocol=SUBPROTOCOL if SUBPROTOCOL in (websocket.scope.get("subprotocols") or ()) else None)
         self.channel.attach(customer_id, websocket)
         try:
-            await websocket.send_json({"type": "history", **self.page_setup(language), **await self.view(customer_id)})
+            await websocket.send_json({"type": "history", **setup, **await self.view(customer_id)})
             while True:
                 await self._on_frame(page, await receive_text_frame(websocket))
         except WebSocketDisconnect:

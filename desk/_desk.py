@@ -21,6 +21,7 @@ from desk.queues import Queues
 from desk.rasa import RasaBridge, RasaClient
 from desk.realtime import EventBus
 from desk.texts import widget_texts
+from desk.words import WordsCache
 from handoff import User
 from kb_index import Hit, KnowledgeIndex, SearchResult
 
@@ -39,16 +40,18 @@ class Desk:
     ) -> None:
         self.settings = settings
         self.sessions = sessions
+        self.words = WordsCache(settings, sessions)
+        bus.words_changed = self.words.forget  # on this replica and, through the relay, on the others
         self.index = index
         self.bus = bus
         self.rasa = rasa
-        self.queues = Queues(sessions, bus)
+        self.queues = Queues(sessions, bus, self.words)
         self.bridge = RasaBridge(rasa, self.queues)
         self.inbound = Inbound(settings, self.queues, bus, self.bridge)
         self.presence = Presence(settings, sessions, self.queues, bus)
         self.alerts = AlertDelivery(settings)
         self.endings = Endings(settings, sessions, self.queues, bus, self.bridge, self.alerts)
-        self.bot = BotServices(settings, index, self.queues)
+        self.bot = BotServices(settings, index, self.queues, self.words)
 
     # -- transactions and queues -------------------------------------------------------------
 
@@ -68,7 +71,9 @@ class Desk:
         return self.inbound.check(inbound)
 
     async def handle_inbound(self, inbound: InboundMessage) -> tuple[Refused, str] | None:
-        """Store the customer's message, then let the owner of the conversation answer it."""
+        """Store the customer's message, then let the owner of the conversation answer it (with
+        the company's words as they are now: the bot's turn reads them without waiting)."""
+        await self.words.fresh()
         return await self.inbound.handle(inbound)
 
     async def tell(self, inbound: InboundMessage, text: str) -> None:
@@ -83,6 +88,7 @@ class Desk:
 
     async def run_ending(self, conversation_id: str, *, ending: str) -> None:
         """Ask Rasa to run the ending (the NPS question) of a conversation the hub ended."""
+        await self.words.fresh()
         await self.endings.run_ending(conversation_id, ending=ending)
 
     async def end_quiet_conversations(self, *, silent_for: timedelta | None = None) -> int:
@@ -126,14 +132,21 @@ class Desk:
         """After a "no": the next plausible article for the question, or None (a person then)."""
         return await self.bot.next_answer(question, lang, tried=tried)
 
-    def widget_texts(self, lang: str) -> dict[str, str]:
-        """What the widget says in ``lang`` that the desk words (greeting, the length limit)."""
-        return widget_texts(
+    async def widget_setup(self, lang: str) -> dict:
+        """What an opening widget page gets from the desk, with the company's words as they are
+        now: its language (``lang`` when offered, else the desk's default or the first offered),
+        the greeting and the length limit's sentence, the company's name and the widget's colour
+        (``None`` when the admins set none: the shop's page decides)."""
+        words = await self.words.fresh()
+        lang = words.language(lang, self.settings.default_language)
+        texts = widget_texts(
             lang,
-            company=self.settings.company_name,
+            company=words.company_name,
             max_chars=self.settings.max_message_chars,
-            greeting=self.settings.widget_greeting,
+            greeting=words.greeting,
+            bot=words.bot_name,
         )
+        return {"lang": lang, "texts": texts, "company": words.company_name, "color": words.widget_color}
 
     async def escalate(self, conversation_id: str, *, team: str, reason: str) -> QueuedFor:
         """Queue the conversation for a team (the reason sets the priority); returns that team."""

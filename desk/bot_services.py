@@ -13,6 +13,7 @@ import kb_index
 from bot.actions.services import QueuedFor
 from desk.config import DeskSettings
 from desk.queues import Queues
+from desk.words import WordsCache
 from handoff import Priority
 from kb_index import Decision, Hit, KnowledgeIndex, SearchResult
 
@@ -30,10 +31,11 @@ PRIORITY_BY_REASON = {
 class BotServices:
     """One per desk, over its knowledge-base index."""
 
-    def __init__(self, settings: DeskSettings, index: KnowledgeIndex, queues: Queues) -> None:
+    def __init__(self, settings: DeskSettings, index: KnowledgeIndex, queues: Queues, words: WordsCache) -> None:
         self.settings = settings
         self.index = index
         self.queues = queues
+        self.words = words
 
     async def search(self, question: str, lang: str, *, conversation_id: str | None = None) -> SearchResult:
         """What the knowledge base makes of a question. A customer's question (``conversation_id``
@@ -101,6 +103,8 @@ class BotServices:
                 return QueuedFor(queued_for, queued_for)
 
     def survey_text(self, kind: str, lang: str) -> str:
-        """The survey's ``"score"`` or ``"reason"`` question in ``lang``, naming the company."""
-        overrides = self.settings.survey_question if kind == "score" else self.settings.survey_reason_question
-        return insights.survey_wording(kind, lang, self.settings.company_name, overrides)
+        """The survey's ``"score"`` or ``"reason"`` question in ``lang``, naming the company (the
+        company's words as the turn read them: ``Desk.handle_inbound`` and ``run_ending`` refresh them)."""
+        words = self.words.current
+        overrides = words.survey_question if kind == "score" else words.survey_reason_question
+        return insights.survey_wording(kind, lang, words.company_name, overrides)

@@ -41,3 +41,7 @@ class DeskSettings(Protocol):
     smtp_ssl: bool
     smtp_from: str
     smtp_to: list[str]
+
+    @property
+    def default_language(self) -> str:
+        """The customers' language when nothing names one Balcão speaks (read-only: the hub's is a ``Literal``)."""

@@ -14,6 +14,7 @@ from core.events import RealtimeEvent, queue_event, take_pending_events
 from core.models import utcnow
 from desk.realtime import EventBus
 from desk.texts import say, when
+from desk.words import WordsCache
 from handoff import AgentStatusChanged, OwnerChanged, QueueUpdate, State
 
 
@@ -34,9 +35,10 @@ def queues_touched(events: Iterable[RealtimeEvent]) -> set[str]:
 class Queues:
     """One per desk: the unit of work, and the refresh of the queues it touched."""
 
-    def __init__(self, sessions: async_sessionmaker[AsyncSession], bus: EventBus) -> None:
+    def __init__(self, sessions: async_sessionmaker[AsyncSession], bus: EventBus, words: WordsCache) -> None:
         self.sessions = sessions
         self.bus = bus
+        self.words = words  # the out-of-hours wording the admins set
         self._standings: dict[str, dict[str, tuple[int, int, bool]]] = {}  # team → chat → last place told
         self._dirty: set[str] = set()
         self._refreshing = False
@@ -110,7 +112,9 @@ class Queues:
         self._standings[team_id] = now  # chats that left the queue are forgotten
 
     async def announce(self, conversation_id: str) -> None:
-        """After the turn that queued the chat: the customer's place and wait, or when the team opens."""
+        """After the turn that queued the chat: the customer's place and wait, or when the team opens
+        (in the admins' out-of-hours wording when they set one: ``{when}``, ``{company}`` and ``{bot}`` filled in)."""
+        words = await self.words.fresh()
         async with self.unit_of_work() as session:
             conversation = await handoff.get_conversation(session, conversation_id)
             if conversation.state != State.QUEUED or conversation.team_id is None:
@@ -123,7 +127,14 @@ class Queues:
             now = utcnow()
             if not handoff.is_open(team, now):
                 opening = handoff.next_opening(team, now)
-                text = say("team_closed", lang, when=when(opening, lang) if opening else "—")
+                text = say(
+                    "team_closed",
+                    lang,
+                    overrides=words.out_of_hours,
+                    when=when(opening, lang) if opening else "—",
+                    company=words.company_name,
+                    bot=words.bot_name,
+                )
             else:
                 standing = await handoff.queue_standing(session, conversation_id)
                 position = standing.position if standing else 1

@@ -27,7 +27,7 @@ from connectors.base import Channel, OutboxChannel
 from connectors.outbox import DeliveryChanged
 from core.events import Event, RealtimeEvent, pending_events
 from core.web import AgentConnection  # the console's WebSocket (handoff.routes) opens them
-from handoff.events import AgentStatusChanged, MessageAdded, OwnerChanged, QueueUpdate, SessionsEnded, Typing
+from handoff.events import AgentStatusChanged, MessageAdded, OwnerChanged, QueueUpdate, SessionsEnded, Typing, WordsChanged
 from insights.alerts import DetractorAlert
 
 logger = logging.getLogger(__name__)
@@ -45,7 +45,8 @@ _RELAYED = TypeAdapter(
             | DeliveryChanged
             | AgentStatusChanged
             | DetractorAlert
-            | SessionsEnded,
+            | SessionsEnded
+            | WordsChanged,
             Field(discriminator="type"),
         ]
     ]
@@ -171,6 +172,7 @@ class EventBus:
         self._agents: dict[int, set[AgentConnection]] = defaultdict(set)
         self.relay = relay
         self._consoles_changed = asyncio.Event()
+        self.words_changed: Callable[[], None] | None = None  # the desk's words cache forgets its copy
 
     def add_channel(self, channel: Channel) -> None:
         self.channels[channel.name] = channel
@@ -255,6 +257,10 @@ class EventBus:
         for event in events:
             if isinstance(event, SessionsEnded):
                 await self._close_consoles(event.user_id)
+                continue
+            if isinstance(event, WordsChanged):
+                if self.words_changed is not None:
+                    self.words_changed()
                 continue
             if isinstance(event, Event) and self.customer_sees(event):
                 channel = self.channels.get(event.channel)

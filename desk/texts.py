@@ -20,6 +20,11 @@ _TEXTS = {
         "pt-PT": "Olá! Sou o assistente virtual da {company}. Em que posso ajudar? Escreva a sua pergunta ou peça para falar com uma pessoa.",
         "en": "Hi! I'm the {company} virtual assistant. How can I help? Type your question, or ask to talk to a person.",
     },
+    "greeting_named": {
+        "pt-BR": "Oi! Sou {bot}, assistente virtual da {company}. Como posso ajudar? Escreva sua pergunta ou peça para falar com uma pessoa.",
+        "pt-PT": "Olá! Sou {bot}, assistente virtual da {company}. Em que posso ajudar? Escreva a sua pergunta ou peça para falar com uma pessoa.",
+        "en": "Hi! I'm {bot}, the {company} virtual assistant. How can I help? Type your question, or ask to talk to a person.",
+    },
     "queued": {
         "pt-BR": "Você é o {position}º da fila. Espera estimada: cerca de {minutes} min.",
         "pt-PT": "É o {position}.º na fila. Espera estimada: cerca de {minutes} min.",
@@ -63,11 +68,14 @@ def say(key: str, lang: str, *, overrides: dict[str, str] | None = None, **value
     return texts.get(lang, texts["pt-BR"]).format(**values)
 
 
-def widget_texts(lang: str, *, company: str, max_chars: int, greeting: dict[str, str] | None = None) -> dict[str, str]:
-    """What the widget says in ``lang`` that the desk words: its greeting, and the sentence for a
-    message over the length limit (the widget refuses it before sending, with this sentence)."""
+def widget_texts(
+    lang: str, *, company: str, max_chars: int, greeting: dict[str, str] | None = None, bot: str = ""
+) -> dict[str, str]:
+    """What the widget says in ``lang`` that the desk words: its greeting (naming the bot when it
+    has a name; ``{company}`` and ``{bot}`` are filled in), and the sentence for a message over the
+    length limit (the widget refuses it before sending, with this sentence)."""
     return {
-        "greeting": say("greeting", lang, overrides=greeting, company=company),
+        "greeting": say("greeting_named" if bot else "greeting", lang, overrides=greeting, company=company, bot=bot),
         "too_long": say("too_long", lang, limit=max_chars),
     }
 

@@ -91,6 +91,7 @@ from handoff.users import (
     user_team_ids,
     verify_password,
 )
+from handoff.words import DeskWord, check_words, read_words, set_words
 
 __all__ = [
     "ANONYMOUS",
@@ -108,6 +109,7 @@ __all__ = [
     "ConfirmedAnswer",
     "Conversation",
     "ConversationNotFound",
+    "DeskWord",
     "DuplicateMessage",
     "Event",
     "HandoffError",
@@ -152,6 +154,7 @@ __all__ = [
     "can_access",
     "change_password",
     "check_new_password",
+    "check_words",
     "choose_agent",
     "claim_conversation",
     "close_conversation",
@@ -187,6 +190,7 @@ __all__ = [
     "queue_standings",
     "queued_conversations",
     "quiet_conversations",
+    "read_words",
     "record_audit",
     "record_message",
     "render_canned",
@@ -199,6 +203,7 @@ __all__ = [
     "set_team_members",
     "set_user_role",
     "set_user_teams",
+    "set_words",
     "start_conversation",
     "team_ids",
     "team_loads",

@@ -167,6 +167,25 @@ async def do_rename_user(request: Request, actor: User, user_id: int, name: str)
         return user
 
 
+async def do_change_words(request: Request, admin: User, changes: dict[str, object]) -> dict[str, list[Any]]:
+    """Change the company's words (``handoff.set_words``: all checked first, a refusal changes
+    nothing); the audit entry records each that changed, old and new. Once committed, every
+    replica's desk forgets its copy (``WordsChanged``): the next widget page and bot turn use them."""
+    async with app_state(request).desk.unit_of_work() as session:
+        changed = await handoff.set_words(session, changes)
+        if changed:
+            await record_audit(
+                session,
+                actor=admin,
+                action=AuditAction.WORDS_CHANGE,
+                target_type="settings",
+                target_id="words",
+                details=changed,
+                client=AuditClient.of(request),
+            )
+    return changed
+
+
 CONFLICTS = {"team_exists", "used_by_articles", "used_by_history", "archived_already"}
 REFUSALS = (handoff.Refusal, handoff.UnknownTeam, handoff.UnknownUser, handoff.LastAdmin, handoff.UserExists, handoff.InvalidName)
 """What the functions above refuse with: nothing was changed, and the message says why."""

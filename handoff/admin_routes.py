@@ -17,7 +17,7 @@ from pydantic import BaseModel, Field
 import handoff
 from core.models import aware
 from core.web import DB_INT_MAX, DbInt, app_state
-from handoff import Role, Team, admin_pages, people_pages
+from handoff import Role, Team, admin_pages, people_pages, words_pages
 from handoff.admin_actions import (
     REFUSALS,
     NewUser,
@@ -390,6 +390,7 @@ async def rename_user(user_id: DbInt, body: NameIn, request: Request, admin: Cur
 
 
 pages = APIRouter()
-"""The admin pages (teams, people) and every user's account page."""
+"""The admin pages (teams, people, the company's words) and every user's account page."""
 pages.include_router(admin_pages.pages)
 pages.include_router(people_pages.pages)
+pages.include_router(words_pages.pages)

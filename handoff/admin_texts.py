@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from core.languages import LANGUAGES, supported
 from handoff.hours import DAYS
+from handoff.words_texts import WORDS_TEXTS
 
 _PT_BR = {
     "teams_title": "Times",
@@ -299,7 +300,9 @@ _DAY_NAMES = {
     "pt-PT": ("segunda", "terça", "quarta", "quinta", "sexta", "sábado", "domingo"),
     "en": ("Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday", "Sunday"),
 }
-TEXTS: dict[str, dict[str, str]] = {"pt-BR": _PT_BR, "pt-PT": _PT_PT, "en": _EN}
+TEXTS: dict[str, dict[str, str]] = {
+    lang: {**table, **WORDS_TEXTS[lang]} for lang, table in (("pt-BR", _PT_BR), ("pt-PT", _PT_PT), ("en", _EN))
+}
 LANGUAGE_NAMES = {"pt-BR": "Português (Brasil)", "pt-PT": "Português (Portugal)", "en": "English"}
 
 

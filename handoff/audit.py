@@ -1,5 +1,5 @@
 """The audit log: who did what, when and from where. Every login (and failed login), claim,
-transfer, close, export, article publish, user and team change is appended with ``record_audit``
+transfer, close, export, article publish, user, team and company-words change is appended with ``record_audit``
 in the transaction of the change itself; admins read and export it (``/api/admin/audit``).
 
 It is handoff's because the actors are handoff's staff users and every package that changes
@@ -51,6 +51,7 @@ class AuditAction(str, enum.Enum):
     TEAM_CHANGE = "team_change"
     TEAM_ARCHIVE = "team_archive"
     TEAM_DELETE = "team_delete"
+    WORDS_CHANGE = "words_change"
 
 
 class AuditEntry(Base):

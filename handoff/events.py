@@ -21,6 +21,7 @@ __all__ = [
     "QueueUpdate",
     "SessionsEnded",
     "Typing",
+    "WordsChanged",
     "about",
 ]
 
@@ -87,6 +88,12 @@ class SessionsEnded(RealtimeEvent):
 
     type: Literal["sessions_ended"] = "sessions_ended"
     user_id: int
+
+
+class WordsChanged(RealtimeEvent):
+    """The admins changed the company's words: every replica reads them again at their next use."""
+
+    type: Literal["words_changed"] = "words_changed"
 
 
 class About(TypedDict):

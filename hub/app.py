@@ -307,7 +307,7 @@ def _widget_router(
         lambda cid: desk.customer_typing("widget", cid),
         limits=limits,
         options=WidgetOptions(
-            default_language=settings.default_language, max_chars=settings.max_message_chars, texts=desk.widget_texts
+            default_language=settings.default_language, max_chars=settings.max_message_chars, setup=desk.widget_setup
         ),
     )
 

@@ -1,5 +1,7 @@
 /* Balcão chat widget. Embed with one tag:
  *   <script src="https://HUB/widget.js" data-title="Ajuda" data-color="#0b6e4f" data-lang="pt-BR" defer></script>
+ * data-title and data-color are the page's; the company's name and colour an admin sets on the desk
+ * (/admin/settings) are sent when the chat opens and win over data-color.
  * Everything lives in a shadow root, so the host page's CSS cannot restyle it and it restyles nothing.
  * Customer and agent text is always inserted as text (textContent), never as HTML. */
 (function () {
@@ -40,32 +42,34 @@
       closed: "Outside our opening hours · your chat is in the queue", more: "Read the whole article" }
   };
   var T = TEXTS[lang || "pt-BR"]; /* until the hub names the desk's default */
-  var desk = { texts: {}, maxChars: 0 }; /* the desk's wording and limit, sent when the page opens */
+  var desk = { texts: {}, maxChars: 0, company: "" }; /* the desk's wording, limit and name, sent when the page opens */
   var color = /^#[0-9a-f]{3,8}$/i.test(data.color || "") ? data.color : "#0b6e4f";
   var side = data.position === "left" ? "left" : "right";
   var storageKey = "balcao-token:" + hub;
 
   var host = document.createElement("div");
   host.setAttribute("data-balcao-widget", "");
+  /* The accent is a custom property: the colour the desk's admins set replaces the page's when it opens. */
+  host.style.setProperty("--accent", color);
   var root = host.attachShadow({ mode: "open" });
   root.innerHTML =
     "<style>" +
     ":host{all:initial !important}" + /* the host page's !important rules must not reach inside */
     "*{box-sizing:border-box;font-family:system-ui,-apple-system,'Segoe UI',Roboto,sans-serif;font-size:15px;line-height:1.4}" +
-    ".launcher{position:fixed;bottom:20px;" + side + ":20px;width:60px;height:60px;border-radius:50%;border:0;background:" + color + ";color:#fff;cursor:pointer;box-shadow:0 4px 14px rgba(0,0,0,.3);z-index:2147483646;display:flex;align-items:center;justify-content:center;padding:0}" +
+    ".launcher{position:fixed;bottom:20px;" + side + ":20px;width:60px;height:60px;border-radius:50%;border:0;background:var(--accent);color:#fff;cursor:pointer;box-shadow:0 4px 14px rgba(0,0,0,.3);z-index:2147483646;display:flex;align-items:center;justify-content:center;padding:0}" +
     ".launcher svg{width:30px;height:30px;fill:currentColor}" +
     ".panel{position:fixed;bottom:92px;" + side + ":20px;width:360px;max-width:calc(100vw - 24px);height:520px;max-height:calc(100vh - 110px);background:#fff;color:#1b1b1b;border-radius:12px;box-shadow:0 8px 30px rgba(0,0,0,.3);display:flex;flex-direction:column;overflow:hidden;z-index:2147483647}" +
     ".panel[hidden]{display:none}" +
-    "header{background:" + color + ";color:#fff;padding:12px 14px;font-weight:600;display:flex;justify-content:space-between;align-items:center}" +
+    "header{background:var(--accent);color:#fff;padding:12px 14px;font-weight:600;display:flex;justify-content:space-between;align-items:center}" +
     "header button{background:transparent;border:0;color:#fff;font-size:24px;cursor:pointer;min-width:44px;min-height:44px;margin:-8px -10px -8px 0;border-radius:6px}" +
     ".log{flex:1;overflow-y:auto;padding:12px;background:#f6f7f8}" +
     ".msg{max-width:85%;margin:6px 0;padding:8px 11px;border-radius:10px;white-space:pre-wrap;word-wrap:break-word}" +
-    ".customer{margin-left:auto;background:" + color + ";color:#fff}" +
+    ".customer{margin-left:auto;background:var(--accent);color:#fff}" +
     ".bot,.agent,.system,.greeting{background:#fff;border:1px solid #dcdfe3}" +
     ".who{display:block;font-size:12px;color:#555;margin-bottom:2px}" +
     ".buttons{display:flex;flex-wrap:wrap;gap:6px;margin:4px 0 8px}" +
-    ".buttons button{border:1px solid " + color + ";background:#fff;color:" + color + ";border-radius:22px;padding:5px 14px;min-height:44px;min-width:44px;cursor:pointer}" +
-    ".more{display:block;margin-top:6px;border:0;background:none;color:" + color + ";text-decoration:underline;padding:0;min-height:44px;cursor:pointer;font-size:14px}" +
+    ".buttons button{border:1px solid var(--accent);background:#fff;color:var(--accent);border-radius:22px;padding:5px 14px;min-height:44px;min-width:44px;cursor:pointer}" +
+    ".more{display:block;margin-top:6px;border:0;background:none;color:var(--accent);text-decoration:underline;padding:0;min-height:44px;cursor:pointer;font-size:14px}" +
     ".limit{font-size:13px;color:#8a1c1c;background:#fdecec;padding:6px 12px}" +
     ".limit[hidden]{display:none}" +
     ".buttons button:focus,.launcher:focus,form button:focus,textarea:focus,.more:focus,header button:focus{outline:3px solid #ffbf47;outline-offset:1px}" +
@@ -80,7 +84,7 @@
     ".msg.pending{opacity:.65}" +
     "form{display:flex;border-top:1px solid #dcdfe3;background:#fff}" +
     "textarea{flex:1;border:0;padding:10px;resize:none;height:48px;color:#1b1b1b;background:#fff}" +
-    "form button{border:0;background:" + color + ";color:#fff;padding:0 16px;cursor:pointer}" +
+    "form button{border:0;background:var(--accent);color:#fff;padding:0 16px;cursor:pointer}" +
     "</style>" +
     /* an inline icon: an emoji or icon font may be missing on the visitor's system */
     "<button class='launcher' type='button' aria-expanded='false'><svg viewBox='0 0 24 24' aria-hidden='true' focusable='false'>" +
@@ -97,10 +101,12 @@
   var launcher = $(".launcher"), panel = $(".panel"), log = $(".log"), status = $(".status"), typing = $(".typing");
   var form = $("form"), input = $("textarea"), limit = $(".limit");
   function label() {
-    $(".title").textContent = data.title || T.title;
+    var base = data.title || T.title; /* the company's name beside it, unless the shop's page already says it */
+    var title = base + (desk.company && desk.company !== base ? " · " + desk.company : "");
+    $(".title").textContent = title; /* text, never HTML: the names are the admins' */
     launcher.setAttribute("aria-label", T.open);
     $(".close").setAttribute("aria-label", T.close);
-    panel.setAttribute("aria-label", data.title || T.title);
+    panel.setAttribute("aria-label", title);
     log.setAttribute("aria-label", T.log);
     input.setAttribute("aria-label", T.placeholder);
     input.placeholder = T.placeholder;
@@ -184,8 +190,10 @@
   /* The page's setup from the hub: the language (the desk's default when nothing here named one
    * Balcão speaks), the length limit and the desk's wording. */
   function setUp(m) {
-    if (!lang && TEXTS[m.lang]) { lang = m.lang; T = TEXTS[lang]; label(); }
-    desk = { texts: m.texts || {}, maxChars: m.max_chars || 0 };
+    if (TEXTS[m.lang]) { lang = m.lang; T = TEXTS[lang]; } /* the desk's choice among the languages it offers */
+    desk = { texts: m.texts || {}, maxChars: m.max_chars || 0, company: typeof m.company === "string" ? m.company : "" };
+    if (/^#[0-9a-f]{6}$/i.test(m.color || "")) host.style.setProperty("--accent", m.color);
+    label();
     checkLength();
   }
   /* A message over the desk's limit is not sent: the customer is told the limit and keeps the text. */

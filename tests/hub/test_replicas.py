@@ -18,6 +18,7 @@ from websockets.exceptions import ConnectionClosed
 
 import handoff
 from hub.operations import add_user
+from tests.hub.test_admin_pages import form, logged_in
 from tests.support import AgentClient, RunningHub, WidgetCustomer, hub_settings, pg_admin, start_hub, wait_for_status
 
 pytestmark = pytest.mark.postgres
@@ -168,3 +169,26 @@ async def test_a_replica_told_to_use_an_unreachable_redis_says_so_at_start() -> 
     with pytest.raises(RelayUnavailable, match=r"BALCAO_REDIS_URL=redis://127.0.0.1:1/0"):
         await relay.subscribe()
     await relay.redis.aclose()
+
+
+async def test_the_company_s_words_changed_on_one_replica_reach_a_widget_on_the_other(
+    replicas: tuple[RunningHub, RunningHub],
+) -> None:
+    a, b = replicas
+    email, password = f"admin-{uuid.uuid4().hex[:6]}@loja.test", "admin-password-1"
+    await add_user(a.settings, email=email, name="Alba", role="admin", teams=[], password=password)
+    before = await WidgetCustomer(b.url, lang="en").connect()  # hub B now holds the words in its cache
+    await before.close()
+    assert "Loja Maré" in (before.history or {})["texts"]["greeting"]
+
+    async with logged_in(a, email, password) as admin:
+        fields = {"company_name": "Padaria Aurora", "languages": ["pt-BR", "pt-PT", "en"], "greeting_en": "Hello from {company}!"}
+        r = await admin.post("/admin/settings", data=form(admin, **fields))
+        assert r.status_code == 303
+
+    after = await WidgetCustomer(b.url, lang="en").connect()
+    await after.close()
+    assert ((after.history or {})["texts"]["greeting"], (after.history or {})["company"]) == (
+        "Hello from Padaria Aurora!",
+        "Padaria Aurora",
+    )
