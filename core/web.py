@@ -23,8 +23,9 @@ from starlette.requests import HTTPConnection
 from starlette.websockets import WebSocket, WebSocketDisconnect
 
 if TYPE_CHECKING:
+    from connectors.login_throttle import LoginThrottle
     from connectors.media import MediaStore
-    from connectors.ratelimit import LoginThrottle, RateLimits
+    from connectors.ratelimit import RateLimits
     from handoff.models import User
     from kb_index import KnowledgeIndex, SearchResult
 

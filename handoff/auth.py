@@ -26,7 +26,7 @@ from handoff import Role, User
 from handoff.audit import AuditAction, AuditClient, audit_request, record_audit
 
 if TYPE_CHECKING:
-    from connectors.ratelimit import LoginWait
+    from connectors.login_throttle import LoginWait
 
 CSRF_HEADER = "X-CSRF-Token"
 STAFF_ROLES = {r.value for r in Role}

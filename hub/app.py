@@ -35,9 +35,10 @@ import kb_index
 import kb_index.routes
 from connectors import outbox
 from connectors.base import InboundMessage, OutboxChannel
+from connectors.login_throttle import LoginThrottle, build_login_throttle
 from connectors.media import MediaStore, media_router
 from connectors.outbox import DeliveryChange, OutboxWorker
-from connectors.ratelimit import LoginThrottle, RateLimits, build_login_throttle, build_rate_limits
+from connectors.ratelimit import RateLimits, build_rate_limits
 from connectors.widget import HandleInbound, WidgetChannel, WidgetOptions, WidgetTokens, customer_view, widget_router
 from core.headers import DEMO_POLICY, DOCS_POLICY, RoutePolicy, SecurityHeaders
 from core.web import STATIC as CORE_STATIC
@@ -70,19 +71,6 @@ ROUTE_POLICIES = (
 HANDOFF_DIR = Path(handoff.__file__).parent
 INSIGHTS_DIR = Path(insights.__file__).parent
 KB_DIR = Path(kb_index.__file__).parent
-
-
-# Which routes get which security headers (core.headers): staff pages and the API get the strict
-# policy (the default); what the widget loads on a shop's site stays embeddable.
-ROUTE_POLICIES = (
-    RoutePolicy("/", DEMO_POLICY, frameable=True),  # the demo shop page, which embeds the widget
-    RoutePolicy("/widget.js", None, frameable=True),
-    RoutePolicy("/widget/*", None, frameable=True),  # its session call (cross-origin, from the shop's page)
-    RoutePolicy("/media/*", None, frameable=True),  # files sent in a chat, shown in the widget
-    RoutePolicy("/docs", DOCS_POLICY),
-    RoutePolicy("/docs/*", DOCS_POLICY),
-    RoutePolicy("/redoc", DOCS_POLICY),
-)
 
 
 # --- the parts ---------------------------------------------------------------------------------

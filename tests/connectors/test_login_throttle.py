@@ -4,7 +4,7 @@ password given back, counts forgotten."""
 
 from __future__ import annotations
 
-from connectors.ratelimit import Lockouts, lock_seconds
+from connectors.login_throttle import Lockouts, lock_seconds
 
 
 class Clock:
