@@ -114,17 +114,22 @@ def _start_rasa(settings: Settings, model: Path, port: int, hub_url: str) -> sub
     return subprocess.Popen(server_command(model, port=port, token=settings.rasa_token), cwd=ROOT, env=env)
 
 
-def _print_urls(settings: Settings, hub_url: str, admin: tuple[str, str] | None) -> None:
-    """Where each page is, and the demo admin's one-time password when one was just created."""
-    base = settings.public_url or hub_url
-    print(
-        "\nBalcão is running:\n"
+def page_urls(base: str) -> str:
+    """The lines that say where each of the desk's pages is (``make run`` and ``make run-scaled``)."""
+    return (
         f"  widget demo page : {base}/\n"
         f"  agent console    : {base}/console\n"
         f"  dashboard        : {base}/dashboard\n"
         f"  knowledge base   : {base}/kb\n"
-        f"  API docs         : {base}/docs\n"
-        f"  Rasa (loopback)  : {settings.rasa_url}\n",
+        f"  admin pages      : {base}/admin/teams  {base}/admin/people  {base}/admin/settings\n"
+    )
+
+
+def _print_urls(settings: Settings, hub_url: str, admin: tuple[str, str] | None) -> None:
+    """Where each page is, and the demo admin's one-time password when one was just created."""
+    base = settings.public_url or hub_url
+    print(
+        f"\nBalcão is running:\n{page_urls(base)}  API docs         : {base}/docs\n  Rasa (loopback)  : {settings.rasa_url}\n",
         flush=True,
     )
     if admin:

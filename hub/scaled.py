@@ -30,7 +30,7 @@ import httpx
 
 from hub.operations import CommandError, ensure_demo_admin
 from hub.rasa_model import ensure_model, server_command, server_env
-from hub.runner import listening, rasa_port
+from hub.runner import listening, page_urls, rasa_port
 from hub.scaled_config import haproxy_config, rasa_endpoints
 from hub.secret_store import ensure_secrets
 from hub.settings import ROOT, Settings
@@ -223,10 +223,7 @@ def _print_urls(top: Topology, admin: tuple[str, str] | None) -> None:
     rasas = ", ".join(f":{p}" for p in top.rasa_ports)
     print(
         "\nBalcão is running (scaled):\n"
-        f"  widget demo page : {base}/\n"
-        f"  agent console    : {base}/console\n"
-        f"  dashboard        : {base}/dashboard\n"
-        f"  knowledge base   : {base}/kb\n"
+        f"{page_urls(base)}"
         f"  webhooks         : {base}/webhooks/telegram, {base}/webhooks/whatsapp\n"
         f"  HAProxy          : {base} → hubs on 127.0.0.1{hubs}\n"
         f"  Rasa (loopback)  : http://127.0.0.1:{top.rasa_lb_port} → Rasa servers on 127.0.0.1{rasas}\n"
