@@ -2,7 +2,8 @@
 at a phone's (390 × 844) and a laptop's (1280 × 800) size. Goal: 0 serious or critical violations.
 
 Pages: login, password, console (its lists, an open chat with the canned replies listed), dashboard,
-knowledge-base editor, and the demo shop's widget (closed, open, after an answer).
+knowledge-base editor, the admin pages (teams, people, the company's words), the account page, and
+the demo shop's widget (closed, open, after an answer).
 
 Run ``.venv/bin/python bench/a11y.py``; it writes ``bench/results/a11y.json``. It installs axe-core
 with npm into var/node/ the first time (tools/axe.py), starts its own hub and Rasa on free loopback
@@ -62,6 +63,10 @@ PAGES: list[tuple[str, str | None, str, Step | None]] = [
     ("console-supervisor", "supervisor", "/console", None),
     ("dashboard", "supervisor", "/dashboard", None),
     ("kb-editor", "editor", "/kb", None),
+    ("admin-teams", "admin", "/admin/teams", None),
+    ("admin-people", "admin", "/admin/people", None),
+    ("admin-settings", "admin", "/admin/settings", None),
+    ("account", "agent", "/account", None),
     ("widget-closed", None, "/?lang=pt-BR", None),
     ("widget-open", None, "/?lang=pt-BR", _widget_open),
     ("widget-answer", None, "/?lang=pt-BR", _widget_answer),

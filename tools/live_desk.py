@@ -37,8 +37,10 @@ ACCOUNTS = {
     "agent": ("ana@loja.test", "Ana", "agent", ["geral"], "ana-password-1"),
     "supervisor": ("sofia@loja.test", "Sofia", "supervisor", [], "sofia-password-1"),
     "editor": ("edu@loja.test", "Edu", "editor", [], "edu-password-1"),
+    "admin": ("alice@loja.test", "Alice", "admin", [], "alice-password-1"),
 }
-"""Who logs in: an agent of the general team, a supervisor (dashboard) and an editor (the KB editor)."""
+"""Who logs in: an agent of the general team, a supervisor (dashboard), an editor (the KB editor)
+and an admin (the admin pages)."""
 
 
 @dataclass
