@@ -51,6 +51,10 @@ class AuditAction(str, enum.Enum):
     TEAM_CHANGE = "team_change"
     TEAM_ARCHIVE = "team_archive"
     TEAM_DELETE = "team_delete"
+    CUSTOMER_EXPORT = "customer_export"
+    CUSTOMER_ERASE = "customer_erase"
+    RETENTION_SET = "retention_set"
+    RETENTION_RUN = "retention_run"
 
 
 class AuditEntry(Base):
