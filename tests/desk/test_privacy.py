@@ -25,9 +25,13 @@ PNG = b"\x89PNG\r\n\x1a\n" + b"receita-da-joana" * 4
 
 
 @pytest.fixture(scope="module", params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)])
-def privacy_hub(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory, index_cache: Path) -> Iterator[RunningHub]:
+def privacy_hub(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory, index_cache: Path
+) -> Iterator[RunningHub]:
     """A hub whose Rasa never answers: a customer's first message queues the chat for `geral`."""
-    with queueing_hub(request.param, tmp_path_factory.mktemp(f"privacy-{request.param}"), cache_dir=index_cache, staff=(ANA, ADA)) as hub:
+    with queueing_hub(
+        request.param, tmp_path_factory.mktemp(f"privacy-{request.param}"), cache_dir=index_cache, staff=(ANA, ADA)
+    ) as hub:
         yield hub
 
 
