@@ -5,6 +5,8 @@ alone; a second pass changes nothing."""
 from __future__ import annotations
 
 import asyncio
+import json
+from pathlib import Path
 
 import pytest
 import sqlalchemy as sa
@@ -16,8 +18,11 @@ from core.models import utcnow
 from desk.privacy import InvalidRetention, anonymise_expired, retention_days, set_retention
 from handoff.audit import CLI
 from handoff.models import Message
+from hub.cli import main
+from hub.db import run_migrations
 from insights.models import ConversationSummary
 from tests.handoff.conftest import sessions  # noqa: F401 - a fixture
+from tests.support import hub_settings
 
 SUMMARY_NUMBERS = [c.name for c in ConversationSummary.__table__.columns if c.name != "reason"]
 
@@ -99,3 +104,27 @@ async def test_admins_set_the_retention_period(sessions: async_sessionmaker[Asyn
         await set_retention(session, None, actor=CLI)
     async with sessions() as session:
         assert await retention_days(session) is None
+
+
+def test_the_privacy_commands(
+    tmp_path: Path, index_cache: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    settings = hub_settings(tmp_path, cache_dir=index_cache)
+    run_migrations(settings.database_url)
+    monkeypatch.setattr("hub.cli.get_settings", lambda: settings)
+
+    assert main(["privacy", "retention"]) == 0
+    assert "every conversation is kept" in capsys.readouterr().out
+    assert main(["privacy", "retention", "--days", "365"]) == 0
+    assert "older than 365 days are anonymised" in capsys.readouterr().out
+    assert main(["privacy", "retention", "--days", "0"]) == 1
+    assert "whole number of days" in capsys.readouterr().err
+    assert main(["privacy", "run-retention"]) == 0
+    assert json.loads(capsys.readouterr().out) == {"days": 365, "conversations": 0, "messages": 0, "files": 0}
+
+    assert main(["privacy", "erase", "+5511900000000", "--yes"]) == 1
+    assert "no customer or conversation matches" in capsys.readouterr().err
+    assert main(["privacy", "erase", "+5511900000000"]) == 1
+    assert "--yes" in capsys.readouterr().err
+    assert main(["privacy", "export", "tg-1", "--out", str(tmp_path / "x.zip")]) == 1
+    assert not (tmp_path / "x.zip").exists()
