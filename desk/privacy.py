@@ -16,7 +16,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import secrets
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable
 from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -124,10 +124,11 @@ def _kept_data(data: dict | None) -> dict | None:
     return None
 
 
-async def _anonymise(session: AsyncSession, conversation_ids: Sequence[str], pseudonyms: dict[CustomerRef, str]) -> Anonymised:
-    """Strip ``conversation_ids`` of every text, name, number and file; keep their counts, times
-    and scores. ``pseudonyms`` gives each customer's new id."""
-    done = Anonymised(conversations=list(conversation_ids))
+async def _anonymise(session: AsyncSession, pseudonyms: dict[str, str]) -> Anonymised:
+    """Strip the conversations (``pseudonyms``' keys) of every text, name, number and file; keep
+    their counts, times and scores. ``pseudonyms`` gives each one its customer's new id."""
+    conversation_ids = list(pseudonyms)
+    done = Anonymised(conversations=conversation_ids)
     if not conversation_ids:
         return done
     rows = (await session.execute(select(Message.id, Message.data).where(Message.conversation_id.in_(conversation_ids)))).all()
@@ -145,17 +146,8 @@ async def _anonymise(session: AsyncSession, conversation_ids: Sequence[str], pse
         .values(text="", buttons=None, channel_message_id=None)
         .execution_options(synchronize_session=False)
     )
-    for ref, pseudonym in pseudonyms.items():
-        await session.execute(
-            update(Conversation)
-            .where(
-                Conversation.id.in_(conversation_ids),
-                Conversation.channel == ref.channel,
-                Conversation.customer_id == ref.customer_id,
-            )
-            .values(customer_id=pseudonym, customer_name=None)
-            .execution_options(synchronize_session=False)
-        )
+    renamed = [{"id": cid, "customer_id": pseudonyms[cid], "customer_name": None} for cid in conversation_ids]
+    await session.execute(update(Conversation), renamed)  # by primary key, in one executemany
     for table in (Survey, ConversationSummary):
         await session.execute(update(table).where(table.conversation_id.in_(conversation_ids)).values(reason=None))
     await session.execute(
@@ -173,12 +165,12 @@ async def erase_customer(
     channel records, unsent messages and unanswered questions, and append the audit entry (which
     names the conversations, never the customer). Returns the files to remove after commit."""
     refs = list(refs)
-    pseudonyms = {ref: PSEUDONYM_PREFIX + secrets.token_hex(8) for ref in refs}
-    ids: list[str] = []
+    names = {ref: PSEUDONYM_PREFIX + secrets.token_hex(8) for ref in refs}
+    pseudonyms: dict[str, str] = {}
     for ref in refs:
         query = select(Conversation.id).where(Conversation.channel == ref.channel, Conversation.customer_id == ref.customer_id)
-        ids += (await session.execute(query.order_by(Conversation.created_at))).scalars().all()
-    done = await _anonymise(session, ids, pseudonyms)
+        pseudonyms |= dict.fromkeys((await session.execute(query.order_by(Conversation.created_at))).scalars(), names[ref])
+    done = await _anonymise(session, pseudonyms)
     for ref in refs:
         for table in (ChannelCustomer, OutboxMessage, UnansweredQuestion):
             await session.execute(delete(table).where(table.channel == ref.channel, table.customer_id == ref.customer_id))
@@ -187,7 +179,7 @@ async def erase_customer(
         actor=actor,
         action=AuditAction.CUSTOMER_ERASE,
         target_type="customer",
-        target_id=", ".join(sorted(pseudonyms.values())),
+        target_id=", ".join(sorted(names.values())),
         details=done.counts() | {"conversation_ids": done.conversations[:50]},
         client=client,
     )
@@ -240,8 +232,7 @@ async def set_retention(session: AsyncSession, days: int | None, *, actor: User 
 async def anonymise_expired(session: AsyncSession, *, before: datetime, limit: int = 500) -> Anonymised:
     """One batch of the retention pass: anonymise up to ``limit`` conversations started before
     ``before`` and not anonymised yet (run again until it returns none; a second pass over the
-    same period changes nothing). Forgets the channel records of customers not seen since
-    ``before`` and the outbox rows sent or given up before it."""
+    same period changes nothing). A customer's conversations in one batch share a pseudonym."""
     query = (
         select(Conversation.id, Conversation.channel, Conversation.customer_id)
         .where(Conversation.created_at < before, Conversation.customer_id.not_like(f"{PSEUDONYM_PREFIX}%"))
@@ -249,13 +240,18 @@ async def anonymise_expired(session: AsyncSession, *, before: datetime, limit: i
         .limit(limit)
     )
     rows = (await session.execute(query)).all()
-    pseudonyms = {CustomerRef(ch, cid): PSEUDONYM_PREFIX + secrets.token_hex(8) for _, ch, cid in rows}
-    done = await _anonymise(session, [cid for cid, _, _ in rows], pseudonyms)
+    names = {CustomerRef(ch, who): PSEUDONYM_PREFIX + secrets.token_hex(8) for _, ch, who in rows}
+    return await _anonymise(session, {cid: names[CustomerRef(ch, who)] for cid, ch, who in rows})
+
+
+async def forget_expired(session: AsyncSession, *, before: datetime) -> None:
+    """The rest of the retention pass: forget the channel records of customers not seen since
+    ``before``, the outbox rows sent or given up before it and the unanswered questions asked
+    before it."""
     await session.execute(delete(ChannelCustomer).where(ChannelCustomer.last_seen_at < before))
     active = (Delivery.PENDING.value, Delivery.SENDING.value)
     await session.execute(delete(OutboxMessage).where(OutboxMessage.created_at < before, OutboxMessage.status.not_in(active)))
     await session.execute(delete(UnansweredQuestion).where(UnansweredQuestion.at < before))
-    return done
 
 
 def retention_cutoff(days: int, *, now: datetime | None = None) -> datetime:
@@ -282,13 +278,15 @@ async def run_retention(
 ) -> RetentionRun:
     """Apply the retention policy now: batches of ``anonymise_expired``, one transaction each (a
     pass over a large history never holds one long transaction), each batch's files removed after
-    its commit; one audit entry when anything was anonymised."""
+    its commit; then ``forget_expired``; one audit entry when anything was anonymised."""
     async with unit_of_work() as session:
         days = await retention_days(session)
     run = RetentionRun(days)
     if days is None:
         return run
     before = retention_cutoff(days)
+    async with unit_of_work() as session:
+        await forget_expired(session, before=before)
     while True:
         async with unit_of_work() as session:
             done = await anonymise_expired(session, before=before, limit=batch)
