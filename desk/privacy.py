@@ -72,6 +72,7 @@ class Anonymised:
     conversations: list[str] = field(default_factory=list)
     messages: int = 0
     media_ids: list[str] = field(default_factory=list)
+    last_started_at: datetime | None = None  # of a retention batch: where the next one starts
 
     def counts(self) -> dict:
         """The audit entry's details: counts and conversation ids, never what identifies the customer."""
@@ -229,19 +230,27 @@ async def set_retention(session: AsyncSession, days: int | None, *, actor: User 
     )
 
 
-async def anonymise_expired(session: AsyncSession, *, before: datetime, limit: int = 500) -> Anonymised:
+async def anonymise_expired(
+    session: AsyncSession, *, before: datetime, since: datetime | None = None, limit: int = 500
+) -> Anonymised:
     """One batch of the retention pass: anonymise up to ``limit`` conversations started before
     ``before`` and not anonymised yet (run again until it returns none; a second pass over the
-    same period changes nothing). A customer's conversations in one batch share a pseudonym."""
+    same period changes nothing). A customer's conversations in one batch share a pseudonym.
+    ``since`` (the previous batch's ``last_started_at``) starts the search where that batch ended,
+    so a pass does not read again the conversations it has anonymised."""
     query = (
         select(Conversation.id, Conversation.channel, Conversation.customer_id)
         .where(Conversation.created_at < before, Conversation.customer_id.not_like(f"{PSEUDONYM_PREFIX}%"))
         .order_by(Conversation.created_at)
         .limit(limit)
     )
-    rows = (await session.execute(query)).all()
-    names = {CustomerRef(ch, who): PSEUDONYM_PREFIX + secrets.token_hex(8) for _, ch, who in rows}
-    return await _anonymise(session, {cid: names[CustomerRef(ch, who)] for cid, ch, who in rows})
+    if since is not None:
+        query = query.where(Conversation.created_at >= since)
+    rows = (await session.execute(query.add_columns(Conversation.created_at))).all()
+    names = {CustomerRef(ch, who): PSEUDONYM_PREFIX + secrets.token_hex(8) for _, ch, who, _ in rows}
+    done = await _anonymise(session, {cid: names[CustomerRef(ch, who)] for cid, ch, who, _ in rows})
+    done.last_started_at = rows[-1][3] if rows else since
+    return done
 
 
 async def forget_expired(session: AsyncSession, *, before: datetime) -> None:
@@ -287,9 +296,11 @@ async def run_retention(
     before = retention_cutoff(days)
     async with unit_of_work() as session:
         await forget_expired(session, before=before)
+    since = None
     while True:
         async with unit_of_work() as session:
-            done = await anonymise_expired(session, before=before, limit=batch)
+            done = await anonymise_expired(session, before=before, since=since, limit=batch)
+        since = done.last_started_at
         run.conversations += len(done.conversations)
         run.messages += done.messages
         run.files += len(done.media_ids)
