@@ -52,6 +52,10 @@ class AuditAction(str, enum.Enum):
     TEAM_ARCHIVE = "team_archive"
     TEAM_DELETE = "team_delete"
     WORDS_CHANGE = "words_change"
+    CUSTOMER_EXPORT = "customer_export"
+    CUSTOMER_ERASE = "customer_erase"
+    RETENTION_SET = "retention_set"
+    RETENTION_RUN = "retention_run"
 
 
 class AuditEntry(Base):

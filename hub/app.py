@@ -43,6 +43,8 @@ from connectors.widget import HandleInbound, WidgetChannel, WidgetOptions, Widge
 from core.headers import DEMO_POLICY, DOCS_POLICY, RoutePolicy, SecurityHeaders
 from core.web import STATIC as CORE_STATIC
 from desk import Desk, EventBus, RasaClient, ReplicaRelay, actions_router, inactivity_loop
+from desk.privacy import retention_loop
+from desk.privacy_routes import router as privacy_router
 from handoff.auth import LoginRequired, auth_router, redirect_to_login
 from hub.db import make_engine, make_read_sessionmaker, make_sessionmaker
 from hub.pages import process_router
@@ -356,6 +358,9 @@ async def _start(app: FastAPI, s: _Services) -> list[asyncio.Task]:
     # row export sets some off) no longer walks it, which cost such requests 50-100 ms.
     gc.freeze()
     tasks = [asyncio.create_task(inactivity_loop(s.desk.endings)), asyncio.create_task(s.follower.run())]
+    if s.settings.retention_check_s > 0:
+        media = app.state.media
+        tasks.append(asyncio.create_task(retention_loop(s.desk.unit_of_work, media, every_s=s.settings.retention_check_s)))
     if s.channels.outbound:
         tasks.append(asyncio.create_task(s.worker.run()))
     if s.relay is not None:
@@ -442,6 +447,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(handoff.routes.router)  # the agents' console: its API, WebSocket and page
     app.include_router(handoff.admin_routes.router)  # teams, staff accounts, the audit log
     app.include_router(handoff.admin_routes.pages)  # their pages, and every user's account page
+    app.include_router(privacy_router)  # a customer's data: export, erasure, the retention policy
     app.include_router(insights.routes.router)  # the dashboard: KPIs, exports, follow-ups and page
     app.include_router(kb_index.routes.router)  # the knowledge-base editor: its API and page
     app.include_router(actions_router(executor, settings.actions_token))

@@ -226,6 +226,25 @@ def _add_report_commands(sub: argparse._SubParsersAction) -> None:
     )
 
 
+def _add_privacy_commands(sub: argparse._SubParsersAction) -> None:
+    """``privacy export``, ``erase``, ``retention`` and ``run-retention`` (LGPD / GDPR)."""
+    privacy = _group(sub, "privacy", "a customer's data: export, erasure, the retention policy")
+    who = "a conversation id, phone number (+5511987654321), Telegram id (tg-123 or @username) or customer id"
+    export = _command(privacy, "export", commands.cmd_privacy_export, "write everything stored about a customer to a zip")
+    export.add_argument("customer", help=who)
+    export.add_argument("--out", type=Path, required=True, help="the zip file to write")
+    erase = _command(
+        privacy, "erase", commands.cmd_privacy_erase, "anonymise a customer's conversations and remove their records and files"
+    )
+    erase.add_argument("customer", help=who)
+    erase.add_argument("--yes", action="store_true", help="confirm: erasing cannot be undone")
+    retention = _command(privacy, "retention", commands.cmd_privacy_retention, "show or set the retention policy")
+    keep = retention.add_mutually_exclusive_group()
+    keep.add_argument("--days", type=int, help="anonymise conversations older than this many days")
+    keep.add_argument("--keep-all", action="store_true", help="turn the policy off: keep every conversation")
+    _command(privacy, "run-retention", commands.cmd_privacy_run_retention, "apply the retention policy now")
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The ``balcao`` parser: every subcommand, with what each option does."""
     parser = argparse.ArgumentParser(
@@ -241,6 +260,7 @@ def build_parser() -> argparse.ArgumentParser:
     _add_user_commands(sub)
     _add_telegram_commands(sub)
     _add_report_commands(sub)
+    _add_privacy_commands(sub)
     rasa = _group(sub, "rasa", "the Rasa model")
     _command(rasa, "train", commands.cmd_rasa_train, "train the model if the training data changed; print its path")
     return parser

@@ -255,3 +255,43 @@ def cmd_rasa_train(args: argparse.Namespace, settings: Settings) -> int:
     except (RasaNotInstalled, TrainingFailed) as exc:
         raise CommandError(str(exc)) from exc
     return 0
+
+
+# --- privacy (LGPD / GDPR) ---------------------------------------------------------------------
+
+
+def cmd_privacy_export(args: argparse.Namespace, settings: Settings) -> int:
+    """``balcao privacy export CUSTOMER --out FILE``: the customer's data as a zip."""
+    from hub import privacy_ops
+
+    count = asyncio.run(privacy_ops.export_customer(settings, args.customer, args.out))
+    print(f"wrote {count} conversations to {args.out}")
+    return 0
+
+
+def cmd_privacy_erase(args: argparse.Namespace, settings: Settings) -> int:
+    """``balcao privacy erase CUSTOMER --yes``: anonymise everything about them."""
+    from hub import privacy_ops
+
+    if not args.yes:
+        raise CommandError("erasing cannot be undone: run it again with --yes")
+    print(json.dumps(asyncio.run(privacy_ops.erase(settings, args.customer))))
+    return 0
+
+
+def cmd_privacy_retention(args: argparse.Namespace, settings: Settings) -> int:
+    """``balcao privacy retention [--days N | --keep-all]``: show or set the retention policy."""
+    from hub import privacy_ops
+
+    change = args.days is not None or args.keep_all
+    days = asyncio.run(privacy_ops.retention(settings, None if args.keep_all else args.days, change=change))
+    print(f"conversations older than {days} days are anonymised" if days else "every conversation is kept")
+    return 0
+
+
+def cmd_privacy_run_retention(args: argparse.Namespace, settings: Settings) -> int:
+    """``balcao privacy run-retention``: apply the policy now."""
+    from hub import privacy_ops
+
+    print(json.dumps(asyncio.run(privacy_ops.run_retention(settings))))
+    return 0
