@@ -57,7 +57,7 @@
     var name = document.createElement("span"); name.className = "conv-name"; name.textContent = who(c);
     var meta = document.createElement("span"); meta.className = "conv-meta"; meta.textContent = [about(c), extra].filter(Boolean).join(" · ");
     b.appendChild(name); b.appendChild(meta);
-    b.addEventListener("click", function () { open(c.id); });
+    b.addEventListener("click", function () { open(c.id, true); });
     return b;
   }
 
@@ -198,14 +198,17 @@
     tag.textContent = " · " + word("delivery_", d.status) + (d.error ? " — " + d.error : "");
     div.querySelector(".who").appendChild(tag);
   }
-  function show(detail) {
+  /* reveal: the agent picked the chat (on a phone, it takes the screen); a refresh of the chat already
+     open (after an action, or an event about it) leaves the phone on whichever side the agent is. */
+  function show(detail, reveal) {
     var c = detail.conversation; current = c;
     delete unread[c.id];
     var customer = detail.customer;
     $("title").textContent = who(c);
     $("subtitle").textContent = [about(c), word("state_", c.state)].concat(customer ? [customer.username ? "@" + customer.username : "",
       customer.unreachable_at ? T.unreachable + ": " + customer.unreachable_reason : ""] : []).filter(Boolean).join(" · ");
-    body.classList.add("chat-open"); $("details").hidden = false;
+    if (reveal) body.classList.add("chat-open");
+    $("details").hidden = false;
     $("history").textContent = ""; $("typing").textContent = "";
     detail.messages.forEach(addMessage);
     renderProfile(detail.profile);
@@ -226,7 +229,10 @@
     });
     refreshLists();
   }
-  function open(id) { notice(""); return api("/conversations/" + id).then(show).catch(function (e) { notice(e.message); }); }
+  function open(id, reveal) {
+    notice("");
+    return api("/conversations/" + id).then(function (detail) { show(detail, reveal); }).catch(function (e) { notice(e.message); });
+  }
   function act(path, payload) {
     return api("/conversations/" + current.id + path, { method: "POST", body: payload ? JSON.stringify(payload) : undefined })
       .then(function () { return open(current.id); })
