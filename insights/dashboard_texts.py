@@ -116,6 +116,9 @@ _PT_BR = {
     "outcome_resolved": "resolvida",
     "outcome_with an agent": "com um agente",
     "outcome_waiting": "aguardando",
+    "channel_widget": "Site",
+    "channel_telegram": "Telegram",
+    "channel_whatsapp": "WhatsApp",
 }
 
 _PT_PT = _PT_BR | {
@@ -260,12 +263,15 @@ _EN = {
     "outcome_resolved": "resolved",
     "outcome_with an agent": "with an agent",
     "outcome_waiting": "waiting",
+    "channel_widget": "Website",
+    "channel_telegram": "Telegram",
+    "channel_whatsapp": "WhatsApp",
 }
 
 TEXTS: dict[str, dict[str, str]] = {"pt-BR": _PT_BR, "pt-PT": _PT_PT, "en": _EN}
 """The dashboard's words per language; each language has every key (tests check it)."""
 
-SCRIPT_KEYS = ("alert", "alert_team", "no_alerts")
+SCRIPT_KEYS = ("alert", "alert_team", "no_alerts", "channel_widget", "channel_telegram", "channel_whatsapp")
 """The words the dashboard's script needs (handed to it in the page as JSON)."""
 
 

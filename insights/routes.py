@@ -261,11 +261,13 @@ async def dashboard(
         "lang": show.lang,
         "show": show,
         "t": show.t,
-        "script_texts": {key: show.t[key] for key in SCRIPT_KEYS},
+        # the alerts name a team by its name (the script has no table of teams otherwise)
+        "script_texts": {key: show.t[key] for key in SCRIPT_KEYS} | {"teams": {team.id: team.name for team in teams}},
         "user": user,
         "report": report,
         "live": live,
         "teams": teams,
+        "team_names": {team.id: team.name for team in teams},  # the tables name teams, never show their ids
         "agents": agents,
         "params": params,
         "first_day": (period.start.astimezone(ZoneInfo(period.tz))).date(),

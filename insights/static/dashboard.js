@@ -33,8 +33,10 @@
       if (event.type !== "detractor") return;
       const p = document.createElement("p");
       // Customer text is shown as text, never as markup.
-      p.textContent = fill(T.alert, { score: event.score, channel: event.channel }) +
-        (event.team_id ? fill(T.alert_team, { team: event.team_id }) : "") + (event.reason ? `: “${event.reason}”` : "");
+      const channel = T["channel_" + event.channel] || event.channel;
+      const team = event.team_id ? T.teams[event.team_id] || event.team_id : null;
+      p.textContent = fill(T.alert, { score: event.score, channel }) +
+        (team ? fill(T.alert_team, { team }) : "") + (event.reason ? `: “${event.reason}”` : "");
       const none = document.getElementById("no-alerts");
       if (none) none.remove();
       document.getElementById("alerts").prepend(p);

@@ -16,6 +16,7 @@ from zoneinfo import ZoneInfo
 import pytest
 from playwright.async_api import Browser, BrowserContext, Page, expect
 
+import handoff
 from tests.browser.test_widget import browser  # noqa: F401 - the module's Chromium fixture
 from tests.support import AgentClient, RunningHub, WidgetCustomer
 
@@ -27,9 +28,24 @@ ADMIN = ("ada@loja.test", "ada-password-1")
 VIEWPORTS = {"phone": {"width": 390, "height": 844}, "desktop": {"width": 1280, "height": 800}}
 # What each language's reader sees (written out here, not read from the translation table).
 SEEN = {
-    "pt-BR": {"title": "Balcão — painel", "unanswered": "Perguntas sem resposta", "endings": "Pesquisas por encerramento"},
-    "pt-PT": {"title": "Balcão — painel", "unanswered": "Perguntas sem resposta", "endings": "Inquéritos por encerramento"},
-    "en": {"title": "Balcão — dashboard", "unanswered": "Unanswered questions", "endings": "Surveys by ending"},
+    "pt-BR": {
+        "title": "Balcão — painel",
+        "unanswered": "Perguntas sem resposta",
+        "endings": "Pesquisas por encerramento",
+        "widget": "Site",
+    },
+    "pt-PT": {
+        "title": "Balcão — painel",
+        "unanswered": "Perguntas sem resposta",
+        "endings": "Inquéritos por encerramento",
+        "widget": "Site",
+    },
+    "en": {
+        "title": "Balcão — dashboard",
+        "unanswered": "Unanswered questions",
+        "endings": "Surveys by ending",
+        "widget": "Website",
+    },
 }
 # Questions nothing in the knowledge base answers, a different subject per window size (so that
 # one run's article does not answer the other's question).
@@ -114,6 +130,12 @@ async def complain_and_be_taken_by_ada(hub: RunningHub) -> str:
     return conversation_id
 
 
+async def _team_name_of(hub: RunningHub, conversation_id: str) -> str:
+    async with hub.app.state.desk.sessions() as session:
+        conversation = await handoff.get_conversation(session, conversation_id)
+        return (await handoff.get_team(session, conversation.team_id)).name
+
+
 @pytest.mark.parametrize("lang", ["pt-BR", "pt-PT", "en"])
 async def test_the_dashboard_speaks_the_readers_language_in_the_desks_time_and_fits_the_screen(
     hub: RunningHub, browser: Browser, accounts: dict, contexts: list, viewport: str, lang: str
@@ -135,6 +157,9 @@ async def test_the_dashboard_speaks_the_readers_language_in_the_desks_time_and_f
     shown = local.strftime("%Y-%m-%d %H:%M") if lang == "en" else local.strftime("%d/%m/%Y %H:%M")
     complaint = page.get_by_test_id("complaints").locator(f'tr[data-conversation="{conversation_id}"] td')
     await expect(complaint.first).to_have_text(shown)
+    await expect(complaint.nth(1)).to_have_text(seen["widget"])  # the channel in words, never its code
+    team = hub.call(lambda: _team_name_of(hub, conversation_id))
+    await expect(complaint.nth(2)).to_have_text(team)  # the team by its name, never its id
     await expect(page.get_by_test_id("complaints")).not_to_contain_text("UTC")
 
     # Charts drawn at a readable size, and no card or table poking out of the screen.
