@@ -61,7 +61,7 @@ async def console_shots(browser: Browser, hub: RunningHub, scene: Scene) -> list
 
 
 async def staff_page_shots(browser: Browser, hub: RunningHub) -> list[Path]:
-    """Login, password, dashboard and the knowledge-base editor at both sizes."""
+    """Login, password, dashboard, the knowledge-base editor and the admin pages at both sizes."""
     shots = []
     for size, (width, height) in SIZES.items():
         context = await browser.new_context(viewport={"width": width, "height": height})
@@ -73,12 +73,15 @@ async def staff_page_shots(browser: Browser, hub: RunningHub) -> list[Path]:
             ("supervisor", "/dashboard", "pt-BR"),
             ("editor", "/kb", "pt-BR"),
             ("agent", "/account/password", "en"),
+            ("admin", "/admin/teams", "pt-BR"),
+            ("admin", "/admin/people", "en"),
+            ("admin", "/admin/settings", "pt-PT"),
         ):
             context = await logged_in(browser, hub, role, size=size, lang=LANG_HEADERS[lang])
             page = await context.new_page()
             await page.goto(f"{hub.url}{path}")
             await page.wait_for_load_state("networkidle")
-            shots.append(await shoot(page, f"{path.strip('/').split('/')[-1]}-{size}"))
+            shots.append(await shoot(page, f"{path.strip('/').replace('/', '-').replace('account-', '')}-{size}"))
             await context.close()
     return shots
 
