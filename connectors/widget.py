@@ -362,7 +362,7 @@ def widget_router(
     return router
 
 
-async def customer_view(sessions: Sessions, channel: str, customer_id: str, *, media: MediaStore | None = None) -> dict:
+async def customer_view(sessions: Sessions, channel: str, customer_id: str, *, media: MediaStore) -> dict:
     """What a returning customer's page shows: their latest conversation and its state (files sent
     to them with links signed anew by ``media``: the ones stored with the messages expire)."""
     async with sessions() as session:
@@ -376,7 +376,6 @@ async def customer_view(sessions: Sessions, channel: str, customer_id: str, *, m
         except handoff.UnknownTeam:  # removed while the chat waited: shown as waiting, without a place
             team = None
         agent = await handoff.get_user(session, conversation.agent_id) if conversation.agent_id else None
-    fresh = media.fresh_attachments if media is not None else (lambda attachments: attachments or [])
     queue = None
     if standing and team:  # while the team is closed the place and wait mean nothing: the page says it is closed
         queue = {"position": standing.position, "wait_seconds": standing.wait_seconds, "open": handoff.is_open(team, utcnow())}
@@ -392,7 +391,9 @@ async def customer_view(sessions: Sessions, channel: str, customer_id: str, *, m
                 "buttons": m.buttons or [],
                 "agent_name": agent.name if (agent and m.sender == "agent") else None,
                 "created_at": m.created_at.isoformat(),
-                "attachments": public_attachments(fresh((m.data or {}).get("attachments"))) if m.sender != "customer" else [],
+                "attachments": public_attachments(media.fresh_attachments((m.data or {}).get("attachments")))
+                if m.sender != "customer"
+                else [],
                 "full_text": (m.data or {}).get("full_text") if m.sender == "bot" else None,
                 # the widget's own id of a message it sent, so it knows which ones were stored
                 "client_id": m.channel_message_id.split(":", 1)[1] if m.sender == "customer" and m.channel_message_id else None,
