@@ -90,9 +90,16 @@ class UnansweredSettler:
         task.add_done_callback(self._background.discard)
 
     async def _waiting_job(self, lang: str, family: str) -> None:
-        async with self._one_at_a_time:
-            skip = self._waiting.pop(family)
-            await self.settle_rest(lang, skip=skip)
+        started = False
+        try:
+            async with self._one_at_a_time:
+                skip, started = self._waiting.pop(family), True
+                await self.settle_rest(lang, skip=skip)
+        except Exception:  # the database went away mid-job: the next publication re-runs them all
+            logger.exception("re-running the open unanswered questions stopped")
+        finally:
+            if not started:  # stopped while waiting its turn: the next publication schedules anew
+                self._waiting.pop(family, None)
 
     async def settle_rest(self, lang: str, *, skip: set[int] | frozenset[int] = frozenset()) -> int:
         """Re-run every open question of ``lang``'s family but ``skip``, a batch at a time; returns
