@@ -34,6 +34,7 @@ STAFF_POLICY = "; ".join(
         "script-src 'self'",
         "style-src 'self'",
         "img-src 'self' data: https:",  # an article may show an image from elsewhere in the editor's preview
+        "media-src 'self'",  # customers' voice notes, played in the console from the hub's signed links
         "connect-src 'self'",  # fetch and the console's WebSocket (same origin)
         "object-src 'none'",
         "base-uri 'none'",

@@ -9,7 +9,7 @@ no package at run time; the package types named here are for the type checker on
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass
 from pathlib import Path
@@ -141,6 +141,13 @@ class IndexCatchUp(Protocol):
         """Apply the changes not applied yet (right after this process's own commits)."""
 
 
+class UnansweredSettling(Protocol):
+    """Re-runs open unanswered questions after a publication (``kb_index.UnansweredSettler``)."""
+
+    async def after_publish(self, *, lang: str, wording: Sequence[str]) -> int:
+        """The closest questions re-run now; every other open one of the family in the background."""
+
+
 TeamArticles = Callable[[AsyncSession, str], Awaitable[list[str]]]
 """The ids of the articles that hand customers to a team (read in the caller's session): handoff
 asks before it removes a team, without importing the knowledge base."""
@@ -154,6 +161,7 @@ class AppState(Protocol):
     settings: RouteSettings
     media: MediaStore
     kb_follower: IndexCatchUp
+    unanswered: UnansweredSettling
     rate_limits: RateLimits  # also who a request's client is (behind BALCAO_TRUSTED_PROXIES)
     login_throttle: LoginThrottle
     team_articles: TeamArticles

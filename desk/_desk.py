@@ -152,6 +152,10 @@ class Desk:
         """Queue the conversation for a team (the reason sets the priority); returns that team."""
         return await self.bot.escalate(conversation_id, team=team, reason=reason)
 
+    def greeting_text(self, lang: str) -> str:
+        """The reply to a customer's "hi" in ``lang``, naming the company and the bot."""
+        return self.bot.greeting_text(lang)
+
     def survey_text(self, kind: str, lang: str) -> str:
         """The survey's ``"score"`` or ``"reason"`` question in ``lang``, with the company's name."""
         return self.bot.survey_text(kind, lang)

@@ -1,6 +1,6 @@
 """The services the Rasa actions call (``bot.actions.DeskServices``) that are not about endings:
 knowledge-base search (a question it cannot answer is kept for the editors), one article, the
-hand-over to a team, and the survey's wording."""
+hand-over to a team, and the wording of the greeting and the survey."""
 
 from __future__ import annotations
 
@@ -13,6 +13,7 @@ import kb_index
 from bot.actions.services import QueuedFor
 from desk.config import DeskSettings
 from desk.queues import Queues
+from desk.texts import say
 from desk.words import WordsCache
 from handoff import Priority
 from kb_index import Decision, Hit, KnowledgeIndex, SearchResult
@@ -108,3 +109,11 @@ class BotServices:
         words = self.words.current
         overrides = words.survey_question if kind == "score" else words.survey_reason_question
         return insights.survey_wording(kind, lang, words.company_name, overrides)
+
+    def greeting_text(self, lang: str) -> str:
+        """The reply to a customer's "hi" in ``lang``: the company's greeting when the admins wrote
+        one for the language, else the built-in one, naming the bot (when it has a name) and the
+        company (the words as the turn read them, like ``survey_text``)."""
+        words = self.words.current
+        key = "hello_named" if words.bot_name else "hello"
+        return say(key, lang, overrides=words.greeting, company=words.company_name, bot=words.bot_name)

@@ -25,6 +25,16 @@ _TEXTS = {
         "pt-PT": "Olá! Sou {bot}, assistente virtual da {company}. Em que posso ajudar? Escreva a sua pergunta ou peça para falar com uma pessoa.",
         "en": "Hi! I'm {bot}, the {company} virtual assistant. How can I help? Type your question, or ask to talk to a person.",
     },
+    "hello": {
+        "pt-BR": "Oi! Sou o assistente da {company}. Como posso ajudar? Escreva sua pergunta ou peça para falar com uma pessoa.",
+        "pt-PT": "Olá! Sou o assistente da {company}. Em que posso ajudar? Escreva a sua pergunta ou peça para falar com uma pessoa.",
+        "en": "Hi! I'm the {company} assistant. How can I help? Type your question, or ask to talk to a person.",
+    },
+    "hello_named": {
+        "pt-BR": "Oi! Sou {bot}, assistente da {company}. Como posso ajudar? Escreva sua pergunta ou peça para falar com uma pessoa.",
+        "pt-PT": "Olá! Sou {bot}, assistente da {company}. Em que posso ajudar? Escreva a sua pergunta ou peça para falar com uma pessoa.",
+        "en": "Hi! I'm {bot}, the {company} assistant. How can I help? Type your question, or ask to talk to a person.",
+    },
     "queued": {
         "pt-BR": "Você é o {position}º da fila. Espera estimada: cerca de {minutes} min.",
         "pt-PT": "É o {position}.º na fila. Espera estimada: cerca de {minutes} min.",

@@ -50,7 +50,7 @@ from hub.db import make_engine, make_read_sessionmaker, make_sessionmaker
 from hub.pages import process_router
 from hub.secret_store import ensure_secrets
 from hub.settings import Settings, get_settings
-from kb_index import IndexFollower, KnowledgeIndex
+from kb_index import IndexFollower, KnowledgeIndex, UnansweredSettler
 
 if TYPE_CHECKING:
     from redis.asyncio import Redis
@@ -329,6 +329,7 @@ class _Services:
     channels: _Channels
     worker: OutboxWorker
     limits_redis: Redis | None
+    settler: UnansweredSettler
 
 
 async def _load_index(s: _Services) -> None:
@@ -370,6 +371,7 @@ async def _start(app: FastAPI, s: _Services) -> list[asyncio.Task]:
 
 async def _stop(tasks: list[asyncio.Task], s: _Services) -> None:
     """Stop the jobs, then the channels, then close the clients, the database and the index."""
+    await s.settler.close()
     for task in tasks:
         task.cancel()
     await asyncio.gather(*tasks, return_exceptions=True)
@@ -427,11 +429,16 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     limits, limits_redis = _rate_limits(settings)
     channels = _channels(settings, desk, bus, handle, media, limits)
     worker = _outbox_worker(settings, sessions, channels, desk)
-    services = _Services(settings, engine, read_sessions, relay, bus, rasa, index, follower, desk, channels, worker, limits_redis)
+    # After a publication, the open unanswered questions it may answer are re-run (kb_index.settling).
+    settler = UnansweredSettler(index, read_sessions, desk.unit_of_work)
+    services = _Services(
+        settings, engine, read_sessions, relay, bus, rasa, index, follower, desk, channels, worker, limits_redis, settler
+    )
     app = FastAPI(title="Balcão", version="0.1.0", lifespan=_lifespan(services))
     app.state.desk = desk
     app.state.read_sessions = read_sessions
     app.state.kb_follower = follower
+    app.state.unanswered = settler
     app.state.settings = settings
     app.state.outbox_worker = worker
     app.state.media = media

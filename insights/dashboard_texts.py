@@ -119,6 +119,18 @@ _PT_BR = {
     "channel_widget": "Site",
     "channel_telegram": "Telegram",
     "channel_whatsapp": "WhatsApp",
+    "fu_none": "Nenhum retorno pendente.",
+    "fu_take": "Assumir",
+    "fu_done": "Concluir",
+    "fu_yours": "com você",
+    "fu_taken": "com outro agente",
+    "fu_outcome": "O que foi combinado com o cliente?",
+    "fu_score": "nota",
+    "fu_no_reason": "(sem motivo)",
+    "fu_no_team": "só o robô",
+    "fu_already_taken": "Outro agente já assumiu este retorno.",
+    "fu_gone": "Este retorno não existe mais.",
+    "fu_failed": "Não foi possível atualizar os retornos. Tente de novo em instantes.",
 }
 
 _PT_PT = _PT_BR | {
@@ -150,6 +162,13 @@ _PT_PT = _PT_BR | {
     "chart_waits": "Tempo de espera em fila até um agente pegar na conversa",
     "ending_no_answer": "sem resposta",
     "outcome_waiting": "à espera",
+    "fu_none": "Não há retornos pendentes.",
+    "fu_yours": "consigo",
+    "fu_outcome": "O que ficou combinado com o cliente?",
+    "fu_score": "pontuação",
+    "fu_already_taken": "Outro agente já ficou com este retorno.",
+    "fu_gone": "Este retorno já não existe.",
+    "fu_failed": "Não foi possível atualizar os retornos. Tente novamente daqui a pouco.",
 }
 
 _EN = {
@@ -266,6 +285,18 @@ _EN = {
     "channel_widget": "Website",
     "channel_telegram": "Telegram",
     "channel_whatsapp": "WhatsApp",
+    "fu_none": "No follow-ups waiting.",
+    "fu_take": "Take",
+    "fu_done": "Done",
+    "fu_yours": "yours",
+    "fu_taken": "taken by another agent",
+    "fu_outcome": "What came of the call back?",
+    "fu_score": "score",
+    "fu_no_reason": "(no reason given)",
+    "fu_no_team": "bot only",
+    "fu_already_taken": "Another agent has already taken this follow-up.",
+    "fu_gone": "This follow-up no longer exists.",
+    "fu_failed": "Could not update the follow-ups. Try again in a moment.",
 }
 
 TEXTS: dict[str, dict[str, str]] = {"pt-BR": _PT_BR, "pt-PT": _PT_PT, "en": _EN}
@@ -274,7 +305,16 @@ TEXTS: dict[str, dict[str, str]] = {"pt-BR": _PT_BR, "pt-PT": _PT_PT, "en": _EN}
 SCRIPT_KEYS = ("alert", "alert_team", "no_alerts", "channel_widget", "channel_telegram", "channel_whatsapp")
 """The words the dashboard's script needs (handed to it in the page as JSON)."""
 
+FOLLOW_UP_KEYS = tuple(key for key in _EN if key.startswith("fu_"))
+"""The words of the console's list of detractors to call back (``follow_ups.js``), which reads them
+from ``/api/insights/follow-ups/words``."""
+
 
 def dashboard_texts(lang: Language) -> dict[str, str]:
     """The dashboard's words in ``lang``."""
     return TEXTS[lang]
+
+
+def follow_up_texts(lang: Language) -> dict[str, str]:
+    """The follow-up list's words in ``lang``, without their ``fu_`` prefix."""
+    return {key.removeprefix("fu_"): TEXTS[lang][key] for key in FOLLOW_UP_KEYS}

@@ -21,7 +21,7 @@ from handoff.audit import AuditAction, audit_request
 from handoff.auth import Agent, DbSession, Supervisor, csrf_protected, csrf_token, page_user
 from handoff.models import Role, Team, User
 from insights import charts
-from insights.dashboard_texts import SCRIPT_KEYS
+from insights.dashboard_texts import SCRIPT_KEYS, follow_up_texts
 from insights.display import Display
 from insights.export import TABLES, UnknownTable, report_table, surveys_table, to_csv
 
@@ -169,6 +169,7 @@ class FollowUpOut(BaseModel):
     claimed_at: datetime | None
     done_at: datetime | None
     outcome: str | None
+    team_name: str | None = Field(None, description="the team as the admins named it (the list only)")
 
 
 class DoneIn(BaseModel):
@@ -183,10 +184,17 @@ def _follow_up_error(exc: insights.FollowUpError) -> HTTPException:
 async def follow_ups(user: Agent, session: DbSession, open_only: bool = True) -> list[FollowUpOut]:
     """Detractors to call back, of the user's teams (every team for supervisors), oldest first."""
     teams = await handoff.user_team_ids(session, user)
+    names = dict((await session.execute(select(Team.id, Team.name))).tuples().all())
     return [
-        FollowUpOut.model_validate(t, from_attributes=True)
+        FollowUpOut.model_validate(t, from_attributes=True).model_copy(update={"team_name": names.get(t.team_id or "")})
         for t in await insights.list_follow_ups(session, teams, open_only=open_only)
     ]
+
+
+@api.get("/api/insights/follow-ups/words")
+async def follow_up_words(user: Agent, request: Request, lang: str | None = Query(None, max_length=20)) -> dict[str, str]:
+    """The follow-up list's words in the reader's language (``?lang=``, else the browser's)."""
+    return follow_up_texts(page_language(lang, request.headers.get("accept-language")))
 
 
 async def _check_team(session: DbSession, user: User, follow_up_id: int) -> None:

@@ -50,6 +50,7 @@ from kb_index.markdown import (
 from kb_index.models import Article, ArticleVersion, UnansweredQuestion
 from kb_index.passages import EmbeddingCache
 from kb_index.records import Calibration, Decision, Hit, IndexedArticle, NotCalibrated, SearchResult
+from kb_index.settling import UnansweredSettler
 from kb_index.sync import IndexFollower
 from kb_index.unanswered import (
     Cluster,
@@ -84,6 +85,7 @@ __all__ = [
     "SearchResult",
     "StaleVersion",
     "UnansweredQuestion",
+    "UnansweredSettler",
     "all_articles",
     "answered_now",
     "apply_to_index",

@@ -172,25 +172,10 @@ async def _changed(request: Request, *, published: Article | None = None) -> Non
         await _settle_unanswered(request, published)
 
 
-SETTLE_LIMIT = 500
-"""How many of the newest open questions of its language a publication looks through."""
-SETTLE_RERUN = 50
-"""How many of those (the closest in wording) it re-runs against the index: about 1 s of a core."""
-
-
 async def _settle_unanswered(request: Request, article: Article) -> None:
-    """Re-run the open questions of the article's language family closest in wording to its title
-    and alternative questions against the index (one batch, off the event loop, outside any
-    transaction), and mark those it now answers."""
-    state = app_state(request)
-    async with state.read_sessions() as session:
-        rows = await kb_index.unanswered_questions(session, lang=article.lang, limit=SETTLE_LIMIT)
-    wording = [article.title, *article.questions]
-    candidates = kb_index.sharing_words(rows, wording, article.lang, limit=SETTLE_RERUN)
-    answered = await asyncio.to_thread(kb_index.answered_now, state.desk.index, candidates)
-    if answered:
-        async with state.desk.unit_of_work() as session:
-            await kb_index.settle_unanswered(session, answered)
+    """The open questions closest in wording to the article's title and alternative questions are
+    re-run now, every other one of its language family in the background (``kb_index.settling``)."""
+    await app_state(request).unanswered.after_publish(lang=article.lang, wording=[article.title, *article.questions])
 
 
 # -- reading ----------------------------------------------------------------------------------------

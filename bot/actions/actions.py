@@ -134,6 +134,17 @@ class ActionSessionStart(Action):
         return events
 
 
+class ActionGreet(DeskAction):
+    """The reply to "hi", naming the company and the bot as the admins set them (no retraining)."""
+
+    def name(self) -> str:
+        return "action_greet"
+
+    async def run(self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: dict[str, Any]) -> list[EventType]:
+        dispatcher.utter_message(text=self.desk.greeting_text(language(tracker)))
+        return []
+
+
 class ActionKbAnswer(DeskAction):
     """Any question: answer from the best article, offer choices, or hand over after two misses."""
 
@@ -329,6 +340,7 @@ class ActionNpsSubmit(DeskAction):
 def build_actions(desk: DeskServices) -> list[Action]:
     """The assistant's actions, bound to this hub's desk (register them with rasa-sdk's executor)."""
     with_desk = (
+        ActionGreet,
         ActionKbAnswer,
         ActionShowArticle,
         ActionFeedbackYes,

@@ -42,5 +42,8 @@ class DeskServices(Protocol):
     async def end(self, conversation_id: str, *, reason: str) -> None:
         """End the conversation without a survey."""
 
+    def greeting_text(self, lang: str) -> str:
+        """The reply to a customer's "hi" in ``lang``, with the company's (and the bot's) name."""
+
     def survey_text(self, kind: str, lang: str) -> str:
         """The survey's ``"score"`` or ``"reason"`` question in ``lang``, with the company's name."""

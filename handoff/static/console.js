@@ -153,6 +153,11 @@
     } else {
       link.textContent = label; link.setAttribute("download", a.name || "");
     }
+    if (a.kind === "audio") { /* a voice note: played here, and the download link kept beside it */
+      var player = document.createElement("audio");
+      player.controls = true; player.preload = "metadata"; player.src = a.ref; player.setAttribute("aria-label", label);
+      box.appendChild(player);
+    }
     box.appendChild(link);
     return box;
   }

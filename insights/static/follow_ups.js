@@ -1,5 +1,6 @@
 /* The agent console's list of detractors to call back (insights' follow-ups): take one, then
-   record what came of the call. Self-contained: the console page only gives it #follow-ups.
+   record what came of the call. Self-contained: the console page only gives it #follow-ups and
+   its language (body's data-lang); the words come from /api/insights/follow-ups/words.
    Customers' words are inserted with textContent, never as HTML. */
 (function () {
   "use strict";
@@ -7,13 +8,7 @@
   if (!list) return;
   var me = Number(document.body.dataset.userId);
   var csrf = document.querySelector("meta[name=csrf-token]").content;
-  var T = {
-    "pt-BR": { none: "Nenhum retorno pendente.", take: "Assumir", done: "Concluir", yours: "com você",
-               taken: "com outro agente", outcome: "O que foi combinado com o cliente?", score: "nota",
-               no_reason: "(sem motivo)" },
-    en: { none: "No follow-ups waiting.", take: "Take", done: "Done", yours: "yours", taken: "taken by another agent",
-          outcome: "What came of the call back?", score: "score", no_reason: "(no reason given)" }
-  }[document.body.dataset.lang === "en" ? "en" : "pt-BR"];
+  var T = {};  // the words, in the reader's language, from insights (dashboard_texts.py)
   var count = document.getElementById("follow-ups-count");
   var status = document.getElementById("follow-ups-status");
 
@@ -23,10 +18,9 @@
       headers: { "Content-Type": "application/json", "X-CSRF-Token": csrf },
       body: body === undefined ? undefined : JSON.stringify(body)
     }).then(function (r) {
-      return r.json().then(function (data) {
-        if (!r.ok) throw new Error(typeof data.detail === "string" ? data.detail : "HTTP " + r.status);
-        return data;
-      });
+      // A refusal is said in the reader's words: taken by someone else (409), gone (404), or failed.
+      if (!r.ok) throw new Error({ 409: T.already_taken, 404: T.gone }[r.status] || T.failed);
+      return r.json();
     });
   }
 
@@ -42,7 +36,7 @@
     var li = document.createElement("li");
     li.dataset.followUp = task.id;
     var what = document.createElement("div");
-    what.textContent = T.score + " " + task.score + " · " + (task.team_id || "bot") + " · " + (task.reason || T.no_reason);
+    what.textContent = T.score + " " + task.score + " · " + (task.team_name || task.team_id || T.no_team) + " · " + (task.reason || T.no_reason);
     li.appendChild(what);
     if (task.claimed_by === null) {
       li.appendChild(button(T.take, function () { act(call("/" + task.id + "/claim", {})); }));
@@ -87,6 +81,13 @@
       .then(refresh);
   }
 
-  refresh();
-  setInterval(refresh, 20000);  // new detractors arrive now and then: a light poll is enough
+  function start(words) {
+    T = words;
+    refresh();
+  }
+  fetch("/api/insights/follow-ups/words?lang=" + encodeURIComponent(document.body.dataset.lang || ""))
+    .then(function (r) { if (!r.ok) throw new Error("HTTP " + r.status); return r.json(); })
+    .then(start)
+    .catch(function (e) { if (status) status.textContent = e.message; });
+  setInterval(function () { if (T.none) refresh(); }, 20000);  // new detractors arrive now and then: a light poll is enough
 })();

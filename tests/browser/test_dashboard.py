@@ -10,6 +10,7 @@ from datetime import timedelta
 import pytest
 from playwright.async_api import Browser, Page, expect
 
+from tests.browser.test_console import SIZES, console
 from tests.browser.test_widget import browser  # noqa: F401 - the module's Chromium fixture
 from tests.support import AgentClient, RunningHub, WidgetCustomer, bot_texts
 
@@ -159,3 +160,44 @@ async def test_an_agent_takes_a_detractors_follow_up_in_the_console_and_records_
     await expect(page.locator("#follow-ups")).not_to_contain_text("my order came")
     await context.close()
     await gil.close()
+
+
+async def detractor(hub: RunningHub, reason: str) -> WidgetCustomer:
+    """A European Portuguese customer who says goodbye to the bot, gives 2 and says why."""
+    customer = await WidgetCustomer(hub.url, "pt-PT").connect()
+    await customer.say("olá")
+    await customer.say("era só isso, obrigado, adeus")
+    await customer.say("2")
+    await customer.say(reason)
+    return customer
+
+
+@pytest.mark.parametrize("size", list(SIZES))
+async def test_a_portuguese_supervisor_reads_the_follow_ups_in_european_portuguese(
+    hub: RunningHub, browser: Browser, supervisor_account: tuple[str, str], agent: AgentClient, size: str
+) -> None:
+    mine, ana_s = f"a caixa veio aberta ({size})", f"ninguém atendeu o telefone ({size})"
+    customers = [await detractor(hub, mine), await detractor(hub, ana_s)]
+    page = await console(browser, hub, supervisor_account, size=SIZES[size], lang="pt-PT")
+    await expect(page.locator("#follow-ups-title")).to_be_visible()
+    first = page.locator("#follow-ups li", has_text=mine)
+    await expect(first).to_contain_text("pontuação 2 · só o robô")
+    await first.get_by_role("button", name="Assumir").click()
+    await expect(first).to_contain_text("consigo")
+    await first.get_by_label("O que ficou combinado com o cliente?").fill("Liguei: vai uma caixa nova.")
+    await first.get_by_role("button", name="Concluir").click()
+    await expect(page.locator("#follow-ups")).not_to_contain_text(mine)
+
+    # Ana takes the other one first: the supervisor's late click is refused in her words.
+    second = page.locator("#follow-ups li", has_text=ana_s)
+    await expect(second.get_by_role("button", name="Assumir")).to_be_visible()
+    tasks = (await agent.http.get("/api/insights/follow-ups")).json()
+    ana_task = next(t["id"] for t in tasks if t["reason"] == ana_s)
+    assert (await agent.http.post(f"/api/insights/follow-ups/{ana_task}/claim")).status_code == 200
+    await second.get_by_role("button", name="Assumir").click()
+    await expect(page.locator("#follow-ups-status")).to_have_text("Outro agente já ficou com este retorno.")
+    await expect(second).to_contain_text("com outro agente")
+    assert (await agent.http.post(f"/api/insights/follow-ups/{ana_task}/done", json={"outcome": "feito"})).status_code == 200
+    await page.context.close()
+    for customer in customers:
+        await customer.close()
