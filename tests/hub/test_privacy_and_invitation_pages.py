@@ -82,6 +82,8 @@ async def test_an_erase_for_nobody_is_refused_with_what_to_search_by(hub: Runnin
         r = await ada.post("/admin/privacy/erase", data=form(ada, customer="+5511900000000", confirm="yes"))
         assert r.status_code == 404
         assert "procure por um telefone" in html.unescape(alert(r.text))
+        api = await ada.post("/api/admin/privacy/erase", json={"customer": "+5511900000000"})  # the API: the same function
+        assert api.status_code == 404 and "search by a conversation id" in api.json()["detail"]
         assert "customer_erase" not in (await audit_actions(ada))[:1]
 
 
