@@ -105,3 +105,11 @@ async def test_an_invitation_works_once_before_it_expires_and_a_newer_one_replac
         for unknown in ("", "x" * 500, "nao-existe"):
             with pytest.raises(InvitationRefused, match="not known"):
                 await invited_user(session, unknown)
+
+
+def test_every_admin_page_word_is_said_in_every_language() -> None:
+    from handoff.admin_texts import TEXTS
+
+    assert set(TEXTS["pt-BR"]) == set(TEXTS["pt-PT"]) == set(TEXTS["en"])
+    portuguese_only = {k for k in TEXTS["en"] if TEXTS["en"][k] == TEXTS["pt-BR"][k] and k.startswith(("canned_", "privacy_"))}
+    assert portuguese_only == set()  # none of the new pages' English words was left in Portuguese
