@@ -66,6 +66,8 @@ PAGES: list[tuple[str, str | None, str, Step | None]] = [
     ("admin-teams", "admin", "/admin/teams", None),
     ("admin-people", "admin", "/admin/people", None),
     ("admin-settings", "admin", "/admin/settings", None),
+    ("admin-canned", "admin", "/admin/canned", None),
+    ("admin-privacy", "admin", "/admin/privacy", None),
     ("account", "agent", "/account", None),
     ("widget-closed", None, "/?lang=pt-BR", None),
     ("widget-open", None, "/?lang=pt-BR", _widget_open),

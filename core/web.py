@@ -86,6 +86,7 @@ class RouteSettings(Protocol):
     fcr_days: int
     public_url: str
     port: int
+    invitation_hours: int
 
 
 class AgentEvents(Protocol):

@@ -14,6 +14,7 @@ from pydantic import BaseModel, Field
 from core.web import app_state
 from desk.privacy import (
     MAX_RETENTION_DAYS,
+    Anonymised,
     CustomerRef,
     UnknownCustomer,
     erase_customer,
@@ -24,7 +25,7 @@ from desk.privacy import (
     set_retention,
 )
 from desk.privacy_export import collect_customer_data, write_archive
-from handoff import Role
+from handoff import Role, User
 from handoff.audit import AuditAction, AuditClient, audit_request
 from handoff.auth import CurrentUser, DbSession, csrf_protected, require_roles
 
@@ -104,12 +105,22 @@ async def export(customer: CustomerQuery, request: Request, session: DbSession, 
 async def erase(body: EraseIn, request: Request, user: CurrentUser) -> ErasedOut:
     """Erase a customer on request: their conversations anonymised (the KPIs kept), their records
     and files removed; audited. 404 for a search that names nobody (nothing is changed)."""
+    try:
+        done = await do_erase_customer(request, user, body.customer)
+    except UnknownCustomer as exc:
+        raise HTTPException(404, str(exc)) from exc
+    return ErasedOut(conversations=len(done.conversations), messages=done.messages, files=len(done.media_ids))
+
+
+async def do_erase_customer(request: Request, user: User, query: str) -> Anonymised:
+    """Erase the customers ``query`` names (the API's and the privacy page's one way): one unit of
+    work with its audit entry, then their files removed. Raises ``UnknownCustomer``, nothing changed."""
     state = app_state(request)
     async with state.desk.unit_of_work() as session:
-        refs = await _refs(session, body.customer)
+        refs = await find_customer(session, query)
         done = await erase_customer(session, refs, actor=user, client=AuditClient.of(request))
     await remove_files(state.media, done.media_ids)
-    return ErasedOut(conversations=len(done.conversations), messages=done.messages, files=len(done.media_ids))
+    return done
 
 
 @router.get("/retention", response_model=RetentionOut)

@@ -16,10 +16,12 @@ from starlette.requests import Request
 import handoff
 from core.web import app_state
 from handoff.audit import AuditAction, AuditClient, record_audit
+from handoff.canned import add_canned_response, delete_canned_response, update_canned_response
 from handoff.conversations import requeue_agent_chats
+from handoff.invitations import new_invitation
 from handoff.models import Role, Team, User
 from handoff.teams import archive_team, create_team, delete_team, set_team_members, set_user_teams
-from handoff.users import PasswordHash, set_display_name
+from handoff.users import PasswordHash, reactivate_user, set_display_name
 
 TEAM_FIELDS = ("name", "timezone", "hours", "holidays", "sla_seconds", "sla_target", "assignment", "claim_answer_seconds")
 
@@ -120,6 +122,42 @@ async def do_add_user(request: Request, admin: User, new: NewUser) -> tuple[User
         return user, password
 
 
+async def do_add_invited_user(request: Request, admin: User, new: NewUser) -> tuple[User, str]:
+    """Add a staff account that gets in through an invitation link instead of a one-time password
+    (theirs is random and never shown); returns the user and the link's token, shown once."""
+    unknown = handoff.new_one_time_password()  # nobody ever sees it: only the link opens the account
+    hours = app_state(request).settings.invitation_hours
+    async with app_state(request).desk.unit_of_work() as session:
+        user = await handoff.add_user(
+            session, email=new.email, name=new.name, password=unknown, role=new.role, teams=new.teams, one_time=True
+        )
+        token = await new_invitation(session, user.id, hours=hours)
+        details = {"email": user.email, "name": user.name, "role": user.role, "teams": list(new.teams), "invitation_hours": hours}
+        await _audit(session, request, admin, AuditAction.USER_ADD, user, details)
+        return user, token
+
+
+async def do_invite_user(request: Request, admin: User, user_id: int) -> tuple[User, str]:
+    """A new invitation link for the person (their older links stop working); returns the user and
+    the token, shown once. Their password and sessions stay until they use it."""
+    hours = app_state(request).settings.invitation_hours
+    async with app_state(request).desk.unit_of_work() as session:
+        token = await new_invitation(session, user_id, hours=hours)
+        user = await session.get(User, user_id)
+        if user is None:  # never: new_invitation refused an unknown user (this narrows the type)
+            raise handoff.UnknownUser(user_id)
+        await _audit(session, request, admin, AuditAction.USER_INVITE, user, {"invitation_hours": hours})
+        return user, token
+
+
+async def do_reactivate_user(request: Request, admin: User, user_id: int) -> User:
+    """Let a deactivated person log in again (with their old password, or a new link or one-time one)."""
+    async with app_state(request).desk.unit_of_work() as session:
+        user = await reactivate_user(session, user_id)
+        await _audit(session, request, admin, AuditAction.USER_CHANGE, user, {"active": True})
+        return user
+
+
 async def do_reset_password(request: Request, admin: User, user_id: int) -> tuple[User, str]:
     """A new one-time password for the user (returned, to be shown once); their sessions end."""
     password = handoff.new_one_time_password()
@@ -186,7 +224,54 @@ async def do_change_words(request: Request, admin: User, changes: dict[str, obje
     return changed
 
 
-CONFLICTS = {"team_exists", "used_by_articles", "used_by_history", "archived_already"}
+def _canned_details(canned: handoff.CannedResponse) -> dict:
+    return {"shortcut": canned.shortcut, "lang": canned.lang, "team": canned.team_id, "text": canned.text}
+
+
+async def _audit_canned(
+    session: AsyncSession, request: Request, actor: User, action: AuditAction, canned_id: int, details: dict
+) -> None:
+    await record_audit(
+        session,
+        actor=actor,
+        action=action,
+        target_type="canned_response",
+        target_id=canned_id,
+        details=details,
+        client=AuditClient.of(request),
+    )
+
+
+async def do_add_canned(request: Request, actor: User, *, shortcut: str, lang: str, text: str, team_id: str | None) -> str:
+    """Add a canned response (``handoff.canned.add_canned_response``), audited; returns its shortcut."""
+    async with app_state(request).desk.unit_of_work() as session:
+        canned = await add_canned_response(session, shortcut=shortcut, lang=lang, text=text, team_id=team_id)
+        await _audit_canned(session, request, actor, AuditAction.CANNED_ADD, canned.id, _canned_details(canned))
+        return canned.shortcut
+
+
+async def do_change_canned(
+    request: Request, actor: User, canned_id: int, *, shortcut: str, lang: str, text: str, team_id: str | None
+) -> str:
+    """Change a canned response; the audit entry records what changed, old and new. Returns its shortcut."""
+    async with app_state(request).desk.unit_of_work() as session:
+        canned, changed = await update_canned_response(
+            session, canned_id, shortcut=shortcut, lang=lang, text=text, team_id=team_id
+        )
+        if changed:
+            await _audit_canned(session, request, actor, AuditAction.CANNED_CHANGE, canned_id, {"changed": changed})
+        return canned.shortcut
+
+
+async def do_delete_canned(request: Request, actor: User, canned_id: int) -> str:
+    """Remove a canned response; the audit entry keeps what it was. Returns its shortcut."""
+    async with app_state(request).desk.unit_of_work() as session:
+        canned = await delete_canned_response(session, canned_id)
+        await _audit_canned(session, request, actor, AuditAction.CANNED_DELETE, canned_id, _canned_details(canned))
+        return canned.shortcut
+
+
+CONFLICTS = {"canned_taken", "team_exists", "used_by_articles", "used_by_history", "archived_already"}
 REFUSALS = (handoff.Refusal, handoff.UnknownTeam, handoff.UnknownUser, handoff.LastAdmin, handoff.UserExists, handoff.InvalidName)
 """What the functions above refuse with: nothing was changed, and the message says why."""
 
@@ -194,7 +279,7 @@ REFUSALS = (handoff.Refusal, handoff.UnknownTeam, handoff.UnknownUser, handoff.L
 def refusal_status(exc: Exception) -> int:
     """The HTTP status of a refusal: 404 for what does not exist, 409 for a conflict with what
     does (a taken id or e-mail, the last admin, a team still in use), 422 for input to correct."""
-    if isinstance(exc, handoff.UnknownTeam | handoff.UnknownUser):
+    if isinstance(exc, handoff.UnknownTeam | handoff.UnknownUser) or getattr(exc, "key", None) == "canned_unknown":
         return 404
     if isinstance(exc, handoff.LastAdmin | handoff.UserExists):
         return 409

@@ -17,7 +17,7 @@ from pydantic import BaseModel, Field
 import handoff
 from core.models import aware
 from core.web import DB_INT_MAX, DbInt, app_state
-from handoff import Role, Team, admin_pages, people_pages, words_pages
+from handoff import Role, Team, admin_pages, canned_pages, invitation_pages, people_pages, words_pages
 from handoff.admin_actions import (
     REFUSALS,
     NewUser,
@@ -394,3 +394,5 @@ pages = APIRouter()
 pages.include_router(admin_pages.pages)
 pages.include_router(people_pages.pages)
 pages.include_router(words_pages.pages)
+pages.include_router(canned_pages.pages)
+pages.include_router(invitation_pages.pages)

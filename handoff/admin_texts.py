@@ -5,7 +5,9 @@ place, and every refusal (``handoff.Refusal`` and the account errors) said in it
 from __future__ import annotations
 
 from core.languages import LANGUAGES, supported
+from handoff.canned_texts import CANNED_TEXTS
 from handoff.hours import DAYS
+from handoff.privacy_texts import PRIVACY_TEXTS
 from handoff.words_texts import WORDS_TEXTS
 
 _PT_BR = {
@@ -301,7 +303,8 @@ _DAY_NAMES = {
     "en": ("Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday", "Sunday"),
 }
 TEXTS: dict[str, dict[str, str]] = {
-    lang: {**table, **WORDS_TEXTS[lang]} for lang, table in (("pt-BR", _PT_BR), ("pt-PT", _PT_PT), ("en", _EN))
+    lang: {**table, **WORDS_TEXTS[lang], **CANNED_TEXTS[lang], **PRIVACY_TEXTS[lang]}
+    for lang, table in (("pt-BR", _PT_BR), ("pt-PT", _PT_PT), ("en", _EN))
 }
 LANGUAGE_NAMES = {"pt-BR": "Português (Brasil)", "pt-PT": "Português (Portugal)", "en": "English"}
 

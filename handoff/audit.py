@@ -56,6 +56,10 @@ class AuditAction(str, enum.Enum):
     CUSTOMER_ERASE = "customer_erase"
     RETENTION_SET = "retention_set"
     RETENTION_RUN = "retention_run"
+    CANNED_ADD = "canned_add"
+    CANNED_CHANGE = "canned_change"
+    CANNED_DELETE = "canned_delete"
+    USER_INVITE = "user_invite"
 
 
 class AuditEntry(Base):

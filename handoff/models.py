@@ -174,3 +174,16 @@ class OwnershipEvent(Base):
     reason: Mapped[str | None] = mapped_column(String(40), default=None)
 
     __table_args__ = (Index("ix_ownership_events_at", "at"),)  # reports read a period's events
+
+
+class Invitation(Base):
+    """A link that lets a new (or reset) staff user set their own password once: only the SHA-256
+    of its token is stored, so the table alone opens nobody's account."""
+
+    __tablename__ = "invitations"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
+    token_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    expires_at: Mapped[datetime] = mapped_column()
+    used_at: Mapped[datetime | None] = mapped_column(default=None)  # also set when a newer link replaces it

@@ -18,9 +18,12 @@ from core.web import DbInt, app_state
 from handoff.admin_actions import (
     REFUSALS,
     NewUser,
+    do_add_invited_user,
     do_add_user,
     do_change_role,
     do_deactivate_user,
+    do_invite_user,
+    do_reactivate_user,
     do_rename_user,
     do_reset_password,
     do_set_user_teams,
@@ -39,6 +42,7 @@ from handoff.admin_pages import (
 )
 from handoff.admin_texts import say
 from handoff.auth import page_user
+from handoff.invitation_pages import INVITATION_PAGE
 from handoff.models import Role, User
 
 pages = APIRouter(include_in_schema=False)
@@ -74,11 +78,23 @@ async def _people_page(
         for user_id in user_ids:
             member_of.setdefault(user_id, []).append(team_id)
     managed = next((p for p in people if p.id == manage), None)
+    hours = app_state(request).settings.invitation_hours
     context = base_context(
-        request, user, lang, people=people, teams=teams, member_of=member_of, managed=managed, roles=list(Role), **shown
+        request,
+        user,
+        lang,
+        people=people,
+        teams=teams,
+        member_of=member_of,
+        managed=managed,
+        roles=list(Role),
+        invitation_hours=hours,
+        **shown,
     )
     context.setdefault("typed", {})
-    headers = NO_STORE if shown.get("one_time") else None
+    if context.get("invitation"):  # the token made into the link the person opens, and its hours
+        context["invitation"] = (*context["invitation"], hours)
+    headers = NO_STORE if shown.get("one_time") or shown.get("invitation") else None
     return templates.TemplateResponse(request, "admin_people.html", context, status_code=status, headers=headers)
 
 
@@ -88,7 +104,7 @@ async def people_page(request: Request, user: AdminUser, manage: int | None = No
     lang = page_language(request)
     done, name = request.query_params.get("done"), request.query_params.get("name", "")[:120]
     notice = None
-    if done in ("deactivated_person", "role_changed", "teams_saved", "renamed"):
+    if done in ("deactivated_person", "reactivated_person", "role_changed", "teams_saved", "renamed"):
         notice = say(lang, done, name=name, count=request.query_params.get("count", "0")[:6])
     return await _people_page(request, user, lang, manage=manage, notice=notice)
 
@@ -106,13 +122,23 @@ async def add_person_form(request: Request, user: AdminUser) -> Response:
             raise FormRefusal("give an e-mail address", key="bad_email")
         if not 1 <= len(name) <= handoff.users.MAX_NAME_CHARS:
             raise FormRefusal("give a name", key="bad_name")
-        added, password = await do_add_user(request, user, NewUser(email, name, _role(field(form, "role")), teams))
+        new = NewUser(email, name, _role(field(form, "role")), teams)
+        if field(form, "way_in") == "invitation":
+            added, token = await do_add_invited_user(request, user, new)
+            shown: dict = {"invitation": (added.name, invitation_link(request, token))}
+        else:
+            added, password = await do_add_user(request, user, new)
+            shown = {"one_time": (added.name, password)}
     except REFUSALS as exc:
-        typed = {"email": email, "name": name, "role": field(form, "role"), "teams": teams}
+        typed = {"email": email, "name": name, "role": field(form, "role"), "teams": teams, "way_in": field(form, "way_in")}
         return await _people_page(request, user, lang, status=refusal_status(exc), error=refusal_text(lang, exc), typed=typed)
-    return await _people_page(
-        request, user, lang, notice=say(lang, "added_person", name=added.name), one_time=(added.name, password)
-    )
+    return await _people_page(request, user, lang, notice=say(lang, "added_person", name=added.name), **shown)
+
+
+def invitation_link(request: Request, token: str) -> str:
+    """The address of an invitation: the desk's public address (the request's when not set)."""
+    base = app_state(request).settings.public_url or str(request.base_url)
+    return f"{base.rstrip('/')}{INVITATION_PAGE}/{token}"
 
 
 async def _change(request: Request, user: User, user_id: int, change: Callable[[dict], Awaitable[dict]]) -> Response:
@@ -124,8 +150,8 @@ async def _change(request: Request, user: User, user_id: int, change: Callable[[
         done = await change(dict(form) | {"teams": [t for t in form.getlist("teams") if isinstance(t, str)]})
     except REFUSALS as exc:
         return await _people_page(request, user, lang, manage=user_id, status=refusal_status(exc), error=refusal_text(lang, exc))
-    if "one_time" in done:
-        notice = say(lang, "one_time_title", name=done["one_time"][0])
+    if "one_time" in done or "invitation" in done:
+        notice = say(lang, "one_time_title" if "one_time" in done else "invitation_title", name=next(iter(done.values()))[0])
         return await _people_page(request, user, lang, manage=user_id, notice=notice, **done)
     return back_to("/admin/people", lang, manage=str(user_id), **done)
 
@@ -186,6 +212,28 @@ async def deactivate_form(user_id: DbInt, request: Request, user: AdminUser) -> 
     async def change(form: dict) -> dict:
         changed, requeued = await do_deactivate_user(request, user, user_id)
         return {"done": "deactivated_person", "name": changed.name, "count": str(len(requeued))}
+
+    return await _change(request, user, user_id, change)
+
+
+@pages.post("/admin/people/{user_id}/invite")
+async def invite_form(user_id: DbInt, request: Request, user: AdminUser) -> Response:
+    """A new invitation link for the person (their older ones stop working), shown this once."""
+
+    async def change(form: dict) -> dict:
+        changed, token = await do_invite_user(request, user, user_id)
+        return {"invitation": (changed.name, invitation_link(request, token))}
+
+    return await _change(request, user, user_id, change)
+
+
+@pages.post("/admin/people/{user_id}/reactivate")
+async def reactivate_form(user_id: DbInt, request: Request, user: AdminUser) -> Response:
+    """Let a deactivated person log in again."""
+
+    async def change(form: dict) -> dict:
+        changed = await do_reactivate_user(request, user, user_id)
+        return {"done": "reactivated_person", "name": changed.name}
 
     return await _change(request, user, user_id, change)
 

@@ -9,7 +9,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Annotated, TypeVar
 
-from fastapi import APIRouter, Depends, File, Form, HTTPException, Request, UploadFile, WebSocket, WebSocketDisconnect
+from fastapi import APIRouter, Depends, File, Form, HTTPException, Query, Request, UploadFile, WebSocket, WebSocketDisconnect
 from fastapi.responses import HTMLResponse, Response
 from pydantic import BaseModel, Field
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -386,9 +386,16 @@ async def set_status(body: StatusIn, user: Agent, request: Request) -> dict:
 
 
 @api.get("/canned", response_model=list[CannedOut])
-async def canned(user: Agent, session: DbSession, lang: str = "pt-BR") -> list[CannedOut]:
-    """Canned responses for ``/shortcut`` in the customer's language."""
-    teams = await handoff.user_team_ids(session, user)
+async def canned(
+    user: Agent, session: DbSession, lang: str = "pt-BR", team: Annotated[str | None, Query(max_length=40)] = None
+) -> list[CannedOut]:
+    """Canned responses for ``/`` in the customer's language: everyone's and those of the agent's
+    own teams, plus those of ``team`` (the open chat's) when the agent may see its chats (a
+    supervisor on another team's chat); never another team's otherwise."""
+    teams = [t for t, members in (await handoff.team_members(session)).items() if user.id in members]
+    visible = await handoff.user_team_ids(session, user)
+    if team and (visible is None or team in visible):
+        teams.append(team)
     return [CannedOut(shortcut=c.shortcut, text=c.text) for c in await handoff.list_canned(session, lang=lang, team_ids=teams)]
 
 

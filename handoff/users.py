@@ -283,6 +283,15 @@ async def deactivate_user(session: AsyncSession, user_id: int) -> User:
     return user
 
 
+async def reactivate_user(session: AsyncSession, user_id: int) -> User:
+    """A deactivated user may log in again, with the password they had (an admin gives them a new
+    one-time password or invitation link when they forgot it); their teams were kept."""
+    user = await _user_for_change(session, user_id)
+    user.active = True
+    await session.flush()
+    return user
+
+
 async def set_user_role(session: AsyncSession, user_id: int, role: Role) -> User:
     """Give the user another role; their sessions end, so every page and API is reopened with the
     new one. The last active admin keeps the role (``LastAdmin``)."""

@@ -44,6 +44,7 @@ from core.headers import DEMO_POLICY, DOCS_POLICY, RoutePolicy, SecurityHeaders
 from core.web import STATIC as CORE_STATIC
 from desk import Desk, EventBus, RasaClient, ReplicaRelay, actions_router, inactivity_loop
 from desk.privacy import retention_loop
+from desk.privacy_pages import pages as privacy_pages
 from desk.privacy_routes import router as privacy_router
 from handoff.auth import LoginRequired, auth_router, redirect_to_login
 from hub.db import make_engine, make_read_sessionmaker, make_sessionmaker
@@ -455,6 +456,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(handoff.admin_routes.router)  # teams, staff accounts, the audit log
     app.include_router(handoff.admin_routes.pages)  # their pages, and every user's account page
     app.include_router(privacy_router)  # a customer's data: export, erasure, the retention policy
+    app.include_router(privacy_pages)  # ...and the admins' page over it
     app.include_router(insights.routes.router)  # the dashboard: KPIs, exports, follow-ups and page
     app.include_router(kb_index.routes.router)  # the knowledge-base editor: its API and page
     app.include_router(actions_router(executor, settings.actions_token))

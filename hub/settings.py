@@ -176,6 +176,9 @@ class Settings(BaseSettings):
     service_level_seconds: int = Field(60, description="pick-up target of the service level for teams without their own")
     fcr_days: int = Field(7, description="a customer back within this many days was not resolved at first contact")
     report_timezone: str = "America/Sao_Paulo"
+    invitation_hours: int = Field(
+        72, ge=1, le=24 * 90, description="how long an invitation link for a new staff account can be used"
+    )
     retention_check_s: float = Field(
         3600, description="how often the retention policy (set by admins) is applied; 0 turns the job off"
     )

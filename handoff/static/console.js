@@ -228,7 +228,7 @@
     $("as-note").checked = !mine; $("as-note").disabled = !mine;
     $("attach-box").hidden = !mine; /* files go to the customer: only from the agent who holds the chat */
     $("composer").classList.toggle("noting", $("as-note").checked);
-    api("/canned?lang=" + encodeURIComponent(c.language)).then(function (list) {
+    api("/canned?lang=" + encodeURIComponent(c.language) + (c.team_id ? "&team=" + encodeURIComponent(c.team_id) : "")).then(function (list) {
       canned = {}; list.forEach(function (x) { canned[x.shortcut] = x.text; });
       showShortcuts();
     });
@@ -277,22 +277,38 @@
     if (!name) text = text.replace(/[,\s]*\{customer_name\}/g, "");
     return text.replace(/\{customer_name\}/g, name || "").replace(/\{agent_name\}/g, me.name);
   }
+  /* What "/words" finds: the replies where every word begins the shortcut or a word of the text,
+     accents and case ignored ("/devol" finds "devolução"), as the canned responses page searches. */
+  function fold(text) { return text.toLowerCase().normalize("NFD").replace(/[\u0300-\u036f]/g, ""); }
+  function typedWords() {
+    var m = /^\/([^\/\n]{0,60})$/.exec($("text").value);
+    return m ? fold(m[1]).split(/[^\w-]+/).filter(Boolean) : null;
+  }
+  function found(words) {
+    return Object.keys(canned).sort().filter(function (k) {
+      var own = [fold(k)].concat(fold(canned[k]).split(/[^\w]+/));
+      return words.every(function (w) { return own.some(function (o) { return o.indexOf(w) === 0; }); });
+    });
+  }
+  /* Tab or Enter takes the reply whose shortcut was typed whole, else the first one listed. */
   function expandCanned() {
-    var m = /^\/([a-z0-9_-]+)$/.exec($("text").value.trim());
-    if (!m || !canned[m[1]]) return false;
-    useCanned(m[1]);
+    var words = typedWords(), exact = $("text").value.trim().slice(1);
+    if (!words || !words.length) return false;
+    var pick = canned[exact] ? exact : found(words)[0];
+    if (!pick) return false;
+    useCanned(pick);
     return true;
   }
   function useCanned(shortcut) {
     $("text").value = renderCanned(canned[shortcut]);
     $("shortcuts").hidden = true; $("text").focus();
   }
-  /* Typing "/" lists the canned replies whose shortcut starts with what follows it. */
+  /* Typing "/" lists the canned replies; the words after it narrow the list. */
   function showShortcuts() {
-    var m = /^\/([a-z0-9_-]*)$/.exec($("text").value), box = $("shortcuts"), ul = box.querySelector("ul");
-    box.hidden = !m; if (!m) return;
+    var words = typedWords(), box = $("shortcuts"), ul = box.querySelector("ul");
+    box.hidden = !words; if (!words) return;
     ul.textContent = "";
-    var names = Object.keys(canned).sort().filter(function (k) { return k.indexOf(m[1]) === 0; });
+    var names = found(words);
     if (!names.length) { var none = document.createElement("li"); none.className = "meta"; none.textContent = T.no_shortcuts; ul.appendChild(none); }
     names.forEach(function (k) {
       var li = document.createElement("li"), b = document.createElement("button"), key = document.createElement("strong");
