@@ -31,6 +31,8 @@ import handoff.admin_routes
 import handoff.routes
 import insights
 import insights.routes
+import integrations.admin_routes
+import integrations.api
 import kb_index
 import kb_index.routes
 from connectors import outbox
@@ -50,6 +52,7 @@ from hub.db import make_engine, make_read_sessionmaker, make_sessionmaker
 from hub.pages import process_router
 from hub.secret_store import ensure_secrets
 from hub.settings import Settings, get_settings
+from integrations import Integrations, WebhookOptions, WebhookWorker, webhook_listener
 from kb_index import IndexFollower, KnowledgeIndex
 
 if TYPE_CHECKING:
@@ -257,6 +260,20 @@ def _outbox_worker(
     )
 
 
+def _integrations(settings: Settings, sessions: async_sessionmaker[AsyncSession]) -> Integrations:
+    """The API tokens' hashing key and the webhook sender (every replica runs one; the database
+    decides which sends each attempt)."""
+    options = WebhookOptions(
+        timeout_s=settings.webhooks_timeout_s,
+        max_attempts=settings.webhooks_max_attempts,
+        backoff_s=settings.webhooks_backoff_s,
+        max_backoff_s=settings.webhooks_max_backoff_s,
+        poll_s=settings.webhooks_poll_s,
+        allow_private=settings.webhooks_allow_private,
+    )
+    return Integrations(token_key=settings.secret_key.encode(), options=options, worker=WebhookWorker(sessions, options))
+
+
 async def overloaded(request: Request, exc: Exception) -> Response:
     """No database connection came free in time (a flood of requests holds them all): 503 with
     Retry-After, which clients and proxies understand, instead of a 500."""
@@ -329,6 +346,7 @@ class _Services:
     channels: _Channels
     worker: OutboxWorker
     limits_redis: Redis | None
+    webhooks: WebhookWorker
 
 
 async def _load_index(s: _Services) -> None:
@@ -363,6 +381,7 @@ async def _start(app: FastAPI, s: _Services) -> list[asyncio.Task]:
         tasks.append(asyncio.create_task(retention_loop(s.desk.unit_of_work, media, every_s=s.settings.retention_check_s)))
     if s.channels.outbound:
         tasks.append(asyncio.create_task(s.worker.run()))
+    tasks.append(asyncio.create_task(s.webhooks.run()))
     if s.relay is not None:
         tasks.append(asyncio.create_task(s.bus.run_relay()))
     return tasks
@@ -406,9 +425,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     """Build the hub. The index is loaded and the services started in the lifespan."""
     settings = ensure_secrets(settings or get_settings())
     # The database. Every row handoff appends (a conversation, a message, an ownership change) also
-    # updates insights' KPI summaries, in the same transaction.
+    # updates insights' KPI summaries and stages the webhooks it makes, in the same transaction.
     engine = make_engine(settings.database_url)
-    sessions = make_sessionmaker(engine, listeners=[insights.note_appended])
+    sessions = make_sessionmaker(engine, listeners=[insights.note_appended, webhook_listener(settings.webhooks_max_attempts)])
     read_sessions = make_read_sessionmaker(engine)  # reads that must not take SQLite's write lock
     # Real-time events (shared between replicas through Redis), the widget, Rasa and the index.
     relay = ReplicaRelay(settings.redis_url, prefix=settings.redis_prefix) if settings.redis_url else None
@@ -427,13 +446,29 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     limits, limits_redis = _rate_limits(settings)
     channels = _channels(settings, desk, bus, handle, media, limits)
     worker = _outbox_worker(settings, sessions, channels, desk)
-    services = _Services(settings, engine, read_sessions, relay, bus, rasa, index, follower, desk, channels, worker, limits_redis)
+    services_of_integrations = _integrations(settings, sessions)  # the HTTP API's tokens, the webhooks' sender
+    services = _Services(
+        settings,
+        engine,
+        read_sessions,
+        relay,
+        bus,
+        rasa,
+        index,
+        follower,
+        desk,
+        channels,
+        worker,
+        limits_redis,
+        services_of_integrations.worker,
+    )
     app = FastAPI(title="Balcão", version="0.1.0", lifespan=_lifespan(services))
     app.state.desk = desk
     app.state.read_sessions = read_sessions
     app.state.kb_follower = follower
     app.state.settings = settings
     app.state.outbox_worker = worker
+    app.state.integrations = services_of_integrations
     app.state.media = media
     app.state.rate_limits = limits
     app.state.login_throttle = _login_throttle(settings, limits, limits_redis)
@@ -450,6 +485,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(privacy_router)  # a customer's data: export, erasure, the retention policy
     app.include_router(insights.routes.router)  # the dashboard: KPIs, exports, follow-ups and page
     app.include_router(kb_index.routes.router)  # the knowledge-base editor: its API and page
+    app.include_router(integrations.api.router)  # /api/v1: what a CRM or an order system reads, by token
+    app.include_router(integrations.admin_routes.router)  # tokens, webhooks, the delivery log
+    app.include_router(integrations.admin_routes.pages)  # their page, /admin/integrations
     app.include_router(actions_router(executor, settings.actions_token))
     _mount_static(app)
     app.include_router(process_router(index, rasa, default_language=settings.default_language))  # the demo page and /healthz

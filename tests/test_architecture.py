@@ -8,7 +8,7 @@ from collections import defaultdict
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
-PACKAGES = ("hub", "desk", "core", "handoff", "connectors", "insights", "kb_index", "bot")
+PACKAGES = ("hub", "desk", "core", "handoff", "connectors", "insights", "kb_index", "integrations", "bot")
 
 
 def _modules() -> dict[str, Path]:

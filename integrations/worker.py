@@ -1,0 +1,210 @@
+"""Sends the webhook outbox: claims due deliveries by compare-and-set (two replicas never send the
+same attempt), posts each signed body off the request path, logs every attempt, and retries with
+backoff on a 5xx, 408, 429, a timeout or a connection error, up to the delivery's limit.
+
+It follows ``connectors.outbox.OutboxWorker``'s lease pattern, without its per-customer ordering:
+webhook deliveries are independent (each carries its event's id and time), so they are sent side
+by side."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+import uuid
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import cast
+
+import httpx
+from sqlalchemy import and_, or_, select, update
+from sqlalchemy.engine import CursorResult
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from core.http import hub_client
+from core.models import utcnow
+from integrations.models import DeliveryStatus, WebhookAttempt, WebhookDelivery, WebhookEndpoint
+from integrations.webhooks import SIGNATURE_HEADER, WebhookRefused, check_target, sign
+
+logger = logging.getLogger(__name__)
+RETRIED_CODES = frozenset({408, 429})  # besides every 5xx: the receiver asks to be tried later
+MAX_ERROR = 500
+
+
+@dataclass(frozen=True)
+class WebhookOptions:
+    """How deliveries are sent (``BALCAO_WEBHOOKS_*``)."""
+
+    timeout_s: float = 10.0
+    max_attempts: int = 8
+    backoff_s: float = 10.0
+    max_backoff_s: float = 3600.0
+    lease_s: float = 60.0
+    poll_s: float = 1.0
+    batch: int = 20
+    allow_private: bool = False
+
+
+@dataclass(frozen=True)
+class _Claimed:
+    id: int
+    lease: str
+    number: int  # the attempt this is (1 for the first)
+    limit: int
+    body: str
+    event_type: str
+    url: str
+    secret: str
+
+
+@dataclass(frozen=True)
+class _Result:
+    code: int | None
+    error: str | None
+    ms: int
+
+    @property
+    def delivered(self) -> bool:
+        return self.code is not None and 200 <= self.code < 300
+
+    @property
+    def retry(self) -> bool:
+        if self.code is None:
+            return self.error is not None and not self.error.startswith("refused:")
+        return self.code >= 500 or self.code in RETRIED_CODES
+
+
+class WebhookWorker:
+    """One per hub process; every replica runs one, and the database decides who sends what."""
+
+    def __init__(self, sessions: async_sessionmaker[AsyncSession], options: WebhookOptions | None = None) -> None:
+        self.sessions = sessions
+        self.options = options or WebhookOptions()
+        self._wake = asyncio.Event()
+        self._client: httpx.AsyncClient | None = None
+
+    def wake(self) -> None:
+        """Look for due deliveries now (after an admin's redelivery, say)."""
+        self._wake.set()
+
+    async def run(self) -> None:
+        """Send until cancelled."""
+        self._client = hub_client(timeout=self.options.timeout_s, follow_redirects=False)
+        try:
+            while True:
+                try:
+                    sent = await self.dispatch()
+                except Exception:  # the database hiccuped: try again shortly
+                    logger.exception("webhook dispatch failed")
+                    sent = 0
+                if sent:
+                    continue  # there may be more due right now
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(self._wake.wait(), timeout=self.options.poll_s)
+                self._wake.clear()
+        finally:
+            await self._client.aclose()
+            self._client = None
+
+    async def dispatch(self) -> int:
+        """Claim the due deliveries (up to a batch), send them side by side, record each. Returns
+        how many were sent."""
+        claimed = await self._claim()
+        if claimed:
+            await asyncio.gather(*(self._attempt(c) for c in claimed))
+        return len(claimed)
+
+    def _due(self, now: datetime):  # noqa: ANN202 - a SQL condition
+        return or_(
+            and_(WebhookDelivery.status == DeliveryStatus.PENDING.value, WebhookDelivery.next_attempt_at <= now),
+            and_(WebhookDelivery.status == DeliveryStatus.SENDING.value, WebhookDelivery.locked_until < now),
+        )
+
+    async def _claim(self) -> list[_Claimed]:
+        now = utcnow()
+        claimed: list[_Claimed] = []
+        async with self.sessions() as session, session.begin():
+            rows = (
+                await session.execute(
+                    select(WebhookDelivery, WebhookEndpoint.url, WebhookEndpoint.secret)
+                    .join(WebhookEndpoint, WebhookEndpoint.id == WebhookDelivery.endpoint_id)
+                    .where(self._due(now))
+                    .order_by(WebhookDelivery.next_attempt_at, WebhookDelivery.id)
+                    .limit(self.options.batch)
+                )
+            ).all()
+            for delivery, url, secret in rows:
+                lease = uuid.uuid4().hex
+                # Compare-and-set on the attempt count: of two replicas that read the same row, one
+                # moves it and the other's update matches nothing.
+                result = await session.execute(
+                    update(WebhookDelivery)
+                    .where(WebhookDelivery.id == delivery.id, WebhookDelivery.attempts == delivery.attempts, self._due(now))
+                    .values(
+                        status=DeliveryStatus.SENDING.value,
+                        attempts=delivery.attempts + 1,
+                        lease=lease,
+                        locked_until=now + timedelta(seconds=self.options.lease_s),
+                    )
+                )
+                if cast(CursorResult, result).rowcount == 1:  # an UPDATE's result is a CursorResult
+                    claimed.append(
+                        _Claimed(
+                            delivery.id, lease, delivery.attempts + 1, delivery.attempt_limit, delivery.body,
+                            delivery.event_type, url, secret,
+                        )
+                    )  # fmt: skip
+        return claimed
+
+    async def _send(self, c: _Claimed) -> _Result:
+        started = time.monotonic()
+        body = c.body.encode()
+        headers = {
+            "Content-Type": "application/json",
+            "User-Agent": "Balcao-Webhooks/1",
+            "X-Balcao-Event": c.event_type,
+            "X-Balcao-Delivery": str(c.id),
+            SIGNATURE_HEADER: sign(c.secret, body, int(time.time())),
+        }
+        try:
+            await check_target(c.url, allow_private=self.options.allow_private)
+            client = self._client or hub_client(timeout=self.options.timeout_s)
+            response = await client.post(c.url, content=body, headers=headers)
+            code, error = response.status_code, None if response.is_success else f"HTTP {response.status_code}"
+        except WebhookRefused as exc:
+            code, error = None, f"refused: {exc}"
+        except httpx.TimeoutException:
+            code, error = None, f"no answer in {self.options.timeout_s:g} s"
+        except httpx.HTTPError as exc:
+            code, error = None, f"{type(exc).__name__}: {exc}"
+        return _Result(code, error[:MAX_ERROR] if error else None, round((time.monotonic() - started) * 1000))
+
+    async def _attempt(self, c: _Claimed) -> None:
+        try:
+            result = await self._send(c)
+            await self._record(c, result)
+        except Exception:  # recording failed: the lease expires and the attempt is made again
+            logger.exception("webhook delivery %s: the attempt was not recorded", c.id)
+
+    async def _record(self, c: _Claimed, result: _Result) -> None:
+        now = utcnow()
+        values: dict = {"locked_until": None, "lease": None, "last_status_code": result.code, "last_error": result.error}
+        if result.delivered:
+            values.update(status=DeliveryStatus.DELIVERED.value, delivered_at=now)
+        elif result.retry and c.number < c.limit:
+            delay = min(self.options.max_backoff_s, self.options.backoff_s * 2 ** (c.number - 1))
+            values.update(status=DeliveryStatus.PENDING.value, next_attempt_at=now + timedelta(seconds=delay))
+        else:
+            values.update(status=DeliveryStatus.FAILED.value)
+        async with self.sessions() as session, session.begin():
+            session.add(
+                WebhookAttempt(
+                    delivery_id=c.id, number=c.number, at=now, status_code=result.code, error=result.error, duration_ms=result.ms
+                )
+            )
+            await session.execute(
+                update(WebhookDelivery).where(WebhookDelivery.id == c.id, WebhookDelivery.lease == c.lease).values(**values)
+            )
+        if not result.delivered:
+            logger.info("webhook delivery %s attempt %d: %s", c.id, c.number, result.error)
