@@ -199,6 +199,7 @@ async def redeliver(session: AsyncSession, delivery_id: int, *, max_attempts: in
     now = utcnow()
     result = await session.execute(
         update(WebhookDelivery)
+        .execution_options(synchronize_session=False)  # stored times are naive on SQLite: the row is refreshed below
         .where(
             WebhookDelivery.id == delivery_id,
             or_(WebhookDelivery.status != DeliveryStatus.SENDING.value, WebhookDelivery.locked_until < now),

@@ -140,6 +140,7 @@ class WebhookWorker:
                 # moves it and the other's update matches nothing.
                 result = await session.execute(
                     update(WebhookDelivery)
+                    .execution_options(synchronize_session=False)  # stored times are naive on SQLite: no in-Python match
                     .where(WebhookDelivery.id == delivery.id, WebhookDelivery.attempts == delivery.attempts, self._due(now))
                     .values(
                         status=DeliveryStatus.SENDING.value,
@@ -204,7 +205,10 @@ class WebhookWorker:
                 )
             )
             await session.execute(
-                update(WebhookDelivery).where(WebhookDelivery.id == c.id, WebhookDelivery.lease == c.lease).values(**values)
+                update(WebhookDelivery)
+                .execution_options(synchronize_session=False)  # nothing loaded here to keep in step
+                .where(WebhookDelivery.id == c.id, WebhookDelivery.lease == c.lease)
+                .values(**values)
             )
         if not result.delivered:
             logger.info("webhook delivery %s attempt %d: %s", c.id, c.number, result.error)
