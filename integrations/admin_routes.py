@@ -11,9 +11,12 @@ from typing import Annotated
 
 from fastapi import APIRouter, Depends, HTTPException, Path, Request
 from fastapi.responses import HTMLResponse, Response
+from fastapi.templating import Jinja2Templates
+from jinja2 import ChoiceLoader, Environment, FileSystemLoader, select_autoescape
 from pydantic import BaseModel, Field
 
-from core.web import DbInt, app_state, page_templates
+import handoff
+from core.web import TEMPLATES, DbInt, app_state
 from handoff.admin_pages import AdminUser, back_to, base_context, field, page_language, read_form
 from handoff.auth import CurrentUser, csrf_protected, require_roles
 from handoff.models import Role, User
@@ -24,7 +27,20 @@ from integrations.texts import TEXTS, refusal
 
 router = APIRouter(prefix="/api/admin/integrations", tags=["admin"], dependencies=[Depends(require_roles(Role.ADMIN))])
 pages = APIRouter(include_in_schema=False)
-templates = page_templates(FilePath(__file__).parent / "templates")
+HANDOFF_TEMPLATES = FilePath(handoff.__file__).parent / "templates"  # admin_page.html, the admin pages' frame
+# This page's template, then the admin pages' frame (handoff) and the design system's base page (core).
+templates = Jinja2Templates(
+    env=Environment(
+        loader=ChoiceLoader(
+            [
+                FileSystemLoader(FilePath(__file__).parent / "templates"),
+                FileSystemLoader(HANDOFF_TEMPLATES),
+                FileSystemLoader(TEMPLATES),
+            ]
+        ),
+        autoescape=select_autoescape(["html"]),
+    )
+)
 Id = Annotated[DbInt, Path()]
 
 

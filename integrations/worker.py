@@ -170,8 +170,11 @@ class WebhookWorker:
         }
         try:
             await check_target(c.url, allow_private=self.options.allow_private)
-            client = self._client or hub_client(timeout=self.options.timeout_s)
-            response = await client.post(c.url, content=body, headers=headers)
+            if self._client is not None:
+                response = await self._client.post(c.url, content=body, headers=headers)
+            else:  # dispatched without ``run`` (a one-off pass): a client for this attempt only
+                async with hub_client(timeout=self.options.timeout_s, follow_redirects=False) as client:
+                    response = await client.post(c.url, content=body, headers=headers)
             code, error = response.status_code, None if response.is_success else f"HTTP {response.status_code}"
         except WebhookRefused as exc:
             code, error = None, f"refused: {exc}"

@@ -40,6 +40,8 @@ GUARDED = {
     "articles": "SELECT * FROM articles ORDER BY id, lang",
     "article_versions": "SELECT count(*) FROM article_versions",
     "canned_responses": "SELECT * FROM canned_responses ORDER BY id",
+    "integration_tokens": "SELECT id, name, scopes, revoked_at FROM integration_tokens ORDER BY id",
+    "webhook_endpoints": "SELECT id, url, events FROM webhook_endpoints ORDER BY id",
 }
 
 
@@ -90,6 +92,9 @@ def known_ids(hub: RunningHub) -> dict[str, list[object]]:
         "team_id": [r[0] for r in query(hub, "SELECT id FROM teams")],
         "table": list(TABLES),
         "follow_up_id": [1, 2],
+        "token_id": [r[0] for r in query(hub, "SELECT id FROM integration_tokens")] or [1],
+        "webhook_id": [r[0] for r in query(hub, "SELECT id FROM webhook_endpoints")] or [1],
+        "delivery_id": [r[0] for r in query(hub, "SELECT id FROM webhook_deliveries")] or [1],
     }
 
 

@@ -10,6 +10,7 @@ import httpx
 import pytest
 
 from core.http import hub_client
+from tests.integrations.receiver import Receiver
 from tests.support import RunningHub, queueing_hub
 
 ADMIN = ("ines@loja.test", "ines-password-1")
@@ -33,6 +34,14 @@ def desk(tmp_path_factory: pytest.TempPathFactory, index_cache: Path) -> Iterato
         webhooks_max_attempts=3,
     ) as hub:
         yield hub
+
+
+@pytest.fixture(scope="module")
+def receiver() -> Iterator[Receiver]:
+    """A webhook receiver on 127.0.0.1 (tests.integrations.receiver)."""
+    server = Receiver().start()
+    yield server
+    server.stop()
 
 
 async def logged_in(hub: RunningHub, email: str, password: str) -> httpx.AsyncClient:

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import json
 import uuid
-from collections.abc import Iterator
 
 import httpx
 import pytest
@@ -18,13 +17,6 @@ from integrations import WebhookRefused, sign, verify
 from integrations.webhooks import check_target, check_url
 from tests.integrations.receiver import Receiver, now
 from tests.support import RunningHub, WidgetCustomer, wait_until
-
-
-@pytest.fixture(scope="module")
-def receiver() -> Iterator[Receiver]:
-    server = Receiver().start()
-    yield server
-    server.stop()
 
 
 async def add_webhook(admin: httpx.AsyncClient, receiver: Receiver, events: list[str] | None = None) -> tuple[str, dict]:
