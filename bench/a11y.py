@@ -66,6 +66,7 @@ PAGES: list[tuple[str, str | None, str, Step | None]] = [
     ("admin-teams", "admin", "/admin/teams", None),
     ("admin-people", "admin", "/admin/people", None),
     ("admin-settings", "admin", "/admin/settings", None),
+    ("admin-integrations", "admin", "/admin/integrations", None),
     ("account", "agent", "/account", None),
     ("widget-closed", None, "/?lang=pt-BR", None),
     ("widget-open", None, "/?lang=pt-BR", _widget_open),

@@ -28,8 +28,9 @@ from integrations.tokens import find_token, needs_last_used, note_used
 router = APIRouter(prefix="/api/v1", tags=["integrations"])
 _bearer = HTTPBearer(auto_error=False, description="an integration token made on /admin/integrations")
 UNAUTHORIZED = {"WWW-Authenticate": "Bearer"}
+NO_NUL = r"^[^\x00]*$"  # PostgreSQL text holds no NUL: refused as bad input (422), not a database error
 Limit = Annotated[int, Query(ge=1, le=200, description="how many at most (1–200)")]
-Cursor = Annotated[str | None, Query(max_length=200, description="next_cursor of the previous page")]
+Cursor = Annotated[str | None, Query(max_length=200, pattern=NO_NUL, description="next_cursor of the previous page")]
 
 
 def scoped(scope: str) -> Callable[..., Awaitable[IntegrationToken]]:
@@ -77,7 +78,7 @@ def _decode(cursor: str, count: int) -> list[str]:
         parts = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)).decode().split("\x1f")
     except (binascii.Error, UnicodeDecodeError, ValueError):
         parts = []
-    if len(parts) != count:
+    if len(parts) != count or any("\x00" in p for p in parts):
         raise HTTPException(400, "this cursor is not one the API gave: start again without it")
     return parts
 
@@ -164,7 +165,7 @@ async def list_conversations(
     _: Annotated[IntegrationToken, Depends(scoped("conversations:read"))],
     since: Annotated[datetime | None, Query(description="started at or after (ISO 8601)")] = None,
     state: State | None = None,
-    channel: Annotated[str | None, Query(max_length=20)] = None,
+    channel: Annotated[str | None, Query(max_length=20, pattern=NO_NUL)] = None,
     limit: Limit = 50,
     cursor: Cursor = None,
 ) -> ConversationPage:
@@ -190,7 +191,7 @@ async def list_conversations(
     return ConversationPage(items=items, next_cursor=_encode(last.created_at.isoformat(), last.id) if last else None)
 
 
-ConversationId = Annotated[str, Path(max_length=36)]
+ConversationId = Annotated[str, Path(max_length=36, pattern=NO_NUL)]
 
 
 @router.get("/conversations/{conversation_id}", response_model=ConversationOut)
@@ -237,7 +238,7 @@ async def list_messages(
 async def list_customers(
     request: Request,
     _: Annotated[IntegrationToken, Depends(scoped("customers:read"))],
-    channel: Annotated[str | None, Query(max_length=20)] = None,
+    channel: Annotated[str | None, Query(max_length=20, pattern=NO_NUL)] = None,
     limit: Limit = 50,
     cursor: Cursor = None,
 ) -> CustomerPage:
@@ -263,8 +264,8 @@ async def list_customers(
 @router.get("/customers/{channel}/{customer_id}", response_model=CustomerOut)
 async def read_customer(
     request: Request,
-    channel: Annotated[str, Path(max_length=20)],
-    customer_id: Annotated[str, Path(max_length=64)],
+    channel: Annotated[str, Path(max_length=20, pattern=NO_NUL)],
+    customer_id: Annotated[str, Path(max_length=64, pattern=NO_NUL)],
     _: Annotated[IntegrationToken, Depends(scoped("customers:read"))],
 ) -> CustomerOut:
     """One customer (404 when the channel knows no such customer)."""

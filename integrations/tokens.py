@@ -64,7 +64,7 @@ async def create_token(
 ) -> tuple[IntegrationToken, str]:
     """Make a token: its row and the token itself (shown to the admin once, never stored)."""
     name = name.strip()
-    if not name or len(name) > MAX_NAME:
+    if not name or len(name) > MAX_NAME or not name.isprintable():
         raise TokenRefused(f"give the token a name of 1 to {MAX_NAME} characters", key="bad_token_name")
     checked = check_scopes(scopes)
     token = PREFIX + secrets.token_urlsafe(32)

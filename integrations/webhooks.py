@@ -89,8 +89,12 @@ def _private(address: str) -> bool:
 def check_url(url: str) -> str:
     """The URL trimmed, if it is http(s) with a host; ``WebhookRefused`` otherwise."""
     url = url.strip()
-    parts = urlsplit(url)
-    if len(url) > MAX_URL or parts.scheme not in ("http", "https") or not parts.hostname:
+    try:
+        parts = urlsplit(url)
+        parts.port  # noqa: B018 - read for its check: a port that is not a number raises
+    except ValueError as exc:
+        raise WebhookRefused("give an http:// or https:// URL with a host", key="bad_webhook_url") from exc
+    if len(url) > MAX_URL or not url.isprintable() or " " in url or parts.scheme not in ("http", "https") or not parts.hostname:
         raise WebhookRefused("give an http:// or https:// URL with a host", key="bad_webhook_url")
     if parts.username or parts.password:
         raise WebhookRefused("put no user or password in the URL: the signature proves who sends", key="bad_webhook_url")

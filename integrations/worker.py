@@ -83,6 +83,9 @@ class WebhookWorker:
         self.options = options or WebhookOptions()
         self._wake = asyncio.Event()
         self._client: httpx.AsyncClient | None = None
+        # The lease outlasts any attempt (a send is cut at timeout_s), so a slow receiver's delivery
+        # is never taken over by another replica while it is still being sent.
+        self._lease = timedelta(seconds=max(self.options.lease_s, 3 * self.options.timeout_s))
 
     def wake(self) -> None:
         """Look for due deliveries now (after an admin's redelivery, say)."""
@@ -146,7 +149,7 @@ class WebhookWorker:
                         status=DeliveryStatus.SENDING.value,
                         attempts=delivery.attempts + 1,
                         lease=lease,
-                        locked_until=now + timedelta(seconds=self.options.lease_s),
+                        locked_until=now + self._lease,
                     )
                 )
                 if cast(CursorResult, result).rowcount == 1:  # an UPDATE's result is a CursorResult

@@ -93,3 +93,12 @@ def test_only_hub_knows_every_package() -> None:
             assert not {t for t in targets if t.split(".")[0] == "hub"}, f"{module} imports hub"
         if package == "core":
             assert {t.split(".")[0] for t in targets} <= {"core"}, f"{module} imports {targets}"
+
+
+def test_only_hub_knows_integrations() -> None:
+    """Integrations reads the other packages (handoff, connectors, insights); none of them, nor the
+    desk, depends on it: the hub attaches its listener and routers."""
+    graph = _import_graph()
+    for module, targets in graph.items():
+        if module.split(".")[0] not in ("hub", "integrations"):
+            assert not {t for t in targets if t.split(".")[0] == "integrations"}, f"{module} imports integrations"

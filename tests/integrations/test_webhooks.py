@@ -37,8 +37,10 @@ async def queued_chat(hub: RunningHub, text: str = "preciso falar com alguém") 
 
 
 def events_of(requests: list, customer_id: str) -> list[dict]:
+    """The customer's events in the order they happened (deliveries are sent side by side, so they
+    may arrive in another order: receivers order them by ``created_at``)."""
     found = [json.loads(r.body) for r in requests]
-    return [e for e in found if e["data"]["conversation"]["customer_id"] == customer_id]
+    return sorted((e for e in found if e["data"]["conversation"]["customer_id"] == customer_id), key=lambda e: e["created_at"])
 
 
 async def test_conversation_events_arrive_signed(
@@ -61,13 +63,10 @@ async def test_conversation_events_arrive_signed(
     assert (await agent.post(f"/api/agent/conversations/{conversation_id}/claim")).status_code == 200
     assert (await agent.post(f"/api/agent/conversations/{conversation_id}/close", json={"reason": "resolved"})).status_code == 200
     got = receiver.wait_for(path, 3)
-    assert [e["type"] for e in events_of(got, customer_id)] == [
-        "conversation.queued",
-        "conversation.claimed",
-        "conversation.closed",
-    ]
+    events = events_of(got, customer_id)
+    assert [e["type"] for e in events] == ["conversation.queued", "conversation.claimed", "conversation.closed"]
     assert all(verify(hook["secret"], r.body, r.headers["x-balcao-signature"], now=now()) for r in got)
-    claimed = json.loads(got[1].body)["data"]["conversation"]
+    claimed = events[1]["data"]["conversation"]
     assert claimed["agent_id"] is not None and claimed["state"] == "human"
 
 
