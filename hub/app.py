@@ -260,7 +260,11 @@ def _outbox_worker(
     )
 
 
-def _integrations(settings: Settings, sessions: async_sessionmaker[AsyncSession]) -> Integrations:
+def _integrations(
+    settings: Settings,
+    sessions: async_sessionmaker[AsyncSession],
+    read_sessions: Callable[[], AbstractAsyncContextManager[AsyncSession]],
+) -> Integrations:
     """The API tokens' hashing key and the webhook sender (every replica runs one; the database
     decides which sends each attempt)."""
     options = WebhookOptions(
@@ -271,7 +275,8 @@ def _integrations(settings: Settings, sessions: async_sessionmaker[AsyncSession]
         poll_s=settings.webhooks_poll_s,
         allow_private=settings.webhooks_allow_private,
     )
-    return Integrations(token_key=settings.secret_key.encode(), options=options, worker=WebhookWorker(sessions, options))
+    worker = WebhookWorker(sessions, options, read_sessions=read_sessions)
+    return Integrations(token_key=settings.secret_key.encode(), options=options, worker=worker)
 
 
 async def overloaded(request: Request, exc: Exception) -> Response:
@@ -446,7 +451,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     limits, limits_redis = _rate_limits(settings)
     channels = _channels(settings, desk, bus, handle, media, limits)
     worker = _outbox_worker(settings, sessions, channels, desk)
-    services_of_integrations = _integrations(settings, sessions)  # the HTTP API's tokens, the webhooks' sender
+    services_of_integrations = _integrations(settings, sessions, read_sessions)  # the HTTP API's tokens, the webhooks' sender
     services = _Services(
         settings,
         engine,

@@ -13,6 +13,8 @@ import contextlib
 import logging
 import time
 import uuid
+from collections.abc import Callable
+from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import cast
@@ -78,8 +80,17 @@ class _Result:
 class WebhookWorker:
     """One per hub process; every replica runs one, and the database decides who sends what."""
 
-    def __init__(self, sessions: async_sessionmaker[AsyncSession], options: WebhookOptions | None = None) -> None:
+    def __init__(
+        self,
+        sessions: async_sessionmaker[AsyncSession],
+        options: WebhookOptions | None = None,
+        *,
+        read_sessions: Callable[[], AbstractAsyncContextManager[AsyncSession]] | None = None,
+    ) -> None:
         self.sessions = sessions
+        # Looking for due deliveries is a read: on SQLite a read session takes no write lock, so an
+        # idle desk's poll never makes a request's transaction wait.
+        self.read_sessions = read_sessions or sessions
         self.options = options or WebhookOptions()
         self._wake = asyncio.Event()
         self._client: httpx.AsyncClient | None = None
@@ -127,9 +138,9 @@ class WebhookWorker:
     async def _claim(self) -> list[_Claimed]:
         now = utcnow()
         claimed: list[_Claimed] = []
-        async with self.sessions() as session, session.begin():
+        async with self.read_sessions() as reading:
             rows = (
-                await session.execute(
+                await reading.execute(
                     select(WebhookDelivery, WebhookEndpoint.url, WebhookEndpoint.secret)
                     .join(WebhookEndpoint, WebhookEndpoint.id == WebhookDelivery.endpoint_id)
                     .where(self._due(now))
@@ -137,6 +148,9 @@ class WebhookWorker:
                     .limit(self.options.batch)
                 )
             ).all()
+        if not rows:
+            return claimed
+        async with self.sessions() as session, session.begin():
             for delivery, url, secret in rows:
                 lease = uuid.uuid4().hex
                 # Compare-and-set on the attempt count: of two replicas that read the same row, one
