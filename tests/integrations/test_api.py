@@ -141,3 +141,18 @@ async def test_pages_walk_every_conversation_once(desk: RunningHub, admin: httpx
                 break
     everyone = [r[0] for r in query(desk, "SELECT id FROM conversations")]
     assert sorted(seen) == sorted(everyone) and len(seen) == len(set(seen)) >= 3
+
+
+async def test_a_token_over_its_limit_is_told_to_slow_down(desk: RunningHub, admin: httpx.AsyncClient) -> None:
+    from connectors.ratelimit import TokenBucket
+
+    limits = desk.app.state.rate_limits
+    token = (await make_token(admin, "surveys:read", name="busy ERP"))["token"]
+    generous = limits.customer
+    limits.customer = TokenBucket(per_minute=0.001, burst=2)  # per token, as per customer
+    try:
+        async with await crm(desk, token) as client:
+            statuses = [(await client.get("/api/v1/surveys")).status_code for _ in range(3)]
+        assert statuses == [200, 200, 429]
+    finally:
+        limits.customer = generous
