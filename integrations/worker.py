@@ -103,28 +103,44 @@ class WebhookWorker:
         self._wake.set()
 
     async def run(self) -> None:
-        """Send until cancelled."""
+        """Send until cancelled: up to ``batch`` attempts in flight, so one slow receiver never
+        holds back the others' deliveries."""
         self._client = hub_client(timeout=self.options.timeout_s, follow_redirects=False)
+        in_flight: set[asyncio.Task] = set()
+
+        def finished(task: asyncio.Task) -> None:
+            in_flight.discard(task)
+            self.wake()  # a slot came free
+
         try:
             while True:
+                room, claimed = self.options.batch - len(in_flight), []
                 try:
-                    sent = await self.dispatch()
+                    claimed = await self._claim(room) if room > 0 else []
                 except Exception:  # the database hiccuped: try again shortly
                     logger.exception("webhook dispatch failed")
-                    sent = 0
-                if sent:
+                for c in claimed:
+                    task = asyncio.create_task(self._attempt(c))
+                    in_flight.add(task)
+                    task.add_done_callback(finished)
+                if claimed and len(claimed) == room:
                     continue  # there may be more due right now
                 with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(self._wake.wait(), timeout=self.options.poll_s)
                 self._wake.clear()
         finally:
+            # Cut short: an attempt not recorded is made again once its lease ends (receivers
+            # deduplicate on X-Balcao-Delivery).
+            for task in list(in_flight):
+                task.cancel()
+            await asyncio.gather(*in_flight, return_exceptions=True)
             await self._client.aclose()
             self._client = None
 
     async def dispatch(self) -> int:
-        """Claim the due deliveries (up to a batch), send them side by side, record each. Returns
-        how many were sent."""
-        claimed = await self._claim()
+        """One pass: claim the due deliveries (up to a batch), send them side by side, record each.
+        Returns how many were sent."""
+        claimed = await self._claim(self.options.batch)
         if claimed:
             await asyncio.gather(*(self._attempt(c) for c in claimed))
         return len(claimed)
@@ -135,7 +151,7 @@ class WebhookWorker:
             and_(WebhookDelivery.status == DeliveryStatus.SENDING.value, WebhookDelivery.locked_until < now),
         )
 
-    async def _claim(self) -> list[_Claimed]:
+    async def _claim(self, limit: int) -> list[_Claimed]:
         now = utcnow()
         claimed: list[_Claimed] = []
         async with self.read_sessions() as reading:
@@ -145,7 +161,7 @@ class WebhookWorker:
                     .join(WebhookEndpoint, WebhookEndpoint.id == WebhookDelivery.endpoint_id)
                     .where(self._due(now))
                     .order_by(WebhookDelivery.next_attempt_at, WebhookDelivery.id)
-                    .limit(self.options.batch)
+                    .limit(limit)
                 )
             ).all()
         if not rows:
