@@ -274,6 +274,7 @@ def _integrations(
         max_backoff_s=settings.webhooks_max_backoff_s,
         poll_s=settings.webhooks_poll_s,
         allow_private=settings.webhooks_allow_private,
+        keep_days=settings.webhooks_keep_days,
     )
     worker = WebhookWorker(sessions, options, read_sessions=read_sessions)
     return Integrations(token_key=settings.secret_key.encode(), options=options, worker=worker)

@@ -156,6 +156,7 @@ class Settings(BaseSettings):
     webhooks_backoff_s: float = Field(10.0, description="the wait after the first failed attempt; it doubles after each")
     webhooks_max_backoff_s: float = Field(3600.0, description="the longest wait between two attempts")
     webhooks_poll_s: float = Field(1.0, description="how often each hub looks for due deliveries")
+    webhooks_keep_days: float = Field(30.0, gt=0, description="delivered or failed deliveries are forgotten after this many days")
 
     # NPS survey and service KPIs (insights)
     company_name: str = Field("Loja Maré", description="named in the NPS question")

@@ -17,6 +17,7 @@ import secrets
 import socket
 import uuid
 from collections.abc import Iterable, Sequence
+from datetime import datetime
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -222,6 +223,19 @@ async def redeliver(session: AsyncSession, delivery_id: int, *, max_attempts: in
     return row
 
 
+async def prune_deliveries(session: AsyncSession, *, before: datetime) -> int:
+    """Forget deliveries done (delivered or given up) before ``before``, with their attempts: the
+    log holds what customers said in surveys, kept no longer than it is useful. Returns how many."""
+    done = (DeliveryStatus.DELIVERED.value, DeliveryStatus.FAILED.value)
+    old = select(WebhookDelivery.id).where(WebhookDelivery.status.in_(done), WebhookDelivery.created_at < before)
+    ids = list((await session.execute(old)).scalars())
+    for start in range(0, len(ids), 500):
+        chunk = ids[start : start + 500]
+        await session.execute(delete(WebhookAttempt).where(WebhookAttempt.delivery_id.in_(chunk)))
+        await session.execute(delete(WebhookDelivery).where(WebhookDelivery.id.in_(chunk)))
+    return len(ids)
+
+
 # -- staging: the append listener ------------------------------------------------------------------
 
 
@@ -317,6 +331,7 @@ __all__ = [
     "event_type",
     "list_deliveries",
     "list_endpoints",
+    "prune_deliveries",
     "redeliver",
     "remove_endpoint",
     "sign",

@@ -27,11 +27,12 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from core.http import hub_client
 from core.models import utcnow
 from integrations.models import DeliveryStatus, WebhookAttempt, WebhookDelivery, WebhookEndpoint
-from integrations.webhooks import SIGNATURE_HEADER, WebhookRefused, check_target, sign
+from integrations.webhooks import SIGNATURE_HEADER, WebhookRefused, check_target, prune_deliveries, sign
 
 logger = logging.getLogger(__name__)
 RETRIED_CODES = frozenset({408, 429})  # besides every 5xx: the receiver asks to be tried later
 MAX_ERROR = 500
+PRUNE_EVERY_S = 3600.0
 
 
 @dataclass(frozen=True)
@@ -46,6 +47,7 @@ class WebhookOptions:
     poll_s: float = 1.0
     batch: int = 20
     allow_private: bool = False
+    keep_days: float = 30.0  # done deliveries older than this are forgotten (checked hourly)
 
 
 @dataclass(frozen=True)
@@ -112,8 +114,12 @@ class WebhookWorker:
             in_flight.discard(task)
             self.wake()  # a slot came free
 
+        pruned_at = 0.0
         try:
             while True:
+                if time.monotonic() - pruned_at >= PRUNE_EVERY_S:
+                    pruned_at = time.monotonic()
+                    await self.prune()
                 room, claimed = self.options.batch - len(in_flight), []
                 try:
                     claimed = await self._claim(room) if room > 0 else []
@@ -136,6 +142,15 @@ class WebhookWorker:
             await asyncio.gather(*in_flight, return_exceptions=True)
             await self._client.aclose()
             self._client = None
+
+    async def prune(self) -> int:
+        """Forget the deliveries done more than ``keep_days`` ago (any replica may; deleting twice is harmless)."""
+        try:
+            async with self.sessions() as session, session.begin():
+                return await prune_deliveries(session, before=utcnow() - timedelta(days=self.options.keep_days))
+        except Exception:  # the next hour's pass tries again
+            logger.exception("pruning the webhook log failed")
+            return 0
 
     async def dispatch(self) -> int:
         """One pass: claim the due deliveries (up to a batch), send them side by side, record each.

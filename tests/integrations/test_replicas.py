@@ -56,6 +56,11 @@ async def test_two_replicas_send_each_delivery_once(receiver: Receiver) -> None:
             assert {d.status for d in deliveries} == {"delivered"} and len(deliveries) == CHATS
             for delivery in deliveries:
                 assert [a.number for a in await delivery_attempts(session, delivery.id)] == [1]
+        # Done deliveries leave the log once older than BALCAO_WEBHOOKS_KEEP_DAYS, not before.
+        assert await WebhookWorker(sessions, WebhookOptions(keep_days=1)).prune() == 0
+        assert await WebhookWorker(sessions, WebhookOptions(keep_days=0)).prune() == CHATS
+        async with sessions() as session:
+            assert await list_deliveries(session, endpoint_id=endpoint.id) == []
     finally:
         for engine in engines:
             await engine.dispose()
