@@ -1,6 +1,7 @@
 """Integrations: an HTTP API for a CRM or an order system (tokens with scopes, ``/api/v1``) and
 outgoing webhooks on conversation events (signed, sent from an outbox with retries, with a delivery
-log admins read and redo). It imports handoff, connectors and insights; only the hub imports it."""
+log admins read and redo). It imports handoff, connectors and insights; the desk (a customer's
+erasure) and the hub import it."""
 
 from integrations.models import DeliveryStatus, IntegrationToken, WebhookAttempt, WebhookDelivery, WebhookEndpoint
 from integrations.state import Integrations

@@ -236,6 +236,14 @@ async def prune_deliveries(session: AsyncSession, *, before: datetime) -> int:
     return len(ids)
 
 
+async def forget_conversations(session: AsyncSession, conversation_ids: Sequence[str]) -> None:
+    """Remove every delivery (sent or not) about these conversations, with its attempts: a
+    customer's erasure (``desk.privacy``) reaches the bodies that named them."""
+    ids = select(WebhookDelivery.id).where(WebhookDelivery.conversation_id.in_(conversation_ids))
+    await session.execute(delete(WebhookAttempt).where(WebhookAttempt.delivery_id.in_(ids)))
+    await session.execute(delete(WebhookDelivery).where(WebhookDelivery.conversation_id.in_(conversation_ids)))
+
+
 # -- staging: the append listener ------------------------------------------------------------------
 
 
@@ -329,6 +337,7 @@ __all__ = [
     "check_url",
     "delivery_attempts",
     "event_type",
+    "forget_conversations",
     "list_deliveries",
     "list_endpoints",
     "prune_deliveries",

@@ -95,10 +95,13 @@ def test_only_hub_knows_every_package() -> None:
             assert {t.split(".")[0] for t in targets} <= {"core"}, f"{module} imports {targets}"
 
 
-def test_only_hub_knows_integrations() -> None:
-    """Integrations reads the other packages (handoff, connectors, insights); none of them, nor the
-    desk, depends on it: the hub attaches its listener and routers."""
+def test_integrations_sits_below_the_desk() -> None:
+    """Integrations reads handoff, connectors and insights and never the desk; of the others, only
+    the desk (a customer's erasure) and the hub (its listener and routers) import it."""
     graph = _import_graph()
     for module, targets in graph.items():
-        if module.split(".")[0] not in ("hub", "integrations"):
+        package = module.split(".")[0]
+        if package == "integrations":
+            assert not {t for t in targets if t.split(".")[0] == "desk"}, f"{module} imports desk"
+        elif package not in ("hub", "desk"):
             assert not {t for t in targets if t.split(".")[0] == "integrations"}, f"{module} imports integrations"

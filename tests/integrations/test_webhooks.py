@@ -168,3 +168,15 @@ def test_the_signature_is_stripe_shaped() -> None:
     assert sign("whsec_x", b'{"a":1}', 1700000000) == (
         "t=1700000000,v1=" + __import__("hmac").new(b"whsec_x", b'1700000000.{"a":1}', "sha256").hexdigest()
     )
+
+
+async def test_erasing_a_customer_removes_the_deliveries_about_them(
+    desk: RunningHub, admin: httpx.AsyncClient, receiver: Receiver
+) -> None:
+    path, hook = await add_webhook(admin, receiver)
+    customer_id = await queued_chat(desk, "meu CPF é 123.456.789-00")
+    receiver.wait_for(path, 1)
+    assert len((await admin.get("/api/admin/integrations/deliveries", params={"webhook_id": hook["id"]})).json()) == 1
+    r = await admin.post("/api/admin/privacy/erase", json={"customer": customer_id})
+    assert r.status_code == 200, r.text
+    assert (await admin.get("/api/admin/integrations/deliveries", params={"webhook_id": hook["id"]})).json() == []
