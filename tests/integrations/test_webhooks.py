@@ -180,3 +180,14 @@ async def test_erasing_a_customer_removes_the_deliveries_about_them(
     r = await admin.post("/api/admin/privacy/erase", json={"customer": customer_id})
     assert r.status_code == 200, r.text
     assert (await admin.get("/api/admin/integrations/deliveries", params={"webhook_id": hook["id"]})).json() == []
+
+
+async def test_a_receiver_that_refuses_is_not_retried(desk: RunningHub, admin: httpx.AsyncClient, receiver: Receiver) -> None:
+    path, hook = await add_webhook(admin, receiver)
+    receiver.script[path].append(410)  # gone: asking again changes nothing
+    await queued_chat(desk)
+    receiver.wait_for(path, 1)
+    wait_until(lambda: desk.call(lambda: _status(desk, hook["id"])) == "failed", 30, "the delivery given up")
+    detail = await delivery_of(admin, hook["id"])
+    assert detail["attempts"] == 1 and [a["status_code"] for a in detail["attempt_log"]] == [410]
+    assert len(receiver.at(path)) == 1
