@@ -68,6 +68,7 @@ PAGES: list[tuple[str, str | None, str, Step | None]] = [
     ("admin-settings", "admin", "/admin/settings", None),
     ("admin-canned", "admin", "/admin/canned", None),
     ("admin-privacy", "admin", "/admin/privacy", None),
+    ("admin-integrations", "admin", "/admin/integrations", None),
     ("account", "agent", "/account", None),
     ("widget-closed", None, "/?lang=pt-BR", None),
     ("widget-open", None, "/?lang=pt-BR", _widget_open),

@@ -30,6 +30,7 @@ from core.models import utcnow
 from handoff.audit import AuditAction, AuditClient, AuditEntry, record_audit
 from handoff.models import Conversation, Message, User
 from insights.models import ConversationSummary, FollowUp, Survey
+from integrations.webhooks import forget_conversations
 from kb_index.models import UnansweredQuestion
 
 logger = logging.getLogger(__name__)
@@ -156,6 +157,7 @@ async def _anonymise(session: AsyncSession, pseudonyms: dict[str, str]) -> Anony
     )
     await session.execute(delete(UnansweredQuestion).where(UnansweredQuestion.conversation_id.in_(conversation_ids)))
     await session.execute(delete(OutboxMessage).where(OutboxMessage.conversation_id.in_(conversation_ids)))
+    await forget_conversations(session, conversation_ids)  # webhook deliveries that named them
     return done
 
 

@@ -13,6 +13,7 @@ from handoff.words_texts import WORDS_TEXTS
 _PT_BR = {
     "teams_title": "Times",
     "people_title": "Pessoas",
+    "integrations_title": "Integrações",
     "account_title": "Minha conta",
     "console": "Console",
     "admin_nav": "Administração",
@@ -126,6 +127,7 @@ _PT_PT = {
     **_PT_BR,
     "teams_title": "Equipas",
     "people_title": "Pessoas",
+    "integrations_title": "Integrações",
     "account_title": "A minha conta",
     "logout": "terminar sessão",
     "saved": "Alterações guardadas.",
@@ -191,6 +193,7 @@ _PT_PT = {
 _EN = {
     "teams_title": "Teams",
     "people_title": "People",
+    "integrations_title": "Integrations",
     "account_title": "My account",
     "console": "Console",
     "admin_nav": "Administration",

@@ -60,6 +60,11 @@ class AuditAction(str, enum.Enum):
     CANNED_CHANGE = "canned_change"
     CANNED_DELETE = "canned_delete"
     USER_INVITE = "user_invite"
+    INTEGRATION_TOKEN_ADD = "integration_token_add"  # noqa: S105 - an action's name, not a password
+    INTEGRATION_TOKEN_REVOKE = "integration_token_revoke"  # noqa: S105 - an action's name, not a password
+    WEBHOOK_ADD = "webhook_add"
+    WEBHOOK_REMOVE = "webhook_remove"
+    WEBHOOK_REDELIVER = "webhook_redeliver"
 
 
 class AuditEntry(Base):

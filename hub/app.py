@@ -31,6 +31,8 @@ import handoff.admin_routes
 import handoff.routes
 import insights
 import insights.routes
+import integrations.admin_routes
+import integrations.api
 import kb_index
 import kb_index.routes
 from connectors import outbox
@@ -51,6 +53,7 @@ from hub.db import make_engine, make_read_sessionmaker, make_sessionmaker
 from hub.pages import process_router
 from hub.secret_store import ensure_secrets
 from hub.settings import Settings, get_settings
+from integrations import Integrations, WebhookOptions, WebhookWorker, webhook_listener
 from kb_index import IndexFollower, KnowledgeIndex, UnansweredSettler
 
 if TYPE_CHECKING:
@@ -258,6 +261,26 @@ def _outbox_worker(
     )
 
 
+def _integrations(
+    settings: Settings,
+    sessions: async_sessionmaker[AsyncSession],
+    read_sessions: Callable[[], AbstractAsyncContextManager[AsyncSession]],
+) -> Integrations:
+    """The API tokens' hashing key and the webhook sender (every replica runs one; the database
+    decides which sends each attempt)."""
+    options = WebhookOptions(
+        timeout_s=settings.webhooks_timeout_s,
+        max_attempts=settings.webhooks_max_attempts,
+        backoff_s=settings.webhooks_backoff_s,
+        max_backoff_s=settings.webhooks_max_backoff_s,
+        poll_s=settings.webhooks_poll_s,
+        allow_private=settings.webhooks_allow_private,
+        keep_days=settings.webhooks_keep_days,
+    )
+    worker = WebhookWorker(sessions, options, read_sessions=read_sessions)
+    return Integrations(token_key=settings.secret_key.encode(), options=options, worker=worker)
+
+
 async def overloaded(request: Request, exc: Exception) -> Response:
     """No database connection came free in time (a flood of requests holds them all): 503 with
     Retry-After, which clients and proxies understand, instead of a 500."""
@@ -331,6 +354,7 @@ class _Services:
     worker: OutboxWorker
     limits_redis: Redis | None
     settler: UnansweredSettler
+    webhooks: WebhookWorker
 
 
 async def _load_index(s: _Services) -> None:
@@ -365,6 +389,7 @@ async def _start(app: FastAPI, s: _Services) -> list[asyncio.Task]:
         tasks.append(asyncio.create_task(retention_loop(s.desk.unit_of_work, media, every_s=s.settings.retention_check_s)))
     if s.channels.outbound:
         tasks.append(asyncio.create_task(s.worker.run()))
+    tasks.append(asyncio.create_task(s.webhooks.run()))
     if s.relay is not None:
         tasks.append(asyncio.create_task(s.bus.run_relay()))
     return tasks
@@ -409,9 +434,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     """Build the hub. The index is loaded and the services started in the lifespan."""
     settings = ensure_secrets(settings or get_settings())
     # The database. Every row handoff appends (a conversation, a message, an ownership change) also
-    # updates insights' KPI summaries, in the same transaction.
+    # updates insights' KPI summaries and stages the webhooks it makes, in the same transaction.
     engine = make_engine(settings.database_url)
-    sessions = make_sessionmaker(engine, listeners=[insights.note_appended])
+    sessions = make_sessionmaker(engine, listeners=[insights.note_appended, webhook_listener(settings.webhooks_max_attempts)])
     read_sessions = make_read_sessionmaker(engine)  # reads that must not take SQLite's write lock
     # Real-time events (shared between replicas through Redis), the widget, Rasa and the index.
     relay = ReplicaRelay(settings.redis_url, prefix=settings.redis_prefix) if settings.redis_url else None
@@ -432,8 +457,22 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     worker = _outbox_worker(settings, sessions, channels, desk)
     # After a publication, the open unanswered questions it may answer are re-run (kb_index.settling).
     settler = UnansweredSettler(index, read_sessions, desk.unit_of_work)
+    services_of_integrations = _integrations(settings, sessions, read_sessions)  # the HTTP API's tokens, the webhooks' sender
     services = _Services(
-        settings, engine, read_sessions, relay, bus, rasa, index, follower, desk, channels, worker, limits_redis, settler
+        settings,
+        engine,
+        read_sessions,
+        relay,
+        bus,
+        rasa,
+        index,
+        follower,
+        desk,
+        channels,
+        worker,
+        limits_redis,
+        settler,
+        services_of_integrations.worker,
     )
     app = FastAPI(title="Balcão", version="0.1.0", lifespan=_lifespan(services))
     app.state.desk = desk
@@ -442,6 +481,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.unanswered = settler
     app.state.settings = settings
     app.state.outbox_worker = worker
+    app.state.integrations = services_of_integrations
     app.state.media = media
     app.state.rate_limits = limits
     app.state.login_throttle = _login_throttle(settings, limits, limits_redis)
@@ -459,6 +499,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(privacy_pages)  # ...and the admins' page over it
     app.include_router(insights.routes.router)  # the dashboard: KPIs, exports, follow-ups and page
     app.include_router(kb_index.routes.router)  # the knowledge-base editor: its API and page
+    app.include_router(integrations.api.router)  # /api/v1: what a CRM or an order system reads, by token
+    app.include_router(integrations.admin_routes.router)  # tokens, webhooks, the delivery log
+    app.include_router(integrations.admin_routes.pages)  # their page, /admin/integrations
     app.include_router(actions_router(executor, settings.actions_token))
     _mount_static(app)
     app.include_router(process_router(index, rasa, default_language=settings.default_language))  # the demo page and /healthz

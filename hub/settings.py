@@ -147,6 +147,16 @@ class Settings(BaseSettings):
     # The outbox of Telegram and WhatsApp messages.
     outbox_backoff_s: float = 1.0
     outbox_max_attempts: int = 10
+    # Outgoing webhooks (integrations): retries with doubling waits, each attempt in the delivery log.
+    webhooks_allow_private: bool = Field(
+        False, description="let webhooks go to loopback and private addresses (tests, a receiver on the company's network)"
+    )
+    webhooks_timeout_s: float = Field(10.0, description="a receiver that does not answer in this long is tried again later")
+    webhooks_max_attempts: int = Field(8, ge=1, description="attempts at one delivery before it is marked failed")
+    webhooks_backoff_s: float = Field(10.0, description="the wait after the first failed attempt; it doubles after each")
+    webhooks_max_backoff_s: float = Field(3600.0, description="the longest wait between two attempts")
+    webhooks_poll_s: float = Field(1.0, description="how often each hub looks for due deliveries")
+    webhooks_keep_days: float = Field(30.0, gt=0, description="delivered or failed deliveries are forgotten after this many days")
 
     # NPS survey and service KPIs (insights)
     company_name: str = Field("Loja Maré", description="named in the NPS question")

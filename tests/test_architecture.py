@@ -8,7 +8,7 @@ from collections import defaultdict
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
-PACKAGES = ("hub", "desk", "core", "handoff", "connectors", "insights", "kb_index", "bot")
+PACKAGES = ("hub", "desk", "core", "handoff", "connectors", "insights", "kb_index", "integrations", "bot")
 
 
 def _modules() -> dict[str, Path]:
@@ -93,3 +93,15 @@ def test_only_hub_knows_every_package() -> None:
             assert not {t for t in targets if t.split(".")[0] == "hub"}, f"{module} imports hub"
         if package == "core":
             assert {t.split(".")[0] for t in targets} <= {"core"}, f"{module} imports {targets}"
+
+
+def test_integrations_sits_below_the_desk() -> None:
+    """Integrations reads handoff, connectors and insights and never the desk; of the others, only
+    the desk (a customer's erasure) and the hub (its listener and routers) import it."""
+    graph = _import_graph()
+    for module, targets in graph.items():
+        package = module.split(".")[0]
+        if package == "integrations":
+            assert not {t for t in targets if t.split(".")[0] == "desk"}, f"{module} imports desk"
+        elif package not in ("hub", "desk"):
+            assert not {t for t in targets if t.split(".")[0] == "integrations"}, f"{module} imports integrations"

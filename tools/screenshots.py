@@ -78,6 +78,7 @@ async def staff_page_shots(browser: Browser, hub: RunningHub) -> list[Path]:
             ("admin", "/admin/settings", "pt-PT"),
             ("admin", "/admin/canned", "pt-BR"),
             ("admin", "/admin/privacy", "en"),
+            ("admin", "/admin/integrations", "en"),
         ):
             context = await logged_in(browser, hub, role, size=size, lang=LANG_HEADERS[lang])
             page = await context.new_page()

@@ -10,9 +10,16 @@ from sqlalchemy.ext.asyncio import async_engine_from_config
 from connectors.models import Base as ConnectorsBase
 from handoff.models import Base as HandoffBase
 from insights.models import Base as InsightsBase
+from integrations.models import Base as IntegrationsBase
 from kb_index.models import Base as KbBase
 
-target_metadata = [HandoffBase.metadata, KbBase.metadata, InsightsBase.metadata, ConnectorsBase.metadata]
+target_metadata = [
+    HandoffBase.metadata,
+    KbBase.metadata,
+    InsightsBase.metadata,
+    ConnectorsBase.metadata,
+    IntegrationsBase.metadata,
+]
 config = context.config
 
 
