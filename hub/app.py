@@ -33,8 +33,9 @@ import insights
 import insights.routes
 import kb_index
 import kb_index.routes
-from connectors import outbox
+from connectors import customers, outbox
 from connectors.base import InboundMessage, OutboxChannel
+from connectors.identity import CustomerIdentity
 from connectors.login_throttle import LoginThrottle, build_login_throttle
 from connectors.media import MediaStore, media_router
 from connectors.outbox import DeliveryChange, OutboxWorker
@@ -288,7 +289,13 @@ def _add_middleware(app: FastAPI, settings: Settings) -> None:
 def _widget_router(
     settings: Settings, desk: Desk, widget: WidgetChannel, handle: HandleInbound, limits: RateLimits, media: MediaStore
 ) -> APIRouter:
-    """The website widget: its token, WebSocket and script."""
+    """The website widget: its token, WebSocket and script; the shop's signed identities of its
+    customers are kept on their records."""
+
+    async def identify(customer_id: str, identity: CustomerIdentity) -> None:
+        async with desk.unit_of_work() as session:
+            await customers.remember_identity(session, channel="widget", customer_id=customer_id, identity=identity)
+
     return widget_router(
         WidgetTokens(settings.widget_secret, max_age_s=settings.widget_token_max_age_s),
         widget,
@@ -297,7 +304,11 @@ def _widget_router(
         lambda cid: desk.customer_typing("widget", cid),
         limits=limits,
         options=WidgetOptions(
-            default_language=settings.default_language, max_chars=settings.max_message_chars, setup=desk.widget_setup
+            default_language=settings.default_language,
+            max_chars=settings.max_message_chars,
+            setup=desk.widget_setup,
+            identity_secret=settings.identity_secret,
+            identify=identify,
         ),
     )
 
