@@ -47,6 +47,7 @@ from desk import Desk, EventBus, RasaClient, ReplicaRelay, actions_router, inact
 from desk.privacy import retention_loop
 from desk.privacy_routes import router as privacy_router
 from handoff.auth import LoginRequired, auth_router, redirect_to_login
+from handoff.customer_routes import router as customer_router
 from hub.db import make_engine, make_read_sessionmaker, make_sessionmaker
 from hub.pages import process_router
 from hub.secret_store import ensure_secrets
@@ -456,6 +457,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     for router in channels.routers:
         app.include_router(router)
     app.include_router(handoff.routes.router)  # the agents' console: its API, WebSocket and page
+    app.include_router(customer_router)  # the console's customer: verified identity, linked channels
     app.include_router(handoff.admin_routes.router)  # teams, staff accounts, the audit log
     app.include_router(handoff.admin_routes.pages)  # their pages, and every user's account page
     app.include_router(privacy_router)  # a customer's data: export, erasure, the retention policy
