@@ -128,3 +128,16 @@ async def test_an_identity_that_could_be_read_two_ways_is_refused(bare_hub: Runn
     assert r.status_code == 422
     too_long = await session(bare_hub, body(CustomerIdentity(id="x" * 121), "0" * 64))
     assert too_long.status_code == 422
+
+
+def test_the_shop_gets_the_desks_identity_secret_from_the_command_line(
+    bare_hub: RunningHub, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from hub.cli import main
+    from hub.settings import Settings
+
+    # Another process reading the same secrets file, as `balcao widget identity-secret` on the desk's machine.
+    monkeypatch.setattr("hub.cli.get_settings", lambda: Settings(environment="test", secrets_file=bare_hub.settings.secrets_file))
+    assert main(["widget", "identity-secret"]) == 0
+    secret = capsys.readouterr().out.strip()
+    assert secret == bare_hub.settings.identity_secret and len(secret) >= 40
