@@ -20,6 +20,8 @@ from connectors.identity import CustomerIdentity, sign_identity
 from handoff.console_texts import TEXTS
 from tests.browser.test_console import SIZES, console
 from tests.browser.test_widget import browser  # noqa: F401 - the module's Chromium fixture
+from tests.channel_fakes import FakeTelegram, FakeTwilio, TelegramCustomer
+from tests.conftest import TELEGRAM_SECRET, channel_settings
 from tests.support import RunningHub, WidgetCustomer, queueing_hub, visitor_label
 
 pytestmark = [pytest.mark.browser]
@@ -52,10 +54,18 @@ def shop() -> Iterator[str]:
 
 
 @pytest.fixture(scope="module")
-def identity_hub(tmp_path_factory: pytest.TempPathFactory, index_cache: Path) -> Iterator[RunningHub]:
-    """A hub whose Rasa never answers: a customer's first message queues the chat for `geral`."""
+def identity_hub(
+    tmp_path_factory: pytest.TempPathFactory, index_cache: Path, fake_telegram: FakeTelegram, fake_twilio: FakeTwilio
+) -> Iterator[RunningHub]:
+    """A hub whose Rasa never answers (a customer's first message queues the chat for `geral`),
+    with Telegram on its local fake."""
     with queueing_hub(
-        "sqlite", tmp_path_factory.mktemp("identity-browser"), cache_dir=index_cache, staff=(ANA,), encoder="bm25"
+        "sqlite",
+        tmp_path_factory.mktemp("identity-browser"),
+        cache_dir=index_cache,
+        staff=(ANA,),
+        encoder="bm25",
+        **channel_settings(fake_telegram, fake_twilio),
     ) as hub:
         yield hub
 
@@ -141,4 +151,39 @@ async def test_the_agent_sees_the_shops_verified_customer_and_not_a_forged_one(
     await expect(profile.locator("#profile-facts")).not_to_contain_text(carla.email)
     await expect(page.locator("body")).not_to_contain_text(carla.name)
     for p in (page, signed, forged):
+        await p.context.close()
+
+
+@pytest.mark.parametrize("size", list(SIZES))
+async def test_the_agent_links_the_customers_telegram_chat_from_the_console(
+    identity_hub: RunningHub, shop: str, browser: Browser, fake_telegram: FakeTelegram, size: str
+) -> None:
+    t = TEXTS["pt-BR"]
+    tag = uuid.uuid4().hex[:6]
+    joana = CustomerIdentity(id=f"c-{tag}", name=f"Joana {tag}", email=f"joana.{tag}@exemplo.com.br")
+    signed = await shop_page(
+        browser, shop, identity_hub, joana, sign_identity(identity_hub.settings.identity_secret, joana), SIZES[size]
+    )
+    await write(signed, "Comprei pelo site")
+    telegram = TelegramCustomer(identity_hub, fake_telegram, TELEGRAM_SECRET, first_name=f"Jô <b>{tag}</b>")
+    await telegram.say("Sou eu no Telegram")
+
+    page = await console(browser, identity_hub, ANA[:2], size=SIZES[size], lang="pt-BR")
+    await open_profile(page, joana.name, size)
+    profile = page.locator("#profile")
+    await profile.get_by_text(t["link_title"]).click()
+    await profile.get_by_label(t["link_search"]).fill(tag)
+    await profile.get_by_role("button", name=t["link_search_button"]).click()
+    # The Telegram name is shown as text, never as markup.
+    link = profile.get_by_role("button", name=f"Vincular Jô <b>{tag}</b> (Telegram)")
+    await link.click()
+    await expect(page.locator("#notice")).to_have_text(t["linked"])
+    if size == "phone" and not await profile.is_visible():
+        await page.locator("#details").click()
+    await expect(profile.locator("#linked-records")).to_contain_text(f"Jô <b>{tag}</b> · Telegram")
+    everywhere = profile.locator("#everywhere li")
+    await expect(everywhere).to_have_count(2)
+    await expect(everywhere.filter(has_text="Telegram")).to_have_count(1)
+    assert await profile.locator("#linked-records b").count() == 0
+    for p in (page, signed):
         await p.context.close()
