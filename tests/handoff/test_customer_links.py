@@ -26,15 +26,19 @@ EDU = ("edu@loja.test", "edu-password-1", "editor", [])
 ADA = ("ada@loja.test", "ada-password-1", "admin", [])
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="module", params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)])
 def links_hub(
-    tmp_path_factory: pytest.TempPathFactory, index_cache: Path, fake_telegram: FakeTelegram, fake_twilio: FakeTwilio
+    request: pytest.FixtureRequest,
+    tmp_path_factory: pytest.TempPathFactory,
+    index_cache: Path,
+    fake_telegram: FakeTelegram,
+    fake_twilio: FakeTwilio,
 ) -> Iterator[RunningHub]:
-    """A hub whose Rasa never answers (a first message queues the chat for `geral`), with Telegram
-    on its local fake; nothing here asks the knowledge base, so it is searched by words alone."""
+    """A hub on SQLite, then PostgreSQL, whose Rasa never answers (a first message queues the chat
+    for `geral`), with Telegram on its local fake; nothing here asks the knowledge base, so it is searched by words alone."""
     with queueing_hub(
-        "sqlite",
-        tmp_path_factory.mktemp("links"),
+        request.param,
+        tmp_path_factory.mktemp(f"links-{request.param}"),
         cache_dir=index_cache,
         staff=(ANA, EDU, ADA),
         encoder="bm25",
