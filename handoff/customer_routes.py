@@ -21,6 +21,7 @@ from handoff.models import Conversation, User
 
 router = APIRouter(prefix="/api/agent", tags=["agents"])
 CONVERSATIONS_PER_RECORD = 10
+ONE_LINE = r"^[^\x00-\x1f\x7f]*$"  # no control characters (PostgreSQL refuses NUL in text)
 
 
 class RecordOut(BaseModel):
@@ -67,8 +68,8 @@ class CustomerCard(BaseModel):
 
 
 class LinkIn(BaseModel):
-    channel: str = Field(min_length=1, max_length=20)
-    customer_id: str = Field(min_length=1, max_length=64)
+    channel: str = Field(min_length=1, max_length=20, pattern=ONE_LINE)
+    customer_id: str = Field(min_length=1, max_length=64, pattern=ONE_LINE)
 
 
 async def _conversation(session: AsyncSession, conversation_id: str, user: User) -> Conversation:
@@ -107,7 +108,9 @@ async def customer_card(conversation_id: str, user: Agent, session: DbSession) -
 
 
 @router.get("/customers", response_model=list[RecordOut])
-async def search(user: Agent, session: DbSession, q: str = Query(min_length=2, max_length=120)) -> list[RecordOut]:
+async def search(
+    user: Agent, session: DbSession, q: str = Query(min_length=2, max_length=120, pattern=ONE_LINE)
+) -> list[RecordOut]:
     """Customers on any channel whose name, e-mail, phone, username or shop id matches ``q``: the
     ones an agent may link with the customer of a conversation."""
     return [RecordOut.of(r) for r in await customers.search_customers(session, q)]

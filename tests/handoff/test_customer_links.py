@@ -151,6 +151,9 @@ async def test_refused_links_say_why_and_change_nothing(links_hub: RunningHub, a
     nowhere = await ana.http.post("/api/agent/conversations/nope/customer/links", json={"channel": "widget", "customer_id": "x"})
     assert nowhere.status_code == 404
     assert (await ana.http.get("/api/agent/customers", params={"q": "J"})).status_code == 422
+    assert (await ana.http.get("/api/agent/customers", params={"q": "Jo\x00ana"})).status_code == 422
+    control = await ana.http.post(links, json={"channel": "telegram", "customer_id": "tg-1\x00"})
+    assert control.status_code == 422
 
     edu = await logged_in(links_hub, EDU)  # an editor writes articles: customers are not theirs
     try:
