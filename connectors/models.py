@@ -45,6 +45,14 @@ class ChannelCustomer(Base):
     last_seen_at: Mapped[datetime] = mapped_column(default=utcnow)
     unreachable_at: Mapped[datetime | None] = mapped_column(default=None)
     unreachable_reason: Mapped[str | None] = mapped_column(String(200), default=None)
+    # Widget customers the shop's site identified (connectors.identity): its id, e-mail and phone,
+    # and when the signature last verified. Only what a valid signature carried is ever stored.
+    external_id: Mapped[str | None] = mapped_column(String(120), default=None)
+    email: Mapped[str | None] = mapped_column(String(254), default=None, index=True)
+    phone: Mapped[str | None] = mapped_column(String(40), default=None, index=True)
+    verified_at: Mapped[datetime | None] = mapped_column(default=None)
+    # One person's records on several channels share it (connectors.customers.link_customers).
+    person_id: Mapped[str | None] = mapped_column(String(36), default=None, index=True)
 
 
 class OutboxMessage(Base):

@@ -22,6 +22,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 import handoff
 from connectors.base import Channel, InboundMessage
+from connectors.identity import CustomerIdentity, IdentityIn, IdentityRefused, identified_customer_id, verify_identity
 from connectors.media import MediaStore
 from connectors.ratelimit import RateLimits
 from core.events import Event
@@ -44,6 +45,8 @@ CustomerTyping = Callable[[str], Awaitable[None]]
 # "company" and "color" (the admins' words, read afresh: a change shows on the next page opened)
 WidgetSetup = Callable[[str], Awaitable[dict]]
 Sessions = Callable[[], AbstractAsyncContextManager[AsyncSession]]
+# customer id, verified identity → kept on the customer's record (connectors.customers.remember_identity)
+Identify = Callable[[str, CustomerIdentity], Awaitable[None]]
 
 
 SUBPROTOCOL = "balcao.widget"
@@ -170,6 +173,8 @@ class WidgetChannel(Channel):
 
 class SessionRequest(BaseModel):
     token: str | None = Field(None, max_length=400)
+    identity: IdentityIn | None = Field(None, description="the shop's logged-in customer (connectors.identity)")
+    signature: str | None = Field(None, max_length=200, description="HMAC-SHA256 of the identity, hex (docs/identity.md)")
 
 
 class SessionResponse(BaseModel):
@@ -198,12 +203,15 @@ CORS = {
 @dataclass(frozen=True)
 class WidgetOptions:
     """What the desk decides for every widget: the language when the page and the browser name
-    none Balcão speaks, the longest message, and the desk's setup of a page (its language among
-    those offered, its wording, the company's name and colour)."""
+    none Balcão speaks, the longest message, the desk's setup of a page (its language among
+    those offered, its wording, the company's name and colour), the secret the shop's server
+    signs its customers' identities with, and where a verified identity is kept."""
 
     default_language: str = "pt-BR"
     max_chars: int = 4000
     setup: WidgetSetup | None = None
+    identity_secret: str = ""  # empty: identities are refused (the hub always has one: hub.secret_store)
+    identify: Identify | None = None
 
 
 class _WidgetRoutes:
@@ -248,20 +256,34 @@ class _WidgetRoutes:
 
     async def widget_session(self, body: SessionRequest, request: Request, response: Response) -> SessionResponse:
         """A token for a new customer, or a fresh one for a returning customer (403 if forged or
-        expired; 429 when the client's address asked for too many)."""
+        expired; 429 when the client's address asked for too many). With the shop's signed
+        identity, the token is the identified customer's, whatever token came with it; an
+        identity whose signature does not verify is refused (403) and nothing of it is kept."""
         response.headers.update(CORS)
         if not await self.under_limit(ip=self.limits.client_ip(request) if self.limits else None):
             raise HTTPException(
                 status_code=429, detail="too many chats started from your address: please try again in a minute", headers=CORS
             )
-        customer_id = None
-        if body.token:
+        customer_id = await self._identified(body.identity, body.signature) if body.identity else None
+        if body.token and customer_id is None:
             try:
                 customer_id = self.tokens.verify(body.token)
             except InvalidToken as exc:
                 raise HTTPException(status_code=403, detail=str(exc), headers=CORS) from exc
         _, token = self.tokens.issue(customer_id)
         return SessionResponse(token=token, expires_in=self.tokens.max_age_s)
+
+    async def _identified(self, given: IdentityIn, signature: str | None) -> str:
+        """The customer id of the shop's signed identity, kept on their record; 403 when the
+        signature is missing or does not match (checked in constant time)."""
+        try:
+            identity = verify_identity(self.options.identity_secret, given.identity(), signature)
+        except IdentityRefused as exc:
+            raise HTTPException(status_code=403, detail=str(exc), headers=CORS) from exc
+        customer_id = identified_customer_id(identity)
+        if self.options.identify is not None:
+            await self.options.identify(customer_id, identity)
+        return customer_id
 
     async def widget_socket(self, websocket: WebSocket, lang: str = "") -> None:
         """One open page of a customer: its setup and history first, then its frames until it

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import hmac
 import ipaddress
 from collections.abc import Callable
@@ -9,7 +10,7 @@ from urllib.parse import urlsplit
 
 from itsdangerous import TimestampSigner
 
-__all__ = ["allowed_origin", "same_secret", "timestamp_signer"]
+__all__ = ["allowed_origin", "hmac_sha256_hex", "same_secret", "timestamp_signer"]
 
 
 def same_secret(given: str, expected: str) -> bool:
@@ -19,6 +20,12 @@ def same_secret(given: str, expected: str) -> bool:
     holding non-ASCII characters, and a header or query parameter may hold any of them (Starlette
     decodes headers as Latin-1), which must be a refusal, not a 500."""
     return hmac.compare_digest(given.encode("utf-8", "surrogatepass"), expected.encode("utf-8", "surrogatepass"))
+
+
+def hmac_sha256_hex(secret: str, message: str) -> str:
+    """HMAC-SHA256 of ``message`` with ``secret`` (both UTF-8), in lowercase hex: what another
+    system computes to sign something for the desk (compare it with ``same_secret``)."""
+    return hmac.new(secret.encode("utf-8"), message.encode("utf-8"), hashlib.sha256).hexdigest()
 
 
 def timestamp_signer(clock: Callable[[], float]) -> type[TimestampSigner]:

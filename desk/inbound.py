@@ -61,8 +61,9 @@ def rasa_text(inbound: InboundMessage, payload: str | None) -> str:
 
 
 async def _open_conversation(session: AsyncSession, inbound: InboundMessage) -> Conversation:
-    """The customer's open conversation on this channel, or a new one the bot owns."""
-    await customers.remember_customer(session, inbound)
+    """The customer's open conversation on this channel, or a new one the bot owns (named as
+    their message names them, else as their record does: a widget customer the shop identified)."""
+    customer = await customers.remember_customer(session, inbound)
     conversation = await handoff.find_open_conversation(session, channel=inbound.channel, customer_id=inbound.customer_id)
     if conversation is None:
         conversation = await handoff.start_conversation(
@@ -70,7 +71,7 @@ async def _open_conversation(session: AsyncSession, inbound: InboundMessage) -> 
             channel=inbound.channel,
             customer_id=inbound.customer_id,
             language=inbound.language,
-            customer_name=inbound.customer_name,
+            customer_name=inbound.customer_name or customer.name,
         )
     return conversation
 

@@ -21,9 +21,10 @@ from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
-from sqlalchemy import delete, or_, select, update
+from sqlalchemy import delete, or_, select, tuple_, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from connectors.customers import normal_phone
 from connectors.media import MediaStore
 from connectors.models import ChannelCustomer, Delivery, OutboxMessage
 from core.models import utcnow
@@ -45,7 +46,7 @@ class UnknownCustomer(LookupError):
     def __init__(self, query: str) -> None:
         super().__init__(
             f"no customer or conversation matches {query[:80]!r}: search by a conversation id, a phone number "
-            "(+5511987654321), a Telegram id (tg-12345 or @username) or the widget's customer id"
+            "(+5511987654321), a Telegram id (tg-12345 or @username), an e-mail or the widget's customer id"
         )
 
 
@@ -82,8 +83,10 @@ class Anonymised:
 
 async def find_customer(session: AsyncSession, query: str) -> list[CustomerRef]:
     """The customers ``query`` names: a conversation id, a customer id on any channel, a phone
-    number (WhatsApp's ``wa-+55…`` or its address), a Telegram id (``tg-123``, ``123`` or
-    ``@username``). Raises ``UnknownCustomer`` when nothing matches."""
+    number (WhatsApp's ``wa-+55…`` or its address, or the phone the shop's site verified), a
+    Telegram id (``tg-123``, ``123`` or ``@username``), an e-mail or the shop's own id of a
+    widget customer — and every record linked with them as one person (their other channels).
+    Raises ``UnknownCustomer`` when nothing matches."""
     q = query.strip()
     if not q or len(q) > 120:
         raise UnknownCustomer(q)
@@ -98,18 +101,35 @@ async def find_customer(session: AsyncSession, query: str) -> list[CustomerRef]:
             )
         ).all()
     }
+    phone = normal_phone(q) or q
     records = select(ChannelCustomer.channel, ChannelCustomer.customer_id).where(
         or_(
             ChannelCustomer.customer_id.in_(ids),
-            ChannelCustomer.address.in_({q, f"whatsapp:{q}"}),
+            ChannelCustomer.address.in_({q, f"whatsapp:{q}", f"whatsapp:{phone}"}),
             ChannelCustomer.username == q.removeprefix("@"),
+            ChannelCustomer.email == q.lower(),
+            ChannelCustomer.phone == phone,
+            ChannelCustomer.external_id == q,
         )
     )
     found |= {CustomerRef(channel, cid) for channel, cid in (await session.execute(records)).all()}
+    found |= await _linked(session, found)
     found = {ref for ref in found if not ref.customer_id.startswith(PSEUDONYM_PREFIX)}
     if not found:
         raise UnknownCustomer(q)
     return sorted(found, key=lambda ref: (ref.channel, ref.customer_id))
+
+
+async def _linked(session: AsyncSession, refs: set[CustomerRef]) -> set[CustomerRef]:
+    """The records linked as one person with any of ``refs`` (an agent linked their channels)."""
+    if not refs:
+        return set()
+    keys = [(r.channel, r.customer_id) for r in refs]
+    people = select(ChannelCustomer.person_id).where(
+        tuple_(ChannelCustomer.channel, ChannelCustomer.customer_id).in_(keys), ChannelCustomer.person_id.is_not(None)
+    )
+    linked = select(ChannelCustomer.channel, ChannelCustomer.customer_id).where(ChannelCustomer.person_id.in_(people))
+    return {CustomerRef(channel, cid) for channel, cid in (await session.execute(linked)).all()}
 
 
 def media_ids_of(data: dict | None) -> list[str]:

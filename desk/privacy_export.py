@@ -92,7 +92,8 @@ async def collect_customer_data(session: AsyncSession, refs: Iterable[CustomerRe
         "format": FORMAT_VERSION,
         "customers": [
             {"channel": r.channel, "customer_id": r.customer_id, "address": r.address, "name": r.name, "username": r.username,
-             "language": r.language, "first_seen_at": _iso(r.first_seen_at), "last_seen_at": _iso(r.last_seen_at)}
+             "language": r.language, "first_seen_at": _iso(r.first_seen_at), "last_seen_at": _iso(r.last_seen_at),
+             "email": r.email, "phone": r.phone, "shop_id": r.external_id, "verified_at": _iso(r.verified_at)}
             for r in records
         ],
         "conversations": [

@@ -54,6 +54,7 @@ class AuditAction(str, enum.Enum):
     WORDS_CHANGE = "words_change"
     CUSTOMER_EXPORT = "customer_export"
     CUSTOMER_ERASE = "customer_erase"
+    CUSTOMER_LINK = "customer_link"
     RETENTION_SET = "retention_set"
     RETENTION_RUN = "retention_run"
     CANNED_ADD = "canned_add"

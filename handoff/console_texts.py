@@ -111,6 +111,19 @@ _PT_BR = {
     "role_agent": "atendente",
     "role_supervisor": "supervisor",
     "role_admin": "administrador",
+    "email": "E-mail",
+    "phone": "Telefone",
+    "shop_id": "ID na loja",
+    "verified": "✓ Identidade verificada pela loja",
+    "linked_records": "Canais vinculados",
+    "all_conversations": "Conversas em todos os canais",
+    "link_title": "Vincular outro canal deste cliente",
+    "link_search": "Buscar cliente por telefone, e-mail ou nome",
+    "link_search_button": "Buscar",
+    "link": "Vincular",
+    "link_who": "Vincular {name} ({channel})",
+    "linked": "Clientes vinculados: as conversas de todos os canais aparecem no perfil.",
+    "no_customers": "Nenhum cliente encontrado.",
 }
 
 _PT_PT = {
@@ -143,6 +156,15 @@ _PT_PT = {
     "sender_agent": "operador",
     "role_agent": "operador",
     "delivery_sending": "a enviar",
+    "phone": "Telemóvel",
+    "shop_id": "ID na loja",
+    "linked_records": "Canais associados",
+    "link_title": "Associar outro canal deste cliente",
+    "link_search": "Procurar cliente por telemóvel, e-mail ou nome",
+    "link_search_button": "Procurar",
+    "link": "Associar",
+    "link_who": "Associar {name} ({channel})",
+    "linked": "Clientes associados: as conversas de todos os canais aparecem no perfil.",
 }
 
 _EN = {
@@ -248,6 +270,19 @@ _EN = {
     "role_agent": "agent",
     "role_supervisor": "supervisor",
     "role_admin": "admin",
+    "email": "E-mail",
+    "phone": "Phone",
+    "shop_id": "Shop ID",
+    "verified": "✓ Identity verified by the shop",
+    "linked_records": "Linked channels",
+    "all_conversations": "Conversations on every channel",
+    "link_title": "Link another channel of this customer",
+    "link_search": "Find a customer by phone, e-mail or name",
+    "link_search_button": "Search",
+    "link": "Link",
+    "link_who": "Link {name} ({channel})",
+    "linked": "Customers linked: their conversations on every channel are in the profile.",
+    "no_customers": "No customer found.",
 }
 
 TEXTS: dict[str, dict[str, str]] = {"pt-BR": _PT_BR, "pt-PT": _PT_PT, "en": _EN}

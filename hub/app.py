@@ -35,8 +35,9 @@ import integrations.admin_routes
 import integrations.api
 import kb_index
 import kb_index.routes
-from connectors import outbox
+from connectors import customers, outbox
 from connectors.base import InboundMessage, OutboxChannel
+from connectors.identity import CustomerIdentity
 from connectors.login_throttle import LoginThrottle, build_login_throttle
 from connectors.media import MediaStore, media_router
 from connectors.outbox import DeliveryChange, OutboxWorker
@@ -49,6 +50,7 @@ from desk.privacy import retention_loop
 from desk.privacy_pages import pages as privacy_pages
 from desk.privacy_routes import router as privacy_router
 from handoff.auth import LoginRequired, auth_router, redirect_to_login
+from handoff.customer_routes import router as customer_router
 from hub.db import make_engine, make_read_sessionmaker, make_sessionmaker
 from hub.pages import process_router
 from hub.secret_store import ensure_secrets
@@ -312,7 +314,13 @@ def _add_middleware(app: FastAPI, settings: Settings) -> None:
 def _widget_router(
     settings: Settings, desk: Desk, widget: WidgetChannel, handle: HandleInbound, limits: RateLimits, media: MediaStore
 ) -> APIRouter:
-    """The website widget: its token, WebSocket and script."""
+    """The website widget: its token, WebSocket and script; the shop's signed identities of its
+    customers are kept on their records."""
+
+    async def identify(customer_id: str, identity: CustomerIdentity) -> None:
+        async with desk.unit_of_work() as session:
+            await customers.remember_identity(session, channel="widget", customer_id=customer_id, identity=identity)
+
     return widget_router(
         WidgetTokens(settings.widget_secret, max_age_s=settings.widget_token_max_age_s),
         widget,
@@ -321,7 +329,11 @@ def _widget_router(
         lambda cid: desk.customer_typing("widget", cid),
         limits=limits,
         options=WidgetOptions(
-            default_language=settings.default_language, max_chars=settings.max_message_chars, setup=desk.widget_setup
+            default_language=settings.default_language,
+            max_chars=settings.max_message_chars,
+            setup=desk.widget_setup,
+            identity_secret=settings.identity_secret,
+            identify=identify,
         ),
     )
 
@@ -493,6 +505,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     for router in channels.routers:
         app.include_router(router)
     app.include_router(handoff.routes.router)  # the agents' console: its API, WebSocket and page
+    app.include_router(customer_router)  # the console's customer: verified identity, linked channels
     app.include_router(handoff.admin_routes.router)  # teams, staff accounts, the audit log
     app.include_router(handoff.admin_routes.pages)  # their pages, and every user's account page
     app.include_router(privacy_router)  # a customer's data: export, erasure, the retention policy

@@ -190,6 +190,17 @@ def _add_telegram_commands(sub: argparse._SubParsersAction) -> None:
     _command(telegram, "delete-webhook", commands.cmd_telegram_delete_webhook, "unregister it (for BALCAO_TELEGRAM_MODE=polling)")
 
 
+def _add_widget_commands(sub: argparse._SubParsersAction) -> None:
+    """``widget identity-secret``."""
+    widget = _group(sub, "widget", "the website widget")
+    _command(
+        widget,
+        "identity-secret",
+        commands.cmd_widget_identity_secret,
+        "print the secret the shop's server signs its logged-in customer's identity with (docs/identity.md)",
+    )
+
+
 def _add_report_commands(sub: argparse._SubParsersAction) -> None:
     """``report`` (a period's KPIs, with filters) and ``insights rebuild``."""
     from insights.export import TABLES
@@ -259,6 +270,7 @@ def build_parser() -> argparse.ArgumentParser:
     _add_kb_commands(sub)
     _add_user_commands(sub)
     _add_telegram_commands(sub)
+    _add_widget_commands(sub)
     _add_report_commands(sub)
     _add_privacy_commands(sub)
     rasa = _group(sub, "rasa", "the Rasa model")

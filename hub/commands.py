@@ -229,6 +229,15 @@ def cmd_telegram_delete_webhook(args: argparse.Namespace, settings: Settings) ->
     return 0
 
 
+def cmd_widget_identity_secret(args: argparse.Namespace, settings: Settings) -> int:
+    """``balcao widget identity-secret``: print the secret the shop's server signs its logged-in
+    customers' identities with (generated on first use unless BALCAO_IDENTITY_SECRET gives it)."""
+    from hub.secret_store import ensure_secrets
+
+    print(ensure_secrets(settings).identity_secret)
+    return 0
+
+
 def cmd_report(args: argparse.Namespace, settings: Settings) -> int:
     """``balcao report``: a period's KPIs as JSON, or one table as CSV."""
     filters = {

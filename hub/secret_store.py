@@ -42,6 +42,9 @@ SECRETS = (
     SecretSpec("secret_key", "BALCAO_SECRET_KEY", "signs the staff session cookies"),
     SecretSpec("widget_secret", "BALCAO_WIDGET_SECRET", "signs the website widget's customer tokens"),
     SecretSpec("media_secret", "BALCAO_MEDIA_SECRET", "signs the links to files sent to customers"),
+    SecretSpec(
+        "identity_secret", "BALCAO_IDENTITY_SECRET", "the shop's server signs its logged-in customer's identity for the widget"
+    ),
     SecretSpec("rasa_token", "BALCAO_RASA_TOKEN", "the hub's token for Rasa's HTTP API (rasa run --auth-token)"),
     SecretSpec("actions_token", "BALCAO_ACTIONS_TOKEN", "Rasa's token for the hub's /actions/webhook (bot/endpoints.yml)"),
 )

@@ -32,6 +32,9 @@ class Settings(BaseSettings):
     secret_key: str = Field("", description="signs the staff session cookies")
     widget_secret: str = Field("", description="signs the website widget's customer tokens")
     media_secret: str = Field("", description="signs the links to files sent to customers")
+    identity_secret: str = Field(
+        "", description="the shop's server signs its logged-in customers' identities with it (HMAC-SHA256, docs/identity.md)"
+    )
     actions_token: str = Field("", description="Rasa → hub: the token Rasa sends to /actions/webhook (bot/endpoints.yml)")
     secrets_file: Path = Field(ROOT / "var" / "secrets.json", description="where generated secrets are kept (mode 0600)")
     widget_token_max_age_s: int = Field(

@@ -1,5 +1,9 @@
 /* Balcão chat widget. Embed with one tag:
  *   <script src="https://HUB/widget.js" data-title="Ajuda" data-color="#0b6e4f" data-lang="pt-BR" defer></script>
+ * A shop whose customer is logged in says who they are, signed on its server (docs/identity.md):
+ * data-customer-id, -name, -email, -phone and data-customer-signature on the tag, or
+ * Balcao.identify({id, name, email, phone}, signature) later; Balcao.reset() when they log out.
+ * An identity the desk refuses (a wrong signature) is dropped: the chat goes on as a visitor's.
  * data-title and data-color are the page's; the company's name and colour an admin sets on the desk
  * (/admin/settings) are sent when the chat opens and win over data-color.
  * Everything lives in a shadow root, so the host page's CSS cannot restyle it and it restyles nothing.
@@ -46,6 +50,10 @@
   var color = /^#[0-9a-f]{3,8}$/i.test(data.color || "") ? data.color : "#0b6e4f";
   var side = data.position === "left" ? "left" : "right";
   var storageKey = "balcao-token:" + hub;
+  /* The shop's logged-in customer and its server's signature of them (sent with every session call). */
+  var identity = data.customerId ? { id: data.customerId, name: data.customerName || "", email: data.customerEmail || "",
+    phone: data.customerPhone || "" } : null;
+  var signature = data.customerSignature || null;
 
   var host = document.createElement("div");
   host.setAttribute("data-balcao-widget", "");
@@ -246,14 +254,22 @@
   }
   function getToken() {
     var stored = storedToken();
+    var claimed = identity;
     var request = function () {
+      var body = { token: stored };
+      if (claimed) { body.identity = claimed; body.signature = signature; }
       return fetch(hub + "/widget/session", { method: "POST", headers: { "Content-Type": "application/json" },
-        body: JSON.stringify({ token: stored }) });
+        body: JSON.stringify(body) });
     };
     /* Asking for a session twice is harmless (the same customer, a fresh token): a request that got
      * no answer (an idle connection closed as it was reused) is sent once more. */
     return request().catch(request)
       .then(function (r) {
+        if ((r.status === 403 || r.status === 422) && claimed) { /* the identity was refused: go on as a visitor */
+          r.json().then(function (j) { if (window.console) console.warn("Balcão:", j.detail); }, function () {});
+          if (identity === claimed) { identity = null; signature = null; }
+          return getToken();
+        }
         if (r.status === 403 && stored) { keepToken(null); return getToken(); }
         if (!r.ok) throw new Error("session " + r.status);
         return r.json().then(function (j) {
@@ -332,5 +348,17 @@
       var stored = null; try { stored = localStorage.getItem(storageKey); } catch (e) {}
       if (stored) toggle(true); /* a returning customer finds the conversation where they left it */
     });
-  window.Balcao = { open: function () { toggle(true); }, close: function () { toggle(false); } };
+  /* A new identity (or none) starts over with it: the open page reconnects as that customer. */
+  function restart() { clearTimeout(refreshTimer); if (socket) socket.close(); else if (opened) connect(); }
+  window.Balcao = {
+    open: function () { toggle(true); },
+    close: function () { toggle(false); },
+    identify: function (who, sig) {
+      who = who || {};
+      identity = { id: String(who.id || ""), name: String(who.name || ""), email: String(who.email || ""), phone: String(who.phone || "") };
+      signature = String(sig || "");
+      restart();
+    },
+    reset: function () { identity = null; signature = null; keepToken(null); restart(); }
+  };
 })();

@@ -195,6 +195,69 @@
       ul.appendChild(li);
     });
   }
+  /* Who the customer is: the identity the shop's site verified (name, e-mail, phone, its id), the
+     records of other channels linked with them, and their conversations on every channel. */
+  function fact(dl, term, value) {
+    if (!value) return;
+    var dt = document.createElement("dt"); dt.textContent = term; dt.className = "identity";
+    var dd = document.createElement("dd"); dd.textContent = value; dd.className = "identity";
+    dl.appendChild(dt); dl.appendChild(dd);
+  }
+  function recordLabel(r) {
+    return [customerName(r.name, r.channel, r.customer_id), word("channel_", r.channel),
+      r.username ? "@" + r.username : "", r.phone || r.address || "", r.email || ""].filter(Boolean).join(" · ");
+  }
+  function renderCard(card, conversationId) {
+    if (!current || current.id !== conversationId) return; /* the agent opened another chat meanwhile */
+    var own = card.records[0], dl = $("profile-facts");
+    dl.querySelectorAll(".identity").forEach(function (el) { el.remove(); }); /* drawn by an earlier answer */
+    $("verified").hidden = !(own && own.verified_at);
+    if (own) { fact(dl, T.email, own.email); fact(dl, T.phone, own.phone); fact(dl, T.shop_id, own.shop_id); }
+    var others = card.records.slice(1);
+    $("linked").hidden = !others.length;
+    var ul = $("linked-records"); ul.textContent = "";
+    others.forEach(function (r) { var li = document.createElement("li"); li.textContent = recordLabel(r); ul.appendChild(li); });
+    var all = $("everywhere"); all.textContent = "";
+    card.conversations.forEach(function (c) {
+      var li = document.createElement("li"); li.className = "meta";
+      li.textContent = new Date(c.created_at).toLocaleString(document.documentElement.lang) + " · " + word("channel_", c.channel) +
+        " · " + word("state_", c.state) + (c.team_id ? " · " + teamName(c.team_id) : "");
+      all.appendChild(li);
+    });
+  }
+  function loadCustomer(conversationId) {
+    return api("/conversations/" + conversationId + "/customer").then(function (card) { renderCard(card, conversationId); })
+      .catch(function (e) { notice(e.message); });
+  }
+  function searchCustomers(q) {
+    var ul = $("link-results");
+    api("/customers?q=" + encodeURIComponent(q)).then(function (found) {
+      ul.textContent = "";
+      var mine = current ? current.channel + ":" + current.customer_id : "";
+      found = found.filter(function (r) { return r.channel + ":" + r.customer_id !== mine; });
+      if (!found.length) { var none = document.createElement("li"); none.className = "meta"; none.textContent = T.no_customers; ul.appendChild(none); }
+      found.forEach(function (r) {
+        var li = document.createElement("li"), b = document.createElement("button");
+        li.appendChild(document.createTextNode(recordLabel(r) + " "));
+        b.type = "button"; b.className = "secondary outline"; b.textContent = T.link;
+        b.setAttribute("aria-label", fill(T.link_who, { name: customerName(r.name, r.channel, r.customer_id), channel: word("channel_", r.channel) }));
+        b.addEventListener("click", function () { link(r); });
+        li.appendChild(b); ul.appendChild(li);
+      });
+    }).catch(function (e) { notice(e.message); });
+  }
+  function link(r) {
+    if (!current) return;
+    var id = current.id;
+    api("/conversations/" + id + "/customer/links", { method: "POST", body: JSON.stringify({ channel: r.channel, customer_id: r.customer_id }) })
+      .then(function () { $("link-results").textContent = ""; $("link-q").value = ""; return open(id); })
+      .then(function () { notice(T.linked); })
+      .catch(function (e) { notice(e.message); });
+  }
+  $("link-form").addEventListener("submit", function (ev) {
+    ev.preventDefault();
+    var q = $("link-q").value.trim(); if (q.length >= 2) searchCustomers(q);
+  });
   /* Telegram/WhatsApp: whether the customer got it (failed and not-sent messages say why). */
   function showDelivery(div, d) {
     var old = div.querySelector(".delivery"); if (old) old.remove();
@@ -217,6 +280,8 @@
     $("history").textContent = ""; $("typing").textContent = "";
     detail.messages.forEach(addMessage);
     renderProfile(detail.profile);
+    $("verified").hidden = true; $("linked").hidden = true;
+    loadCustomer(c.id);
     var mine = c.state === "human" && c.agent_id === me.id;
     var supervising = me.role === "supervisor" || me.role === "admin";
     $("claim").hidden = c.state !== "queued";

@@ -66,8 +66,9 @@ def test_each_purpose_has_its_own_random_secret_in_a_file_only_its_owner_reads(d
         "BALCAO_MEDIA_SECRET",
         "BALCAO_RASA_TOKEN",
         "BALCAO_ACTIONS_TOKEN",
+        "BALCAO_IDENTITY_SECRET",
     }
-    assert len(set(used.values())) == 5 and all(len(v) >= 40 for v in used.values())
+    assert len(set(used.values())) == 6 and all(len(v) >= 40 for v in used.values())
     assert not {DEV_SECRET, DEV_RASA_TOKEN} & set(used.values())
 
 
