@@ -2,7 +2,7 @@
 person that links one customer's records on several channels (channel_customers)
 
 Revision ID: 1020
-Revises: 0970
+Revises: 1030
 Create Date: 2026-12-07 11:40:00
 """
 
@@ -10,7 +10,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision = "1020"
-down_revision = "0970"
+down_revision = "1030"
 branch_labels = None
 depends_on = None
 
