@@ -126,8 +126,7 @@ class Endings:
             ]
         abandoned = 0
         for conversation_id, channel, customer_id, last_heard in waiting:
-            channel_adapter = self.bus.channels.get(channel)
-            left = channel_adapter.disconnected_since(customer_id) if channel_adapter else None
+            left = await self.bus.customer_left(channel, customer_id)  # on any replica
             reason = None
             if left is not None and now - left >= gone_for:
                 reason = "left"
