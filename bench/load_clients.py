@@ -274,10 +274,11 @@ class Conversation:
         at = replies[0].at if first_reply else replies[-1].at
         self.stats.turns.append((sent, at - sent, self.c.channel, self.script, time.monotonic()))
 
-    async def wait_for_agent(self, since: int) -> bool:
+    async def wait_for(self, since: int, *, agent: bool) -> bool:
+        """Until a message from an agent (or, ``agent=False``, from the bot) arrives after ``since``."""
         deadline = time.monotonic() + AGENT_WAIT_S
         while time.monotonic() < deadline:
-            if any(r.agent for r in self.c.inbox[since:]):
+            if any(r.agent == agent for r in self.c.inbox[since:]):
                 return True
             await asyncio.sleep(1)
         return False
@@ -299,14 +300,18 @@ class Conversation:
             await self.turn(faq())
             seen = len(self.c.inbox)
             await self.turn("quero falar com uma pessoa", first_reply=True)
-            if not await self.wait_for_agent(seen):
+            if not await self.wait_for(seen, agent=True):
                 self.stats.handoffs_unserved += 1
                 return
             await asyncio.sleep(self.think() / 3)
-            await self.c.send("obrigado, era isso")
+            seen = len(self.c.inbox)
+            await self.c.send("obrigado, era isso")  # to the agent: no bot turn
             self.stats.sent[self.c.channel] += 1
-            await asyncio.sleep(self.think())
-            await self.turn("10")  # the survey's answer once the agent closed (else the agent reads it)
+            if not await self.wait_for(seen, agent=False):  # the agent closes: the bot asks the survey
+                self.stats.handoffs_unserved += 1
+                return
+            await asyncio.sleep(self.think() / 3)
+            await self.turn("10")
         self.stats.agent_replies_seen += sum(1 for r in self.c.inbox if r.agent)
         self.stats.scripts_done += 1
 
@@ -358,7 +363,9 @@ class Agent:
         chats: set[asyncio.Task] = set()
         try:
             while time.monotonic() < until[0]:
-                await asyncio.sleep(2)
+                # The console learns of new chats from its WebSocket; a look every few seconds
+                # stands in for that without 20 agents' polling dominating the hub's CPU.
+                await asyncio.sleep(random.uniform(3, 6))
                 if len(chats) >= 3:
                     continue
                 try:
