@@ -73,8 +73,11 @@ class BotTyping:
             try:
                 async with self.sessions() as session:
                     conversation = await handoff.find_open_conversation(session, channel=channel, customer_id=customer_id)
-                if conversation is None or conversation.state not in BOT_OWNED:
-                    return  # a person has it now (or it ended): their own typing shows
+                if conversation is None:  # a first message not stored yet: look again shortly
+                    await asyncio.sleep(TYPING_AFTER_S / 2)
+                    continue
+                if conversation.state not in BOT_OWNED:
+                    return  # a person has it now: their own typing shows
                 await self.bus.publish([Typing(**about(conversation), who="bot")])
             except Exception:  # an indicator never breaks the turn it decorates
                 logger.warning("typing indicator for %s/%s not sent", channel, customer_id, exc_info=True)

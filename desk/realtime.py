@@ -297,8 +297,9 @@ class EventBus:
         if self.relay is not None and events:
             await self.relay.send(events)
 
-    async def deliver_here(self, events: Sequence[AnyEvent]) -> None:
-        """Deliver events to the customers and agents connected to this process."""
+    async def deliver_here(self, events: Sequence[AnyEvent], *, relayed: bool = False) -> None:
+        """Deliver events to the customers and agents connected to this process (``relayed``: they
+        came from another replica, which already sent what goes through a platform's API)."""
         for event in events:
             if isinstance(event, SessionsEnded):
                 await self._close_consoles(event.user_id)
@@ -309,7 +310,9 @@ class EventBus:
                 continue
             if isinstance(event, Event) and self.customer_sees(event):
                 channel = self.channels.get(event.channel)
-                if channel is not None:
+                # A typing indicator for Telegram is an API call: the replica that published it made it.
+                platform_typing = isinstance(event, Typing) and isinstance(channel, OutboxChannel)
+                if channel is not None and not (relayed and platform_typing):
                     try:
                         await channel.deliver(event)
                     except Exception:  # a broken socket must not stop the agents' updates
@@ -336,7 +339,10 @@ class EventBus:
                 with contextlib.suppress(asyncio.TimeoutError):
                     await asyncio.wait_for(self._consoles_changed.wait(), CONSOLES_TTL_S / 3)
 
-        await asyncio.gather(relay.listen(self.deliver_here), keep_consoles())
+        async def deliver_relayed(events: Sequence[AnyEvent]) -> None:
+            await self.deliver_here(events, relayed=True)
+
+        await asyncio.gather(relay.listen(deliver_relayed), keep_consoles())
 
     async def _close_consoles(self, user_id: int) -> None:
         """Close the user's consoles open on this process (their sessions ended)."""
