@@ -81,10 +81,10 @@ class RasaClient:
     async def _post(
         self, url: str, payload: dict, *, params: dict | None = None, within_s: float | None = None
     ) -> httpx.Response:
-        """POST, tried ``attempts`` times on errors. With ``within_s`` (a customer's turn): Rasa is
-        waited for up to that long in all, and a Rasa that took the request but is still working
-        on it is not asked again (the turn would run twice): ``RasaBusy``. Only a refused or cut
-        connection or a 5xx is tried again (another Rasa server, behind a load balancer)."""
+        """POST, tried ``attempts`` times on errors. A Rasa that took the request but did not answer
+        in time is not asked again (the turn or ending would run twice): ``RasaBusy``. Only a
+        refused or cut connection or a 5xx is tried again (another Rasa server, behind a load
+        balancer). With ``within_s`` (a customer's turn), Rasa is waited for up to that long in all."""
         deadline = None if within_s is None else time.monotonic() + within_s
         last: Exception | None = None
         for attempt in range(self._attempts):
@@ -100,10 +100,11 @@ class RasaClient:
                     raise RasaUnavailable(f"Rasa answered {response.status_code}")
                 return response
             except httpx.TimeoutException as exc:
-                if deadline is not None and not isinstance(exc, httpx.ConnectTimeout):
-                    raise RasaBusy(f"no answer within {within_s:.1f} s") from exc
+                if not isinstance(exc, httpx.ConnectTimeout):  # Rasa has it: asking again would run it twice
+                    logger.warning("Rasa call %s: no answer in time (Rasa busy): %r", url, exc)
+                    raise RasaBusy("no answer in time") from exc
                 last = exc
-                logger.warning("Rasa call %s timed out (attempt %d): %s", url, attempt + 1, exc)
+                logger.warning("Rasa call %s could not connect (attempt %d): %r", url, attempt + 1, exc)
             except (httpx.HTTPError, RasaUnavailable) as exc:
                 last = exc
                 logger.warning("Rasa call %s failed (attempt %d): %s", url, attempt + 1, exc)
@@ -121,12 +122,16 @@ class RasaClient:
             raise RasaUnavailable(f"Rasa answered {response.status_code}: {response.text[:200]}")
         return _parse(response.json())
 
-    async def trigger_intent(self, sender: str, intent: str, entities: dict | None = None) -> list[BotReply]:
-        """Run an external event (e.g. the ending) in the conversation; returns the bot's replies."""
+    async def trigger_intent(
+        self, sender: str, intent: str, entities: dict | None = None, *, within_s: float | None = None
+    ) -> list[BotReply]:
+        """Run an external event (e.g. the ending) in the conversation; returns the bot's replies.
+        ``within_s``: how long a busy Rasa is waited for (``RasaBusy`` after it)."""
         response = await self._post(
             f"/conversations/{sender}/trigger_intent",
             {"name": intent, "entities": entities or {}},
             params={"output_channel": "latest", "token": self._token},
+            within_s=within_s,
         )
         if response.status_code != 200:
             raise RasaUnavailable(f"Rasa answered {response.status_code}: {response.text[:200]}")
