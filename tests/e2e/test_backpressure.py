@@ -19,15 +19,18 @@ from starlette.responses import Response
 from starlette.routing import Route
 
 import handoff
+from hub.operations import add_user
 from tests.channel_fakes import FakeServer, FakeTelegram, FakeTwilio, TelegramCustomer, wait_for
 from tests.conftest import TELEGRAM_SECRET, channel_settings
-from tests.support import RunningHub, WidgetCustomer, bot_texts, free_port, hub_settings, start_hub, start_rasa
+from tests.support import AgentClient, RunningHub, WidgetCustomer, bot_texts, free_port, hub_settings, start_hub, start_rasa
 
+AGENT = ("rui@loja.test", "rui-password-1")
 BUSY = "Desculpe a demora: estamos com muita procura agora. Vou te passar para uma pessoa, que já vê sua mensagem."
 
 
 class SlowUpstream(FakeServer):
-    """A reverse proxy that holds each request ``delay_s`` before passing it to the real Rasa."""
+    """A reverse proxy in front of the real Rasa that holds each of its answers ``delay_s`` (Rasa
+    has done the work; the hub hears of it late, as from a saturated server)."""
 
     def __init__(self, upstream: str) -> None:
         self.upstream = upstream
@@ -36,7 +39,7 @@ class SlowUpstream(FakeServer):
         super().__init__([Route("/{path:path}", self._forward, methods=methods)])
 
     async def _forward(self, request: Request) -> Response:
-        await asyncio.sleep(self.delay_s)
+        delay_s = self.delay_s
         async with httpx.AsyncClient(timeout=300, trust_env=False) as client:
             answer = await client.request(
                 request.method,
@@ -45,6 +48,7 @@ class SlowUpstream(FakeServer):
                 content=await request.body(),
                 headers={"content-type": request.headers.get("content-type", "application/json")},
             )
+        await asyncio.sleep(delay_s)
         return Response(answer.content, status_code=answer.status_code, media_type=answer.headers.get("content-type"))
 
 
@@ -65,6 +69,7 @@ def slow_desk(
         tmp, cache_dir=index_cache, rasa_url=proxy.url, rasa_token=token, **channel_settings(fake_telegram, fake_twilio)
     )
     hub = start_hub(settings)
+    asyncio.run(add_user(settings, email=AGENT[0], name="Rui", role="agent", teams=["geral"], password=AGENT[1]))
     rasa = start_rasa(
         rasa_model,
         actions_url=f"{hub.url}/actions/webhook",
@@ -83,12 +88,14 @@ def slow_desk(
         proxy.stop()
 
 
-async def conversation_of(hub: RunningHub, channel: str, customer_id: str) -> tuple[str, str | None, list[str]]:
-    async def read() -> tuple[str, str | None, list[str]]:
+def conversation_of(hub: RunningHub, channel: str, customer_id: str) -> tuple[str, str | None, list[str], str]:
+    """The customer's latest conversation: its state, why it was queued, who wrote each message, its id."""
+
+    async def read() -> tuple[str, str | None, list[str], str]:
         async with hub.app.state.desk.sessions() as session:
             c = await handoff.latest_conversation(session, channel=channel, customer_id=customer_id)
             messages = await handoff.conversation_history(session, c.id)
-            return c.state, c.escalation_reason, [m.sender for m in messages]
+            return c.state, c.escalation_reason, [m.sender for m in messages], c.id
 
     return hub.call(read)
 
@@ -114,7 +121,7 @@ async def test_a_slow_bot_answers_each_turn_in_order_while_the_customer_sees_typ
     assert "typing" in kinds[: kinds.index("bot")], kinds  # the customer saw the bot typing before its answer
     assert "bot" in kinds[:first_ack] and "bot" in kinds[first_ack:second_ack], kinds  # each turn answered, in order
     assert not any(f["type"] == "state" for f in frames)  # still the bot's conversation
-    state, _, senders = await conversation_of(hub, "widget", ana.customer_id)
+    state, _, senders, _ = conversation_of(hub, "widget", ana.customer_id)
     assert state == "bot" and senders.count("customer") == 2
     await ana.close()
 
@@ -128,9 +135,17 @@ async def test_past_the_bounded_wait_the_customer_is_told_and_queued(slow_desk: 
     assert any(f["type"] == "typing" for f in turn)
     assert bot_texts(turn)[0] == BUSY
     assert any(f.get("state") == "queued" for f in turn)
-    state, reason, senders = await conversation_of(hub, "widget", bia.customer_id)
+    state, reason, senders, chat = conversation_of(hub, "widget", bia.customer_id)
     assert (state, reason) == ("queued", "bot_busy")
     assert senders[0] == "customer"  # the question is kept for the agent who takes the chat
+    # An agent takes the chat and closes it while Rasa is still that slow: the ending is not waited
+    # for past the bound, nor run twice, and the agent's close succeeds.
+    agent = await AgentClient(hub.url, *AGENT).login()
+    assert (await agent.claim(chat)).status_code == 200
+    r = await agent.http.post(f"/api/agent/conversations/{chat}/close", json={"reason": "resolved"})
+    assert r.status_code == 200, r.text
+    await wait_for(lambda: conversation_of(hub, "widget", bia.customer_id)[0] == "ended", "the chat ended", 60)
+    await agent.aclose()
     await bia.close()
 
 
@@ -145,5 +160,5 @@ async def test_a_telegram_customer_waiting_for_a_slow_bot_sees_it_typing(
     await wait_for(lambda: received or fake_telegram.messages_to(caio.user_id), "the bot's answer", 60)
     typing = [p for m, p in fake_telegram.calls if m == "sendChatAction" and int(p["chat_id"]) == caio.user_id]
     assert typing and all(p["action"] == "typing" for p in typing)
-    state, _, _ = await conversation_of(hub, "telegram", caio.customer_id)
+    state, _, _, _ = conversation_of(hub, "telegram", caio.customer_id)
     assert state == "bot"
