@@ -361,8 +361,12 @@ async def ramp(setup: Setup, steps: list[int], step_s: float, think_s: float, se
         "steps": results,
         "customer_messages_sent": stats.sent,
         "customer_messages_stored": stored,
+        "customer_messages_answered_with_an_error": stats.answered_error,
+        # A message whose webhook answered an error may or may not be stored: only the others count.
         "customer_messages_lost": {c: max(0, n - stored.get(c, 0)) for c, n in stats.sent.items()},
-        "customer_messages_duplicated": {c: max(0, stored.get(c, 0) - n) for c, n in stats.sent.items()},
+        "customer_messages_duplicated": {
+            c: max(0, stored.get(c, 0) - n - stats.answered_error[c]) for c, n in stats.sent.items()
+        },
         "agent_replies_sent": stats.agent_replies_sent,
         "agent_replies_seen_by_customers": stats.agent_replies_seen,
         "handoffs_not_served_in_time": stats.handoffs_unserved,
@@ -380,6 +384,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--scaled-steps", default="50,100,200,300,400,500")
     parser.add_argument("--rasa", type=int, default=1, help="Rasa servers in the scaled setup")
     parser.add_argument("--out", type=Path, default=RESULTS)
+    parser.add_argument("--note", default="", help="added to the results' notes (e.g. what else ran on the machine)")
     args = parser.parse_args(argv)
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))  # `finally` stops every process started
     inboxes = Inboxes()

@@ -63,6 +63,7 @@ class Stats:
     turns: list[tuple[float, float, str, str, float]] = field(default_factory=list)
     errors: list[tuple[float, str]] = field(default_factory=list)
     sent: dict[str, int] = field(default_factory=lambda: {"widget": 0, "telegram": 0, "whatsapp": 0})
+    answered_error: dict[str, int] = field(default_factory=lambda: {"widget": 0, "telegram": 0, "whatsapp": 0})
     agent_replies_sent: int = 0
     agent_replies_seen: int = 0
     handoffs_unserved: int = 0
@@ -254,6 +255,16 @@ class Conversation:
     def __init__(self, customer: Customer, script: str, stats: Stats, rng: random.Random, think_s: float) -> None:
         self.c, self.script, self.stats, self.rng, self.think_s = customer, script, stats, rng, think_s
 
+    async def send(self, text: str) -> None:
+        """Send, counting it; a webhook that answered an error is counted apart (the hub may still
+        have stored the message before failing: it is then neither lost nor a duplicate)."""
+        try:
+            await self.c.send(text)
+        except Exception:
+            self.stats.answered_error[self.c.channel] += 1
+            raise
+        self.stats.sent[self.c.channel] += 1
+
     def think(self) -> float:
         return self.think_s * self.rng.uniform(0.67, 1.33)
 
@@ -261,8 +272,7 @@ class Conversation:
         """Send, think, then time the turn by what arrived meanwhile (no reply at all: an error)."""
         seen = len(self.c.inbox)
         sent = time.monotonic()
-        await self.c.send(text)
-        self.stats.sent[self.c.channel] += 1
+        await self.send(text)
         await asyncio.sleep(self.think())
         replies = [r for r in self.c.inbox[seen:] if not r.agent]
         if not replies:
@@ -284,6 +294,12 @@ class Conversation:
         return False
 
     async def run(self) -> None:
+        try:
+            await self._script()
+        finally:  # a customer who gave up waiting saw the agent's replies too
+            self.stats.agent_replies_seen += sum(1 for r in self.c.inbox if r.agent)
+
+    async def _script(self) -> None:
         faq = lambda: self.rng.choice(FAQ)  # noqa: E731 - a one-line picker, read where it is used
         if self.script == "faq":
             await self.turn(faq())
@@ -305,14 +321,12 @@ class Conversation:
                 return
             await asyncio.sleep(self.think() / 3)
             seen = len(self.c.inbox)
-            await self.c.send("obrigado, era isso")  # to the agent: no bot turn
-            self.stats.sent[self.c.channel] += 1
+            await self.send("obrigado, era isso")  # to the agent: no bot turn
             if not await self.wait_for(seen, agent=False):  # the agent closes: the bot asks the survey
                 self.stats.handoffs_unserved += 1
                 return
             await asyncio.sleep(self.think() / 3)
             await self.turn("10")
-        self.stats.agent_replies_seen += sum(1 for r in self.c.inbox if r.agent)
         self.stats.scripts_done += 1
 
 
