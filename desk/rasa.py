@@ -100,7 +100,7 @@ class RasaClient:
                     raise RasaUnavailable(f"Rasa answered {response.status_code}")
                 return response
             except httpx.TimeoutException as exc:
-                if not isinstance(exc, httpx.ConnectTimeout):  # Rasa has it: asking again would run it twice
+                if not isinstance(exc, (httpx.ConnectTimeout, httpx.PoolTimeout)):  # Rasa has it: asking again would run it twice
                     logger.warning("Rasa call %s: no answer in time (Rasa busy): %r", url, exc)
                     raise RasaBusy("no answer in time") from exc
                 last = exc
