@@ -409,6 +409,7 @@ def main(argv: list[str] | None = None) -> int:
             tmp = Path(tempfile.mkdtemp(prefix=f"balcao-load-{name}-"))
             print(f"{name}: starting (Rasa takes about 30 s)…", file=sys.stderr, flush=True)
             setup = start_setup(name, tmp, telegram.url, twilio.url, secrets_, args.rasa)
+            failed = True
             try:
                 warm_up(args.rasa if name != "embedded" else 1)
                 report[name] = asyncio.run(ramp(setup, steps, args.step_seconds, args.think, secrets_, inboxes))
@@ -417,8 +418,13 @@ def main(argv: list[str] | None = None) -> int:
                     if name == "embedded"
                     else f"HAProxy + 2 hubs (PostgreSQL, Redis) + {args.rasa} Rasa"
                 )
+                failed = False
             finally:
                 setup.stop()
+                if failed:
+                    print(f"{name}: its logs are kept in {tmp}", file=sys.stderr)
+                else:
+                    shutil.rmtree(tmp, ignore_errors=True)
                 if setup.database:
                     asyncio.run(pg_admin(f'DROP DATABASE IF EXISTS "{setup.database}" WITH (FORCE)'))
                     asyncio.run(pg_admin(f'DROP DATABASE IF EXISTS "{setup.database}_rasa" WITH (FORCE)'))
