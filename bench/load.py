@@ -396,6 +396,11 @@ def main(argv: list[str] | None = None) -> int:
         "benchmark": "load",
         "measured_at": datetime.now(UTC).isoformat(timespec="seconds"),
         "machine": {"cpus": os.cpu_count(), "loadavg_before": [round(x, 2) for x in os.getloadavg()]},
+        "notes": (
+            f"127.0.0.1 only; each step held {args.step_seconds:.0f} s after its new customers arrived over one "
+            f"think time (the issue asks 600 s); turns judged when the customer looked, so a step counts the turns "
+            f"that ended in it; CPU of PostgreSQL and Redis not counted. {args.note}"
+        ).strip(),
         "settings": {
             "step_seconds": args.step_seconds,
             "think_s": args.think,
