@@ -47,6 +47,8 @@ bench: venvs
 	  echo "== $$script"; \
 	  case $$script in \
 	    bench/kb_scale.py) nice -n 10 $(VENV)/bin/python $$script ;; \
+	    bench/load_clients.py) ;; \
+	    bench/load.py) nice -n 5 $(VENV)/bin/python $$script ;; \
 	    *) $(VENV)/bin/python $$script ;; \
 	  esac; \
 	done

@@ -227,6 +227,7 @@ def start_desk(services: Services, tmp: Path, telegram_url: str, twilio_url: str
         # for Rasa here, so each turn is a FAQ answer and the channels compare with the bare turn.
         BALCAO_RASA_TIMEOUT_S="60",
         BALCAO_RASA_ATTEMPTS="1",
+        BALCAO_BOT_WAIT_S="60",
         BALCAO_TELEGRAM_BOT_TOKEN=TELEGRAM_TOKEN,
         BALCAO_TELEGRAM_WEBHOOK_SECRET=TELEGRAM_SECRET,
         BALCAO_TELEGRAM_API_URL=f"{telegram_url}/bot",

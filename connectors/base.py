@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import re
 from abc import ABC, abstractmethod
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import TYPE_CHECKING
@@ -69,6 +70,14 @@ class Channel(ABC):
     @abstractmethod
     async def deliver(self, event: Event) -> None:
         """Send what the customer should see of ``event``; the hub already decided they should."""
+
+    # Called when a customer connects or leaves (set by the desk's bus: other replicas are told).
+    presence_changed: Callable[[], None] | None = None
+
+    def connected_customers(self) -> set[str]:
+        """The customers with a connection open to this process (the widget's); empty for
+        channels that keep none."""
+        return set()
 
     def disconnected_since(self, customer_id: str) -> datetime | None:
         """When the customer closed their last connection, for channels that keep one open

@@ -7,6 +7,7 @@ message we could not store is then delivered again by Telegram instead of being 
 
 from __future__ import annotations
 
+import asyncio
 import html
 import json
 import logging
@@ -17,7 +18,7 @@ from typing import Any
 
 from fastapi import APIRouter, HTTPException, Request
 from telegram import Bot, InlineKeyboardButton, InlineKeyboardMarkup, InputFile, Message, Update
-from telegram.constants import MessageLimit, ParseMode
+from telegram.constants import ChatAction, MessageLimit, ParseMode
 from telegram.error import BadRequest, Forbidden, InvalidToken, RetryAfter, TelegramError
 from telegram.ext import Application, ApplicationBuilder, ContextTypes, TypeHandler
 
@@ -35,6 +36,7 @@ from connectors.inbound_media import TOO_LARGE, FetchRefused, discard, fetch_int
 from connectors.media import MediaStore
 from connectors.models import OutboxMessage
 from connectors.ratelimit import RateLimits
+from core.events import Event
 from core.security import same_secret
 
 logger = logging.getLogger(__name__)
@@ -161,6 +163,7 @@ class TelegramChannel(OutboxChannel):
         self.tell = tell
         self.default_language = default_language
         self._failed: set[int] = set()
+        self._typing_tasks: set[asyncio.Task] = set()
         application.add_handler(TypeHandler(Update, self._on_update))
         application.add_error_handler(self._on_error)
 
@@ -184,6 +187,23 @@ class TelegramChannel(OutboxChannel):
         if self.application.running:
             await self.application.stop()
         await self.application.shutdown()
+
+    async def deliver(self, event: Event) -> None:
+        """A typing indicator goes straight to the Bot API (``sendChatAction``, best effort, in the
+        background: it is never stored); everything else was written to the outbox."""
+        if event.type == "typing":  # handoff.events.Typing: someone other than the customer types
+            task = asyncio.create_task(self._typing(event.customer_id))
+            self._typing_tasks.add(task)
+            task.add_done_callback(self._typing_tasks.discard)
+            return
+        await super().deliver(event)
+
+    async def _typing(self, customer_id: str) -> None:
+        # A private chat's id is its user's (customer_id is "tg-<user id>", see parse_update).
+        try:
+            await self.bot.send_chat_action(chat_id=int(customer_id.removeprefix("tg-")), action=ChatAction.TYPING)
+        except (TelegramError, ValueError) as exc:
+            logger.info("Telegram: typing not shown to %s: %s", customer_id, exc)
 
     async def process(self, update: Update) -> bool:
         """Handle one update; ``False`` when it could not be stored (the webhook answers 500)."""

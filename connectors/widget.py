@@ -140,15 +140,22 @@ class WidgetChannel(Channel):
     def attach(self, customer_id: str, websocket: WebSocket) -> None:
         self._sockets[customer_id].add(websocket)
         self._left.pop(customer_id, None)
+        if self.presence_changed is not None:
+            self.presence_changed()
 
     def detach(self, customer_id: str, websocket: WebSocket) -> None:
         self._sockets[customer_id].discard(websocket)
         if not self._sockets[customer_id]:
             self._sockets.pop(customer_id, None)
             self._left[customer_id] = datetime.now(UTC)
+            if self.presence_changed is not None:
+                self.presence_changed()
 
     def disconnected_since(self, customer_id: str) -> datetime | None:
         return None if self._sockets.get(customer_id) else self._left.get(customer_id)
+
+    def connected_customers(self) -> set[str]:
+        return set(self._sockets)
 
     def is_connected(self, customer_id: str) -> bool:
         return bool(self._sockets.get(customer_id))

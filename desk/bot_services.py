@@ -23,6 +23,7 @@ logger = logging.getLogger(__name__)
 PRIORITY_BY_REASON = {
     "complaint": Priority.COMPLAINT,
     "bot_failure": Priority.FAILURE,
+    "bot_busy": Priority.FAILURE,
     "customer_request": Priority.REQUEST,
     "not_resolved": Priority.REQUEST,
     "kb_unanswered": Priority.LOW_CONFIDENCE,

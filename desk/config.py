@@ -17,6 +17,8 @@ class DeskSettings(Protocol):
     # the knowledge base's answers: how close to the first article a second one must score
     kb_next_answer_margin: float
     turn_lock_s: float
+    # how long a customer waits for a busy bot (seeing it type) before being queued for a person
+    bot_wait_s: float
     # endings and departures
     inactivity_seconds: int
     inactivity_check_seconds: float

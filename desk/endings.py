@@ -5,6 +5,7 @@ supervisors), and the loop the app schedules to sweep every few seconds."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -75,10 +76,14 @@ class Endings:
     async def run_ending(self, conversation_id: str, *, ending: str) -> None:
         """Ask Rasa to run the ending (the NPS question) of a conversation the hub ended."""
         try:
-            replies = await self.bridge.client.trigger_intent(conversation_id, "end_conversation", {"ending": ending})
+            replies = await self.bridge.client.trigger_intent(
+                conversation_id, "end_conversation", {"ending": ending}, within_s=self.settings.bot_wait_s
+            )
         except RasaUnavailable:
-            async with self.queues.unit_of_work() as session:
-                await handoff.end_conversation(session, conversation_id, actor="system", reason=ending)
+            # A busy Rasa may still run the ending (its action then ends the chat): either way it ends once.
+            with contextlib.suppress(handoff.InvalidTransition):
+                async with self.queues.unit_of_work() as session:
+                    await handoff.end_conversation(session, conversation_id, actor="system", reason=ending)
             return
         await self.bridge.store_replies(conversation_id, replies)
 
@@ -126,8 +131,7 @@ class Endings:
             ]
         abandoned = 0
         for conversation_id, channel, customer_id, last_heard in waiting:
-            channel_adapter = self.bus.channels.get(channel)
-            left = channel_adapter.disconnected_since(customer_id) if channel_adapter else None
+            left = await self.bus.customer_left(channel, customer_id)  # on any replica
             reason = None
             if left is not None and now - left >= gone_for:
                 reason = "left"

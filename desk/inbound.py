@@ -13,6 +13,7 @@ from connectors import customers, outbox
 from connectors.base import InboundMessage, numbered, pick_option
 from connectors.outbox import DeliveryChange, DeliveryChanged
 from connectors.text import text_for_the_bot
+from desk.backpressure import BotTyping, TurnClock
 from desk.config import DeskSettings
 from desk.queues import Queues
 from desk.rasa import RasaBridge
@@ -90,6 +91,7 @@ class Inbound:
         self.turns = TurnLocks(
             relay.redis if relay else None, prefix=relay.prefix if relay else "balcao", hold_s=settings.turn_lock_s
         )
+        self.typing = BotTyping(queues.sessions, bus)  # backpressure: the customer sees the bot typing while waiting
 
     def check(self, inbound: InboundMessage) -> tuple[Refused, str] | None:
         """A refusal and the polite sentence for it, or ``None`` when the message is acceptable."""
@@ -107,7 +109,9 @@ class Inbound:
         refusal = self.check(inbound)
         if refusal:
             return refusal
-        async with self.turns.hold(inbound.channel, inbound.customer_id):
+        clock = TurnClock.start(self.settings.bot_wait_s)  # waiting for earlier turns counts too
+        waiting = self.typing.while_waiting(inbound.channel, inbound.customer_id)
+        async with waiting, self.turns.hold(inbound.channel, inbound.customer_id):
             async with self.queues.unit_of_work() as session:
                 conversation = await _open_conversation(session, inbound)
                 payload = await chosen_payload(session, conversation, inbound)
@@ -135,7 +139,7 @@ class Inbound:
                     )
                     return None
             if state in BOT_OWNED:
-                await self.bridge.ask(conversation, rasa_text(inbound, payload))
+                await self.bridge.ask(conversation, rasa_text(inbound, payload), clock)
             # queued or human: the agents already received the message; Rasa is not asked.
         return None
 

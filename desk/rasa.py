@@ -4,11 +4,13 @@ and the bridge that asks it on a customer's turn and stores what it answers."""
 from __future__ import annotations
 
 import logging
+import time
 from dataclasses import dataclass, field
 
 import httpx
 
 import handoff
+from desk.backpressure import TurnClock
 from desk.queues import Queues
 from desk.texts import say
 from handoff import Conversation, Priority, State
@@ -18,6 +20,10 @@ logger = logging.getLogger(__name__)
 
 class RasaUnavailable(Exception):
     """Rasa did not answer in time (after the retries) or answered with an error."""
+
+
+class RasaBusy(RasaUnavailable):
+    """Rasa took the turn but did not answer within the customer's bounded wait (saturated)."""
 
 
 @dataclass
@@ -65,38 +71,67 @@ class RasaClient:
     def __init__(self, base_url: str, token: str, *, timeout_s: float, attempts: int) -> None:
         self._http = httpx.AsyncClient(base_url=base_url, timeout=httpx.Timeout(timeout_s))
         self._token = token
+        self._timeout_s = timeout_s
         self._attempts = max(1, attempts)
 
     async def aclose(self) -> None:
         """Close the HTTP connections (when the hub stops)."""
         await self._http.aclose()
 
-    async def _post(self, url: str, payload: dict, *, params: dict | None = None) -> httpx.Response:
+    async def _post(
+        self, url: str, payload: dict, *, params: dict | None = None, within_s: float | None = None
+    ) -> httpx.Response:
+        """POST, tried ``attempts`` times on errors. A Rasa that took the request but did not answer
+        in time is not asked again (the turn or ending would run twice): ``RasaBusy``. Only a
+        refused or cut connection or a 5xx is tried again (another Rasa server, behind a load
+        balancer). With ``within_s`` (a customer's turn), Rasa is waited for up to that long in all."""
+        deadline = None if within_s is None else time.monotonic() + within_s
         last: Exception | None = None
         for attempt in range(self._attempts):
+            timeout: httpx.Timeout | httpx._client.UseClientDefault = httpx.USE_CLIENT_DEFAULT
+            if deadline is not None:
+                left = deadline - time.monotonic()
+                if left <= 0:
+                    break
+                timeout = httpx.Timeout(left, connect=min(self._timeout_s, left))
             try:
-                response = await self._http.post(url, json=payload, params=params)
+                response = await self._http.post(url, json=payload, params=params, timeout=timeout)
                 if response.status_code >= 500:
                     raise RasaUnavailable(f"Rasa answered {response.status_code}")
                 return response
+            except httpx.TimeoutException as exc:
+                if not isinstance(exc, (httpx.ConnectTimeout, httpx.PoolTimeout)):  # Rasa has it: asking again would run it twice
+                    logger.warning("Rasa call %s: no answer in time (Rasa busy): %r", url, exc)
+                    raise RasaBusy("no answer in time") from exc
+                last = exc
+                logger.warning("Rasa call %s could not connect (attempt %d): %r", url, attempt + 1, exc)
             except (httpx.HTTPError, RasaUnavailable) as exc:
                 last = exc
                 logger.warning("Rasa call %s failed (attempt %d): %s", url, attempt + 1, exc)
+        if deadline is not None and deadline <= time.monotonic():
+            raise RasaBusy(f"no answer within {within_s:.1f} s ({last})")
         raise RasaUnavailable(str(last))
 
-    async def send_message(self, sender: str, text: str, metadata: dict) -> list[BotReply]:
-        """One customer turn through the REST channel; returns the bot's replies."""
-        response = await self._post("/webhooks/rest/webhook", {"sender": sender, "message": text, "metadata": metadata})
+    async def send_message(self, sender: str, text: str, metadata: dict, *, within_s: float | None = None) -> list[BotReply]:
+        """One customer turn through the REST channel; returns the bot's replies. ``within_s``:
+        how long the customer still waits (``RasaBusy`` after it)."""
+        response = await self._post(
+            "/webhooks/rest/webhook", {"sender": sender, "message": text, "metadata": metadata}, within_s=within_s
+        )
         if response.status_code != 200:
             raise RasaUnavailable(f"Rasa answered {response.status_code}: {response.text[:200]}")
         return _parse(response.json())
 
-    async def trigger_intent(self, sender: str, intent: str, entities: dict | None = None) -> list[BotReply]:
-        """Run an external event (e.g. the ending) in the conversation; returns the bot's replies."""
+    async def trigger_intent(
+        self, sender: str, intent: str, entities: dict | None = None, *, within_s: float | None = None
+    ) -> list[BotReply]:
+        """Run an external event (e.g. the ending) in the conversation; returns the bot's replies.
+        ``within_s``: how long a busy Rasa is waited for (``RasaBusy`` after it)."""
         response = await self._post(
             f"/conversations/{sender}/trigger_intent",
             {"name": intent, "entities": entities or {}},
             params={"output_channel": "latest", "token": self._token},
+            within_s=within_s,
         )
         if response.status_code != 200:
             raise RasaUnavailable(f"Rasa answered {response.status_code}: {response.text[:200]}")
@@ -119,12 +154,17 @@ class RasaBridge:
         self.client = client
         self.queues = queues
 
-    async def ask(self, conversation: Conversation, text: str) -> None:
-        """One turn: Rasa's replies are stored (or the bot failed), then a customer the turn
-        queued is told their place."""
+    async def ask(self, conversation: Conversation, text: str, clock: TurnClock | None = None) -> None:
+        """One turn: Rasa's replies are stored (or the bot failed, or was too slow for the
+        customer's bounded wait, ``clock``), then a customer the turn queued is told their place."""
         metadata = {"language": conversation.language, "channel": conversation.channel}
         try:
-            replies = await self.client.send_message(conversation.id, text, metadata)
+            if clock is not None and clock.remaining() <= 0:  # their earlier turns used the whole wait
+                raise RasaBusy("the wait ended before Rasa could be asked")
+            within = clock.remaining() if clock is not None else None
+            replies = await self.client.send_message(conversation.id, text, metadata, within_s=within)
+        except RasaBusy:
+            await self.bot_too_slow(conversation.id)
         except RasaUnavailable:
             await self.bot_failed(conversation.id)
         else:
@@ -141,12 +181,22 @@ class RasaBridge:
 
     async def bot_failed(self, conversation_id: str) -> None:
         """Rasa did not answer: tell the customer and queue the chat for a person."""
+        await self._to_a_person(conversation_id, text="bot_failure", reason="bot_failure")
+
+    async def bot_too_slow(self, conversation_id: str) -> None:
+        """Rasa is saturated: the customer waited ``bot_wait_s`` (seeing the bot typing); tell them
+        politely and queue the chat for a person. Their message is already stored: the agent reads it."""
+        await self._to_a_person(conversation_id, text="bot_busy", reason="bot_busy")
+
+    async def _to_a_person(self, conversation_id: str, *, text: str, reason: str) -> None:
+        """One unit of work: the customer is told (``text`` in their language) and the chat queued
+        (a chat that was closing ends instead); the events go out after commit."""
         async with self.queues.unit_of_work() as session:
             conversation = await handoff.get_conversation(session, conversation_id)
-            await handoff.record_message(session, conversation, sender="system", text=say("bot_failure", conversation.language))
+            await handoff.record_message(session, conversation, sender="system", text=say(text, conversation.language))
             if conversation.state == State.BOT:
                 await handoff.escalate_conversation(
-                    session, conversation_id, team_id="geral", priority=Priority.FAILURE, reason="bot_failure", actor="system"
+                    session, conversation_id, team_id="geral", priority=Priority.FAILURE, reason=reason, actor="system"
                 )
             elif conversation.state == State.CLOSING:
-                await handoff.end_conversation(session, conversation_id, actor="system", reason="bot_failure")
+                await handoff.end_conversation(session, conversation_id, actor="system", reason=reason)

@@ -3,7 +3,8 @@
 One hub process delivers to the sockets it holds. With several hub replicas (``BALCAO_REDIS_URL``
 set), each also hands its committed events to the others over Redis pub/sub, and keeps in Redis
 which agents have a console open on it, so presence and the "agents online" counter see every
-replica."""
+replica, and which customers' widgets are connected to it, so a customer who moved to another
+replica is not taken for one who left the queue."""
 
 from __future__ import annotations
 
@@ -14,6 +15,7 @@ import logging
 import uuid
 from collections import defaultdict
 from collections.abc import Awaitable, Callable, Sequence
+from datetime import datetime
 from typing import Annotated
 
 import redis.asyncio as aioredis
@@ -53,6 +55,7 @@ _RELAYED = TypeAdapter(
 )
 CONSOLES_TTL_S = 30  # a replica that stops refreshing its consoles (it died) stops counting after this
 RETRY_S = 1.0
+PRESENCE_COALESCE_S = 0.2
 
 
 class RelayUnavailable(RuntimeError):
@@ -70,6 +73,7 @@ class ReplicaRelay:
         self.redis = aioredis.from_url(url)
         self.events_channel = f"{prefix}:events"
         self.consoles_prefix = f"{prefix}:consoles:"
+        self.customers_prefix = f"{prefix}:customers:"  # customers connected to each replica (the widget)
         self.origin = uuid.uuid4().hex  # this replica: its own messages come back and are skipped
         self._pubsub: aioredis.client.PubSub | None = None
 
@@ -149,6 +153,32 @@ class ReplicaRelay:
             logger.warning("Redis: other hubs' consoles unknown: %s", exc)
         return found
 
+    async def store_customers(self, customers: set[str]) -> None:
+        """Replace this replica's record of connected customers ("<channel>:<customer id>")."""
+        key = self.customers_prefix + self.origin
+        try:
+            async with self.redis.pipeline(transaction=True) as pipe:
+                pipe.delete(key)
+                if customers:
+                    pipe.sadd(key, *customers)
+                    pipe.expire(key, CONSOLES_TTL_S)
+                await pipe.execute()
+        except (RedisError, OSError) as exc:
+            logger.warning("Redis: connected customers not recorded: %s", exc)
+
+    async def customer_elsewhere(self, customer: str) -> bool | None:
+        """Whether another replica has ``customer`` ("<channel>:<customer id>") connected; ``None``
+        when Redis does not answer (nobody can tell)."""
+        own = (self.customers_prefix + self.origin).encode()
+        try:
+            async for key in self.redis.scan_iter(match=self.customers_prefix + "*"):
+                if key != own and await self.redis.sismember(key, customer):
+                    return True
+        except (RedisError, OSError) as exc:
+            logger.warning("Redis: other hubs' customers unknown: %s", exc)
+            return None
+        return False
+
     async def _drop_pubsub(self) -> None:
         if self._pubsub is not None:
             with contextlib.suppress(RedisError, OSError):
@@ -159,7 +189,7 @@ class ReplicaRelay:
         """Unsubscribe, forget this replica's consoles and close the connections."""
         await self._drop_pubsub()
         with contextlib.suppress(RedisError, OSError):
-            await self.redis.delete(self.consoles_prefix + self.origin)
+            await self.redis.delete(self.consoles_prefix + self.origin, self.customers_prefix + self.origin)
         await self.redis.aclose()
 
 
@@ -176,6 +206,7 @@ class EventBus:
 
     def add_channel(self, channel: Channel) -> None:
         self.channels[channel.name] = channel
+        channel.presence_changed = self._consoles_changed.set  # the other replicas learn who is connected here
 
     def connect_agent(self, connection: AgentConnection) -> None:
         self._agents[connection.user_id].add(connection)
@@ -196,12 +227,26 @@ class EventBus:
     @staticmethod
     def customer_sees(event: AnyEvent) -> bool:
         """Customers see what the bot, agents and the system say to them (never private notes nor
-        their own echo), owner changes, their place in the queue, and an agent typing."""
+        their own echo), owner changes, their place in the queue, and an agent (or the bot) typing."""
         if isinstance(event, MessageAdded):
             return event.sender != "customer" and not event.internal
         if isinstance(event, Typing):
-            return event.who == "agent"
+            return event.who != "customer"
         return isinstance(event, (OwnerChanged, QueueUpdate))
+
+    def _customers_here(self) -> set[str]:
+        """ "<channel>:<customer id>" of every customer connected to this process (widget pages)."""
+        return {f"{name}:{customer}" for name, channel in self.channels.items() for customer in channel.connected_customers()}
+
+    async def customer_left(self, channel: str, customer_id: str) -> datetime | None:
+        """When the customer closed their last connection (the widget), ``None`` while they are
+        connected on this replica or, with a relay, on another one: a customer who moved to another
+        replica has not left. When Redis does not answer, this replica's view is the answer."""
+        adapter = self.channels.get(channel)
+        left = adapter.disconnected_since(customer_id) if adapter else None
+        if left is not None and self.relay is not None and await self.relay.customer_elsewhere(f"{channel}:{customer_id}"):
+            return None
+        return left
 
     async def online_agents(self) -> int:
         """How many agents (team members, not supervisors) have a console open, on any hub replica."""
@@ -217,7 +262,7 @@ class EventBus:
         supervisors and admins (the consoles that see every team)."""
         if isinstance(event, DetractorAlert):
             return connection.team_ids is None
-        if isinstance(event, QueueUpdate) or (isinstance(event, Typing) and event.who == "agent"):
+        if isinstance(event, QueueUpdate) or (isinstance(event, Typing) and event.who != "customer"):
             return False
         if isinstance(event, AgentStatusChanged):
             return connection.team_ids is None or connection.user_id == event.user_id
@@ -252,8 +297,9 @@ class EventBus:
         if self.relay is not None and events:
             await self.relay.send(events)
 
-    async def deliver_here(self, events: Sequence[AnyEvent]) -> None:
-        """Deliver events to the customers and agents connected to this process."""
+    async def deliver_here(self, events: Sequence[AnyEvent], *, relayed: bool = False) -> None:
+        """Deliver events to the customers and agents connected to this process (``relayed``: they
+        came from another replica, which already sent what goes through a platform's API)."""
         for event in events:
             if isinstance(event, SessionsEnded):
                 await self._close_consoles(event.user_id)
@@ -264,7 +310,9 @@ class EventBus:
                 continue
             if isinstance(event, Event) and self.customer_sees(event):
                 channel = self.channels.get(event.channel)
-                if channel is not None:
+                # A typing indicator for Telegram is an API call: the replica that published it made it.
+                platform_typing = isinstance(event, Typing) and isinstance(channel, OutboxChannel)
+                if channel is not None and not (relayed and platform_typing):
                     try:
                         await channel.deliver(event)
                     except Exception:  # a broken socket must not stop the agents' updates
@@ -276,19 +324,25 @@ class EventBus:
 
     async def run_relay(self) -> None:
         """With a relay, until cancelled: deliver the other replicas' events here, and keep this
-        replica's open consoles recorded in Redis (at once on a change, and before they expire)."""
+        replica's open consoles (at once on a change, and before they expire) and connected customers
+        (every ``CONSOLES_TTL_S`` / 3 seconds) recorded in Redis."""
         if self.relay is None:
             return
         relay = self.relay
 
         async def keep_consoles() -> None:
             while True:
+                await asyncio.sleep(PRESENCE_COALESCE_S)  # a burst of connections is recorded once
                 self._consoles_changed.clear()
                 await relay.store_consoles(self._consoles_here())
+                await relay.store_customers(self._customers_here())
                 with contextlib.suppress(asyncio.TimeoutError):
                     await asyncio.wait_for(self._consoles_changed.wait(), CONSOLES_TTL_S / 3)
 
-        await asyncio.gather(relay.listen(self.deliver_here), keep_consoles())
+        async def deliver_relayed(events: Sequence[AnyEvent]) -> None:
+            await self.deliver_here(events, relayed=True)
+
+        await asyncio.gather(relay.listen(deliver_relayed), keep_consoles())
 
     async def _close_consoles(self, user_id: int) -> None:
         """Close the user's consoles open on this process (their sessions ended)."""

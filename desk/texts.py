@@ -10,6 +10,11 @@ _TEXTS = {
         "pt-PT": "Desculpe, o nosso assistente está com problemas. Vou passá-lo a uma pessoa.",
         "en": "Sorry, our assistant is having trouble right now. I'm passing you to a person.",
     },
+    "bot_busy": {
+        "pt-BR": "Desculpe a demora: estamos com muita procura agora. Vou te passar para uma pessoa, que já vê sua mensagem.",
+        "pt-PT": "Desculpe a demora: estamos com muita procura neste momento. Vou passá-lo a uma pessoa, que já vê a sua mensagem.",
+        "en": "Sorry for the wait: we are very busy right now. I'm passing you to a person, who can already see your message.",
+    },
     "too_long": {
         "pt-BR": "Sua mensagem passou de {limit} caracteres e não foi enviada. Pode dividir em partes menores?",
         "pt-PT": "A sua mensagem tem mais de {limit} caracteres e não foi enviada. Pode dividi-la em partes?",

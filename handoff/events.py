@@ -65,10 +65,11 @@ class QueueUpdate(Event):
 
 
 class Typing(Event):
-    """Someone is typing: shown to the other side, never stored."""
+    """Someone is typing: shown to the other side, never stored (``bot``: the customer's turn
+    waits for a busy assistant)."""
 
     type: Literal["typing"] = "typing"
-    who: Literal["customer", "agent"]
+    who: Literal["customer", "agent", "bot"]
     agent_name: str | None = None
 
 

@@ -51,8 +51,18 @@ class Settings(BaseSettings):
 
     rasa_url: str = "http://127.0.0.1:5005"
     rasa_token: str = Field("", description="hub → Rasa: Rasa's --auth-token; empty: generated (see secret_key)")
-    rasa_timeout_s: float = 3.0
+    rasa_timeout_s: float = Field(
+        3.0,
+        description="how long one call to Rasa may take (a customer's turn: how long connecting may take; "
+        "a refused or cut connection is tried again, up to rasa_attempts times, within bot_wait_s)",
+    )
     rasa_attempts: int = 2
+    bot_wait_s: float = Field(
+        20.0,
+        gt=0,
+        description="backpressure: the longest a customer waits for the bot's answer when Rasa is busy (their "
+        "turns wait in order and they see the bot typing); then they are told and the chat is queued for a person",
+    )
 
     kb_dir: Path = ROOT / "data" / "kb"
     index_dir: Path = ROOT / "var" / "index"
@@ -87,7 +97,7 @@ class Settings(BaseSettings):
     turn_lock_s: float = Field(
         30.0,
         description="several replicas: a customer's turn holds its Redis lock at most this long (above "
-        "rasa_timeout_s × rasa_attempts); a replica that dies mid-turn delays that customer's next turn by this",
+        "bot_wait_s); a replica that dies mid-turn delays that customer's next turn by this",
     )
     inactivity_seconds: int = 600
     inactivity_check_seconds: float = 30.0

@@ -198,7 +198,7 @@ class FakeTelegram(FakeServer):
             return JSONResponse({"ok": True, "result": result})
         if method == "getFile":
             return self._get_file(params)
-        if method in ("answerCallbackQuery", "setWebhook", "deleteWebhook"):
+        if method in ("answerCallbackQuery", "setWebhook", "deleteWebhook", "sendChatAction"):
             return JSONResponse({"ok": True, "result": True})
         return JSONResponse({"ok": False, "error_code": 404, "description": "Not Found: method not found"}, status_code=404)
 

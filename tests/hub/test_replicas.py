@@ -192,3 +192,50 @@ async def test_the_company_s_words_changed_on_one_replica_reach_a_widget_on_the_
         "Hello from Padaria Aurora!",
         "Padaria Aurora",
     )
+
+
+async def test_a_waiting_customer_who_moved_replica_is_kept_and_one_who_left_is_seen_leaving_on_every_replica(
+    replicas: tuple[RunningHub, RunningHub], ana: httpx.AsyncClient
+) -> None:
+    a, b = replicas
+    async with websockets.connect(console_url(a), additional_headers=cookie_of(ana)) as console:
+        customer = await WidgetCustomer(a.url).connect()
+        await customer.say("Preciso de ajuda com a minha encomenda")  # no bot: queued for a person
+        queued = await next_event(console, lambda e: e.get("type") == "owner" and e.get("to_state") == "queued")
+        conversation_id = queued["conversation_id"]
+
+        # The page lost hub A and reconnected through the load balancer to hub B.
+        await customer.close()
+        moved = await WidgetCustomer(b.url, token=customer.token).connect()
+
+        async def left_on(hub: RunningHub) -> object:
+            return await hub.app.state.desk.bus.customer_left("widget", customer.customer_id)
+
+        await wait_until_async(lambda: a.call(lambda: left_on(a)) is None, "hub A learning the customer is on hub B")
+        a.settings.abandon_after_disconnect_seconds = b.settings.abandon_after_disconnect_seconds = 0
+        try:
+            # Hub A's sweep: the customer closed their page on A, but waits on B, so they stay in the queue.
+            a.call(a.app.state.desk.endings.abandon_departed)
+
+            async def state() -> str:
+                async with a.app.state.desk.sessions() as session:
+                    return (await handoff.get_conversation(session, conversation_id)).state
+
+            assert a.call(state) == "queued"
+            # They close the page on hub B: B's sweep finds them gone, and Ana's console on A sees them leave.
+            await moved.close()
+            await wait_until_async(lambda: b.call(lambda: left_on(b)) is not None, "hub B seeing the page closed")
+            b.call(b.app.state.desk.endings.abandon_departed)
+            gone = await next_event(console, lambda e: e.get("type") == "owner" and e.get("conversation_id") == conversation_id)
+            assert (gone["from_state"], gone["to_state"]) == ("queued", "abandoned")
+            assert a.call(state) == "abandoned"
+        finally:
+            a.settings.abandon_after_disconnect_seconds = b.settings.abandon_after_disconnect_seconds = 120
+
+
+async def wait_until_async(check: Callable[[], bool], what: str, timeout_s: float = 30) -> None:
+    """Poll ``check`` (it blocks on a hub's loop: run it in a thread) until it is true."""
+    deadline = time.monotonic() + timeout_s
+    while not await asyncio.to_thread(check):
+        assert time.monotonic() < deadline, f"timed out waiting for {what}"
+        await asyncio.sleep(0.2)

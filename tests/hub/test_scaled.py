@@ -85,6 +85,7 @@ def _environment(tmp: Path, db: str, index_cache: Path, public: int, rasa: int, 
         "BALCAO_RASA_TOKEN": uuid.uuid4().hex,
         "BALCAO_RASA_TIMEOUT_S": "60",  # a turn on a busy 2-core machine (Rasa is warmed up first)
         "BALCAO_RASA_ATTEMPTS": "1",
+        "BALCAO_BOT_WAIT_S": "60",  # and the bounded wait (backpressure) as long
         "BALCAO_TURN_LOCK_S": "60",
         "BALCAO_SECRETS_FILE": str(tmp / "secrets.json"),
         "BALCAO_INDEX_DIR": str(index_cache),
