@@ -49,12 +49,14 @@ async def record_message(
             await session.flush()
     except IntegrityError as exc:
         raise DuplicateMessage(conversation.channel, channel_message_id or "?") from exc
-    await appended(session, message)
     activity = {"last_message_at": message.created_at} if not internal else {}
     if sender == "customer":
         activity["last_customer_at"] = message.created_at
     if activity:
+        # The conversation's row before its summary (which ``appended`` locks): the order every
+        # ownership change takes, so a reply stored while the chat changes hands cannot deadlock.
         await session.execute(update(Conversation).where(Conversation.id == conversation.id).values(**activity))
+    await appended(session, message)
     queue_event(
         session,
         MessageAdded(

@@ -34,6 +34,9 @@ defaults
     timeout http-keep-alive 30s
     timeout tunnel 1h
     timeout client-fin 5s
+    # A hub starved of CPU under load answers /healthz late, not never: only a refused connection or
+    # three slow checks in a row take it out (a kill -9 is still seen within seconds).
+    timeout check 10s
 
 # Customers (widget, Telegram and Twilio webhooks) and staff: any hub serves any request.
 frontend balcao
@@ -61,7 +64,7 @@ backend rasa_servers
 
 def haproxy_config(host: str, public_port: int, hub_ports: list[int], rasa_port: int, rasa_ports: list[int]) -> str:
     """HAProxy's configuration: the public frontend to the hubs, a loopback one to the Rasa servers."""
-    hubs = "\n".join(f"    server hub{n} 127.0.0.1:{p} check inter 2s fall 2 rise 1" for n, p in enumerate(hub_ports, 1))
+    hubs = "\n".join(f"    server hub{n} 127.0.0.1:{p} check inter 3s fall 3 rise 1" for n, p in enumerate(hub_ports, 1))
     rasas = "\n".join(f"    server rasa{n} 127.0.0.1:{p} check inter 2s fall 2 rise 1" for n, p in enumerate(rasa_ports, 1))
     return HAPROXY_TEMPLATE.format(host=host, public_port=public_port, hub_servers=hubs, rasa_port=rasa_port, rasa_servers=rasas)
 
