@@ -129,6 +129,20 @@ def require_roles(*roles: Role) -> Callable[[User], Awaitable[User]]:
 
 
 Agent = Annotated[User, Depends(require_roles(Role.AGENT, Role.SUPERVISOR, Role.ADMIN))]
+
+
+async def accessible_conversation(session: AsyncSession, conversation_id: str, user: User) -> handoff.Conversation:
+    """The conversation, if ``user`` may open it: 404 when there is none, 403 when it belongs to a
+    team the user is not in (the console's and the customer card's routes share this check)."""
+    try:
+        conversation = await handoff.get_conversation(session, conversation_id)
+    except handoff.ConversationNotFound as exc:
+        raise HTTPException(404, str(exc)) from exc
+    if not handoff.can_access(conversation, user, await handoff.user_team_ids(session, user)):
+        raise HTTPException(403, "this conversation belongs to a team you are not in")
+    return conversation
+
+
 Supervisor = Annotated[User, Depends(require_roles(Role.SUPERVISOR, Role.ADMIN))]
 
 

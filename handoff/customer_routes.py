@@ -16,8 +16,8 @@ from connectors import customers
 from connectors.models import ChannelCustomer
 from core.web import app_state
 from handoff.audit import AuditAction, AuditClient, record_audit
-from handoff.auth import Agent, DbSession, csrf_protected
-from handoff.models import Conversation, User
+from handoff.auth import Agent, DbSession, accessible_conversation, csrf_protected
+from handoff.models import Conversation
 
 router = APIRouter(prefix="/api/agent", tags=["agents"])
 CONVERSATIONS_PER_RECORD = 10
@@ -72,16 +72,6 @@ class LinkIn(BaseModel):
     customer_id: str = Field(min_length=1, max_length=64, pattern=ONE_LINE)
 
 
-async def _conversation(session: AsyncSession, conversation_id: str, user: User) -> Conversation:
-    try:
-        conversation = await handoff.get_conversation(session, conversation_id)
-    except handoff.ConversationNotFound as exc:
-        raise HTTPException(404, str(exc)) from exc
-    if not handoff.can_access(conversation, user, await handoff.user_team_ids(session, user)):
-        raise HTTPException(403, "this conversation belongs to a team you are not in")
-    return conversation
-
-
 async def _card(session: AsyncSession, conversation: Conversation) -> CustomerCard:
     record = await customers.get_customer(session, channel=conversation.channel, customer_id=conversation.customer_id)
     records = await customers.linked_customers(session, record) if record else []
@@ -104,7 +94,7 @@ async def _card(session: AsyncSession, conversation: Conversation) -> CustomerCa
 async def customer_card(conversation_id: str, user: Agent, session: DbSession) -> CustomerCard:
     """Who the conversation's customer is (the shop's verified identity, their linked records on
     other channels) and their conversations on every channel, newest first."""
-    return await _card(session, await _conversation(session, conversation_id, user))
+    return await _card(session, await accessible_conversation(session, conversation_id, user))
 
 
 @router.get("/customers", response_model=list[RecordOut])
@@ -125,7 +115,7 @@ async def link(conversation_id: str, body: LinkIn, user: Agent, request: Request
     shows. 404 for a record that does not exist, 409 for the same customer, one already linked,
     or a link someone made at the same moment; audited."""
     async with app_state(request).desk.unit_of_work() as session:
-        conversation = await _conversation(session, conversation_id, user)
+        conversation = await accessible_conversation(session, conversation_id, user)
         try:
             person = await customers.link_customers(
                 session, (conversation.channel, conversation.customer_id), (body.channel, body.customer_id)

@@ -22,7 +22,17 @@ from core.security import allowed_origin
 from core.web import AgentConnection, DbInt, app_state, page_templates, receive_text_frame
 from handoff import Conversation, Message, Role, User
 from handoff.audit import AuditAction, AuditClient, record_audit
-from handoff.auth import ONE_TIME_REFUSAL, Agent, DbSession, csrf_protected, csrf_token, page_user, require_roles, session_user
+from handoff.auth import (
+    ONE_TIME_REFUSAL,
+    Agent,
+    DbSession,
+    accessible_conversation,
+    csrf_protected,
+    csrf_token,
+    page_user,
+    require_roles,
+    session_user,
+)
 from handoff.console_texts import console_texts
 
 api = APIRouter(prefix="/api/agent", tags=["agents"])
@@ -158,16 +168,6 @@ class TeamOverview(BaseModel):
     agents: list[AgentOut]
 
 
-async def _accessible(session: DbSession, conversation_id: str, user: User) -> Conversation:
-    try:
-        conversation = await handoff.get_conversation(session, conversation_id)
-    except handoff.ConversationNotFound as exc:
-        raise HTTPException(404, str(exc)) from exc
-    if not handoff.can_access(conversation, user, await handoff.user_team_ids(session, user)):
-        raise HTTPException(403, "this conversation belongs to a team you are not in")
-    return conversation
-
-
 async def _profile(session: DbSession, conversation: Conversation) -> CustomerProfile:
     past = await handoff.customer_conversations(session, channel=conversation.channel, customer_id=conversation.customer_id)
     rows = []
@@ -205,7 +205,7 @@ async def conversation_detail(conversation_id: str, request: Request, user: Agen
     """The whole history (bot part, the article it used, why it escalated, private notes), how each
     message fared on its way to the customer, and who the customer is, with their previous
     conversations and NPS."""
-    conversation = await _accessible(session, conversation_id, user)
+    conversation = await accessible_conversation(session, conversation_id, user)
     messages = await handoff.conversation_history(session, conversation_id)
     delivery = await outbox.delivery_of_messages(session, [m.id for m in messages if m.sender != "customer"])
     customer = await customers.get_customer(session, channel=conversation.channel, customer_id=conversation.customer_id)
@@ -220,7 +220,7 @@ async def conversation_detail(conversation_id: str, request: Request, user: Agen
 async def _change(request: Request, user: User, conversation_id: str, change: Callable[[AsyncSession], Awaitable[T]]) -> T:
     """Run ``change(session)`` in one unit of work after the access check; handoff errors → 409."""
     async with app_state(request).desk.unit_of_work() as session:
-        await _accessible(session, conversation_id, user)
+        await accessible_conversation(session, conversation_id, user)
         try:
             return await change(session)
         except (handoff.HandoffError, handoff.UnknownTeam) as exc:

@@ -5,6 +5,7 @@ page's forms call the same ``integrations.actions`` as the API."""
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
 from datetime import datetime
 from pathlib import Path as FilePath
 from typing import Annotated
@@ -252,6 +253,17 @@ async def integrations_page(request: Request, user: AdminUser) -> Response:
     return await _page(request, user, lang, notice=TEXTS[lang][done] if done else None)
 
 
+async def _then_back(request: Request, user: User, do: Callable[[], Awaitable[object]], *, done: str) -> Response:
+    """Do what the form asks, then back to the page saying so (or the page with the reason it was refused)."""
+    form = await read_form(request)
+    lang = page_language(request, form)
+    try:
+        await do()
+    except actions.REFUSALS as exc:
+        return await _page(request, user, lang, error=refusal(lang, exc), status=actions.refusal_status(exc))
+    return back_to("/admin/integrations", lang, done=done)
+
+
 @pages.post("/admin/integrations/tokens")
 async def create_token_form(request: Request, user: AdminUser) -> Response:
     """The new token, shown on the page this once (or the reason it was refused)."""
@@ -268,13 +280,7 @@ async def create_token_form(request: Request, user: AdminUser) -> Response:
 @pages.post("/admin/integrations/tokens/{token_id}/revoke")
 async def revoke_token_form(request: Request, token_id: Id, user: AdminUser) -> Response:
     """Revoke, then back to the page saying so."""
-    form = await read_form(request)
-    lang = page_language(request, form)
-    try:
-        await actions.do_revoke_token(request, user, token_id)
-    except actions.REFUSALS as exc:
-        return await _page(request, user, lang, error=refusal(lang, exc), status=actions.refusal_status(exc))
-    return back_to("/admin/integrations", lang, done="revoked")
+    return await _then_back(request, user, lambda: actions.do_revoke_token(request, user, token_id), done="revoked")
 
 
 @pages.post("/admin/integrations/webhooks")
@@ -293,25 +299,13 @@ async def add_webhook_form(request: Request, user: AdminUser) -> Response:
 @pages.post("/admin/integrations/webhooks/{webhook_id}/remove")
 async def remove_webhook_form(request: Request, webhook_id: Id, user: AdminUser) -> Response:
     """Remove, then back to the page saying so."""
-    form = await read_form(request)
-    lang = page_language(request, form)
-    try:
-        await actions.do_remove_webhook(request, user, webhook_id)
-    except actions.REFUSALS as exc:
-        return await _page(request, user, lang, error=refusal(lang, exc), status=actions.refusal_status(exc))
-    return back_to("/admin/integrations", lang, done="removed")
+    return await _then_back(request, user, lambda: actions.do_remove_webhook(request, user, webhook_id), done="removed")
 
 
 @pages.post("/admin/integrations/deliveries/{delivery_id}/redeliver")
 async def redeliver_form(request: Request, delivery_id: Id, user: AdminUser) -> Response:
     """Send again, then back to the page saying so."""
-    form = await read_form(request)
-    lang = page_language(request, form)
-    try:
-        await actions.do_redeliver(request, user, delivery_id)
-    except actions.REFUSALS as exc:
-        return await _page(request, user, lang, error=refusal(lang, exc), status=actions.refusal_status(exc))
-    return back_to("/admin/integrations", lang, done="redelivered")
+    return await _then_back(request, user, lambda: actions.do_redeliver(request, user, delivery_id), done="redelivered")
 
 
 __all__ = ["pages", "router"]
