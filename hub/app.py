@@ -32,6 +32,7 @@ import handoff.routes
 import insights
 import insights.routes
 import kb_index
+import kb_index.learning_routes
 import kb_index.routes
 from connectors import outbox
 from connectors.base import InboundMessage, OutboxChannel
@@ -450,6 +451,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(privacy_router)  # a customer's data: export, erasure, the retention policy
     app.include_router(insights.routes.router)  # the dashboard: KPIs, exports, follow-ups and page
     app.include_router(kb_index.routes.router)  # the knowledge-base editor: its API and page
+    app.include_router(kb_index.learning_routes.router)  # the candidate questions editors approve
     app.include_router(actions_router(executor, settings.actions_token))
     _mount_static(app)
     app.include_router(process_router(index, rasa, default_language=settings.default_language))  # the demo page and /healthz
