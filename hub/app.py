@@ -52,6 +52,7 @@ from hub.pages import process_router
 from hub.secret_store import ensure_secrets
 from hub.settings import Settings, get_settings
 from kb_index import IndexFollower, KnowledgeIndex
+from kb_index.refit import Refitter
 
 if TYPE_CHECKING:
     from redis.asyncio import Redis
@@ -93,6 +94,27 @@ def _open_index(settings: Settings) -> KnowledgeIndex:
         persist=True,
         approx_threshold=settings.index_approx_threshold,
         approx_nprobe=settings.index_nprobe or None,
+    )
+
+
+def _refitter(
+    settings: Settings,
+    sessions: async_sessionmaker[AsyncSession],
+    read_sessions: async_sessionmaker[AsyncSession],
+    index: KnowledgeIndex,
+) -> Refitter:
+    """The job that shares the newest stored calibration and refits it as the knowledge base grows,
+    with the out-of-scope examples that go with the calibration file (what a refit fits with)."""
+    from kb_index.evaluation import read_out_of_scope_jsonl
+
+    examples = read_out_of_scope_jsonl(kb_index.out_of_scope_path(settings.calibration_file))
+    return Refitter(
+        sessions,
+        index,
+        after=settings.kb_refit_after_versions,
+        every_s=settings.kb_refit_check_seconds,
+        out_of_scope=examples,
+        read_sessions=read_sessions,
     )
 
 
@@ -326,6 +348,7 @@ class _Services:
     rasa: RasaClient
     index: KnowledgeIndex
     follower: IndexFollower
+    refitter: Refitter
     desk: Desk
     channels: _Channels
     worker: OutboxWorker
@@ -359,6 +382,7 @@ async def _start(app: FastAPI, s: _Services) -> list[asyncio.Task]:
     # row export sets some off) no longer walks it, which cost such requests 50-100 ms.
     gc.freeze()
     tasks = [asyncio.create_task(inactivity_loop(s.desk.endings)), asyncio.create_task(s.follower.run())]
+    tasks.append(asyncio.create_task(s.refitter.run()))  # thresholds refitted as the knowledge base grows
     if s.settings.retention_check_s > 0:
         media = app.state.media
         tasks.append(asyncio.create_task(retention_loop(s.desk.unit_of_work, media, every_s=s.settings.retention_check_s)))
@@ -421,6 +445,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     # The desk, its knowledge-base follower, the Rasa actions.
     desk = Desk(settings, sessions, index, bus, rasa)
     follower = IndexFollower(sessions, index, poll_seconds=settings.kb_poll_seconds, read_sessions=read_sessions)
+    refitter = _refitter(settings, sessions, read_sessions, index)
     executor = _rasa_actions(desk)
     # The channels and what they share: the inbound handler, attachments, rate limits, the outbox.
     handle = _inbound_handler(desk)
@@ -428,7 +453,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     limits, limits_redis = _rate_limits(settings)
     channels = _channels(settings, desk, bus, handle, media, limits)
     worker = _outbox_worker(settings, sessions, channels, desk)
-    services = _Services(settings, engine, read_sessions, relay, bus, rasa, index, follower, desk, channels, worker, limits_redis)
+    services = _Services(
+        settings, engine, read_sessions, relay, bus, rasa, index, follower, refitter, desk, channels, worker, limits_redis
+    )
     app = FastAPI(title="Balcão", version="0.1.0", lifespan=_lifespan(services))
     app.state.desk = desk
     app.state.read_sessions = read_sessions
