@@ -161,9 +161,6 @@ _HEADS = (0.0, 0.05, 0.1, 0.2)
 # Weights of the cosine to the nearest out-of-scope example (tried only when the index has some).
 _NEGATIVES = (0.0, 0.25, 0.5, 1.0)
 _TOP = 6  # candidates looked at per question: enough for three distinct article ids
-# Weights of the first article's lead over the second in the confidence: an out-of-scope question
-# is often near several articles at once, an answerable one stands out from the rest.
-_MARGINS = (0.0, 0.25, 0.5, 1.0, 2.0)
 
 
 @dataclass
@@ -221,16 +218,6 @@ class Scored:
     confidence: np.ndarray
     top1: np.ndarray
     top3: np.ndarray
-    # The fused score of the second distinct article (the first's when there is none): the
-    # confidence with a margin weight m is first + m * (first - second).
-    second: np.ndarray | None = None
-
-    def with_margin(self, margin: float) -> Scored:
-        """The same ranking, its confidence raised by ``margin`` times the lead over the second article."""
-        if not margin or self.second is None:
-            return self
-        lead = np.where(np.isfinite(self.confidence), self.confidence - self.second, 0.0)
-        return Scored(self.inside, self.confidence + margin * lead, self.top1, self.top3, self.second)
 
 
 def _score(
@@ -257,10 +244,6 @@ def _score(
     confidence = np.where(valid[:, 0], fused[np.arange(n), order[:, 0]], -np.inf) if n else np.zeros(0)
     top1 = right[:, 0].copy()
     top3 = right.any(axis=1)
-    second = confidence.copy()
-    if n and order.shape[1] > 1:
-        valid2 = np.take_along_axis(c.mask, order[:, 1:2], axis=1)[:, 0]
-        second = np.where(valid2, fused[np.arange(n), order[:, 1]], confidence)
     for i in np.nonzero(c.repeats)[0]:  # the first three *distinct* articles, the few rows that repeat one
         ranked: list[str] = []
         for j in order[i]:
@@ -272,10 +255,8 @@ def _score(
                 break
         top1[i] = bool(ranked) and ranked[0] == c.articles[i]
         top3[i] = c.articles[i] in ranked
-        others = [j for j in order[i] if c.mask[i, j] and c.ids[i][j] != c.ids[i][order[i][0]]]
-        second[i] = fused[i, others[0]] if others else confidence[i]
     inside = np.array([a is not None for a in c.articles], dtype=bool)
-    return Scored(inside, confidence, top1, top3, second)
+    return Scored(inside, confidence, top1, top3)
 
 
 def metrics(scored: Scored, t_answer: float, t_clarify: float) -> dict[str, float]:
@@ -384,24 +365,21 @@ def fit_candidates(cands: Candidates, encoder_name: str, *, dense: bool) -> Cali
         for kappa in (_KAPPAS if beta > 0 else (_KAPPAS[0],))
     ]
     for centroid, head, negative, beta, kappa in grid:
-        ranked = _score(cands, beta=beta, kappa=kappa, centroid=centroid, head=head, negative=negative, dense_available=dense)
-        for margin in _MARGINS:  # the margin changes the confidence, not the ranking: one _score for all
-            scored = ranked.with_margin(margin)
-            objective, t_answer, t_clarify = fit_thresholds(scored)
-            if best is None or objective > best[0] + 1e-9:
-                cal = Calibration(
-                    encoder_name,
-                    beta,
-                    kappa,
-                    round(t_answer, 4),
-                    round(t_clarify, 4),
-                    centroid=centroid,
-                    head=head,
-                    negative=negative,
-                    margin=margin,
-                )
-                cal.metrics = {"validation": metrics(scored, cal.t_answer, cal.t_clarify)}
-                best = (objective, cal)
+        scored = _score(cands, beta=beta, kappa=kappa, centroid=centroid, head=head, negative=negative, dense_available=dense)
+        objective, t_answer, t_clarify = fit_thresholds(scored)
+        if best is None or objective > best[0] + 1e-9:
+            cal = Calibration(
+                encoder_name,
+                beta,
+                kappa,
+                round(t_answer, 4),
+                round(t_clarify, 4),
+                centroid=centroid,
+                head=head,
+                negative=negative,
+            )
+            cal.metrics = {"validation": metrics(scored, cal.t_answer, cal.t_clarify)}
+            best = (objective, cal)
     assert best is not None  # noqa: S101 - the grid always has a point
     return best[1]
 
@@ -420,4 +398,4 @@ def evaluate(index: KnowledgeIndex, test: Sequence[LabelledQuestion]) -> dict[st
         negative=cal.negative,
         dense_available=index.encoder is not None,
     )
-    return metrics(scored.with_margin(cal.margin), cal.t_answer, cal.t_clarify)
+    return metrics(scored, cal.t_answer, cal.t_clarify)

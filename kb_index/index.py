@@ -381,10 +381,9 @@ class KnowledgeIndex:
         results = []
         scored, vectors = self._scores_and_vectors(questions, langs)
         for row, (question, lang, scores) in enumerate(zip(questions, langs, scored)):
-            every = self.rank(
+            ranked = self.rank(
                 scores, lang, beta=cal.beta, kappa=cal.kappa, centroid=cal.centroid, head=cal.head, negative=cal.negative
-            )
-            ranked = every[:k]
+            )[:k]
             hits = []
             lexical = self._passage_bm25(question, lang)
             for key, value in ranked:
@@ -395,8 +394,6 @@ class KnowledgeIndex:
                         Hit(article.id, article.lang, article.title, article.team, round(value, 4), article.body, passage)
                     )
             confidence = hits[0].score if hits else 0.0
-            if hits and cal.margin and len(every) > 1:  # the first article's lead over the second (distinct ids)
-                confidence = round(every[0][1] + cal.margin * (every[0][1] - every[1][1]), 4)
             decision = self.decide(confidence) if hits else Decision.ESCALATE
             results.append(SearchResult(question, lang, hits, decision, confidence))
         return results

@@ -107,9 +107,6 @@ class Calibration:
     # Weight of the question's cosine to the nearest out-of-scope example, subtracted from the
     # confidence (0 in older files, and whenever the index has no such examples).
     negative: float = 0.0
-    # Weight of the first article's lead over the second, added to the confidence (0 in older
-    # files: the first article's score alone).
-    margin: float = 0.0
 
     @classmethod
     def load(cls, path: Path, encoder: str) -> Calibration:
@@ -131,7 +128,6 @@ class Calibration:
             "centroid": self.centroid,
             "head": self.head,
             "negative": self.negative,
-            "margin": self.margin,
         }
 
     def save(self, path: Path) -> None:

@@ -65,7 +65,6 @@ def calibration_of(row: StoredCalibration) -> Calibration:
         centroid=p.get("centroid", 0.0),
         head=p.get("head", 0.0),
         negative=p.get("negative", 0.0),
-        margin=p.get("margin", 0.0),
     )
     calibration.metrics = {"source": {row.source: 1.0, "versions": float(row.versions)}}
     return calibration

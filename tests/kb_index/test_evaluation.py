@@ -155,19 +155,3 @@ def test_options_where_the_right_article_is_rarely_among_them_are_not_offered() 
     rows += [(0.4 + i / 1000, "out") for i in range(20)]
     _, t_answer, t_clarify = fit_thresholds(_scored(rows))
     assert t_answer == t_clarify and 0.72 < t_clarify <= 0.9
-
-
-def test_the_first_articles_lead_over_the_second_raises_the_confidence_by_the_calibrated_weight() -> None:
-    encoder = get_encoder(Settings(environment="test").encoder)
-    index = KnowledgeIndex(encoder, Calibration(encoder.name, 0.0, 5.0, 0.9, 0.8))
-    index.upsert(read_faq_jsonl(DATA / "faq.jsonl"))
-    question = read_jsonl(DATA / "test.jsonl")[0]
-    plain = index.search(question.text, question.lang)
-    first, second = plain.hits[0].score, plain.hits[1].score
-    assert plain.confidence == first
-    index.calibration = Calibration(encoder.name, 0.0, 5.0, 0.9, 0.8, margin=2.0)
-    led = index.search(question.text, question.lang)
-    assert [h.article_id for h in led.hits] == [h.article_id for h in plain.hits]  # the ranking is the same
-    assert led.confidence == pytest.approx(first + 2.0 * (first - second), abs=1e-3)
-    # The evaluation scores it the same way the index decides.
-    assert evaluate(index, [question])["answered"] == float(led.confidence >= 0.9)
