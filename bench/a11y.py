@@ -63,6 +63,7 @@ PAGES: list[tuple[str, str | None, str, Step | None]] = [
     ("console-supervisor", "supervisor", "/console", None),
     ("dashboard", "supervisor", "/dashboard", None),
     ("kb-editor", "editor", "/kb", None),
+    ("kb-questions", "editor", "/kb/questions", None),
     ("admin-teams", "admin", "/admin/teams", None),
     ("admin-people", "admin", "/admin/people", None),
     ("admin-settings", "admin", "/admin/settings", None),

@@ -19,6 +19,7 @@ from core.events import queue_event
 from core.models import aware, utcnow
 from desk.alerts import AlertDelivery
 from desk.config import DeskSettings
+from desk.learning import learn_from_confirmation
 from desk.queues import Queues
 from desk.rasa import RasaBridge, RasaUnavailable
 from desk.realtime import EventBus
@@ -182,6 +183,8 @@ class Endings:
             )
             if survey is not None and conversation.state == State.BOT:
                 await handoff.begin_closing(session, conversation_id, actor="bot", reason=ending)
+                if ending == "resolved":  # the customer said the article solved it
+                    await learn_from_confirmation(session, conversation_id)
             return survey is not None
 
     async def finish_survey(self, conversation_id: str, *, score: int | None, reason: str | None) -> None:

@@ -15,6 +15,7 @@ from connectors.outbox import DeliveryChange, DeliveryChanged
 from connectors.text import text_for_the_bot
 from desk.backpressure import BotTyping, TurnClock
 from desk.config import DeskSettings
+from desk.learning import learn_from_choice
 from desk.queues import Queues
 from desk.rasa import RasaBridge
 from desk.realtime import EventBus
@@ -131,6 +132,7 @@ class Inbound:
                     )
                 except handoff.DuplicateMessage:
                     return Refused.DUPLICATE, ""
+                await learn_from_choice(session, conversation, payload)
                 state = conversation.state
                 if inbound.attachments and state in BOT_OWNED:
                     # Rasa reads text only: the file is kept for the agents, the bot says so politely.

@@ -3,7 +3,7 @@
 from handoff.agents import STATUSES, AgentLoad, UnknownStatus, assign_waiting, choose_agent, set_agent_status, team_loads
 from handoff.audit import ANONYMOUS, CLI, AuditAction, AuditClient, AuditEntry, audit_request, list_audit, record_audit
 from handoff.canned import InvalidCannedResponse, add_canned_response, ensure_default_canned, list_canned, render_canned
-from handoff.confirmed import ConfirmedAnswer, confirmed_answers
+from handoff.confirmed import ConfirmedAnswer, asked_before, clarified_question, confirmed_answer, confirmed_answers
 from handoff.conversations import (
     abandon_conversation,
     assign_conversation,
@@ -146,6 +146,7 @@ __all__ = [
     "add_user",
     "agent_reply",
     "archive_team",
+    "asked_before",
     "assign_conversation",
     "assign_waiting",
     "audit_request",
@@ -157,7 +158,9 @@ __all__ = [
     "check_words",
     "choose_agent",
     "claim_conversation",
+    "clarified_question",
     "close_conversation",
+    "confirmed_answer",
     "confirmed_answers",
     "conversation_history",
     "create_team",

@@ -34,6 +34,7 @@ import insights.routes
 import integrations.admin_routes
 import integrations.api
 import kb_index
+import kb_index.learning_routes
 import kb_index.routes
 from connectors import customers, outbox
 from connectors.base import InboundMessage, OutboxChannel
@@ -57,6 +58,7 @@ from hub.secret_store import ensure_secrets
 from hub.settings import Settings, get_settings
 from integrations import Integrations, WebhookOptions, WebhookWorker, webhook_listener
 from kb_index import IndexFollower, KnowledgeIndex, UnansweredSettler
+from kb_index.refit import Refitter
 
 if TYPE_CHECKING:
     from redis.asyncio import Redis
@@ -98,6 +100,27 @@ def _open_index(settings: Settings) -> KnowledgeIndex:
         persist=True,
         approx_threshold=settings.index_approx_threshold,
         approx_nprobe=settings.index_nprobe or None,
+    )
+
+
+def _refitter(
+    settings: Settings,
+    sessions: async_sessionmaker[AsyncSession],
+    read_sessions: async_sessionmaker[AsyncSession],
+    index: KnowledgeIndex,
+) -> Refitter:
+    """The job that shares the newest stored calibration and refits it as the knowledge base grows,
+    with the out-of-scope examples that go with the calibration file (what a refit fits with)."""
+    from kb_index.evaluation import read_out_of_scope_jsonl
+
+    examples = read_out_of_scope_jsonl(kb_index.out_of_scope_path(settings.calibration_file))
+    return Refitter(
+        sessions,
+        index,
+        after=settings.kb_refit_after_versions,
+        every_s=settings.kb_refit_check_seconds,
+        out_of_scope=examples,
+        read_sessions=read_sessions,
     )
 
 
@@ -361,6 +384,7 @@ class _Services:
     rasa: RasaClient
     index: KnowledgeIndex
     follower: IndexFollower
+    refitter: Refitter
     desk: Desk
     channels: _Channels
     worker: OutboxWorker
@@ -396,6 +420,7 @@ async def _start(app: FastAPI, s: _Services) -> list[asyncio.Task]:
     # row export sets some off) no longer walks it, which cost such requests 50-100 ms.
     gc.freeze()
     tasks = [asyncio.create_task(inactivity_loop(s.desk.endings)), asyncio.create_task(s.follower.run())]
+    tasks.append(asyncio.create_task(s.refitter.run()))  # thresholds refitted as the knowledge base grows
     if s.settings.retention_check_s > 0:
         media = app.state.media
         tasks.append(asyncio.create_task(retention_loop(s.desk.unit_of_work, media, every_s=s.settings.retention_check_s)))
@@ -460,6 +485,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     # The desk, its knowledge-base follower, the Rasa actions.
     desk = Desk(settings, sessions, index, bus, rasa)
     follower = IndexFollower(sessions, index, poll_seconds=settings.kb_poll_seconds, read_sessions=read_sessions)
+    refitter = _refitter(settings, sessions, read_sessions, index)
     executor = _rasa_actions(desk)
     # The channels and what they share: the inbound handler, attachments, rate limits, the outbox.
     handle = _inbound_handler(desk)
@@ -479,6 +505,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         rasa,
         index,
         follower,
+        refitter,
         desk,
         channels,
         worker,
@@ -515,6 +542,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(integrations.api.router)  # /api/v1: what a CRM or an order system reads, by token
     app.include_router(integrations.admin_routes.router)  # tokens, webhooks, the delivery log
     app.include_router(integrations.admin_routes.pages)  # their page, /admin/integrations
+    app.include_router(kb_index.learning_routes.router)  # the candidate questions editors approve
     app.include_router(actions_router(executor, settings.actions_token))
     _mount_static(app)
     app.include_router(process_router(index, rasa, default_language=settings.default_language))  # the demo page and /healthz

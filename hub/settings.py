@@ -88,6 +88,15 @@ class Settings(BaseSettings):
     kb_poll_seconds: float = Field(
         0.1, description="how often each hub reads the article change log (other processes' publishes)"
     )
+    kb_refit_after_versions: int = Field(
+        50,
+        ge=0,
+        description="refit the thresholds from the knowledge base alone once this many article versions (publishes, "
+        "edits, approved questions) were added since the calibration in force; 0: never (kb_index.refit)",
+    )
+    kb_refit_check_seconds: float = Field(
+        30.0, gt=0, description="how often each hub checks for a newer stored calibration and for growth to refit on"
+    )
     kb_cluster_similarity: float | None = Field(
         None, description="cosine at which unanswered questions are grouped; default per encoder (kb_index.unanswered)"
     )

@@ -37,6 +37,18 @@ from kb_index.articles import (
 )
 from kb_index.encoders import Encoder, EncoderNotAvailable, get_encoder
 from kb_index.index import KnowledgeIndex
+from kb_index.learning import (
+    CandidateDecided,
+    CandidateError,
+    CandidateNotFound,
+    CandidateView,
+    approve_question,
+    approved_questions,
+    pending_count,
+    pending_questions,
+    propose_question,
+    reject_question,
+)
 from kb_index.markdown import (
     LANGUAGES,
     ArticleDraft,
@@ -47,7 +59,7 @@ from kb_index.markdown import (
     read_article_values,
     render_article_file,
 )
-from kb_index.models import Article, ArticleVersion, UnansweredQuestion
+from kb_index.models import Article, ArticleVersion, CandidateQuestion, UnansweredQuestion
 from kb_index.passages import EmbeddingCache
 from kb_index.records import Calibration, Decision, Hit, IndexedArticle, NotCalibrated, SearchResult
 from kb_index.settling import UnansweredSettler
@@ -72,6 +84,11 @@ __all__ = [
     "ArticleNotFound",
     "ArticleVersion",
     "Calibration",
+    "CandidateDecided",
+    "CandidateError",
+    "CandidateNotFound",
+    "CandidateQuestion",
+    "CandidateView",
     "Cluster",
     "Decision",
     "DuplicateArticle",
@@ -89,6 +106,8 @@ __all__ = [
     "all_articles",
     "answered_now",
     "apply_to_index",
+    "approve_question",
+    "approved_questions",
     "article_versions",
     "changes_after",
     "check_article",
@@ -109,12 +128,16 @@ __all__ = [
     "load_kb_dir",
     "open_index",
     "out_of_scope_path",
+    "pending_count",
+    "pending_questions",
+    "propose_question",
     "prune_changes",
     "publish",
     "publish_article",
     "published_articles",
     "read_article_values",
     "record_unanswered",
+    "reject_question",
     "render_article_file",
     "revert_article",
     "save_draft",

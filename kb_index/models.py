@@ -79,3 +79,44 @@ class UnansweredQuestion(Base):
     answered_at: Mapped[datetime | None] = mapped_column(nullable=True, default=None)
 
     __table_args__ = (Index("ix_unanswered_questions_at", "at"),)
+
+
+class CandidateQuestion(Base):
+    """A customer's question that use suggests an article answers — the customer confirmed the
+    answer, chose the article among the offered options, or an agent's reply to it was promoted to
+    an article — waiting for an editor. Approved, it becomes one of the article's alternative
+    questions (``kb_index.learning``)."""
+
+    __tablename__ = "kb_candidate_questions"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    text: Mapped[str] = mapped_column(String(500))
+    lang: Mapped[str] = mapped_column(String(8))
+    article_id: Mapped[str] = mapped_column(String(80))
+    source: Mapped[str] = mapped_column(String(12))  # confirmed | chosen | promoted
+    conversation_id: Mapped[str | None] = mapped_column(String(36), nullable=True)
+    state: Mapped[str] = mapped_column(String(12), default="pending")  # pending | approved | rejected
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    decided_by: Mapped[str | None] = mapped_column(String(120), nullable=True, default=None)
+    decided_at: Mapped[datetime | None] = mapped_column(nullable=True, default=None)
+
+    __table_args__ = (
+        # The same question for the same article is proposed once, however often it is asked.
+        UniqueConstraint("article_id", "lang", "text", name="uq_kb_candidate_questions_article_text"),
+        Index("ix_kb_candidate_questions_state", "state", "created_at"),
+    )
+
+
+class StoredCalibration(Base):
+    """Thresholds fitted by a hub (``kb_index.refit``), read by every hub process: the newest row
+    of an encoder is the calibration the bot decides by. ``versions`` is how many article versions
+    existed when it was fitted (what the next refit counts growth from)."""
+
+    __tablename__ = "kb_calibrations"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    encoder: Mapped[str] = mapped_column(String(200))
+    parameters: Mapped[dict] = mapped_column(JSON)
+    source: Mapped[str] = mapped_column(String(20))  # file (the shipped one, the baseline) | kb_alone
+    versions: Mapped[int] = mapped_column(Integer)
+    fitted_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+    __table_args__ = (Index("ix_kb_calibrations_encoder", "encoder", "id"),)

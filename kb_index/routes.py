@@ -455,6 +455,10 @@ async def suggest_from_message(body: FromMessageIn, user: Agent, request: Reques
             article = await kb_index.create_article(session, draft, author=user.name, suggested_by=user.name)
         except kb_index.ArticleError as exc:
             raise _refusal(exc) from exc
+        for asked in await handoff.asked_before(session, conversation.id, body.message_id):  # the other ways it was asked
+            await kb_index.propose_question(
+                session, text=asked, lang=lang, article_id=article.id, source="promoted", conversation_id=conversation.id
+            )
     return ArticleOut.of(article)
 
 

@@ -112,16 +112,30 @@ def calibrate_from_kb(
     """Fit fusion weights and thresholds on ``index``'s own articles (see the module) and set them
     on the index. Raises ValueError when the articles give nothing to fit on (fewer than two
     articles, or no alternative questions)."""
-    articles = index.articles()
+    calibration = fit_from_kb(index.articles(), index.encoder, out_of_scope, cache=cache, folds=folds)
+    index.calibration = calibration
+    return calibration
+
+
+def fit_from_kb(
+    articles: Sequence[IndexedArticle],
+    encoder: Encoder | None,
+    out_of_scope: Sequence[tuple[str, str]] = (),
+    *,
+    cache: EmbeddingCache | None = None,
+    folds: int = FOLDS,
+) -> Calibration:
+    """The calibration ``calibrate_from_kb`` fits, for ``articles`` searched with ``encoder``
+    (None: BM25 alone), without touching any index."""
     if len({a.id for a in articles}) < 2 or not any(len(a.questions) > 1 for a in articles):
         raise ValueError("calibrating from the knowledge base needs at least two articles with alternative questions")
     cache = cache or EmbeddingCache(None)
-    encoder = _Remembering(index.encoder, cache) if index.encoder is not None else None
+    remembering = _Remembering(encoder, cache) if encoder is not None else None
     parts = []
     for fold in kb_folds(articles, out_of_scope, folds):
         if not fold.questions:
             continue
-        fold_index = KnowledgeIndex(encoder, cache=cache, background=False, progress=False)
+        fold_index = KnowledgeIndex(remembering, cache=cache, background=False, progress=False)
         fold_index.upsert(fold.articles)
         fold_index.set_out_of_scope(fold.out_of_scope)
         parts.append(candidates(fold_index, fold.questions))
@@ -129,7 +143,6 @@ def calibrate_from_kb(
     pooled = concat_candidates(parts)
     if all(a is None for a in pooled.articles) or all(a is not None for a in pooled.articles):
         raise ValueError("calibrating from the knowledge base needs questions both in and out of scope")
-    calibration = fit_candidates(pooled, index.encoder_name, dense=index.encoder is not None)
+    calibration = fit_candidates(pooled, encoder.name if encoder is not None else "bm25", dense=encoder is not None)
     calibration.metrics["source"] = {"kb_alone": 1.0, "folds": float(folds)}
-    index.calibration = calibration
     return calibration

@@ -73,6 +73,8 @@ def hub_settings(tmp: Path, *, cache_dir: Path, rasa_url: str = "http://127.0.0.
         kb_dir=ROOT / "data" / "kb",
         inactivity_seconds=3600,
         rasa_timeout_s=3.0,
+        # Tests assert decisions under the shipped thresholds: no refit behind their back (tests/kb_index/test_refit.py turns it on).
+        kb_refit_after_versions=0,
     )
     values.update(overrides)
     settings = Settings(**values)

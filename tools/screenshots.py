@@ -72,6 +72,7 @@ async def staff_page_shots(browser: Browser, hub: RunningHub) -> list[Path]:
         for role, path, lang in (
             ("supervisor", "/dashboard", "pt-BR"),
             ("editor", "/kb", "pt-BR"),
+            ("editor", "/kb/questions", "en"),
             ("agent", "/account/password", "en"),
             ("admin", "/admin/teams", "pt-BR"),
             ("admin", "/admin/people", "en"),
