@@ -26,6 +26,7 @@ import pytest
 from hub.settings import ROOT
 from tests.channel_fakes import FakeTelegram, wait_for
 from tests.conftest import TELEGRAM_SECRET, TELEGRAM_TOKEN
+from tests.hub.test_faults import one_article_kb
 from tests.support import RunningHub, free_port, hub_settings, pg_admin, start_hub, wait_until
 
 FAKETIME = Path("/usr/lib/x86_64-linux-gnu/faketime/libfaketime.so.1")
@@ -56,6 +57,7 @@ def replicas(
             database_url=f"postgresql+asyncpg://postgres@127.0.0.1:5432/{name}",
             rasa_timeout_s=0.5,
             rasa_attempts=1,
+            kb_dir=one_article_kb(tmp),
             **telegram,
         )
     )
@@ -74,6 +76,7 @@ def replicas(
         "BALCAO_INDEX_DIR": str(index_cache),
         "BALCAO_MEDIA_DIR": str(tmp / "media-b"),
         "BALCAO_INACTIVITY_SECONDS": "3600",
+        "BALCAO_KB_DIR": str(a.settings.kb_dir),
         "LD_PRELOAD": str(FAKETIME),
         "FAKETIME": "+2m",
         "FAKETIME_DONT_FAKE_MONOTONIC": "1",  # timeouts and sleeps keep their length; the wall clock is ahead
