@@ -85,6 +85,12 @@ async def _open_conversation(session: AsyncSession, inbound: InboundMessage) -> 
     return conversation
 
 
+async def _last_and_unanswered(session: AsyncSession, conversation: Conversation, inbound: InboundMessage) -> bool:
+    """Whether the conversation's last message is this customer message (so nothing answered it)."""
+    history = await handoff.conversation_history(session, conversation.id)
+    return bool(history) and history[-1].sender == "customer" and history[-1].channel_message_id == inbound.channel_message_id
+
+
 class Inbound:
     """One per desk. Turns of one customer are handled one after the other, on every replica, so
     each message is stored once and answered in the order stored (``desk.turns``)."""
@@ -154,6 +160,10 @@ class Inbound:
                     channel_message_id=inbound.channel_message_id,
                 )
             except handoff.DuplicateMessage:
+                if conversation.state in BOT_OWNED and await _last_and_unanswered(session, conversation, inbound):
+                    # Stored, but the replica that stored it died before Rasa's reply was stored (the
+                    # page sent it again): the customer is answered now rather than never.
+                    return _Turn(conversation, rasa_text(inbound, payload))
                 return Refused.DUPLICATE, ""
             if conversation.state not in BOT_OWNED:
                 return None
