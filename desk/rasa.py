@@ -85,11 +85,20 @@ class RasaClient:
         raise RasaUnavailable(str(last))
 
     async def send_message(self, sender: str, text: str, metadata: dict) -> list[BotReply]:
-        """One customer turn through the REST channel; returns the bot's replies."""
-        response = await self._post("/webhooks/rest/webhook", {"sender": sender, "message": text, "metadata": metadata})
-        if response.status_code != 200:
-            raise RasaUnavailable(f"Rasa answered {response.status_code}: {response.text[:200]}")
-        return _parse(response.json())
+        """One customer turn through the REST channel; returns the bot's replies.
+
+        Every turn of this assistant says something: an empty answer is Rasa's REST channel hiding
+        a failure (it logs ``rest.message.received.failure``, e.g. when its lock store is
+        unreachable, and answers 200 with nothing), so it is asked again, then treated as down."""
+        for attempt in range(self._attempts):
+            response = await self._post("/webhooks/rest/webhook", {"sender": sender, "message": text, "metadata": metadata})
+            if response.status_code != 200:
+                raise RasaUnavailable(f"Rasa answered {response.status_code}: {response.text[:200]}")
+            replies = _parse(response.json())
+            if replies:
+                return replies
+            logger.warning("Rasa answered nothing to a turn of %s (attempt %d): see its log", sender, attempt + 1)
+        raise RasaUnavailable("Rasa answered nothing (its REST channel hides the error: see Rasa's log)")
 
     async def trigger_intent(self, sender: str, intent: str, entities: dict | None = None) -> list[BotReply]:
         """Run an external event (e.g. the ending) in the conversation; returns the bot's replies."""
