@@ -50,17 +50,21 @@ def replicas(
         telegram_api_url=f"{fake_telegram.url}/bot",
         outbox_backoff_s=0.05,
     )
-    a = start_hub(
-        hub_settings(
-            tmp,
-            cache_dir=index_cache,
-            database_url=f"postgresql+asyncpg://postgres@127.0.0.1:5432/{name}",
-            rasa_timeout_s=0.5,
-            rasa_attempts=1,
-            kb_dir=one_article_kb(tmp),
-            **telegram,
+    try:
+        a = start_hub(
+            hub_settings(
+                tmp,
+                cache_dir=index_cache,
+                database_url=f"postgresql+asyncpg://postgres@127.0.0.1:5432/{name}",
+                rasa_timeout_s=0.5,
+                rasa_attempts=1,
+                kb_dir=one_article_kb(tmp),
+                **telegram,
+            )
         )
-    )
+    except BaseException:
+        asyncio.run(pg_admin(f'DROP DATABASE "{name}" WITH (FORCE)'))
+        raise
     port = free_port()
     env = {
         **{k: v for k, v in os.environ.items() if not k.startswith("BALCAO_")},
