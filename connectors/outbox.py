@@ -20,7 +20,7 @@ from connectors.base import OutboxChannel, RetryLater, SendFailed, Unreachable
 from connectors.customers import get_customer, mark_unreachable
 from connectors.models import ChannelCustomer, Delivery, OutboxMessage
 from core.events import Event
-from core.models import aware, utcnow
+from core.models import aware, database_now, utcnow
 from handoff.models import Conversation
 
 logger = logging.getLogger(__name__)
@@ -63,7 +63,7 @@ async def enqueue(
     not_sent_reason: str | None = None,
 ) -> OutboxMessage:
     """Add a message to send (or, with ``not_sent_reason``, record why it will not be sent)."""
-    now = utcnow()
+    now = await database_now(session)  # due now by the clock every replica's worker reads
     row = OutboxMessage(
         channel=channel,
         customer_id=customer_id,
@@ -190,6 +190,7 @@ class OutboxWorker:
         self.on_change = on_change
         self._wake = asyncio.Event()
         self._busy: set[tuple[str, str]] = set()
+        self._skew = timedelta(0)  # the database's clock minus this process's, as of the last dispatch
         self._tasks: set[asyncio.Task] = set()
         for channel in channels:
             channel.wake = self.wake
@@ -217,11 +218,14 @@ class OutboxWorker:
     async def dispatch(self) -> float:
         """Claim the due head-of-line rows of every idle customer and start sending them.
         Returns how long to wait before the next row falls due."""
-        now = utcnow()
         next_due = self.idle_poll_s
         claimed: dict[tuple[str, str], list[OutboxMessage]] = {}
         addresses: dict[tuple[str, str], str | None] = {}
         async with self.sessions() as session, session.begin():
+            # Leases and due times are read by the database's clock: a replica whose clock runs
+            # ahead must not take rows another replica is sending (they would reach the customer twice).
+            now = await database_now(session)
+            self._skew = now - utcnow()
             for key, queue in (await self._unsent_by_customer(session)).items():
                 head = queue[0]
                 if key in self._busy:
@@ -306,7 +310,7 @@ class OutboxWorker:
         if attempts >= self.max_attempts:
             return attempts, None
         delay = exc.after_s if exc.after_s is not None else min(self.max_backoff_s, self.backoff_s * 2 ** (attempts - 1))
-        return attempts, utcnow() + timedelta(seconds=delay)
+        return attempts, utcnow() + self._skew + timedelta(seconds=delay)
 
     async def _drain(self, key: tuple[str, str], queue: list[OutboxMessage], address: str | None) -> None:
         channel = self.channels[key[0]]

@@ -27,7 +27,7 @@ from connectors.media import MediaStore
 from connectors.ratelimit import RateLimits
 from core.events import Event
 from core.languages import supported
-from core.models import utcnow
+from core.models import database_unavailable, utcnow
 from core.security import timestamp_signer
 from core.web import receive_text_frame
 from handoff.events import MessageAdded, OwnerChanged, QueueUpdate, Typing
@@ -306,7 +306,15 @@ class _WidgetRoutes:
         await websocket.accept(subprotocol=SUBPROTOCOL if SUBPROTOCOL in (websocket.scope.get("subprotocols") or ()) else None)
         self.channel.attach(customer_id, websocket)
         try:
-            await websocket.send_json({"type": "history", **setup, **await self.view(customer_id)})
+            try:
+                history = await self.view(customer_id)
+            except Exception as exc:
+                if not database_unavailable(exc):
+                    raise
+                logger.warning("widget history of %s unavailable (database): %s", customer_id, exc)
+                await websocket.close(TRY_AGAIN_LATER)  # the page shows it is offline and reconnects
+                return
+            await websocket.send_json({"type": "history", **setup, **history})
             while True:
                 await self._on_frame(page, await receive_text_frame(websocket))
         except WebSocketDisconnect:
@@ -351,12 +359,34 @@ class _WidgetRoutes:
             channel_message_id=f"{page.customer_id}:{client_id}" if client_id else None,
             payload=str(frame["payload"])[:500] if frame.get("payload") else None,
         )
-        refusal = await self.handle(inbound)
+        try:
+            refusal = await self.handle(inbound)
+        except Exception as exc:
+            if not database_unavailable(exc):
+                raise
+            logger.warning("widget message of %s not stored, the database is unavailable: %s", page.customer_id, exc)
+            text = UNAVAILABLE.get(page.language, UNAVAILABLE["pt-BR"])
+            await page.websocket.send_json({"type": "error", "code": "unavailable", "message": text, "id": client_id})
+            await page.websocket.close(TRY_AGAIN_LATER)  # the page keeps the message and resends it on reconnecting
+            raise WebSocketDisconnect(TRY_AGAIN_LATER) from exc
         if refusal and refusal[1]:
             await page.websocket.send_json({"type": "error", "code": refusal[0], "message": refusal[1], "id": client_id})
         else:
             # Stored and answered: the replies of this turn were sent before this ack.
             await page.websocket.send_json({"type": "ack", "id": client_id})
+
+
+# Said when the desk cannot store a message right now (its database is unreachable): the widget keeps
+# the message and sends it again when it reconnects, so the customer loses nothing.
+UNAVAILABLE = {
+    "pt-BR": "Estamos com uma instabilidade e sua mensagem ainda não foi registrada. "
+    "Ela será enviada automaticamente em instantes; não precisa escrever de novo.",
+    "pt-PT": "Estamos com uma instabilidade e a sua mensagem ainda não foi registada. "
+    "Será enviada automaticamente dentro de instantes; não precisa de a escrever de novo.",
+    "en": "We are having a hiccup and your message has not been recorded yet. "
+    "It will be sent automatically in a moment; there is no need to type it again.",
+}
+TRY_AGAIN_LATER = 1013  # WebSocket close code: the widget reconnects (with back-off) and resends
 
 
 @dataclass(frozen=True)

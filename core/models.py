@@ -3,9 +3,14 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime
-from typing import Any, overload
+from typing import TYPE_CHECKING, Any, overload
 
-from sqlalchemy import DateTime, MetaData
+from sqlalchemy import DateTime, MetaData, func, select
+from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
+from sqlalchemy.exc import TimeoutError as PoolTimeout
+
+if TYPE_CHECKING:
+    from sqlalchemy.ext.asyncio import AsyncSession
 
 # Explicit constraint names, so migrations can alter them on SQLite (batch mode) and PostgreSQL alike.
 NAMING_CONVENTION = {
@@ -20,6 +25,19 @@ NAMING_CONVENTION = {
 def utcnow() -> datetime:
     """Aware UTC now; every timestamp in the database is UTC."""
     return datetime.now(UTC)
+
+
+async def database_now(session: AsyncSession) -> datetime:
+    """The database's clock (PostgreSQL's ``now()``, the transaction's start): the one clock every
+    hub replica shares, for times replicas compare with each other's (leases, due times), so a
+    replica whose own clock drifted neither takes another's work early nor holds its own back.
+    On SQLite (one process) this process's clock."""
+    bind = session.bind
+    if bind is not None and bind.dialect.name == "postgresql":
+        moment = await session.scalar(select(func.now()))
+        if isinstance(moment, datetime):
+            return aware(moment)
+    return utcnow()
 
 
 # Every timestamp column is timezone-aware.
@@ -54,3 +72,18 @@ def aware(moment: datetime | str | None) -> datetime | None:
     if moment is not None and moment.tzinfo is None:
         return moment.replace(tzinfo=UTC)
     return moment
+
+
+def database_unavailable(exc: BaseException) -> bool:
+    """Whether ``exc`` says the database cannot be reached right now (its connections were cut, it
+    refuses new ones, the network is down, or no pooled connection came free), as opposed to a bug
+    or a refused change: what a caller tells a person as "try again shortly", and what it may retry."""
+    if isinstance(exc, (OSError, PoolTimeout)):
+        return True
+    if isinstance(exc, DBAPIError):
+        if exc.connection_invalidated or isinstance(exc, (OperationalError, InterfaceError)):
+            return True
+        # asyncpg's refusals at connect time ("... is not currently accepting connections",
+        # "the database system is starting up") arrive as plain DBAPIErrors.
+        return "connection" in str(exc.orig).lower()
+    return False

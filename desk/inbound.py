@@ -5,7 +5,9 @@ the customer; a platform's delivery status reaches the agents."""
 from __future__ import annotations
 
 import enum
+from dataclasses import dataclass
 
+from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 import handoff
@@ -25,6 +27,14 @@ from handoff import Conversation, State
 from handoff.events import about
 
 BOT_OWNED = (State.BOT, State.CLOSING)  # Rasa answers the customer
+
+
+@dataclass(frozen=True)
+class _Turn:
+    """A stored message the bot answers: its conversation and what Rasa hears."""
+
+    conversation: Conversation
+    rasa_text: str
 
 
 class Refused(str, enum.Enum):
@@ -78,6 +88,12 @@ async def _open_conversation(session: AsyncSession, inbound: InboundMessage) -> 
     return conversation
 
 
+async def _last_and_unanswered(session: AsyncSession, conversation: Conversation, inbound: InboundMessage) -> bool:
+    """Whether the conversation's last message is this customer message (so nothing answered it)."""
+    history = await handoff.conversation_history(session, conversation.id)
+    return bool(history) and history[-1].sender == "customer" and history[-1].channel_message_id == inbound.channel_message_id
+
+
 class Inbound:
     """One per desk. Turns of one customer are handled one after the other, on every replica, so
     each message is stored once and answered in the order stored (``desk.turns``)."""
@@ -113,37 +129,56 @@ class Inbound:
         clock = TurnClock.start(self.settings.bot_wait_s)  # waiting for earlier turns counts too
         waiting = self.typing.while_waiting(inbound.channel, inbound.customer_id)
         async with waiting, self.turns.hold(inbound.channel, inbound.customer_id):
-            async with self.queues.unit_of_work() as session:
-                conversation = await _open_conversation(session, inbound)
-                payload = await chosen_payload(session, conversation, inbound)
-                data: dict = {}
-                if payload:
-                    data["payload"] = payload
-                if inbound.attachments:
-                    data["attachments"] = [a.as_dict() for a in inbound.attachments]
-                try:
-                    await handoff.record_message(
-                        session,
-                        conversation,
-                        sender="customer",
-                        text=inbound.text,
-                        data=data or None,
-                        channel_message_id=inbound.channel_message_id,
-                    )
-                except handoff.DuplicateMessage:
-                    return Refused.DUPLICATE, ""
-                await learn_from_choice(session, conversation, payload)
-                state = conversation.state
-                if inbound.attachments and state in BOT_OWNED:
-                    # Rasa reads text only: the file is kept for the agents, the bot says so politely.
-                    await handoff.record_message(
-                        session, conversation, sender="bot", text=say("attachment", conversation.language)
-                    )
-                    return None
-            if state in BOT_OWNED:
-                await self.bridge.ask(conversation, rasa_text(inbound, payload), clock)
+            try:
+                stored = await self._store(inbound)
+            except DBAPIError as exc:
+                if not exc.connection_invalidated:
+                    raise
+                # The database cut this connection mid-turn (a restart, pg_terminate_backend): the
+                # transaction was rolled back and the pool has dropped its stale connections, so once
+                # more on a fresh one. Had the commit itself gone through, the message id finds it.
+                stored = await self._store(inbound)
+            if isinstance(stored, tuple):
+                return stored
+            if stored is not None:
+                await self.bridge.ask(stored.conversation, stored.rasa_text, clock)
             # queued or human: the agents already received the message; Rasa is not asked.
         return None
+
+    async def _store(self, inbound: InboundMessage) -> _Turn | tuple[Refused, str] | None:
+        """In one unit of work: the conversation found or opened and the message recorded. Returns
+        what Rasa should hear while the bot owns the chat, a refusal, or ``None`` (nothing to ask)."""
+        async with self.queues.unit_of_work() as session:
+            conversation = await _open_conversation(session, inbound)
+            payload = await chosen_payload(session, conversation, inbound)
+            data: dict = {}
+            if payload:
+                data["payload"] = payload
+            if inbound.attachments:
+                data["attachments"] = [a.as_dict() for a in inbound.attachments]
+            try:
+                await handoff.record_message(
+                    session,
+                    conversation,
+                    sender="customer",
+                    text=inbound.text,
+                    data=data or None,
+                    channel_message_id=inbound.channel_message_id,
+                )
+            except handoff.DuplicateMessage:
+                if conversation.state in BOT_OWNED and await _last_and_unanswered(session, conversation, inbound):
+                    # Stored, but the replica that stored it died before Rasa's reply was stored (the
+                    # page sent it again): the customer is answered now rather than never.
+                    return _Turn(conversation, rasa_text(inbound, payload))
+                return Refused.DUPLICATE, ""
+            await learn_from_choice(session, conversation, payload)
+            if conversation.state not in BOT_OWNED:
+                return None
+            if inbound.attachments:
+                # Rasa reads text only: the file is kept for the agents, the bot says so politely.
+                await handoff.record_message(session, conversation, sender="bot", text=say("attachment", conversation.language))
+                return None
+        return _Turn(conversation, rasa_text(inbound, payload))
 
     async def tell(self, inbound: InboundMessage, text: str) -> None:
         """Say something to a customer outside any conversation (e.g. why their message was

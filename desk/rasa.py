@@ -114,13 +114,23 @@ class RasaClient:
 
     async def send_message(self, sender: str, text: str, metadata: dict, *, within_s: float | None = None) -> list[BotReply]:
         """One customer turn through the REST channel; returns the bot's replies. ``within_s``:
-        how long the customer still waits (``RasaBusy`` after it)."""
-        response = await self._post(
-            "/webhooks/rest/webhook", {"sender": sender, "message": text, "metadata": metadata}, within_s=within_s
-        )
-        if response.status_code != 200:
-            raise RasaUnavailable(f"Rasa answered {response.status_code}: {response.text[:200]}")
-        return _parse(response.json())
+        how long the customer still waits (``RasaBusy`` after it).
+
+        Every turn of this assistant says something: an empty answer is Rasa's REST channel hiding
+        a failure (it logs ``rest.message.received.failure``, e.g. when its lock store is
+        unreachable, and answers 200 with nothing), so it is asked again, then treated as down."""
+        started = time.monotonic()
+        for attempt in range(self._attempts):
+            left = None if within_s is None else within_s - (time.monotonic() - started)
+            payload = {"sender": sender, "message": text, "metadata": metadata}
+            response = await self._post("/webhooks/rest/webhook", payload, within_s=left)
+            if response.status_code != 200:
+                raise RasaUnavailable(f"Rasa answered {response.status_code}: {response.text[:200]}")
+            replies = _parse(response.json())
+            if replies:
+                return replies
+            logger.warning("Rasa answered nothing to a turn of %s (attempt %d): see its log", sender, attempt + 1)
+        raise RasaUnavailable("Rasa answered nothing (its REST channel hides the error: see Rasa's log)")
 
     async def trigger_intent(
         self, sender: str, intent: str, entities: dict | None = None, *, within_s: float | None = None

@@ -5,8 +5,9 @@ once interleave in its tracker (and Rasa 3.6's Redis lock store has a known race
 only Rasa Pro fixes). The hub therefore holds a lock per customer from storing a message until
 Rasa's replies to it are stored. Within a process it is an ``asyncio.Lock`` (first come, first
 served); with several replicas (``BALCAO_REDIS_URL``) a Redis lock is taken inside it, so a turn
-received by another replica waits too. The Redis lock expires after ``turn_lock_s``: a replica
-killed in the middle of a turn delays that customer's next turn by at most that, never forever.
+received by another replica waits too. The Redis lock is a short lease (``LEASE_S``) that the
+replica renews while the turn runs, up to ``turn_lock_s`` in all: a replica killed in the middle of
+a turn stops renewing it, and delays that customer's next turn by at most the lease, never forever.
 """
 
 from __future__ import annotations
@@ -21,10 +22,12 @@ from redis.exceptions import LockError, RedisError
 
 if TYPE_CHECKING:
     from redis.asyncio import Redis
+    from redis.asyncio.lock import Lock
 
 logger = logging.getLogger(__name__)
 
 POLL_S = 0.01  # how often a turn waiting for another replica's turn looks again
+LEASE_S = 5.0  # the Redis lock's time to live, renewed every third of it while the turn runs
 
 
 class TurnLocks:
@@ -58,7 +61,8 @@ class TurnLocks:
         if self._redis is None:
             yield
             return
-        lock = self._redis.lock(name, timeout=self._hold_s, sleep=POLL_S, blocking_timeout=self._hold_s * 2)
+        lease = min(self._hold_s, LEASE_S)
+        lock = self._redis.lock(name, timeout=lease, sleep=POLL_S, blocking_timeout=self._hold_s * 2)
         try:
             acquired = await lock.acquire()
         except (RedisError, OSError) as exc:
@@ -67,9 +71,26 @@ class TurnLocks:
         else:
             if not acquired:
                 logger.warning("turn of %s: the shared lock was still held after %.0f s; going on", name, self._hold_s * 2)
+        renewing = asyncio.create_task(self._renew(lock, lease)) if acquired else None
         try:
             yield
         finally:
+            if renewing is not None:
+                renewing.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await renewing
             if acquired:
                 with contextlib.suppress(LockError, RedisError, OSError):  # expired or Redis gone: nothing to free
                     await lock.release()
+
+    async def _renew(self, lock: Lock, lease: float) -> None:
+        """Keep the lease alive while the turn runs, up to ``hold_s`` in all (a turn that outlives
+        it lets the customer's next turn go on, as before)."""
+        deadline = asyncio.get_running_loop().time() + self._hold_s - lease
+        while asyncio.get_running_loop().time() < deadline:
+            await asyncio.sleep(lease / 3)
+            try:
+                await lock.reacquire()  # its time to live is the lease again
+            except (LockError, RedisError, OSError) as exc:
+                logger.warning("turn lock %s not renewed: %s", lock.name, exc)
+                return

@@ -21,6 +21,7 @@ from fastapi import APIRouter, FastAPI, Request
 from fastapi.responses import JSONResponse, Response
 from fastapi.staticfiles import StaticFiles
 from rasa_sdk.executor import ActionExecutor
+from sqlalchemy.exc import DBAPIError
 from sqlalchemy.exc import TimeoutError as PoolTimeout
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 from starlette.middleware.sessions import SessionMiddleware
@@ -45,6 +46,7 @@ from connectors.outbox import DeliveryChange, OutboxWorker
 from connectors.ratelimit import RateLimits, build_rate_limits
 from connectors.widget import HandleInbound, WidgetChannel, WidgetOptions, WidgetTokens, customer_view, widget_router
 from core.headers import DEMO_POLICY, DOCS_POLICY, RoutePolicy, SecurityHeaders
+from core.models import database_unavailable
 from core.web import STATIC as CORE_STATIC
 from desk import Desk, EventBus, RasaClient, ReplicaRelay, actions_router, inactivity_loop
 from desk.privacy import retention_loop
@@ -315,6 +317,20 @@ async def overloaded(request: Request, exc: Exception) -> Response:
     )
 
 
+async def database_gone(request: Request, exc: Exception) -> Response:
+    """The database cannot be reached (cut, restarting, refusing connections): 503 with Retry-After,
+    never a 500; nothing was changed (the transaction did not commit) and the next try may succeed.
+    Any other database error is a bug and stays one."""
+    if not database_unavailable(exc):
+        raise exc
+    logger.warning("database unavailable for %s %s: answered 503 (%s)", request.method, request.url.path, exc)
+    return JSONResponse(
+        {"detail": "the desk cannot reach its database: please try again in a few seconds"},
+        status_code=503,
+        headers={"Retry-After": "5"},
+    )
+
+
 # --- the app's plumbing: middleware, the widget's router, static files ------------------------------------------------
 
 
@@ -331,6 +347,8 @@ def _add_middleware(app: FastAPI, settings: Settings) -> None:
     )
     app.add_middleware(SecurityHeaders, rules=ROUTE_POLICIES, hsts=settings.public_url.startswith("https"))
     app.add_exception_handler(PoolTimeout, overloaded)
+    app.add_exception_handler(DBAPIError, database_gone)
+    app.add_exception_handler(ConnectionError, database_gone)  # refused before any driver error
     app.add_exception_handler(LoginRequired, redirect_to_login)  # a staff page asked for by nobody: log in first
 
 

@@ -7,6 +7,7 @@ from contextlib import asynccontextmanager
 from pathlib import Path
 
 from sqlalchemy import event
+from sqlalchemy.exc import DisconnectionError
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
 
 from core.events import AppendListener, listening
@@ -45,8 +46,20 @@ def make_engine(url: str) -> AsyncEngine:
 
         return engine
     # No pool_pre_ping: with asyncpg it broke connections under 50 concurrent agents here
-    # ("another operation is in progress", bench/handoff.py); stale connections are recycled instead.
-    return create_async_engine(url, pool_size=10, max_overflow=20, pool_recycle=1800)
+    # ("another operation is in progress", bench/handoff.py); stale connections are recycled instead,
+    # and one the server closed (pg_terminate_backend, a restart) is replaced when it is checked out.
+    engine = create_async_engine(url, pool_size=10, max_overflow=20, pool_recycle=1800)
+    event.listen(engine.sync_engine, "checkout", _closed_by_the_server)
+    return engine
+
+
+def _closed_by_the_server(dbapi_conn, _record, _proxy) -> None:  # noqa: ANN001 - DBAPI types handed in by the event
+    """Refuse a pooled connection the server has already closed, without a round trip: asyncpg
+    learns of the close as soon as the event loop reads it, and the pool then opens a fresh one
+    (a cut of every connection costs customers nothing)."""
+    inner = getattr(dbapi_conn, "_connection", None)  # SQLAlchemy's adapter around asyncpg's Connection
+    if inner is not None and inner.is_closed():
+        raise DisconnectionError("the database closed this connection")
 
 
 def make_sessionmaker(engine: AsyncEngine, *, listeners: Sequence[AppendListener] = ()) -> async_sessionmaker[AsyncSession]:

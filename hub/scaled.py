@@ -83,6 +83,8 @@ class Processes:
 
     logs: Path
     started: list[tuple[str, subprocess.Popen]] = field(default_factory=list)
+    how: dict[str, tuple[list[str], dict[str, str]]] = field(default_factory=dict)  # name → command, environment
+    restarts: dict[str, list[float]] = field(default_factory=dict)  # name → when it was restarted (monotonic)
 
     def spawn(self, name: str, command: list[str], env: dict[str, str]) -> subprocess.Popen:
         """Start ``command`` in its own session, its output in ``logs/<name>.log``."""
@@ -97,8 +99,27 @@ class Processes:
                 start_new_session=True,  # Ctrl-C reaches this runner only; it stops them in order
                 preexec_fn=_die_with_parent,  # noqa: PLW1509 - only sets a signal; nothing forked here has threads yet
             )
-        self.started.append((name, process))
+        self.started = [(n, p) for n, p in self.started if n != name] + [(name, process)]
+        self.how[name] = (command, env)
         return process
+
+    def restart_failed(self, *, keep: Sequence[str] = ("haproxy",), most: int = 5, per_s: float = 60) -> str | None:
+        """Start again, as a supervisor would, each hub or Rasa server that stopped on its own (a
+        replica killed by the kernel, a crash): HAProxy sends its traffic to the others meanwhile.
+        Returns why to give up instead: a process in ``keep`` stopped, or one restarted ``most``
+        times within ``per_s`` seconds (it cannot run; its log says why)."""
+        now = time.monotonic()
+        for name, process in list(self.started):
+            if process.poll() is None:
+                continue
+            recent = [t for t in self.restarts.get(name, []) if now - t < per_s]
+            if name in keep or len(recent) >= most:
+                return self.failed()
+            print(f"{name} stopped (exit {process.returncode}); starting it again (see {self.logs / name}.log)", flush=True)
+            self.restarts[name] = [*recent, now]
+            command, env = self.how[name]
+            self.spawn(name, command, env)
+        return None
 
     def failed(self) -> str | None:
         """The name of a process that exited on its own, with the end of its log."""
@@ -238,7 +259,9 @@ def _print_urls(top: Topology, admin: tuple[str, str] | None) -> None:
 def run_scaled(settings: Settings, *, replicas: int, rasa_servers: int) -> int:
     """Start HAProxy, the hubs and the Rasa servers; print the URLs; stop them all on Ctrl-C.
 
-    Returns 0 when stopped by Ctrl-C or SIGTERM, 1 when a process stopped on its own; raises
+    Once running, a hub or Rasa server that stops on its own is started again (HAProxy serves from
+    the others meanwhile). Returns 0 when stopped by Ctrl-C or SIGTERM, 1 when HAProxy stopped or a
+    process kept stopping; raises
     ``CommandError`` when something cannot start (the message says what)."""
     import asyncio
 
@@ -270,7 +293,7 @@ def run_scaled(settings: Settings, *, replicas: int, rasa_servers: int) -> int:
             return 0
         _print_urls(top, admin)
         while not stop["now"]:
-            problem = processes.failed()
+            problem = processes.restart_failed()
             if problem:
                 print(problem, file=sys.stderr)
                 return 1

@@ -106,7 +106,8 @@ class Settings(BaseSettings):
     turn_lock_s: float = Field(
         30.0,
         description="several replicas: a customer's turn holds its Redis lock at most this long (above "
-        "bot_wait_s); a replica that dies mid-turn delays that customer's next turn by this",
+        "bot_wait_s), as a 5 s lease renewed while the turn runs; a replica that dies mid-turn delays that "
+        "customer's next turn by at most the lease",
     )
     inactivity_seconds: int = 600
     inactivity_check_seconds: float = 30.0

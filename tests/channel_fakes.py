@@ -34,6 +34,7 @@ class FakeServer:
         self.port = free_port()
         self.lock = threading.Lock()
         self.failures: dict[str, list[tuple[int, dict]]] = {}
+        self.delay_s = 0.0  # every answer waits this long (a slow platform; longer than the client waits: a timeout)
         self.server = uvicorn.Server(
             uvicorn.Config(Starlette(routes=routes), host="127.0.0.1", port=self.port, log_level="warning")
         )
@@ -134,6 +135,8 @@ class FakeTelegram(FakeServer):
                 params[k] = {"filename": v.filename, "content": await v.read()} if hasattr(v, "filename") else v
         with self.lock:
             self.calls.append((method, params))
+        if self.delay_s and method != "getMe":
+            await asyncio.sleep(self.delay_s)
         failure = self._scripted_failure(method)
         if failure:
             return JSONResponse(failure[1], status_code=failure[0])

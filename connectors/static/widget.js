@@ -311,7 +311,8 @@
           showTyping(true); clearTimeout(agentTyping);
           agentTyping = setTimeout(function () { if (!unacked.length) showTyping(false); }, 4000);
         }
-        else if (m.type === "error") { if (m.id) acked(m.id); addMessage({ sender: "system", text: m.message }, true); }
+        /* "unavailable": not stored yet; the message stays pending and is sent again on reconnecting */
+        else if (m.type === "error") { if (m.id && m.code !== "unavailable") acked(m.id); addMessage({ sender: "system", text: m.message }, true); }
       };
       socket.onclose = function (ev) {
         status.textContent = T.offline; showTyping(false);

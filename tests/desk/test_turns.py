@@ -82,3 +82,25 @@ async def test_a_redis_that_does_not_answer_does_not_stop_the_turn() -> None:
             pass
     finally:
         await unreachable.aclose()
+
+
+async def test_a_turn_longer_than_the_lease_keeps_the_customer_s_lock_until_it_ends(redis: Redis) -> None:
+    from desk.turns import LEASE_S
+
+    prefix = f"test-{uuid.uuid4().hex[:8]}"
+    first, second = TurnLocks(redis, prefix=prefix, hold_s=20), TurnLocks(redis, prefix=prefix, hold_s=20)
+    order: list[str] = []
+
+    async def slow_turn() -> None:  # Rasa takes longer than the lease: the replica renews it
+        async with first.hold("widget", "ana"):
+            order.append("first starts")
+            await asyncio.sleep(LEASE_S * 1.5)
+            order.append("first ends")
+
+    async def next_turn() -> None:
+        await asyncio.sleep(0.2)
+        async with second.hold("widget", "ana"):
+            order.append("second")
+
+    await asyncio.gather(slow_turn(), next_turn())
+    assert order == ["first starts", "first ends", "second"]
