@@ -28,7 +28,7 @@ from pathlib import Path
 import httpx
 
 STOP_GRACE_S = 15.0
-READY_TIMEOUT_S = 900.0  # a shared, loaded machine can take minutes to start a hub and two Rasa servers
+READY_TIMEOUT_S = 1800.0  # a shared, loaded machine can take minutes to start a hub and two Rasa servers
 CLOCK_TICKS = os.sysconf("SC_CLK_TCK")  # /proc/PID/stat counts CPU time in these
 
 

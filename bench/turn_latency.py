@@ -15,8 +15,16 @@ simultaneous conversations, and the result is the ratio balcao / reference of th
 latencies (absolute numbers move with the machine and its load; the ratio is what a change is
 judged by).
 
+It also records the CPU milliseconds each server spent per FAQ turn (``/proc/PID/stat`` user +
+system time, read around every round; ``bench/services.py``), far steadier than latency on a shared
+machine: per part for Balcão (the hub's own work, the knowledge-base action the hub serves to Rasa,
+Rasa) and for the reference (Rasa, the action server), each server's idle CPU taken out
+(``cpu_at_level``). ``BALCAO_BENCH_PROFILE_HUB=1`` runs the hub under cProfile (with
+``--keep-logs``: ``hub.prof`` beside the logs; its overhead inflates the hub's CPU numbers).
+
 Run ``.venv/bin/python bench/turn_latency.py``; it writes ``bench/results/turn_latency.json``
-(``--quick``: a smoke test with a few turns, written under ``bench/.cache/``).
+(``--quick``: a smoke test with a few turns, written under ``bench/.cache/``; ``--levels 1``: only
+one concurrency level).
 It starts its own hub (port 8100, SQLite in a temporary directory), Rasa (5105), reference Rasa
 (5205) and reference action server (5255), all on 127.0.0.1, and stops every one of them at the
 end, also on errors. A ``balcao run`` on the default ports is left alone.
@@ -55,10 +63,12 @@ from hub.rasa_model import ensure_model, rasa_executable, server_command, server
 sys.path.insert(0, str(ROOT / "bench"))
 from services import Service, Services, http_ok, quiet_env
 
-HUB_PORT = 8100
-RASA_PORT = 5105
-REF_RASA_PORT = 5205
-REF_ACTIONS_PORT = 5255
+# BALCAO_BENCH_PORT_OFFSET moves all four ports, so a second run (e.g. a profiled one) can run beside.
+_OFFSET = int(os.environ.get("BALCAO_BENCH_PORT_OFFSET", "0"))
+HUB_PORT = 8100 + _OFFSET
+RASA_PORT = 5105 + _OFFSET
+REF_RASA_PORT = 5205 + _OFFSET
+REF_ACTIONS_PORT = 5255 + _OFFSET
 HOST = "127.0.0.1"
 
 REFERENCE_DIR = ROOT / "bench" / "reference"
@@ -532,12 +542,13 @@ def ratios(results: dict[str, dict[str, dict]], key: str) -> dict[str, float | N
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--keep-logs", action="store_true", help="keep the servers' logs and databases")
+    parser.add_argument("--out", type=Path, help="write the results here instead (e.g. a profiled run's)")
     parser.add_argument("--levels", help="concurrency levels to measure, e.g. 1 or 1,10 (default: 1,10)")
     parser.add_argument("--quick", action="store_true", help="few turns, written to bench/.cache/turn_latency.quick.json")
     args = parser.parse_args(argv)
     turns_by_level = QUICK_TURNS if args.quick else TURNS
     # A smoke test is not a result: it goes to the (ignored) cache folder.
-    results_file = CACHE_DIR / "turn_latency.quick.json" if args.quick else RESULTS
+    results_file = args.out or (CACHE_DIR / "turn_latency.quick.json" if args.quick else RESULTS)
 
     if args.levels:
         turns_by_level = {int(level): turns_by_level.get(int(level), TURNS[10]) for level in args.levels.split(",")}
@@ -572,7 +583,12 @@ def main(argv: list[str] | None = None) -> int:
             f"all of them alike; ratio = balcao / reference. balcao_rasa_only "
             f"(diagnostic, not in the ratios): the same questions sent straight to Balcão's Rasa "
             f"REST channel, the action still served by the hub, so balcao minus balcao_rasa_only "
-            f"is what the hub adds around Rasa (widget, storage, delivery)."
+            f"is what the hub adds around Rasa (widget, storage, delivery). cpu_ms_per_turn: user + "
+            f"system CPU of each server process (and its children) from /proc/PID/stat, read before and "
+            f"after every round, per turn tried; each server's idle CPU per second (measured while "
+            f"another system's turns run) is taken out; hub_desk = the hub's CPU in a balcao turn minus "
+            f"its CPU in a balcao_rasa_only turn (where it only serves the action); not the benchmark "
+            f"client's own CPU."
         ),
     }
     results_file.parent.mkdir(parents=True, exist_ok=True)
@@ -599,7 +615,7 @@ def main(argv: list[str] | None = None) -> int:
         )
     for level, cpu in output["cpu_ms_per_turn"].items():
         print(f"CPU ms per FAQ turn at concurrency {level}: balcao {cpu['balcao']}, reference {cpu['reference']}")
-    print(f"\nwritten to {results_file.relative_to(ROOT)} in {output['seconds']:.0f} s")
+    print(f"\nwritten to {results_file} in {output['seconds']:.0f} s")
     return 0
 
 
