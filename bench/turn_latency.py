@@ -158,8 +158,11 @@ def start_hub_and_rasa(
     if prepared.returncode != 0:
         raise RuntimeError(f"balcao prepare failed:\n{prepared.stdout[-2000:]}\n{prepared.stderr[-3000:]}")
     # BALCAO_BENCH_PROFILE_HUB=1: the hub runs under cProfile, its profile kept as <logs>/hub.prof.
-    profile = ["-m", "cProfile", "-o", str(tmp / "hub.prof")] if os.environ.get("BALCAO_BENCH_PROFILE_HUB") else []
-    hub = services.start("hub", [str(PYTHON), *profile, str(BALCAO_BIN), "serve"], cwd=ROOT, env=env)
+    if os.environ.get("BALCAO_BENCH_PROFILE_HUB"):
+        command = [str(PYTHON), str(ROOT / "bench" / "profile_hub.py"), str(tmp / "hub.prof")]
+    else:
+        command = [str(BALCAO_BIN), "serve"]
+    hub = services.start("hub", command, cwd=ROOT, env=env)
     model = ensure_model(quiet=True)
     rasa_env = server_env(
         actions_url=f"http://{HOST}:{hub_port}/actions/webhook", actions_token=actions_token, tracker_db=tmp / "tracker.db"
