@@ -30,9 +30,7 @@ import itertools
 import json
 import os
 import secrets
-import shutil
 import sys
-import tempfile
 import threading
 import time
 import uuid
@@ -51,18 +49,16 @@ sys.path.insert(0, str(ROOT / "bench"))
 
 from tests.channel_fakes import FakeTelegram, FakeTwilio
 
+from services import Services, http_ok
 from turn_latency import (
     TURN_TIMEOUT_S,
     Conversation,
     RestConversation,
-    Services,
     TurnFailed,
     WidgetConversation,
-    http_ok,
     is_faq_answer_end,
     run_phase,
     start_hub_and_rasa,
-    wait_ready,
 )
 
 HOST = "127.0.0.1"
@@ -211,14 +207,14 @@ def port_is_free(port: int) -> bool:
         return s.connect_ex((HOST, port)) != 0
 
 
-def start_desk(services: Services, tmp: Path, telegram_url: str, twilio_url: str) -> None:
+def start_desk(services: Services, telegram_url: str, twilio_url: str) -> None:
     """The hub (``balcao serve``) with Telegram and WhatsApp pointed at the fakes, and its Rasa."""
     for port in (HUB_PORT, RASA_PORT):
         if not port_is_free(port):
             raise RuntimeError(f"port {port} is taken (another benchmark?): stop it or change HUB_PORT/RASA_PORT")
     hub, rasa, token = start_hub_and_rasa(
         services,
-        tmp,
+        services.logs,
         hub_port=HUB_PORT,
         rasa_port=RASA_PORT,
         rasa_name="rasa",
@@ -236,8 +232,9 @@ def start_desk(services: Services, tmp: Path, telegram_url: str, twilio_url: str
         BALCAO_TWILIO_WHATSAPP_FROM=TWILIO_FROM,
         BALCAO_TWILIO_API_URL=twilio_url,
     )
-    wait_ready(hub, lambda: http_ok(f"{HUB}/healthz"), 300)
-    wait_ready(rasa, lambda: http_ok(f"http://{HOST}:{RASA_PORT}/status", {"token": token}, key="model_file"), 300)
+    services.ready(hub, lambda: http_ok(f"{HUB}/healthz"))
+    services.ready(rasa, lambda: http_ok(f"http://{HOST}:{RASA_PORT}/status", {"token": token}, key="model_file"))
+    services.wait_all()
 
 
 async def measure(levels: dict[int, int], telegram: ObservedTelegram, twilio: ObservedTwilio) -> dict[str, dict[str, dict]]:
@@ -282,22 +279,20 @@ async def measure(levels: dict[int, int], telegram: ObservedTelegram, twilio: Ob
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="few turns, written to bench/.cache/channels.quick.json")
+    parser.add_argument("--keep-logs", action="store_true", help="keep the servers' logs and databases")
     args = parser.parse_args(argv)
     levels = QUICK_LEVELS if args.quick else LEVELS
     out_file = CACHE_DIR / "channels.quick.json" if args.quick else RESULTS
-    tmp = Path(tempfile.mkdtemp(prefix="balcao-bench-channels-"))
-    services = Services(tmp)
-    telegram = ObservedTelegram(TELEGRAM_TOKEN).start()
-    twilio = ObservedTwilio(TWILIO_SID, TWILIO_TOKEN).start()
     load_before = os.getloadavg()
-    try:
-        start_desk(services, tmp, telegram.url, twilio.url)
-        results = asyncio.run(measure(levels, telegram, twilio))
-    finally:
-        services.stop_all()
-        telegram.stop()
-        twilio.stop()
-        shutil.rmtree(tmp, ignore_errors=True)
+    with Services.run("balcao-bench-channels-", keep_logs=args.keep_logs) as services:
+        telegram = ObservedTelegram(TELEGRAM_TOKEN).start()
+        twilio = ObservedTwilio(TWILIO_SID, TWILIO_TOKEN).start()
+        try:
+            start_desk(services, telegram.url, twilio.url)
+            results = asyncio.run(measure(levels, telegram, twilio))
+        finally:
+            telegram.stop()
+            twilio.stop()
     report: dict = {
         "benchmark": "channels",
         "measured_at": datetime.now(UTC).isoformat(timespec="seconds"),

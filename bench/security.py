@@ -31,11 +31,8 @@ import json
 import multiprocessing
 import os
 import re
-import shutil
-import signal
 import subprocess
 import sys
-import tempfile
 import time
 import uuid
 from collections import Counter
@@ -53,18 +50,8 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "bench"))
 
-from turn_latency import (
-    TURN_TIMEOUT_S,
-    Phase,
-    Services,
-    TurnFailed,
-    WidgetConversation,
-    http_ok,
-    quiet_env,
-    run_phase,
-    start_hub_and_rasa,
-    wait_ready,
-)
+from services import Services, http_ok, quiet_env
+from turn_latency import TURN_TIMEOUT_S, Phase, TurnFailed, WidgetConversation, run_phase, start_hub_and_rasa
 
 HOST = "127.0.0.1"
 HUB_PORT = 8430
@@ -537,37 +524,28 @@ def main(argv: list[str] | None = None) -> int:
     rounds, turns = (QUICK_ROUNDS, QUICK_TURNS) if args.quick else (ROUNDS, TURNS_PER_ROUND)
     results_file = CACHE_DIR / "security.quick.json" if args.quick else RESULTS
 
-    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))  # `kill` stops our servers too
     started = time.monotonic()
     load_before = os.getloadavg()
-    tmp = Path(tempfile.mkdtemp(prefix="balcao-bench-security-"))
-    services = Services(tmp)
-    failed = True
     # The project's own code (also when the `balcao` script was installed from another checkout),
     # and the proxy in front of the hub is 127.0.0.1: X-Forwarded-For names the client.
     extra = {"PYTHONPATH": str(ROOT), "BALCAO_TRUSTED_PROXIES": HOST}
-    try:
+    with Services.run("balcao-bench-security-", keep_logs=args.keep_logs) as services:
+        tmp = services.logs
         hub, rasa, token = start_hub_and_rasa(services, tmp, hub_port=HUB_PORT, rasa_port=RASA_PORT, **extra)
         env = quiet_env(
             BALCAO_DATABASE_URL=f"sqlite+aiosqlite:///{tmp / 'b.db'}", BALCAO_SECRETS_FILE=str(tmp / "secrets.json"), **extra
         )
         emails = attacker_emails(add_accounts(env))
         print("waiting for the hub and Rasa (about 30 s)…", file=sys.stderr, flush=True)
-        wait_ready(hub, lambda: http_ok(f"{HUB}/healthz"), 300)
-        wait_ready(rasa, lambda: http_ok(f"http://{HOST}:{RASA_PORT}/status", {"token": token}, key="model_file"), 300)
+        services.ready(hub, lambda: http_ok(f"{HUB}/healthz"))
+        services.ready(rasa, lambda: http_ok(f"http://{HOST}:{RASA_PORT}/status", {"token": token}, key="model_file"))
+        services.wait_all()
         print(
             f"{rounds} rounds of {turns} FAQ turns, calm then under {args.rate:.0f} wrong logins/s…", file=sys.stderr, flush=True
         )
         calm, attacked, attack = asyncio.run(measure(rounds, turns, args.rate, emails))
         print("hostile inputs…", file=sys.stderr, flush=True)
         hostile = asyncio.run(try_hostile_inputs())
-        failed = False
-    finally:
-        services.stop_all()
-        if failed or args.keep_logs:
-            print(f"servers' logs kept in {tmp}", file=sys.stderr)
-        else:
-            shutil.rmtree(tmp, ignore_errors=True)
 
     load_after = os.getloadavg()
     calm_s, attacked_s = summary(calm), summary(attacked)

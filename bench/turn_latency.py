@@ -15,8 +15,16 @@ simultaneous conversations, and the result is the ratio balcao / reference of th
 latencies (absolute numbers move with the machine and its load; the ratio is what a change is
 judged by).
 
+It also records the CPU milliseconds each server spent per FAQ turn (``/proc/PID/stat`` user +
+system time, read around every round; ``bench/services.py``), far steadier than latency on a shared
+machine: per part for Balcão (the hub's own work, the knowledge-base action the hub serves to Rasa,
+Rasa) and for the reference (Rasa, the action server), each server's idle CPU taken out
+(``cpu_at_level``). ``BALCAO_BENCH_PROFILE_HUB=1`` runs the hub under cProfile (with
+``--keep-logs``: ``hub.prof`` beside the logs; its overhead inflates the hub's CPU numbers).
+
 Run ``.venv/bin/python bench/turn_latency.py``; it writes ``bench/results/turn_latency.json``
-(``--quick``: a smoke test with a few turns, written under ``bench/.cache/``).
+(``--quick``: a smoke test with a few turns, written under ``bench/.cache/``; ``--levels 1``: only
+one concurrency level).
 It starts its own hub (port 8100, SQLite in a temporary directory), Rasa (5105), reference Rasa
 (5205) and reference action server (5255), all on 127.0.0.1, and stops every one of them at the
 end, also on errors. A ``balcao run`` on the default ports is left alone.
@@ -26,7 +34,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import contextlib
 import hashlib
 import itertools
 import json
@@ -36,7 +43,6 @@ import shutil
 import signal
 import subprocess
 import sys
-import tempfile
 import time
 import uuid
 from collections.abc import Awaitable, Callable
@@ -54,10 +60,15 @@ sys.path.insert(0, str(ROOT))  # run as a script from anywhere: import the proje
 
 from hub.rasa_model import ensure_model, rasa_executable, server_command, server_env
 
-HUB_PORT = 8100
-RASA_PORT = 5105
-REF_RASA_PORT = 5205
-REF_ACTIONS_PORT = 5255
+sys.path.insert(0, str(ROOT / "bench"))
+from services import Service, Services, http_ok, quiet_env
+
+# BALCAO_BENCH_PORT_OFFSET moves all four ports, so a second run (e.g. a profiled one) can run beside.
+_OFFSET = int(os.environ.get("BALCAO_BENCH_PORT_OFFSET", "0"))
+HUB_PORT = 8100 + _OFFSET
+RASA_PORT = 5105 + _OFFSET
+REF_RASA_PORT = 5205 + _OFFSET
+REF_ACTIONS_PORT = 5255 + _OFFSET
 HOST = "127.0.0.1"
 
 REFERENCE_DIR = ROOT / "bench" / "reference"
@@ -90,7 +101,6 @@ QUICK_TURNS = {1: 10, 10: 30}  # --quick: a smoke test of the whole set-up
 TURNS_PER_CONVERSATION = 10  # then a fresh customer: real chats are short, and trackers stay short
 PHASE_LIMIT_S = 60.0  # per round and system: no new turns after this, whatever is left of the count
 TURN_TIMEOUT_S = 30.0
-STOP_GRACE_S = 15.0
 
 
 class TurnFailed(Exception):
@@ -109,97 +119,13 @@ class Conversation(Protocol):
 # -- processes ------------------------------------------------------------------------------
 
 
-@dataclass
-class Service:
-    """A server this benchmark started, with its log file and the signal that stops it cleanly."""
-
-    name: str
-    process: subprocess.Popen
-    log: Path
-    stop_signal: int = signal.SIGTERM
-
-    def tail(self, chars: int = 3000) -> str:
-        try:
-            return self.log.read_text(errors="replace")[-chars:]
-        except FileNotFoundError:
-            return ""
-
-
-@dataclass
-class Services:
-    """Starts servers and stops them all, newest first, even when the benchmark fails."""
-
-    logs: Path
-    started: list[Service] = field(default_factory=list)
-    # What to wait for before measuring: servers start in parallel, then all are awaited.
-    readiness: list[tuple[Service, Callable[[], bool]]] = field(default_factory=list)
-
-    def start(
-        self, name: str, command: list[str], *, cwd: Path, env: dict[str, str], stop_signal: int = signal.SIGTERM
-    ) -> Service:
-        log = self.logs / f"{name}.log"
-        with log.open("wb") as out:
-            process = subprocess.Popen(command, cwd=cwd, env=env, stdout=out, stderr=subprocess.STDOUT)
-        service = Service(name, process, log, stop_signal)
-        self.started.append(service)
-        return service
-
-    def stop_all(self) -> None:
-        # Signal every server first, then wait: the 15 s graces overlap instead of adding up.
-        for service in reversed(self.started):
-            if service.process.poll() is None:
-                with contextlib.suppress(ProcessLookupError):
-                    service.process.send_signal(service.stop_signal)
-        deadline = time.monotonic() + STOP_GRACE_S
-        for service in reversed(self.started):
-            with contextlib.suppress(subprocess.TimeoutExpired):
-                service.process.wait(max(0.0, deadline - time.monotonic()))
-            if service.process.poll() is None:
-                print(f"  {service.name} did not stop within {STOP_GRACE_S:.0f} s: killing it", file=sys.stderr)
-                service.process.kill()
-                service.process.wait()
-        self.started.clear()
-
-
-def wait_ready(service: Service, check: Callable[[], bool], timeout_s: float) -> None:
-    """Poll ``check`` until it is true; fail early, with the log, if the server exits."""
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
-        if service.process.poll() is not None:
-            raise RuntimeError(f"{service.name} exited with {service.process.returncode}:\n{service.tail()}")
-        if check():
-            return
-        time.sleep(0.5)
-    raise RuntimeError(f"{service.name} not ready after {timeout_s:.0f} s:\n{service.tail()}")
-
-
-def http_ok(url: str, params: dict | None = None, *, key: str | None = None) -> bool:
-    """True when ``url`` answers 200 (and, if ``key`` is given, its JSON has a truthy ``key``)."""
-    try:
-        response = httpx.get(url, params=params, timeout=2, trust_env=False)
-        return response.status_code == 200 and (key is None or bool(response.json().get(key)))
-    except (httpx.HTTPError, ValueError):
-        return False
-
-
-def quiet_env(**extra: str) -> dict[str, str]:
-    """The environment of a started server: one thread per process, as the hub and Rasa run in
-    production (two OpenMP threads on this 2-core box make things far slower), no telemetry."""
-    return {
-        **os.environ,
-        "OMP_NUM_THREADS": "1",
-        "TF_CPP_MIN_LOG_LEVEL": "2",
-        "RASA_TELEMETRY_ENABLED": "false",
-        "PYTHONWARNINGS": "ignore",
-        **extra,
-    }
-
-
 def start_hub_and_rasa(
     services: Services, tmp: Path, *, hub_port: int, rasa_port: int, rasa_name: str = "balcao-rasa", **extra_env: str
-) -> tuple[subprocess.Popen, subprocess.Popen, str]:
+) -> tuple[Service, Service, str]:
     """The hub (``balcao serve``) on a fresh SQLite database, then its Rasa server; ``extra_env``
     adds settings (e.g. channels pointed at fakes). Returns (hub, rasa, Rasa token)."""
+    # The project's own code, also when the `balcao` script was installed from another checkout.
+    extra_env = {"PYTHONPATH": str(ROOT), **extra_env}
     token = secrets.token_hex(24)  # hex: a token starting with "-" would read as an option of `rasa run`
     actions_token = secrets.token_hex(24)  # Rasa → hub, a secret of its own (docs/secrets.md)
     # A copy of the shipped thresholds, so `balcao prepare` can never rewrite the repository's file,
@@ -231,7 +157,12 @@ def start_hub_and_rasa(
     prepared = subprocess.run([str(BALCAO_BIN), "prepare"], cwd=ROOT, env=env, capture_output=True, text=True, check=False)
     if prepared.returncode != 0:
         raise RuntimeError(f"balcao prepare failed:\n{prepared.stdout[-2000:]}\n{prepared.stderr[-3000:]}")
-    hub = services.start("hub", [str(BALCAO_BIN), "serve"], cwd=ROOT, env=env)
+    # BALCAO_BENCH_PROFILE_HUB=1: the hub runs under cProfile, its profile kept as <logs>/hub.prof.
+    if os.environ.get("BALCAO_BENCH_PROFILE_HUB"):
+        command = [str(PYTHON), str(ROOT / "bench" / "profile_hub.py"), str(tmp / "hub.prof")]
+    else:
+        command = [str(BALCAO_BIN), "serve"]
+    hub = services.start("hub", command, cwd=ROOT, env=env)
     model = ensure_model(quiet=True)
     rasa_env = server_env(
         actions_url=f"http://{HOST}:{hub_port}/actions/webhook", actions_token=actions_token, tracker_db=tmp / "tracker.db"
@@ -243,13 +174,12 @@ def start_hub_and_rasa(
     return hub, rasa, token
 
 
-def start_balcao(services: Services, tmp: Path) -> None:
+def start_balcao(services: Services) -> dict[str, Service]:
     """The hub on a fresh SQLite database and its Rasa server, ready checks queued."""
-    hub, rasa, token = start_hub_and_rasa(services, tmp, hub_port=HUB_PORT, rasa_port=RASA_PORT)
-    services.readiness += [
-        (hub, lambda: http_ok(f"http://{HOST}:{HUB_PORT}/healthz")),
-        (rasa, lambda: http_ok(f"http://{HOST}:{RASA_PORT}/status", {"token": token}, key="model_file")),
-    ]
+    hub, rasa, token = start_hub_and_rasa(services, services.logs, hub_port=HUB_PORT, rasa_port=RASA_PORT)
+    services.ready(hub, lambda: http_ok(f"http://{HOST}:{HUB_PORT}/healthz"))
+    services.ready(rasa, lambda: http_ok(f"http://{HOST}:{RASA_PORT}/status", {"token": token}, key="model_file"))
+    return {"hub": hub, "rasa": rasa}
 
 
 def reference_model() -> Path:
@@ -287,7 +217,7 @@ def reference_model() -> Path:
     return model
 
 
-def start_reference(services: Services) -> None:
+def start_reference(services: Services) -> dict[str, Service]:
     """The reference action server (rasa-sdk, Python 3.11 venv) and the reference Rasa server."""
     model = reference_model()
     actions = services.start(
@@ -319,10 +249,9 @@ def start_reference(services: Services) -> None:
         env=quiet_env(BENCH_ACTIONS_URL=f"http://{HOST}:{REF_ACTIONS_PORT}/webhook", SQLALCHEMY_SILENCE_UBER_WARNING="1"),
         stop_signal=signal.SIGINT,
     )
-    services.readiness += [
-        (actions, lambda: http_ok(f"http://{HOST}:{REF_ACTIONS_PORT}/health")),
-        (rasa, lambda: http_ok(f"http://{HOST}:{REF_RASA_PORT}/status", key="model_file")),
-    ]
+    services.ready(actions, lambda: http_ok(f"http://{HOST}:{REF_ACTIONS_PORT}/health"))
+    services.ready(rasa, lambda: http_ok(f"http://{HOST}:{REF_RASA_PORT}/status", key="model_file"))
+    return {"reference_rasa": rasa, "reference_actions": actions}
 
 
 # -- the two kinds of conversation ------------------------------------------------------------
@@ -425,6 +354,7 @@ class Phase:
     first_turn: list[bool] = field(default_factory=list)  # did this turn open a conversation?
     errors: list[str] = field(default_factory=list)
     seconds: float = 0.0
+    cpu_ms: dict[str, float] = field(default_factory=dict)  # per server, spent during the phase
 
     def add(self, other: Phase) -> None:
         """Merge a round into this phase."""
@@ -432,6 +362,8 @@ class Phase:
         self.first_turn += other.first_turn
         self.errors += other.errors
         self.seconds += other.seconds
+        for server, ms in other.cpu_ms.items():
+            self.cpu_ms[server] = self.cpu_ms.get(server, 0.0) + ms
 
     def summary(self) -> dict:
         ms = np.array(self.latencies) * 1000
@@ -454,7 +386,24 @@ class Phase:
             # share it is what the p95 of a single customer measures.
             "p50_first_turn_ms": p50(ms[first]),
             "p50_later_turns_ms": p50(ms[~first]),
+            # CPU each server spent during this system's turns, per turn tried (failed ones too);
+            # another system's servers only idle meanwhile (see ``cpu_report``).
+            "cpu_ms_per_turn": {
+                server: round(ms_ / max(1, len(self.latencies) + len(self.errors)), 2) for server, ms_ in self.cpu_ms.items()
+            },
+            "cpu_seconds": {server: round(ms_ / 1000, 3) for server, ms_ in self.cpu_ms.items()},
+            "seconds": round(self.seconds, 2),
         }
+
+
+async def timed_phase(
+    servers: dict[str, Service], new_conversation: Callable[[], Awaitable[Conversation]], concurrency: int, turns: int
+) -> Phase:
+    """``run_phase``, with the CPU time every server spent meanwhile (``/proc``, see bench/services.py)."""
+    before = {name: service.cpu_ms() for name, service in servers.items()}
+    phase = await run_phase(new_conversation, concurrency, turns)
+    phase.cpu_ms = {name: service.cpu_ms() - before[name] for name, service in servers.items()}
+    return phase
 
 
 async def run_phase(new_conversation: Callable[[], Awaitable[Conversation]], concurrency: int, turns: int) -> Phase:
@@ -492,8 +441,9 @@ async def run_phase(new_conversation: Callable[[], Awaitable[Conversation]], con
     return phase
 
 
-async def measure(turns_by_level: dict[int, int]) -> dict[str, dict[str, dict]]:
-    """Warm every system up, then measure each concurrency level."""
+async def measure(turns_by_level: dict[int, int], servers: dict[str, Service]) -> dict[str, dict[str, dict]]:
+    """Warm every system up, then measure each concurrency level (latencies, and the CPU time
+    every one of ``servers`` spent during each system's turns)."""
     limits = httpx.Limits(max_connections=50, max_keepalive_connections=50)
     async with httpx.AsyncClient(timeout=TURN_TIMEOUT_S, limits=limits, trust_env=False) as http:
 
@@ -524,7 +474,7 @@ async def measure(turns_by_level: dict[int, int]) -> dict[str, dict[str, dict]]:
             print(f"{turns} turns each at concurrency {concurrency}, in rounds of {per_round}…", file=sys.stderr, flush=True)
             for done in range(0, turns, per_round):
                 for name, new in systems.items():
-                    phases[name].add(await run_phase(new, concurrency, min(per_round, turns - done)))
+                    phases[name].add(await timed_phase(servers, new, concurrency, min(per_round, turns - done)))
             for name, phase in phases.items():
                 summary = results[name][str(concurrency)] = phase.summary()
                 print(
@@ -534,6 +484,53 @@ async def measure(turns_by_level: dict[int, int]) -> dict[str, dict[str, dict]]:
                     flush=True,
                 )
         return results
+
+
+def cpu_report(results: dict[str, dict[str, dict]]) -> dict[str, dict]:
+    """CPU milliseconds per FAQ turn, per part, at each concurrency level (``cpu_at_level``)."""
+    return {level: cpu_at_level({name: results[name][level] for name in results}) for level in results["balcao"]}
+
+
+def cpu_at_level(phase: dict[str, dict]) -> dict:
+    """CPU milliseconds per FAQ turn, per part, from one level's summaries (``phase[system]``).
+
+    The hub serves the Rasa actions too (``/actions/webhook``): during ``balcao_rasa_only`` turns
+    the hub does nothing but run the action, so its CPU there is the action's, and the rest of its
+    CPU in a ``balcao`` turn is the desk's own (widget, storage, routing, delivery). Each server's
+    idle CPU (timers, polling), measured while another system's turns run, is taken out.
+    """
+
+    def per_s(name: str, server: str) -> float:
+        return phase[name]["cpu_seconds"][server] / max(phase[name]["seconds"], 1e-9)
+
+    idle_s = {
+        "hub": per_s("reference", "hub"),
+        "rasa": per_s("reference", "rasa"),
+        "reference_rasa": per_s("balcao", "reference_rasa"),
+        "reference_actions": per_s("balcao", "reference_actions"),
+    }
+
+    def busy_ms(name: str, server: str) -> float:
+        """CPU ms per turn of ``server`` during ``name``'s turns, its idle CPU taken out."""
+        spent = phase[name]["cpu_seconds"][server] - idle_s[server] * phase[name]["seconds"]
+        return max(0.0, spent * 1000 / max(1, phase[name]["n"] + phase[name]["errors"]))
+
+    action, hub, rasa = busy_ms("balcao_rasa_only", "hub"), busy_ms("balcao", "hub"), busy_ms("balcao", "rasa")
+    balcao = {
+        "hub_desk": round(max(0.0, hub - action), 1),
+        "action_in_hub": round(action, 1),
+        "rasa": round(rasa, 1),
+        "total": round(hub + rasa, 1),
+    }
+    ref_rasa, ref_actions = busy_ms("reference", "reference_rasa"), busy_ms("reference", "reference_actions")
+    reference = {"rasa": round(ref_rasa, 1), "action_server": round(ref_actions, 1), "total": round(ref_rasa + ref_actions, 1)}
+    return {
+        "balcao": balcao,
+        "reference": reference,
+        "balcao_rasa_only": {"rasa": round(busy_ms("balcao_rasa_only", "rasa"), 1), "action_in_hub": round(action, 1)},
+        "ratio_total": round(balcao["total"] / reference["total"], 2) if reference["total"] else None,
+        "idle_cpu_ms_per_s": {server: round(v * 1000, 2) for server, v in idle_s.items()},
+    }
 
 
 def ratios(results: dict[str, dict[str, dict]], key: str) -> dict[str, float | None]:
@@ -548,39 +545,30 @@ def ratios(results: dict[str, dict[str, dict]], key: str) -> dict[str, float | N
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--keep-logs", action="store_true", help="keep the servers' logs and databases")
+    parser.add_argument("--out", type=Path, help="write the results here instead (e.g. a profiled run's)")
+    parser.add_argument("--levels", help="concurrency levels to measure, e.g. 1 or 1,10 (default: 1,10)")
     parser.add_argument("--quick", action="store_true", help="few turns, written to bench/.cache/turn_latency.quick.json")
     args = parser.parse_args(argv)
     turns_by_level = QUICK_TURNS if args.quick else TURNS
     # A smoke test is not a result: it goes to the (ignored) cache folder.
-    results_file = CACHE_DIR / "turn_latency.quick.json" if args.quick else RESULTS
+    results_file = args.out or (CACHE_DIR / "turn_latency.quick.json" if args.quick else RESULTS)
 
-    # `kill <pid>` must stop our servers too: turn SIGTERM into an exception so `finally` runs.
-    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
+    if args.levels:
+        turns_by_level = {int(level): turns_by_level.get(int(level), TURNS[10]) for level in args.levels.split(",")}
     started = time.monotonic()
     load_before = os.getloadavg()
-    tmp = Path(tempfile.mkdtemp(prefix="balcao-bench-"))
-    services = Services(tmp)
-    failed = True
-    try:
-        start_balcao(services, tmp)
-        start_reference(services)
+    with Services.run("balcao-bench-", keep_logs=args.keep_logs) as services:
+        servers = {**start_balcao(services), **start_reference(services)}
         print("waiting for the servers (Rasa takes about 30 s)…", file=sys.stderr, flush=True)
-        for service, check in services.readiness:
-            wait_ready(service, check, 300)
-        results = asyncio.run(measure(turns_by_level))
-        failed = False
-    finally:
-        services.stop_all()
-        if failed or args.keep_logs:
-            print(f"servers' logs kept in {tmp}", file=sys.stderr)
-        else:
-            shutil.rmtree(tmp, ignore_errors=True)
+        services.wait_all()
+        results = asyncio.run(measure(turns_by_level, servers))
 
     load_after = os.getloadavg()
     output = {
         **results,
         "ratio_p50": ratios(results, "p50_ms"),
         "ratio_p95": ratios(results, "p95_ms"),
+        "cpu_ms_per_turn": cpu_report(results),
         "timestamp": datetime.now(UTC).isoformat(timespec="seconds"),
         "seconds": round(time.monotonic() - started, 1),
         "notes": (
@@ -598,7 +586,12 @@ def main(argv: list[str] | None = None) -> int:
             f"all of them alike; ratio = balcao / reference. balcao_rasa_only "
             f"(diagnostic, not in the ratios): the same questions sent straight to Balcão's Rasa "
             f"REST channel, the action still served by the hub, so balcao minus balcao_rasa_only "
-            f"is what the hub adds around Rasa (widget, storage, delivery)."
+            f"is what the hub adds around Rasa (widget, storage, delivery). cpu_ms_per_turn: user + "
+            f"system CPU of each server process (and its children) from /proc/PID/stat, read before and "
+            f"after every round, per turn tried; each server's idle CPU per second (measured while "
+            f"another system's turns run) is taken out; hub_desk = the hub's CPU in a balcao turn minus "
+            f"its CPU in a balcao_rasa_only turn (where it only serves the action); not the benchmark "
+            f"client's own CPU."
         ),
     }
     results_file.parent.mkdir(parents=True, exist_ok=True)
@@ -623,7 +616,9 @@ def main(argv: list[str] | None = None) -> int:
         print(
             f"ratio balcao/reference at concurrency {level}: p50 {output['ratio_p50'][level]}×, p95 {output['ratio_p95'][level]}×"
         )
-    print(f"\nwritten to {results_file.relative_to(ROOT)} in {output['seconds']:.0f} s")
+    for level, cpu in output["cpu_ms_per_turn"].items():
+        print(f"CPU ms per FAQ turn at concurrency {level}: balcao {cpu['balcao']}, reference {cpu['reference']}")
+    print(f"\nwritten to {results_file} in {output['seconds']:.0f} s")
     return 0
 
 

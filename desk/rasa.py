@@ -178,16 +178,19 @@ class RasaBridge:
         except RasaUnavailable:
             await self.bot_failed(conversation.id)
         else:
-            await self.store_replies(conversation.id, replies)
+            if not await self.store_replies(conversation.id, replies):
+                return  # not queued by this turn (most turns): no place in a queue to tell, no transaction
         await self.queues.announce(conversation.id)
 
-    async def store_replies(self, conversation_id: str, replies: list[BotReply]) -> None:
-        """Record the bot's replies in the conversation (custom data is kept for the agents)."""
+    async def store_replies(self, conversation_id: str, replies: list[BotReply]) -> bool:
+        """Record the bot's replies in the conversation (custom data is kept for the agents).
+        Returns whether the conversation is queued for a person now (e.g. the bot handed it over)."""
         async with self.queues.unit_of_work() as session:
             conversation = await handoff.get_conversation(session, conversation_id)
             for text, buttons, data in _messages(replies):
                 # Custom data (e.g. the article the bot used) is kept with the message for agents.
                 await handoff.record_message(session, conversation, sender="bot", text=text, buttons=buttons, data=data)
+            return conversation.state == State.QUEUED
 
     async def bot_failed(self, conversation_id: str) -> None:
         """Rasa did not answer: tell the customer and queue the chat for a person."""

@@ -317,9 +317,9 @@ class EventBus:
                         await channel.deliver(event)
                     except Exception:  # a broken socket must not stop the agents' updates
                         logger.exception("delivering %s to %s failed", event.type, event.channel)
-            payload = event.model_dump(mode="json")
             targets = [c for conns in self._agents.values() for c in conns if self.agent_sees(c, event)]
-            if targets:
+            if targets:  # no console open for it (most bot turns): nothing to serialise
+                payload = event.model_dump(mode="json")
                 await asyncio.gather(*(self._send_agent(c, payload) for c in targets))
 
     async def run_relay(self) -> None:

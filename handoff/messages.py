@@ -43,12 +43,16 @@ async def record_message(
         internal=internal,
         created_at=utcnow(),
     )
-    try:
-        async with session.begin_nested():
-            session.add(message)
-            await session.flush()
-    except IntegrityError as exc:
-        raise DuplicateMessage(conversation.channel, channel_message_id or "?") from exc
+    if channel_message_id is None:  # nothing it could duplicate: no savepoint to pay for
+        session.add(message)
+        await session.flush()
+    else:
+        try:
+            async with session.begin_nested():
+                session.add(message)
+                await session.flush()
+        except IntegrityError as exc:
+            raise DuplicateMessage(conversation.channel, channel_message_id) from exc
     activity = {"last_message_at": message.created_at} if not internal else {}
     if sender == "customer":
         activity["last_customer_at"] = message.created_at

@@ -210,6 +210,13 @@ def _apply_event(s: ConversationSummary, e: OwnershipEvent) -> None:
         s.abandoned_at = _latest(s.abandoned_at, e.at)
 
 
+def _may_change_summary(m: Message) -> bool:
+    """Whether ``_apply_message`` can change a summary for ``m`` (only these lock and rewrite it)."""
+    if m.sender == "agent":
+        return not m.internal
+    return m.sender == "bot" and (m.data or {}).get("kb") is not None
+
+
 def _apply_message(s: ConversationSummary, m: Message) -> None:
     if m.sender == "agent" and not m.internal:
         s.first_reply_at = _earliest(s.first_reply_at, m.created_at)
@@ -233,8 +240,8 @@ async def note_appended(session: AsyncSession, row: Any) -> None:
         before = _hour_counts(s)
         _apply_event(s, row)
     elif isinstance(row, Message):
-        if row.sender not in ("agent", "bot"):
-            return  # customers' and system messages change no KPI: no need to lock the row
+        if not _may_change_summary(row):
+            return  # e.g. customers' messages, or the bot's "did that solve it?": no row to lock
         s = await _summary(session, row.conversation_id)
         before = _hour_counts(s)
         _apply_message(s, row)
