@@ -148,7 +148,7 @@ async def retention_pass(url: str, media: MediaStore, *, conversations: int) -> 
         load_s = time.perf_counter() - t0
         # A live database has its statistics (autovacuum keeps them); one bulk-loaded a moment ago
         # has none, and the planner would then read 4 messages per conversation by scanning them all.
-        async with engine.connect() as connection:
+        async with engine.begin() as connection:  # committed: statistics an ANALYZE rolled back are lost
             await connection.execute(text("ANALYZE"))
         async with unit_of_work(sessions) as session:
             await set_retention(session, 365, actor=CLI)

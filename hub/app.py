@@ -1,8 +1,8 @@
 """The hub's ASGI app: wires kb_index, handoff, connectors and insights, and the Rasa actions.
 
-``create_app`` (at the end) reads as the list of what the desk is made of; each part that takes more
-than a line to build has its private builder above it: the channels beside the widget, the routers,
-the middleware, and the lifespan that starts and stops the background jobs.
+``create_app`` (at the end) reads as the list of what the desk is made of. The services are built in
+``hub.services`` (the index and its jobs, the channels, the limits, the webhooks); this module keeps
+the routers, the middleware, and the lifespan that starts and stops the background jobs.
 """
 
 from __future__ import annotations
@@ -13,20 +13,18 @@ import gc
 import logging
 from collections.abc import AsyncIterator, Callable
 from contextlib import AbstractAsyncContextManager
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 from fastapi import APIRouter, FastAPI, Request
 from fastapi.responses import JSONResponse, Response
 from fastapi.staticfiles import StaticFiles
-from rasa_sdk.executor import ActionExecutor
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.exc import TimeoutError as PoolTimeout
-from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 from starlette.middleware.sessions import SessionMiddleware
 
-import bot.actions
 import handoff
 import handoff.admin_routes
 import handoff.routes
@@ -37,13 +35,11 @@ import integrations.api
 import kb_index
 import kb_index.learning_routes
 import kb_index.routes
-from connectors import customers, outbox
-from connectors.base import InboundMessage, OutboxChannel
+from connectors import customers
 from connectors.identity import CustomerIdentity
-from connectors.login_throttle import LoginThrottle, build_login_throttle
 from connectors.media import MediaStore, media_router
-from connectors.outbox import DeliveryChange, OutboxWorker
-from connectors.ratelimit import RateLimits, build_rate_limits
+from connectors.outbox import OutboxWorker
+from connectors.ratelimit import RateLimits
 from connectors.widget import HandleInbound, WidgetChannel, WidgetOptions, WidgetTokens, customer_view, widget_router
 from core.headers import DEMO_POLICY, DOCS_POLICY, RoutePolicy, SecurityHeaders
 from core.models import database_unavailable
@@ -54,19 +50,18 @@ from desk.privacy_pages import pages as privacy_pages
 from desk.privacy_routes import router as privacy_router
 from handoff.auth import LoginRequired, auth_router, redirect_to_login
 from handoff.customer_routes import router as customer_router
+from hub import services as build
 from hub.db import make_engine, make_read_sessionmaker, make_sessionmaker
 from hub.pages import process_router
 from hub.secret_store import ensure_secrets
 from hub.settings import Settings, get_settings
-from integrations import Integrations, WebhookOptions, WebhookWorker, webhook_listener
+from integrations import WebhookWorker, webhook_listener
 from kb_index import IndexFollower, KnowledgeIndex, UnansweredSettler
 from kb_index.refit import Refitter
 
 if TYPE_CHECKING:
     from redis.asyncio import Redis
 
-    from connectors.telegram import TelegramChannel
-    from connectors.whatsapp import WhatsAppChannel
 
 logger = logging.getLogger(__name__)
 # Which routes get which security headers (core.headers): staff pages and the API get the strict
@@ -83,229 +78,6 @@ ROUTE_POLICIES = (
 HANDOFF_DIR = Path(handoff.__file__).parent
 INSIGHTS_DIR = Path(insights.__file__).parent
 KB_DIR = Path(kb_index.__file__).parent
-
-
-# --- the parts ---------------------------------------------------------------------------------
-
-
-async def _team_articles(session: AsyncSession, team_id: str) -> list[str]:
-    """The articles (ids) that hand customers to the team: a team they name is archived, not removed."""
-    return sorted({a.id for a in await kb_index.list_articles(session, team=team_id, limit=1000)})
-
-
-def _open_index(settings: Settings) -> KnowledgeIndex:
-    """The search index, reopened from ``var/index`` (the lifespan brings it up to date)."""
-    return kb_index.open_index(
-        settings.encoder,
-        calibration_file=settings.calibration_file,
-        cache_dir=settings.index_dir,
-        persist=True,
-        approx_threshold=settings.index_approx_threshold,
-        approx_nprobe=settings.index_nprobe or None,
-    )
-
-
-def _refitter(
-    settings: Settings,
-    sessions: async_sessionmaker[AsyncSession],
-    read_sessions: async_sessionmaker[AsyncSession],
-    index: KnowledgeIndex,
-) -> Refitter:
-    """The job that shares the newest stored calibration and refits it as the knowledge base grows,
-    with the out-of-scope examples that go with the calibration file (what a refit fits with)."""
-    from kb_index.evaluation import read_out_of_scope_jsonl
-
-    examples = read_out_of_scope_jsonl(kb_index.out_of_scope_path(settings.calibration_file))
-    return Refitter(
-        sessions,
-        index,
-        after=settings.kb_refit_after_versions,
-        every_s=settings.kb_refit_check_seconds,
-        out_of_scope=examples,
-        read_sessions=read_sessions,
-    )
-
-
-def _rasa_actions(desk: Desk) -> ActionExecutor:
-    """The custom actions the Rasa server calls back (``/actions/webhook``)."""
-    executor = ActionExecutor()
-    for action in bot.actions.build_actions(desk):
-        executor.register_action(action)
-    return executor
-
-
-def _inbound_handler(desk: Desk) -> HandleInbound:
-    """What every channel calls with a customer's message: the refusal's reason and sentence, if any."""
-
-    async def handle(inbound: InboundMessage) -> tuple[str, str] | None:
-        refusal = await desk.handle_inbound(inbound)
-        return (refusal[0].value, refusal[1]) if refusal else None
-
-    return handle
-
-
-def _media_store(settings: Settings) -> MediaStore:
-    """Where customers' and agents' attachments are kept, served through signed links."""
-    return MediaStore(
-        settings.media_dir, settings.media_secret, public_url=settings.public_url, max_age_s=settings.media_link_max_age_s
-    )
-
-
-def _rate_limits(settings: Settings) -> tuple[RateLimits, Redis | None]:
-    """Per customer and per address; shared through Redis when there is one (its client is closed last)."""
-    return build_rate_limits(
-        customer_per_minute=settings.rate_customer_per_minute,
-        customer_burst=settings.rate_customer_burst,
-        ip_per_minute=settings.rate_ip_per_minute,
-        ip_burst=settings.rate_ip_burst,
-        trusted_proxies=settings.trusted_proxies,
-        redis_url=settings.redis_url,
-        redis_prefix=settings.redis_prefix,
-    )
-
-
-def _login_throttle(settings: Settings, limits: RateLimits, redis: Redis | None) -> LoginThrottle:
-    """Wrong passwords per account and per address, with growing waits (shared through Redis when there is one)."""
-    return build_login_throttle(
-        limits,
-        account_attempts=settings.login_attempts_per_account,
-        ip_attempts=settings.login_attempts_per_ip,
-        lock_s=settings.login_lock_s,
-        max_lock_s=settings.login_max_lock_s,
-        checks_per_second=settings.login_checks_per_second,
-        checks_burst=settings.login_checks_burst,
-        redis=redis,
-        redis_prefix=settings.redis_prefix,
-    )
-
-
-# --- the channels beside the widget ------------------------------------------------------------
-
-
-@dataclass
-class _Channels:
-    """Telegram and WhatsApp when enabled, and the webhook routers they need."""
-
-    telegram: TelegramChannel | None = None
-    whatsapp: WhatsAppChannel | None = None
-    routers: list[APIRouter] = field(default_factory=list)
-
-    @property
-    def outbound(self) -> list[OutboxChannel]:
-        """The channels whose messages go through the outbox worker."""
-        return [c for c in (self.telegram, self.whatsapp) if c is not None]
-
-
-def _telegram(
-    settings: Settings, desk: Desk, handle: HandleInbound, media: MediaStore, limits: RateLimits
-) -> tuple[TelegramChannel, APIRouter | None]:
-    """The Telegram channel, and its webhook's router unless it polls."""
-    from connectors.telegram import TelegramChannel, build_application, telegram_router
-
-    application = build_application(
-        settings.telegram_bot_token, api_url=settings.telegram_api_url, polling=settings.telegram_mode == "polling"
-    )
-    telegram = TelegramChannel(
-        application,
-        handle,
-        desk.tell,
-        default_language=settings.default_language,
-        media=media,
-        media_max_bytes=settings.media_inbound_max_bytes,
-    )
-    router = None
-    if settings.telegram_mode == "webhook":
-        router = telegram_router(telegram, settings.telegram_webhook_secret, limits=limits)
-    return telegram, router
-
-
-def _whatsapp(
-    settings: Settings, desk: Desk, handle: HandleInbound, media: MediaStore, limits: RateLimits
-) -> tuple[WhatsAppChannel, APIRouter]:
-    """The WhatsApp channel (Twilio), and the router of its message and status webhooks."""
-    from datetime import timedelta
-
-    from connectors.whatsapp import WhatsAppChannel, whatsapp_router
-
-    whatsapp = WhatsAppChannel(
-        account_sid=settings.twilio_account_sid,
-        auth_token=settings.twilio_auth_token,
-        from_number=settings.twilio_whatsapp_from,
-        status_callback_url=f"{settings.public_url.rstrip('/')}/webhooks/whatsapp/status",
-        api_url=settings.twilio_api_url or None,
-        window=timedelta(hours=settings.whatsapp_window_hours),
-        followup_content_sid=settings.whatsapp_followup_content_sid or None,
-    )
-
-    async def whatsapp_status(sid: str, status: str, error: str | None) -> None:
-        async with desk.unit_of_work() as session:
-            row = await outbox.record_status(session, provider_message_id=sid, status=status, error=error)
-        if row is not None:
-            await desk.delivery_changed([DeliveryChange(row.conversation_id, row.message_id, row.status, row.error)])
-
-    router = whatsapp_router(
-        whatsapp,
-        handle,
-        desk.tell,
-        whatsapp_status,
-        public_url=settings.public_url,
-        language=settings.whatsapp_language,
-        trust_proxy_headers=settings.trust_proxy_headers,
-        limits=limits,
-        media=media,
-        media_max_bytes=settings.media_inbound_max_bytes,
-    )
-    return whatsapp, router
-
-
-def _channels(
-    settings: Settings, desk: Desk, bus: EventBus, handle: HandleInbound, media: MediaStore, limits: RateLimits
-) -> _Channels:
-    """The channels the settings enable, each added to the event bus."""
-    channels = _Channels()
-    if settings.telegram_enabled:
-        channels.telegram, router = _telegram(settings, desk, handle, media, limits)
-        bus.add_channel(channels.telegram)
-        if router is not None:
-            channels.routers.append(router)
-    if settings.whatsapp_enabled:
-        channels.whatsapp, router = _whatsapp(settings, desk, handle, media, limits)
-        bus.add_channel(channels.whatsapp)
-        channels.routers.append(router)
-    return channels
-
-
-def _outbox_worker(
-    settings: Settings, sessions: async_sessionmaker[AsyncSession], channels: _Channels, desk: Desk
-) -> OutboxWorker:
-    """Sends the Telegram and WhatsApp messages the outbox holds, with retries; tells agents of failures."""
-    return OutboxWorker(
-        sessions,
-        channels.outbound,
-        backoff_s=settings.outbox_backoff_s,
-        max_attempts=settings.outbox_max_attempts,
-        on_change=desk.delivery_changed,
-    )
-
-
-def _integrations(
-    settings: Settings,
-    sessions: async_sessionmaker[AsyncSession],
-    read_sessions: Callable[[], AbstractAsyncContextManager[AsyncSession]],
-) -> Integrations:
-    """The API tokens' hashing key and the webhook sender (every replica runs one; the database
-    decides which sends each attempt)."""
-    options = WebhookOptions(
-        timeout_s=settings.webhooks_timeout_s,
-        max_attempts=settings.webhooks_max_attempts,
-        backoff_s=settings.webhooks_backoff_s,
-        max_backoff_s=settings.webhooks_max_backoff_s,
-        poll_s=settings.webhooks_poll_s,
-        allow_private=settings.webhooks_allow_private,
-        keep_days=settings.webhooks_keep_days,
-    )
-    worker = WebhookWorker(sessions, options, read_sessions=read_sessions)
-    return Integrations(token_key=settings.secret_key.encode(), options=options, worker=worker)
 
 
 async def overloaded(request: Request, exc: Exception) -> Response:
@@ -404,7 +176,7 @@ class _Services:
     follower: IndexFollower
     refitter: Refitter
     desk: Desk
-    channels: _Channels
+    channels: build.Channels
     worker: OutboxWorker
     limits_redis: Redis | None
     settler: UnansweredSettler
@@ -485,6 +257,24 @@ def _lifespan(services: _Services) -> Callable[[FastAPI], AbstractAsyncContextMa
 # --- the app -----------------------------------------------------------------------------------
 
 
+def _package_routers() -> tuple[APIRouter, ...]:
+    """The packages' pages and APIs, in the order the app matches them."""
+    return (
+        handoff.routes.router,  # the agents' console: its API, WebSocket and page
+        customer_router,  # the console's customer: verified identity, linked channels
+        handoff.admin_routes.router,  # teams, staff accounts, the audit log
+        handoff.admin_routes.pages,  # their pages, and every user's account page
+        privacy_router,  # a customer's data: export, erasure, the retention policy
+        privacy_pages,  # ...and the admins' page over it
+        insights.routes.router,  # the dashboard: KPIs, exports, follow-ups and page
+        kb_index.routes.router,  # the knowledge-base editor: its API and page
+        integrations.api.router,  # /api/v1: what a CRM or an order system reads, by token
+        integrations.admin_routes.router,  # tokens, webhooks, the delivery log
+        integrations.admin_routes.pages,  # their page, /admin/integrations
+        kb_index.learning_routes.router,  # the candidate questions editors approve
+    )
+
+
 def create_app(settings: Settings | None = None) -> FastAPI:
     """Build the hub. The index is loaded and the services started in the lifespan."""
     settings = ensure_secrets(settings or get_settings())
@@ -499,21 +289,22 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     widget = WidgetChannel()
     bus.add_channel(widget)
     rasa = RasaClient(settings.rasa_url, settings.rasa_token, timeout_s=settings.rasa_timeout_s, attempts=settings.rasa_attempts)
-    index = _open_index(settings)
+    index = build.open_index(settings)
     # The desk, its knowledge-base follower, the Rasa actions.
     desk = Desk(settings, sessions, index, bus, rasa)
     follower = IndexFollower(sessions, index, poll_seconds=settings.kb_poll_seconds, read_sessions=read_sessions)
-    refitter = _refitter(settings, sessions, read_sessions, index)
-    executor = _rasa_actions(desk)
+    refitter = build.refitter(settings, sessions, read_sessions, index)
+    executor = build.rasa_actions(desk)
     # The channels and what they share: the inbound handler, attachments, rate limits, the outbox.
-    handle = _inbound_handler(desk)
-    media = _media_store(settings)
-    limits, limits_redis = _rate_limits(settings)
-    channels = _channels(settings, desk, bus, handle, media, limits)
-    worker = _outbox_worker(settings, sessions, channels, desk)
+    handle = build.inbound_handler(desk)
+    media = build.media_store(settings)
+    limits, limits_redis = build.rate_limits(settings)
+    channels = build.channels(settings, desk, bus, handle, media, limits)
+    worker = build.outbox_worker(settings, sessions, channels, desk)
     # After a publication, the open unanswered questions it may answer are re-run (kb_index.settling).
     settler = UnansweredSettler(index, read_sessions, desk.unit_of_work)
-    services_of_integrations = _integrations(settings, sessions, read_sessions)  # the HTTP API's tokens, the webhooks' sender
+    # The HTTP API's tokens and the webhooks' sender.
+    services_of_integrations = build.integration_services(settings, sessions, read_sessions)
     services = _Services(
         settings,
         engine,
@@ -541,26 +332,16 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.integrations = services_of_integrations
     app.state.media = media
     app.state.rate_limits = limits
-    app.state.login_throttle = _login_throttle(settings, limits, limits_redis)
-    app.state.team_articles = _team_articles
+    app.state.login_throttle = build.login_throttle(settings, limits, limits_redis)
+    app.state.team_articles = build.team_articles
     _add_middleware(app, settings)
     # The routers: the channels', the packages' pages and APIs, the Rasa actions', the process's own.
     app.include_router(_widget_router(settings, desk, widget, handle, limits, media))
     app.include_router(media_router(media))
     for router in channels.routers:
         app.include_router(router)
-    app.include_router(handoff.routes.router)  # the agents' console: its API, WebSocket and page
-    app.include_router(customer_router)  # the console's customer: verified identity, linked channels
-    app.include_router(handoff.admin_routes.router)  # teams, staff accounts, the audit log
-    app.include_router(handoff.admin_routes.pages)  # their pages, and every user's account page
-    app.include_router(privacy_router)  # a customer's data: export, erasure, the retention policy
-    app.include_router(privacy_pages)  # ...and the admins' page over it
-    app.include_router(insights.routes.router)  # the dashboard: KPIs, exports, follow-ups and page
-    app.include_router(kb_index.routes.router)  # the knowledge-base editor: its API and page
-    app.include_router(integrations.api.router)  # /api/v1: what a CRM or an order system reads, by token
-    app.include_router(integrations.admin_routes.router)  # tokens, webhooks, the delivery log
-    app.include_router(integrations.admin_routes.pages)  # their page, /admin/integrations
-    app.include_router(kb_index.learning_routes.router)  # the candidate questions editors approve
+    for router in _package_routers():
+        app.include_router(router)
     app.include_router(actions_router(executor, settings.actions_token))
     _mount_static(app)
     app.include_router(process_router(index, rasa, default_language=settings.default_language))  # the demo page and /healthz
