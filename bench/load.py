@@ -47,7 +47,18 @@ sys.path.append(str(ROOT / "bench"))  # after the project: bench/handoff.py must
 
 import httpx
 import numpy as np
-from load_clients import Agent, Inboxes, LoadTelegram, LoadTwilio, Platforms, Stats, customer_loop
+from load_clients import (
+    TELEGRAM_TOKEN,
+    TWILIO_FROM,
+    TWILIO_SID,
+    Agent,
+    Inboxes,
+    LoadTelegram,
+    LoadTwilio,
+    Platforms,
+    Stats,
+    customer_loop,
+)
 
 import handoff
 from handoff import Role
@@ -57,8 +68,6 @@ RESULTS = ROOT / "bench" / "results" / "load.json"
 INDEX_CACHE = ROOT / "bench" / ".cache" / "load-index"
 PG_ADMIN = "postgresql://postgres@127.0.0.1:5432/test"
 PUBLIC_PORT, RASA_PORT = 8480, 5480
-TELEGRAM_TOKEN = "434343:load-token"
-TWILIO_SID, TWILIO_FROM = "AC" + "c" * 32, "whatsapp:+14155238886"
 AGENTS, AGENT_PASSWORD = 20, "load-bench-password-1"
 P95_LIMIT_S = 1.0
 GIVE_UP_P95_MS = 4000.0

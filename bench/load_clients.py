@@ -30,6 +30,8 @@ from websockets.asyncio.client import ClientConnection, connect
 from tests.channel_fakes import FakeTelegram, FakeTwilio
 
 HOST = "127.0.0.1"
+TELEGRAM_TOKEN = "434343:load-token"  # the fake platforms' credentials (the hub is given the same)
+TWILIO_SID, TWILIO_FROM = "AC" + "c" * 32, "whatsapp:+14155238886"
 AGENT_MARK = "[agente-bench]"  # in every agent reply: the customer's inbox tells them from the bot's
 FAQ = (
     "qual o prazo de entrega?",
@@ -189,9 +191,11 @@ class TelegramCustomer(Customer):
 
     async def open(self) -> None:
         self.user_id = 7_000_000 + next(_ids)
+        self.customer_id = f"tg-{self.user_id}"
         self.inbox = self.p.inboxes.open(f"tg:{self.user_id}")
 
-    async def send(self, text: str) -> None:
+    def payload(self, text: str) -> tuple[str, dict]:
+        """(the id the desk stores the message under, the update Telegram would post)."""
         user = {"id": self.user_id, "is_bot": False, "first_name": "Load", "language_code": "pt-br"}
         update = {
             "update_id": next(_ids),
@@ -203,11 +207,19 @@ class TelegramCustomer(Customer):
                 "from": user,
             },
         }
+        return str(update["update_id"]), update
+
+    async def post(self, payload: dict) -> int:
+        """Post one update to the webhook; the HTTP status."""
         response = await self.p.http.post(
-            f"{self.p.hub}/webhooks/telegram", json=update, headers={"X-Telegram-Bot-Api-Secret-Token": self.p.telegram_secret}
+            f"{self.p.hub}/webhooks/telegram", json=payload, headers={"X-Telegram-Bot-Api-Secret-Token": self.p.telegram_secret}
         )
-        if response.status_code != 200:
-            raise RuntimeError(f"telegram webhook answered {response.status_code}")
+        return response.status_code
+
+    async def send(self, text: str) -> None:
+        status = await self.post(self.payload(text)[1])
+        if status != 200:
+            raise RuntimeError(f"telegram webhook answered {status}")
 
     async def close(self) -> None:
         self.p.inboxes.close(f"tg:{self.user_id}")
@@ -218,10 +230,12 @@ class WhatsAppCustomer(Customer):
 
     async def open(self) -> None:
         self.number = f"+55219{next(_ids):08d}"
+        self.customer_id = f"wa-{self.number}"
         self.inbox = self.p.inboxes.open(f"wa:whatsapp:{self.number}")
         self.validator = RequestValidator(self.p.twilio_token)
 
-    async def send(self, text: str) -> None:
+    def payload(self, text: str) -> tuple[str, dict]:
+        """(the id the desk stores the message under, the form Twilio would post)."""
         form = {
             "MessageSid": "SM" + uuid.uuid4().hex,
             "AccountSid": self.p.twilio_sid,
@@ -231,12 +245,20 @@ class WhatsAppCustomer(Customer):
             "NumMedia": "0",
             "ProfileName": "Load",
         }
+        return form["MessageSid"], form
+
+    async def post(self, payload: dict) -> int:
+        """Post one signed form to the webhook; the HTTP status."""
         url = f"{self.p.hub}/webhooks/whatsapp"
         response = await self.p.http.post(
-            url, data=form, headers={"X-Twilio-Signature": self.validator.compute_signature(url, form)}
+            url, data=payload, headers={"X-Twilio-Signature": self.validator.compute_signature(url, payload)}
         )
-        if response.status_code != 200:
-            raise RuntimeError(f"whatsapp webhook answered {response.status_code}")
+        return response.status_code
+
+    async def send(self, text: str) -> None:
+        status = await self.post(self.payload(text)[1])
+        if status != 200:
+            raise RuntimeError(f"whatsapp webhook answered {status}")
 
     async def close(self) -> None:
         self.p.inboxes.close(f"wa:whatsapp:{self.number}")

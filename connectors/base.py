@@ -114,6 +114,8 @@ class OutboxChannel(Channel):
     the message is stored (same transaction); a worker calls ``send`` later, with retries."""
 
     max_chars: int = 4000
+    # Whether accepted_since can ask the platform (otherwise the outbox does not look).
+    confirms_sends: bool = False
 
     def __init__(self) -> None:
         self.wake = lambda: None  # set by the outbox worker
@@ -151,6 +153,16 @@ class OutboxChannel(Channel):
         Raises ``RetryLater``, ``Unreachable`` or ``SendFailed``. A body sent in several parts
         advances ``row.parts_sent`` as each part is accepted, so a retry never repeats one.
         """
+
+    async def accepted_since(self, row: OutboxMessage, address: str, since: datetime, exclude: set[str]) -> str | None:
+        """Whether the platform took ``row`` (every part from ``row.parts_sent`` on) since ``since``
+        although no answer said so: a send that timed out after the platform accepted it, or a
+        replica killed before it recorded the answer. Returns the platform's message id and advances
+        ``row.parts_sent`` over the parts found; ``exclude``: message ids of other rows, never this
+        one's. The default, for platforms that cannot be asked (Telegram's Bot API cannot list what
+        a bot sent), is None: the row is sent again, so such a message may arrive twice rather
+        than never."""
+        return None
 
 
 JOINED = {

@@ -70,6 +70,9 @@ class OutboxMessage(Base):
     parts_sent: Mapped[int] = mapped_column(Integer, default=0)  # of a long text split in parts
     next_attempt_at: Mapped[datetime] = mapped_column(default=utcnow)
     locked_until: Mapped[datetime | None] = mapped_column(default=None)
+    # Set when a worker first claims the row (database clock). A row claimed before may have reached
+    # the platform although no answer said so (a timeout, a killed replica): see OutboxChannel.accepted_since.
+    first_attempt_at: Mapped[datetime | None] = mapped_column(default=None)
     provider_message_id: Mapped[str | None] = mapped_column(String(64), default=None, index=True)
     error: Mapped[str | None] = mapped_column(Text, default=None)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)

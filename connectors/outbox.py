@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Literal, cast
 
-from sqlalchemy import or_, select, update
+from sqlalchemy import func, or_, select, update
 from sqlalchemy.engine import CursorResult
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
@@ -26,6 +26,9 @@ from handoff.models import Conversation
 logger = logging.getLogger(__name__)
 
 UNSENT = (Delivery.PENDING.value, Delivery.SENDING.value)
+# How much earlier than a row's first claim a platform's record of it may be dated: the platform's
+# clock and the database's differ by a little, and the platform dates its messages to the second.
+REPLAY_MARGIN = timedelta(seconds=2)
 # A status never moves back: a late "sent" callback does not undo "read".
 _RANK = {Delivery.SENT.value: 1, Delivery.DELIVERED.value: 2, Delivery.READ.value: 3}
 
@@ -281,7 +284,14 @@ class OutboxWorker:
                     ),
                     OutboxMessage.status.in_(UNSENT),
                 )
-                .values(status=Delivery.SENDING.value, locked_until=now + self.lease)
+                .values(
+                    status=Delivery.SENDING.value,
+                    locked_until=now + self.lease,
+                    first_attempt_at=func.coalesce(OutboxMessage.first_attempt_at, now),
+                )
+                # The rows in memory keep what they were before this claim: the drain reads their
+                # earlier first_attempt_at to know whether a send may already have happened.
+                .execution_options(synchronize_session=False)
             )
             if cast(CursorResult, result).rowcount != 1:  # an UPDATE's result is a CursorResult
                 break
@@ -321,7 +331,9 @@ class OutboxWorker:
                 try:
                     if not address:
                         raise SendFailed("no address is known for this customer")
-                    provider_id = await channel.send(row, address)
+                    provider_id = await self._taken_earlier(channel, row, address)
+                    if provider_id is None:
+                        provider_id = await channel.send(row, address)
                     outcomes.append(_Outcome(row, Delivery.SENT.value, provider_id=provider_id, attempts=row.attempts + 1))
                     continue
                 except SendFailed as exc:
@@ -357,6 +369,28 @@ class OutboxWorker:
         finally:
             self._busy.discard(key)
             self.wake()
+
+    async def _taken_earlier(self, channel: OutboxChannel, row: OutboxMessage, address: str) -> str | None:
+        """For a row claimed before (``first_attempt_at`` was set by an earlier claim): the platform's
+        id of the message if the platform took it then, although the answer never came back."""
+        if row.first_attempt_at is None or not channel.confirms_sends:
+            return None
+        # Twilio's clock, not ours, dates its messages: look a little earlier than the first claim.
+        since = aware(row.first_attempt_at) - REPLAY_MARGIN
+        async with self.sessions() as session:
+            known = (
+                await session.execute(
+                    select(OutboxMessage.provider_message_id).where(
+                        OutboxMessage.channel == row.channel,
+                        OutboxMessage.customer_id == row.customer_id,
+                        OutboxMessage.id != row.id,
+                        OutboxMessage.provider_message_id.is_not(None),
+                        OutboxMessage.updated_at >= since,
+                    )
+                )
+            ).scalars()
+            exclude = {str(k) for k in known}
+        return await channel.accepted_since(row, address, since, exclude)
 
     async def _record(self, key: tuple[str, str], outcomes: list[_Outcome], unreachable: str | None) -> None:
         now = utcnow()

@@ -53,9 +53,12 @@ HandleInbound = Callable[[InboundMessage], Awaitable[tuple[str, str] | None]]
 Tell = Callable[[InboundMessage, str], Awaitable[None]]
 
 
-def build_application(token: str, *, api_url: str, polling: bool = False) -> Application:
-    """The library's Application, its Bot pointed at ``api_url`` (a fake server in tests)."""
-    builder = ApplicationBuilder().token(token).base_url(api_url)
+def build_application(token: str, *, api_url: str, polling: bool = False, timeout_s: float = 20.0) -> Application:
+    """The library's Application, its Bot pointed at ``api_url`` (a fake server in tests). A call
+    Telegram has not answered in ``timeout_s`` is given up and tried again later; the Bot API
+    cannot say whether it took the message meanwhile, so a wait longer than the library's 5 s
+    sends fewer messages twice when Telegram is slow."""
+    builder = ApplicationBuilder().token(token).base_url(api_url).read_timeout(timeout_s).write_timeout(timeout_s)
     if api_url.endswith("/bot"):  # files are downloaded from <root>/file/bot<token>/<path>
         builder = builder.base_file_url(api_url.removesuffix("/bot") + "/file/bot")
     if not polling:

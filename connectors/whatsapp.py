@@ -3,6 +3,7 @@ for buttons, the 24-hour customer-service window, and replies through the outbox
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import json
 import logging
@@ -19,6 +20,7 @@ from twilio.base.exceptions import TwilioException, TwilioRestException
 from twilio.http.async_http_client import AsyncTwilioHttpClient
 from twilio.request_validator import RequestValidator
 from twilio.rest import Client
+from twilio.rest.api.v2010.account.message import MessageInstance
 
 from connectors.base import (
     Attachment,
@@ -43,6 +45,9 @@ logger = logging.getLogger(__name__)
 
 CHANNEL = "whatsapp"
 MAX_CHARS = 1600  # Twilio's limit for one WhatsApp message body
+# How many of a customer's latest messages are read to learn whether a send that never got its
+# answer was taken: more than a customer's replies of the last minutes.
+RECONCILE_LOOKBACK = 50
 SIGNATURE_HEADER = "X-Twilio-Signature"
 EMPTY_TWIML = '<?xml version="1.0" encoding="UTF-8"?><Response></Response>'
 # Twilio's message statuses → the outbox's (queued/accepted/sending say nothing new).
@@ -135,6 +140,7 @@ class WhatsAppChannel(OutboxChannel):
 
     name = CHANNEL
     max_chars = MAX_CHARS
+    confirms_sends = True  # Twilio lists what the account sent
 
     def __init__(
         self,
@@ -146,8 +152,10 @@ class WhatsAppChannel(OutboxChannel):
         api_url: str | None = None,
         window: timedelta = timedelta(hours=24),
         followup_content_sid: str | None = None,
+        timeout_s: float = 15.0,
     ) -> None:
         super().__init__()
+        self.timeout_s = timeout_s
         self.account_sid = account_sid
         self.auth_token = auth_token
         self.from_number = from_number if from_number.startswith("whatsapp:") else f"whatsapp:{from_number}"
@@ -161,7 +169,7 @@ class WhatsAppChannel(OutboxChannel):
 
     async def start(self) -> None:
         """Open the HTTP session (it must be created inside the running event loop)."""
-        self._http = AsyncTwilioHttpClient(timeout=15)
+        self._http = AsyncTwilioHttpClient()
         self._client = Client(self.account_sid, self.auth_token, http_client=self._http)
         if self.api_url:
             self._client.api.base_url = self.api_url.rstrip("/")
@@ -216,25 +224,13 @@ class WhatsAppChannel(OutboxChannel):
         part), or its template."""
         assert self._client is not None, "WhatsAppChannel.start() was not called"  # noqa: S101 - a programming error, not input
         extra = {"status_callback": self.status_callback_url} if self.status_callback_url else {}
-        # None: the template instead of a text
-        bodies: Sequence[str | None] = [None] if row.body.get("content_sid") else split_text(render(row.body), MAX_CHARS)
+        bodies = self._bodies(row)
         sid = None
         for index in range(row.parts_sent, len(bodies)):
             try:
-                if bodies[index] is None:
-                    message = await self._client.messages.create_async(
-                        to=address,
-                        from_=self.from_number,
-                        content_sid=row.body["content_sid"],
-                        content_variables=json.dumps(row.body.get("variables") or {}),
-                        **extra,
-                    )
-                else:
-                    media = [str(f["url"]) for f in row.body.get("attachments") or []] if index == len(bodies) - 1 else []
-                    files = {"media_url": media} if media else {}
-                    message = await self._client.messages.create_async(
-                        to=address, from_=self.from_number, body=bodies[index], **files, **extra
-                    )
+                # twilio's async client passes no timeout to aiohttp (none at all): bound it here.
+                async with asyncio.timeout(self.timeout_s):
+                    message = await self._create(address, row, bodies, index, extra)
             except TwilioRestException as exc:
                 if exc.status == 429 or exc.status >= 500:
                     raise RetryLater(f"Twilio {exc.status}: {exc.msg}") from exc
@@ -244,6 +240,57 @@ class WhatsAppChannel(OutboxChannel):
             row.parts_sent = index + 1
             sid = message.sid
         return sid
+
+    async def _create(
+        self, address: str, row: OutboxMessage, bodies: Sequence[str | None], index: int, extra: dict[str, str]
+    ) -> MessageInstance:
+        """One part of the row: its text (with the files, on the last part) or its template."""
+        assert self._client is not None  # noqa: S101 - send() checked it
+        if bodies[index] is None:
+            return await self._client.messages.create_async(
+                to=address,
+                from_=self.from_number,
+                content_sid=row.body["content_sid"],
+                content_variables=json.dumps(row.body.get("variables") or {}),
+                **extra,
+            )
+        media = [str(f["url"]) for f in row.body.get("attachments") or []] if index == len(bodies) - 1 else []
+        files = {"media_url": media} if media else {}
+        return await self._client.messages.create_async(to=address, from_=self.from_number, body=bodies[index], **files, **extra)
+
+    @staticmethod
+    def _bodies(row: OutboxMessage) -> Sequence[str | None]:
+        """The texts of the row's parts (None: its template instead of a text)."""
+        return [None] if row.body.get("content_sid") else split_text(render(row.body), MAX_CHARS)
+
+    async def accepted_since(self, row: OutboxMessage, address: str, since: datetime, exclude: set[str]) -> str | None:
+        """Twilio keeps every message an account sent: the recent ones to ``address`` say whether
+        the parts of ``row`` not yet known as sent were accepted after ``since`` (the same text, a
+        message id no other row has). Templates are sent again (their text is Twilio's)."""
+        assert self._client is not None, "WhatsAppChannel.start() was not called"  # noqa: S101 - a programming error, not input
+        bodies = self._bodies(row)
+        if bodies[0] is None:
+            return None
+        try:
+            async with asyncio.timeout(self.timeout_s):
+                recent = await self._client.messages.list_async(to=address, from_=self.from_number, limit=RECONCILE_LOOKBACK)
+        except TwilioRestException as exc:
+            raise RetryLater(f"Twilio {exc.status} while checking what was sent: {exc.msg}") from exc
+        except (TimeoutError, aiohttp.ClientError, OSError, TwilioException) as exc:
+            raise RetryLater(f"Twilio unreachable while checking what was sent: {type(exc).__name__}: {exc}") from exc
+        taken = set(exclude)
+        sid = None
+        # Oldest first: the parts were sent in order.
+        for message in sorted(recent, key=lambda m: m.date_created or since):
+            if row.parts_sent >= len(bodies):
+                break
+            created = message.date_created
+            if message.sid in taken or created is None or aware(created) < since or message.body != bodies[row.parts_sent]:
+                continue
+            taken.add(message.sid)
+            row.parts_sent += 1
+            sid = message.sid
+        return sid if row.parts_sent >= len(bodies) else None
 
 
 def whatsapp_router(

@@ -155,7 +155,10 @@ def telegram(
     from connectors.telegram import TelegramChannel, build_application, telegram_router
 
     application = build_application(
-        settings.telegram_bot_token, api_url=settings.telegram_api_url, polling=settings.telegram_mode == "polling"
+        settings.telegram_bot_token,
+        api_url=settings.telegram_api_url,
+        polling=settings.telegram_mode == "polling",
+        timeout_s=settings.telegram_timeout_s,
     )
     telegram = TelegramChannel(
         application,
@@ -187,6 +190,7 @@ def whatsapp(
         api_url=settings.twilio_api_url or None,
         window=timedelta(hours=settings.whatsapp_window_hours),
         followup_content_sid=settings.whatsapp_followup_content_sid or None,
+        timeout_s=settings.twilio_timeout_s,
     )
 
     async def whatsapp_status(sid: str, status: str, error: str | None) -> None:

@@ -123,12 +123,18 @@ class Settings(BaseSettings):
     )
     telegram_mode: Literal["webhook", "polling"] = "webhook"
     telegram_api_url: str = "https://api.telegram.org/bot"
+    telegram_timeout_s: float = Field(
+        20.0, gt=0, description="a send Telegram has not answered in this long is tried again (it may then arrive twice)"
+    )
 
     # WhatsApp through Twilio: the channel is on when an account SID is set.
     twilio_account_sid: str = ""
     twilio_auth_token: str = ""
     twilio_whatsapp_from: str = Field("", description="the sender, e.g. whatsapp:+14155238886")
     twilio_api_url: str = Field("", description="Twilio API base URL override (tests point it at a fake)")
+    twilio_timeout_s: float = Field(
+        15.0, gt=0, description="a send Twilio has not answered in this long is checked and tried again later"
+    )
     whatsapp_language: Language = DEFAULT_LANGUAGE
     whatsapp_window_hours: float = 24.0
     whatsapp_followup_content_sid: str = Field("", description="approved template sent once when the 24-hour window has closed")

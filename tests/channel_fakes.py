@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import email.utils
 import itertools
 import json
 import threading
@@ -13,6 +14,7 @@ import time
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 
 import httpx
 import uvicorn
@@ -247,6 +249,7 @@ class FakeTwilio(FakeServer):
         super().__init__(
             [
                 Route("/2010-04-01/Accounts/{sid}/Messages.json", self._create, methods=["POST"]),
+                Route("/2010-04-01/Accounts/{sid}/Messages.json", self._list, methods=["GET"]),
                 Route("/2010-04-01/Accounts/{sid}/Messages/{message}/Media/{media}", self._media, methods=["GET"]),
             ]
         )
@@ -296,12 +299,30 @@ class FakeTwilio(FakeServer):
             "status_callback": params.get("StatusCallback"),
             "content_sid": params.get("ContentSid"),
             "media_url": media_urls,
+            "date_created": email.utils.format_datetime(datetime.now(UTC).replace(microsecond=0)),
         }
         with self.lock:
             self.sent.append(message)
+        if self.delay_s:  # taken, then slow to say so: the client may give up before the answer
+            await asyncio.sleep(self.delay_s)
         response = {k: v for k, v in message.items() if k not in ("status_callback", "content_sid", "media_url")}
         response["num_media"] = str(len(media_urls))
         return JSONResponse(response, status_code=201)
+
+    async def _list(self, request: Request) -> JSONResponse:
+        """GET Messages.json?To=&From=: the account's messages, newest first, as one page."""
+        if not self._authorized(request):
+            return JSONResponse({"code": 20003, "message": "Authenticate", "status": 401}, status_code=401)
+        to, sender = request.query_params.get("To"), request.query_params.get("From")
+        size = int(request.query_params.get("PageSize", "50"))
+        with self.lock:
+            found = [m for m in reversed(self.sent) if (to is None or m["to"] == to) and (sender is None or m["from"] == sender)]
+        messages = [
+            {k: v for k, v in m.items() if k not in ("status_callback", "content_sid", "media_url")} for m in found[:size]
+        ]
+        return JSONResponse(
+            {"messages": messages, "next_page_uri": None, "page": 0, "page_size": size, "uri": str(request.url.path)}
+        )
 
     def messages_to(self, number: str) -> list[dict]:
         with self.lock:

@@ -8,12 +8,18 @@ import secrets
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
+import hypothesis
 import pytest
 
 os.environ.setdefault("OMP_NUM_THREADS", "1")
 
 from tests.channel_fakes import FakeTelegram, FakeTwilio
 from tests.support import AgentClient, RunningHub, RunningRasa, hub_settings, start_hub, start_rasa
+
+# The tests share two cores with Rasa, Chromium and the hubs they start: how fast Hypothesis draws
+# its inputs says nothing about the code under test, so its speed health check is off.
+hypothesis.settings.register_profile("shared-machine", suppress_health_check=[hypothesis.HealthCheck.too_slow])
+hypothesis.settings.load_profile("shared-machine")
 
 
 @pytest.fixture(scope="session")

@@ -1,6 +1,6 @@
 """Platforms misbehave: Telegram and Twilio deliver a webhook twice and out of order, and their APIs
-answer 5xx and 429 before accepting a message. Each customer message is stored once, none is lost,
-and each reply reaches the customer once. (A hub whose Rasa never answers: every chat is queued for
+answer 5xx and 429 before accepting a message, or take it and answer too late. Each customer message
+is stored once, none is lost, and each reply reaches the customer once. (A hub whose Rasa never answers: every chat is queued for
 a person, and what the customer is told is the hub's own wording, sent through the outbox.)"""
 
 from __future__ import annotations
@@ -30,7 +30,7 @@ def hub(
         cache_dir=index_cache,
         staff=[],
         kb_dir=one_article_kb(tmp),
-        **channel_settings(fake_telegram, fake_twilio),
+        **channel_settings(fake_telegram, fake_twilio) | {"twilio_timeout_s": 1.0},
     ) as running:
         yield running
 
@@ -88,3 +88,19 @@ async def test_platform_errors_and_rate_limits_delay_replies_but_each_arrives_on
     fake_twilio.break_next(429)
     await carla.say("Preciso de ajuda")
     assert len(fake_twilio.messages_to(carla.number)) == await sent_rows(hub, "whatsapp", carla.customer_id) > 0
+
+
+async def test_a_whatsapp_reply_twilio_took_but_answered_too_late_reaches_the_customer_once(
+    hub: RunningHub, fake_twilio: FakeTwilio
+) -> None:
+    carla = WhatsAppCustomer(hub, fake_twilio)
+    fake_twilio.delay_s = 2.5  # Twilio takes each message, then answers after the hub stopped waiting (1 s)
+    try:
+        received = await carla.say("O meu pedido não chegou")
+    finally:
+        fake_twilio.delay_s = 0.0
+    rows = await outbox_rows(hub, "whatsapp", carla.customer_id)
+    assert any(row.attempts > 1 for row in rows), "no send timed out: the fault did not happen"
+    assert received and all(row.status == "sent" for row in rows)
+    assert [m["body"] for m in fake_twilio.messages_to(carla.number)] == [m["body"] for m in received]
+    assert len(received) == len(rows), f"{len(received)} messages reached Carla for {len(rows)} replies"
