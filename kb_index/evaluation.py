@@ -156,6 +156,11 @@ def evaluate_kb(
 # (CLINC150's test ones are harder than its validation ones: 80% on validation gave 68% on test in
 # the first run), so validation must reach 85%.
 MIN_OOS_RECALL = 0.85
+# Calibrated from the knowledge base alone the target is 75 % (issue #19): the same 5-point margin
+# over it. Its out-of-scope questions are stand-ins (articles left out of a fold, shipped examples),
+# and holding them to the labelled floor cost answers the held-out sets showed were safe to give:
+# few-shot CLINC150 74.1 % in scope / 87.4 % escalated at 0.85, 77.6 / 84.4 at 0.80 (2026-12-07).
+MIN_OOS_RECALL_KB_ALONE = 0.80
 _CENTROIDS = (0.0, 0.5, 0.75, 1.0)
 _HEADS = (0.0, 0.05, 0.1, 0.2)
 # Weights of the cosine to the nearest out-of-scope example (tried only when the index has some).
@@ -295,9 +300,9 @@ TAP_COST = 0.25
 WRONG_COST = 1.0
 
 
-def fit_thresholds(scored: Scored) -> tuple[float, float, float]:
+def fit_thresholds(scored: Scored, min_oos: float = MIN_OOS_RECALL) -> tuple[float, float, float]:
     """The thresholds of the best value (see ``TAP_COST``) among those that escalate at least
-    ``MIN_OOS_RECALL`` of the out-of-scope questions and answer at most ``MAX_CONFIDENTLY_WRONG``
+    ``min_oos`` of the out-of-scope questions and answer at most ``MAX_CONFIDENTLY_WRONG``
     of the in-scope ones wrongly. The clarify threshold sits below the answer threshold wherever
     options are worth more than the answers or hand-overs they replace.
     Returns (value per question, t_answer, t_clarify)."""
@@ -327,7 +332,7 @@ def fit_thresholds(scored: Scored) -> tuple[float, float, float]:
     c_sum = at_or_above(np.where(inside & top3, 1.0 - TAP_COST, -TAP_COST))
     oos = (int((~inside).sum()) - at_or_above(~inside)) / n_out  # grows with the threshold
     wrong = at_or_above(inside & ~top1) / n_in
-    reaching = np.nonzero(oos >= MIN_OOS_RECALL)[0]
+    reaching = np.nonzero(oos >= min_oos)[0]
     floor = int(reaching[0]) if reaching.size else len(thresholds) - 1
     # For each answer threshold j ≥ floor: the best clarify threshold i in [floor, j].
     positions = np.arange(len(thresholds))
@@ -351,8 +356,9 @@ def calibrate(index: KnowledgeIndex, validation: Sequence[LabelledQuestion]) -> 
     return calibration
 
 
-def fit_candidates(cands: Candidates, encoder_name: str, *, dense: bool) -> Calibration:
-    """The fusion weights and thresholds of the best value on these questions' candidates."""
+def fit_candidates(cands: Candidates, encoder_name: str, *, dense: bool, min_oos: float = MIN_OOS_RECALL) -> Calibration:
+    """The fusion weights and thresholds of the best value on these questions' candidates, escalating
+    at least ``min_oos`` of their out-of-scope ones."""
     best: tuple[float, Calibration] | None = None
     heads = _HEADS if dense and cands.head.any() else (0.0,)
     negatives = _NEGATIVES if dense and cands.negative.any() else (0.0,)
@@ -366,7 +372,7 @@ def fit_candidates(cands: Candidates, encoder_name: str, *, dense: bool) -> Cali
     ]
     for centroid, head, negative, beta, kappa in grid:
         scored = _score(cands, beta=beta, kappa=kappa, centroid=centroid, head=head, negative=negative, dense_available=dense)
-        objective, t_answer, t_clarify = fit_thresholds(scored)
+        objective, t_answer, t_clarify = fit_thresholds(scored, min_oos)
         if best is None or objective > best[0] + 1e-9:
             cal = Calibration(
                 encoder_name,

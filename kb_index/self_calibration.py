@@ -22,7 +22,7 @@ from dataclasses import dataclass, replace
 import numpy as np
 
 from kb_index.encoders import Encoder
-from kb_index.evaluation import Candidates, LabelledQuestion, candidates, fit_candidates
+from kb_index.evaluation import MIN_OOS_RECALL_KB_ALONE, Candidates, LabelledQuestion, candidates, fit_candidates
 from kb_index.index import Calibration, EmbeddingCache, IndexedArticle, KnowledgeIndex
 from kb_index.text import language_family
 
@@ -143,6 +143,8 @@ def fit_from_kb(
     pooled = concat_candidates(parts)
     if all(a is None for a in pooled.articles) or all(a is not None for a in pooled.articles):
         raise ValueError("calibrating from the knowledge base needs questions both in and out of scope")
-    calibration = fit_candidates(pooled, encoder.name if encoder is not None else "bm25", dense=encoder is not None)
+    calibration = fit_candidates(
+        pooled, encoder.name if encoder is not None else "bm25", dense=encoder is not None, min_oos=MIN_OOS_RECALL_KB_ALONE
+    )
     calibration.metrics["source"] = {"kb_alone": 1.0, "folds": float(folds)}
     return calibration
