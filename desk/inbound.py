@@ -149,18 +149,14 @@ class Inbound:
         return None
 
     async def _ask(self, turn: _Turn, clock: TurnClock) -> None:
-        """Rasa answers the turn. A question is searched in the knowledge base meanwhile (while
+        """Rasa answers the turn. A question may be searched in the knowledge base meanwhile (while
         the conversation is in the bot's hands, not during its ending), for the knowledge-base
         action to take (``desk.early_search``); whatever it did not take is forgotten after."""
         conversation = turn.conversation
         # The action searches in the language Rasa has for the customer: the one the hub sends it.
         key = (conversation.id, turn.rasa_text, supported(conversation.language))
-        if self.settings.kb_early_search and conversation.state == State.BOT:
-            self.early.start(*key)
-        try:
+        async with self.early.turn(*key, search=self.settings.kb_early_search and conversation.state == State.BOT):
             await self.bridge.ask(conversation, turn.rasa_text, clock)
-        finally:
-            self.early.forget(*key)
 
     async def _store(self, inbound: InboundMessage) -> _Turn | tuple[Refused, str] | None:
         """In one unit of work: the conversation found or opened and the message recorded. Returns

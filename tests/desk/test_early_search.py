@@ -59,6 +59,22 @@ async def test_buttons_commands_and_single_words_are_not_searched_early(index: K
     assert len(early) == 0
 
 
+async def test_only_a_turn_alone_is_searched_early_and_every_turn_forgets_its_search(index: KnowledgeIndex) -> None:
+    early = EarlySearches(index)
+    async with early.turn("c1", QUESTION, "pt-BR"):
+        assert len(early) == 1
+        async with early.turn("c2", QUESTION, "pt-BR"):  # another customer meanwhile: cores are busy
+            assert len(early) == 1
+            assert await early.take("c2", QUESTION, "pt-BR") is None  # its action searches itself
+        assert await early.take("c1", QUESTION, "pt-BR") is not None
+    async with early.turn("c3", QUESTION, "pt-BR"):
+        pass  # Rasa never called the action (a greeting)
+    assert len(early) == 0
+    async with early.turn("c4", QUESTION, "pt-BR", search=False):  # BALCAO_KB_EARLY_SEARCH=false
+        assert len(early) == 0
+    early.close()
+
+
 async def test_few_entries_are_kept_and_none_for_long(index: KnowledgeIndex) -> None:
     now = [0.0]
     early = EarlySearches(index, most=2, keep_s=30.0, clock=lambda: now[0])
