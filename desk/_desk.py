@@ -14,6 +14,7 @@ from connectors.outbox import DeliveryChange
 from desk.alerts import AlertDelivery
 from desk.bot_services import BotServices
 from desk.config import DeskSettings
+from desk.early_search import EarlySearches
 from desk.endings import Endings
 from desk.inbound import Inbound, Refused
 from desk.presence import Presence
@@ -47,11 +48,13 @@ class Desk:
         self.rasa = rasa
         self.queues = Queues(sessions, bus, self.words)
         self.bridge = RasaBridge(rasa, self.queues)
-        self.inbound = Inbound(settings, self.queues, bus, self.bridge)
+        # A customer's question searched while Rasa reads it; the knowledge-base action takes it.
+        self.early = EarlySearches(index)
+        self.inbound = Inbound(settings, self.queues, bus, self.bridge, self.early)
         self.presence = Presence(settings, sessions, self.queues, bus)
         self.alerts = AlertDelivery(settings)
         self.endings = Endings(settings, sessions, self.queues, bus, self.bridge, self.alerts)
-        self.bot = BotServices(settings, index, self.queues, self.words)
+        self.bot = BotServices(settings, index, self.queues, self.words, self.early)
 
     # -- transactions and queues -------------------------------------------------------------
 

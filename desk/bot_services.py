@@ -12,6 +12,7 @@ import insights
 import kb_index
 from bot.actions.services import QueuedFor
 from desk.config import DeskSettings
+from desk.early_search import EarlySearches
 from desk.queues import Queues
 from desk.texts import say
 from desk.words import WordsCache
@@ -33,16 +34,22 @@ PRIORITY_BY_REASON = {
 class BotServices:
     """One per desk, over its knowledge-base index."""
 
-    def __init__(self, settings: DeskSettings, index: KnowledgeIndex, queues: Queues, words: WordsCache) -> None:
+    def __init__(
+        self, settings: DeskSettings, index: KnowledgeIndex, queues: Queues, words: WordsCache, early: EarlySearches
+    ) -> None:
         self.settings = settings
         self.index = index
         self.queues = queues
         self.words = words
+        self.early = early
 
     async def search(self, question: str, lang: str, *, conversation_id: str | None = None) -> SearchResult:
         """What the knowledge base makes of a question. A customer's question (``conversation_id``
-        given) that it can only clarify or escalate is kept for the editors."""
-        result = await asyncio.to_thread(self.index.search, question, lang)
+        given) that it can only clarify or escalate is kept for the editors. The search the hub
+        started for this turn while Rasa read the message (``EarlySearches``) is used when there is one."""
+        result = await self.early.take(conversation_id, question, lang) if conversation_id is not None else None
+        if result is None:
+            result = await asyncio.to_thread(self.index.search, question, lang)
         if conversation_id is not None and result.decision is not Decision.ANSWER:
             try:
                 await self._record_unanswered(conversation_id, question, lang, result)

@@ -16,6 +16,8 @@ class DeskSettings(Protocol):
     widget_greeting: dict[str, str]
     # the knowledge base's answers: how close to the first article a second one must score
     kb_next_answer_margin: float
+    # search a customer's question while Rasa reads it, for the knowledge-base action (desk.early_search)
+    kb_early_search: bool
     turn_lock_s: float
     # how long a customer waits for a busy bot (seeing it type) before being queued for a person
     bot_wait_s: float

@@ -15,8 +15,10 @@ from connectors import customers, outbox
 from connectors.base import InboundMessage, numbered, pick_option
 from connectors.outbox import DeliveryChange, DeliveryChanged
 from connectors.text import text_for_the_bot
+from core.languages import supported
 from desk.backpressure import BotTyping, TurnClock
 from desk.config import DeskSettings
+from desk.early_search import EarlySearches
 from desk.learning import learn_from_choice
 from desk.queues import Queues
 from desk.rasa import RasaBridge
@@ -98,11 +100,12 @@ class Inbound:
     """One per desk. Turns of one customer are handled one after the other, on every replica, so
     each message is stored once and answered in the order stored (``desk.turns``)."""
 
-    def __init__(self, settings: DeskSettings, queues: Queues, bus: EventBus, bridge: RasaBridge) -> None:
+    def __init__(self, settings: DeskSettings, queues: Queues, bus: EventBus, bridge: RasaBridge, early: EarlySearches) -> None:
         self.settings = settings
         self.queues = queues
         self.bus = bus
         self.bridge = bridge
+        self.early = early
         relay = bus.relay
         # With several replicas, a customer's turns wait for each other on all of them (desk.turns).
         self.turns = TurnLocks(
@@ -141,9 +144,19 @@ class Inbound:
             if isinstance(stored, tuple):
                 return stored
             if stored is not None:
-                await self.bridge.ask(stored.conversation, stored.rasa_text, clock)
+                await self._ask(stored, clock)
             # queued or human: the agents already received the message; Rasa is not asked.
         return None
+
+    async def _ask(self, turn: _Turn, clock: TurnClock) -> None:
+        """Rasa answers the turn. A question may be searched in the knowledge base meanwhile (while
+        the conversation is in the bot's hands, not during its ending), for the knowledge-base
+        action to take (``desk.early_search``); whatever it did not take is forgotten after."""
+        conversation = turn.conversation
+        # The action searches in the language Rasa has for the customer: the one the hub sends it.
+        key = (conversation.id, turn.rasa_text, supported(conversation.language))
+        async with self.early.turn(*key, search=self.settings.kb_early_search and conversation.state == State.BOT):
+            await self.bridge.ask(conversation, turn.rasa_text, clock)
 
     async def _store(self, inbound: InboundMessage) -> _Turn | tuple[Refused, str] | None:
         """In one unit of work: the conversation found or opened and the message recorded. Returns

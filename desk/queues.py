@@ -4,6 +4,8 @@ their place (only when it changed) or when the team opens."""
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 from collections.abc import AsyncIterator, Iterable
 from contextlib import asynccontextmanager
 
@@ -42,12 +44,18 @@ class Queues:
         self._standings: dict[str, dict[str, tuple[int, int, bool]]] = {}  # team → chat → last place told
         self._dirty: set[str] = set()
         self._refreshing = False
+        # On SQLite (one hub), this process's units of work take turns here, first come first
+        # served, before BEGIN IMMEDIATE: waiting in SQLite's busy handler, which sleeps up to 100 ms
+        # between tries and lets later writers pass, gave some customers' turns seconds of delay
+        # with ten of them writing at once. PostgreSQL's writers wait on its row locks instead.
+        bind = sessions.kw.get("bind")
+        self._one_writer = asyncio.Lock() if bind is not None and bind.dialect.name == "sqlite" else None
 
     @asynccontextmanager
     async def unit_of_work(self) -> AsyncIterator[AsyncSession]:
         """A transaction whose real-time events are sent once it has committed; queues it changed
         are then re-assigned (teams that assign automatically) and their customers told their place."""
-        async with self.sessions() as session:
+        async with self._one_writer or contextlib.nullcontext(), self.sessions() as session:
             async with session.begin():
                 yield session
                 await self.bus.stage(session)  # outbox rows commit with the messages they carry

@@ -232,6 +232,7 @@ async def _stop(tasks: list[asyncio.Task], s: _Services) -> None:
         if channel is not None:
             await channel.stop()
     await s.rasa.aclose()
+    s.desk.early.close()
     if s.relay is not None:
         await s.relay.close()
     if s.limits_redis is not None:

@@ -84,8 +84,12 @@ def ensure_model(*, quiet: bool = False) -> Path:
 
 def server_command(model: Path, *, port: int, token: str, endpoints: Path | None = None) -> list[str]:
     """The Rasa server: REST channel and HTTP API on loopback only, with the auth token.
-    ``endpoints``: another endpoints file than bot/endpoints.yml (the scaled setup's)."""
-    return rasa_command(
+    ``endpoints``: another endpoints file than bot/endpoints.yml (the scaled setup's). It is Rasa's
+    own ``rasa run`` through ``bot/rasa_server.py``, which takes a cost out of every turn."""
+    rasa_executable()  # the venv must exist (RasaNotInstalled says how to make it)
+    return [
+        str(RASA_VENV / "bin" / "python"),
+        str(ROOT / "bot" / "rasa_server.py"),
         "run",
         "--model",
         str(model),
@@ -100,7 +104,7 @@ def server_command(model: Path, *, port: int, token: str, endpoints: Path | None
         "--port",
         str(port),
         "--quiet",
-    )
+    ]
 
 
 def server_env(*, actions_url: str, actions_token: str, tracker_db: Path) -> dict[str, str]:

@@ -186,6 +186,9 @@ def _hub_env(settings: Settings, top: Topology, port: int) -> dict[str, str]:
         "BALCAO_TRUSTED_PROXIES": "127.0.0.1",  # HAProxy: its X-Forwarded-For names the customer
         "BALCAO_SECRETS_FILE": str(settings.secrets_file),
         "BALCAO_INDEX_DIR": str(settings.index_dir),
+        # Rasa's actions reach any replica through HAProxy: a question searched early on the replica
+        # that asked Rasa would mostly be searched again on another one (desk.early_search).
+        "BALCAO_KB_EARLY_SEARCH": os.environ.get("BALCAO_KB_EARLY_SEARCH", "false"),
         "OMP_NUM_THREADS": "1",
     }
 

@@ -201,6 +201,11 @@ class Settings(BaseSettings):
         description="after a 'no', the next article is offered only if it scores within this of the first one "
         "(and above the clarify threshold); else a person",
     )
+    kb_early_search: bool = Field(
+        True,
+        description="search a customer's question in the knowledge base while Rasa reads it, for the knowledge-base "
+        "action to use; off in the scaled setup, whose actions reach any replica",
+    )
     survey_no_answer_seconds: int = Field(600, description="an unanswered survey ends the chat as 'no answer'")
     detractor_webhook_url: str = Field("", description="POSTed a JSON alert for every 0–6 score")
     # Detractor alerts by e-mail: on when smtp_host is set; sent to the team's supervisors and smtp_to.
