@@ -58,7 +58,7 @@ from websockets.asyncio.client import ClientConnection, connect
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))  # run as a script from anywhere: import the project's packages
 
-from hub.rasa_model import ensure_model, rasa_executable, server_command, server_env
+from hub.rasa_model import RASA_VENV, ensure_model, rasa_executable, server_command, server_env
 
 sys.path.insert(0, str(ROOT / "bench"))
 from services import Service, Services, http_ok, quiet_env
@@ -217,9 +217,12 @@ def reference_model() -> Path:
     return model
 
 
-def start_reference(services: Services) -> dict[str, Service]:
-    """The reference action server (rasa-sdk, Python 3.11 venv) and the reference Rasa server."""
+def start_reference(services: Services, *, launcher: bool = False) -> dict[str, Service]:
+    """The reference action server (rasa-sdk, Python 3.11 venv) and the reference Rasa server
+    (``launcher``: through ``bot/rasa_server.py``, with the per-turn costs Balcão's Rasa no longer
+    pays taken out of the reference's too, so the ratio shows only what the desk adds)."""
     model = reference_model()
+    rasa_cli = [str(RASA_VENV / "bin" / "python"), str(ROOT / "bot" / "rasa_server.py")] if launcher else [str(rasa_executable())]
     actions = services.start(
         "reference-actions",
         [str(PYTHON), "-m", "rasa_sdk", "--actions", "actions", "--port", str(REF_ACTIONS_PORT), "--quiet"],
@@ -230,7 +233,7 @@ def start_reference(services: Services) -> dict[str, Service]:
     rasa = services.start(
         "reference-rasa",
         [
-            str(rasa_executable()),
+            *rasa_cli,
             "run",
             "--enable-api",
             "--interface",
@@ -548,6 +551,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--out", type=Path, help="write the results here instead (e.g. a profiled run's)")
     parser.add_argument("--levels", help="concurrency levels to measure, e.g. 1 or 1,10 (default: 1,10)")
     parser.add_argument("--quick", action="store_true", help="few turns, written to bench/.cache/turn_latency.quick.json")
+    parser.add_argument(
+        "--reference-launcher",
+        action="store_true",
+        help="run the reference Rasa through bot/rasa_server.py too (diagnostic: the desk's cost beside the same Rasa)",
+    )
     args = parser.parse_args(argv)
     turns_by_level = QUICK_TURNS if args.quick else TURNS
     # A smoke test is not a result: it goes to the (ignored) cache folder.
@@ -558,7 +566,7 @@ def main(argv: list[str] | None = None) -> int:
     started = time.monotonic()
     load_before = os.getloadavg()
     with Services.run("balcao-bench-", keep_logs=args.keep_logs) as services:
-        servers = {**start_balcao(services), **start_reference(services)}
+        servers = {**start_balcao(services), **start_reference(services, launcher=args.reference_launcher)}
         print("waiting for the servers (Rasa takes about 30 s)…", file=sys.stderr, flush=True)
         services.wait_all()
         results = asyncio.run(measure(turns_by_level, servers))
