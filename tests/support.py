@@ -19,7 +19,9 @@ import httpx
 import uvicorn
 import websockets
 
+import kb_index
 from core.http import hub_client
+from handoff import DEFAULT_TEAMS
 from hub.settings import ROOT, Settings
 
 PG_ADMIN = "postgresql://postgres@127.0.0.1:5432/test"  # the machine's PostgreSQL (trust)
@@ -34,6 +36,17 @@ async def pg_admin(sql: str) -> None:
         await admin.execute(sql)
     finally:
         await admin.close()
+
+
+def starter_index(cache_dir: Path) -> kb_index.KnowledgeIndex:
+    """A new index of the starter knowledge base (data/kb) with the shipped encoder and calibration."""
+    idx = kb_index.open_index(
+        Settings(environment="test").encoder, calibration_file=ROOT / "data" / "kb" / "calibration.json", cache_dir=cache_dir
+    )
+    drafts, errors = kb_index.load_kb_dir(ROOT / "data" / "kb", teams=DEFAULT_TEAMS)
+    assert not errors, errors
+    idx.upsert(kb_index.IndexedArticle(d.id, d.lang, d.title, d.body, tuple(d.questions), d.team) for d in drafts)
+    return idx
 
 
 def free_port() -> int:

@@ -8,23 +8,16 @@ from pathlib import Path
 
 import pytest
 
-import kb_index
 from desk.early_search import EarlySearches, worth_searching_early
-from handoff import DEFAULT_TEAMS
-from hub.settings import ROOT, Settings
-from kb_index import Decision, IndexedArticle, KnowledgeIndex
+from kb_index import Decision, KnowledgeIndex
+from tests.support import starter_index
 
 QUESTION = "qual o prazo de entrega?"
 
 
 @pytest.fixture(scope="module")
 def index(index_cache: Path) -> KnowledgeIndex:
-    settings = Settings(environment="test")
-    idx = kb_index.open_index(settings.encoder, calibration_file=ROOT / "data" / "kb" / "calibration.json", cache_dir=index_cache)
-    drafts, errors = kb_index.load_kb_dir(ROOT / "data" / "kb", teams=DEFAULT_TEAMS)
-    assert not errors
-    idx.upsert(IndexedArticle(d.id, d.lang, d.title, d.body, tuple(d.questions), d.team) for d in drafts)
-    return idx
+    return starter_index(index_cache)
 
 
 async def test_the_action_of_the_same_turn_takes_the_early_result(index: KnowledgeIndex) -> None:

@@ -7,20 +7,15 @@ from pathlib import Path
 import pytest
 
 import kb_index
-from handoff import DEFAULT_TEAMS
 from hub.settings import ROOT, Settings
 from kb_index import Decision, IndexedArticle, KnowledgeIndex
 from kb_index.evaluation import calibrate, evaluate, read_jsonl
+from tests.support import starter_index
 
 
 @pytest.fixture(scope="module")
 def index(index_cache: Path) -> KnowledgeIndex:
-    settings = Settings(environment="test")
-    idx = kb_index.open_index(settings.encoder, calibration_file=ROOT / "data" / "kb" / "calibration.json", cache_dir=index_cache)
-    drafts, errors = kb_index.load_kb_dir(ROOT / "data" / "kb", teams=DEFAULT_TEAMS)
-    assert not errors
-    idx.upsert(IndexedArticle(d.id, d.lang, d.title, d.body, tuple(d.questions), d.team) for d in drafts)
-    return idx
+    return starter_index(index_cache)
 
 
 @pytest.mark.parametrize(
@@ -106,10 +101,7 @@ def test_edits_are_searchable_at_once_and_removals_disappear(index_cache: Path) 
 
 
 def test_a_published_article_is_answered_at_once_and_the_head_learns_it_in_the_background(index_cache: Path) -> None:
-    settings = Settings(environment="test")
-    idx = kb_index.open_index(settings.encoder, calibration_file=ROOT / "data" / "kb" / "calibration.json", cache_dir=index_cache)
-    drafts, _ = kb_index.load_kb_dir(ROOT / "data" / "kb", teams=DEFAULT_TEAMS)
-    idx.upsert(IndexedArticle(d.id, d.lang, d.title, d.body, tuple(d.questions), d.team) for d in drafts)
+    idx = starter_index(index_cache)
     idx.train_head()
     gift = IndexedArticle(
         "embrulho", "pt-BR", "Vocês embrulham para presente?", "Sim, por R$ 9,90.", ("tem papel de presente?",), "geral"
