@@ -19,6 +19,7 @@ from fastapi.responses import FileResponse, JSONResponse, Response
 from itsdangerous import BadSignature, SignatureExpired, URLSafeTimedSerializer
 from pydantic import BaseModel, Field
 from sqlalchemy.ext.asyncio import AsyncSession
+from starlette.websockets import WebSocketDisconnected
 
 import handoff
 from connectors.base import Channel, InboundMessage
@@ -317,7 +318,9 @@ class _WidgetRoutes:
             await websocket.send_json({"type": "history", **setup, **history})
             while True:
                 await self._on_frame(page, await receive_text_frame(websocket))
-        except WebSocketDisconnect:
+        # WebSocketDisconnected: the page left while its turn ran (a reply's send found it gone, so
+        # the ack cannot go out); the message is stored, and a page that comes back sees it.
+        except (WebSocketDisconnect, WebSocketDisconnected):
             pass
         finally:
             self.channel.detach(customer_id, websocket)

@@ -205,7 +205,9 @@ class RasaBridge:
         """One unit of work: the customer is told (``text`` in their language) and the chat queued
         (a chat that was closing ends instead); the events go out after commit."""
         async with self.queues.unit_of_work() as session:
-            conversation = await handoff.get_conversation(session, conversation_id)
+            # Locked: Rasa may still be running the turn the hub stopped waiting for, and its action
+            # may queue the chat meanwhile; the state read here must be the one the change starts from.
+            conversation = await handoff.get_conversation(session, conversation_id, for_update=True)
             await handoff.record_message(session, conversation, sender="system", text=say(text, conversation.language))
             if conversation.state == State.BOT:
                 await handoff.escalate_conversation(
