@@ -155,34 +155,77 @@ class Customer:
 
 
 class WidgetCustomer(Customer):
+    """A page with the widget, as ``widget.js`` behaves: a message is kept until the desk acknowledges
+    it; a socket cut under it (a proxy, a replica that stopped) is opened again with the same session,
+    and what was not acknowledged is sent again with the same id (the desk stores it once)."""
+
     channel = "widget"
+    ACK_WAIT_S = 120.0  # how long a leaving customer's last message may wait for its acknowledgement
 
     async def open(self) -> None:
         response = await self.p.http.post(f"{self.p.hub}/widget/session", json={})
         response.raise_for_status()
-        token = response.json()["token"]
-        ws_url = self.p.hub.replace("http://", "ws://") + "/widget/ws?lang=pt-BR"
-        self.ws: ClientConnection = await connect(
-            ws_url, subprotocols=["balcao.widget", f"balcao.token.{token}"], proxy=None, max_size=None, open_timeout=30
-        )
+        self.token: str = response.json()["token"]
+        self.pending: dict[str, str] = {}  # id → text, not acknowledged yet
+        self.settled = asyncio.Event()  # set while nothing waits for an acknowledgement
+        self.settled.set()
+        self.leaving = False
+        self.reconnects = 0
+        self.ws: ClientConnection = await self._connect()
         self.reader = asyncio.create_task(self._read())
 
+    async def _connect(self) -> ClientConnection:
+        ws_url = self.p.hub.replace("http://", "ws://") + "/widget/ws?lang=pt-BR"
+        return await connect(
+            ws_url, subprotocols=["balcao.widget", f"balcao.token.{self.token}"], proxy=None, max_size=None, open_timeout=30
+        )
+
     async def _read(self) -> None:
-        try:
-            async for raw in self.ws:
-                frame = json.loads(raw)
-                if frame.get("type") == "message" and frame.get("sender") in ("bot", "system", "agent"):
-                    self.inbox.append(Reply(time.monotonic(), frame.get("text") or "", frame.get("sender") == "agent"))
-                elif frame.get("type") == "error":
-                    self.inbox.append(Reply(time.monotonic(), f"error: {frame.get('code')}", False))
-        except Exception:  # the socket closed under us: the next send says so
-            return
+        delay = 0.5
+        while not self.leaving:
+            with contextlib.suppress(Exception):  # the socket closed under us: open it again below
+                async for raw in self.ws:
+                    frame = json.loads(raw)
+                    kind = frame.get("type")
+                    if kind == "history" and self.reconnects:  # stored (only the ack was lost), or sent again
+                        for message in frame.get("messages", []):
+                            self._settle(message.get("client_id"))
+                        for message_id, text in list(self.pending.items()):
+                            await self.ws.send(json.dumps({"type": "message", "text": text, "id": message_id}))
+                    elif kind == "ack" or (kind == "error" and frame.get("code") != "unavailable"):
+                        self._settle(frame.get("id"))  # "unavailable": kept, sent again after reconnecting
+                    if kind == "message" and frame.get("sender") in ("bot", "system", "agent"):
+                        self.inbox.append(Reply(time.monotonic(), frame.get("text") or "", frame.get("sender") == "agent"))
+                    elif kind == "error":
+                        self.inbox.append(Reply(time.monotonic(), f"error: {frame.get('code')}", False))
+            if self.leaving:
+                return
+            await asyncio.sleep(delay)
+            try:
+                self.ws = await self._connect()
+                self.reconnects += 1
+                delay = 0.5
+            except Exception:  # not reachable yet: try again, backing off as the widget does
+                delay = min(delay * 2, 8)
+
+    def _settle(self, message_id: str | None) -> None:
+        self.pending.pop(message_id or "", None)
+        if not self.pending:
+            self.settled.set()
 
     async def send(self, text: str) -> None:
-        await self.ws.send(json.dumps({"type": "message", "text": text, "id": uuid.uuid4().hex}))
+        message_id = uuid.uuid4().hex
+        self.pending[message_id] = text
+        self.settled.clear()
+        with contextlib.suppress(Exception):  # a cut socket: the reader sends it again after reconnecting
+            await self.ws.send(json.dumps({"type": "message", "text": text, "id": message_id}))
 
     async def close(self) -> None:
-        await self.ws.close()
+        with contextlib.suppress(TimeoutError):  # not acknowledged by then: counted as lost
+            await asyncio.wait_for(self.settled.wait(), self.ACK_WAIT_S)
+        self.leaving = True
+        with contextlib.suppress(Exception):
+            await self.ws.close()
         self.reader.cancel()
 
 
