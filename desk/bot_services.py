@@ -16,7 +16,7 @@ from desk.early_search import EarlySearches
 from desk.queues import Queues
 from desk.texts import say
 from desk.words import WordsCache
-from handoff import Priority
+from handoff import Priority, State
 from kb_index import Decision, Hit, KnowledgeIndex, SearchResult
 
 logger = logging.getLogger(__name__)
@@ -102,9 +102,20 @@ class BotServices:
         """Queue the conversation for ``team``; the reason sets the priority. Returns the team it is
         queued for, with the name the admins gave it, which the hand-over message uses."""
         async with self.queues.unit_of_work() as session:
-            conversation = await handoff.escalate_conversation(
-                session, conversation_id, team_id=team, priority=PRIORITY_BY_REASON.get(reason, Priority.REQUEST), reason=reason
-            )
+            try:
+                conversation = await handoff.escalate_conversation(
+                    session,
+                    conversation_id,
+                    team_id=team,
+                    priority=PRIORITY_BY_REASON.get(reason, Priority.REQUEST),
+                    reason=reason,
+                )
+            except handoff.InvalidTransition:
+                # Queued already: the hub stopped waiting for this turn (Rasa too slow) and handed the
+                # chat to a person before Rasa ran this action. Nothing to change; say where it waits.
+                conversation = await handoff.get_conversation(session, conversation_id)
+                if conversation.state != State.QUEUED:
+                    raise
             queued_for = conversation.team_id or team
             try:
                 return QueuedFor(queued_for, (await handoff.get_team(session, queued_for)).name)

@@ -14,11 +14,13 @@ from pathlib import Path
 
 import httpx
 import pytest
+from sqlalchemy import select
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
 import handoff
+from handoff.models import OwnershipEvent
 from hub.operations import add_user
 from tests.channel_fakes import FakeServer, FakeTelegram, FakeTwilio, TelegramCustomer, wait_for
 from tests.conftest import TELEGRAM_SECRET, channel_settings
@@ -35,11 +37,14 @@ class SlowUpstream(FakeServer):
     def __init__(self, upstream: str) -> None:
         self.upstream = upstream
         self.delay_s = 0.0
+        self.hold_s = 0.0  # before passing a request on: Rasa gets the message late
         methods = ["GET", "POST", "PUT", "DELETE"]
         super().__init__([Route("/{path:path}", self._forward, methods=methods)])
 
     async def _forward(self, request: Request) -> Response:
         delay_s = self.delay_s
+        if request.url.path.startswith("/webhooks/"):
+            await asyncio.sleep(self.hold_s)
         async with httpx.AsyncClient(timeout=300, trust_env=False) as client:
             answer = await client.request(
                 request.method,
@@ -147,6 +152,41 @@ async def test_past_the_bounded_wait_the_customer_is_told_and_queued(slow_desk: 
     await wait_for(lambda: conversation_of(hub, "widget", bia.customer_id)[0] == "ended", "the chat ended", 60)
     await agent.aclose()
     await bia.close()
+
+
+async def test_a_hand_over_rasa_runs_after_the_wait_ended_finds_the_chat_queued_and_changes_nothing(
+    slow_desk: tuple[RunningHub, SlowUpstream],
+) -> None:
+    hub, proxy = slow_desk
+    hub.settings.bot_wait_s = 3.0
+    proxy.delay_s, proxy.hold_s = 0.0, 8.0  # Rasa hears the customer only after the hub stopped waiting
+    caio = await WidgetCustomer(hub.url).connect()
+    try:
+        turn = await caio.say("quero falar com um atendente", timeout_s=60)
+    finally:
+        proxy.hold_s = 0.0
+    assert bot_texts(turn)[0] == BUSY  # the hub stopped waiting and queued the chat itself
+    state, reason, _, chat = conversation_of(hub, "widget", caio.customer_id)
+    assert (state, reason) == ("queued", "bot_busy")
+    # Rasa, still behind on that turn, then runs its hand-over: it calls the hub's action server so.
+    call = {
+        "next_action": "action_request_human",
+        "sender_id": chat,
+        "tracker": {"sender_id": chat, "slots": {"language": "pt-BR"}, "latest_message": {}, "events": []},
+        "domain": {},
+    }
+    async with httpx.AsyncClient(trust_env=False, timeout=30) as http:
+        r = await http.post(f"{hub.url}/actions/webhook", params={"token": hub.settings.actions_token}, json=call)
+    assert r.status_code == 200, r.text  # answered (Rasa finishes its turn), not a server error
+    assert [m.get("response") for m in r.json()["responses"]] == ["utter_handoff"]
+
+    async def queued_events() -> list[str]:
+        async with hub.app.state.desk.sessions() as session:
+            events = await session.scalars(select(OwnershipEvent).where(OwnershipEvent.conversation_id == chat))
+            return [e.reason for e in events if e.to_state == "queued"]
+
+    assert hub.call(queued_events) == ["bot_busy"]  # queued once, as the hub did it
+    await caio.close()
 
 
 async def test_a_telegram_customer_waiting_for_a_slow_bot_sees_it_typing(
