@@ -94,42 +94,29 @@ def machine_busy_ms() -> float:
     return (sum(fields) - idle) * 1000 / CLK_TCK
 
 
-def commands_cpu_ms(*names: str) -> dict[int, float]:
-    """utime + stime of every process whose command is one of ``names`` (PostgreSQL's backends,
-    Redis), by process: the shared services the desk's CPU per turn does not include."""
-    found: dict[int, float] = {}
+def other_cpu() -> dict[str, float]:
+    """CPU milliseconds so far of what else used the machine's cores besides the desk, by process
+    (``role:pid``, as the desk's own): this load generator (its customers and the platform fakes),
+    PostgreSQL's backends, Redis, and every core's busy time (``machine``)."""
+    reading = {"load_generator": time.process_time() * 1000, "machine": machine_busy_ms()}
     for entry in Path("/proc").iterdir():
         if entry.name.isdigit():
             try:
-                if (entry / "comm").read_text().strip() in names:
-                    found[int(entry.name)] = cpu_ms(int(entry.name))
+                role = {"postgres": "postgresql", "redis-server": "redis"}.get((entry / "comm").read_text().strip())
             except OSError:
                 continue
-    return found
+            if role:
+                reading[f"{role}:{entry.name}"] = cpu_ms(int(entry.name))
+    return reading
 
 
-def other_cpu() -> dict[str, float | dict[int, float]]:
-    """What else used the machine's cores besides the desk: this load generator (its customers and
-    the platform fakes), PostgreSQL, Redis, and every core's busy time."""
-    return {
-        "load_generator": time.process_time() * 1000,
-        "postgresql": commands_cpu_ms("postgres"),
-        "redis": commands_cpu_ms("redis-server"),
-        "machine": machine_busy_ms(),
-    }
-
-
-def other_cpu_ms(before: dict[str, float | dict[int, float]], after: dict[str, float | dict[int, float]]) -> dict[str, float]:
-    """CPU milliseconds between two ``other_cpu`` readings; a service's processes are counted when
-    they lived through both (a PostgreSQL backend that ended meanwhile is missed: a lower bound)."""
-    spent: dict[str, float] = {}
-    for key, then in before.items():
-        now = after[key]
-        if isinstance(then, dict) and isinstance(now, dict):
-            spent[key] = sum(now[pid] - then[pid] for pid in then.keys() & now.keys())
-        elif isinstance(then, float) and isinstance(now, float):
-            spent[key] = now - then
-    return spent
+def by_role(cpu: dict[str, float]) -> dict[str, float]:
+    """Per-process CPU (``role:pid``) summed by role."""
+    per_role: dict[str, float] = {}
+    for name, value in cpu.items():
+        role = name.split(":")[0]
+        per_role[role] = per_role.get(role, 0.0) + value
+    return per_role
 
 
 def descendants(root: int) -> list[int]:
@@ -328,10 +315,7 @@ def step_summary(
     turns = [t for t in stats.turns if start <= t[4] < end]
     ms = np.array([t[1] for t in turns]) * 1000
     errors = [e for at, e in stats.errors if start <= at < end]
-    per_role: dict[str, float] = {}
-    for name, value in cpu.items():
-        role = name.split(":")[0]
-        per_role[role] = per_role.get(role, 0.0) + value
+    per_role = by_role(cpu)
     n = len(turns)
     return {
         "concurrent_conversations": concurrency,
@@ -347,7 +331,7 @@ def step_summary(
         "cpu_ms_per_turn_by_process": {k: round(v / n, 1) for k, v in sorted(cpu.items())} if n else {},
         "cpu_cores_busy": round(sum(per_role.values()) / 1000 / (end - start), 2),
         # "machine" counts every process on it (the desk's, these and any other work).
-        "other_cores_busy": {k: round(v / 1000 / (end - start), 2) for k, v in other.items()},
+        "other_cores_busy": {k: round(v / 1000 / (end - start), 2) for k, v in by_role(other).items()},
     }
 
 
@@ -383,7 +367,10 @@ async def ramp(setup: Setup, steps: list[int], step_s: float, think_s: float, se
                 await asyncio.sleep(step_s)
                 end = time.monotonic()
                 cpu = {name: cpu_ms(pid) - before[name] for pid, name in processes.items()}
-                other = other_cpu_ms(other_before, other_cpu())
+                # A process counts when it lived through the step (a PostgreSQL backend that ended
+                # meanwhile is missed: that figure is a lower bound).
+                other_after = other_cpu()
+                other = {k: other_after[k] - other_before[k] for k in other_before.keys() & other_after.keys()}
                 summary = step_summary(stats, start, end, cpu, other, concurrency)
                 summary["held"] = bool(summary["bot_turns"] and summary["p95_ms"] <= P95_LIMIT_S * 1000 and not summary["errors"])
                 results.append(summary)
