@@ -183,6 +183,9 @@ class Setup:
                 os.killpg(pid, signal.SIGKILL)
         with contextlib.suppress(subprocess.TimeoutExpired):
             self.runner.wait(10)
+        if self.database:  # also when the setup never started (e.g. a port in use)
+            asyncio.run(pg_admin(f'DROP DATABASE IF EXISTS "{self.database}" WITH (FORCE)'))
+            asyncio.run(pg_admin(f'DROP DATABASE IF EXISTS "{self.database}_rasa" WITH (FORCE)'))
 
 
 def start_setup(name: str, tmp: Path, telegram_url: str, twilio_url: str, secrets_: dict[str, str], rasa_servers: int) -> Setup:
@@ -387,7 +390,11 @@ async def ramp(setup: Setup, steps: list[int], step_s: float, think_s: float, se
                     or summary["errors"] > 0.05 * summary["bot_turns"]
                 ):
                     break
-        finally:
+        except BaseException:  # stopped (Ctrl-C, SIGTERM) or failed: no draining, the setup is stopped next
+            for task in [t for t, _ in customers] + agent_tasks:
+                task.cancel()
+            raise
+        else:
             for _task, until in customers:
                 until[0] = 0.0  # each finishes the conversation it is in
             agents_until[0] = time.monotonic() + think_s * 6  # agents still serve the last handoffs
@@ -433,7 +440,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--out", type=Path, default=RESULTS)
     parser.add_argument("--note", default="", help="added to the results' notes (e.g. what else ran on the machine)")
     args = parser.parse_args(argv)
-    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))  # `finally` stops every process started
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))  # `finally` stops every process started (Ctrl-C too)
     inboxes = Inboxes()
     secrets_ = {"telegram": secrets.token_urlsafe(24), "twilio": secrets.token_urlsafe(16)}
     telegram = LoadTelegram(TELEGRAM_TOKEN).start()
@@ -477,9 +484,6 @@ def main(argv: list[str] | None = None) -> int:
                     print(f"{name}: its logs are kept in {tmp}", file=sys.stderr)
                 else:
                     shutil.rmtree(tmp, ignore_errors=True)
-                if setup.database:
-                    asyncio.run(pg_admin(f'DROP DATABASE IF EXISTS "{setup.database}" WITH (FORCE)'))
-                    asyncio.run(pg_admin(f'DROP DATABASE IF EXISTS "{setup.database}_rasa" WITH (FORCE)'))
     finally:
         telegram.stop()
         twilio.stop()

@@ -20,6 +20,7 @@ from dataclasses import dataclass
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 import handoff
+from core.tasks import stop_loop, wait_or_stop
 from desk.realtime import EventBus
 from handoff import State, Typing
 from handoff.events import about
@@ -59,26 +60,26 @@ class BotTyping:
     @contextlib.asynccontextmanager
     async def while_waiting(self, channel: str, customer_id: str) -> AsyncIterator[None]:
         """Typing shown from ``TYPING_AFTER_S`` into the block until it ends."""
-        task = asyncio.create_task(self._keep_typing(channel, customer_id))
+        ended = asyncio.Event()
+        task = asyncio.create_task(self._keep_typing(channel, customer_id, ended))
         try:
             yield
         finally:
-            task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
+            await stop_loop(task, ended)
 
-    async def _keep_typing(self, channel: str, customer_id: str) -> None:
-        await asyncio.sleep(TYPING_AFTER_S)
-        while True:
+    async def _keep_typing(self, channel: str, customer_id: str, ended: asyncio.Event) -> None:
+        if await wait_or_stop(ended, TYPING_AFTER_S):
+            return
+        while not ended.is_set():
             try:
                 async with self.sessions() as session:
                     conversation = await handoff.find_open_conversation(session, channel=channel, customer_id=customer_id)
                 if conversation is None:  # a first message not stored yet: look again shortly
-                    await asyncio.sleep(TYPING_AFTER_S / 2)
+                    await wait_or_stop(ended, TYPING_AFTER_S / 2)
                     continue
                 if conversation.state not in BOT_OWNED:
                     return  # a person has it now: their own typing shows
                 await self.bus.publish([Typing(**about(conversation), who="bot")])
             except Exception:  # an indicator never breaks the turn it decorates
                 logger.warning("typing indicator for %s/%s not sent", channel, customer_id, exc_info=True)
-            await asyncio.sleep(TYPING_EVERY_S)
+            await wait_or_stop(ended, TYPING_EVERY_S)

@@ -20,6 +20,8 @@ from typing import TYPE_CHECKING
 
 from redis.exceptions import LockError, RedisError
 
+from core.tasks import stop_loop, wait_or_stop
+
 if TYPE_CHECKING:
     from redis.asyncio import Redis
     from redis.asyncio.lock import Lock
@@ -71,24 +73,24 @@ class TurnLocks:
         else:
             if not acquired:
                 logger.warning("turn of %s: the shared lock was still held after %.0f s; going on", name, self._hold_s * 2)
-        renewing = asyncio.create_task(self._renew(lock, lease)) if acquired else None
+        ended = asyncio.Event()
+        renewing = asyncio.create_task(self._renew(lock, lease, ended)) if acquired else None
         try:
             yield
         finally:
             if renewing is not None:
-                renewing.cancel()
-                with contextlib.suppress(asyncio.CancelledError):
-                    await renewing
+                await stop_loop(renewing, ended)
             if acquired:
                 with contextlib.suppress(LockError, RedisError, OSError):  # expired or Redis gone: nothing to free
                     await lock.release()
 
-    async def _renew(self, lock: Lock, lease: float) -> None:
-        """Keep the lease alive while the turn runs, up to ``hold_s`` in all (a turn that outlives
-        it lets the customer's next turn go on, as before)."""
+    async def _renew(self, lock: Lock, lease: float, ended: asyncio.Event) -> None:
+        """Keep the lease alive while the turn runs (until ``ended``), up to ``hold_s`` in all (a
+        turn that outlives it lets the customer's next turn go on, as before)."""
         deadline = asyncio.get_running_loop().time() + self._hold_s - lease
         while asyncio.get_running_loop().time() < deadline:
-            await asyncio.sleep(lease / 3)
+            if await wait_or_stop(ended, lease / 3):
+                return
             try:
                 await lock.reacquire()  # its time to live is the lease again
             except (LockError, RedisError, OSError) as exc:

@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import uuid
 from collections.abc import AsyncIterator
+from typing import Any
 
 import pytest
 from redis.asyncio import Redis
@@ -104,3 +106,32 @@ async def test_a_turn_longer_than_the_lease_keeps_the_customer_s_lock_until_it_e
 
     await asyncio.gather(slow_turn(), next_turn())
     assert order == ["first starts", "first ends", "second"]
+
+
+class CancellationDroppingRedis(Redis):
+    """A real Redis client whose commands, as redis-py's asyncio client now and then does
+    (redis/redis-py#2028, #2551), carry on when they are cancelled in flight."""
+
+    async def execute_command(self, *args: Any, **options: Any) -> Any:
+        with contextlib.suppress(asyncio.CancelledError):  # dropped: the task goes on as if not cancelled
+            await asyncio.sleep(0.2)  # the command on its way
+        return await super().execute_command(*args, **options)
+
+
+async def test_a_turn_ends_even_when_redis_drops_the_cancellation_of_its_lease_renewal(redis: Redis) -> None:
+    from desk.turns import LEASE_S
+
+    prefix = f"test-{uuid.uuid4().hex[:8]}"
+    dropping = CancellationDroppingRedis.from_url(REDIS)
+    try:
+        started = asyncio.get_running_loop().time()
+        async with asyncio.timeout(15), TurnLocks(dropping, prefix=prefix, hold_s=30).hold("telegram", "42"):
+            # Rasa answers just after the first renewal went out: the turn's end cancels it in flight
+            # (before, the renewal ran on for the 25 s it may, and the webhook waited for it).
+            await asyncio.sleep(LEASE_S / 3 + 0.08)
+        assert asyncio.get_running_loop().time() - started < 10
+        # The customer's next turn, on another replica, is not held up either.
+        async with asyncio.timeout(10), TurnLocks(redis, prefix=prefix, hold_s=30).hold("telegram", "42"):
+            pass
+    finally:
+        await dropping.aclose()
