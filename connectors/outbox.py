@@ -18,7 +18,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from connectors.base import OutboxChannel, RetryLater, SendFailed, Unreachable
 from connectors.customers import get_customer, mark_unreachable
-from connectors.models import ChannelCustomer, Delivery, OutboxMessage
+from connectors.models import UNSENT_ROWS, ChannelCustomer, Delivery, OutboxMessage
 from core.events import Event
 from core.models import aware, database_now, utcnow
 from handoff.models import Conversation
@@ -257,7 +257,9 @@ class OutboxWorker:
             (
                 await session.execute(
                     select(OutboxMessage)
-                    .where(OutboxMessage.status.in_(UNSENT), OutboxMessage.channel.in_(list(self.channels)))
+                    # Literal SQL, the partial index's own predicate: a prepared statement with the
+                    # statuses as parameters may get a generic plan, which cannot use that index.
+                    .where(UNSENT_ROWS, OutboxMessage.channel.in_(list(self.channels)))
                     .order_by(OutboxMessage.id)
                     .limit(500)
                 )

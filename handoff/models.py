@@ -173,7 +173,10 @@ class OwnershipEvent(Base):
     agent_id: Mapped[int | None] = mapped_column(Integer, default=None)
     reason: Mapped[str | None] = mapped_column(String(40), default=None)
 
-    __table_args__ = (Index("ix_ownership_events_at", "at"),)  # reports read a period's events
+    __table_args__ = (
+        Index("ix_ownership_events_at", "at"),  # reports read a period's events
+        Index("ix_ownership_events_team", "team_id", "id"),  # a team's recent hand-overs (queue.recent_handle_seconds)
+    )
 
 
 class Invitation(Base):
