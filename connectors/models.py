@@ -31,8 +31,9 @@ class Delivery(str, enum.Enum):
     NOT_SENT = "not_sent"  # deliberately not sent (customer unreachable, WhatsApp window closed)
 
 
-# The rows the outbox worker still has to send (``connectors.outbox.UNSENT``), as SQL for a partial index.
-UNSENT_ROWS = text(f"status IN ('{Delivery.PENDING.value}', '{Delivery.SENDING.value}')")
+UNSENT = (Delivery.PENDING.value, Delivery.SENDING.value)  # the rows the outbox worker still has to send
+# The same, as literal SQL: a partial index's predicate, and the worker's query that must match it.
+UNSENT_ROWS = text("status IN ({})".format(", ".join(f"'{status}'" for status in UNSENT)))
 
 
 class ChannelCustomer(Base):

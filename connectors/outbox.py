@@ -18,14 +18,13 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from connectors.base import OutboxChannel, RetryLater, SendFailed, Unreachable
 from connectors.customers import get_customer, mark_unreachable
-from connectors.models import UNSENT_ROWS, ChannelCustomer, Delivery, OutboxMessage
+from connectors.models import UNSENT, UNSENT_ROWS, ChannelCustomer, Delivery, OutboxMessage
 from core.events import Event
 from core.models import aware, database_now, utcnow
 from handoff.models import Conversation
 
 logger = logging.getLogger(__name__)
 
-UNSENT = (Delivery.PENDING.value, Delivery.SENDING.value)
 # How much earlier than a row's first claim a platform's record of it may be dated: the platform's
 # clock and the database's differ by a little, and the platform dates its messages to the second.
 REPLAY_MARGIN = timedelta(seconds=2)

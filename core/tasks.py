@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+from collections.abc import Collection
 
 logger = logging.getLogger(__name__)
 
@@ -19,21 +20,28 @@ STOP_WAIT_S = 2.0  # a step in flight (one Redis or database call) ends well wit
 _LINGERING: set[asyncio.Task] = set()  # stopped tasks still finishing their step: kept from the garbage collector
 
 
-async def stop_loop(task: asyncio.Task, stop: asyncio.Event, *, within_s: float = STOP_WAIT_S) -> None:
-    """Stop ``task``, whose loop ends once ``stop`` is set: set it, cancel the task and wait for it
-    to end, at most ``within_s`` (after that it finishes its step in the background)."""
-    stop.set()
-    task.cancel()
-    done, _ = await asyncio.wait({task}, timeout=within_s)
-    if not done:
-        logger.warning("%s still running %.0f s after it was stopped; it ends after its current step", task.get_name(), within_s)
+async def stop_tasks(tasks: Collection[asyncio.Task], *, within_s: float = STOP_WAIT_S) -> None:
+    """Cancel ``tasks`` and wait for them at most ``within_s``; one still running then is left to
+    finish on its own (kept referenced). Failures are logged, not raised: stopping goes on."""
+    for task in tasks:
+        task.cancel()
+    if not tasks:
+        return
+    done, running = await asyncio.wait(tasks, timeout=within_s)
+    for task in running:
+        logger.warning("%s still running %.0f s after it was cancelled; left to finish on its own", task.get_coro(), within_s)
         _LINGERING.add(task)
         task.add_done_callback(_LINGERING.discard)
-        return
-    with contextlib.suppress(asyncio.CancelledError):
-        error = task.exception()
-        if error is not None:
-            logger.warning("%s ended with an error", task.get_name(), exc_info=error)
+    for task in done:
+        if not task.cancelled() and task.exception() is not None:
+            logger.warning("%s ended with an error", task.get_coro(), exc_info=task.exception())
+
+
+async def stop_loop(task: asyncio.Task, stop: asyncio.Event, *, within_s: float = STOP_WAIT_S) -> None:
+    """Stop ``task``, whose loop ends once ``stop`` is set: set it, then ``stop_tasks`` (a step still
+    in flight after ``within_s`` ends in the background, and the loop with it)."""
+    stop.set()
+    await stop_tasks([task], within_s=within_s)
 
 
 async def wait_or_stop(stop: asyncio.Event, seconds: float) -> bool:

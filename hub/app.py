@@ -43,7 +43,7 @@ from connectors.ratelimit import RateLimits
 from connectors.widget import HandleInbound, WidgetChannel, WidgetOptions, WidgetTokens, customer_view, widget_router
 from core.headers import DEMO_POLICY, DOCS_POLICY, RoutePolicy, SecurityHeaders
 from core.models import database_unavailable
-from core.tasks import STOP_WAIT_S
+from core.tasks import stop_tasks
 from core.web import STATIC as CORE_STATIC
 from desk import Desk, EventBus, RasaClient, ReplicaRelay, actions_router, inactivity_loop
 from desk.privacy import retention_loop
@@ -226,16 +226,9 @@ async def _start(app: FastAPI, s: _Services) -> list[asyncio.Task]:
 async def _stop(tasks: list[asyncio.Task], s: _Services) -> None:
     """Stop the jobs, then the channels, then close the clients, the database and the index."""
     await s.settler.close()
-    for task in tasks:
-        task.cancel()
     # Bounded: a job whose Redis call swallowed the cancellation (core.tasks) must not keep the hub
     # from stopping; it ends with the process.
-    done, running = await asyncio.wait(tasks, timeout=STOP_WAIT_S) if tasks else (set(), set())
-    for task in running:
-        logger.warning("background job %s did not stop within %.0f s; it ends with the process", task.get_coro(), STOP_WAIT_S)
-    for task in done:
-        if not task.cancelled() and task.exception() is not None:
-            logger.warning("background job %s had failed", task.get_coro(), exc_info=task.exception())
+    await stop_tasks(tasks)
     for channel in (s.channels.telegram, s.channels.whatsapp):
         if channel is not None:
             await channel.stop()
