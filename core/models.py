@@ -8,8 +8,10 @@ from typing import TYPE_CHECKING, Any, overload
 from sqlalchemy import DateTime, MetaData, func, select
 from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
 from sqlalchemy.exc import TimeoutError as PoolTimeout
+from sqlalchemy.types import TypeDecorator
 
 if TYPE_CHECKING:
+    from sqlalchemy.engine import Dialect
     from sqlalchemy.ext.asyncio import AsyncSession
 
 # Explicit constraint names, so migrations can alter them on SQLite (batch mode) and PostgreSQL alike.
@@ -40,8 +42,26 @@ async def database_now(session: AsyncSession) -> datetime:
     return utcnow()
 
 
-# Every timestamp column is timezone-aware.
-TYPE_ANNOTATION_MAP: dict[Any, Any] = {datetime: DateTime(timezone=True)}
+class UTCDateTime(TypeDecorator[datetime]):
+    """A timezone-aware timestamp column that is given its instants in UTC.
+
+    SQLite keeps a timestamp as text and SQLAlchemy writes an aware datetime's wall clock there,
+    dropping its offset: a bound such as São Paulo's local midnight would be compared as if it were
+    UTC midnight, three hours off, and a local day's filter would miss its evening. Converting every
+    bound value to UTC makes a moment compare as the same instant on SQLite and PostgreSQL alike."""
+
+    impl = DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        """An aware moment as UTC; a naive one is taken as UTC already (as every stored time is)."""
+        if value is not None and value.tzinfo is not None:
+            return value.astimezone(UTC)
+        return value
+
+
+# Every timestamp column is timezone-aware and bound in UTC.
+TYPE_ANNOTATION_MAP: dict[Any, Any] = {datetime: UTCDateTime()}
 
 
 def package_metadata() -> MetaData:

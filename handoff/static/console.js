@@ -7,6 +7,9 @@
   var csrf = document.querySelector("meta[name=csrf-token]").content;
   var $ = function (id) { return document.getElementById(id); };
   var current = null, canned = {}, unread = {}, knownQueue = null, typingTimer = null, lastTypingSent = 0, socket = null;
+  /* Messages of the open chat that came over the socket: a refresh answered with a snapshot taken
+     before they were stored (the claim's own refresh, on a slow network) must not wipe them. */
+  var live = { id: null, messages: [] };
 
   /* A request that failed without an answer (the server or the load balancer closed an idle
    * connection just as it was reused) is sent once more when repeating it changes nothing. */
@@ -116,6 +119,7 @@
     });
   }
   function addMessage(m) {
+    if (m.id && $("history").querySelector("[data-id='" + m.id + "']")) return; /* already shown */
     var div = document.createElement("div");
     div.className = "msg " + (m.internal ? "note" : m.sender);
     var who = document.createElement("span"); who.className = "who";
@@ -279,6 +283,11 @@
     $("details").hidden = false;
     $("history").textContent = ""; $("typing").textContent = "";
     detail.messages.forEach(addMessage);
+    if (live.id !== c.id) live = { id: c.id, messages: [] };
+    var drawn = {};
+    detail.messages.forEach(function (m) { drawn[m.id] = true; });
+    live.messages = live.messages.filter(function (m) { return !drawn[m.id]; }); /* newer than this snapshot */
+    live.messages.forEach(addMessage);
     renderProfile(detail.profile);
     $("verified").hidden = true; $("linked").hidden = true;
     loadCustomer(c.id);
@@ -432,7 +441,9 @@
       }
       if (!current || e.conversation_id !== current.id) return;
       if (e.type === "message") {
-        addMessage({ id: e.message_id, sender: e.sender, text: e.text, internal: e.internal, data: null });
+        var m = { id: e.message_id, sender: e.sender, text: e.text, internal: e.internal, data: null };
+        if (live.id === current.id) live.messages.push(m);
+        addMessage(m);
         if (e.sender === "customer") $("typing").textContent = "";
       } else if (e.type === "delivery") {
         var div = $("history").querySelector("[data-id='" + e.message_id + "']");

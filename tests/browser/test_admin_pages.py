@@ -139,7 +139,10 @@ async def admin_page(request: pytest.FixtureRequest, desk: RunningHub, browser: 
 
 
 async def fits_the_screen(page: Page) -> None:
-    """Nothing is wider than the window: a phone scrolls only down (tables scroll in their own box)."""
+    """Nothing is wider than the window: a phone scrolls only down (tables scroll in their own box).
+    Measured once the page's stylesheets are in, as a person first sees it: a page reached by a
+    form's redirect can be laid out before its own stylesheet arrives on a busy machine."""
+    await page.wait_for_load_state("load")
     assert await page.evaluate("document.documentElement.scrollWidth <= window.innerWidth")
 
 

@@ -3,10 +3,12 @@ the real desk: a customer who asked for a person is read and answered from the q
 
 from __future__ import annotations
 
+import asyncio
+import re
 from collections.abc import AsyncIterator
 
 import pytest
-from playwright.async_api import Browser, Page, expect
+from playwright.async_api import Browser, Page, Route, expect
 
 from handoff.console_texts import TEXTS
 from tests.browser.test_widget import browser  # noqa: F401 - the module's Chromium fixture
@@ -98,6 +100,42 @@ async def test_the_agent_reads_and_answers_a_waiting_customer_at_phone_and_deskt
         await page.get_by_role("button", name=t["back"]).click()
         await expect(lists).to_be_visible()
         await expect(chat).to_be_hidden()
+    await page.context.close()
+
+
+async def test_a_message_that_arrives_while_the_chat_refreshes_on_a_slow_network_stays_and_shows_once(
+    hub: RunningHub, browser: Browser, agent_accounts: dict, waiting: WidgetCustomer
+) -> None:
+    t = TEXTS["pt-BR"]
+    page = await console(browser, hub, agent_accounts["geral"], size=SIZES["desktop"], lang="pt-BR")
+    name = visitor_label("pt-BR", "widget", waiting.customer_id)
+    await page.locator("#queue").get_by_role("button", name=name).click()
+    await page.get_by_role("button", name=t["claim"]).click()
+    await expect(page.get_by_label(t["private_note"])).not_to_be_checked()
+
+    # Ana opens the chat again; the network holds the answer, read before the customer writes.
+    read, release = asyncio.Event(), asyncio.Event()
+
+    async def slow(route: Route) -> None:
+        answer = await route.fetch()
+        read.set()
+        await release.wait()
+        await route.fulfill(response=answer)
+
+    await page.route(re.compile(r"/api/agent/conversations/[^/?]+$"), slow)
+    await page.locator("#mine").get_by_role("button", name=name).click()
+    await read.wait()
+    await waiting.say("a tela do meu celular quebrou")
+    history, said = page.get_by_role("log"), page.locator(".msg.customer").filter(has_text="a tela do meu celular quebrou")
+    await expect(said).to_have_count(1)
+
+    async with page.expect_request(lambda r: "/api/agent/canned" in r.url):  # drawn: it asks for the replies next
+        release.set()  # the old answer arrives after the message: it must not wipe it
+    await expect(said).to_have_count(1)
+    await page.unroute(re.compile(r"/api/agent/conversations/[^/?]+$"))
+    await page.locator("#mine").get_by_role("button", name=name).click()  # a fresh answer has it: still once
+    await expect(history).to_contain_text("quero falar com um atendente")
+    await expect(said).to_have_count(1)
     await page.context.close()
 
 

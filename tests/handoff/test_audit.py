@@ -9,13 +9,14 @@ import csv
 import io
 import uuid
 from collections.abc import AsyncIterator, Iterator
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
 import httpx
 import pytest
 
+from handoff.audit import CLI, AuditAction, record_audit
 from hub.operations import report
 from tests.support import AgentClient, RunningHub, WidgetCustomer, queueing_hub
 
@@ -236,14 +237,18 @@ async def test_only_admins_read_the_log(audited_hub: RunningHub) -> None:
 
 
 async def test_filters_by_local_day_actor_and_action_and_pages_newest_first(audited_hub: RunningHub, ada: AgentClient) -> None:
-    today = datetime.now(ZoneInfo(audited_hub.settings.report_timezone)).date()
-    assert await entries(ada, **{"from": today.isoformat(), "to": today.isoformat(), "action": "user_add"})
-    assert await entries(ada, **{"from": (today + timedelta(days=1)).isoformat()}) == []
-    assert await entries(ada, to=(today - timedelta(days=1)).isoformat()) == []
+    zone = ZoneInfo(audited_hub.settings.report_timezone)
+    log = await entries(ada)
+    # The local days the log spans (the staff were added when the module began, maybe before midnight).
+    first_day, last_day = (datetime.fromisoformat(log[i]["at"]).astimezone(zone).date() for i in (-1, 0))
+    added_day = datetime.fromisoformat((await entries(ada, action="user_add"))[0]["at"]).astimezone(zone).date()
+    assert await entries(ada, **{"from": added_day.isoformat(), "to": added_day.isoformat(), "action": "user_add"})
+    assert await entries(ada, **{"from": (last_day + timedelta(days=1)).isoformat()}) == []
+    assert await entries(ada, to=(first_day - timedelta(days=1)).isoformat()) == []
     only_ada = await entries(ada, actor="ADA@loja.test")
     assert only_ada and {e["actor"] for e in only_ada} == {ADA[0]}
     assert (await ada.http.get("/api/admin/audit", params={"action": "nonsense"})).status_code == 422
-    bad_period = {"from": today.isoformat(), "to": (today - timedelta(days=3)).isoformat()}
+    bad_period = {"from": last_day.isoformat(), "to": (last_day - timedelta(days=3)).isoformat()}
     assert (await ada.http.get("/api/admin/audit", params=bad_period)).status_code == 422
 
     first = (await ada.http.get("/api/admin/audit", params={"limit": 2})).json()
@@ -253,6 +258,26 @@ async def test_filters_by_local_day_actor_and_action_and_pages_newest_first(audi
     assert [e["id"] for e in first["entries"] + second["entries"]] == [e["id"] for e in everything[:4]]
     times = [e["at"] for e in everything]
     assert times == sorted(times, reverse=True)
+
+
+async def test_an_evening_entry_is_listed_under_its_local_day_though_utc_has_turned_the_page(
+    audited_hub: RunningHub, ada: AgentClient
+) -> None:
+    """A team changed at 22:30 in the desk's time zone (São Paulo: 01:30 UTC the next day) is found
+    under the local day the admin remembers, on SQLite as on PostgreSQL, and not under the next."""
+    evening = datetime(2026, 3, 10, 22, 30, tzinfo=ZoneInfo(audited_hub.settings.report_timezone))
+    assert evening.astimezone(UTC).date() == date(2026, 3, 11)  # the premise: UTC is already on the next day
+
+    async def change_a_team_that_evening() -> None:
+        async with audited_hub.app.state.desk.unit_of_work() as session:
+            entry = await record_audit(session, actor=CLI, action=AuditAction.TEAM_CHANGE, target_type="team", target_id="noite")
+            entry.at = evening
+
+    audited_hub.call(change_a_team_that_evening)
+    that_day = await entries(ada, **{"from": "2026-03-10", "to": "2026-03-10"})
+    assert [(e["action"], e["target_id"]) for e in that_day] == [("team_change", "noite")]
+    assert datetime.fromisoformat(that_day[0]["at"]) == evening
+    assert await entries(ada, **{"from": "2026-03-11", "to": "2026-03-11"}) == []
 
 
 async def test_the_csv_neutralises_a_formula_tried_as_an_e_mail_and_is_itself_audited(
