@@ -239,6 +239,22 @@ def widget_protocols(token: str) -> list[str]:
     return ["balcao.widget", f"balcao.token.{token}"]
 
 
+# The console's names of this session's new widget customers. A name is one of 9000 ("Visitante
+# 1234"), and the session's hub keeps hundreds of test customers waiting: one that took a name
+# another already has would put two "Visitante 1234" in a queue, and a test's click could take the
+# other. A real desk's agents tell such twins apart by their waiting times; a test takes a customer
+# with a name of its own.
+_NAMES_TAKEN: set[int] = set()
+
+
+def _first_with_its_name(customer_id: str) -> bool:
+    number = int(visitor_label("en", "widget", customer_id).rsplit(" ", 1)[1])
+    if number in _NAMES_TAKEN:
+        return False
+    _NAMES_TAKEN.add(number)
+    return True
+
+
 @dataclass
 class WidgetCustomer:
     """A customer in the website widget, speaking the widget's WebSocket protocol."""
@@ -258,10 +274,15 @@ class WidgetCustomer:
         return json.loads(base64.urlsafe_b64decode(payload + "=" * (-len(payload) % 4)))["c"]
 
     async def connect(self) -> WidgetCustomer:
+        """Open the widget: a new customer (no token yet) or the same one again (its token)."""
+        new = self.token is None
         async with httpx.AsyncClient() as client:
-            r = await client.post(f"{self.hub_url}/widget/session", json={"token": self.token})
-            r.raise_for_status()
-            self.token = r.json()["token"]
+            while True:
+                r = await client.post(f"{self.hub_url}/widget/session", json={"token": self.token if not new else None})
+                r.raise_for_status()
+                self.token = r.json()["token"]
+                if not new or _first_with_its_name(self.customer_id):
+                    break
         ws_url = self.hub_url.replace("http", "ws") + f"/widget/ws?lang={self.lang}"
         self.ws = await websockets.connect(ws_url, subprotocols=widget_protocols(self.token))
         self.history = json.loads(await asyncio.wait_for(self.ws.recv(), 10))
