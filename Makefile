@@ -40,14 +40,14 @@ lint: $(VENV)/.installed
 	$(VENV)/bin/mypy
 	@! git grep -nE '$(NO_REASON)' -- '*.py' || { echo "lint: the noqa / type: ignore above must say why on its line"; exit 1; }
 
-## make bench: every benchmark in bench/; JSON results in bench/results/.
+## make bench: every benchmark in bench/ (not its helper modules: load_clients, services, profile_hub); JSON results in bench/results/.
 bench: venvs
 	$(VENV)/bin/balcao rasa train
 	@set -e; for script in $(BENCHES); do \
 	  echo "== $$script"; \
 	  case $$script in \
 	    bench/kb_scale.py) nice -n 10 $(VENV)/bin/python $$script ;; \
-	    bench/load_clients.py) ;; \
+	    bench/load_clients.py|bench/services.py|bench/profile_hub.py) ;; \
 	    bench/load.py) nice -n 5 $(VENV)/bin/python $$script ;; \
 	    *) $(VENV)/bin/python $$script ;; \
 	  esac; \

@@ -10,6 +10,11 @@ from __future__ import annotations
 import cProfile
 import signal
 import sys
+from pathlib import Path
+
+# Run as a script, this folder comes first on the path: the project's packages must come before
+# bench/insights.py and bench/handoff.py, which share their names.
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from hub.cli import main
 

@@ -48,7 +48,7 @@ from websockets.exceptions import InvalidStatus, WebSocketException
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
-sys.path.insert(0, str(ROOT / "bench"))
+sys.path.append(str(ROOT / "bench"))  # after the project: bench/handoff.py must not hide the package
 
 from services import Services, http_ok, quiet_env
 from turn_latency import TURN_TIMEOUT_S, Phase, TurnFailed, WidgetConversation, run_phase, start_hub_and_rasa

@@ -60,7 +60,7 @@ sys.path.insert(0, str(ROOT))  # run as a script from anywhere: import the proje
 
 from hub.rasa_model import RASA_VENV, ensure_model, rasa_executable, server_command, server_env
 
-sys.path.insert(0, str(ROOT / "bench"))
+sys.path.append(str(ROOT / "bench"))  # after the project: bench/handoff.py must not hide the package
 from services import Service, Services, http_ok, quiet_env
 
 # BALCAO_BENCH_PORT_OFFSET moves all four ports, so a second run (e.g. a profiled one) can run beside.
