@@ -19,6 +19,7 @@ from contextlib import AbstractAsyncContextManager
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from core.tasks import stop_tasks
 from kb_index.index import KnowledgeIndex
 from kb_index.models import UnansweredQuestion
 from kb_index.unanswered import answered_now, settle_unanswered, sharing_words, unanswered_questions
@@ -132,6 +133,4 @@ class UnansweredSettler:
 
     async def close(self) -> None:
         """Stop the background re-runs (the hub is stopping; the next publication re-runs again)."""
-        for task in list(self._background):
-            task.cancel()
-        await asyncio.gather(*self._background, return_exceptions=True)
+        await stop_tasks(list(self._background))

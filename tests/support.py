@@ -277,7 +277,7 @@ class WidgetCustomer:
         """Open the widget: a new customer (no token yet) or the same one again (its token)."""
         new = self.token is None
         async with httpx.AsyncClient() as client:
-            while True:
+            for _ in range(50):  # a few hundred of 9000 names are taken: one try in most sessions
                 r = await client.post(f"{self.hub_url}/widget/session", json={"token": self.token if not new else None})
                 r.raise_for_status()
                 self.token = r.json()["token"]
