@@ -6,7 +6,7 @@ where (``/api/admin/audit``, ``audit.csv``)."""
 from __future__ import annotations
 
 import json
-from datetime import UTC, date, datetime, time, timedelta
+from datetime import date, datetime, time, timedelta
 from typing import Annotated
 from zoneinfo import ZoneInfo
 
@@ -206,13 +206,14 @@ class AuditQuery(BaseModel):
     action: AuditAction | None = None
 
     def bounds(self, timezone: str) -> tuple[datetime | None, datetime | None]:
-        """The period as UTC instants: from the first day's local midnight to the one after the last day."""
+        """The period as instants: from the first day's local midnight to the one after the last day
+        (every timestamp column compares them in UTC, ``core.models.UTCDateTime``)."""
         if self.start and self.end and self.end < self.start:
             raise HTTPException(422, "`to` is before `from`")
         zone = ZoneInfo(timezone)
-        start = datetime.combine(self.start, time(), zone).astimezone(UTC) if self.start else None
+        start = datetime.combine(self.start, time(), zone) if self.start else None
         try:
-            end = datetime.combine(self.end + timedelta(days=1), time(), zone).astimezone(UTC) if self.end else None
+            end = datetime.combine(self.end + timedelta(days=1), time(), zone) if self.end else None
         except OverflowError as exc:  # 9999-12-31 has no next day
             raise HTTPException(422, "`to` is past the last day a calendar has") from exc
         return start, end

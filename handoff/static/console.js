@@ -282,10 +282,9 @@
     if (reveal) body.classList.add("chat-open");
     $("details").hidden = false;
     $("history").textContent = ""; $("typing").textContent = "";
-    detail.messages.forEach(addMessage);
     if (live.id !== c.id) live = { id: c.id, messages: [] };
     var drawn = {};
-    detail.messages.forEach(function (m) { drawn[m.id] = true; });
+    detail.messages.forEach(function (m) { drawn[m.id] = true; addMessage(m); });
     live.messages = live.messages.filter(function (m) { return !drawn[m.id]; }); /* newer than this snapshot */
     live.messages.forEach(addMessage);
     renderProfile(detail.profile);

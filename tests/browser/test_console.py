@@ -122,7 +122,8 @@ async def test_a_message_that_arrives_while_the_chat_refreshes_on_a_slow_network
         await release.wait()
         await route.fulfill(response=answer)
 
-    await page.route(re.compile(r"/api/agent/conversations/[^/?]+$"), slow)
+    detail = re.compile(r"/api/agent/conversations/[^/?]+$")
+    await page.route(detail, slow)
     await page.locator("#mine").get_by_role("button", name=name).click()
     await read.wait()
     await waiting.say("a tela do meu celular quebrou")
@@ -132,7 +133,7 @@ async def test_a_message_that_arrives_while_the_chat_refreshes_on_a_slow_network
     async with page.expect_request(lambda r: "/api/agent/canned" in r.url):  # drawn: it asks for the replies next
         release.set()  # the old answer arrives after the message: it must not wipe it
     await expect(said).to_have_count(1)
-    await page.unroute(re.compile(r"/api/agent/conversations/[^/?]+$"))
+    await page.unroute(detail)
     await page.locator("#mine").get_by_role("button", name=name).click()  # a fresh answer has it: still once
     await expect(history).to_contain_text("quero falar com um atendente")
     await expect(said).to_have_count(1)
